@@ -1,0 +1,202 @@
+/**
+ * The wire codec. A frame is one version byte followed by a CBOR array whose first element is
+ * the frame type. Decoding validates everything: any malformed input becomes
+ * `{ ok: false, reason }`, never an exception, so every drop can be counted with its reason.
+ */
+import { decode, encode } from 'cborg';
+import { MAX_ADDR_LENGTH, MAX_ADDRS, MAX_CAPS, MAX_FRAME_BYTES, MAX_REFERRALS, WIRE_VERSION } from './limits.js';
+import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './identity.js';
+import { ID_BYTES } from './id.js';
+
+export const FrameType = {
+  Hello: 1,
+  Proof: 2,
+  Error: 3,
+  Ping: 4,
+  Pong: 5,
+  Need: 6,
+  Packet: 7,
+} as const;
+
+/** What a node says about a peer it knows: enough to verify and dial it. */
+export interface PeerInfo {
+  publicKey: Uint8Array;
+  addrs: string[];
+  caps: string[];
+}
+
+export interface HelloFrame {
+  type: typeof FrameType.Hello;
+  minor: number;
+  publicKey: Uint8Array;
+  nonce: Uint8Array;
+  caps: string[];
+  addrs: string[];
+}
+export interface ProofFrame {
+  type: typeof FrameType.Proof;
+  signature: Uint8Array;
+}
+export interface ErrorFrame {
+  type: typeof FrameType.Error;
+  code: string;
+  message: string;
+  /** Peers the refusing node suggests instead (for example when it is full). */
+  referrals: PeerInfo[];
+}
+export interface PingFrame {
+  type: typeof FrameType.Ping | typeof FrameType.Pong;
+  n: number;
+}
+/** Tells the peer whether this link is essential to the sender's routing invariant. */
+export interface NeedFrame {
+  type: typeof FrameType.Need;
+  need: boolean;
+}
+export interface PacketFrame {
+  type: typeof FrameType.Packet;
+  src: Uint8Array;
+  dst: Uint8Array;
+  hops: number;
+  id: number;
+  kind: number;
+  payload: Uint8Array;
+  publicKey: Uint8Array;
+  signature: Uint8Array;
+}
+
+export type Frame = HelloFrame | ProofFrame | ErrorFrame | PingFrame | NeedFrame | PacketFrame;
+
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export function encodeFrame(frame: Frame): Uint8Array {
+  let body: unknown[];
+  switch (frame.type) {
+    case FrameType.Hello:
+      body = [frame.type, frame.minor, frame.publicKey, frame.nonce, frame.caps, frame.addrs];
+      break;
+    case FrameType.Proof:
+      body = [frame.type, frame.signature];
+      break;
+    case FrameType.Error:
+      body = [frame.type, frame.code, frame.message, frame.referrals.map(peerInfoToWire)];
+      break;
+    case FrameType.Ping:
+    case FrameType.Pong:
+      body = [frame.type, frame.n];
+      break;
+    case FrameType.Need:
+      body = [frame.type, frame.need];
+      break;
+    case FrameType.Packet:
+      body = [frame.type, frame.src, frame.dst, frame.hops, frame.id, frame.kind, frame.payload, frame.publicKey, frame.signature];
+      break;
+  }
+  const cbor = encode(body);
+  const out = new Uint8Array(cbor.length + 1);
+  out[0] = WIRE_VERSION;
+  out.set(cbor, 1);
+  return out;
+}
+
+export function peerInfoToWire(p: PeerInfo): unknown[] {
+  return [p.publicKey, p.addrs, p.caps];
+}
+
+const DECODE_OPTIONS = {
+  strict: true,
+  allowIndefinite: false,
+  allowUndefined: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  rejectDuplicateMapKeys: true,
+  useMaps: true,
+};
+
+/** Decodes CBOR without ever throwing. */
+export function decodeCbor(bytes: Uint8Array): DecodeResult<unknown> {
+  try {
+    return { ok: true, value: decode(bytes, DECODE_OPTIONS) };
+  } catch (err) {
+    return { ok: false, reason: 'malformed-cbor' };
+  }
+}
+
+export function decodeFrame(bytes: Uint8Array): DecodeResult<Frame> {
+  if (!(bytes instanceof Uint8Array) || bytes.length < 2) return fail('truncated');
+  if (bytes.length > MAX_FRAME_BYTES) return fail('oversize');
+  if (bytes[0] !== WIRE_VERSION) return fail('unknown-version');
+  const cbor = decodeCbor(bytes.subarray(1));
+  if (!cbor.ok) return cbor;
+  const a = cbor.value;
+  if (!Array.isArray(a) || a.length < 1) return fail('not-a-frame');
+  const t = a[0];
+  switch (t) {
+    case FrameType.Hello: {
+      const [, minor, publicKey, nonce, caps, addrs] = a;
+      if (a.length !== 6 || !isUint(minor) || !isBytes(publicKey, PUBLIC_KEY_BYTES) || !isBytes(nonce, 32)) return fail('bad-hello');
+      if (!isStringList(caps, MAX_CAPS, 64) || !isStringList(addrs, MAX_ADDRS, MAX_ADDR_LENGTH)) return fail('bad-hello');
+      return ok({ type: t, minor, publicKey, nonce, caps, addrs });
+    }
+    case FrameType.Proof: {
+      if (a.length !== 2 || !isBytes(a[1], SIGNATURE_BYTES)) return fail('bad-proof');
+      return ok({ type: t, signature: a[1] });
+    }
+    case FrameType.Error: {
+      const [, code, message, referrals] = a;
+      if (a.length !== 4 || !isString(code, 64) || !isString(message, 1024)) return fail('bad-error-frame');
+      const peers = decodePeerInfoList(referrals, MAX_REFERRALS);
+      if (!peers) return fail('bad-error-frame');
+      return ok({ type: t, code, message, referrals: peers });
+    }
+    case FrameType.Ping:
+    case FrameType.Pong:
+      if (a.length !== 2 || !isUint(a[1])) return fail('bad-ping');
+      return ok({ type: t, n: a[1] });
+    case FrameType.Need:
+      if (a.length !== 2 || typeof a[1] !== 'boolean') return fail('bad-need');
+      return ok({ type: t, need: a[1] });
+    case FrameType.Packet: {
+      const [, src, dst, hops, id, kind, payload, publicKey, signature] = a;
+      if (a.length !== 9 || !isBytes(src, ID_BYTES) || !isBytes(dst, ID_BYTES)) return fail('bad-packet');
+      if (!isUint(hops) || hops > 255 || !isUint(id) || !isUint(kind) || kind > 255) return fail('bad-packet');
+      if (!isBytes(payload) || !isBytes(publicKey, PUBLIC_KEY_BYTES) || !isBytes(signature, SIGNATURE_BYTES)) return fail('bad-packet');
+      return ok({ type: t, src, dst, hops, id, kind, payload, publicKey, signature });
+    }
+    default:
+      return fail('unknown-frame-type');
+  }
+}
+
+export function decodePeerInfoList(value: unknown, max: number): PeerInfo[] | undefined {
+  if (!Array.isArray(value) || value.length > max) return undefined;
+  const out: PeerInfo[] = [];
+  for (const item of value) {
+    if (!Array.isArray(item) || item.length !== 3) return undefined;
+    const [publicKey, addrs, caps] = item;
+    if (!isBytes(publicKey, PUBLIC_KEY_BYTES)) return undefined;
+    if (!isStringList(addrs, MAX_ADDRS, MAX_ADDR_LENGTH) || !isStringList(caps, MAX_CAPS, 64)) return undefined;
+    out.push({ publicKey, addrs, caps });
+  }
+  return out;
+}
+
+export function isBytes(v: unknown, length?: number): v is Uint8Array {
+  return v instanceof Uint8Array && (length === undefined || v.length === length);
+}
+export function isUint(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+export function isString(v: unknown, maxLength: number): v is string {
+  return typeof v === 'string' && v.length <= maxLength;
+}
+function isStringList(v: unknown, maxItems: number, maxLength: number): v is string[] {
+  return Array.isArray(v) && v.length <= maxItems && v.every((s) => isString(s, maxLength));
+}
+function ok<T>(value: T): DecodeResult<T> {
+  return { ok: true, value };
+}
+function fail(reason: string): { ok: false; reason: string } {
+  return { ok: false, reason };
+}

@@ -1,0 +1,53 @@
+/**
+ * Every way Meshwork can fail, in one screen. Callers test `err.code`, never the message text.
+ */
+export type MeshErrorCode =
+  | 'TIMEOUT'
+  | 'UNREACHABLE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'INVALID_ARGUMENT'
+  | 'LINK_CLOSED'
+  | 'HANDSHAKE_FAILED'
+  | 'VERSION_MISMATCH'
+  | 'ID_MISMATCH'
+  | 'BUSY'
+  | 'STOPPED'
+  | 'STORE_CORRUPT'
+  | 'DIAL_FAILED'
+  | 'CONGESTED'
+  | 'PORT_IN_USE'
+  | 'REMOTE_ERROR';
+
+export class MeshError extends Error {
+  override readonly name = 'MeshError';
+  constructor(
+    readonly code: MeshErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  static timeout(what: string, ms: number): MeshError {
+    return new MeshError('TIMEOUT', `${what} timed out after ${ms} ms`);
+  }
+  static unreachable(to: string): MeshError {
+    return new MeshError('UNREACHABLE', `no route to ${to}`);
+  }
+  static payloadTooLarge(size: number, max: number): MeshError {
+    return new MeshError('PAYLOAD_TOO_LARGE', `payload of ${size} bytes exceeds the limit of ${max} bytes`);
+  }
+  static invalid(message: string): MeshError {
+    return new MeshError('INVALID_ARGUMENT', message);
+  }
+  static linkClosed(reason: string): MeshError {
+    return new MeshError('LINK_CLOSED', `link closed: ${reason}`);
+  }
+  static stopped(): MeshError {
+    return new MeshError('STOPPED', 'the node is stopped');
+  }
+}
+
+export function isMeshError(err: unknown, code?: MeshErrorCode): err is MeshError {
+  return err instanceof MeshError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,12 @@
+/** Wire limits: one place, so the codec, the services and the docs agree. */
+export const WIRE_VERSION = 1;
+export const WIRE_MINOR = 0;
+/** Largest frame any link carries or accepts, header included. */
+export const MAX_FRAME_BYTES = 96 * 1024;
+/** Largest application payload in one datagram, request, reply or publication. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+export const DEFAULT_HOP_LIMIT = 64;
+export const MAX_ADDRS = 8;
+export const MAX_ADDR_LENGTH = 256;
+export const MAX_CAPS = 16;
+export const MAX_REFERRALS = 16;

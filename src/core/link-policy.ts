@@ -1,0 +1,131 @@
+/**
+ * Which links to keep and which to make, within the link budget. The routing invariant needs
+ * one link in every non-empty distance bucket (and the few closest nodes, for redundancy);
+ * links beyond that shorten routes and are the first to go when the budget is full.
+ */
+import { bitAt, compareDistance, idFromText, type NodeId } from './id.js';
+import type { PeerMemory, PeerRecord } from './peer-memory.js';
+import type { RoutingTable } from './routing-table.js';
+import type { Session } from './session.js';
+
+/** How many of the closest links are protected in addition to one link per bucket. */
+export const NEIGHBOURS = 3;
+/** Budget slots kept free of optional links, so needed links and newcomers always fit. */
+export const RESERVE = 4;
+
+/** True when dropping this link could break this node's routing invariant. */
+export function neededByUs(table: RoutingTable, session: Session): boolean {
+  const id = session.peer!.id;
+  const bucket = table.bucketOf(id);
+  let sameBucket = 0;
+  let closer = 0;
+  for (const s of table.all()) {
+    if (s === session) continue;
+    const other = s.peer!.id;
+    if (table.bucketOf(other) === bucket) sameBucket++;
+    if (compareDistance(other, id, table.self) < 0) closer++;
+  }
+  return sameBucket === 0 || closer < NEIGHBOURS;
+}
+
+/** True when a link to `id` (not yet linked) would be needed by our routing invariant. */
+export function wouldBeNeeded(table: RoutingTable, id: NodeId): boolean {
+  const bucket = table.bucketOf(id);
+  let bucketEmpty = true;
+  let closer = 0;
+  for (const s of table.all()) {
+    const other = s.peer!.id;
+    if (table.bucketOf(other) === bucket) bucketEmpty = false;
+    if (compareDistance(other, id, table.self) < 0) closer++;
+  }
+  return bucketEmpty || closer < NEIGHBOURS;
+}
+
+/**
+ * The link to drop to make room, or undefined when none may go. Never a link our invariant
+ * needs; a link the peer says it needs only when `mayHurtPeer` (the newcomer matters more to us).
+ * Among the rest, one from the most crowded bucket.
+ */
+export function pickEviction(table: RoutingTable, mayHurtPeer: boolean): Session | undefined {
+  const counts = table.bucketCounts();
+  let best: Session | undefined;
+  let bestScore = -Infinity;
+  for (const s of table.all()) {
+    if (neededByUs(table, s) || (s.peerNeedsUs && !mayHurtPeer)) continue;
+    const score = (s.peerNeedsUs ? 0 : 1000) + (counts.get(table.bucketOf(s.peer!.id)) ?? 0);
+    if (score > bestScore) {
+      best = s;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+export interface DialContext {
+  table: RoutingTable;
+  memory: PeerMemory;
+  budget: number;
+  pending: Set<string>;
+  /** Peers we should not retry yet (recent failure or refusal). */
+  coolingDown: (id: string) => boolean;
+  canDial: (rec: PeerRecord) => boolean;
+}
+
+/** Peers worth dialling now, most important first: empty buckets, closest nodes, then spares. */
+export function dialWishes(ctx: DialContext): PeerRecord[] {
+  const { table, memory } = ctx;
+  const self = table.self;
+  const candidates: { rec: PeerRecord; id: NodeId; bucket: number }[] = [];
+  for (const rec of memory.all()) {
+    if (table.has(rec.id) || ctx.pending.has(rec.id) || ctx.coolingDown(rec.id) || !ctx.canDial(rec)) continue;
+    const id = idFromText(rec.id);
+    candidates.push({ rec, id, bucket: table.bucketOf(id) });
+  }
+  if (candidates.length === 0) return [];
+  const counts = table.bucketCounts();
+  const wishes: PeerRecord[] = [];
+  const chosen = new Set<string>();
+  const want = (rec: PeerRecord) => {
+    if (!chosen.has(rec.id)) {
+      chosen.add(rec.id);
+      wishes.push(rec);
+    }
+  };
+  const byPreference = (a: (typeof candidates)[number], b: (typeof candidates)[number]) =>
+    a.rec.failures - b.rec.failures || compareDistance(a.id, b.id, self);
+
+  // 1. One link in every bucket we know to be non-empty.
+  const bestPerBucket = new Map<number, (typeof candidates)[number]>();
+  for (const c of candidates) {
+    const cur = bestPerBucket.get(c.bucket);
+    if (!cur || byPreference(c, cur) < 0) bestPerBucket.set(c.bucket, c);
+  }
+  for (const [bucket, c] of [...bestPerBucket].sort((a, b) => b[0] - a[0])) {
+    if (!counts.get(bucket)) want(c.rec);
+  }
+  // 2. The closest known nodes: the neighbour set.
+  const linked = [...table.all()].map((s) => s.peer!.id);
+  const closestLinked = linked.sort((a, b) => compareDistance(a, b, self))[NEIGHBOURS - 1];
+  for (const c of [...candidates].sort((a, b) => compareDistance(a.id, b.id, self)).slice(0, NEIGHBOURS)) {
+    if (!closestLinked || compareDistance(c.id, closestLinked, self) < 0) want(c.rec);
+  }
+  // 3. Spare links that halve a crowded bucket: a second link whose next bit differs.
+  const spare = ctx.budget - RESERVE - table.size - ctx.pending.size - wishes.length;
+  if (spare > 0) {
+    const covered = new Set<string>();
+    for (const s of table.all()) {
+      const b = table.bucketOf(s.peer!.id);
+      covered.add(`${b}/${bitAt(s.peer!.id, b + 1)}`);
+    }
+    const extras: (typeof candidates)[number][] = [];
+    for (const c of candidates.sort(byPreference)) {
+      const slot = `${c.bucket}/${bitAt(c.id, c.bucket + 1)}`;
+      if (covered.has(slot) || chosen.has(c.rec.id)) continue;
+      covered.add(slot);
+      extras.push(c);
+    }
+    extras.sort((a, b) => a.bucket - b.bucket);
+    for (const c of extras.slice(0, spare)) want(c.rec);
+  }
+  return wishes;
+}

@@ -1,0 +1,957 @@
+/**
+ * MeshNode: one mesh node, free of any platform. It owns its links (through sessions), its
+ * routing table, its peer memory and its services, and all of that state is touched only by
+ * tasks on its Actor. Transports hand it links; a Dialer lets it open links to peers it learns
+ * of; a PeerStore keeps its memory; a Clock and a Random make it deterministic in simulation.
+ */
+import { toHex, utf8 } from './bytes.js';
+import { type Clock, type Random, systemClock, systemRandom, type TimerHandle } from './clock.js';
+import { decodeFrame, encodeFrame, FrameType, type Frame, type PacketFrame, type PeerInfo } from './codec.js';
+import { Counters } from './counters.js';
+import { BoundedMap, RecentSet } from './dedupe.js';
+import { MeshError } from './errors.js';
+import { Actor } from './actor.js';
+import { Emitter } from './emitter.js';
+import { compareDistance, idFromText, randomIdInBucket, shortId, type NodeId } from './id.js';
+import type { Identity } from './identity.js';
+import type { Link } from './link.js';
+import { dialWishes, neededByUs, pickEviction, wouldBeNeeded } from './link-policy.js';
+import { DEFAULT_HOP_LIMIT, MAX_PAYLOAD_BYTES, MAX_REFERRALS } from './limits.js';
+import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, verifyPacket } from './packets.js';
+import { type AppData, MAX_FOUND, MAX_PORT, Payload } from './payloads.js';
+import { PeerMemory, type PeerRecord, type PeerStore } from './peer-memory.js';
+import { PendingRequests } from './requests.js';
+import { RoutingTable } from './routing-table.js';
+import { Session } from './session.js';
+import { topicId, TopicTree } from './topic-tree.js';
+
+/** How a node opens links to peers it has learned of. Transports provide implementations. */
+export interface Dialer {
+  /** Opens a link to a configured address (a bootstrap), whose node id we may not know. */
+  dialAddress(addr: string): Promise<Link>;
+  /** Whether this dialer can reach the peer (it has a usable address, or a signalling path). */
+  canDial(peer: PeerRecord): boolean;
+  dial(peer: PeerRecord): Promise<Link>;
+}
+
+export interface MeshNodeOptions {
+  identity: Identity;
+  clock?: Clock;
+  random?: Random;
+  /** Wall-clock time for peer memory; defaults to Date.now. */
+  wallClock?: () => number;
+  dialer?: Dialer;
+  store?: PeerStore;
+  /** Addresses dialled at start (and again whenever the node has no link at all). */
+  bootstrap?: string[];
+  /** Addresses at which others can dial this node, told to every peer. */
+  addrs?: string[];
+  caps?: string[];
+  /** Most links this node keeps at once. Default 24. */
+  linkBudget?: number;
+  /** Longest interval between maintenance rounds (lookups and repairs). Default 30 000 ms. */
+  maintainMs?: number;
+  /** Interval of keepalive pings; a link silent for three intervals is closed. 0 disables. Default 15 000 ms. */
+  keepaliveMs?: number;
+  handshakeTimeoutMs?: number;
+  /** Default request timeout. Default 5 000 ms. */
+  requestTimeoutMs?: number;
+  /** How long the node waits after a change of peer memory before saving it. Default 2 000 ms. */
+  saveDelayMs?: number;
+  /** How often subscriptions are renewed up the tree. Default 20 000 ms. */
+  subscribeRefreshMs?: number;
+  /** Dials in flight at once. Default 4. */
+  maxPendingDials?: number;
+}
+
+export interface Message {
+  from: string;
+  data: AppData;
+  port: number;
+  /** Links the packet crossed. */
+  hops: number;
+}
+
+export interface TopicMessage {
+  from: string;
+  data: AppData;
+  topic: string;
+}
+
+export interface LinkStatus {
+  id: string;
+  transport: string;
+  rttMs: number | null;
+  outbound: boolean;
+  bucket: number;
+  peerNeedsUs: boolean;
+  addrs: string[];
+}
+
+export interface NodeStatus {
+  id: string;
+  addrs: string[];
+  links: LinkStatus[];
+  knownPeers: number;
+  linkBudget: number;
+  topics: number;
+  counters: ReturnType<Counters['toJSON']>;
+}
+
+export interface NodeEvents {
+  'link-up': { id: string; transport: string; outbound: boolean };
+  'link-down': { id: string; transport: string; reason: string };
+  drop: { reason: string };
+  'peer-learned': { id: string };
+}
+
+export type RequestHandler = (m: Message) => AppData | void | Promise<AppData | void>;
+export type SignalHandler = (from: string, body: string) => void;
+
+const MAX_BAD_FRAMES = 16;
+const COOLDOWN_MS = 30_000;
+const FAST_MAINTAIN_MS = 1_000;
+const PUBLISH_DEDUPE = 4096;
+
+export class MeshNode {
+  readonly identity: Identity;
+  readonly id: string;
+  readonly counters = new Counters();
+  readonly events = new Emitter<NodeEvents>();
+  readonly actor = new Actor();
+  readonly memory: PeerMemory;
+
+  private readonly clock: Clock;
+  private readonly random: Random;
+  private readonly wall: () => number;
+  private readonly table: RoutingTable;
+  private readonly sessions = new Set<Session>();
+  private readonly handshakes = new Map<Session, { resolve: (s: Session) => void; reject: (e: Error) => void; timer: TimerHandle }>();
+  private readonly requests: PendingRequests;
+  private readonly lookups: PendingRequests;
+  private readonly topics = new TopicTree();
+  private readonly seen = new RecentSet(8192);
+  private readonly crumbs = new BoundedMap<string, Session>(4096);
+  private readonly seenPublications = new RecentSet(PUBLISH_DEDUPE);
+  private readonly messageListeners = new Set<(m: Message) => void>();
+  private readonly handlers = new Map<number, RequestHandler>();
+  private signalHandler?: SignalHandler;
+  private readonly pendingDials = new Set<string>();
+  private readonly cooldown = new Map<string, number>();
+  private readonly bootstrapAddrs: string[];
+  private readonly o: Required<Omit<MeshNodeOptions, 'dialer' | 'store' | 'identity' | 'clock' | 'random' | 'wallClock' | 'bootstrap'>>;
+  private readonly dialer?: Dialer;
+  private readonly store?: PeerStore;
+  private timers: TimerHandle[] = [];
+  private maintainTimer?: TimerHandle;
+  private maintainInterval = FAST_MAINTAIN_MS;
+  private saveTimer?: TimerHandle;
+  private refreshCursor = 0;
+  private started = false;
+  private stopped = false;
+  private pingCounter = 0;
+
+  constructor(options: MeshNodeOptions) {
+    this.identity = options.identity;
+    this.id = options.identity.idText;
+    this.clock = options.clock ?? systemClock;
+    this.random = options.random ?? systemRandom;
+    this.wall = options.wallClock ?? (() => Date.now());
+    this.dialer = options.dialer;
+    this.store = options.store;
+    this.bootstrapAddrs = options.bootstrap ?? [];
+    this.o = {
+      addrs: options.addrs ?? [],
+      caps: options.caps ?? [],
+      linkBudget: options.linkBudget ?? 24,
+      maintainMs: options.maintainMs ?? 30_000,
+      keepaliveMs: options.keepaliveMs ?? 15_000,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
+      saveDelayMs: options.saveDelayMs ?? 2_000,
+      subscribeRefreshMs: options.subscribeRefreshMs ?? 20_000,
+      maxPendingDials: options.maxPendingDials ?? 4,
+    };
+    if (!Number.isInteger(this.o.linkBudget) || this.o.linkBudget < 2) throw MeshError.invalid('linkBudget must be an integer of at least 2');
+    this.table = new RoutingTable(this.identity.id);
+    this.memory = new PeerMemory(this.identity.id);
+    const enqueue = (fn: () => void) => void this.actor.run(fn);
+    this.requests = new PendingRequests(this.clock, enqueue);
+    this.lookups = new PendingRequests(this.clock, enqueue);
+  }
+
+  get addrs(): string[] {
+    return this.o.addrs;
+  }
+
+  /** Changes the advertised addresses (for example once a server knows its port). Call before start. */
+  setAddrs(addrs: string[]): void {
+    this.o.addrs = addrs;
+  }
+
+  /** Restores memory, dials bootstrap and remembered peers, and starts maintenance. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    if (this.store) {
+      const stored = await this.store.load();
+      this.memory.restore(stored);
+    }
+    await this.actor.run(() => {
+      for (const addr of this.bootstrapAddrs) this.dialAddress(addr);
+      // Warm start: the peers that worked most recently, whatever bootstrap was configured.
+      for (const rec of this.memory.mostRecentlyUseful(this.o.maxPendingDials * 2)) this.dialPeer(rec, true);
+      this.scheduleMaintenance(0);
+      if (this.o.keepaliveMs > 0) this.every(this.o.keepaliveMs, () => this.keepalive());
+      this.every(this.o.subscribeRefreshMs, () => this.refreshSubscriptions());
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    await this.actor.run(() => {
+      this.stopped = true;
+      for (const t of this.timers) t.cancel();
+      this.maintainTimer?.cancel();
+      this.saveTimer?.cancel();
+      for (const s of [...this.sessions]) s.close('node stopped');
+      this.requests.failAll(MeshError.stopped());
+      this.lookups.failAll(MeshError.stopped());
+    });
+    await this.save();
+  }
+
+  // ---------------------------------------------------------------- links and handshakes
+
+  /**
+   * Hands the node a freshly opened link (dialled or accepted). Resolves with the peer's id
+   * once the handshake is done and the link admitted; rejects with the reason otherwise.
+   */
+  addLink(link: Link, options: { outbound: boolean; expectedId?: string }): Promise<string> {
+    if (this.stopped) {
+      link.close('node stopped');
+      return Promise.reject(MeshError.stopped());
+    }
+    // Inside the actor, so the handshake's first frames are ordered with everything else the node does.
+    // The task returns the handshake's promise boxed: the actor must not wait for the handshake.
+    return this.actor
+      .run(() => ({ done: this.startSession(link, options) }))
+      .then((box) => box.done)
+      .then((s) => s.peer!.idText);
+  }
+
+  private startSession(link: Link, options: { outbound: boolean; expectedId?: string }): Promise<Session> {
+    const session = new Session(link, {
+      identity: this.identity,
+      nonce: this.random.bytes(32),
+      caps: this.o.caps,
+      addrs: this.o.addrs,
+      expectedId: options.expectedId ? idFromText(options.expectedId) : undefined,
+      outbound: options.outbound,
+    });
+    this.sessions.add(session);
+    const done = new Promise<Session>((resolve, reject) => {
+      const timer = this.clock.setTimeout(
+        () => void this.actor.run(() => this.failHandshake(session, new MeshError('TIMEOUT', `handshake timed out after ${this.o.handshakeTimeoutMs} ms`))),
+        this.o.handshakeTimeoutMs,
+      );
+      this.handshakes.set(session, { resolve, reject, timer });
+    });
+    link.attach({
+      frame: (bytes) => void this.actor.run(() => this.onFrame(session, bytes)),
+      close: (reason) => void this.actor.run(() => this.onClose(session, reason)),
+    });
+    session.begin();
+    return done;
+  }
+
+  private failHandshake(session: Session, err: Error): void {
+    const h = this.handshakes.get(session);
+    if (!h) return;
+    this.handshakes.delete(session);
+    h.timer.cancel();
+    this.counters.drop(`handshake:${err instanceof MeshError ? err.code : 'error'}`);
+    if (session.state !== 'closed') session.close(err.message);
+    this.sessions.delete(session);
+    h.reject(err);
+  }
+
+  private async onFrame(session: Session, bytes: Uint8Array): Promise<void> {
+    if (session.state === 'closed') return;
+    session.lastHeard = this.clock.now();
+    const decoded = decodeFrame(bytes);
+    if (!decoded.ok) {
+      this.dropFrom(session, `malformed:${decoded.reason}`);
+      if (decoded.reason === 'unknown-version' && session.state === 'hello') {
+        session.sendError('VERSION_MISMATCH', 'this node speaks wire version 1');
+        this.failHandshake(session, new MeshError('VERSION_MISMATCH', 'the peer speaks an unknown wire version'));
+      }
+      return;
+    }
+    const frame = decoded.value;
+    if (session.state === 'hello') {
+      try {
+        const opened = await session.handshake(frame);
+        if (frame.type === FrameType.Hello && session.peer) this.memory.learn(session.peer, this.wall());
+        if (opened) this.admit(session);
+      } catch (err) {
+        if (frame.type === FrameType.Error) {
+          for (const p of frame.referrals) this.learn(p);
+          if (session.options.expectedId) this.cooldown.set(toHex(session.options.expectedId), this.clock.now() + COOLDOWN_MS);
+        }
+        this.failHandshake(session, err as Error);
+      }
+      return;
+    }
+    this.onOpenFrame(session, frame);
+  }
+
+  private dropFrom(session: Session, reason: string): void {
+    this.drop(reason);
+    session.badFrames++;
+    if (session.badFrames >= MAX_BAD_FRAMES && session.state !== 'closed') {
+      session.sendError('ABUSE', `too many malformed frames (${session.badFrames})`);
+      session.close('too many malformed frames');
+    }
+  }
+
+  private drop(reason: string): void {
+    this.counters.drop(reason);
+    this.events.emit('drop', { reason });
+  }
+
+  /** Decides whether a freshly authenticated link stays: duplicates and the budget. */
+  private admit(session: Session): void {
+    const h = this.handshakes.get(session);
+    const peer = session.peer!;
+    const existing = this.table.get(peer.idText);
+    if (existing) {
+      // Both sides dialled at once: both keep the link dialled by the smaller id.
+      const dialerOf = (s: Session) => (s.outbound ? this.id : peer.idText);
+      const keepNew = dialerOf(session) < dialerOf(existing);
+      if (!keepNew) {
+        session.sendError('DUPLICATE', 'a link between us already exists');
+        this.failHandshake(session, new MeshError('HANDSHAKE_FAILED', 'duplicate link'));
+        return;
+      }
+      this.table.remove(peer.idText, existing);
+      existing.close('replaced by a duplicate link');
+    }
+    if (this.table.size >= this.o.linkBudget) {
+      // Anyone may take the place of a link neither side needs; only a link our invariant needs
+      // may push out one the other side needs. Whoever is refused is referred elsewhere.
+      const victim = pickEviction(this.table, wouldBeNeeded(this.table, peer.id));
+      if (!victim) {
+        session.sendError('BUSY', `link budget of ${this.o.linkBudget} is full`, this.referralsFor(peer.id));
+        this.failHandshake(session, new MeshError('BUSY', 'link budget is full'));
+        return;
+      }
+      this.evict(victim);
+    }
+    if (h) {
+      this.handshakes.delete(session);
+      h.timer.cancel();
+    }
+    session.openedAt = this.clock.now();
+    this.table.add(session);
+    this.cooldown.delete(peer.idText);
+    this.memory.succeeded(peer.idText, this.wall());
+    this.scheduleSave();
+    this.events.emit('link-up', { id: peer.idText, transport: session.link.transport, outbound: session.outbound });
+    this.updateNeeds();
+    this.repairSoon();
+    h?.resolve(session);
+  }
+
+  private evict(victim: Session): void {
+    this.table.remove(victim.peer!.idText, victim);
+    this.cooldown.set(victim.peer!.idText, this.clock.now() + COOLDOWN_MS);
+    victim.sendError('EVICTED', 'link budget needed for another link', this.referralsFor(victim.peer!.id));
+    victim.close('evicted to stay within the link budget');
+    this.counters.drop('link:evicted');
+  }
+
+  private referralsFor(target: NodeId): PeerInfo[] {
+    return this.closestKnown(target, MAX_REFERRALS, false);
+  }
+
+  private onClose(session: Session, reason: string): void {
+    const h = this.handshakes.get(session);
+    if (h) return this.failHandshake(session, new MeshError('LINK_CLOSED', `link closed during handshake: ${reason}`));
+    this.sessions.delete(session);
+    session.state = 'closed';
+    const peer = session.peer;
+    if (peer && this.table.remove(peer.idText, session)) {
+      this.events.emit('link-down', { id: peer.idText, transport: session.link.transport, reason });
+      this.updateNeeds();
+      this.repairSoon();
+      this.maintainInterval = FAST_MAINTAIN_MS;
+      if (this.table.size === 0) this.scheduleMaintenance(0);
+    }
+  }
+
+  private onOpenFrame(session: Session, frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.Packet:
+        return void this.onPacket(session, frame);
+      case FrameType.Ping:
+        session.sendFrame({ type: FrameType.Pong, n: frame.n });
+        return;
+      case FrameType.Pong:
+        if (session.pingSent?.n === frame.n) {
+          session.rttMs = this.clock.now() - session.pingSent.at;
+          session.pingSent = undefined;
+          this.memory.succeeded(session.peer!.idText, this.wall(), session.rttMs);
+        }
+        return;
+      case FrameType.Need:
+        session.peerNeedsUs = frame.need;
+        return;
+      case FrameType.Error:
+        // The peer is refusing or evicting us (the close follows): remember whom it suggests instead.
+        for (const p of frame.referrals) this.learn(p);
+        this.cooldown.set(session.peer!.idText, this.clock.now() + COOLDOWN_MS);
+        return;
+      default:
+        this.dropFrom(session, 'unexpected-frame');
+    }
+  }
+
+  /** Tells each peer whether we need its link, when that changed. */
+  private updateNeeds(): void {
+    for (const s of this.table.all()) {
+      const need = neededByUs(this.table, s);
+      if (s.weNeedSent !== need) {
+        s.weNeedSent = need;
+        s.sendFrame({ type: FrameType.Need, need });
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- dialling
+
+  private dialAddress(addr: string): void {
+    if (!this.dialer || this.stopped) return;
+    const key = `addr:${addr}`;
+    if (this.pendingDials.has(key) || this.coolingDown(key)) return;
+    this.pendingDials.add(key);
+    this.dialer
+      .dialAddress(addr)
+      .then((link) => this.addLink(link, { outbound: true }))
+      .then(
+        () => undefined,
+        (err: unknown) =>
+          this.actor.run(() => {
+            this.counters.drop(`dial:${err instanceof MeshError ? err.code : 'error'}`);
+            this.cooldown.set(key, this.clock.now() + this.maintainInterval);
+          }),
+      )
+      .finally(() => this.actor.run(() => this.pendingDials.delete(key)));
+  }
+
+  private dialPeer(rec: PeerRecord, force = false): void {
+    if (!this.dialer || this.stopped || this.pendingDials.has(rec.id) || this.table.has(rec.id)) return;
+    for (const s of this.sessions) if (s.peer?.idText === rec.id) return; // a handshake with it is under way
+    if (!force && this.pendingDials.size >= this.o.maxPendingDials) return;
+    if (!this.dialer.canDial(rec)) return;
+    this.pendingDials.add(rec.id);
+    this.dialer
+      .dial(rec)
+      .then((link) => this.addLink(link, { outbound: true, expectedId: rec.id }))
+      .then(
+        () => undefined,
+        (err: unknown) =>
+          this.actor.run(() => {
+            const code = err instanceof MeshError ? err.code : 'error';
+            this.counters.drop(`dial:${code}`);
+            this.cooldown.set(rec.id, this.clock.now() + COOLDOWN_MS);
+            if (code !== 'BUSY' && code !== 'HANDSHAKE_FAILED') this.memory.failed(rec.id);
+          }),
+      )
+      .finally(() =>
+        this.actor.run(() => {
+          this.pendingDials.delete(rec.id);
+          this.repairSoon();
+        }),
+      );
+  }
+
+  private coolingDown = (id: string): boolean => {
+    const until = this.cooldown.get(id);
+    if (until === undefined) return false;
+    if (until > this.clock.now()) return true;
+    this.cooldown.delete(id);
+    return false;
+  };
+
+  private repairQueued = false;
+  /** Dials what the routing invariant needs, soon, without waiting for the next maintenance round. */
+  private repairSoon(): void {
+    if (this.repairQueued || this.stopped) return;
+    this.repairQueued = true;
+    this.clock.setTimeout(() => void this.actor.run(() => ((this.repairQueued = false), this.repair())), 0);
+  }
+
+  private repair(): void {
+    if (this.stopped || !this.dialer) return;
+    const wishes = dialWishes({
+      table: this.table,
+      memory: this.memory,
+      budget: this.o.linkBudget,
+      pending: this.pendingDials,
+      coolingDown: this.coolingDown,
+      canDial: (r) => this.dialer!.canDial(r),
+    });
+    for (const rec of wishes) {
+      if (this.pendingDials.size >= this.o.maxPendingDials) break;
+      if (this.table.size + this.pendingDials.size >= this.o.linkBudget && !pickEviction(this.table, true)) break;
+      this.dialPeer(rec);
+    }
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  private every(ms: number, fn: () => void | Promise<void>): void {
+    const tick = () => {
+      if (this.stopped) return;
+      void this.actor.run(fn);
+      this.timers.push(this.clock.setTimeout(tick, ms));
+      if (this.timers.length > 8) this.timers = this.timers.filter((_, i) => i >= this.timers.length - 4);
+    };
+    this.timers.push(this.clock.setTimeout(tick, ms));
+  }
+
+  private scheduleMaintenance(ms: number): void {
+    this.maintainTimer?.cancel();
+    this.maintainTimer = this.clock.setTimeout(() => void this.actor.run(() => this.maintain()), ms);
+  }
+
+  /**
+   * One maintenance round: dial what is missing, look up our own id (the neighbour set) and one
+   * bucket in turn, and back off while nothing changes.
+   */
+  private async maintain(): Promise<void> {
+    if (this.stopped) return;
+    if (this.table.size === 0 && this.pendingDials.size === 0) {
+      for (const addr of this.bootstrapAddrs) this.dialAddress(addr);
+      for (const rec of this.memory.mostRecentlyUseful(this.o.maxPendingDials)) this.dialPeer(rec);
+    }
+    this.repair();
+    this.topics.expire(this.clock.now());
+    this.scheduleMaintenance(this.maintainInterval);
+    this.maintainInterval = Math.min(this.maintainInterval * 2, this.o.maintainMs);
+    if (this.table.size > 0) {
+      await this.lookup(this.identity.id);
+      const depth = this.deepestBucket();
+      const bucket = this.refreshCursor++ % (depth + 1);
+      await this.lookup(randomIdInBucket(this.identity.id, bucket, this.random.bytes(32)));
+    }
+  }
+
+  private deepestBucket(): number {
+    let depth = 0;
+    for (const s of this.table.all()) depth = Math.max(depth, this.table.bucketOf(s.peer!.id));
+    return Math.min(depth, 255);
+  }
+
+  private keepalive(): void {
+    const now = this.clock.now();
+    for (const s of this.table.all()) {
+      if (now - s.lastHeard > 3 * this.o.keepaliveMs) {
+        s.close('keepalive timeout');
+        continue;
+      }
+      s.pingSent = { n: ++this.pingCounter, at: now };
+      s.sendFrame({ type: FrameType.Ping, n: s.pingSent.n });
+    }
+  }
+
+  private scheduleSave(): void {
+    if (!this.store || this.saveTimer || this.stopped) return;
+    this.saveTimer = this.clock.setTimeout(() => {
+      this.saveTimer = undefined;
+      void this.save();
+    }, this.o.saveDelayMs);
+  }
+
+  /** Writes peer memory to the store now (if it changed). */
+  async save(): Promise<void> {
+    if (!this.store || !this.memory.dirty) return;
+    this.memory.dirty = false;
+    await this.store.save(this.memory.toStored());
+  }
+
+  private learn(info: PeerInfo): PeerRecord | undefined {
+    const known = this.memory.size;
+    const rec = this.memory.learn(info, this.wall());
+    if (rec && this.memory.size > known) {
+      this.events.emit('peer-learned', { id: rec.id });
+      this.scheduleSave();
+    }
+    return rec;
+  }
+
+  // ---------------------------------------------------------------- packets
+
+  private async onPacket(from: Session, p: PacketFrame): Promise<void> {
+    const dstIsSelf = toHex(p.dst) === this.id;
+    // Lookups leave breadcrumbs so their answer can retrace the path, even to a node that is
+    // still joining and that greedy routing cannot reach yet.
+    if (p.kind === PacketKind.Lookup) this.crumbs.set(`${toHex(p.src)}:${p.id}`, from);
+    if (!dstIsSelf && !HOP_BY_HOP_KINDS.has(p.kind)) {
+      const next = this.nextHopFor(p);
+      if (next) return this.forward(p, next);
+      if (!ANYCAST_KINDS.has(p.kind)) return this.drop('no-route');
+    }
+    await this.deliver(p, from);
+  }
+
+  /** Greedy next hop; answers to lookups prefer the breadcrumb their lookup left. */
+  private nextHopFor(p: Pick<PacketFrame, 'src' | 'dst' | 'id' | 'kind'>): Session | undefined {
+    if (p.kind === PacketKind.Found) {
+      const crumb = this.crumbs.get(`${toHex(p.dst)}:${p.id}`);
+      if (crumb && crumb.state === 'open') return crumb;
+    }
+    if (p.kind === PacketKind.Lookup) {
+      // A lookup asks for the closest node *other than its source*: its source never answers it.
+      const src = toHex(p.src);
+      return this.table.nextHop(p.dst, src, src === this.id);
+    }
+    return this.table.nextHop(p.dst);
+  }
+
+  private forward(p: PacketFrame, next: Session): void {
+    if (p.hops <= 1) return this.drop('hop-limit');
+    if (next.link.bufferedAmount > 4 * 1024 * 1024) return this.drop('congested');
+    next.sendFrame({ ...p, hops: p.hops - 1 });
+    this.counters.forwarded++;
+  }
+
+  /** Signs and routes a packet of ours; delivers it locally when we are its destination. */
+  private async originate(dst: NodeId, kind: number, payload: Uint8Array, packetId?: number): Promise<void> {
+    if (this.stopped) throw MeshError.stopped();
+    if (payload.length > MAX_PAYLOAD_BYTES + 1024) throw MeshError.payloadTooLarge(payload.length, MAX_PAYLOAD_BYTES);
+    const id = packetId ?? this.nextPacketId();
+    const packet = await createPacket(this.identity, dst, kind, payload, id, DEFAULT_HOP_LIMIT);
+    this.counters.sent++;
+    const next = this.nextHopFor(packet);
+    if (next) {
+      if (next.link.bufferedAmount > 4 * 1024 * 1024) throw new MeshError('CONGESTED', 'the first link toward the destination is congested');
+      next.sendFrame(packet);
+      return;
+    }
+    if (toHex(dst) === this.id || ANYCAST_KINDS.has(kind)) return this.deliver(packet, undefined);
+    this.drop('no-route');
+    throw MeshError.unreachable(toHex(dst));
+  }
+
+  private async deliver(p: PacketFrame, from: Session | undefined): Promise<void> {
+    const src = toHex(p.src);
+    if (from) {
+      if (!this.seen.add(`${src}:${p.id}:${p.kind}`)) return this.drop('duplicate');
+      const bad = await verifyPacket(p);
+      if (bad) return this.drop(bad);
+    }
+    const hops = Math.max(0, DEFAULT_HOP_LIMIT - p.hops);
+    this.counters.delivered++;
+    switch (p.kind) {
+      case PacketKind.Data: {
+        const d = Payload.data.decode(p.payload);
+        if (!d) return this.drop('bad-payload');
+        const m: Message = { from: src, data: d.data, port: d.port, hops };
+        if (this.messageListeners.size === 0) return this.drop('no-listener');
+        for (const fn of this.messageListeners) safeCall(() => fn(m));
+        return;
+      }
+      case PacketKind.Request:
+        return this.onRequest(src, p, hops);
+      case PacketKind.Response: {
+        const r = Payload.response.decode(p.payload);
+        if (!r) return this.drop('bad-payload');
+        if (!this.requests.answer(src, r.requestId, r.ok, r.data)) this.drop('late-response');
+        return;
+      }
+      case PacketKind.Lookup: {
+        const l = Payload.lookup.decode(p.payload);
+        if (!l) return this.drop('bad-payload');
+        if (src === this.id) return void this.lookups.answer(src, l.requestId, true, new Uint8Array(0)); // we are the closest
+        const peers = this.closestKnown(p.dst, MAX_FOUND, true);
+        // The answer reuses the lookup's packet id: that is how it finds the breadcrumbs.
+        return this.originate(p.src, PacketKind.Found, Payload.found.encode({ requestId: l.requestId, peers }), p.id).catch(() => {});
+      }
+      case PacketKind.Found: {
+        const f = Payload.found.decode(p.payload);
+        if (!f) return this.drop('bad-payload');
+        let learned = false;
+        for (const peer of f.peers) if (this.learn(peer)) learned = true;
+        this.lookups.answer(src, f.requestId, true, new Uint8Array(0));
+        if (learned) this.repairSoon();
+        return;
+      }
+      case PacketKind.Subscribe:
+        return this.onSubscribe(src, p);
+      case PacketKind.Publish:
+        return this.onPublish(p);
+      case PacketKind.PublishDown: {
+        const d = Payload.publishDown.decode(p.payload);
+        const inner = d && decodeFrame(d.inner);
+        if (!inner || !inner.ok || inner.value.type !== FrameType.Packet || inner.value.kind !== PacketKind.Publish) return this.drop('bad-payload');
+        const bad = await verifyPacket(inner.value);
+        if (bad) return this.drop(`publication:${bad}`);
+        return this.fanOut(inner.value);
+      }
+      case PacketKind.Signal: {
+        const s = Payload.signal.decode(p.payload);
+        if (!s) return this.drop('bad-payload');
+        if (!this.signalHandler) return this.drop('no-signal-handler');
+        safeCall(() => this.signalHandler!(src, s.body));
+        return;
+      }
+      default:
+        this.drop('unknown-kind');
+    }
+  }
+
+  /** Peer infos closest to `target` from our links and memory, plus ourselves and, for lookups, one link per bucket. */
+  private closestKnown(target: NodeId, max: number, forLookup: boolean): PeerInfo[] {
+    const infos = new Map<string, { id: NodeId; info: PeerInfo }>();
+    for (const s of this.table.all()) infos.set(s.peer!.idText, { id: s.peer!.id, info: s.peer! });
+    for (const r of this.memory.all()) if (!infos.has(r.id) && r.failures === 0) infos.set(r.id, { id: idFromText(r.id), info: r });
+    const sorted = [...infos.values()].sort((a, b) => compareDistance(a.id, b.id, target));
+    const out: PeerInfo[] = [];
+    const picked = new Set<string>();
+    const pick = (id: string, info: PeerInfo) => {
+      if (out.length >= max || picked.has(id)) return;
+      picked.add(id);
+      out.push({ publicKey: info.publicKey, addrs: info.addrs, caps: info.caps });
+    };
+    if (forLookup) {
+      pick(this.id, { publicKey: this.identity.publicKey, addrs: this.o.addrs, caps: this.o.caps });
+      for (const x of sorted.slice(0, 8)) pick(toHex(x.id), x.info);
+      // The requester shares our prefix, so our links in each bucket sit in its buckets too.
+      const perBucket = new Set<number>();
+      for (const s of this.table.all()) {
+        const b = this.table.bucketOf(s.peer!.id);
+        if (perBucket.has(b)) continue;
+        perBucket.add(b);
+        pick(s.peer!.idText, s.peer!);
+      }
+    }
+    for (const x of sorted) pick(toHex(x.id), x.info);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- services: datagrams and requests
+
+  /** Sends a datagram to `to` (a node id) on `port`. Resolves once it has left this node. */
+  send(to: string, data: AppData, options: { port?: number } = {}): Promise<void> {
+    const dst = this.checkTarget(to);
+    const port = checkPort(options.port ?? 0);
+    checkData(data);
+    return this.actor.run(() => this.originate(dst, PacketKind.Data, Payload.data.encode({ port, data })));
+  }
+
+  /** Listens to datagrams on every port. Returns a function that stops listening. */
+  onMessage(fn: (m: Message) => void): () => void {
+    this.messageListeners.add(fn);
+    return () => void this.messageListeners.delete(fn);
+  }
+
+  /** Answers requests on `port` with `fn`'s return value (or its error). Returns an unregister function. */
+  handle(port: number, fn: RequestHandler): () => void {
+    checkPort(port);
+    if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a handler`);
+    this.handlers.set(port, fn);
+    return () => {
+      if (this.handlers.get(port) === fn) this.handlers.delete(port);
+    };
+  }
+
+  /** Sends a request and resolves with the reply; rejects with MeshError TIMEOUT when none comes. */
+  request(to: string, data: AppData, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
+    const dst = this.checkTarget(to);
+    const port = checkPort(options.port ?? 0);
+    checkData(data);
+    const timeoutMs = options.timeoutMs ?? this.o.requestTimeoutMs;
+    if (!(timeoutMs > 0)) throw MeshError.invalid('timeoutMs must be positive');
+    return this.actor
+      .run(async () => {
+        const { requestId, reply } = this.requests.open(to, timeoutMs, `request to ${shortId(to)} port ${port}`);
+        await this.originate(dst, PacketKind.Request, Payload.request.encode({ port, requestId, data })).catch((err) =>
+          this.requests.fail(requestId, err as Error),
+        );
+        return { reply };
+      })
+      .then((r) => r.reply);
+  }
+
+  private onRequest(src: string, p: PacketFrame, hops: number): void {
+    const r = Payload.request.decode(p.payload);
+    if (!r) return this.drop('bad-payload');
+    const handler = this.handlers.get(r.port);
+    if (!handler) return this.drop('no-handler');
+    const reply = (ok: boolean, data: AppData) =>
+      this.actor.run(() => this.originate(p.src, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data })).catch(() => this.drop('reply-unroutable')));
+    // The handler runs outside the actor: a slow handler must not stall the node.
+    Promise.resolve()
+      .then(() => handler({ from: src, data: r.data, port: r.port, hops }))
+      .then(
+        (data) => reply(true, data ?? new Uint8Array(0)),
+        (err: unknown) => reply(false, err instanceof Error ? err.message : String(err)),
+      );
+  }
+
+  // ---------------------------------------------------------------- services: lookups
+
+  /**
+   * Routes a lookup to the node closest to `target`. Resolves once it has left this node (the
+   * answer, a Found packet, is learned from whenever it comes).
+   */
+  private async lookup(target: NodeId): Promise<void> {
+    // The answer comes from whichever node turns out closest: any sender may answer.
+    const { requestId, reply } = this.lookups.open(undefined, 10_000, 'lookup');
+    reply.catch(() => undefined);
+    await this.originate(target, PacketKind.Lookup, Payload.lookup.encode({ requestId })).catch((err) => this.lookups.fail(requestId, err as Error));
+  }
+
+  // ---------------------------------------------------------------- services: publish/subscribe
+
+  /** Receives every publication on `topic` from now on. Returns an unsubscribe function. */
+  subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
+    if (typeof topic !== 'string' || topic.length === 0 || topic.length > 256) throw MeshError.invalid('a topic is a string of 1 to 256 characters');
+    const t = this.topics.ensure(topicId(topic), topic);
+    t.local.add(fn);
+    void this.actor.run(() => this.subscribeUpstream(t.topic, true));
+    return () => void t.local.delete(fn);
+  }
+
+  /** Publishes to every subscriber of `topic`. */
+  publish(topic: string, data: AppData): Promise<void> {
+    if (typeof topic !== 'string' || topic.length === 0 || topic.length > 256) throw MeshError.invalid('a topic is a string of 1 to 256 characters');
+    checkData(data);
+    const tid = topicId(topic);
+    return this.actor.run(() => this.originate(tid, PacketKind.Publish, Payload.publish.encode({ topic: tid, name: topic, data })));
+  }
+
+  private async subscribeUpstream(topic: NodeId, force: boolean): Promise<void> {
+    const t = this.topics.get(toHex(topic));
+    if (!t) return;
+    const now = this.clock.now();
+    if (!force && now - t.lastUpstream < this.o.subscribeRefreshMs / 2) return;
+    const next = this.table.nextHop(topic);
+    if (!next) return; // we are the rendezvous
+    t.lastUpstream = now;
+    const packet = await createPacket(this.identity, topic, PacketKind.Subscribe, Payload.subscribe.encode({ topic }), this.nextPacketId(), DEFAULT_HOP_LIMIT);
+    if (next.state === 'open') next.sendFrame(packet);
+  }
+
+  private nextPacketId(): number {
+    return Math.floor(this.random.float() * 2 ** 48);
+  }
+
+  private async onSubscribe(src: string, p: PacketFrame): Promise<void> {
+    const s = Payload.subscribe.decode(p.payload);
+    if (!s) return this.drop('bad-payload');
+    const t = this.topics.ensure(s.topic, '');
+    const isNew = t.children.size === 0 && t.local.size === 0;
+    t.children.set(src, this.clock.now() + 3 * this.o.subscribeRefreshMs);
+    await this.subscribeUpstream(s.topic, isNew);
+  }
+
+  private async refreshSubscriptions(): Promise<void> {
+    this.topics.expire(this.clock.now());
+    for (const t of [...this.topics.all()]) await this.subscribeUpstream(t.topic, true);
+  }
+
+  private async onPublish(p: PacketFrame): Promise<void> {
+    const d = Payload.publish.decode(p.payload);
+    if (!d || toHex(d.topic) !== toHex(p.dst)) return this.drop('bad-payload');
+    await this.fanOut(p);
+  }
+
+  /** Delivers a verified publication here and hands it to every child in the tree. */
+  private async fanOut(p: PacketFrame): Promise<void> {
+    if (!this.seenPublications.add(`${toHex(p.src)}:${p.id}`)) return this.drop('duplicate-publication');
+    const d = Payload.publish.decode(p.payload);
+    if (!d) return this.drop('bad-payload');
+    const t = this.topics.get(toHex(d.topic));
+    if (!t) return;
+    const m: TopicMessage = { from: toHex(p.src), data: d.data, topic: d.name };
+    for (const fn of t.local) safeCall(() => fn(m));
+    const inner = encodeFrame(p);
+    for (const child of t.children.keys()) {
+      if (child === m.from) continue;
+      await this.originate(idFromText(child), PacketKind.PublishDown, Payload.publishDown.encode({ inner })).catch(() => this.drop('publication-unroutable'));
+    }
+  }
+
+  // ---------------------------------------------------------------- signalling
+
+  /** Receives WebRTC signalling (or any small control text) sent to this node over the mesh. */
+  onSignal(fn: SignalHandler): void {
+    this.signalHandler = fn;
+  }
+
+  sendSignal(to: string, body: string): Promise<void> {
+    const dst = this.checkTarget(to);
+    return this.actor.run(() => this.originate(dst, PacketKind.Signal, Payload.signal.encode({ body })));
+  }
+
+  // ---------------------------------------------------------------- observation
+
+  status(): NodeStatus {
+    return {
+      id: this.id,
+      addrs: this.o.addrs,
+      links: [...this.table.all()].map((s) => ({
+        id: s.peer!.idText,
+        transport: s.link.transport,
+        rttMs: s.rttMs ?? null,
+        outbound: s.outbound,
+        bucket: this.table.bucketOf(s.peer!.id),
+        peerNeedsUs: s.peerNeedsUs,
+        addrs: s.peer!.addrs,
+      })),
+      knownPeers: this.memory.size,
+      linkBudget: this.o.linkBudget,
+      topics: [...this.topics.all()].length,
+      counters: this.counters.toJSON(),
+    };
+  }
+
+  /** Ids of the open links (for simulators and validators). */
+  linkIds(): string[] {
+    return [...this.table.all()].map((s) => s.peer!.idText);
+  }
+
+  private checkTarget(to: string): NodeId {
+    if (this.stopped) throw MeshError.stopped();
+    return idFromText(to);
+  }
+}
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 0 || port > MAX_PORT) throw MeshError.invalid(`port must be an integer from 0 to ${MAX_PORT}, got ${port}`);
+  return port;
+}
+
+function checkData(data: unknown): void {
+  if (typeof data === 'string') {
+    if (data.length * 3 > MAX_PAYLOAD_BYTES) {
+      const size = utf8(data).length;
+      if (size > MAX_PAYLOAD_BYTES) throw MeshError.payloadTooLarge(size, MAX_PAYLOAD_BYTES);
+    }
+    return;
+  }
+  if (!(data instanceof Uint8Array)) throw MeshError.invalid('data must be a string or a Uint8Array');
+  if (data.length > MAX_PAYLOAD_BYTES) throw MeshError.payloadTooLarge(data.length, MAX_PAYLOAD_BYTES);
+}
+
+function safeCall(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // A listener's exception belongs to the listener; the node carries on.
+  }
+}
+

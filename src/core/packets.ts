@@ -1,0 +1,56 @@
+/**
+ * Routed packets: created and signed by their source, forwarded hop by hop with only the hop
+ * limit changing, verified by their destination. The signature covers everything except the
+ * hop limit, and the source id must be the hash of the key that signed.
+ */
+import { encode } from 'cborg';
+import { FrameType, type PacketFrame } from './codec.js';
+import { keyMatchesId, verifySignature, type Identity } from './identity.js';
+import type { NodeId } from './id.js';
+
+export const PacketKind = {
+  /** Datagram to (node, port). */
+  Data: 1,
+  Request: 2,
+  Response: 3,
+  /** Routed to the node closest to a target id, which answers with Found. */
+  Lookup: 4,
+  Found: 5,
+  /** Hop-by-hop subscription toward a topic's rendezvous node. */
+  Subscribe: 6,
+  /** Publication routed to the topic's rendezvous node. */
+  Publish: 7,
+  /** A publication handed down the subscribers' tree, wrapped whole. */
+  PublishDown: 8,
+  /** WebRTC signalling (offer, answer, candidates) carried over the mesh. */
+  Signal: 9,
+} as const;
+
+/** Kinds delivered to the node closest to `dst` rather than to `dst` exactly. */
+export const ANYCAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Lookup, PacketKind.Publish]);
+/** Kinds every hop takes for itself (they build per-hop state). */
+export const HOP_BY_HOP_KINDS: ReadonlySet<number> = new Set([PacketKind.Subscribe]);
+
+export function signedBytes(p: Pick<PacketFrame, 'src' | 'dst' | 'id' | 'kind' | 'payload'>): Uint8Array {
+  return encode(['meshwork/1 packet', p.src, p.dst, p.id, p.kind, p.payload]);
+}
+
+export async function createPacket(
+  identity: Identity,
+  dst: NodeId,
+  kind: number,
+  payload: Uint8Array,
+  id: number,
+  hops: number,
+): Promise<PacketFrame> {
+  const fields = { src: identity.id, dst, id, kind, payload };
+  const signature = await identity.sign(signedBytes(fields));
+  return { type: FrameType.Packet, ...fields, hops, publicKey: identity.publicKey, signature };
+}
+
+/** Undefined when the packet is authentic, else the reason to drop it. */
+export async function verifyPacket(p: PacketFrame): Promise<string | undefined> {
+  if (!keyMatchesId(p.publicKey, p.src)) return 'forged-source';
+  if (!(await verifySignature(p.publicKey, p.signature, signedBytes(p)))) return 'bad-signature';
+  return undefined;
+}

@@ -1,0 +1,62 @@
+/** Request/response over datagrams: pending requests by id, each with its own deadline. */
+import type { Clock, TimerHandle } from './clock.js';
+import { MeshError } from './errors.js';
+import type { AppData } from './payloads.js';
+
+interface Pending {
+  /** Who must answer; undefined accepts an answer from any node (lookups). */
+  to: string | undefined;
+  resolve: (data: AppData) => void;
+  reject: (err: Error) => void;
+  timer: TimerHandle;
+}
+
+export class PendingRequests {
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(private readonly clock: Clock, private readonly onTimeout: (fn: () => void) => void) {}
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Registers a request to `to`; the promise settles on a matching reply or at the deadline. */
+  open(to: string | undefined, timeoutMs: number, what: string): { requestId: number; reply: Promise<AppData> } {
+    const requestId = this.nextId++;
+    const reply = new Promise<AppData>((resolve, reject) => {
+      const timer = this.clock.setTimeout(
+        () => this.onTimeout(() => this.settle(requestId, undefined, MeshError.timeout(what, timeoutMs))),
+        timeoutMs,
+      );
+      this.pending.set(requestId, { to, resolve, reject, timer });
+    });
+    return { requestId, reply };
+  }
+
+  /** A reply arrived: true when it matched a pending request from that node. */
+  answer(from: string, requestId: number, ok: boolean, data: AppData): boolean {
+    const p = this.pending.get(requestId);
+    if (!p || (p.to !== undefined && p.to !== from)) return false;
+    if (ok) this.settle(requestId, data);
+    else this.settle(requestId, undefined, new MeshError('REMOTE_ERROR', `remote handler failed: ${String(data)}`));
+    return true;
+  }
+
+  fail(requestId: number, err: Error): void {
+    this.settle(requestId, undefined, err);
+  }
+
+  failAll(err: Error): void {
+    for (const id of [...this.pending.keys()]) this.settle(id, undefined, err);
+  }
+
+  private settle(requestId: number, data: AppData | undefined, err?: Error): void {
+    const p = this.pending.get(requestId);
+    if (!p) return;
+    this.pending.delete(requestId);
+    p.timer.cancel();
+    if (err) p.reject(err);
+    else p.resolve(data!);
+  }
+}

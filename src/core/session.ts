@@ -1,0 +1,130 @@
+/**
+ * The link handshake as a state machine driven by the node's actor. Both sides send a hello
+ * (major version in the frame header, minor version, public key, nonce, capabilities, dial
+ * addresses), then a proof: a signature over a transcript binding the signer's key to both
+ * nonces. A peer whose key does not hash to the id we dialled, whose proof fails, or whose
+ * major version we do not speak is refused with an error frame and a reason.
+ */
+import { concatBytes, toHex, utf8 } from './bytes.js';
+import { encodeFrame, FrameType, type Frame, type HelloFrame, type PeerInfo } from './codec.js';
+import { MeshError } from './errors.js';
+import { idFromPublicKey, type NodeId } from './id.js';
+import { type Identity, verifySignature } from './identity.js';
+import type { Link } from './link.js';
+import { WIRE_MINOR } from './limits.js';
+
+const TRANSCRIPT_LABEL = utf8('meshwork/1 link proof');
+
+export type SessionState = 'hello' | 'open' | 'closed';
+
+export interface SessionOptions {
+  identity: Identity;
+  nonce: Uint8Array;
+  caps: string[];
+  addrs: string[];
+  /** The id we meant to reach, when we dialled a known peer. */
+  expectedId?: NodeId;
+  outbound: boolean;
+}
+
+export class Session {
+  state: SessionState = 'hello';
+  peer?: PeerInfo & { id: NodeId; idText: string; minor: number };
+  private theirHello?: HelloFrame;
+  private proofVerified = false;
+  private proofSent = false;
+  /** Set when the peer said this link keeps its routing invariant. */
+  peerNeedsUs = false;
+  /** What we last told the peer about our need of this link. */
+  weNeedSent?: boolean;
+  rttMs?: number;
+  lastHeard = 0;
+  pingSent?: { n: number; at: number };
+  openedAt = 0;
+  /** Malformed or unexpected frames received; too many closes the link. */
+  badFrames = 0;
+
+  constructor(
+    readonly link: Link,
+    readonly options: SessionOptions,
+  ) {}
+
+  get outbound(): boolean {
+    return this.options.outbound;
+  }
+
+  /** Sends our hello. */
+  begin(): void {
+    const o = this.options;
+    this.sendFrame({ type: FrameType.Hello, minor: WIRE_MINOR, publicKey: o.identity.publicKey, nonce: o.nonce, caps: o.caps, addrs: o.addrs });
+  }
+
+  /**
+   * Feeds one decoded handshake frame. Resolves true when the session just became open;
+   * throws a MeshError (after sending an error frame) when the peer must be refused.
+   */
+  async handshake(frame: Frame): Promise<boolean> {
+    if (frame.type === FrameType.Error) {
+      throw new MeshError(frame.code === 'BUSY' ? 'BUSY' : 'HANDSHAKE_FAILED', `peer refused the link: ${frame.code}: ${frame.message}`);
+    }
+    if (frame.type === FrameType.Hello) {
+      if (this.theirHello) return this.refuse('HANDSHAKE_FAILED', 'second hello');
+      const id = idFromPublicKey(frame.publicKey);
+      const expected = this.options.expectedId;
+      if (expected && toHex(expected) !== toHex(id)) {
+        return this.refuse('ID_MISMATCH', `expected node ${toHex(expected).slice(0, 16)}…, key hashes to ${toHex(id).slice(0, 16)}…`);
+      }
+      if (toHex(id) === this.options.identity.idText) return this.refuse('HANDSHAKE_FAILED', 'a node cannot link to itself');
+      this.theirHello = frame;
+      this.peer = { id, idText: toHex(id), publicKey: frame.publicKey, addrs: frame.addrs, caps: frame.caps, minor: frame.minor };
+      const signature = await this.options.identity.sign(transcript(this.options.identity.publicKey, frame.nonce, this.options.nonce));
+      if (this.state === 'closed') return false;
+      this.sendFrame({ type: FrameType.Proof, signature });
+      this.proofSent = true;
+      return this.maybeOpen();
+    }
+    if (frame.type === FrameType.Proof) {
+      const hello = this.theirHello;
+      if (!hello) return this.refuse('HANDSHAKE_FAILED', 'proof before hello');
+      if (this.proofVerified) return this.refuse('HANDSHAKE_FAILED', 'second proof');
+      const ok = await verifySignature(hello.publicKey, frame.signature, transcript(hello.publicKey, this.options.nonce, hello.nonce));
+      if (!ok) return this.refuse('HANDSHAKE_FAILED', 'the proof of key possession does not verify');
+      this.proofVerified = true;
+      return this.maybeOpen();
+    }
+    return this.refuse('HANDSHAKE_FAILED', `unexpected frame type ${frame.type} during handshake`);
+  }
+
+  private maybeOpen(): boolean {
+    if (this.state !== 'hello' || !this.proofSent || !this.proofVerified) return false;
+    this.state = 'open';
+    return true;
+  }
+
+  /** Sends an error frame, closes the link and throws the matching MeshError. */
+  refuse(code: MeshError['code'], message: string, referrals: PeerInfo[] = []): never {
+    this.sendError(code, message, referrals);
+    this.close(`${code}: ${message}`);
+    throw new MeshError(code, message);
+  }
+
+  sendError(code: string, message: string, referrals: PeerInfo[] = []): void {
+    this.sendFrame({ type: FrameType.Error, code, message, referrals });
+  }
+
+  /** Sends a frame unless the link is gone; returns the link's backpressure signal. */
+  sendFrame(frame: Frame): boolean {
+    if (this.link.closed) return false;
+    return this.link.send(encodeFrame(frame));
+  }
+
+  close(reason: string): void {
+    this.state = 'closed';
+    this.link.close(reason);
+  }
+}
+
+/** What a signer proves: its own key, the verifier's nonce (freshness) and its own nonce. */
+function transcript(signerKey: Uint8Array, verifierNonce: Uint8Array, signerNonce: Uint8Array): Uint8Array {
+  return concatBytes(TRANSCRIPT_LABEL, signerKey, verifierNonce, signerNonce);
+}
