@@ -25,9 +25,21 @@ export interface PeerInfo {
   caps: string[];
 }
 
+/** Why the sender opens this link: it decides whether a full peer makes room for it. */
+export const Want = {
+  /** Spare capacity: refuse it when full. */
+  Optional: 0,
+  /** The sender's routing invariant needs this link. */
+  Needed: 1,
+  /** The sender has no link at all yet. */
+  Join: 2,
+} as const;
+export type WantLevel = (typeof Want)[keyof typeof Want];
+
 export interface HelloFrame {
   type: typeof FrameType.Hello;
   minor: number;
+  want: WantLevel;
   publicKey: Uint8Array;
   nonce: Uint8Array;
   caps: string[];
@@ -73,7 +85,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
   let body: unknown[];
   switch (frame.type) {
     case FrameType.Hello:
-      body = [frame.type, frame.minor, frame.publicKey, frame.nonce, frame.caps, frame.addrs];
+      body = [frame.type, frame.minor, frame.publicKey, frame.nonce, frame.caps, frame.addrs, frame.want];
       break;
     case FrameType.Proof:
       body = [frame.type, frame.signature];
@@ -134,10 +146,11 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult<Frame> {
   const t = a[0];
   switch (t) {
     case FrameType.Hello: {
-      const [, minor, publicKey, nonce, caps, addrs] = a;
-      if (a.length !== 6 || !isUint(minor) || !isBytes(publicKey, PUBLIC_KEY_BYTES) || !isBytes(nonce, 32)) return fail('bad-hello');
+      const [, minor, publicKey, nonce, caps, addrs, want] = a;
+      if (a.length !== 7 || !isUint(minor) || !isBytes(publicKey, PUBLIC_KEY_BYTES) || !isBytes(nonce, 32)) return fail('bad-hello');
       if (!isStringList(caps, MAX_CAPS, 64) || !isStringList(addrs, MAX_ADDRS, MAX_ADDR_LENGTH)) return fail('bad-hello');
-      return ok({ type: t, minor, publicKey, nonce, caps, addrs });
+      if (want !== Want.Optional && want !== Want.Needed && want !== Want.Join) return fail('bad-hello');
+      return ok({ type: t, minor, publicKey, nonce, caps, addrs, want });
     }
     case FrameType.Proof: {
       if (a.length !== 2 || !isBytes(a[1], SIGNATURE_BYTES)) return fail('bad-proof');

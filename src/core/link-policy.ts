@@ -72,7 +72,7 @@ export interface DialContext {
 }
 
 /** Peers worth dialling now, most important first: empty buckets, closest nodes, then spares. */
-export function dialWishes(ctx: DialContext): PeerRecord[] {
+export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean }[] {
   const { table, memory } = ctx;
   const self = table.self;
   const candidates: { rec: PeerRecord; id: NodeId; bucket: number }[] = [];
@@ -83,12 +83,12 @@ export function dialWishes(ctx: DialContext): PeerRecord[] {
   }
   if (candidates.length === 0) return [];
   const counts = table.bucketCounts();
-  const wishes: PeerRecord[] = [];
+  const wishes: { rec: PeerRecord; needed: boolean }[] = [];
   const chosen = new Set<string>();
-  const want = (rec: PeerRecord) => {
+  const want = (rec: PeerRecord, needed = true) => {
     if (!chosen.has(rec.id)) {
       chosen.add(rec.id);
-      wishes.push(rec);
+      wishes.push({ rec, needed });
     }
   };
   const byPreference = (a: (typeof candidates)[number], b: (typeof candidates)[number]) =>
@@ -125,7 +125,7 @@ export function dialWishes(ctx: DialContext): PeerRecord[] {
       extras.push(c);
     }
     extras.sort((a, b) => a.bucket - b.bucket);
-    for (const c of extras.slice(0, spare)) want(c.rec);
+    for (const c of extras.slice(0, spare)) want(c.rec, false);
   }
   return wishes;
 }

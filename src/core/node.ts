@@ -6,7 +6,7 @@
  */
 import { toHex, utf8 } from './bytes.js';
 import { type Clock, type Random, systemClock, systemRandom, type TimerHandle } from './clock.js';
-import { decodeFrame, encodeFrame, FrameType, type Frame, type PacketFrame, type PeerInfo } from './codec.js';
+import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type PacketFrame, type PeerInfo, type WantLevel } from './codec.js';
 import { Counters } from './counters.js';
 import { BoundedMap, RecentSet } from './dedupe.js';
 import { MeshError } from './errors.js';
@@ -200,7 +200,7 @@ export class MeshNode {
     await this.actor.run(() => {
       for (const addr of this.bootstrapAddrs) this.dialAddress(addr);
       // Warm start: the peers that worked most recently, whatever bootstrap was configured.
-      for (const rec of this.memory.mostRecentlyUseful(this.o.maxPendingDials * 2)) this.dialPeer(rec, true);
+      for (const rec of this.memory.mostRecentlyUseful(this.o.maxPendingDials * 2)) this.dialPeer(rec, Want.Join, true);
       this.scheduleMaintenance(0);
       if (this.o.keepaliveMs > 0) this.every(this.o.keepaliveMs, () => this.keepalive());
       this.every(this.o.subscribeRefreshMs, () => this.refreshSubscriptions());
@@ -227,7 +227,7 @@ export class MeshNode {
    * Hands the node a freshly opened link (dialled or accepted). Resolves with the peer's id
    * once the handshake is done and the link admitted; rejects with the reason otherwise.
    */
-  addLink(link: Link, options: { outbound: boolean; expectedId?: string }): Promise<string> {
+  addLink(link: Link, options: { outbound: boolean; expectedId?: string; want?: WantLevel }): Promise<string> {
     if (this.stopped) {
       link.close('node stopped');
       return Promise.reject(MeshError.stopped());
@@ -240,7 +240,7 @@ export class MeshNode {
       .then((s) => s.peer!.idText);
   }
 
-  private startSession(link: Link, options: { outbound: boolean; expectedId?: string }): Promise<Session> {
+  private startSession(link: Link, options: { outbound: boolean; expectedId?: string; want?: WantLevel }): Promise<Session> {
     const session = new Session(link, {
       identity: this.identity,
       nonce: this.random.bytes(32),
@@ -248,6 +248,7 @@ export class MeshNode {
       addrs: this.o.addrs,
       expectedId: options.expectedId ? idFromText(options.expectedId) : undefined,
       outbound: options.outbound,
+      want: options.want ?? (this.table.size === 0 ? Want.Join : Want.Needed),
     });
     this.sessions.add(session);
     const done = new Promise<Session>((resolve, reject) => {
@@ -338,9 +339,11 @@ export class MeshNode {
       existing.close('replaced by a duplicate link');
     }
     if (this.table.size >= this.o.linkBudget) {
-      // Anyone may take the place of a link neither side needs; only a link our invariant needs
-      // may push out one the other side needs. Whoever is refused is referred elsewhere.
-      const victim = pickEviction(this.table, wouldBeNeeded(this.table, peer.id));
+      // Only a link someone needs may take the place of a link neither side needs, and only a
+      // link our own invariant needs may push out one the other side needs. A spare link never
+      // pushes out anything. Whoever is refused is referred elsewhere.
+      const weNeed = wouldBeNeeded(this.table, peer.id);
+      const victim = weNeed || session.peerWant !== Want.Optional ? pickEviction(this.table, weNeed) : undefined;
       if (!victim) {
         session.sendError('BUSY', `link budget of ${this.o.linkBudget} is full`, this.referralsFor(peer.id));
         this.failHandshake(session, new MeshError('BUSY', 'link budget is full'));
@@ -437,7 +440,7 @@ export class MeshNode {
     this.pendingDials.add(key);
     this.dialer
       .dialAddress(addr)
-      .then((link) => this.addLink(link, { outbound: true }))
+      .then((link) => this.addLink(link, { outbound: true, want: this.table.size === 0 ? Want.Join : Want.Needed }))
       .then(
         () => undefined,
         (err: unknown) =>
@@ -449,7 +452,7 @@ export class MeshNode {
       .finally(() => this.actor.run(() => this.pendingDials.delete(key)));
   }
 
-  private dialPeer(rec: PeerRecord, force = false): void {
+  private dialPeer(rec: PeerRecord, want: WantLevel, force = false): void {
     if (!this.dialer || this.stopped || this.pendingDials.has(rec.id) || this.table.has(rec.id)) return;
     for (const s of this.sessions) if (s.peer?.idText === rec.id) return; // a handshake with it is under way
     if (!force && this.pendingDials.size >= this.o.maxPendingDials) return;
@@ -457,7 +460,7 @@ export class MeshNode {
     this.pendingDials.add(rec.id);
     this.dialer
       .dial(rec)
-      .then((link) => this.addLink(link, { outbound: true, expectedId: rec.id }))
+      .then((link) => this.addLink(link, { outbound: true, expectedId: rec.id, want: this.table.size === 0 ? Want.Join : want }))
       .then(
         () => undefined,
         (err: unknown) =>
@@ -502,10 +505,10 @@ export class MeshNode {
       coolingDown: this.coolingDown,
       canDial: (r) => this.dialer!.canDial(r),
     });
-    for (const rec of wishes) {
+    for (const { rec, needed } of wishes) {
       if (this.pendingDials.size >= this.o.maxPendingDials) break;
-      if (this.table.size + this.pendingDials.size >= this.o.linkBudget && !pickEviction(this.table, true)) break;
-      this.dialPeer(rec);
+      if (this.table.size + this.pendingDials.size >= this.o.linkBudget && !(needed && pickEviction(this.table, true))) break;
+      this.dialPeer(rec, needed ? Want.Needed : Want.Optional);
     }
   }
 
@@ -534,7 +537,7 @@ export class MeshNode {
     if (this.stopped) return;
     if (this.table.size === 0 && this.pendingDials.size === 0) {
       for (const addr of this.bootstrapAddrs) this.dialAddress(addr);
-      for (const rec of this.memory.mostRecentlyUseful(this.o.maxPendingDials)) this.dialPeer(rec);
+      for (const rec of this.memory.mostRecentlyUseful(this.o.maxPendingDials)) this.dialPeer(rec, Want.Join);
     }
     this.repair();
     this.topics.expire(this.clock.now());

@@ -6,7 +6,7 @@
  * major version we do not speak is refused with an error frame and a reason.
  */
 import { concatBytes, toHex, utf8 } from './bytes.js';
-import { encodeFrame, FrameType, type Frame, type HelloFrame, type PeerInfo } from './codec.js';
+import { encodeFrame, FrameType, Want, type Frame, type HelloFrame, type PeerInfo, type WantLevel } from './codec.js';
 import { MeshError } from './errors.js';
 import { idFromPublicKey, type NodeId } from './id.js';
 import { type Identity, verifySignature } from './identity.js';
@@ -25,11 +25,17 @@ export interface SessionOptions {
   /** The id we meant to reach, when we dialled a known peer. */
   expectedId?: NodeId;
   outbound: boolean;
+  /** How much the dialling side wants this link (inbound sessions send Optional). */
+  want: WantLevel;
 }
 
 export class Session {
   state: SessionState = 'hello';
   peer?: PeerInfo & { id: NodeId; idText: string; minor: number };
+  /** How much the peer said it wants this link, in its hello. */
+  get peerWant(): WantLevel {
+    return this.theirHello?.want ?? Want.Optional;
+  }
   private theirHello?: HelloFrame;
   private proofVerified = false;
   private proofSent = false;
@@ -56,7 +62,7 @@ export class Session {
   /** Sends our hello. */
   begin(): void {
     const o = this.options;
-    this.sendFrame({ type: FrameType.Hello, minor: WIRE_MINOR, publicKey: o.identity.publicKey, nonce: o.nonce, caps: o.caps, addrs: o.addrs });
+    this.sendFrame({ type: FrameType.Hello, minor: WIRE_MINOR, want: o.want, publicKey: o.identity.publicKey, nonce: o.nonce, caps: o.caps, addrs: o.addrs });
   }
 
   /**
@@ -76,6 +82,7 @@ export class Session {
       }
       if (toHex(id) === this.options.identity.idText) return this.refuse('HANDSHAKE_FAILED', 'a node cannot link to itself');
       this.theirHello = frame;
+      this.peerNeedsUs = frame.want !== Want.Optional;
       this.peer = { id, idText: toHex(id), publicKey: frame.publicKey, addrs: frame.addrs, caps: frame.caps, minor: frame.minor };
       const signature = await this.options.identity.sign(transcript(this.options.identity.publicKey, frame.nonce, this.options.nonce));
       if (this.state === 'closed') return false;

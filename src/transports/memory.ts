@@ -141,7 +141,8 @@ export class MemoryLink extends LinkBase {
         this.wantDrain = false;
         this.drained();
       }
-      if (!lost && !this.closed) this.peer?.deliver(copy);
+      // Frames sent before a close still arrive, as data before a FIN does on TCP.
+      if (!lost && this.peer && !this.peer.closed) this.peer.deliver(copy);
     }, Math.max(0, arrival - this.clock.now()));
     if (this.inFlight > LINK_HIGH_WATER_BYTES) {
       this.wantDrain = true;
