@@ -1,0 +1,354 @@
+/**
+ * The link handshake between real MeshNodes, and against raw peers that a test drives frame by
+ * frame to play every way a peer can get it wrong: the wrong key, an unknown wire version, a
+ * bad proof, silence, and garbage once the link is open.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { concatBytes, utf8 } from '../../src/core/bytes.js';
+import { encodeFrame, FrameType, Want, type ErrorFrame, type Frame, type HelloFrame } from '../../src/core/codec.js';
+import { isMeshError, type MeshErrorCode } from '../../src/core/errors.js';
+import type { Identity } from '../../src/core/identity.js';
+import { WIRE_VERSION } from '../../src/core/limits.js';
+import type { MeshNode } from '../../src/core/node.js';
+import { createPacket, PacketKind } from '../../src/core/packets.js';
+import { Payload } from '../../src/core/payloads.js';
+import { RawPeer, seededIdentity, TestNet } from '../helpers/mesh.js';
+import { drive, driveUntil } from '../helpers/wait.js';
+
+/** What a signer proves, rebuilt from the protocol description (session.ts) rather than imported. */
+function transcript(signerKey: Uint8Array, verifierNonce: Uint8Array, signerNonce: Uint8Array): Uint8Array {
+  return concatBytes(utf8('meshwork/1 link proof'), signerKey, verifierNonce, signerNonce);
+}
+
+function hello(me: Identity, nonce: Uint8Array, want: HelloFrame['want'] = Want.Join): HelloFrame {
+  return { type: FrameType.Hello, minor: 0, want, publicKey: me.publicKey, nonce, caps: [], addrs: [] };
+}
+
+function errorsIn(frames: Frame[]): ErrorFrame[] {
+  return frames.filter((f): f is ErrorFrame => f.type === FrameType.Error);
+}
+
+function isCode(code: MeshErrorCode) {
+  return (err: unknown) => {
+    assert.ok(isMeshError(err, code), `expected MeshError ${code}, got ${String(err)}`);
+    return true;
+  };
+}
+
+/**
+ * Plays the raw side of a handshake with `node`: sends our hello, waits for the node's hello,
+ * then sends the proof that `proof` computes (the honest one by default).
+ */
+async function rawHandshake(
+  net: TestNet,
+  raw: RawPeer,
+  me: Identity,
+  proof: (theirHello: HelloFrame, ourNonce: Uint8Array) => Promise<Uint8Array> = (h, n) => me.sign(transcript(me.publicKey, h.nonce, n)),
+): Promise<HelloFrame> {
+  const nonce = new Uint8Array(32).map((_, i) => i * 7 + 1);
+  raw.send(hello(me, nonce));
+  await driveUntil(net.clock, () => raw.frames().some((f) => f.type === FrameType.Hello), 1000, "the node's hello");
+  const theirs = raw.frames().find((f): f is HelloFrame => f.type === FrameType.Hello)!;
+  raw.send({ type: FrameType.Proof, signature: await proof(theirs, nonce) });
+  return theirs;
+}
+
+/** The drop counters of a node, as its status reports them. */
+function dropped(node: MeshNode): Record<string, number> {
+  return node.status().counters.dropped;
+}
+
+describe('handshake between two nodes', () => {
+  it('links two nodes: both sides see the other, with the right transport and direction', async () => {
+    const net = new TestNet();
+    const a = await net.addNode('a');
+    const b = await net.addNode('b');
+    const ups: string[] = [];
+    b.node.events.on('link-up', (e) => ups.push(`${e.id} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
+    const link = await drive(net.clock, net.network.dial(a.addr, b.addr, net.clock.scoped(50)), 1000, 'dial');
+    const peer = await drive(net.clock, a.node.addLink(link, { outbound: true, expectedId: b.node.id }), 2000, 'addLink');
+    assert.equal(peer, b.node.id);
+    await driveUntil(net.clock, () => b.node.linkIds().includes(a.node.id), 1000, 'b admits a');
+    assert.deepEqual(a.node.linkIds(), [b.node.id]);
+    assert.deepEqual(ups, [`${a.node.id} memory in`]);
+    const status = a.node.status().links[0]!;
+    assert.equal(status.transport, 'memory');
+    assert.equal(status.outbound, true);
+    assert.deepEqual(status.addrs, [b.addr], 'the hello carried the dial addresses');
+    assert.equal(a.node.memory.get(b.node.id)?.successes, 1, 'the peer is remembered as having worked');
+    await net.stopAll();
+  });
+
+  it('refuses a node whose key does not match the id it dialled: ID_MISMATCH', async () => {
+    const net = new TestNet();
+    const a = await net.addNode('a');
+    const b = await net.addNode('b');
+    const someoneElse = await seededIdentity('someone else');
+    const link = await drive(net.clock, net.network.dial(a.addr, b.addr, net.clock.scoped(50)), 1000, 'dial');
+    await assert.rejects(
+      drive(net.clock, a.node.addLink(link, { outbound: true, expectedId: someoneElse.idText }), 2000, 'addLink'),
+      isCode('ID_MISMATCH'),
+    );
+    assert.equal(link.closed, true);
+    assert.equal(dropped(a.node)['handshake:ID_MISMATCH'], 1);
+    await driveUntil(net.clock, () => (dropped(b.node)['handshake:HANDSHAKE_FAILED'] ?? 0) === 1, 1000, 'b told of the refusal');
+    assert.deepEqual(a.node.linkIds(), []);
+    assert.deepEqual(b.node.linkIds(), []);
+    await net.stopAll();
+  });
+
+  it('sends the impostor an ID_MISMATCH error frame', async () => {
+    const net = new TestNet();
+    const a = await net.addNode('a');
+    const expected = await seededIdentity('expected');
+    const impostor = await seededIdentity('impostor');
+    const rawSide = net.rawListen('mem:impostor');
+    const link = await drive(net.clock, net.network.dial(a.addr, 'mem:impostor', net.clock.scoped(50)), 1000, 'dial');
+    const raw = await rawSide;
+    const result = a.node.addLink(link, { outbound: true, expectedId: expected.idText });
+    raw.send(hello(impostor, new Uint8Array(32).fill(1)));
+    await assert.rejects(drive(net.clock, result, 2000, 'addLink'), isCode('ID_MISMATCH'));
+    await driveUntil(net.clock, () => raw.closeReasons.length > 0, 1000, 'the impostor sees the close');
+    const errors = errorsIn(raw.frames());
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.code, 'ID_MISMATCH');
+    assert.equal(raw.frames().some((f) => f.type === FrameType.Proof), false, 'no proof is given to an impostor');
+    await net.stopAll();
+  });
+
+  it('refuses a link to itself', async () => {
+    const net = new TestNet();
+    const a = await net.addNode('a');
+    const link = await drive(net.clock, net.network.dial(a.addr, a.addr, net.clock.scoped(50)), 1000, 'dial');
+    await assert.rejects(drive(net.clock, a.node.addLink(link, { outbound: true }), 2000, 'addLink'), isCode('HANDSHAKE_FAILED'));
+    await net.clock.runUntil(net.clock.now() + 100);
+    assert.deepEqual(a.node.linkIds(), []);
+    await net.stopAll();
+  });
+
+  it('keeps one link when the same pair links twice', async () => {
+    const net = new TestNet();
+    const a = await net.addNode('a');
+    const b = await net.addNode('b');
+    const first = await drive(net.clock, net.network.dial(a.addr, b.addr, net.clock.scoped(50)), 1000, 'dial');
+    await drive(net.clock, a.node.addLink(first, { outbound: true }), 2000, 'first link');
+    const second = await drive(net.clock, net.network.dial(a.addr, b.addr, net.clock.scoped(51)), 1000, 'dial');
+    await assert.rejects(drive(net.clock, a.node.addLink(second, { outbound: true }), 2000, 'second link'), isCode('HANDSHAKE_FAILED'));
+    await net.clock.runUntil(net.clock.now() + 100);
+    assert.deepEqual(a.node.linkIds(), [b.node.id]);
+    assert.deepEqual(b.node.linkIds(), [a.node.id]);
+    assert.equal(first.closed, false, 'the first link survives');
+    await net.stopAll();
+  });
+});
+
+describe('handshake against raw peers', () => {
+  it('an honest raw peer gets a link (the harness itself speaks the protocol)', async () => {
+    const net = new TestNet();
+    const b = await net.addNode('b');
+    const me = await seededIdentity('raw honest');
+    const raw = await net.rawDial('mem:raw', b.addr);
+    await rawHandshake(net, raw, me);
+    await driveUntil(net.clock, () => b.node.linkIds().includes(me.idText), 1000, 'b admits the raw peer');
+    const proofs = raw.frames().filter((f) => f.type === FrameType.Proof);
+    assert.equal(proofs.length, 1, 'the node proved its key too');
+    await net.stopAll();
+  });
+
+  it('answers an unknown wire version with a VERSION_MISMATCH error frame and closes', async () => {
+    const net = new TestNet();
+    const b = await net.addNode('b');
+    const me = await seededIdentity('raw v2');
+    const raw = await net.rawDial('mem:raw', b.addr);
+    const v1 = encodeFrame(hello(me, new Uint8Array(32).fill(2)));
+    raw.sendRaw(Uint8Array.from([WIRE_VERSION + 1, ...v1.subarray(1)]));
+    await driveUntil(net.clock, () => raw.closeReasons.length > 0, 1000, 'the link closes');
+    const errors = errorsIn(raw.frames());
+    assert.deepEqual(
+      errors.map((e) => e.code),
+      ['VERSION_MISMATCH'],
+    );
+    assert.equal(dropped(b.node)['malformed:unknown-version'], 1);
+    assert.equal(dropped(b.node)['handshake:VERSION_MISMATCH'], 1);
+    assert.deepEqual(b.node.linkIds(), []);
+    await net.stopAll();
+  });
+
+  it('a node that dials a peer of another wire version rejects with VERSION_MISMATCH', async () => {
+    const net = new TestNet();
+    const a = await net.addNode('a');
+    const rawSide = net.rawListen('mem:future');
+    const link = await drive(net.clock, net.network.dial(a.addr, 'mem:future', net.clock.scoped(50)), 1000, 'dial');
+    const raw = await rawSide;
+    const result = a.node.addLink(link, { outbound: true });
+    const future = await seededIdentity('future');
+    const v1 = encodeFrame(hello(future, new Uint8Array(32).fill(3)));
+    raw.sendRaw(Uint8Array.from([9, ...v1.subarray(1)]));
+    await assert.rejects(drive(net.clock, result, 2000, 'addLink'), isCode('VERSION_MISMATCH'));
+    await driveUntil(net.clock, () => raw.closeReasons.length > 0, 1000, 'the link closes');
+    assert.deepEqual(
+      errorsIn(raw.frames()).map((e) => e.code),
+      ['VERSION_MISMATCH'],
+    );
+    await net.stopAll();
+  });
+
+  const badProofs: [string, (me: Identity, other: Identity) => (h: HelloFrame, n: Uint8Array) => Promise<Uint8Array>][] = [
+    ['random bytes', () => async () => new Uint8Array(64).fill(0x5a)],
+    ['the nonces swapped', (me) => (h, n) => me.sign(transcript(me.publicKey, n, h.nonce))],
+    ['signed by another key', (me, other) => (h, n) => other.sign(transcript(me.publicKey, h.nonce, n))],
+    ['over a stale nonce', (me) => (_h, n) => me.sign(transcript(me.publicKey, new Uint8Array(32), n))],
+  ];
+  for (const [what, makeProof] of badProofs) {
+    it(`refuses a proof made of ${what}`, async () => {
+      const net = new TestNet();
+      const b = await net.addNode('b');
+      const me = await seededIdentity('raw liar');
+      const other = await seededIdentity('raw accomplice');
+      const raw = await net.rawDial('mem:raw', b.addr);
+      await rawHandshake(net, raw, me, makeProof(me, other));
+      await driveUntil(net.clock, () => raw.closeReasons.length > 0, 1000, 'the link closes');
+      assert.deepEqual(
+        errorsIn(raw.frames()).map((e) => e.code),
+        ['HANDSHAKE_FAILED'],
+      );
+      assert.equal(dropped(b.node)['handshake:HANDSHAKE_FAILED'], 1);
+      assert.deepEqual(b.node.linkIds(), []);
+      await net.stopAll();
+    });
+  }
+
+  it('refuses a proof sent before any hello', async () => {
+    const net = new TestNet();
+    const b = await net.addNode('b');
+    const raw = await net.rawDial('mem:raw', b.addr);
+    raw.send({ type: FrameType.Proof, signature: new Uint8Array(64) });
+    await driveUntil(net.clock, () => raw.closeReasons.length > 0, 1000, 'the link closes');
+    assert.deepEqual(
+      errorsIn(raw.frames()).map((e) => e.code),
+      ['HANDSHAKE_FAILED'],
+    );
+    await net.stopAll();
+  });
+
+  it('times out a peer that never finishes the handshake', async () => {
+    const net = new TestNet();
+    const b = await net.addNode('b', { handshakeTimeoutMs: 500 });
+    const raw = await net.rawDial('mem:raw', b.addr);
+    const start = net.clock.now();
+    // The raw peer stays silent after the dial.
+    await driveUntil(net.clock, () => raw.closeReasons.length > 0, 2000, 'the node gives up');
+    const took = net.clock.now() - start;
+    assert.ok(took >= 500 && took < 600, `closed after ${took} virtual ms`);
+    assert.equal(dropped(b.node)['handshake:TIMEOUT'], 1);
+    assert.match(raw.closeReasons[0]!, /timed out/);
+    await net.stopAll();
+  });
+
+  it('a dialling node rejects addLink with TIMEOUT when the peer stays silent', async () => {
+    const net = new TestNet();
+    const a = await net.addNode('a', { handshakeTimeoutMs: 300 });
+    const rawSide = net.rawListen('mem:silent');
+    const link = await drive(net.clock, net.network.dial(a.addr, 'mem:silent', net.clock.scoped(50)), 1000, 'dial');
+    const raw = await rawSide;
+    await assert.rejects(drive(net.clock, a.node.addLink(link, { outbound: true }), 1000, 'addLink'), isCode('TIMEOUT'));
+    assert.equal(link.closed, true);
+    await driveUntil(net.clock, () => raw.closeReasons.length > 0, 1000, 'the silent peer sees the close');
+    await net.stopAll();
+  });
+
+  it('a full node refuses an optional link with BUSY and referrals', async () => {
+    const net = new TestNet();
+    const hub = await net.addNode('hub', { linkBudget: 2 });
+    const linked: string[] = [];
+    for (const name of ['x', 'y']) {
+      const raw = await net.rawDial(`mem:${name}`, hub.addr);
+      const who = await seededIdentity(`raw ${name}`);
+      linked.push(Buffer.from(who.publicKey).toString('hex'));
+      await rawHandshake(net, raw, who);
+    }
+    await driveUntil(net.clock, () => hub.node.linkIds().length === 2, 1000, 'hub holds two links');
+    const late = await seededIdentity('raw late');
+    const raw = await net.rawDial('mem:late', hub.addr);
+    const nonce = new Uint8Array(32).fill(4);
+    raw.send(hello(late, nonce, Want.Optional));
+    await driveUntil(net.clock, () => raw.frames().some((f) => f.type === FrameType.Hello), 1000, "hub's hello");
+    const theirs = raw.frames().find((f): f is HelloFrame => f.type === FrameType.Hello)!;
+    raw.send({ type: FrameType.Proof, signature: await late.sign(transcript(late.publicKey, theirs.nonce, nonce)) });
+    await driveUntil(net.clock, () => raw.closeReasons.length > 0, 1000, 'the link closes');
+    const errors = errorsIn(raw.frames());
+    assert.deepEqual(
+      errors.map((e) => e.code),
+      ['BUSY'],
+    );
+    const referred = errors[0]!.referrals.map((p) => Buffer.from(p.publicKey).toString('hex'));
+    for (const key of linked) assert.ok(referred.includes(key), 'the busy node suggests the peers it is linked to');
+    assert.equal(hub.node.linkIds().length, 2);
+    assert.equal(dropped(hub.node)['handshake:BUSY'], 1);
+    await net.stopAll();
+  });
+});
+
+describe('frames on an open link', () => {
+  /** A node `b` and a raw peer with an open link to it. */
+  async function openLink() {
+    const net = new TestNet();
+    const b = await net.addNode('b');
+    const me = await seededIdentity('raw open');
+    const raw = await net.rawDial('mem:raw', b.addr);
+    await rawHandshake(net, raw, me);
+    await driveUntil(net.clock, () => b.node.linkIds().includes(me.idText), 1000, 'link open');
+    return { net, b, me, raw };
+  }
+
+  it('delivers a valid packet from the raw peer and drops a tampered one as bad-signature', async () => {
+    const { net, b, me, raw } = await openLink();
+    const got: unknown[] = [];
+    b.node.onMessage((m) => got.push(m.data));
+    const payload = Payload.data.encode({ port: 3, data: 'hello from raw' });
+    const good = await createPacket(me, b.node.identity.id, PacketKind.Data, payload, 1, 64);
+    raw.send(good);
+    raw.send({ ...good, id: 2 }); // the signature covers the id
+    await driveUntil(net.clock, () => (dropped(b.node)['bad-signature'] ?? 0) === 1, 1000, 'tampered packet dropped');
+    assert.deepEqual(got, ['hello from raw']);
+    raw.send(good);
+    await driveUntil(net.clock, () => (dropped(b.node)['duplicate'] ?? 0) === 1, 1000, 'replay dropped as a duplicate');
+    assert.deepEqual(got, ['hello from raw']);
+    await net.stopAll();
+  });
+
+  it('counts each malformed frame with its reason and keeps the link under the limit', async () => {
+    const { net, b, me, raw } = await openLink();
+    raw.sendRaw(Uint8Array.of(WIRE_VERSION)); // truncated
+    raw.sendRaw(Uint8Array.of(WIRE_VERSION, 0x1c)); // malformed CBOR
+    raw.sendRaw(Uint8Array.of(WIRE_VERSION, 0x82, 0x18, 0x63, 0x00)); // unknown frame type 99
+    raw.sendRaw(Uint8Array.of(WIRE_VERSION, 0x82, 0x07, 0x00)); // a packet of the wrong shape
+    raw.sendRaw(Uint8Array.of(WIRE_VERSION + 1, 0x82, 0x04, 0x00)); // another version, after the handshake
+    raw.send(hello(me, new Uint8Array(32))); // a second hello on an open link
+    await driveUntil(net.clock, () => (dropped(b.node)['unexpected-frame'] ?? 0) === 1, 1000, 'all six counted');
+    const d = dropped(b.node);
+    assert.equal(d['malformed:truncated'], 1);
+    assert.equal(d['malformed:malformed-cbor'], 1);
+    assert.equal(d['malformed:unknown-frame-type'], 1);
+    assert.equal(d['malformed:bad-packet'], 1);
+    assert.equal(d['malformed:unknown-version'], 1);
+    assert.deepEqual(raw.closeReasons, []);
+    assert.ok(b.node.linkIds().includes(me.idText), 'six bad frames do not close the link');
+    await net.stopAll();
+  });
+
+  it('closes the link after many malformed frames, telling the peer why', async () => {
+    const { net, b, me, raw } = await openLink();
+    const closedEvents: string[] = [];
+    b.node.events.on('link-down', (e) => closedEvents.push(e.id));
+    for (let i = 0; i < 40; i++) raw.sendRaw(Uint8Array.of(WIRE_VERSION, 0xff, i));
+    await driveUntil(net.clock, () => raw.closeReasons.length > 0, 1000, 'the abused node closes the link');
+    assert.deepEqual(b.node.linkIds(), []);
+    assert.deepEqual(closedEvents, [me.idText]);
+    assert.ok(errorsIn(raw.frames()).some((e) => e.code === 'ABUSE'), 'an error frame says why');
+    const counted = dropped(b.node)['malformed:malformed-cbor']!;
+    assert.ok(counted >= 16 && counted < 40, `${counted} frames counted before the close`);
+    await net.stopAll();
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * Small hand-built meshes for tests: real MeshNodes over MemoryNetwork links on a virtual
+ * clock, wired the way src/sim/simulation.ts wires them, plus "raw" peers that a test drives
+ * frame by frame to play a misbehaving or hand-written node.
+ */
+import { createHash } from 'node:crypto';
+import { decodeFrame, encodeFrame, type Frame } from '../../src/core/codec.js';
+import { SeededRandom } from '../../src/core/clock.js';
+import { Identity } from '../../src/core/identity.js';
+import type { Link } from '../../src/core/link.js';
+import { MeshNode, type Dialer, type MeshNodeOptions } from '../../src/core/node.js';
+import { MemoryNetwork, type MemoryLink, type MemoryNetworkOptions } from '../../src/transports/memory.js';
+import { VirtualClock } from '../../src/sim/virtual-clock.js';
+import { drive } from './wait.js';
+
+/** The same identity for the same label, every run. */
+export function seededIdentity(label: string): Promise<Identity> {
+  return Identity.fromSeed(new Uint8Array(createHash('sha256').update(`meshwork test/${label}`).digest()));
+}
+
+export interface TestNode {
+  node: MeshNode;
+  addr: string;
+}
+
+export class TestNet {
+  readonly clock = new VirtualClock();
+  readonly network: MemoryNetwork;
+  readonly nodes: TestNode[] = [];
+  private owners = 0;
+
+  constructor(options: MemoryNetworkOptions = {}) {
+    this.network = new MemoryNetwork({ latencyMs: 5, seed: 'test', ...options });
+  }
+
+  /** A node listening at `mem:<label>`, accepting every inbound link. Not started. */
+  async addNode(label: string, options: Partial<MeshNodeOptions> = {}): Promise<TestNode> {
+    const owner = this.owners++;
+    const clock = this.clock.scoped(owner);
+    const addr = `mem:${label}`;
+    const network = this.network;
+    const dialer: Dialer = {
+      dialAddress: (to) => network.dial(addr, to, clock),
+      canDial: (rec) => rec.addrs.some((x) => x.startsWith('mem:')),
+      dial: (rec) => network.dial(addr, rec.addrs.find((x) => x.startsWith('mem:'))!, clock),
+    };
+    const node = new MeshNode({
+      identity: await seededIdentity(label),
+      clock,
+      random: new SeededRandom(`test/${label}`),
+      wallClock: () => this.clock.now(),
+      dialer,
+      addrs: [addr],
+      keepaliveMs: 0,
+      ...options,
+    });
+    node.actor.onBusy = (idle) => this.clock.track(idle);
+    network.listen(addr, clock, (link) => void node.addLink(link, { outbound: false }).catch(() => undefined));
+    const t = { node, addr };
+    this.nodes.push(t);
+    return t;
+  }
+
+  /** Opens a memory link from a raw address to `to`, for a test to drive by hand. */
+  async rawDial(from: string, to: string): Promise<RawPeer> {
+    const clock = this.clock.scoped(this.owners++);
+    const link = await drive(this.clock, this.network.dial(from, to, clock), 1000, `raw dial to ${to}`);
+    return new RawPeer(link);
+  }
+
+  /** A raw listener: the first link dialled to `addr` is handed to the returned promise. */
+  rawListen(addr: string): Promise<RawPeer> {
+    const clock = this.clock.scoped(this.owners++);
+    return new Promise((resolve) => {
+      const stop = this.network.listen(addr, clock, (link) => {
+        stop();
+        resolve(new RawPeer(link));
+      });
+    });
+  }
+
+  async stopAll(): Promise<void> {
+    for (const t of this.nodes) await drive(this.clock, t.node.stop(), 5000, `stop ${t.addr}`);
+  }
+}
+
+/** One end of a link, driven by the test: records every frame and the close it receives. */
+export class RawPeer {
+  readonly received: Uint8Array[] = [];
+  closeReasons: string[] = [];
+
+  constructor(readonly link: MemoryLink | Link) {
+    link.attach({
+      frame: (bytes) => void this.received.push(bytes),
+      close: (reason) => void this.closeReasons.push(reason),
+    });
+  }
+
+  /** Received frames that decode, in order. */
+  frames(): Frame[] {
+    const out: Frame[] = [];
+    for (const bytes of this.received) {
+      const d = decodeFrame(bytes);
+      if (d.ok) out.push(d.value);
+    }
+    return out;
+  }
+
+  send(frame: Frame): void {
+    this.link.send(encodeFrame(frame));
+  }
+
+  sendRaw(bytes: Uint8Array): void {
+    this.link.send(bytes);
+  }
+}
