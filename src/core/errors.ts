@@ -13,9 +13,11 @@ export type MeshErrorCode =
   | 'BUSY'
   | 'STOPPED'
   | 'STORE_CORRUPT'
+  | 'STORE_LOCKED'
   | 'DIAL_FAILED'
   | 'CONGESTED'
   | 'PORT_IN_USE'
+  | 'LISTEN_FAILED'
   | 'REMOTE_ERROR';
 
 export class MeshError extends Error {

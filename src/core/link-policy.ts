@@ -3,7 +3,7 @@
  * one link in every non-empty distance bucket (and the few closest nodes, for redundancy);
  * links beyond that shorten routes and are the first to go when the budget is full.
  */
-import { bitAt, compareDistance, idFromText, type NodeId } from './id.js';
+import { bitAt, compareDistance, type NodeId } from './id.js';
 import type { PeerMemory, PeerRecord } from './peer-memory.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
@@ -78,7 +78,7 @@ export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean
   const candidates: { rec: PeerRecord; id: NodeId; bucket: number }[] = [];
   for (const rec of memory.all()) {
     if (table.has(rec.id) || ctx.pending.has(rec.id) || ctx.coolingDown(rec.id) || !ctx.canDial(rec)) continue;
-    const id = idFromText(rec.id);
+    const id = rec.idBytes;
     candidates.push({ rec, id, bucket: table.bucketOf(id) });
   }
   if (candidates.length === 0) return [];

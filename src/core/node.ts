@@ -15,7 +15,7 @@ import { Emitter } from './emitter.js';
 import { compareDistance, idFromText, randomIdInBucket, shortId, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import type { Link } from './link.js';
-import { dialWishes, neededByUs, pickEviction, wouldBeNeeded } from './link-policy.js';
+import { dialWishes, neededByUs, pickEviction, RESERVE, wouldBeNeeded } from './link-policy.js';
 import { DEFAULT_HOP_LIMIT, MAX_PAYLOAD_BYTES, MAX_REFERRALS } from './limits.js';
 import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, verifyPacket } from './packets.js';
 import { type AppData, MAX_FOUND, MAX_PORT, Payload } from './payloads.js';
@@ -110,7 +110,7 @@ export type SignalHandler = (from: string, body: string) => void;
 
 const MAX_BAD_FRAMES = 16;
 const COOLDOWN_MS = 30_000;
-const FAST_MAINTAIN_MS = 1_000;
+const FAST_MAINTAIN_MS = 2_000;
 const PUBLISH_DEDUPE = 4096;
 
 export class MeshNode {
@@ -147,6 +147,9 @@ export class MeshNode {
   private maintainInterval = FAST_MAINTAIN_MS;
   private saveTimer?: TimerHandle;
   private refreshCursor = 0;
+  /** Empty buckets already looked into since the last full pass. */
+  private readonly refreshedEmpty = new Set<number>();
+  private selfLookupQueued = false;
   private started = false;
   private stopped = false;
   private pingCounter = 0;
@@ -338,11 +341,17 @@ export class MeshNode {
       this.table.remove(peer.idText, existing);
       existing.close('replaced by a duplicate link');
     }
+    const weNeed = wouldBeNeeded(this.table, peer.id);
+    // Spare links may only use the budget above the reserve, so needed links rarely evict anything.
+    if (session.peerWant === Want.Optional && !weNeed && this.table.size >= this.o.linkBudget - RESERVE) {
+      session.sendError('BUSY', 'no room for a spare link', this.referralsFor(peer.id));
+      this.failHandshake(session, new MeshError('BUSY', 'no room for a spare link'));
+      return;
+    }
     if (this.table.size >= this.o.linkBudget) {
       // Only a link someone needs may take the place of a link neither side needs, and only a
       // link our own invariant needs may push out one the other side needs. A spare link never
       // pushes out anything. Whoever is refused is referred elsewhere.
-      const weNeed = wouldBeNeeded(this.table, peer.id);
       const victim = weNeed || session.peerWant !== Want.Optional ? pickEviction(this.table, weNeed) : undefined;
       if (!victim) {
         session.sendError('BUSY', `link budget of ${this.o.linkBudget} is full`, this.referralsFor(peer.id));
@@ -361,6 +370,7 @@ export class MeshNode {
     this.memory.succeeded(peer.idText, this.wall());
     this.scheduleSave();
     this.events.emit('link-up', { id: peer.idText, transport: session.link.transport, outbound: session.outbound });
+    if (this.table.size === 1) this.scheduleMaintenance(0); // first link: find our neighbours now
     this.updateNeeds();
     this.repairSoon();
     h?.resolve(session);
@@ -388,8 +398,11 @@ export class MeshNode {
       this.events.emit('link-down', { id: peer.idText, transport: session.link.transport, reason });
       this.updateNeeds();
       this.repairSoon();
-      this.maintainInterval = FAST_MAINTAIN_MS;
-      if (this.table.size === 0) this.scheduleMaintenance(0);
+      // Losing a link our invariant needed: look around again soon. Spare links come and go quietly.
+      if (session.weNeedSent || this.table.size === 0) {
+        this.maintainInterval = FAST_MAINTAIN_MS;
+        this.scheduleMaintenance(this.table.size === 0 ? 0 : FAST_MAINTAIN_MS);
+      }
     }
   }
 
@@ -545,10 +558,17 @@ export class MeshNode {
     this.maintainInterval = Math.min(this.maintainInterval * 2, this.o.maintainMs);
     if (this.table.size > 0) {
       await this.lookup(this.identity.id);
-      const depth = this.deepestBucket();
-      const bucket = this.refreshCursor++ % (depth + 1);
-      await this.lookup(randomIdInBucket(this.identity.id, bucket, this.random.bytes(32)));
+      await this.lookup(randomIdInBucket(this.identity.id, this.bucketToRefresh(), this.random.bytes(32)));
     }
+  }
+
+  /** The shallowest bucket without a link (it may hold nodes we do not know), else the next in turn. */
+  private bucketToRefresh(): number {
+    const depth = this.deepestBucket();
+    const counts = this.table.bucketCounts();
+    for (let b = 0; b < depth; b++) if (!counts.get(b) && !this.refreshedEmpty.has(b)) return this.refreshedEmpty.add(b), b;
+    this.refreshedEmpty.clear();
+    return this.refreshCursor++ % (depth + 1);
   }
 
   private deepestBucket(): number {
@@ -686,9 +706,21 @@ export class MeshNode {
         const f = Payload.found.decode(p.payload);
         if (!f) return this.drop('bad-payload');
         let learned = false;
-        for (const peer of f.peers) if (this.learn(peer)) learned = true;
+        const closest = this.table.closest(this.identity.id, 1)[0]?.peer?.id;
+        let closer = false;
+        for (const peer of f.peers) {
+          const rec = this.learn(peer);
+          if (!rec) continue;
+          learned = true;
+          if (closest && !this.table.has(rec.id) && compareDistance(rec.idBytes, closest, this.identity.id) < 0) closer = true;
+        }
         this.lookups.answer(src, f.requestId, true, new Uint8Array(0));
         if (learned) this.repairSoon();
+        // Someone closer to us than any link: we have not found our neighbours yet, so ask again.
+        if (closer && !this.selfLookupQueued) {
+          this.selfLookupQueued = true;
+          this.clock.setTimeout(() => void this.actor.run(async () => ((this.selfLookupQueued = false), await this.lookup(this.identity.id))), 500);
+        }
         return;
       }
       case PacketKind.Subscribe:
@@ -719,7 +751,7 @@ export class MeshNode {
   private closestKnown(target: NodeId, max: number, forLookup: boolean): PeerInfo[] {
     const infos = new Map<string, { id: NodeId; info: PeerInfo }>();
     for (const s of this.table.all()) infos.set(s.peer!.idText, { id: s.peer!.id, info: s.peer! });
-    for (const r of this.memory.all()) if (!infos.has(r.id) && r.failures === 0) infos.set(r.id, { id: idFromText(r.id), info: r });
+    for (const r of this.memory.all()) if (!infos.has(r.id) && r.failures === 0) infos.set(r.id, { id: r.idBytes, info: r });
     const sorted = [...infos.values()].sort((a, b) => compareDistance(a.id, b.id, target));
     const out: PeerInfo[] = [];
     const picked = new Set<string>();

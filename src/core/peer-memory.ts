@@ -10,6 +10,8 @@ import { commonPrefixLength, idFromPublicKey, type NodeId } from './id.js';
 
 export interface PeerRecord {
   id: string;
+  /** The id in binary form, kept beside the text to spare hot paths the parsing. */
+  idBytes: NodeId;
   publicKey: Uint8Array;
   addrs: string[];
   caps: string[];
@@ -80,7 +82,7 @@ export class PeerMemory {
       this.dirty = true;
       return rec;
     }
-    rec = { id, publicKey: info.publicKey, addrs: info.addrs, caps: info.caps, lastSeen: now, lastSuccess: 0, successes: 0, failures: 0 };
+    rec = { id, idBytes, publicKey: info.publicKey, addrs: info.addrs, caps: info.caps, lastSeen: now, lastSuccess: 0, successes: 0, failures: 0 };
     return this.insert(rec, idBytes);
   }
 
@@ -177,7 +179,7 @@ function score(r: Pick<PeerRecord, 'successes' | 'failures' | 'lastSeen'>): numb
   return r.successes * 10 - r.failures * 20 + r.lastSeen / 1e12;
 }
 
-function parseStored(s: unknown): (Omit<PeerRecord, 'id'>) | undefined {
+function parseStored(s: unknown): Omit<PeerRecord, 'id' | 'idBytes'> | undefined {
   if (typeof s !== 'object' || s === null) return undefined;
   const o = s as Record<string, unknown>;
   const publicKey = typeof o.publicKey === 'string' ? fromHex(o.publicKey) : undefined;

@@ -1,0 +1,191 @@
+/**
+ * The PeerConnection broker, node side. The node host cannot make an RTCPeerConnection, so for
+ * each WebRTC link it asks a live tab to make one and to pipe the DataChannel's bytes through a
+ * MessageChannel; the node keeps the other end as a PortLink whose transport is 'webrtc'.
+ *
+ * Signalling: the host tab's SDP (ICE candidates included: gathering completes before it is
+ * sent, so one message each way) goes tab -> here -> `node.sendSignal` over the mesh -> the
+ * peer's broker -> the peer's host tab. Each attempt has a random key both sides use.
+ *
+ * When a host tab dies, its links close, and the links that this side had open are dialled
+ * again through another live tab: re-signalled over the mesh, no server needed.
+ */
+import { toHex } from '../core/bytes.js';
+import { MeshError } from '../core/errors.js';
+import type { Link } from '../core/link.js';
+import type { MeshNode } from '../core/node.js';
+import type { PeerRecord } from '../core/peer-memory.js';
+import { PortLink } from '../transports/port.js';
+
+/** What the broker needs of a tab that can host PeerConnections. */
+export interface RtcHostTab {
+  readonly tabId: string;
+  readonly alive: boolean;
+  openRtc(key: string, peer: string, initiator: boolean, port: MessagePort): void;
+  signalRtc(key: string, body: string): void;
+}
+
+interface Attempt {
+  key: string;
+  peer: string;
+  initiator: boolean;
+  tab: RtcHostTab;
+  link: PortLink;
+  /** The link opened and was handed to the node. */
+  live: boolean;
+  /** When the link closed (Date.now()), kept a while: a dying tab's channels may close before its lock frees. */
+  closedAt?: number;
+}
+
+/** How long a closed attempt is remembered, to re-dial it if its tab turns out to have died. */
+const REMEMBER_CLOSED_MS = 10_000;
+
+const OPEN_TIMEOUT_MS = 15_000;
+
+export class RtcBroker {
+  private readonly attempts = new Map<string, Attempt>();
+  /** Counts re-dials after a tab's death, for status and tests. */
+  rehomed = 0;
+
+  constructor(
+    private readonly node: () => MeshNode | undefined,
+    private readonly hosts: () => RtcHostTab[],
+  ) {}
+
+  hasHost(): boolean {
+    return this.hosts().some((t) => t.alive);
+  }
+
+  /** Outbound: opens a DataChannel to `peer` through the least busy live host tab. */
+  async dial(peer: PeerRecord): Promise<Link> {
+    const a = this.start(randomKey(), peer.id, true);
+    if (!a) throw new MeshError('DIAL_FAILED', 'no live tab can host a PeerConnection');
+    try {
+      await withTimeout(a.link.opened, OPEN_TIMEOUT_MS, `WebRTC link to ${peer.id.slice(0, 12)}`);
+    } catch (err) {
+      a.link.close('dial failed');
+      throw err instanceof MeshError && err.code !== 'TIMEOUT' ? new MeshError('DIAL_FAILED', err.message) : new MeshError('DIAL_FAILED', (err as Error).message);
+    }
+    a.live = true;
+    return a.link;
+  }
+
+  /** A signal from the mesh: an offer starts an inbound attempt; anything else goes to its attempt's tab. */
+  onSignal(from: string, body: string): void {
+    let msg: { k?: unknown; t?: unknown };
+    try {
+      msg = JSON.parse(body) as { k?: unknown; t?: unknown };
+    } catch {
+      return;
+    }
+    if (typeof msg.k !== 'string' || msg.k.length > 64) return;
+    let a = this.attempts.get(msg.k);
+    if (a && a.peer !== from) return; // a key belongs to one peer
+    if (!a) {
+      if (msg.t !== 'offer') return;
+      a = this.start(msg.k, from, false);
+      if (!a) return;
+      const attempt = a;
+      withTimeout(a.link.opened, OPEN_TIMEOUT_MS, 'inbound WebRTC link').then(
+        () => {
+          attempt.live = true;
+          const node = this.node();
+          if (!node) return attempt.link.close('node not running');
+          node.addLink(attempt.link, { outbound: false }).catch(() => undefined);
+        },
+        () => attempt.link.close('inbound WebRTC link did not open'),
+      );
+    }
+    a.tab.signalRtc(a.key, body);
+  }
+
+  /** From a host tab: signalling to carry to the attempt's peer. */
+  fromTab(tabId: string, key: string, body: string): void {
+    const a = this.attempts.get(key);
+    if (!a || a.tab.tabId !== tabId) return;
+    this.node()
+      ?.sendSignal(a.peer, body)
+      .catch(() => a.link.close('signalling unroutable'));
+  }
+
+  /** A tab died: close what it hosted and dial again, through another tab, the links that were up. */
+  tabDied(tabId: string): void {
+    const peers = new Set<string>();
+    for (const a of [...this.attempts.values()]) {
+      if (a.tab.tabId !== tabId) continue;
+      const wasLive = a.live && (!a.link.closed || Date.now() - (a.closedAt ?? 0) < REMEMBER_CLOSED_MS);
+      a.link.close('host tab closed');
+      this.attempts.delete(a.key);
+      if (wasLive) peers.add(a.peer);
+    }
+    for (const peer of peers) this.redial(peer);
+  }
+
+  private redial(peer: string): void {
+    const node = this.node();
+    const rec = node?.memory.get(peer);
+    if (!node || !rec || !this.hasHost()) return;
+    // Queued behind the node's handling of the closed link, so `linkIds` is current.
+    void node.actor
+      .run(() => node.linkIds().includes(peer))
+      .then(async (linked) => {
+        if (linked) return;
+        this.rehomed++;
+        await node.addLink(await this.dial(rec), { outbound: true, expectedId: peer });
+      })
+      .catch(() => undefined);
+  }
+
+  private start(key: string, peer: string, initiator: boolean): Attempt | undefined {
+    const tab = this.pickHost();
+    if (!tab) return undefined;
+    const channel = new MessageChannel();
+    // eslint-disable-next-line prefer-const
+    let a: Attempt;
+    const link = new PortLink(channel.port1, {
+      transport: 'webrtc',
+      remoteAddress: `webrtc:${peer.slice(0, 16)}`,
+      onClosed: () => {
+        a.closedAt = Date.now();
+        setTimeout(() => this.attempts.get(key) === a && this.attempts.delete(key), REMEMBER_CLOSED_MS);
+      },
+    });
+    a = { key, peer, initiator, tab, link, live: false };
+    this.attempts.set(key, a);
+    tab.openRtc(key, peer, initiator, channel.port2);
+    return a;
+  }
+
+  /** The live tab hosting the fewest links: spreading them means one closing tab costs less. */
+  private pickHost(): RtcHostTab | undefined {
+    const load = new Map<string, number>();
+    for (const a of this.attempts.values()) if (!a.link.closed) load.set(a.tab.tabId, (load.get(a.tab.tabId) ?? 0) + 1);
+    let best: RtcHostTab | undefined;
+    for (const t of this.hosts()) {
+      if (!t.alive) continue;
+      if (!best || (load.get(t.tabId) ?? 0) < (load.get(best.tabId) ?? 0)) best = t;
+    }
+    return best;
+  }
+
+  /** Links per host tab, for status. */
+  hostedBy(): Map<string, number> {
+    const m = new Map<string, number>();
+    for (const a of this.attempts.values()) if (a.live && !a.link.closed) m.set(a.tab.tabId, (m.get(a.tab.tabId) ?? 0) + 1);
+    return m;
+  }
+}
+
+function randomKey(): string {
+  return toHex(crypto.getRandomValues(new Uint8Array(12)));
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(MeshError.timeout(what, ms)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject(e)),
+    );
+  });
+}

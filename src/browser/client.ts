@@ -1,0 +1,295 @@
+/**
+ * The tab API: `const mesh = await connect()`. Every tab of an origin shares one node, hosted in
+ * a SharedWorker (or, where there is none, in a leader tab). This module is the tab's side:
+ * a request/response client of the host, the app's listeners, and the PeerConnection host the
+ * node's broker uses while this tab is open.
+ */
+import { MeshError, type MeshErrorCode } from '../core/errors.js';
+import type { AppData } from '../core/payloads.js';
+import { APP_PORTS } from './apps.js';
+import { portConn } from './conn.js';
+import { LeaderTabConn } from './leader.js';
+import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
+import { TAB_LOCK_PREFIX } from './protocol.js';
+import { RtcHost } from './rtc-host.js';
+
+export { MeshError } from '../core/errors.js';
+export type { MeshErrorCode } from '../core/errors.js';
+export type { AppData } from '../core/payloads.js';
+export type { BrowserStatus, BrowserLinkStatus, HostKind } from './protocol.js';
+export { wirePort, wireTopic } from './apps.js';
+
+export interface ConnectOptions {
+  /** WebSocket URLs of servers to join through. Default: `ws(s)://<this page's host>/mesh`. */
+  bootstrap?: string[];
+  /** App name: apps sharing a node see only their own ports and topics. Default: the default app. */
+  app?: string;
+  /** URL of the worker bundle. Default: `worker.js` beside this module. */
+  worker?: string;
+  /** Run the node in a leader tab even where SharedWorker exists. */
+  forceLeaderTab?: boolean;
+  /** RTCPeerConnection configuration (ICE servers) for the links this tab hosts. */
+  rtc?: RTCConfiguration;
+  /** How long to wait for the node host to answer. Default 15 000 ms. */
+  timeoutMs?: number;
+}
+
+export interface MeshMessage {
+  from: string;
+  data: AppData;
+  port: number;
+}
+
+export interface TopicMessage {
+  from: string;
+  data: AppData;
+  topic: string;
+}
+
+export type Handler = (m: MeshMessage) => AppData | void | Promise<AppData | void>;
+
+export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
+  const tabId = randomHex(12);
+  const releaseLock = await holdTabLock(tabId);
+  const bootstrap = options.bootstrap ?? [defaultBootstrap()];
+  const app = options.app ?? '';
+  const workerUrl = new URL(options.worker ?? new URL('./worker.js', import.meta.url).href, location.href);
+  const shared = !options.forceLeaderTab && typeof SharedWorker === 'function' && workerUrl.origin === location.origin;
+  let conn: Conn;
+  let leader: LeaderTabConn | undefined;
+  let workerError: Promise<never> | undefined;
+  if (shared) {
+    const worker = new SharedWorker(workerUrl.href, { type: 'module', name: 'meshwork' });
+    workerError = new Promise<never>((_, reject) =>
+      worker.addEventListener('error', () => reject(new MeshError('STOPPED', `the shared worker at ${workerUrl.href} failed to start`))),
+    );
+    workerError.catch(() => undefined);
+    conn = portConn(worker.port);
+  } else {
+    leader = new LeaderTabConn(tabId);
+    conn = leader;
+  }
+  const mesh = new Mesh(conn, { tabId, app, bootstrap, rtc: options.rtc, canHost: () => shared || leader?.isLeader === true, releaseLock });
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  try {
+    if (leader) {
+      await withTimeout(leader.firstLeader, timeoutMs, 'electing a leader tab');
+      leader.onLeader = () => void mesh.reattach();
+    }
+    const hello = mesh.hello();
+    await withTimeout(workerError ? Promise.race([hello, workerError]) : hello, timeoutMs, 'starting the mesh node');
+  } catch (err) {
+    mesh.close();
+    throw err;
+  }
+  return mesh;
+}
+
+interface MeshOptions {
+  tabId: string;
+  app: string;
+  bootstrap: string[];
+  rtc?: RTCConfiguration;
+  canHost: () => boolean;
+  releaseLock: () => void;
+}
+
+export class Mesh {
+  /** The shared node's id: the same in every tab of this browser profile and origin. */
+  id = '';
+  /** Where the node runs. */
+  host: HostKind = 'shared-worker';
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly messageFns = new Set<(m: MeshMessage) => void>();
+  private readonly handlers = new Map<number, Handler>();
+  private readonly topics = new Map<string, Set<(m: TopicMessage) => void>>();
+  private readonly rtc: RtcHost;
+  private closed = false;
+
+  constructor(
+    private readonly conn: Conn,
+    private readonly o: MeshOptions,
+  ) {
+    this.rtc = new RtcHost((key, body) => this.fire({ op: 'rtc-signal', key, body }), o.rtc);
+    conn.onMessage((m) => this.onHostMessage(m as HostReply | HostEvent));
+  }
+
+  async send(to: string, data: AppData, options: { port?: number } = {}): Promise<void> {
+    await this.call({ op: 'send', to, data, port: options.port ?? 0 });
+  }
+
+  /** Listens to datagrams on every port of this app. Returns a function that stops listening. */
+  onMessage(fn: (m: MeshMessage) => void): () => void {
+    this.messageFns.add(fn);
+    if (this.messageFns.size === 1) this.fire({ op: 'listen', on: true });
+    return () => {
+      if (this.messageFns.delete(fn) && this.messageFns.size === 0) this.fire({ op: 'listen', on: false });
+    };
+  }
+
+  /** Answers requests on `port` (0..255). Returns a function that unregisters the handler. */
+  handle(port: number, fn: Handler): () => void {
+    checkPort(port);
+    if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a handler in this tab`);
+    this.handlers.set(port, fn);
+    this.fire({ op: 'handle', port });
+    return () => {
+      if (this.handlers.get(port) !== fn) return;
+      this.handlers.delete(port);
+      this.fire({ op: 'unhandle', port });
+    };
+  }
+
+  request(to: string, data: AppData, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
+    return this.call({ op: 'request', to, data, port: options.port ?? 0, timeoutMs: options.timeoutMs }) as Promise<AppData>;
+  }
+
+  subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
+    let fns = this.topics.get(topic);
+    if (!fns) {
+      this.topics.set(topic, (fns = new Set()));
+      this.fire({ op: 'subscribe', topic });
+    }
+    fns.add(fn);
+    return () => {
+      const set = this.topics.get(topic);
+      if (!set?.delete(fn) || set.size > 0) return;
+      this.topics.delete(topic);
+      this.fire({ op: 'unsubscribe', topic });
+    };
+  }
+
+  async publish(topic: string, data: AppData): Promise<void> {
+    await this.call({ op: 'publish', topic, data });
+  }
+
+  status(): Promise<BrowserStatus> {
+    return this.call({ op: 'status' }) as Promise<BrowserStatus>;
+  }
+
+  /** Leaves the node: this tab's handlers, listeners and hosted links go (links are re-homed). */
+  close(): void {
+    if (this.closed) return;
+    this.fire({ op: 'bye' });
+    this.closed = true;
+    this.rtc.closeAll();
+    for (const p of this.pending.values()) p.reject(MeshError.stopped());
+    this.pending.clear();
+    this.o.releaseLock();
+    setTimeout(() => this.conn.close(), 50);
+  }
+
+  /** @internal Says hello to the host; resolves with the node id. */
+  async hello(): Promise<void> {
+    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost() })) as HelloReply;
+    this.id = r.id;
+    this.host = r.host;
+  }
+
+  /** @internal A new leader tab took over: calls to the old one fail, and this tab registers again. */
+  async reattach(): Promise<void> {
+    if (this.closed) return;
+    for (const p of this.pending.values()) p.reject(new MeshError('STOPPED', 'the leader tab went away; try again'));
+    this.pending.clear();
+    await this.hello().catch(() => undefined);
+    if (this.messageFns.size > 0) this.fire({ op: 'listen', on: true });
+    for (const port of this.handlers.keys()) this.fire({ op: 'handle', port });
+    for (const topic of this.topics.keys()) this.fire({ op: 'subscribe', topic });
+  }
+
+  private call(req: TabRequest): Promise<unknown> {
+    if (this.closed) return Promise.reject(MeshError.stopped());
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.conn.post({ ...req, id });
+    });
+  }
+
+  /** A call whose result nobody waits for; a failure is reported on the console. */
+  private fire(req: TabRequest): void {
+    this.call(req).catch((err: unknown) => {
+      if (!this.closed) console.warn(`meshwork: ${req.op} failed:`, err);
+    });
+  }
+
+  private onHostMessage(m: HostReply | HostEvent): void {
+    if (typeof m !== 'object' || m === null) return;
+    if ('re' in m) {
+      const p = this.pending.get(m.re);
+      if (!p) return;
+      this.pending.delete(m.re);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(new MeshError(m.error.code as MeshErrorCode, m.error.message));
+      return;
+    }
+    switch (m.ev) {
+      case 'message':
+        for (const fn of this.messageFns) safe(() => fn({ from: m.from, data: m.data, port: m.port }));
+        return;
+      case 'topic':
+        for (const fn of this.topics.get(m.topic) ?? []) safe(() => fn({ from: m.from, data: m.data, topic: m.topic }));
+        return;
+      case 'request':
+        return void this.answer(m.rid, m.from, m.data, m.port);
+      case 'rtc-open':
+        return this.rtc.open(m.key, m.initiator, m.port as MessagePort);
+      case 'rtc-signal':
+        return void this.rtc.onSignal(m.key, m.body);
+    }
+  }
+
+  private async answer(rid: number, from: string, data: AppData, port: number): Promise<void> {
+    const fn = this.handlers.get(port);
+    try {
+      if (!fn) throw new Error(`no handler on port ${port}`);
+      const out = await fn({ from, data, port });
+      this.fire({ op: 'reply', rid, ok: true, data: out ?? new Uint8Array(0) });
+    } catch (err) {
+      this.fire({ op: 'reply', rid, ok: false, data: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}
+
+function checkPort(port: number): void {
+  if (!Number.isInteger(port) || port < 0 || port >= APP_PORTS) throw MeshError.invalid(`port must be an integer from 0 to ${APP_PORTS - 1}, got ${port}`);
+}
+
+function defaultBootstrap(): string {
+  return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mesh`;
+}
+
+/** Takes this tab's lock, held until the page dies or `release` is called: the host's death signal. */
+function holdTabLock(tabId: string): Promise<() => void> {
+  return new Promise((resolveHeld) => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    void navigator.locks.request(TAB_LOCK_PREFIX + tabId, () => {
+      resolveHeld(release);
+      return held;
+    });
+  });
+}
+
+function randomHex(n: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(MeshError.timeout(what, ms)), ms);
+    p.then(
+      (v) => (clearTimeout(t), resolve(v)),
+      (e: unknown) => (clearTimeout(t), reject(e)),
+    );
+  });
+}
+
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    console.error('meshwork: a listener threw', err);
+  }
+}

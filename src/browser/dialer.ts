@@ -1,0 +1,46 @@
+/**
+ * The browser node's Dialer: WebSocket for peers with a ws:// or wss:// address (servers), and
+ * WebRTC through the broker for peers that advertise the 'webrtc' capability (other browsers).
+ */
+import { MeshError } from '../core/errors.js';
+import type { Link } from '../core/link.js';
+import type { Dialer } from '../core/node.js';
+import type { PeerRecord } from '../core/peer-memory.js';
+import { openWebSocketLink } from '../transports/websocket.js';
+import type { RtcBroker } from './broker.js';
+
+export const WEBRTC_CAP = 'webrtc';
+const WS_TIMEOUT_MS = 5_000;
+
+export function isWebSocketAddr(addr: string): boolean {
+  return /^wss?:\/\//i.test(addr);
+}
+
+export class BrowserDialer implements Dialer {
+  constructor(
+    private readonly broker: RtcBroker,
+    private readonly onDrop?: (reason: string) => void,
+  ) {}
+
+  async dialAddress(addr: string): Promise<Link> {
+    if (!isWebSocketAddr(addr)) throw new MeshError('DIAL_FAILED', `dial ${addr}: a browser dials only ws:// and wss:// addresses`);
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(addr);
+    } catch (err) {
+      throw new MeshError('DIAL_FAILED', `dial ${addr}: ${(err as Error).message}`);
+    }
+    return openWebSocketLink(socket, addr, WS_TIMEOUT_MS, { onDrop: this.onDrop });
+  }
+
+  canDial(peer: PeerRecord): boolean {
+    return peer.addrs.some(isWebSocketAddr) || (peer.caps.includes(WEBRTC_CAP) && this.broker.hasHost());
+  }
+
+  dial(peer: PeerRecord): Promise<Link> {
+    const ws = peer.addrs.find(isWebSocketAddr);
+    if (ws) return this.dialAddress(ws);
+    if (peer.caps.includes(WEBRTC_CAP)) return this.broker.dial(peer);
+    return Promise.reject(new MeshError('DIAL_FAILED', `peer ${peer.id.slice(0, 12)} has no address this browser can dial`));
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The node host: one MeshNode and the tabs that share it. The same class runs in the
+ * SharedWorker and, where there is none, in the leader tab. Each tab talks to it over its own
+ * Conn with request/response messages; the host maps each tab's app ports and topics onto the
+ * node, fans deliveries out to the tabs of the right app, brokers PeerConnections through
+ * live tabs, and learns of a tab's death from the Web Lock the tab holds for its whole life.
+ */
+import { MeshError } from '../core/errors.js';
+import { MeshNode, type Message, type NodeStatus } from '../core/node.js';
+import type { AppData } from '../core/payloads.js';
+import { localPort, localTopic, wirePort, wireTopic } from './apps.js';
+import { RtcBroker, type RtcHostTab } from './broker.js';
+import { BrowserDialer, WEBRTC_CAP } from './dialer.js';
+import type { BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
+import { TAB_LOCK_PREFIX } from './protocol.js';
+import { IdbPeerStore, loadOrCreateIdentity, openDb } from './store.js';
+
+interface PendingReply {
+  resolve: (d: AppData) => void;
+  reject: (e: Error) => void;
+  tab: TabSession;
+  retry: () => void;
+}
+
+class TabSession implements RtcHostTab {
+  alive = true;
+  listening = false;
+  readonly lockAbort = new AbortController();
+
+  constructor(
+    readonly tabId: string,
+    readonly app: string,
+    readonly canHost: boolean,
+    readonly conn: Conn,
+  ) {}
+
+  openRtc(key: string, peer: string, initiator: boolean, port: MessagePort): void {
+    this.conn.post({ ev: 'rtc-open', key, peer, initiator, port }, [port]);
+  }
+
+  signalRtc(key: string, body: string): void {
+    this.conn.post({ ev: 'rtc-signal', key, body });
+  }
+}
+
+export class NodeHost {
+  node?: MeshNode;
+  private starting?: Promise<MeshNode>;
+  private readonly tabs = new Map<string, TabSession>();
+  private readonly handlerTabs = new Map<number, { tabs: TabSession[]; off: () => void }>();
+  private readonly topicTabs = new Map<string, { tabs: Set<TabSession>; off: () => void }>();
+  private readonly replies = new Map<number, PendingReply>();
+  private readonly dialled = new Set<string>();
+  private nextRid = 1;
+  readonly broker: RtcBroker;
+
+  constructor(private readonly kind: HostKind) {
+    this.broker = new RtcBroker(
+      () => this.node,
+      () => [...this.tabs.values()].filter((t) => t.canHost),
+    );
+  }
+
+  /** A new tab connection. Nothing happens until it says hello. */
+  attach(conn: Conn): void {
+    let tab: TabSession | undefined;
+    conn.onMessage((raw) => {
+      const m = raw as TabRequestMessage;
+      if (typeof m !== 'object' || m === null || typeof m.id !== 'number') return;
+      if (m.op === 'hello') tab = this.hello(conn, m);
+      const current = tab;
+      this.dispatch(current, m).then(
+        (value) => conn.post({ re: m.id, ok: true, value }),
+        (err: unknown) =>
+          conn.post({ re: m.id, ok: false, error: { code: err instanceof MeshError ? err.code : 'REMOTE_ERROR', message: err instanceof Error ? err.message : String(err) } }),
+      );
+    });
+  }
+
+  private hello(conn: Conn, m: Extract<TabRequest, { op: 'hello' }>): TabSession {
+    const old = this.tabs.get(m.tabId);
+    if (old) this.forgetTab(old);
+    const tab = new TabSession(m.tabId, m.app, m.canHost, conn);
+    this.tabs.set(tab.tabId, tab);
+    // The tab holds this lock for its whole life: we get it when the tab is gone.
+    navigator.locks
+      .request(TAB_LOCK_PREFIX + tab.tabId, { signal: tab.lockAbort.signal }, () => this.tabDied(tab))
+      .catch(() => undefined);
+    return tab;
+  }
+
+  private async dispatch(tab: TabSession | undefined, m: TabRequestMessage): Promise<unknown> {
+    if (m.op === 'hello') {
+      const node = await this.ensureNode(m.bootstrap);
+      for (const addr of m.bootstrap) this.dialBootstrap(node, addr);
+      const reply: HelloReply = { id: node.id, host: this.kind };
+      return reply;
+    }
+    if (!tab || !tab.alive) throw MeshError.invalid('say hello first');
+    const node = await this.ensureNode([]);
+    switch (m.op) {
+      case 'send':
+        return node.send(m.to, m.data, { port: wirePort(tab.app, m.port) });
+      case 'request':
+        return node.request(m.to, m.data, { port: wirePort(tab.app, m.port), timeoutMs: m.timeoutMs });
+      case 'handle':
+        return this.addHandler(node, tab, wirePort(tab.app, m.port));
+      case 'unhandle':
+        return this.removeHandler(tab, wirePort(tab.app, m.port));
+      case 'listen':
+        tab.listening = m.on;
+        return;
+      case 'subscribe':
+        return this.addTopic(node, tab, wireTopic(tab.app, m.topic));
+      case 'unsubscribe':
+        return this.removeTopic(tab, wireTopic(tab.app, m.topic));
+      case 'publish':
+        return node.publish(wireTopic(tab.app, m.topic), m.data);
+      case 'status':
+        return this.status(node.status());
+      case 'reply':
+        return this.onReply(tab, m.rid, m.ok, m.data);
+      case 'rtc-signal':
+        return this.broker.fromTab(tab.tabId, m.key, m.body);
+      case 'bye':
+        tab.lockAbort.abort();
+        this.tabDied(tab);
+        return;
+      default:
+        throw MeshError.invalid(`unknown operation ${(m as { op: string }).op}`);
+    }
+  }
+
+  private ensureNode(bootstrap: string[]): Promise<MeshNode> {
+    if (!this.starting) {
+      this.starting = this.startNode(bootstrap);
+      for (const a of bootstrap) this.dialled.add(a);
+    }
+    return this.starting;
+  }
+
+  private async startNode(bootstrap: string[]): Promise<MeshNode> {
+    const db = await openDb();
+    const identity = await loadOrCreateIdentity(db);
+    const dialer = new BrowserDialer(this.broker, (reason) => node.counters.drop(reason));
+    const node: MeshNode = new MeshNode({ identity, dialer, store: new IdbPeerStore(db), bootstrap, caps: [WEBRTC_CAP], addrs: [], saveDelayMs: 500 });
+    node.onSignal((from, body) => this.broker.onSignal(from, body));
+    node.onMessage((msg) => this.deliverMessage(msg));
+    this.node = node;
+    await node.start();
+    return node;
+  }
+
+  /** A later tab may name bootstrap servers the node has not dialled: dial them once. */
+  private dialBootstrap(node: MeshNode, addr: string): void {
+    if (this.dialled.has(addr)) return;
+    this.dialled.add(addr);
+    const dialer = new BrowserDialer(this.broker);
+    dialer
+      .dialAddress(addr)
+      .then((link) => node.addLink(link, { outbound: true }))
+      .catch(() => this.dialled.delete(addr));
+  }
+
+  // ------------------------------------------------------------ deliveries to tabs
+
+  private deliverMessage(msg: Message): void {
+    for (const tab of this.tabs.values()) {
+      if (!tab.alive || !tab.listening) continue;
+      const port = localPort(tab.app, msg.port);
+      if (port !== undefined) tab.conn.post({ ev: 'message', from: msg.from, data: msg.data, port });
+    }
+  }
+
+  private addHandler(node: MeshNode, tab: TabSession, wire: number): void {
+    let entry = this.handlerTabs.get(wire);
+    if (!entry) {
+      const off = node.handle(wire, (m) => this.askTab(wire, m));
+      entry = { tabs: [], off };
+      this.handlerTabs.set(wire, entry);
+    }
+    if (!entry.tabs.includes(tab)) entry.tabs.push(tab);
+  }
+
+  private removeHandler(tab: TabSession, wire: number): void {
+    const entry = this.handlerTabs.get(wire);
+    if (!entry) return;
+    entry.tabs = entry.tabs.filter((t) => t !== tab);
+    if (entry.tabs.length === 0) {
+      entry.off();
+      this.handlerTabs.delete(wire);
+    }
+  }
+
+  /** Runs a request through the first live tab that handles its port; another one if that tab dies meanwhile. */
+  private askTab(wire: number, m: Message): Promise<AppData> {
+    return new Promise((resolve, reject) => {
+      const attempt = () => {
+        const tab = this.handlerTabs.get(wire)?.tabs.find((t) => t.alive);
+        if (!tab) return reject(new MeshError('UNREACHABLE', `no open tab handles port ${m.port % 256}`));
+        const rid = this.nextRid++;
+        this.replies.set(rid, { resolve, reject, tab, retry: attempt });
+        tab.conn.post({ ev: 'request', rid, from: m.from, data: m.data, port: localPort(tab.app, wire) });
+      };
+      attempt();
+    });
+  }
+
+  private onReply(tab: TabSession, rid: number, ok: boolean, data: AppData): void {
+    const p = this.replies.get(rid);
+    if (!p || p.tab !== tab) return;
+    this.replies.delete(rid);
+    if (ok) p.resolve(data);
+    else p.reject(new Error(typeof data === 'string' ? data : 'handler failed'));
+  }
+
+  private addTopic(node: MeshNode, tab: TabSession, topic: string): void {
+    let entry = this.topicTabs.get(topic);
+    if (!entry) {
+      const tabs = new Set<TabSession>();
+      const off = node.subscribe(topic, (m) => {
+        for (const t of tabs) {
+          const local = localTopic(t.app, m.topic);
+          if (t.alive && local !== undefined) t.conn.post({ ev: 'topic', topic: local, from: m.from, data: m.data });
+        }
+      });
+      entry = { tabs, off };
+      this.topicTabs.set(topic, entry);
+    }
+    entry.tabs.add(tab);
+  }
+
+  private removeTopic(tab: TabSession, topic: string): void {
+    const entry = this.topicTabs.get(topic);
+    if (!entry) return;
+    entry.tabs.delete(tab);
+    if (entry.tabs.size === 0) {
+      entry.off();
+      this.topicTabs.delete(topic);
+    }
+  }
+
+  // ------------------------------------------------------------ tab death
+
+  private tabDied(tab: TabSession): void {
+    if (!tab.alive) return;
+    this.forgetTab(tab);
+    this.broker.tabDied(tab.tabId);
+    if (this.tabs.size === 0) void this.node?.save();
+  }
+
+  private forgetTab(tab: TabSession): void {
+    tab.alive = false;
+    if (this.tabs.get(tab.tabId) === tab) this.tabs.delete(tab.tabId);
+    for (const wire of [...this.handlerTabs.keys()]) this.removeHandler(tab, wire);
+    for (const topic of [...this.topicTabs.keys()]) this.removeTopic(tab, topic);
+    for (const [rid, p] of [...this.replies]) {
+      if (p.tab !== tab) continue;
+      this.replies.delete(rid);
+      p.retry();
+    }
+  }
+
+  // ------------------------------------------------------------ observation
+
+  private status(s: NodeStatus): BrowserStatus & { rehomed: number; hostedBy: Record<string, number>; counters: NodeStatus['counters'] } {
+    return {
+      id: s.id,
+      host: this.kind,
+      tabs: this.tabs.size,
+      links: s.links.map((l) => ({ id: l.id, transport: l.transport, rttMs: l.rttMs })),
+      knownPeers: s.knownPeers,
+      rehomed: this.broker.rehomed,
+      hostedBy: Object.fromEntries(this.broker.hostedBy()),
+      counters: s.counters,
+    };
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * What tabs and the node host say to each other over a tab's MessagePort (or, for follower
+ * tabs of a leader tab, over a BroadcastChannel). Requests carry an id and get exactly one
+ * reply; events flow from the host to the tab unasked. Values are structured-clone friendly:
+ * a string stays a string and a Uint8Array stays bytes.
+ */
+import type { AppData } from '../core/payloads.js';
+
+export type HostKind = 'shared-worker' | 'leader-tab';
+
+/** Tab -> host: `op` names the call, `id` pairs it with its reply. */
+export type TabRequest =
+  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean }
+  | { op: 'send'; to: string; data: AppData; port: number }
+  | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
+  | { op: 'handle'; port: number }
+  | { op: 'unhandle'; port: number }
+  | { op: 'listen'; on: boolean }
+  | { op: 'subscribe'; topic: string }
+  | { op: 'unsubscribe'; topic: string }
+  | { op: 'publish'; topic: string; data: AppData }
+  | { op: 'status' }
+  | { op: 'reply'; rid: number; ok: boolean; data: AppData }
+  | { op: 'rtc-signal'; key: string; body: string }
+  | { op: 'bye' };
+
+export type TabRequestMessage = TabRequest & { id: number };
+
+export interface ErrorInfo {
+  code: string;
+  message: string;
+}
+
+export type HostReply = { re: number; ok: true; value?: unknown } | { re: number; ok: false; error: ErrorInfo };
+
+/** Host -> tab, unasked. */
+export type HostEvent =
+  | { ev: 'message'; from: string; data: AppData; port: number }
+  | { ev: 'topic'; topic: string; from: string; data: AppData }
+  | { ev: 'request'; rid: number; from: string; data: AppData; port: number }
+  | { ev: 'rtc-open'; key: string; peer: string; initiator: boolean; port: unknown }
+  | { ev: 'rtc-signal'; key: string; body: string };
+
+export interface HelloReply {
+  id: string;
+  host: HostKind;
+}
+
+export interface BrowserLinkStatus {
+  id: string;
+  transport: 'webrtc' | 'websocket' | string;
+  rttMs: number | null;
+}
+
+export interface BrowserStatus {
+  id: string;
+  host: HostKind;
+  tabs: number;
+  links: BrowserLinkStatus[];
+  knownPeers: number;
+}
+
+/** A duplex message channel between one tab and the host: a MessagePort or an adapter. */
+export interface Conn {
+  post(message: unknown, transfer?: Transferable[]): void;
+  onMessage(fn: (message: unknown) => void): void;
+  close(): void;
+}
+
+export const TAB_LOCK_PREFIX = 'meshwork:tab:';
+export const LEADER_LOCK = 'meshwork:leader';
+export const BROADCAST_NAME = 'meshwork:leader-tab';

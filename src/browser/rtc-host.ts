@@ -1,0 +1,163 @@
+/**
+ * The PeerConnection broker, tab side: this tab makes the RTCPeerConnection and DataChannel the
+ * node host asked for, and joins the channel to the MessagePort the host handed over.
+ *
+ * Backpressure toward the peer: a frame from the node is acknowledged only once the
+ * DataChannel's `bufferedAmount` is back under its low-water mark, so the node's PortLink sees
+ * a full window and stops. From the peer a DataChannel cannot be paused; a node that stops
+ * consuming is cut off once a bounded amount is outstanding.
+ */
+import { PortLink } from '../transports/port.js';
+
+const CHANNEL_LOW_WATER = 256 * 1024;
+/** Bytes from the peer the node may leave unconsumed before the link is cut. */
+const MAX_UNCONSUMED = 16 * 1024 * 1024;
+const GATHER_TIMEOUT_MS = 3_000;
+
+interface Entry {
+  key: string;
+  pc: RTCPeerConnection;
+  pipe: PortLink;
+  dc?: RTCDataChannel;
+  owed: number;
+  early: Uint8Array[];
+}
+
+export class RtcHost {
+  private readonly entries = new Map<string, Entry>();
+
+  constructor(
+    private readonly signal: (key: string, body: string) => void,
+    private readonly config: RTCConfiguration = {},
+  ) {}
+
+  get count(): number {
+    return this.entries.size;
+  }
+
+  open(key: string, initiator: boolean, port: MessagePort): void {
+    const pc = new RTCPeerConnection(this.config);
+    const pipe = new PortLink(port, { transport: 'webrtc', autoAck: false, onClosed: () => this.drop(key) });
+    const e: Entry = { key, pc, pipe, owed: 0, early: [] };
+    this.entries.set(key, e);
+    pipe.attach({ frame: (b) => this.toChannel(e, b), close: () => this.drop(key) });
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'failed' || pc.connectionState === 'closed') pipe.close(`peer connection ${pc.connectionState}`);
+    });
+    if (initiator) {
+      this.wire(e, pc.createDataChannel('meshwork', { ordered: true }));
+      void this.describe(e, 'offer');
+    } else {
+      pc.addEventListener('datachannel', (ev) => this.wire(e, ev.channel));
+    }
+  }
+
+  /** Signalling from the peer, through the mesh and the node host. */
+  async onSignal(key: string, body: string): Promise<void> {
+    const e = this.entries.get(key);
+    if (!e) return;
+    try {
+      const m = JSON.parse(body) as { t: string; sdp?: string };
+      if (m.t === 'offer' && m.sdp) {
+        await e.pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+        await this.describe(e, 'answer');
+      } else if (m.t === 'answer' && m.sdp) {
+        await e.pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      } else if (m.t === 'bye') {
+        e.pipe.close('peer gave up');
+      }
+    } catch (err) {
+      e.pipe.close(`signalling failed: ${(err as Error).message}`);
+    }
+  }
+
+  closeAll(): void {
+    for (const e of [...this.entries.values()]) e.pipe.close('host tab closing');
+  }
+
+  /** Sets our local description, waits for ICE gathering, and sends the whole SDP in one signal. */
+  private async describe(e: Entry, t: 'offer' | 'answer'): Promise<void> {
+    try {
+      await e.pc.setLocalDescription();
+      await gathered(e.pc);
+      const sdp = e.pc.localDescription?.sdp;
+      if (!sdp) throw new Error('no local description');
+      this.signal(e.key, JSON.stringify({ k: e.key, t, sdp }));
+    } catch (err) {
+      e.pipe.close(`could not make an ${t}: ${(err as Error).message}`);
+    }
+  }
+
+  private wire(e: Entry, dc: RTCDataChannel): void {
+    e.dc = dc;
+    dc.binaryType = 'arraybuffer';
+    dc.bufferedAmountLowThreshold = CHANNEL_LOW_WATER;
+    dc.addEventListener('open', () => {
+      const early = e.early;
+      e.early = [];
+      for (const b of early) this.toChannel(e, b);
+      e.pipe.markOpen();
+    });
+    dc.addEventListener('close', () => e.pipe.close('data channel closed'));
+    dc.addEventListener('message', (ev: MessageEvent) => {
+      if (e.pipe.closed) return;
+      const data = ev.data as ArrayBuffer | string;
+      if (typeof data === 'string') return e.pipe.close('text on the data channel');
+      e.pipe.send(new Uint8Array(data));
+      if (e.pipe.bufferedAmount > MAX_UNCONSUMED) e.pipe.close('the node is not consuming its data channel');
+    });
+    dc.addEventListener('bufferedamountlow', () => {
+      const n = e.owed;
+      e.owed = 0;
+      e.pipe.ack(n);
+    });
+  }
+
+  private toChannel(e: Entry, b: Uint8Array): void {
+    const dc = e.dc;
+    if (!dc || dc.readyState !== 'open') {
+      e.early.push(b);
+      return;
+    }
+    try {
+      dc.send(b as Uint8Array<ArrayBuffer>);
+    } catch (err) {
+      return e.pipe.close(`data channel send failed: ${(err as Error).message}`);
+    }
+    if (dc.bufferedAmount <= CHANNEL_LOW_WATER) e.pipe.ack(b.length);
+    else e.owed += b.length;
+  }
+
+  private drop(key: string): void {
+    const e = this.entries.get(key);
+    if (!e) return;
+    this.entries.delete(key);
+    if (!e.pipe.closed) e.pipe.close('closed');
+    try {
+      e.dc?.close();
+      e.pc.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+function gathered(pc: RTCPeerConnection): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState !== 'complete') return;
+      clearTimeout(timer);
+      resolve();
+    };
+    // Without STUN servers gathering ends in milliseconds; with unreachable ones, send what we have.
+    const timer = setTimeout(resolve, GATHER_TIMEOUT_MS);
+    pc.addEventListener('icegatheringstatechange', done);
+    pc.addEventListener('icecandidate', (ev) => {
+      if (!ev.candidate) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}

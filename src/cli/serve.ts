@@ -1,0 +1,86 @@
+/** `meshwork serve`: runs a server node until SIGINT/SIGTERM, logging links as they come and go. */
+import type { Command } from 'commander';
+import { shortId } from '../core/id.js';
+import { startNode, type ServerNode } from '../server/index.js';
+import { collect, parseInteger } from './options.js';
+
+interface ServeOptions {
+  port: number;
+  host: string;
+  peer: string[];
+  dataDir?: string;
+  static?: string;
+  allowOrigin: string[];
+  linkBudget: number;
+  publicUrl?: string;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run a server node: the mesh WebSocket endpoint at /mesh, its status at /meshwork/status, static files at /')
+    .option('--port <n>', 'TCP port for HTTP and the mesh endpoint (0 picks a free one)', parseInteger('--port', 0, 65535), 8080)
+    .option('--host <addr>', 'interface to listen on (0.0.0.0 for every interface)', '127.0.0.1')
+    .option('--peer <url>', 'ws:// or wss:// URL of a server to join through; repeatable; needed only on the first start', collect, [])
+    .option('--data-dir <dir>', 'keep the identity key and peer memory in this directory (without it, both are lost on stop)')
+    .option('--static <dir>', 'serve this directory at / (default: a built-in status page)')
+    .option('--allow-origin <origin>', 'browser origin allowed to join, e.g. https://example.com; repeatable (default: any)', collect, [])
+    .option('--link-budget <n>', 'most links kept at once', parseInteger('--link-budget', 2, 100_000), 256)
+    .option('--public-url <url>', 'ws:// or wss:// URL other nodes should dial to reach this one (behind a proxy, or with --host 0.0.0.0)')
+    .action((o: ServeOptions) => serve(o));
+}
+
+async function serve(o: ServeOptions): Promise<void> {
+  const node = await startNode({
+    port: o.port,
+    host: o.host,
+    peers: o.peer,
+    dataDir: o.dataDir,
+    static: o.static,
+    allowOrigins: o.allowOrigin.length > 0 ? o.allowOrigin : undefined,
+    linkBudget: o.linkBudget,
+    publicUrl: o.publicUrl,
+    onWarning: (m) => log(`warning: ${m}`),
+  });
+  const status = node.status();
+  console.log(`meshwork: node ${node.id}`);
+  console.log(`meshwork: url ${node.url}`);
+  console.log(`meshwork: http ${node.url!.replace(/^ws/, 'http').replace(/\/mesh$/, '/')}`);
+  console.log(`meshwork: data ${status.dataDir ?? 'in memory only (pass --data-dir to keep identity and peers)'}; ${status.knownPeers} known peers`);
+  if ((o.host === '0.0.0.0' || o.host === '::') && !o.publicUrl) log(`note: other machines cannot dial ${node.url}; pass --public-url`);
+  const links = () => node.mesh.linkIds().length;
+  node.events.on('link-up', (e) => log(`link up   ${shortId(e.id)} ${e.transport} ${e.outbound ? 'out' : 'in'} (${links()} links)`));
+  node.events.on('link-down', (e) => log(`link down ${shortId(e.id)} ${e.transport}: ${e.reason} (${links()} links)`));
+  await untilSignal(node);
+}
+
+/** Resolves after a clean stop on the first SIGINT/SIGTERM; a second signal exits at once. */
+function untilSignal(node: ServerNode): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.once('SIGINT', () => process.exit(130));
+      process.once('SIGTERM', () => process.exit(143));
+      log(`${signal}: stopping, saving peer memory`);
+      node.stop().then(
+        () => {
+          log('stopped');
+          resolve();
+          // Stopping closed every socket and timer we own; exit now rather than trust that.
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log(`stop failed: ${err instanceof Error ? err.message : String(err)}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+function log(line: string): void {
+  console.log(`${new Date().toISOString()} ${line}`);
+}

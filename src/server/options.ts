@@ -1,0 +1,70 @@
+/** The options of startNode, checked up front so a mistake fails with one clear sentence. */
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { MeshError } from '../core/errors.js';
+import type { MeshNodeOptions } from '../core/node.js';
+import { isWebSocketUrl } from '../transports/websocket-node.js';
+
+export interface StartNodeOptions {
+  /** TCP port for HTTP and the WebSocket endpoint (0 picks a free one). Without it the node only dials out. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1 (this machine only). */
+  host?: string;
+  /** ws:// or wss:// URLs of servers to join through (needed only on the very first start). */
+  peers?: string[];
+  /** Directory for the identity key and peer memory. Without it both live in memory only and are lost on stop. */
+  dataDir?: string;
+  /** Directory served at `/`. Without it `/` shows a small built-in status page. */
+  static?: string;
+  /** Browser origins allowed to open the mesh endpoint (e.g. https://example.com). Default: any. */
+  allowOrigins?: string[];
+  /** Most links kept at once. Default 256. */
+  linkBudget?: number;
+  /** The URL others should dial to reach this node, when it differs from ws://host:port/mesh (proxies, 0.0.0.0). */
+  publicUrl?: string;
+  /** How long one outgoing dial may take. Default 5 000 ms. */
+  dialTimeoutMs?: number;
+  /** Receives non-fatal problems (a corrupt peers file set aside). Default: process.emitWarning. */
+  onWarning?: (message: string) => void;
+  /** Advanced: timings passed to the core MeshNode (tests shorten them). */
+  tuning?: Pick<MeshNodeOptions, 'maintainMs' | 'keepaliveMs' | 'handshakeTimeoutMs' | 'requestTimeoutMs' | 'saveDelayMs' | 'subscribeRefreshMs'>;
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_LINK_BUDGET = 256;
+
+/** Throws MeshError INVALID_ARGUMENT for the first bad option; returns the normalised origins. */
+export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set<string> }> {
+  if (o.port !== undefined && (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)) {
+    throw MeshError.invalid(`port must be a whole number from 0 to 65535, got ${String(o.port)}`);
+  }
+  if (o.host !== undefined && (typeof o.host !== 'string' || o.host.length === 0)) throw MeshError.invalid('host must be a non-empty string');
+  for (const p of o.peers ?? []) if (!isWebSocketUrl(p)) throw MeshError.invalid(`peer "${p}" is not a ws:// or wss:// URL`);
+  if (o.publicUrl !== undefined && !isWebSocketUrl(o.publicUrl)) throw MeshError.invalid(`publicUrl "${o.publicUrl}" is not a ws:// or wss:// URL`);
+  if (o.linkBudget !== undefined && (!Number.isInteger(o.linkBudget) || o.linkBudget < 2)) {
+    throw MeshError.invalid(`linkBudget must be a whole number of at least 2, got ${String(o.linkBudget)}`);
+  }
+  if (o.static !== undefined) {
+    const s = await stat(resolve(o.static)).catch(() => undefined);
+    if (!s?.isDirectory()) throw MeshError.invalid(`static dir ${resolve(o.static)} does not exist or is not a directory`);
+  }
+  if (!o.allowOrigins) return {};
+  return { origins: new Set(o.allowOrigins.map(normaliseOrigin)) };
+}
+
+/** "https://Example.com/" and "https://example.com" name the same origin: compare the normal form. */
+function normaliseOrigin(text: string): string {
+  try {
+    const u = new URL(text);
+    if ((u.protocol === 'http:' || u.protocol === 'https:') && u.pathname === '/' && !u.search && !u.hash) return u.origin;
+  } catch {
+    // fall through to the error
+  }
+  throw MeshError.invalid(`allowed origin "${text}" is not an origin such as https://example.com`);
+}
+
+/** The ws:// URL of a listener, with IPv6 literals bracketed and wildcard hosts made dialable locally. */
+export function listenerUrl(host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `ws://${h.includes(':') ? `[${h}]` : h}:${port}/mesh`;
+}

@@ -1,0 +1,169 @@
+/**
+ * A Meshwork node for Node.js: a core MeshNode with WebSocket dialling, and, given a port, an
+ * HTTP server carrying the mesh endpoint, the status and static files. This is the public
+ * Node API (`startNode`); the CLI's `meshwork serve` is a thin wrapper around it.
+ */
+import { createServer, type Server } from 'node:http';
+import { resolve } from 'node:path';
+import { MeshError } from '../core/errors.js';
+import { Identity } from '../core/identity.js';
+import { MeshNode, type Message, type NodeStatus, type TopicMessage } from '../core/node.js';
+import type { AppData } from '../core/payloads.js';
+import { NodeWebSocketDialer } from '../transports/websocket-node.js';
+import { openDataDir, type DataDir } from './data-dir.js';
+import { createRequestHandler } from './http-routes.js';
+import { closeServer, listen } from './listen.js';
+import { attachMeshEndpoint, type MeshEndpoint } from './mesh-endpoint.js';
+import { checkOptions, DEFAULT_HOST, DEFAULT_LINK_BUDGET, listenerUrl, type StartNodeOptions } from './options.js';
+
+export type Data = string | Uint8Array;
+
+export interface ServerStatus extends NodeStatus {
+  url: string | undefined;
+  startedAt: string;
+  uptimeMs: number;
+  /** Open WebSocket connections on the endpoint, including ones still in their handshake. */
+  connections: number;
+  /** Absolute path of the data dir; undefined when memory is kept in memory only. */
+  dataDir: string | undefined;
+}
+
+/** Starts a node; resolves once it listens (when given a port) and has begun dialling its peers. */
+export async function startNode(options: StartNodeOptions = {}): Promise<ServerNode> {
+  const { origins } = await checkOptions(options);
+  const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, 'MeshworkWarning'));
+  const data = options.dataDir === undefined ? undefined : await openDataDir(options.dataDir, warn);
+  let server: Server | undefined;
+  try {
+    const identity = data?.identity ?? (await Identity.generate());
+    let mesh!: MeshNode;
+    const drop = (reason: string) => mesh.counters.drop(reason);
+    const dialer = new NodeWebSocketDialer({ timeoutMs: options.dialTimeoutMs, onDrop: drop });
+    mesh = new MeshNode({
+      ...options.tuning,
+      identity,
+      dialer,
+      store: data?.peers,
+      bootstrap: options.peers ?? [],
+      linkBudget: options.linkBudget ?? DEFAULT_LINK_BUDGET,
+    });
+    let endpoint: MeshEndpoint | undefined;
+    let url: string | undefined;
+    let self: ServerNode | undefined;
+    if (options.port !== undefined) {
+      const host = options.host ?? DEFAULT_HOST;
+      server = createServer(createRequestHandler({ status: () => self?.status() ?? mesh.status(), staticDir: options.static && resolve(options.static) }));
+      endpoint = attachMeshEndpoint(server, {
+        origins,
+        drop,
+        accept: (link) => void mesh.addLink(link, { outbound: false }).catch(() => undefined), // the core counts why
+      });
+      const port = await listen(server, options.port, host);
+      url = options.publicUrl ?? listenerUrl(host, port);
+      mesh.setAddrs([url]);
+    }
+    self = new ServerNode(mesh, url, { dialer, server, endpoint, data });
+    await mesh.start();
+    return self;
+  } catch (err) {
+    if (server?.listening) await closeServer(server);
+    await data?.release();
+    throw err;
+  }
+}
+
+interface Parts {
+  dialer: NodeWebSocketDialer;
+  server?: Server;
+  endpoint?: MeshEndpoint;
+  data?: DataDir;
+}
+
+export class ServerNode {
+  readonly id: string;
+  private readonly started = Date.now();
+  private stopping?: Promise<void>;
+
+  /** @internal Use startNode(). */
+  constructor(
+    /** The core node, for what this wrapper does not cover (events, signalling). */
+    readonly mesh: MeshNode,
+    /** ws://host:port/mesh when listening (or the publicUrl), else undefined. */
+    readonly url: string | undefined,
+    private readonly parts: Parts,
+  ) {
+    this.id = mesh.id;
+  }
+
+  /** Link and peer events: 'link-up', 'link-down', 'drop', 'peer-learned'. */
+  get events(): MeshNode['events'] {
+    return this.mesh.events;
+  }
+
+  /** Sends a datagram to node `to` on `port` (default 0); strings arrive as strings, bytes as bytes. */
+  send(to: string, data: Data, options: { port?: number } = {}): Promise<void> {
+    return this.mesh.send(to, plain(data), options);
+  }
+
+  /** Calls `fn` for every datagram this node receives. Returns the unsubscribe function. */
+  onMessage(fn: (m: Message) => void): () => void {
+    return this.mesh.onMessage(fn);
+  }
+
+  /** Answers requests on `port` with what `fn` returns; a thrown error reaches the caller as REMOTE_ERROR. */
+  handle(port: number, fn: (m: Message) => Data | void | Promise<Data | void>): () => void {
+    return this.mesh.handle(port, async (m) => {
+      const reply = await fn(m);
+      return reply === undefined ? undefined : plain(reply);
+    });
+  }
+
+  /** Resolves with the reply, or rejects with MeshError TIMEOUT (or UNREACHABLE, REMOTE_ERROR). */
+  request(to: string, data: Data, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
+    return this.mesh.request(to, plain(data), options);
+  }
+
+  subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
+    return this.mesh.subscribe(topic, fn);
+  }
+
+  publish(topic: string, data: Data): Promise<void> {
+    return this.mesh.publish(topic, plain(data));
+  }
+
+  status(): ServerStatus {
+    return {
+      ...this.mesh.status(),
+      url: this.url,
+      startedAt: new Date(this.started).toISOString(),
+      uptimeMs: Date.now() - this.started,
+      connections: this.parts.endpoint?.connections ?? 0,
+      dataDir: this.parts.data?.dir,
+    };
+  }
+
+  /** Closes every link (peers see "node stopped"), saves peer memory, stops listening, releases the data dir. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    const { dialer, server, endpoint, data } = this.parts;
+    dialer.close();
+    try {
+      await this.mesh.stop();
+    } finally {
+      await endpoint?.close(500);
+      if (server) await closeServer(server);
+      await data?.release();
+    }
+  }
+}
+
+/** A Node Buffer is a Uint8Array subclass; send a plain view so the far side gets plain bytes. */
+function plain(data: Data): Data {
+  if (typeof data === 'string' || data.constructor === Uint8Array) return data;
+  if (data instanceof Uint8Array) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw MeshError.invalid('data must be a string or a Uint8Array');
+}

@@ -1,0 +1,150 @@
+/**
+ * A Link over a MessagePort: how a SharedWorker reaches the bytes of a DataChannel that lives
+ * in a tab (browsers give workers no RTCPeerConnection, and a DataChannel cannot be moved into
+ * a SharedWorker). Both ends of the MessageChannel run this class; the worker end is the
+ * node's link, the tab end is a pipe the tab joins to the DataChannel.
+ *
+ * Flow control: the receiver acknowledges the bytes it has consumed, and `bufferedAmount` is
+ * what was sent and not yet acknowledged. An end that only consumes once the bytes have left
+ * (the tab, once the DataChannel's `bufferedAmount` is low) turns `autoAck` off and calls
+ * `ack` itself, so a slow DataChannel pushes back all the way to the node.
+ *
+ * Messages on the port: `{ f: ArrayBuffer }` a frame, `{ a: n }` n bytes consumed,
+ * `{ o: 1 }` the far side's channel is open, `{ x: reason }` closed for good.
+ * Uses no DOM or Node types: any MessagePort-shaped object will do.
+ */
+import { MeshError } from '../core/errors.js';
+import { LINK_HIGH_WATER_BYTES, LinkBase, type TransportKind } from '../core/link.js';
+import { MAX_FRAME_BYTES } from '../core/limits.js';
+
+export interface PortLike {
+  postMessage(message: unknown, transfer?: unknown[]): void;
+  addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
+  start?(): void;
+  close(): void;
+}
+
+export interface PortLinkOptions {
+  /** What the link reports as its transport: 'webrtc' for a brokered DataChannel. Default 'port'. */
+  transport?: TransportKind;
+  remoteAddress?: string;
+  /** Acknowledge frames as soon as they are delivered. Default true. */
+  autoAck?: boolean;
+  /** Called once when the link closes, whoever closed it (for owners other than the node). */
+  onClosed?: (reason: string) => void;
+}
+
+type PortMessage = { f: ArrayBuffer } | { a: number } | { o: 1 } | { x: string };
+
+export class PortLink extends LinkBase {
+  readonly transport: TransportKind;
+  override readonly remoteAddress?: string;
+  /** Resolves when the far side reports its channel open; rejects if the link closes first. */
+  readonly opened: Promise<void>;
+  private unacked = 0;
+  private blocked = false;
+  private ackOwed = 0;
+  private ackQueued = false;
+  private openResolve!: () => void;
+  private openReject!: (e: Error) => void;
+  private isOpen = false;
+
+  constructor(
+    private readonly port: PortLike,
+    private readonly options: PortLinkOptions = {},
+  ) {
+    super();
+    this.transport = options.transport ?? 'port';
+    this.remoteAddress = options.remoteAddress;
+    this.opened = new Promise((resolve, reject) => {
+      this.openResolve = resolve;
+      this.openReject = reject;
+    });
+    this.opened.catch(() => undefined);
+    port.addEventListener('message', (e) => this.onMessage(e.data));
+    port.start?.();
+  }
+
+  get bufferedAmount(): number {
+    return this.unacked;
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (this.closed) throw MeshError.linkClosed('port link is closed');
+    if (frame.length > MAX_FRAME_BYTES) throw MeshError.payloadTooLarge(frame.length, MAX_FRAME_BYTES);
+    // A copy we own can be transferred instead of cloned; the caller keeps its view intact.
+    const copy = frame.slice().buffer as ArrayBuffer;
+    this.post({ f: copy }, [copy]);
+    this.unacked += frame.length;
+    if (this.unacked <= LINK_HIGH_WATER_BYTES) return true;
+    this.blocked = true;
+    return false;
+  }
+
+  /** Tells the far side that `bytes` more of its frames have been consumed (with `autoAck: false`). */
+  ack(bytes: number): void {
+    if (bytes <= 0 || this.closed) return;
+    this.ackOwed += bytes;
+    if (this.ackQueued) return;
+    this.ackQueued = true;
+    // One ack per burst of frames, not one per frame.
+    queueMicrotask(() => {
+      this.ackQueued = false;
+      const n = this.ackOwed;
+      this.ackOwed = 0;
+      if (n > 0 && !this.closed) this.post({ a: n });
+    });
+  }
+
+  /** Tells the far side that the channel behind this end is open (tab side of a brokered link). */
+  markOpen(): void {
+    if (!this.closed) this.post({ o: 1 });
+  }
+
+  close(reason = 'closed by local side'): void {
+    if (this.closed) return;
+    this.post({ x: reason });
+    this.finish(reason);
+  }
+
+  private onMessage(data: unknown): void {
+    if (this.closed || typeof data !== 'object' || data === null) return;
+    const m = data as Partial<Record<'f' | 'a' | 'o' | 'x', unknown>>;
+    if (m.f instanceof ArrayBuffer) {
+      const bytes = new Uint8Array(m.f);
+      if (this.options.autoAck !== false) this.ack(bytes.length);
+      this.receive(bytes);
+    } else if (typeof m.a === 'number') {
+      this.unacked = Math.max(0, this.unacked - m.a);
+      if (this.blocked && this.unacked <= LINK_HIGH_WATER_BYTES / 2) {
+        this.blocked = false;
+        this.drained();
+      }
+    } else if (m.o === 1) {
+      this.isOpen = true;
+      this.openResolve();
+    } else if (typeof m.x === 'string') {
+      this.finish(m.x);
+    }
+  }
+
+  private post(m: PortMessage, transfer?: ArrayBuffer[]): void {
+    try {
+      this.port.postMessage(m, transfer);
+    } catch (err) {
+      this.finish(`port failed: ${(err as Error).message}`);
+    }
+  }
+
+  private finish(reason: string): void {
+    if (this.closed) return;
+    this.closedWith(reason);
+    if (!this.isOpen) this.openReject(MeshError.linkClosed(reason));
+    try {
+      this.port.close();
+    } catch {
+      // Closing an already dead port is fine.
+    }
+    this.options.onClosed?.(reason);
+  }
+}

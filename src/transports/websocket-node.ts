@@ -1,0 +1,74 @@
+/**
+ * Dialling WebSocket links from Node with the `ws` package: the Dialer a server (or a Node
+ * client) hands its MeshNode, so it can reach configured bootstrap URLs and any remembered
+ * peer that advertises a ws:// or wss:// address.
+ */
+import WebSocket from 'ws';
+import { MeshError } from '../core/errors.js';
+import { MAX_FRAME_BYTES } from '../core/limits.js';
+import type { Dialer } from '../core/node.js';
+import type { PeerRecord } from '../core/peer-memory.js';
+import { openWebSocketLink, type WebSocketLink } from './websocket.js';
+
+export interface NodeDialerOptions {
+  /** How long one dial may take, connection and WebSocket handshake included. Default 5 000 ms. */
+  timeoutMs?: number;
+  /** Told about each frame a dialled link refuses (see WebSocketLinkOptions.onDrop). */
+  onDrop?: (reason: string) => void;
+}
+
+export function isWebSocketUrl(addr: string): boolean {
+  try {
+    const u = new URL(addr);
+    return u.protocol === 'ws:' || u.protocol === 'wss:';
+  } catch {
+    return false;
+  }
+}
+
+export class NodeWebSocketDialer implements Dialer {
+  private readonly inFlight = new Set<WebSocket>();
+  private closed = false;
+
+  constructor(private readonly options: NodeDialerOptions = {}) {}
+
+  canDial(peer: PeerRecord): boolean {
+    return peer.addrs.some(isWebSocketUrl);
+  }
+
+  dial(peer: PeerRecord): Promise<WebSocketLink> {
+    const url = peer.addrs.find(isWebSocketUrl);
+    if (!url) return Promise.reject(new MeshError('DIAL_FAILED', `peer ${peer.id.slice(0, 16)}… has no ws:// or wss:// address`));
+    return this.dialAddress(url);
+  }
+
+  async dialAddress(url: string): Promise<WebSocketLink> {
+    if (this.closed) throw new MeshError('DIAL_FAILED', `dial ${url}: the dialer is closed`);
+    if (!isWebSocketUrl(url)) throw new MeshError('DIAL_FAILED', `dial ${url}: not a ws:// or wss:// URL`);
+    const timeoutMs = this.options.timeoutMs ?? 5_000;
+    // Compression is off: frames are already compact, and inflating untrusted input costs CPU.
+    const socket = new WebSocket(url, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    this.inFlight.add(socket);
+    let link: WebSocketLink;
+    try {
+      link = await openWebSocketLink(socket, url, timeoutMs, { onDrop: this.options.onDrop });
+    } catch (err) {
+      socket.terminate();
+      throw err;
+    } finally {
+      this.inFlight.delete(socket);
+    }
+    if (this.closed) {
+      socket.terminate();
+      throw new MeshError('DIAL_FAILED', `dial ${url}: the dialer closed meanwhile`);
+    }
+    return link;
+  }
+
+  /** Abandons dials in flight, so a stopping node does not wait for their timeouts. */
+  close(): void {
+    this.closed = true;
+    for (const s of this.inFlight) s.terminate();
+    this.inFlight.clear();
+  }
+}
