@@ -1,0 +1,31 @@
+// Bundles the browser node: dist/browser/client.js (the tab API, an ES module) and
+// dist/browser/worker.js (the SharedWorker), minified with source maps, plus the client's
+// type declarations under dist/browser/types for `meshwork/client`.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+await build({
+  absWorkingDir: root,
+  entryPoints: { client: 'src/browser/client.ts', worker: 'src/browser/worker.ts' },
+  outdir: 'dist/browser',
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2022', 'chrome110', 'firefox115'],
+  minify: true,
+  sourcemap: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+
+execFileSync(
+  process.execPath,
+  [
+    'node_modules/typescript/bin/tsc', '-p', 'tsconfig.browser.json',
+    '--noEmit', 'false', '--declaration', '--emitDeclarationOnly', '--outDir', 'dist/browser/types',
+  ],
+  { cwd: root, stdio: 'inherit' },
+);

@@ -1,0 +1,168 @@
+/**
+ * Drives Debian's Chromium and Firefox ESR with puppeteer-core for the browser-node tests.
+ * One browser process per engine; one browser context per mesh node. Every wait is bounded and
+ * a failing test prints the console of every page it opened.
+ */
+import { execFileSync, execSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
+import { startNode, type ServerNode } from '../../src/server/index.js';
+import type { StartNodeOptions } from '../../src/server/options.js';
+
+export type Engine = 'chromium' | 'firefox';
+export const ENGINES: Engine[] = (process.env.MESHWORK_ENGINES?.split(',') as Engine[] | undefined) ?? ['chromium', 'firefox'];
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const FIXTURES = fileURLToPath(new URL('./fixtures', import.meta.url));
+const BINARIES: Record<Engine, string> = { chromium: '/usr/bin/chromium', firefox: '/usr/bin/firefox-esr' };
+const INSTALL = 'apt-get update && apt-get install -y chromium firefox-esr';
+
+/** Installs the Debian browsers when missing and we may (root on Debian); otherwise says what to run. */
+export function ensureBrowsers(engines: Engine[] = ENGINES): void {
+  const missing = engines.filter((e) => !existsSync(BINARIES[e]));
+  if (missing.length === 0) return;
+  const isRoot = process.getuid?.() === 0;
+  if (!isRoot || !existsSync('/etc/debian_version')) {
+    throw new Error(`browser binaries missing (${missing.map((e) => BINARIES[e]).join(', ')}): run as root: ${INSTALL}`);
+  }
+  console.log(`# installing browsers: ${INSTALL}`);
+  execSync(INSTALL, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+let built = false;
+/** Bundles dist/browser/*.js from the current source, once per test process. */
+export function buildBundles(): void {
+  if (built) return;
+  execFileSync(process.execPath, ['scripts/build-browser.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  built = true;
+}
+
+export async function launch(engine: Engine): Promise<Browser> {
+  if (engine === 'chromium') {
+    return puppeteer.launch({
+      executablePath: BINARIES.chromium,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      protocolTimeout: 60_000,
+    });
+  }
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: BINARIES.firefox,
+    headless: true,
+    protocolTimeout: 60_000,
+    extraPrefsFirefox: {
+      'media.peerconnection.ice.loopback': true,
+      'media.peerconnection.ice.obfuscate_host_addresses': false,
+    },
+  });
+}
+
+/** Every console line of every page, tagged, so a failing test can show them. */
+const logs: string[] = [];
+export function log(line: string): void {
+  logs.push(`${new Date().toISOString().slice(11, 23)} ${line}`);
+}
+
+export function dumpLogs(): void {
+  console.log(`# --- page consoles (${logs.length} lines) ---`);
+  for (const l of logs.slice(-400)) console.log(`#   ${l}`);
+}
+
+/** Runs a test body; on failure prints the page consoles before rethrowing. */
+export async function withLogs(fn: () => Promise<void>): Promise<void> {
+  logs.length = 0;
+  try {
+    await fn();
+  } catch (err) {
+    dumpLogs();
+    throw err;
+  }
+}
+
+export async function startServer(options: StartNodeOptions = {}): Promise<ServerNode & { http: string }> {
+  const node = await startNode({ port: 0, host: '127.0.0.1', static: FIXTURES, tuning: { maintainMs: 5_000 }, ...options });
+  if (!node.url) throw new Error('server has no url');
+  const http = node.url.replace(/^ws/, 'http').replace(/\/mesh$/, '/');
+  return Object.assign(node, { http });
+}
+
+/** Opens a tab in `context` at `url` and waits for the test page's module to load. */
+export async function openTab(context: BrowserContext, url: string, name: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('console', (m) => log(`[${name}] ${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => log(`[${name}] pageerror: ${(e as Error).message ?? String(e)}`));
+  await page.goto(url, { timeout: 20_000 });
+  await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true, { timeout: 20_000 });
+  return page;
+}
+
+export interface Booted {
+  page: Page;
+  id: string;
+  host: string;
+}
+
+export async function bootTab(context: BrowserContext, url: string, name: string, options: Record<string, unknown> = {}): Promise<Booted> {
+  const page = await openTab(context, url, name);
+  const r = await page.evaluate((o) => (window as any).T.boot(o), options);
+  log(`[${name}] booted ${String(r.id).slice(0, 12)} on ${r.host}`);
+  return { page, id: r.id as string, host: r.host as string };
+}
+
+export interface PageStatus {
+  id: string;
+  host: string;
+  tabs: number;
+  links: { id: string; transport: string; rttMs: number | null }[];
+  knownPeers: number;
+  rehomed?: number;
+  hostedBy?: Record<string, number>;
+}
+
+export function status(page: Page): Promise<PageStatus> {
+  return page.evaluate(() => (window as any).mesh.status());
+}
+
+/** Polls `check` until it returns a truthy value; fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false | null>, timeoutMs = 20_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `page`'s node has a webrtc link to each of `ids`. */
+export function waitForRtcLinks(page: Page, ids: string[], what: string, timeoutMs = 30_000): Promise<PageStatus> {
+  return waitFor(
+    what,
+    async () => {
+      const s = await status(page);
+      return ids.every((id) => s.links.some((l) => l.id === id && l.transport === 'webrtc')) ? s : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** Sends `data` from `from` to node `to` and waits until `toPage` has it. */
+export async function deliver(from: Page, toPage: Page, to: string, data: string, timeoutMs = 10_000): Promise<void> {
+  const fromId: string = await from.evaluate(() => (window as any).mesh.id);
+  await from.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 7 }), to, data);
+  await waitFor(
+    `"${data}" at ${to.slice(0, 12)}`,
+    () => toPage.evaluate((d, f) => (window as any).T.inbox.some((m: any) => m.data === d && m.from === f && m.port === 7), data, fromId),
+    timeoutMs,
+    100,
+  );
+}
