@@ -50,6 +50,7 @@ export class RtcBroker {
   constructor(
     private readonly node: () => MeshNode | undefined,
     private readonly hosts: () => RtcHostTab[],
+    private readonly log: (text: string) => void = () => undefined,
   ) {}
 
   hasHost(): boolean {
@@ -63,6 +64,7 @@ export class RtcBroker {
     try {
       await withTimeout(a.link.opened, OPEN_TIMEOUT_MS, `WebRTC link to ${peer.id.slice(0, 12)}`);
     } catch (err) {
+      this.log(`webrtc dial ${peer.id.slice(0, 8)} via tab ${a.tab.tabId.slice(0, 6)} failed: ${(err as Error).message}`);
       a.link.close('dial failed');
       throw err instanceof MeshError && err.code !== 'TIMEOUT' ? new MeshError('DIAL_FAILED', err.message) : new MeshError('DIAL_FAILED', (err as Error).message);
     }
@@ -93,7 +95,10 @@ export class RtcBroker {
           if (!node) return attempt.link.close('node not running');
           node.addLink(attempt.link, { outbound: false }).catch(() => undefined);
         },
-        () => attempt.link.close('inbound WebRTC link did not open'),
+        (err: Error) => {
+          this.log(`inbound webrtc from ${from.slice(0, 8)} failed: ${err.message}`);
+          attempt.link.close('inbound WebRTC link did not open');
+        },
       );
     }
     a.tab.signalRtc(a.key, body);

@@ -237,6 +237,9 @@ export class Mesh {
         return this.rtc.open(m.key, m.initiator, m.port as MessagePort);
       case 'rtc-signal':
         return void this.rtc.onSignal(m.key, m.body);
+      case 'log':
+        console.debug(`meshwork host: ${m.text}`);
+        return;
     }
   }
 

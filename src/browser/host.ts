@@ -58,6 +58,7 @@ export class NodeHost {
     this.broker = new RtcBroker(
       () => this.node,
       () => [...this.tabs.values()].filter((t) => t.canHost),
+      (text) => this.log(text),
     );
   }
 
@@ -146,6 +147,8 @@ export class NodeHost {
     const node: MeshNode = new MeshNode({ identity, dialer, store: new IdbPeerStore(db), bootstrap, caps: [WEBRTC_CAP], addrs: [], saveDelayMs: 500 });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.onMessage((msg) => this.deliverMessage(msg));
+    node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
+    node.events.on('link-down', (e) => this.log(`link down ${e.id.slice(0, 8)} ${e.transport}: ${e.reason}`));
     this.node = node;
     await node.start();
     return node;
@@ -262,6 +265,11 @@ export class NodeHost {
   }
 
   // ------------------------------------------------------------ observation
+
+  /** Shows a diagnostic line in every tab's console. */
+  log(text: string): void {
+    for (const t of this.tabs.values()) if (t.alive) t.conn.post({ ev: 'log', text });
+  }
 
   private status(s: NodeStatus): BrowserStatus & { rehomed: number; hostedBy: Record<string, number>; counters: NodeStatus['counters'] } {
     return {

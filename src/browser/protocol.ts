@@ -39,7 +39,9 @@ export type HostEvent =
   | { ev: 'topic'; topic: string; from: string; data: AppData }
   | { ev: 'request'; rid: number; from: string; data: AppData; port: number }
   | { ev: 'rtc-open'; key: string; peer: string; initiator: boolean; port: unknown }
-  | { ev: 'rtc-signal'; key: string; body: string };
+  | { ev: 'rtc-signal'; key: string; body: string }
+  /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
+  | { ev: 'log'; text: string };
 
 export interface HelloReply {
   id: string;

@@ -640,6 +640,14 @@ export class MeshNode {
       const src = toHex(p.src);
       return this.table.nextHop(p.dst, src, src === this.id);
     }
+    if (p.kind === PacketKind.Signal) {
+      // Signalling opens the first link between two nodes that may each be the other's closest
+      // known node, so neither has a strictly closer link: the source's first hop may go to its
+      // closest link at any distance; later hops are strict and never hand it back to the source.
+      const src = toHex(p.src);
+      if (src === this.id) return this.table.nextHop(p.dst) ?? this.table.nextHop(p.dst, undefined, true);
+      return this.table.nextHop(p.dst, src);
+    }
     return this.table.nextHop(p.dst);
   }
 

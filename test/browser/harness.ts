@@ -144,15 +144,20 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until `page`'s node has a webrtc link to each of `ids`. */
-export function waitForRtcLinks(page: Page, ids: string[], what: string, timeoutMs = 30_000): Promise<PageStatus> {
+export async function waitForRtcLinks(page: Page, ids: string[], what: string, timeoutMs = 30_000): Promise<PageStatus> {
+  let lastSeen: PageStatus | undefined;
   return waitFor(
     what,
     async () => {
       const s = await status(page);
+      lastSeen = s;
       return ids.every((id) => s.links.some((l) => l.id === id && l.transport === 'webrtc')) ? s : undefined;
     },
     timeoutMs,
-  );
+  ).catch((err: Error) => {
+    log(`last status: ${JSON.stringify(lastSeen)}`);
+    throw err;
+  });
 }
 
 /** Sends `data` from `from` to node `to` and waits until `toPage` has it. */
