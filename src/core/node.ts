@@ -21,7 +21,7 @@ import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, verifyPacket
 import { type AppData, MAX_FOUND, MAX_PORT, Payload } from './payloads.js';
 import { PeerMemory, type PeerRecord, type PeerStore } from './peer-memory.js';
 import { PendingRequests } from './requests.js';
-import { RoutingTable } from './routing-table.js';
+import { LEAF_CAP, RoutingTable } from './routing-table.js';
 import { Session } from './session.js';
 import { topicId, TopicTree } from './topic-tree.js';
 
@@ -176,7 +176,7 @@ export class MeshNode {
       maxPendingDials: options.maxPendingDials ?? 4,
     };
     if (!Number.isInteger(this.o.linkBudget) || this.o.linkBudget < 2) throw MeshError.invalid('linkBudget must be an integer of at least 2');
-    this.table = new RoutingTable(this.identity.id);
+    this.table = new RoutingTable(this.identity.id, this.o.caps.includes(LEAF_CAP));
     this.memory = new PeerMemory(this.identity.id);
     const enqueue = (fn: () => void) => void this.actor.run(fn);
     this.requests = new PendingRequests(this.clock, enqueue);
@@ -307,7 +307,9 @@ export class MeshNode {
       }
       return;
     }
-    this.onOpenFrame(session, frame);
+    // Awaited: a packet's verification and delivery belong to this task, so the actor (and the
+    // simulator's clock, which waits for idle actors) sees the work through to its end.
+    await this.onOpenFrame(session, frame);
   }
 
   private dropFrom(session: Session, reason: string): void {
@@ -406,10 +408,10 @@ export class MeshNode {
     }
   }
 
-  private onOpenFrame(session: Session, frame: Frame): void {
+  private onOpenFrame(session: Session, frame: Frame): void | Promise<void> {
     switch (frame.type) {
       case FrameType.Packet:
-        return void this.onPacket(session, frame);
+        return this.onPacket(session, frame);
       case FrameType.Ping:
         session.sendFrame({ type: FrameType.Pong, n: frame.n });
         return;

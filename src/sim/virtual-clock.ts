@@ -47,6 +47,9 @@ export class VirtualClock {
 
   /** Runs events until virtual time `until` (inclusive), settling every actor after each step. */
   async runUntil(until: number): Promise<void> {
+    // Work the driver started at the current time (an API call on a node) finishes at this
+    // time: without this, time could jump to `until` while that work still awaits its crypto.
+    await this.settle();
     while (this.heap.length > 0 && this.heap[0]!.time <= until) {
       this.time = this.heap[0]!.time;
       while (this.heap.length > 0 && this.heap[0]!.time === this.time) {
