@@ -5,7 +5,7 @@
  */
 import { bitAt, compareDistance, type NodeId } from './id.js';
 import type { PeerMemory, PeerRecord } from './peer-memory.js';
-import type { RoutingTable } from './routing-table.js';
+import { isLeaf, type RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
 
 /** How many of the closest links are protected in addition to one link per bucket. */
@@ -20,7 +20,7 @@ export function neededByUs(table: RoutingTable, session: Session): boolean {
   let sameBucket = 0;
   let closer = 0;
   for (const s of table.all()) {
-    if (s === session) continue;
+    if (s === session || isLeaf(s)) continue; // leaves do not route: they cover nothing
     const other = s.peer!.id;
     if (table.bucketOf(other) === bucket) sameBucket++;
     if (compareDistance(other, id, table.self) < 0) closer++;
@@ -34,6 +34,7 @@ export function wouldBeNeeded(table: RoutingTable, id: NodeId): boolean {
   let bucketEmpty = true;
   let closer = 0;
   for (const s of table.all()) {
+    if (isLeaf(s)) continue;
     const other = s.peer!.id;
     if (table.bucketOf(other) === bucket) bucketEmpty = false;
     if (compareDistance(other, id, table.self) < 0) closer++;
@@ -104,7 +105,7 @@ export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean
     if (!counts.get(bucket)) want(c.rec);
   }
   // 2. The closest known nodes: the neighbour set.
-  const linked = [...table.all()].map((s) => s.peer!.id);
+  const linked = [...table.all()].filter((s) => !isLeaf(s)).map((s) => s.peer!.id);
   const closestLinked = linked.sort((a, b) => compareDistance(a, b, self))[NEIGHBOURS - 1];
   for (const c of [...candidates].sort((a, b) => compareDistance(a.id, b.id, self)).slice(0, NEIGHBOURS)) {
     if (!closestLinked || compareDistance(c.id, closestLinked, self) < 0) want(c.rec);

@@ -3,13 +3,29 @@
  * A packet only ever moves to a link strictly closer to its destination than this node, so
  * routes cannot loop; see docs/ROUTING.md for why they also always arrive.
  */
+import { bytesEqual } from './bytes.js';
 import { commonPrefixLength, compareDistance, type NodeId } from './id.js';
 import type { Session } from './session.js';
+
+/**
+ * Capability of a node nobody can dial (a Node client without a port). Two leaves can never
+ * link, so a leaf must not be a hop between others: leaves carry no transit, they send
+ * everything through their closest non-leaf link, and they do not count toward the bucket
+ * invariant of the nodes they link to.
+ */
+export const LEAF_CAP = 'leaf';
+
+export function isLeaf(s: Session): boolean {
+  return s.peer!.caps.includes(LEAF_CAP);
+}
 
 export class RoutingTable {
   private links = new Map<string, Session>();
 
-  constructor(readonly self: NodeId) {}
+  constructor(
+    readonly self: NodeId,
+    private readonly selfIsLeaf = false,
+  ) {}
 
   get size(): number {
     return this.links.size;
@@ -39,14 +55,16 @@ export class RoutingTable {
   /**
    * The link closest to `dst`, if it is strictly closer than this node; else undefined.
    * `exclude` skips one peer (a lookup's source, which must not answer its own lookup);
-   * `anyDistance` drops the strictness (the first hop of a lookup for our own id).
+   * `anyDistance` drops the strictness (the first hop of a lookup for our own id); a leaf
+   * always drops it, since it forwards nothing and must hand its own packets to someone.
    */
-  nextHop(dst: NodeId, exclude?: string, anyDistance = false): Session | undefined {
+  nextHop(dst: NodeId, exclude?: string, anyDistance = this.selfIsLeaf && !bytesEqual(dst, this.self)): Session | undefined {
     let best: Session | undefined;
     let bestId: NodeId | undefined = anyDistance ? undefined : this.self;
     for (const s of this.links.values()) {
       if (exclude !== undefined && s.peer!.idText === exclude) continue;
       const id = s.peer!.id;
+      if (isLeaf(s) && !bytesEqual(id, dst)) continue; // a leaf takes only its own packets
       if (bestId === undefined || compareDistance(id, bestId, dst) < 0) {
         best = s;
         bestId = id;
@@ -59,10 +77,11 @@ export class RoutingTable {
     return commonPrefixLength(this.self, id);
   }
 
-  /** Number of links in each distance bucket. */
+  /** Number of links in each distance bucket, leaves left out (they do not route). */
   bucketCounts(): Map<number, number> {
     const counts = new Map<number, number>();
     for (const s of this.links.values()) {
+      if (isLeaf(s)) continue;
       const b = this.bucketOf(s.peer!.id);
       counts.set(b, (counts.get(b) ?? 0) + 1);
     }

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { MeshError } from '../core/errors.js';
 import { Identity } from '../core/identity.js';
 import { MeshNode, type Message, type NodeStatus, type TopicMessage } from '../core/node.js';
+import { LEAF_CAP } from '../core/routing-table.js';
 import type { AppData } from '../core/payloads.js';
 import { NodeWebSocketDialer } from '../transports/websocket-node.js';
 import { openDataDir, type DataDir } from './data-dir.js';
@@ -45,6 +46,8 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
       dialer,
       store: data?.peers,
       bootstrap: options.peers ?? [],
+      // Nobody can dial a node without a port, so it must not be a hop between others.
+      caps: options.port === undefined ? [LEAF_CAP] : [],
       linkBudget: options.linkBudget ?? DEFAULT_LINK_BUDGET,
     });
     let endpoint: MeshEndpoint | undefined;
