@@ -685,7 +685,8 @@ export class MeshNode {
       const bad = await verifyPacket(p);
       if (bad) return this.drop(bad);
     }
-    const hops = Math.max(0, DEFAULT_HOP_LIMIT - p.hops);
+    // Links crossed: the first link does not lower the hop limit, each forward does; 0 when local.
+    const hops = from ? Math.max(1, DEFAULT_HOP_LIMIT - p.hops + 1) : 0;
     this.counters.delivered++;
     switch (p.kind) {
       case PacketKind.Data: {
@@ -925,7 +926,8 @@ export class MeshNode {
     for (const fn of t.local) safeCall(() => fn(m));
     const inner = encodeFrame(p);
     for (const child of t.children.keys()) {
-      if (child === m.from) continue;
+      // The publisher is not skipped: it may be the parent of other subscribers (its own
+      // subscription, or one relayed through it), and it fans the publication out in turn.
       await this.originate(idFromText(child), PacketKind.PublishDown, Payload.publishDown.encode({ inner })).catch(() => this.drop('publication-unroutable'));
     }
   }
