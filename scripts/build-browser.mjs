@@ -1,6 +1,6 @@
 // Bundles the browser node: dist/browser/client.js (the tab API, an ES module) and
 // dist/browser/worker.js (the SharedWorker), minified with source maps, plus the client's
-// type declarations under dist/browser/types for `meshwork/client`.
+// type declarations under dist/browser/types for `meshwork/client`; and the demo app, demo/app.js.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,29 @@ await build({
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
+});
+
+// The demo app (demo/src) to demo/app.js, served with the demo page. It imports the tab API
+// as 'meshwork/client', which is left out of the bundle and loaded from /meshwork/client.js:
+// the page uses the very bundle built above, as any app would.
+await build({
+  absWorkingDir: root,
+  entryPoints: ['demo/src/main.ts'],
+  outfile: 'demo/app.js',
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['es2022', 'chrome110', 'firefox115'],
+  minify: true,
+  sourcemap: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  plugins: [{
+    name: 'meshwork-client-external',
+    setup(b) {
+      b.onResolve({ filter: /^meshwork\/client$/ }, () => ({ path: '/meshwork/client.js', external: true }));
+    },
+  }],
 });
 
 execFileSync(

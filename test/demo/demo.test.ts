@@ -1,0 +1,113 @@
+/**
+ * The demo page in real Chromium: a server serves demo/ and three browser contexts (three
+ * mesh nodes) open it. Each shows its own node id, the graph shows all three and the links
+ * between them (the far ones learned from the others' topology summaries), and a chat
+ * message typed in one page appears in the others. Screenshots go to test-results/.
+ *
+ *   node --import tsx --test test/demo/
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import type { Browser, Page } from 'puppeteer-core';
+import { buildBundles, ensureBrowsers, launch, log, startServer, waitFor, withLogs } from '../browser/harness.js';
+
+const DEMO = fileURLToPath(new URL('../../demo', import.meta.url));
+const RESULTS = fileURLToPath(new URL('../../test-results', import.meta.url));
+
+ensureBrowsers(['chromium']);
+buildBundles();
+
+let browser: Browser;
+let server: Awaited<ReturnType<typeof startServer>>;
+const problems: string[] = [];
+
+before(async () => {
+  browser = await launch('chromium');
+  server = await startServer({ static: DEMO });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function openDemo(name: string, width: number, height: number): Promise<Page> {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  await page.setViewport({ width, height, deviceScaleFactor: 1 });
+  page.on('console', (m) => {
+    log(`[${name}] ${m.type()}: ${m.text()}`);
+    if (m.type() === 'error') problems.push(`[${name}] console error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`[${name}] page error: ${(e as Error).message ?? String(e)}`));
+  page.on('requestfailed', (r) => problems.push(`[${name}] request failed: ${r.url()}`));
+  await page.goto(server.http, { timeout: 20_000 });
+  return page;
+}
+
+const nodeId = (page: Page) => page.$eval('#node-id', (el) => el.textContent ?? '');
+
+/** The graph as drawn: node ids and undirected edges "a|b" (a < b). */
+async function drawnGraph(page: Page): Promise<{ nodes: string[]; edges: string[] }> {
+  return page.evaluate(() => ({
+    nodes: [...document.querySelectorAll('#graph .node')].map((n) => n.getAttribute('data-id') ?? ''),
+    edges: [...document.querySelectorAll('#graph .edge')].map((e) => `${e.getAttribute('data-a')}|${e.getAttribute('data-b')}`),
+  }));
+}
+
+const edgeKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`);
+
+test('three browsers on the demo page: ids, a multi-hop graph, chat', { timeout: 90_000 }, () =>
+  withLogs(async () => {
+    const pages = [
+      await openDemo('desktop', 1280, 800),
+      await openDemo('phone', 375, 812),
+      await openDemo('tablet', 900, 900),
+    ];
+    const ids: string[] = [];
+    for (const [i, page] of pages.entries()) {
+      ids.push(await waitFor(`page ${i} shows its node id`, async () => {
+        const id = await nodeId(page);
+        return /^[0-9a-f]{64}$/.test(id) ? id : undefined;
+      }, 20_000));
+    }
+    assert.equal(new Set(ids).size, 3, 'three contexts, three nodes');
+
+    // Every page draws all three browsers and every link among them: its own links directly,
+    // the other two's link to each other from their published summaries.
+    const wanted = [edgeKey(ids[0]!, ids[1]!), edgeKey(ids[0]!, ids[2]!), edgeKey(ids[1]!, ids[2]!)];
+    for (const [i, page] of pages.entries()) {
+      const g = await waitFor(`page ${i}'s graph shows the three browsers and their three links`, async () => {
+        const d = await drawnGraph(page);
+        return ids.every((id) => d.nodes.includes(id)) && wanted.every((e) => d.edges.includes(e)) ? d : undefined;
+      }, 40_000, 250);
+      assert.ok(g.nodes.includes(server.id), `page ${i}'s graph shows the server too`);
+    }
+
+    const text = `hello from ${ids[0]!.slice(0, 8)}`;
+    await pages[0]!.type('#chat-input', text);
+    await pages[0]!.keyboard.press('Enter');
+    for (const i of [1, 2]) {
+      await waitFor(`the chat message in page ${i}`, () =>
+        pages[i]!.$$eval('#chat-log li p', (ps, t) => ps.some((p) => p.textContent === t), text), 10_000, 100);
+    }
+    await pages[1]!.type('#chat-input', 'and hello back from the phone');
+    await pages[1]!.keyboard.press('Enter');
+    await waitFor('the reply in page 0', () =>
+      pages[0]!.$$eval('#chat-log li p', (ps) => ps.some((p) => p.textContent === 'and hello back from the phone')), 10_000, 100);
+
+    // A ping from the graph, with the keyboard: focus page 0's node for page 2 and press Enter.
+    await pages[0]!.$eval(`#graph .node[data-id="${ids[2]}"]`, (el) => (el as SVGGElement).focus());
+    await pages[0]!.keyboard.press('Enter');
+    const ping = await waitFor('a ping result in page 0', () =>
+      pages[0]!.$eval('#ping-results li', (li) => (li.className === 'pending' ? undefined : `${li.className}: ${li.textContent}`)), 10_000, 100);
+    assert.match(ping, /^ok: .* round trip$/);
+
+    await new Promise((r) => setTimeout(r, 1_500)); // let the layout settle before the pictures
+    mkdirSync(RESULTS, { recursive: true });
+    await pages[0]!.screenshot({ path: `${RESULTS}/demo-desktop.png`, fullPage: true });
+    await pages[1]!.screenshot({ path: `${RESULTS}/demo-375.png`, fullPage: true });
+    await pages[2]!.screenshot({ path: `${RESULTS}/demo-900.png`, fullPage: true });
+    assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
+  }));
