@@ -12,7 +12,7 @@ import { BoundedMap, RecentSet } from './dedupe.js';
 import { MeshError } from './errors.js';
 import { Actor } from './actor.js';
 import { Emitter } from './emitter.js';
-import { compareDistance, idFromText, randomIdInBucket, shortId, type NodeId } from './id.js';
+import { compareDistance, idFromPublicKey, idFromText, randomIdInBucket, shortId, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import type { Link } from './link.js';
 import { dialWishes, neededByUs, pickEviction, RESERVE, wouldBeNeeded } from './link-policy.js';
@@ -265,7 +265,7 @@ export class MeshNode {
       frame: (bytes) => void this.actor.run(() => this.onFrame(session, bytes)),
       close: (reason) => void this.actor.run(() => this.onClose(session, reason)),
     });
-    session.begin();
+    if (options.outbound) session.begin();
     return done;
   }
 
@@ -294,6 +294,16 @@ export class MeshNode {
     }
     const frame = decoded.value;
     if (session.state === 'hello') {
+      // The answering side speaks after the dialler's hello, so a full node can refuse before
+      // either side spends a signature. The claim is not proven yet; refusing on it costs nothing.
+      if (!session.outbound && frame.type === FrameType.Hello && !session.helloSent) {
+        const claimed = idFromPublicKey(frame.publicKey);
+        if (!this.table.has(toHex(claimed)) && this.roomFor(claimed, frame.want) === 'refuse') {
+          session.peer = { id: claimed, idText: toHex(claimed), publicKey: frame.publicKey, addrs: [], caps: [], minor: frame.minor };
+          return this.refuseBusy(session);
+        }
+        session.begin();
+      }
       try {
         const opened = await session.handshake(frame);
         if (frame.type === FrameType.Hello && session.peer) this.memory.learn(session.peer, this.wall());
@@ -343,25 +353,9 @@ export class MeshNode {
       this.table.remove(peer.idText, existing);
       existing.close('replaced by a duplicate link');
     }
-    const weNeed = wouldBeNeeded(this.table, peer.id);
-    // Spare links may only use the budget above the reserve, so needed links rarely evict anything.
-    if (session.peerWant === Want.Optional && !weNeed && this.table.size >= this.o.linkBudget - RESERVE) {
-      session.sendError('BUSY', 'no room for a spare link', this.referralsFor(peer.id));
-      this.failHandshake(session, new MeshError('BUSY', 'no room for a spare link'));
-      return;
-    }
-    if (this.table.size >= this.o.linkBudget) {
-      // Only a link someone needs may take the place of a link neither side needs, and only a
-      // link our own invariant needs may push out one the other side needs. A spare link never
-      // pushes out anything. Whoever is refused is referred elsewhere.
-      const victim = weNeed || session.peerWant !== Want.Optional ? pickEviction(this.table, weNeed) : undefined;
-      if (!victim) {
-        session.sendError('BUSY', `link budget of ${this.o.linkBudget} is full`, this.referralsFor(peer.id));
-        this.failHandshake(session, new MeshError('BUSY', 'link budget is full'));
-        return;
-      }
-      this.evict(victim);
-    }
+    const room = this.roomFor(peer.id, session.peerWant);
+    if (room === 'refuse') return this.refuseBusy(session);
+    if (room !== 'free') this.evict(room);
     if (h) {
       this.handshakes.delete(session);
       h.timer.cancel();
@@ -376,6 +370,25 @@ export class MeshNode {
     this.updateNeeds();
     this.repairSoon();
     h?.resolve(session);
+  }
+
+  /**
+   * Whether a link to `id`, wanted as `want` by its dialler, fits the budget: 'free', a link to
+   * evict for it, or 'refuse'. Spare links only use the budget above the reserve, so needed
+   * links rarely evict anything; only a link someone needs may take the place of a link neither
+   * side needs, and only a link our own invariant needs may push out one the other side needs.
+   */
+  private roomFor(id: NodeId, want: WantLevel): 'free' | 'refuse' | Session {
+    const weNeed = wouldBeNeeded(this.table, id);
+    if (want === Want.Optional && !weNeed) return this.table.size < this.o.linkBudget - RESERVE ? 'free' : 'refuse';
+    if (this.table.size < this.o.linkBudget) return 'free';
+    return pickEviction(this.table, weNeed) ?? 'refuse';
+  }
+
+  /** Refuses a link for lack of room, pointing the peer at others it could try. */
+  private refuseBusy(session: Session): void {
+    session.sendError('BUSY', `link budget of ${this.o.linkBudget} is full`, this.referralsFor(session.peer!.id));
+    this.failHandshake(session, new MeshError('BUSY', 'link budget is full'));
   }
 
   private evict(victim: Session): void {
@@ -623,6 +636,8 @@ export class MeshNode {
     // Lookups leave breadcrumbs so their answer can retrace the path, even to a node that is
     // still joining and that greedy routing cannot reach yet.
     if (p.kind === PacketKind.Lookup) this.crumbs.set(`${toHex(p.src)}:${p.id}`, from);
+    // Signalling leaves a crumb per source, so the answer to an offer can retrace the offer's path.
+    if (p.kind === PacketKind.Signal) this.crumbs.set(`signal:${toHex(p.src)}`, from);
     if (!dstIsSelf && !HOP_BY_HOP_KINDS.has(p.kind)) {
       const next = this.nextHopFor(p);
       if (next) return this.forward(p, next);
@@ -642,15 +657,26 @@ export class MeshNode {
       const src = toHex(p.src);
       return this.table.nextHop(p.dst, src, src === this.id);
     }
-    if (p.kind === PacketKind.Signal) {
-      // Signalling opens the first link between two nodes that may each be the other's closest
-      // known node, so neither has a strictly closer link: the source's first hop may go to its
-      // closest link at any distance; later hops are strict and never hand it back to the source.
-      const src = toHex(p.src);
-      if (src === this.id) return this.table.nextHop(p.dst) ?? this.table.nextHop(p.dst, undefined, true);
-      return this.table.nextHop(p.dst, src);
-    }
+    if (p.kind === PacketKind.Signal) return this.signalHop(p);
     return this.table.nextHop(p.dst);
+  }
+
+  /**
+   * Signalling opens the first link between two nodes that may each be the other's closest known
+   * node, so neither may have a strictly closer link. In order: the path a signal from the
+   * destination came by (an answer retraces its offer); a strictly closer link; at the source
+   * only, the closest link with a dial address (a server, linked to many), else the closest
+   * link at any distance. Later hops never hand the packet back to its source.
+   */
+  private signalHop(p: Pick<PacketFrame, 'src' | 'dst'>): Session | undefined {
+    const src = toHex(p.src);
+    const crumb = this.crumbs.get(`signal:${toHex(p.dst)}`);
+    if (crumb && crumb.state === 'open' && crumb.peer?.idText !== src) return crumb;
+    if (src !== this.id) return this.table.nextHop(p.dst, src);
+    const strict = this.table.nextHop(p.dst);
+    if (strict) return strict;
+    const links = [...this.table.all()].sort((a, b) => compareDistance(a.peer!.id, b.peer!.id, p.dst));
+    return links.find((s) => s.peer!.addrs.length > 0) ?? links[0];
   }
 
   private forward(p: PacketFrame, next: Session): void {

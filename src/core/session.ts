@@ -47,6 +47,7 @@ export class Session {
   lastHeard = 0;
   pingSent?: { n: number; at: number };
   openedAt = 0;
+  helloSent = false;
   /** Malformed or unexpected frames received; too many closes the link. */
   badFrames = 0;
 
@@ -59,8 +60,10 @@ export class Session {
     return this.options.outbound;
   }
 
-  /** Sends our hello. */
+  /** Sends our hello (once). The dialling side calls it at once; the answering side after the dialler's hello. */
   begin(): void {
+    if (this.helloSent) return;
+    this.helloSent = true;
     const o = this.options;
     this.sendFrame({ type: FrameType.Hello, minor: WIRE_MINOR, want: o.want, publicKey: o.identity.publicKey, nonce: o.nonce, caps: o.caps, addrs: o.addrs });
   }
