@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import type { Browser, Page } from 'puppeteer-core';
+import type { Browser, BrowserContext, Page } from 'puppeteer-core';
 import { buildBundles, ensureBrowsers, launch, log, startServer, waitFor, withLogs } from '../browser/harness.js';
 
 const DEMO = fileURLToPath(new URL('../../demo', import.meta.url));
@@ -32,9 +32,10 @@ after(async () => {
   await server?.stop();
 });
 
-async function openDemo(name: string, width: number, height: number): Promise<Page> {
-  const context = await browser.createBrowserContext();
+async function openDemo(name: string, width: number, height: number, context?: BrowserContext, dark = false): Promise<Page> {
+  context ??= await browser.createBrowserContext();
   const page = await context.newPage();
+  if (dark) await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
   await page.setViewport({ width, height, deviceScaleFactor: 1 });
   page.on('console', (m) => {
     log(`[${name}] ${m.type()}: ${m.text()}`);
@@ -63,7 +64,7 @@ test('three browsers on the demo page: ids, a multi-hop graph, chat', { timeout:
     const pages = [
       await openDemo('desktop', 1280, 800),
       await openDemo('phone', 375, 812),
-      await openDemo('tablet', 900, 900),
+      await openDemo('tablet', 900, 900, undefined, true),
     ];
     const ids: string[] = [];
     for (const [i, page] of pages.entries()) {
@@ -73,6 +74,13 @@ test('three browsers on the demo page: ids, a multi-hop graph, chat', { timeout:
       }, 20_000));
     }
     assert.equal(new Set(ids).size, 3, 'three contexts, three nodes');
+
+    // A second tab of the first browser shares its node, and both tabs say so.
+    const twin = await openDemo('desktop/tab2', 1280, 800, pages[0]!.browserContext());
+    await waitFor('the second tab shows the same node id', async () => (await nodeId(twin)) === ids[0], 20_000);
+    for (const page of [pages[0]!, twin]) {
+      await waitFor('"2 tabs" in both tabs', () => page.$eval('#self-tabs', (el) => el.textContent === '2 tabs'), 5_000);
+    }
 
     // Every page draws all three browsers and every link among them: its own links directly,
     // the other two's link to each other from their published summaries.
@@ -88,10 +96,11 @@ test('three browsers on the demo page: ids, a multi-hop graph, chat', { timeout:
     const text = `hello from ${ids[0]!.slice(0, 8)}`;
     await pages[0]!.type('#chat-input', text);
     await pages[0]!.keyboard.press('Enter');
-    for (const i of [1, 2]) {
-      await waitFor(`the chat message in page ${i}`, () =>
-        pages[i]!.$$eval('#chat-log li p', (ps, t) => ps.some((p) => p.textContent === t), text), 10_000, 100);
+    for (const [i, page] of [pages[1]!, pages[2]!, twin].entries()) {
+      await waitFor(`the chat message in reader ${i}`, () =>
+        page.$$eval('#chat-log li p', (ps, t) => ps.some((p) => p.textContent === t), text), 10_000, 100);
     }
+    assert.equal(await pages[0]!.$$eval('#chat-log li p', (ps, t) => ps.filter((p) => p.textContent === t).length, text), 1, 'the sender shows its message once');
     await pages[1]!.type('#chat-input', 'and hello back from the phone');
     await pages[1]!.keyboard.press('Enter');
     await waitFor('the reply in page 0', () =>
@@ -104,10 +113,13 @@ test('three browsers on the demo page: ids, a multi-hop graph, chat', { timeout:
       pages[0]!.$eval('#ping-results li', (li) => (li.className === 'pending' ? undefined : `${li.className}: ${li.textContent}`)), 10_000, 100);
     assert.match(ping, /^ok: .* round trip$/);
 
-    await new Promise((r) => setTimeout(r, 1_500)); // let the layout settle before the pictures
+    // A hidden page gets no animation frames, so its layout waits: show each page, let the
+    // layout settle, then take its picture.
     mkdirSync(RESULTS, { recursive: true });
-    await pages[0]!.screenshot({ path: `${RESULTS}/demo-desktop.png`, fullPage: true });
-    await pages[1]!.screenshot({ path: `${RESULTS}/demo-375.png`, fullPage: true });
-    await pages[2]!.screenshot({ path: `${RESULTS}/demo-900.png`, fullPage: true });
+    for (const [page, file] of [[pages[0]!, 'demo-desktop.png'], [pages[1]!, 'demo-375.png'], [pages[2]!, 'demo-900-dark.png']] as const) {
+      await page.bringToFront();
+      await new Promise((r) => setTimeout(r, 2_500));
+      await page.screenshot({ path: `${RESULTS}/${file}`, fullPage: true });
+    }
     assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
   }));
