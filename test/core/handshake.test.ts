@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { concatBytes, utf8 } from '../../src/core/bytes.js';
 import { encodeFrame, FrameType, Want, type ErrorFrame, type Frame, type HelloFrame } from '../../src/core/codec.js';
 import { isMeshError, type MeshErrorCode } from '../../src/core/errors.js';
 import type { Identity } from '../../src/core/identity.js';
@@ -13,17 +12,8 @@ import { WIRE_VERSION } from '../../src/core/limits.js';
 import type { MeshNode } from '../../src/core/node.js';
 import { createPacket, PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
-import { RawPeer, seededIdentity, TestNet } from '../helpers/mesh.js';
+import { hello, rawHandshake, seededIdentity, TestNet, transcript } from '../helpers/mesh.js';
 import { drive, driveUntil } from '../helpers/wait.js';
-
-/** What a signer proves, rebuilt from the protocol description (session.ts) rather than imported. */
-function transcript(signerKey: Uint8Array, verifierNonce: Uint8Array, signerNonce: Uint8Array): Uint8Array {
-  return concatBytes(utf8('meshwork/1 link proof'), signerKey, verifierNonce, signerNonce);
-}
-
-function hello(me: Identity, nonce: Uint8Array, want: HelloFrame['want'] = Want.Join): HelloFrame {
-  return { type: FrameType.Hello, minor: 0, want, publicKey: me.publicKey, nonce, caps: [], addrs: [] };
-}
 
 function errorsIn(frames: Frame[]): ErrorFrame[] {
   return frames.filter((f): f is ErrorFrame => f.type === FrameType.Error);
@@ -34,24 +24,6 @@ function isCode(code: MeshErrorCode) {
     assert.ok(isMeshError(err, code), `expected MeshError ${code}, got ${String(err)}`);
     return true;
   };
-}
-
-/**
- * Plays the raw side of a handshake with `node`: sends our hello, waits for the node's hello,
- * then sends the proof that `proof` computes (the honest one by default).
- */
-async function rawHandshake(
-  net: TestNet,
-  raw: RawPeer,
-  me: Identity,
-  proof: (theirHello: HelloFrame, ourNonce: Uint8Array) => Promise<Uint8Array> = (h, n) => me.sign(transcript(me.publicKey, h.nonce, n)),
-): Promise<HelloFrame> {
-  const nonce = new Uint8Array(32).map((_, i) => i * 7 + 1);
-  raw.send(hello(me, nonce));
-  await driveUntil(net.clock, () => raw.frames().some((f) => f.type === FrameType.Hello), 1000, "the node's hello");
-  const theirs = raw.frames().find((f): f is HelloFrame => f.type === FrameType.Hello)!;
-  raw.send({ type: FrameType.Proof, signature: await proof(theirs, nonce) });
-  return theirs;
 }
 
 /** The drop counters of a node, as its status reports them. */

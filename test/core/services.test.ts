@@ -10,7 +10,11 @@ import { MAX_PAYLOAD_BYTES } from '../../src/core/limits.js';
 import type { Message, MeshNode, TopicMessage } from '../../src/core/node.js';
 import { topicId } from '../../src/core/topic-tree.js';
 import { Simulation } from '../../src/sim/simulation.js';
-import { advance, drive } from '../helpers/wait.js';
+import { FrameType, type PacketFrame } from '../../src/core/codec.js';
+import { createPacket, PacketKind } from '../../src/core/packets.js';
+import { Payload } from '../../src/core/payloads.js';
+import { rawHandshake, seededIdentity, TestNet } from '../helpers/mesh.js';
+import { advance, drive, driveUntil } from '../helpers/wait.js';
 
 function isCode(code: MeshErrorCode) {
   return (err: unknown) => {
@@ -303,5 +307,34 @@ describe('services over a converged network', () => {
       await assert.rejects(attempt(() => x.sendSignal(b.id, 'x')), isCode('STOPPED'));
       assert.deepEqual(x.linkIds(), [], 'its links are closed');
     });
+  });
+});
+
+describe('requests against a lying relay', () => {
+  it('ignore a reply from any node but the one asked', async () => {
+    // a's only link is to a raw peer that relays nothing and answers everything itself.
+    const net = new TestNet();
+    const a = await net.addNode('asker');
+    const liar = await seededIdentity('lying relay');
+    const raw = await net.rawDial('mem:liar', a.addr);
+    await rawHandshake(net, raw, liar);
+    await driveUntil(net.clock, () => a.node.linkIds().length === 1, 1000, 'link open');
+    // A target the liar is closer to than a is, so that a routes the request through it.
+    let target: string | undefined;
+    for (let k = 0; !target; k++) {
+      const t = await seededIdentity(`target ${k}`);
+      if (compareDistance(liar.id, a.node.identity.id, t.id) < 0) target = t.idText;
+    }
+    const reply = a.node.request(target, 'what is the time?', { port: 1, timeoutMs: 2000 });
+    reply.catch(() => undefined);
+    await driveUntil(net.clock, () => raw.frames().some((f) => f.type === FrameType.Packet && f.kind === PacketKind.Request), 1000, 'request reaches the liar');
+    const request = raw.frames().find((f): f is PacketFrame => f.type === FrameType.Packet && f.kind === PacketKind.Request)!;
+    const { requestId } = Payload.request.decode(request.payload)!;
+    // The liar answers in its own name (it cannot sign as the target).
+    const forged = await createPacket(liar, a.node.identity.id, PacketKind.Response, Payload.response.encode({ requestId, ok: true, data: 'teatime' }), 99, 64);
+    raw.send(forged);
+    await assert.rejects(drive(net.clock, reply, 5000, 'request'), isCode('TIMEOUT'));
+    assert.equal(a.node.status().counters.dropped['late-response'], 1, 'the forged answer was counted and dropped');
+    await net.stopAll();
   });
 });

@@ -4,14 +4,15 @@
  * frame by frame to play a misbehaving or hand-written node.
  */
 import { createHash } from 'node:crypto';
-import { decodeFrame, encodeFrame, type Frame } from '../../src/core/codec.js';
+import { concatBytes, utf8 } from '../../src/core/bytes.js';
+import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type HelloFrame } from '../../src/core/codec.js';
 import { SeededRandom } from '../../src/core/clock.js';
 import { Identity } from '../../src/core/identity.js';
 import type { Link } from '../../src/core/link.js';
 import { MeshNode, type Dialer, type MeshNodeOptions } from '../../src/core/node.js';
 import { MemoryNetwork, type MemoryLink, type MemoryNetworkOptions } from '../../src/transports/memory.js';
 import { VirtualClock } from '../../src/sim/virtual-clock.js';
-import { drive } from './wait.js';
+import { drive, driveUntil } from './wait.js';
 
 /** The same identity for the same label, every run. */
 export function seededIdentity(label: string): Promise<Identity> {
@@ -113,4 +114,31 @@ export class RawPeer {
   sendRaw(bytes: Uint8Array): void {
     this.link.send(bytes);
   }
+}
+
+/** What a signer proves, rebuilt from the protocol description (session.ts) rather than imported. */
+export function transcript(signerKey: Uint8Array, verifierNonce: Uint8Array, signerNonce: Uint8Array): Uint8Array {
+  return concatBytes(utf8('meshwork/1 link proof'), signerKey, verifierNonce, signerNonce);
+}
+
+export function hello(me: Identity, nonce: Uint8Array, want: HelloFrame['want'] = Want.Join): HelloFrame {
+  return { type: FrameType.Hello, minor: 0, want, publicKey: me.publicKey, nonce, caps: [], addrs: [] };
+}
+
+/**
+ * Plays the raw side of a handshake with `node`: sends our hello, waits for the node's hello,
+ * then sends the proof that `proof` computes (the honest one by default).
+ */
+export async function rawHandshake(
+  net: TestNet,
+  raw: RawPeer,
+  me: Identity,
+  proof: (theirHello: HelloFrame, ourNonce: Uint8Array) => Promise<Uint8Array> = (h, n) => me.sign(transcript(me.publicKey, h.nonce, n)),
+): Promise<HelloFrame> {
+  const nonce = new Uint8Array(32).map((_, i) => i * 7 + 1);
+  raw.send(hello(me, nonce));
+  await driveUntil(net.clock, () => raw.frames().some((f) => f.type === FrameType.Hello), 1000, "the node's hello");
+  const theirs = raw.frames().find((f): f is HelloFrame => f.type === FrameType.Hello)!;
+  raw.send({ type: FrameType.Proof, signature: await proof(theirs, nonce) });
+  return theirs;
 }
