@@ -46,12 +46,18 @@ export class RtcBroker {
   private readonly attempts = new Map<string, Attempt>();
   /** Counts re-dials after a tab's death, for status and tests. */
   rehomed = 0;
+  debug = true;
 
   constructor(
     private readonly node: () => MeshNode | undefined,
     private readonly hosts: () => RtcHostTab[],
     private readonly log: (text: string) => void = () => undefined,
   ) {}
+
+  /** Signalling travels over the mesh: it needs at least one open link. */
+  canSignal(): boolean {
+    return (this.node()?.linkIds().length ?? 0) > 0;
+  }
 
   hasHost(): boolean {
     return this.hosts().some((t) => t.alive);
@@ -81,6 +87,7 @@ export class RtcBroker {
       return;
     }
     if (typeof msg.k !== 'string' || msg.k.length > 64) return;
+    if (this.debug) this.log(`signal ${String(msg.t)} ${msg.k.slice(0, 6)} from ${from.slice(0, 8)}`);
     let a = this.attempts.get(msg.k);
     if (a && a.peer !== from) return; // a key belongs to one peer
     if (!a) {
@@ -107,6 +114,7 @@ export class RtcBroker {
   /** From a host tab: signalling to carry to the attempt's peer. */
   fromTab(tabId: string, key: string, body: string): void {
     const a = this.attempts.get(key);
+    if (this.debug) this.log(`signal out ${key.slice(0, 6)} to ${a?.peer.slice(0, 8)} ${a ? '' : '(no attempt)'}`);
     if (!a || a.tab.tabId !== tabId) return;
     this.node()
       ?.sendSignal(a.peer, body)

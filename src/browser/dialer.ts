@@ -34,7 +34,8 @@ export class BrowserDialer implements Dialer {
   }
 
   canDial(peer: PeerRecord): boolean {
-    return peer.addrs.some(isWebSocketAddr) || (peer.caps.includes(WEBRTC_CAP) && this.broker.hasHost());
+    // WebRTC needs a live tab to host the PeerConnection and a link to carry the signalling.
+    return peer.addrs.some(isWebSocketAddr) || (peer.caps.includes(WEBRTC_CAP) && this.broker.hasHost() && this.broker.canSignal());
   }
 
   dial(peer: PeerRecord): Promise<Link> {

@@ -52,6 +52,7 @@ export class NodeHost {
   private readonly replies = new Map<number, PendingReply>();
   private readonly dialled = new Set<string>();
   private nextRid = 1;
+  private readonly startedAt = Date.now();
   readonly broker: RtcBroker;
 
   constructor(private readonly kind: HostKind) {
@@ -271,13 +272,14 @@ export class NodeHost {
     for (const t of this.tabs.values()) if (t.alive) t.conn.post({ ev: 'log', text });
   }
 
-  private status(s: NodeStatus): BrowserStatus & { rehomed: number; hostedBy: Record<string, number>; counters: NodeStatus['counters'] } {
+  private status(s: NodeStatus): BrowserStatus & { startedAt: number; rehomed: number; hostedBy: Record<string, number>; counters: NodeStatus['counters'] } {
     return {
       id: s.id,
       host: this.kind,
       tabs: this.tabs.size,
       links: s.links.map((l) => ({ id: l.id, transport: l.transport, rttMs: l.rttMs })),
       knownPeers: s.knownPeers,
+      startedAt: this.startedAt,
       rehomed: this.broker.rehomed,
       hostedBy: Object.fromEntries(this.broker.hostedBy()),
       counters: s.counters,

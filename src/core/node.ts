@@ -636,8 +636,9 @@ export class MeshNode {
     // Lookups leave breadcrumbs so their answer can retrace the path, even to a node that is
     // still joining and that greedy routing cannot reach yet.
     if (p.kind === PacketKind.Lookup) this.crumbs.set(`${toHex(p.src)}:${p.id}`, from);
-    // Signalling leaves a crumb per source, so the answer to an offer can retrace the offer's path.
-    if (p.kind === PacketKind.Signal) this.crumbs.set(`signal:${toHex(p.src)}`, from);
+    // Every packet leaves a crumb per source, so what answers it (a reply, a WebRTC answer) can
+    // retrace its path to a node that greedy routing alone cannot reach.
+    this.crumbs.set(`from:${toHex(p.src)}`, from);
     if (!dstIsSelf && !HOP_BY_HOP_KINDS.has(p.kind)) {
       const next = this.nextHopFor(p);
       if (next) return this.forward(p, next);
@@ -657,20 +658,25 @@ export class MeshNode {
       const src = toHex(p.src);
       return this.table.nextHop(p.dst, src, src === this.id);
     }
-    if (p.kind === PacketKind.Signal) return this.signalHop(p);
-    return this.table.nextHop(p.dst);
+    if (ANYCAST_KINDS.has(p.kind)) return this.table.nextHop(p.dst);
+    return this.unicastHop(p);
   }
 
   /**
-   * Signalling opens the first link between two nodes that may each be the other's closest known
-   * node, so neither may have a strictly closer link. In order: the path a signal from the
-   * destination came by (an answer retraces its offer); a strictly closer link; at the source
-   * only, the closest link with a dial address (a server, linked to many), else the closest
-   * link at any distance. Later hops never hand the packet back to its source.
+   * Next hop of a packet for one exact node. A node may have no link strictly closer to the
+   * destination: two browsers that are each other's closest known node signalling their first
+   * link, or a node that can dial only servers (a Node node among browsers). In order: the link
+   * the last packet from the destination came by (a reply retraces its request); a strictly
+   * closer link; at the source only, the closest link with a dial address (a server, linked to
+   * many), else the closest link at any distance. Later hops never hand the packet back to its
+   * source; the hop limit bounds any path that mixed crumbs could still make go round.
    */
-  private signalHop(p: Pick<PacketFrame, 'src' | 'dst'>): Session | undefined {
+  private unicastHop(p: Pick<PacketFrame, 'src' | 'dst' | 'kind'>): Session | undefined {
     const src = toHex(p.src);
-    const crumb = this.crumbs.get(`signal:${toHex(p.dst)}`);
+    if (toHex(p.dst) === this.id) return undefined;
+    const direct = this.table.get(toHex(p.dst));
+    if (direct) return direct;
+    const crumb = this.crumbs.get(`from:${toHex(p.dst)}`);
     if (crumb && crumb.state === 'open' && crumb.peer?.idText !== src) return crumb;
     if (src !== this.id) return this.table.nextHop(p.dst, src);
     const strict = this.table.nextHop(p.dst);

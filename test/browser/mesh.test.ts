@@ -17,6 +17,7 @@ buildBundles();
 for (const engine of ENGINES) {
   describe(`mesh of ${engine} nodes`, () => {
     let browser: Browser;
+    let s0: Awaited<ReturnType<typeof startServer>>;
     let s1: Awaited<ReturnType<typeof startServer>>;
     let s2: Awaited<ReturnType<typeof startServer>>;
     const ctx: BrowserContext[] = [];
@@ -24,11 +25,14 @@ for (const engine of ENGINES) {
 
     before(async () => {
       browser = await launch(engine);
+      // s0 only serves the pages (their origin); s1 is the bootstrap; s2 joins through s1.
+      s0 = await startServer();
       s1 = await startServer();
       s2 = await startServer({ peers: [s1.url!] });
     });
     after(async () => {
       await browser?.close();
+      await s0?.stop();
       await s1?.stop();
       await s2?.stop();
     });
@@ -37,7 +41,7 @@ for (const engine of ENGINES) {
       withLogs(async () => {
         for (let i = 0; i < 3; i++) {
           ctx.push(await browser.createBrowserContext());
-          tabs.push(await bootTab(ctx[i]!, s1.http, `${engine}:n${i}`, { bootstrap: [s1.url] }));
+          tabs.push(await bootTab(ctx[i]!, s0.http, `${engine}:n${i}`, { bootstrap: [s1.url] }));
         }
         const ids = tabs.map((t) => t.id);
         assert.equal(new Set(ids).size, 3);
@@ -52,6 +56,91 @@ for (const engine of ENGINES) {
         await deliver(tabs[2]!.page, tabs[1]!.page, ids[1]!, 'hello n1 from n2');
         const reply = await tabs[1]!.page.evaluate((to) => (window as any).mesh.request(to, 'ping', { port: 1, timeoutMs: 5000 }), ids[0]!);
         assert.equal(reply, 'echo:ping');
+      }));
+
+    test('closing the tab that hosts the links re-homes them; requests after re-homing all succeed', () =>
+      withLogs(async () => {
+        const ids = tabs.map((t) => t.id);
+        const first = tabs[0]!;
+        const second = await bootTab(ctx[0]!, s0.http, `${engine}:n0/t2`, { bootstrap: [s1.url] });
+        assert.equal(second.id, first.id);
+        await second.page.evaluate((to) => (window as any).T.startRequests(to, 25, 3000), ids[1]!);
+        await sleep(500);
+        const closedAt = Date.now();
+        await first.page.close();
+        const rehomed = await waitFor(
+          'n0 re-linked over webrtc through its remaining tab',
+          async () => {
+            const s = await status(second.page);
+            const ok = s.tabs === 1 && (s.rehomed ?? 0) >= 1 && [ids[1]!, ids[2]!].every((id) => s.links.some((l) => l.id === id && l.transport === 'webrtc'));
+            return ok ? { s, at: Date.now() } : undefined;
+          },
+          20_000,
+          50,
+        );
+        await sleep(2_000);
+        await second.page.evaluate(() => (window as any).T.stopRequests());
+        await sleep(3_200); // let every outstanding request settle (timeout 3 s)
+        const results: { i: number; sent: number; at: number; ok: boolean; err?: string }[] = await second.page.evaluate(() => (window as any).T.results);
+        const oks = results.filter((r) => r.ok).sort((a, b) => a.at - b.at);
+        let gap = 0;
+        for (let k = 1; k < oks.length; k++) if (oks[k]!.at >= closedAt - 100) gap = Math.max(gap, oks[k]!.at - oks[k - 1]!.at);
+        const after = results.filter((r) => r.sent >= rehomed.at);
+        const failed = results.filter((r) => !r.ok);
+        console.log(
+          `# ${engine}: tab closed; links re-homed after ${rehomed.at - closedAt} ms; longest gap between answered requests ${gap} ms; ` +
+            `${results.length} requests, ${failed.length} failed (all sent before re-homing), ${after.length} sent after re-homing`,
+        );
+        for (const f of failed.slice(0, 5)) log(`failed request r${f.i} sent ${f.sent - closedAt} ms after close: ${f.err}`);
+        assert.ok(after.length > 20, 'requests kept flowing after re-homing');
+        assert.deepEqual(after.filter((r) => !r.ok), [], 'every request after re-homing succeeds');
+        tabs[0] = second;
+      }));
+
+    test('a restarted browser keeps its id and returns through a server it learned of; a Node node reaches it there', () =>
+      withLogs(async () => {
+        const n2 = tabs[2]!;
+        // n2 learned of s2 from the mesh (its bootstrap is s1) and has linked to it: remembered in IndexedDB.
+        await waitFor('n2 linked to s2', async () => (await status(n2.page)).links.some((l) => l.id === s2.id));
+        const before = (await status(n2.page)) as { startedAt?: number };
+        await sleep(1_000); // peer memory is saved 500 ms after a change
+        await s1.stop();
+        await n2.page.close();
+        await sleep(1_000);
+        const again = await bootTab(ctx[2]!, s0.http, `${engine}:n2-restarted`, { bootstrap: [s1.url] });
+        assert.equal(again.id, n2.id, 'same id after restart');
+        tabs[2] = again;
+        const now = (await status(again.page)) as { startedAt?: number };
+        assert.ok((now.startedAt ?? 0) > (before.startedAt ?? 0), 'the node really restarted (a new worker)');
+        await waitFor('restarted n2 linked to s2 with s1 down', async () => (await status(again.page)).links.some((l) => l.id === s2.id && l.transport === 'websocket'));
+        const outsider = await startNode({ peers: [s2.url!] });
+        try {
+          const reply = await waitFor('a Node node connected only to s2 reaches n2', () =>
+            outsider.request(again.id, 'from node', { port: 1, timeoutMs: 2_000 }).catch(() => undefined),
+          );
+          assert.equal(reply, 'echo:from node');
+        } finally {
+          await outsider.stop();
+        }
+        const ids = tabs.map((t) => t.id);
+        await waitForRtcLinks(again.page, [ids[0]!, ids[1]!], 'restarted n2 re-linked over webrtc');
+      }));
+
+    test('with every server stopped, browser-to-browser messages still flow', () =>
+      withLogs(async () => {
+        await s2.stop();
+        await s0.stop();
+        const ids = tabs.map((t) => t.id);
+        await sleep(500);
+        for (const t of tabs) {
+          const s = await status(t.page);
+          assert.ok(s.links.every((l) => l.transport === 'webrtc'), 'only webrtc links are left');
+        }
+        await deliver(tabs[0]!.page, tabs[1]!.page, ids[1]!, 'no servers: n0 to n1');
+        await deliver(tabs[1]!.page, tabs[2]!.page, ids[2]!, 'no servers: n1 to n2');
+        await deliver(tabs[2]!.page, tabs[0]!.page, ids[0]!, 'no servers: n2 to n0');
+        const reply = await tabs[2]!.page.evaluate((to) => (window as any).mesh.request(to, 'still here', { port: 1, timeoutMs: 5000 }), ids[1]!);
+        assert.equal(reply, 'echo:still here');
       }));
   });
 }
