@@ -70,6 +70,8 @@ export interface DialContext {
   /** Peers we should not retry yet (recent failure or refusal). */
   coolingDown: (id: string) => boolean;
   canDial: (rec: PeerRecord) => boolean;
+  /** False while the node is still settling: spare links made then would mostly be evicted again. */
+  spares: boolean;
 }
 
 /** Peers worth dialling now, most important first: empty buckets, closest nodes, then spares. */
@@ -112,7 +114,7 @@ export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean
   }
   // 3. Spare links that halve a crowded bucket: a second link whose next bit differs.
   const spare = ctx.budget - RESERVE - table.size - ctx.pending.size - wishes.length;
-  if (spare > 0) {
+  if (spare > 0 && ctx.spares) {
     const covered = new Set<string>();
     for (const s of table.all()) {
       const b = table.bucketOf(s.peer!.id);

@@ -367,6 +367,7 @@ export class MeshNode {
     this.scheduleSave();
     this.events.emit('link-up', { id: peer.idText, transport: session.link.transport, outbound: session.outbound });
     if (this.table.size === 1) this.scheduleMaintenance(0); // first link: find our neighbours now
+    this.resubscribeSoon();
     this.updateNeeds();
     this.repairSoon();
     h?.resolve(session);
@@ -532,6 +533,7 @@ export class MeshNode {
       pending: this.pendingDials,
       coolingDown: this.coolingDown,
       canDial: (r) => this.dialer!.canDial(r),
+      spares: this.maintainInterval >= 4 * FAST_MAINTAIN_MS,
     });
     for (const { rec, needed } of wishes) {
       if (this.pendingDials.size >= this.o.maxPendingDials) break;
@@ -934,6 +936,17 @@ export class MeshNode {
     const isNew = t.children.size === 0 && t.local.size === 0;
     t.children.set(src, this.clock.now() + 3 * this.o.subscribeRefreshMs);
     await this.subscribeUpstream(s.topic, isNew);
+  }
+
+  private resubscribeQueued = false;
+  /**
+   * A new link may be a better way toward a topic's rendezvous (or the first way at all, for a
+   * node that subscribed before it had links): renew subscriptions shortly after links come up.
+   */
+  private resubscribeSoon(): void {
+    if (this.resubscribeQueued || [...this.topics.all()].length === 0) return;
+    this.resubscribeQueued = true;
+    this.clock.setTimeout(() => void this.actor.run(async () => ((this.resubscribeQueued = false), await this.refreshSubscriptions())), 200);
   }
 
   private async refreshSubscriptions(): Promise<void> {

@@ -289,6 +289,7 @@ describe('link policy', () => {
       pending: new Set<string>(),
       coolingDown: () => false,
       canDial: () => true,
+      spares: true,
       ...over,
     });
 
