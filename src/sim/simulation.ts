@@ -12,6 +12,9 @@ import { checkBucketInvariant } from './validator.js';
 import { mean, percentile, round } from './stats.js';
 import { VirtualClock } from './virtual-clock.js';
 
+/** How long a new node has to join before it counts as a destination under churn. */
+export const JOIN_WINDOW_MS = 10_000;
+
 export interface SimOptions {
   nodes: number;
   seed: number;
@@ -67,6 +70,7 @@ export interface SimNode {
   node: MeshNode;
   alive: boolean;
   diedAt?: number;
+  bornAt: number;
   unlisten: () => void;
 }
 
@@ -171,8 +175,9 @@ export class Simulation {
 
   /**
    * Replaces `churn` of the nodes per virtual minute, in small steps, for the churn period,
-   * sending datagrams all along. A datagram counts only if its destination was alive when it
-   * was sent and stayed alive long enough for delivery (10 s).
+   * sending datagrams all along between nodes that have been up for the join window (10 s).
+   * A datagram counts only if its destination was alive when it was sent and stayed alive
+   * long enough for delivery (10 s).
    */
   private async churnPhase(): Promise<number> {
     const o = this.o;
@@ -200,7 +205,10 @@ export class Simulation {
       carryMsg += perStepMessages;
       while (carryMsg >= 1) {
         carryMsg--;
-        const [a, b] = this.pickPair(this.alive());
+        // Both ends must have been up for the join window: a node that started a moment ago has
+        // not linked yet, and nobody could deliver to it.
+        const settled = this.alive().filter((n) => this.clock.now() - n.bornAt >= JOIN_WINDOW_MS);
+        const [a, b] = this.pickPair(settled);
         if (a && b && this.send(a, b, k)) pending.push({ marker: `m${k}`, dst: b, at: this.clock.now() });
         k++;
       }
@@ -254,7 +262,7 @@ export class Simulation {
       keepaliveMs: 0,
     });
     node.actor.onBusy = (idle) => this.clock.track(idle);
-    const sim: SimNode = { index, addr, node, alive: true, unlisten: () => {} };
+    const sim: SimNode = { index, addr, node, alive: true, bornAt: this.clock.now(), unlisten: () => {} };
     sim.unlisten = network.listen(addr, clock, (link) => void node.addLink(link, { outbound: false }).catch(() => undefined));
     node.onMessage((m) => {
       if (typeof m.data === 'string' && !this.deliveries.has(m.data)) this.deliveries.set(m.data, m.hops);
