@@ -46,7 +46,8 @@ export class RtcBroker {
   private readonly attempts = new Map<string, Attempt>();
   /** Counts re-dials after a tab's death, for status and tests. */
   rehomed = 0;
-  debug = true;
+  /** Logs every signal to the tabs' consoles (diagnostics). */
+  debug = false;
 
   constructor(
     private readonly node: () => MeshNode | undefined,

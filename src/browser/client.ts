@@ -69,7 +69,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
     leader = new LeaderTabConn(tabId);
     conn = leader;
   }
-  const mesh = new Mesh(conn, { tabId, app, bootstrap, rtc: options.rtc, canHost: () => shared || leader?.isLeader === true, releaseLock });
+  const mesh = new Mesh(conn, { tabId, app, bootstrap, rtc: options.rtc, canHost: () => shared || leader?.isLeader === true, releaseLock, onPageHide: () => leader?.pageHide() });
   const timeoutMs = options.timeoutMs ?? 15_000;
   try {
     if (leader) {
@@ -92,6 +92,7 @@ interface MeshOptions {
   rtc?: RTCConfiguration;
   canHost: () => boolean;
   releaseLock: () => void;
+  onPageHide?: () => void;
 }
 
 export class Mesh {
@@ -113,6 +114,12 @@ export class Mesh {
   ) {
     this.rtc = new RtcHost((key, body) => this.fire({ op: 'rtc-signal', key, body }), o.rtc);
     conn.onMessage((m) => this.onHostMessage(m as HostReply | HostEvent));
+    // Close our PeerConnections ourselves: a page torn down with them open can leave the far
+    // side waiting for ICE consent to expire (about 30 s) before its channel reports closed.
+    addEventListener('pagehide', () => {
+      this.rtc.closeAll();
+      o.onPageHide?.();
+    });
   }
 
   async send(to: string, data: AppData, options: { port?: number } = {}): Promise<void> {

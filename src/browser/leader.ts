@@ -49,6 +49,11 @@ export class LeaderTabConn implements Conn {
     this.fns.push(fn);
   }
 
+  /** The leader's page is going away: stop the node so its peers see its links close now. */
+  pageHide(): void {
+    void this.host?.node?.stop();
+  }
+
   close(): void {
     clearInterval(this.askTimer);
     this.abort.abort();

@@ -163,10 +163,17 @@ export async function waitForRtcLinks(page: Page, ids: string[], what: string, t
 /** Sends `data` from `from` to node `to` and waits until `toPage` has it. */
 export async function deliver(from: Page, toPage: Page, to: string, data: string, timeoutMs = 10_000): Promise<void> {
   const fromId: string = await from.evaluate(() => (window as any).mesh.id);
-  await from.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 7 }), to, data);
+  // Sent again every second until it arrives: a fresh node may not have its routes yet.
+  let lastSend = 0;
   await waitFor(
     `"${data}" at ${to.slice(0, 12)}`,
-    () => toPage.evaluate((d, f) => (window as any).T.inbox.some((m: any) => m.data === d && m.from === f && m.port === 7), data, fromId),
+    async () => {
+      if (Date.now() - lastSend > 1_000) {
+        lastSend = Date.now();
+        await from.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 7 }), to, data).catch((e: Error) => log(`send "${data}": ${e.message}`));
+      }
+      return toPage.evaluate((d, f) => (window as any).T.inbox.some((m: any) => m.data === d && m.from === f && m.port === 7), data, fromId);
+    },
     timeoutMs,
     100,
   );

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'puppeteer-core';
-import { bootTab, buildBundles, ENGINES, ensureBrowsers, launch, startServer, status, waitFor, withLogs } from './harness.js';
+import { bootTab, buildBundles, deliver, ENGINES, ensureBrowsers, launch, sleep, startServer, status, waitFor, withLogs } from './harness.js';
 
 ensureBrowsers();
 buildBundles();
@@ -36,6 +36,55 @@ for (const engine of ENGINES) {
         assert.equal(s.tabs, 2);
         await c1.close();
         await c2.close();
+      }));
+  });
+}
+
+for (const engine of ENGINES) {
+  describe(`hosting fallbacks and app isolation on ${engine}`, () => {
+    let browser: Browser;
+    let server: Awaited<ReturnType<typeof startServer>>;
+    before(async () => {
+      browser = await launch(engine);
+      server = await startServer();
+    });
+    after(async () => {
+      await browser?.close();
+      await server?.stop();
+    });
+
+    test('leader-tab fallback: tabs share the leader\'s node; the next tab takes over with the same id', () =>
+      withLogs(async () => {
+        const ctx = await browser.createBrowserContext();
+        const a = await bootTab(ctx, server.http, `${engine}:leader`, { forceLeaderTab: true });
+        const b = await bootTab(ctx, server.http, `${engine}:follower`, { forceLeaderTab: true });
+        assert.equal(a.host, 'leader-tab');
+        assert.equal(b.host, 'leader-tab');
+        assert.equal(a.id, b.id);
+        const other = await bootTab(await browser.createBrowserContext(), server.http, `${engine}:other`);
+        await waitFor('follower sees two tabs', async () => (await status(b.page)).tabs === 2);
+        await deliver(other.page, b.page, b.id, 'to a follower tab');
+        await a.page.close();
+        await waitFor('the follower leads, same id', async () => {
+          const s = await status(b.page).catch(() => undefined);
+          return s && s.id === a.id && s.tabs === 1 && s.links.length > 0;
+        });
+        await deliver(other.page, b.page, b.id, 'after the leader left');
+        const reply = await other.page.evaluate((to) => (window as any).mesh.request(to, 'x', { port: 1, timeoutMs: 5000 }), b.id);
+        assert.equal(reply, 'echo:x');
+      }));
+
+    test('apps sharing a node see only their own ports', () =>
+      withLogs(async () => {
+        const ctx = await browser.createBrowserContext();
+        const alpha = await bootTab(ctx, server.http, `${engine}:alpha`, { app: 'alpha' });
+        const beta = await bootTab(ctx, server.http, `${engine}:beta`, { app: 'beta' });
+        assert.equal(alpha.id, beta.id);
+        const sender = await bootTab(await browser.createBrowserContext(), server.http, `${engine}:alpha-sender`, { app: 'alpha' });
+        await deliver(sender.page, alpha.page, alpha.id, 'for alpha only');
+        await sleep(300);
+        const betaInbox = await beta.page.evaluate(() => (window as any).T.inbox.length);
+        assert.equal(betaInbox, 0, 'the other app saw nothing');
       }));
   });
 }
