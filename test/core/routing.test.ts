@@ -32,7 +32,7 @@ const clusteredIds = (min: number, max: number) =>
     return [...new Map(out.map((id) => [toHex(id), id])).values()];
   });
 
-/** Distance as a number for messages: the XOR distance's leading bits are enough to read. */
+/** The XOR distance as a BigInt: a check of compareDistance that does not use it. */
 const dist = (a: NodeId, b: NodeId) => BigInt('0x' + toHex(a.map((x, i) => x ^ b[i]!)));
 
 let me: Identity;
