@@ -27,6 +27,9 @@ export function registerServe(program: Command): void {
     .option('--allow-origin <origin>', 'browser origin allowed to join, e.g. https://example.com; repeatable (default: any)', collect, [])
     .option('--link-budget <n>', 'most links kept at once', parseInteger('--link-budget', 2, 100_000), 256)
     .option('--public-url <url>', 'ws:// or wss:// URL other nodes should dial to reach this one (behind a proxy, or with --host 0.0.0.0)')
+    // Mistakes in options are one line, prefixed like every other error of this command.
+    .showHelpAfterError(false)
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meshwork: ')) })
     .action((o: ServeOptions) => serve(o));
 }
 

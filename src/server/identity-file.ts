@@ -14,13 +14,14 @@ const KEY_MODE = 0o600;
 
 export async function loadOrCreateIdentity(path: string): Promise<{ identity: Identity; created: boolean }> {
   const existing = await readKeyFile(path);
-  if (existing) return { identity: await parseKey(path, existing), created: false };
+  // An empty file is a damaged key (say, a crash of some other tool mid-write), not a missing one.
+  if (existing !== undefined) return { identity: await parseKey(path, existing), created: false };
   const identity = await Identity.generate();
   try {
     await createFileAtomic(path, toPem(await identity.exportPkcs8()), KEY_MODE);
   } catch (err) {
     // Another process created it between our read and our write: use that one.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return loadOrCreateIdentity(path);
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return { identity: await parseKey(path, (await readKeyFile(path)) ?? ''), created: false };
     throw new MeshError('STORE_CORRUPT', `cannot create the identity key file ${path}: ${(err as Error).message}`, { cause: err });
   }
   return { identity, created: true };

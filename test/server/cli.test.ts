@@ -1,0 +1,114 @@
+/**
+ * `meshwork serve` as an operator meets it: one clear line for each mistake, the id and URL on
+ * start, a status that answers, and a clean exit 0 on SIGTERM. Runs the CLI from source (tsx),
+ * so it tests what is in src/ without a build.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdir, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { within } from '../helpers/wait.js';
+import { tempDir } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+interface Run {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<number | null>;
+}
+
+function meshwork(...args: string[]): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stdout: () => out, stderr: () => err, exit };
+}
+
+/** Runs to completion; returns the exit code and the output. */
+async function finished(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = meshwork(...args);
+  const code = await within(run.exit, 15_000, `meshwork ${args.join(' ')} to exit`);
+  return { code, stdout: run.stdout(), stderr: run.stderr() };
+}
+
+/** Asserts a failed run printed exactly one line, matching `pattern`. */
+function oneLine(r: { code: number | null; stderr: string }, pattern: RegExp): void {
+  assert.notEqual(r.code, 0);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line, got: ${r.stderr}`);
+  assert.match(lines[0]!, pattern);
+}
+
+describe('meshwork serve', { timeout: 40_000, concurrency: true }, () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  after(async () => {
+    for (const c of cleanups) await c();
+  });
+
+  it('rejects a port that is not a number', async () => {
+    oneLine(await finished('serve', '--port', 'abc'), /^meshwork: .*--port must be a whole number, got "abc"/);
+  });
+
+  it('rejects a port out of range', async () => {
+    oneLine(await finished('serve', '--port', '70000'), /^meshwork: .*--port must be from 0 to 65535, got 70000/);
+  });
+
+  it('says so when the port is in use', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const r = await finished('serve', '--port', String(port));
+      oneLine(r, new RegExp(`^meshwork: port ${port} is already in use on 127\\.0\\.0\\.1$`));
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('names a corrupt key file', async () => {
+    const dir = await tempDir('cli-corrupt');
+    cleanups.push(dir.remove);
+    await writeFile(join(dir.path, 'identity.key'), 'garbage');
+    oneLine(await finished('serve', '--port', '0', '--data-dir', dir.path), new RegExp(`identity key file ${join(dir.path, 'identity.key')}`));
+  });
+
+  it('prints its help', async () => {
+    const r = await finished('serve', '--help');
+    assert.equal(r.code, 0);
+    for (const flag of ['--port', '--host', '--peer', '--data-dir', '--static', '--allow-origin', '--link-budget', '--public-url']) assert.ok(r.stdout.includes(flag), flag);
+  });
+
+  it('prints its id and url, answers /meshwork/status, and exits 0 on SIGTERM', async () => {
+    const dir = await tempDir('cli-serve');
+    cleanups.push(dir.remove);
+    const run = meshwork('serve', '--port', '0', '--data-dir', dir.path);
+    try {
+      const lines = () => run.stdout().split('\n');
+      const started = new Promise<void>((resolve) => {
+        const check = () => (lines().some((l) => l.startsWith('meshwork: url ')) ? resolve() : setTimeout(check, 20));
+        check();
+      });
+      await within(Promise.race([started, run.exit.then((c) => Promise.reject(new Error(`exited ${c}: ${run.stderr()}`)))]), 15_000, 'the url line');
+      const id = /^meshwork: node ([0-9a-f]{64})$/m.exec(run.stdout())?.[1];
+      const url = /^meshwork: url (ws:\/\/127\.0\.0\.1:\d+\/mesh)$/m.exec(run.stdout())?.[1];
+      assert.ok(id && url, run.stdout());
+      const status = (await (await fetch(url.replace(/^ws/, 'http').replace(/\/mesh$/, '/meshwork/status'))).json()) as { id: string; url: string };
+      assert.equal(status.id, id);
+      assert.equal(status.url, url);
+      run.child.kill('SIGTERM');
+      assert.equal(await within(run.exit, 10_000, 'exit after SIGTERM'), 0);
+      assert.match(run.stdout(), /stopped/);
+      assert.deepEqual(await readdir(dir.path), ['identity.key'], 'lock released, key kept');
+    } finally {
+      run.child.kill('SIGKILL');
+    }
+  });
+});
