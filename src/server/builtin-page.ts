@@ -14,7 +14,7 @@ export const BUILTIN_PAGE = `<!doctype html>
 </head>
 <body>
 <h1>Meshwork server node</h1>
-<p>This is a <a href="https://www.npmjs.com/package/meshwork">Meshwork</a> server: a node of a mesh network
+<p>This is a Meshwork server: a node of a mesh network
 whose other nodes are mostly browsers. Browsers and other servers join the mesh through its WebSocket
 endpoint at <code>/mesh</code>; after that they route messages to any node id, mostly over their own links.
 Start it with <code>--static DIR</code> to serve your own page here.</p>

@@ -14,6 +14,8 @@ export const MESH_PATH = '/mesh';
 
 export interface MeshEndpointOptions {
   origins?: Set<string>;
+  /** Open connections at most, handshaken or not: a flood of idle sockets must not exhaust the server. */
+  maxConnections: number;
   accept: (link: WebSocketLink) => void;
   /** Counts refusals and refused frames, by reason. */
   drop: (reason: string) => void;
@@ -36,6 +38,10 @@ export function attachMeshEndpoint(server: Server, o: MeshEndpointOptions): Mesh
     if (o.origins && origin !== undefined && !o.origins.has(origin)) {
       o.drop('http:origin-refused');
       return refuse(socket, 403, 'Forbidden', `origin ${origin} is not allowed to join this mesh (see --allow-origin)`);
+    }
+    if (wss.clients.size >= o.maxConnections) {
+      o.drop('http:too-many-connections');
+      return refuse(socket, 503, 'Service Unavailable', `this server holds its maximum of ${o.maxConnections} connections; try another`);
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       o.accept(new WebSocketLink(ws, { remoteAddress: req.socket.remoteAddress, onDrop: o.drop }));

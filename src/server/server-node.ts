@@ -32,6 +32,7 @@ export interface ServerStatus extends NodeStatus {
 /** Starts a node; resolves once it listens (when given a port) and has begun dialling its peers. */
 export async function startNode(options: StartNodeOptions = {}): Promise<ServerNode> {
   const { origins } = await checkOptions(options);
+  const linkBudget = options.linkBudget ?? DEFAULT_LINK_BUDGET;
   const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, 'MeshworkWarning'));
   const data = options.dataDir === undefined ? undefined : await openDataDir(options.dataDir, warn);
   let server: Server | undefined;
@@ -48,7 +49,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
       bootstrap: options.peers ?? [],
       // Nobody can dial a node without a port, so it must not be a hop between others.
       caps: options.port === undefined ? [LEAF_CAP] : [],
-      linkBudget: options.linkBudget ?? DEFAULT_LINK_BUDGET,
+      linkBudget,
     });
     let endpoint: MeshEndpoint | undefined;
     let url: string | undefined;
@@ -58,6 +59,8 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
       server = createServer(createRequestHandler({ status: () => self?.status() ?? mesh.status(), staticDir: options.static && resolve(options.static) }));
       endpoint = attachMeshEndpoint(server, {
         origins,
+        // Room for every link plus as many handshakes in flight (refused dials close within seconds).
+        maxConnections: 2 * linkBudget + 64,
         drop,
         accept: (link) => void mesh.addLink(link, { outbound: false }).catch(() => undefined), // the core counts why
       });

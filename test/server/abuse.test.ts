@@ -74,4 +74,29 @@ describe('misbehaving clients on /mesh', { timeout: 30_000 }, () => {
     const status = (await (await fetch(s.url!.replace(/^ws/, 'http').replace(/\/mesh$/, '/meshwork/status'))).json()) as { counters: { dropped: Record<string, number> } };
     assert.ok(status.counters.dropped['ws:frame-too-large']! >= 1, 'the drop shows in /meshwork/status');
   });
+
+  it('refuses connections beyond its maximum with 503, and takes them again once some close', async () => {
+    const small = await server({ linkBudget: 2 }); // room for 2 * 2 + 64 = 68 connections
+    try {
+      const idle = await Promise.all(Array.from({ length: 68 }, () => raw(small.url!)));
+      const refused = await within(
+        new Promise<number>((resolve) => {
+          const ws = new WebSocket(small.url!);
+          ws.on('unexpected-response', (_req, res) => resolve(res.statusCode!));
+          ws.on('error', () => undefined);
+        }),
+        3_000,
+        'the 69th connection',
+      );
+      assert.equal(refused, 503);
+      assert.ok((small.status().counters.dropped['http:too-many-connections'] ?? 0) >= 1);
+      const closed = closeOf(idle[0]!);
+      idle[0]!.close();
+      await closed;
+      await eventually(async () => (await raw(small.url!)).close(), 3_000, 'a connection once there is room');
+      for (const ws of idle) ws.terminate();
+    } finally {
+      await small.stop();
+    }
+  });
 });
