@@ -21,6 +21,13 @@ export class BoundedMap<K, V> {
     return this.map.get(key);
   }
 
+  /** Returns and forgets the entry for `key`. */
+  take(key: K): V | undefined {
+    const v = this.map.get(key);
+    this.map.delete(key);
+    return v;
+  }
+
   set(key: K, value: V): void {
     this.map.delete(key);
     this.map.set(key, value);

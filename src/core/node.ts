@@ -652,7 +652,9 @@ export class MeshNode {
   /** Greedy next hop; answers to lookups prefer the breadcrumb their lookup left. */
   private nextHopFor(p: Pick<PacketFrame, 'src' | 'dst' | 'id' | 'kind'>): Session | undefined {
     if (p.kind === PacketKind.Found) {
-      const crumb = this.crumbs.get(`${toHex(p.dst)}:${p.id}`);
+      // Taken, not read: should the answer ever come back here, it goes on greedily, so
+      // breadcrumbs and greedy steps cannot chase each other in a loop.
+      const crumb = this.crumbs.take(`${toHex(p.dst)}:${p.id}`);
       if (crumb && crumb.state === 'open') return crumb;
     }
     if (p.kind === PacketKind.Lookup) {
