@@ -69,7 +69,6 @@ export interface SimNode {
   addr: string;
   node: MeshNode;
   alive: boolean;
-  diedAt?: number;
   bornAt: number;
   unlisten: () => void;
 }
@@ -79,6 +78,8 @@ export class Simulation {
   readonly network: MemoryNetwork;
   private readonly rng: SeededRandom;
   readonly nodes: SimNode[] = [];
+  private readonly deaths = new Map<number, number>();
+  private readonly retiredDrops = new Map<string, number>();
   private nextIndex = 0;
   private readonly o: Required<Omit<SimOptions, 'onProgress'>> & Pick<SimOptions, 'onProgress'>;
   /** message marker -> hops when delivered */
@@ -136,6 +137,7 @@ export class Simulation {
     const alive = this.alive();
     const linkCounts = alive.map((n) => n.node.linkIds().length);
     const drops: Record<string, number> = {};
+    for (const [k, v] of this.retiredDrops) drops[k] = v;
     for (const n of this.nodes) for (const [k, v] of n.node.counters.drops) drops[k] = (drops[k] ?? 0) + v;
     if (!this.o.keepRunning) for (const n of alive) await n.node.stop();
     return {
@@ -187,7 +189,7 @@ export class Simulation {
     const perStepMessages = o.messages / steps;
     let carryKill = 0;
     let carryMsg = 0;
-    const pending: { marker: string; dst: SimNode; at: number }[] = [];
+    const pending: { marker: string; dst: number; at: number }[] = [];
     let counted = 0;
     let k = 0;
     const bootCount = Math.min(o.bootstraps, o.nodes);
@@ -209,7 +211,7 @@ export class Simulation {
         // not linked yet, and nobody could deliver to it.
         const settled = this.alive().filter((n) => this.clock.now() - n.bornAt >= JOIN_WINDOW_MS);
         const [a, b] = this.pickPair(settled);
-        if (a && b && this.send(a, b, k)) pending.push({ marker: `m${k}`, dst: b, at: this.clock.now() });
+        if (a && b && this.send(a, b, k)) pending.push({ marker: `m${k}`, dst: b.index, at: this.clock.now() });
         k++;
       }
       await this.clock.runUntil(this.clock.now() + stepMs);
@@ -218,7 +220,7 @@ export class Simulation {
     await this.clock.runUntil(this.clock.now() + 10_000);
     // Count only datagrams whose destination lived through the delivery window.
     for (const p of pending) {
-      const survived = p.dst.alive || (p.dst.diedAt ?? Infinity) > p.at + 10_000;
+      const survived = (this.deaths.get(p.dst) ?? Infinity) > p.at + 10_000;
       if (survived) counted++;
       else this.deliveries.delete(p.marker);
     }
@@ -272,11 +274,14 @@ export class Simulation {
     return sim;
   }
 
+  /** Stops a node and forgets it, keeping only its drop counters and time of death. */
   private kill(n: SimNode): void {
     n.alive = false;
-    n.diedAt = this.clock.now();
+    this.deaths.set(n.index, this.clock.now());
     n.unlisten();
     void n.node.stop();
+    for (const [k, v] of n.node.counters.drops) this.retiredDrops.set(k, (this.retiredDrops.get(k) ?? 0) + v);
+    this.nodes.splice(this.nodes.indexOf(n), 1);
   }
 
   private alive(): SimNode[] {
