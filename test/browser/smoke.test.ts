@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser } from 'puppeteer-core';
-import { bootTab, buildBundles, deliver, ENGINES, ensureBrowsers, launch, sleep, startServer, status, waitFor, withLogs } from './harness.js';
+import { bootTab, buildBundles, deliver, ENGINES, ensureBrowsers, launch, openTab, sleep, startServer, status, waitFor, withLogs } from './harness.js';
 
 ensureBrowsers();
 buildBundles();
@@ -72,6 +72,24 @@ for (const engine of ENGINES) {
         await deliver(other.page, b.page, b.id, 'after the leader left');
         const reply = await other.page.evaluate((to) => (window as any).mesh.request(to, 'x', { port: 1, timeoutMs: 5000 }), b.id);
         assert.equal(reply, 'echo:x');
+      }));
+
+    test('an app page served from another origin boots with connect({ bootstrap: [url] })', () =>
+      withLogs(async () => {
+        const web = await startServer(); // only serves the page: its origin is not the bootstrap's
+        try {
+          assert.notEqual(new URL(web.http).origin, new URL(server.http).origin);
+          const ctx = await browser.createBrowserContext();
+          const page = await openTab(ctx, `${web.http}app.html`, `${engine}:app`);
+          const r = await page.evaluate((url) => (window as any).T.boot({ bootstrap: [url] }), server.url!);
+          const reply = await waitFor('the server reaches the app page', () =>
+            server.request(r.id, 'hi', { port: 1, timeoutMs: 2_000 }).catch(() => undefined),
+          );
+          assert.equal(reply, 'app-echo:hi');
+          await ctx.close();
+        } finally {
+          await web.stop();
+        }
       }));
 
     test('apps sharing a node see only their own ports', () =>
