@@ -43,6 +43,7 @@ export class PortLink extends LinkBase {
   readonly opened: Promise<void>;
   private unacked = 0;
   private blocked = false;
+  private drainWhenEmpty = false;
   private ackOwed = 0;
   private ackQueued = false;
   private openResolve!: () => void;
@@ -118,6 +119,11 @@ export class PortLink extends LinkBase {
       this.unacked = Math.max(0, this.unacked - m.a);
       if (this.blocked && this.unacked <= LINK_HIGH_WATER_BYTES / 2) {
         this.blocked = false;
+        this.drainWhenEmpty = this.unacked > 0;
+        this.drained();
+      } else if (this.drainWhenEmpty && this.unacked === 0) {
+        // Once more when everything is through, for a sender that waits for an empty buffer.
+        this.drainWhenEmpty = false;
         this.drained();
       }
     } else if (m.o === 1) {
