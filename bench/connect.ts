@@ -1,0 +1,167 @@
+/**
+ * Figure 2: time to first message. Two browsers (fresh contexts) open the page at once; as soon
+ * as the second has an id the first sends it a message; the time runs from the start of both
+ * page loads to the message's arrival in the second page. Meshwork (joined through its server
+ * node) against PeerJS (its `peer` server on localhost, same pages server, no STUN servers for
+ * either: this machine has only loopback). Then cold against warm: a fresh browser opening the
+ * page against the same profile reopening it after its node stopped (identity and peer memory
+ * in IndexedDB), both sending to an already running browser.
+ */
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { Page } from 'puppeteer-core';
+import type { BenchContext } from './run.js';
+import { errorText, openPage, percentile, ratio, ROOT, round, sleep, waitFor } from './lib.js';
+
+const abs = () => performance.timeOrigin + performance.now();
+let seq = 0;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function connectFigure(c: BenchContext): Promise<Record<string, unknown>> {
+  const trials = c.quick ? 2 : 5;
+  const failedTries: string[] = [];
+  type Phases = { pageOpen: number; connect: number; afterConnect: number };
+  const phases: { ours: Phases[]; peerjs: Phases[] } = { ours: [], peerjs: [] };
+  const medPhases = (xs: Phases[]) => xs.length === 0 ? null : {
+    pageOpenMs: round(percentile(xs.map((x) => x.pageOpen), 0.5), 1),
+    connectMs: round(percentile(xs.map((x) => x.connect), 0.5), 1),
+    firstMessageAfterBothConnectedMs: round(percentile(xs.map((x) => x.afterConnect), 0.5), 1),
+  };
+  const meshUrl = `${c.pages.origin}/mesh.html`;
+  const bootMesh = (p: Page) => p.evaluate((o) => (window as any).T.boot(o), { bootstrap: [c.meshUrl] });
+
+  const openPageTimed = (ctx: import('puppeteer-core').BrowserContext, url: string) => openPage(ctx, url, c.log);
+
+  async function oursOnce(): Promise<{ ms: number; connectMs: number[] }> {
+    const [ca, cb] = [await c.context(), await c.context()];
+    const t0 = abs();
+    const [pa, pb] = await Promise.all([openPageTimed(ca, meshUrl), openPageTimed(cb, meshUrl)]);
+    const [a, b] = await Promise.all([bootMesh(pa), bootMesh(pb)]);
+    const token = `first:${++seq}`;
+    const r = await pa.evaluate((to: string, t: string) => (window as any).T.firstRequest(to, t, 20), b.id, token);
+    const at: number = await pb.evaluate((t: string) => (window as any).T.rx.seen[t], token);
+    await Promise.all([ca.close(), cb.close()]);
+    failedTries.push(...r.errors);
+    phases.ours.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
+    return { ms: at - t0, connectMs: [a.connectMs, b.connectMs] };
+  }
+
+  // PeerJS: its client from npm, its server from npm on a free local port.
+  let peerjs: { ms: number[]; connectMs: number[] } | { error: string } | undefined;
+  let stopPeer: (() => void) | undefined;
+  let peerOptions: Record<string, unknown> = {};
+  try {
+    const { PeerServer } = await import('peer');
+    const port = await freePort();
+    const server = await new Promise<import('node:http').Server>((resolve) => {
+      PeerServer({ port, host: '127.0.0.1', path: '/p' }, (s) => resolve(s as import('node:http').Server));
+    });
+    stopPeer = () => server.close();
+    peerOptions = { host: '127.0.0.1', port, path: '/p', secure: false, debug: 0, config: { iceServers: [] } };
+    c.pages.routes.set('/peerjs.js', join(ROOT, 'node_modules/peerjs/dist/peerjs.min.js'));
+    peerjs = { ms: [], connectMs: [] };
+  } catch (err) {
+    peerjs = { error: `PeerJS server could not start: ${errorText(err)}` };
+  }
+  async function peerjsOnce(): Promise<{ ms: number; connectMs: number[] }> {
+    const [ca, cb] = [await c.context(), await c.context()];
+    const t0 = abs();
+    const url = `${c.pages.origin}/peerjs.html`;
+    const [pa, pb] = await Promise.all([openPageTimed(ca, url), openPageTimed(cb, url)]);
+    const bootPeer = (p: Page) => p.evaluate((o) => (window as any).P.boot(o), peerOptions);
+    const [a, b] = await Promise.all([bootPeer(pa), bootPeer(pb)]);
+    const token = `first:${++seq}`;
+    await pa.evaluate((to: string, t: string) => (window as any).P.send(to, t), b.id, token);
+    const at = await waitFor('the PeerJS message', () => pb.evaluate((t: string) => (window as any).P.seen[t] as number | undefined, token), 10_000, 10);
+    await Promise.all([ca.close(), cb.close()]);
+    phases.peerjs.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
+    return { ms: at - t0, connectMs: [a.connectMs, b.connectMs] };
+  }
+
+  const ours: number[] = [];
+  const oursConnect: number[] = [];
+  const peerErrors: string[] = [];
+  for (let i = 0; i < trials; i++) {
+    const o = await oursOnce();
+    ours.push(o.ms);
+    oursConnect.push(...o.connectMs);
+    if (peerjs && !('error' in peerjs)) {
+      try {
+        const p = await peerjsOnce();
+        peerjs.ms.push(p.ms);
+        peerjs.connectMs.push(...p.connectMs);
+      } catch (err) {
+        peerErrors.push(errorText(err));
+      }
+    }
+  }
+  stopPeer?.();
+
+  // Cold against warm: B stays up; A opens the page fresh (cold), closes it, waits for its
+  // SharedWorker to stop, and opens it again in the same profile (warm).
+  const cb = await c.context();
+  const pb = await openPage(cb, meshUrl, c.log);
+  const b = await bootMesh(pb);
+  const cold: number[] = [], warm: number[] = [], coldConnect: number[] = [], warmConnect: number[] = [];
+  const restarted: boolean[] = [];
+  for (let i = 0; i < trials; i++) {
+    const ca = await c.context();
+    const once = async () => {
+      const t0 = abs();
+      const pa = await openPage(ca, meshUrl, c.log);
+      const a = await bootMesh(pa);
+      const token = `first:${++seq}`;
+      const r = await pa.evaluate((to: string, t: string) => (window as any).T.firstRequest(to, t, 20), b.id, token);
+      failedTries.push(...r.errors);
+      const at: number = await pb.evaluate((t: string) => (window as any).T.rx.seen[t], token);
+      const s = await pa.evaluate(() => (window as any).mesh.status());
+      return { ms: at - t0, connectMs: a.connectMs as number, startedAt: s.startedAt as number, page: pa };
+    };
+    const first = await once();
+    cold.push(first.ms);
+    coldConnect.push(first.connectMs);
+    await sleep(1200); // peer memory is written shortly after a change
+    await first.page.close();
+    await sleep(1500); // the SharedWorker stops once its last tab has gone
+    const second = await once();
+    warm.push(second.ms);
+    warmConnect.push(second.connectMs);
+    restarted.push(second.startedAt > first.startedAt);
+    await ca.close();
+  }
+
+  const med = (xs: number[]) => percentile(xs, 0.5);
+  const pj = peerjs && !('error' in peerjs) && peerjs.ms.length > 0 ? peerjs : undefined;
+  return {
+    trials,
+    oursFirstMessageMs: round(med(ours), 1),
+    oursTrialsMs: ours.map((x) => round(x, 1)),
+    oursConnectMs: round(med(oursConnect), 1),
+    peerjsFirstMessageMs: pj ? round(med(pj.ms), 1) : null,
+    peerjsTrialsMs: pj ? pj.ms.map((x) => round(x, 1)) : null,
+    peerjsOpenMs: pj ? round(med(pj.connectMs), 1) : null,
+    peerjsError: peerjs && 'error' in peerjs ? peerjs.error : peerErrors[0] ?? null,
+    connectVsPeerjs: pj ? ratio(med(ours), med(pj.ms)) : null,
+    coldMs: round(med(cold), 1),
+    warmMs: round(med(warm), 1),
+    coldTrialsMs: cold.map((x) => round(x, 1)),
+    warmTrialsMs: warm.map((x) => round(x, 1)),
+    coldConnectMs: round(med(coldConnect), 1),
+    warmConnectMs: round(med(warmConnect), 1),
+    warmNodeRestarted: restarted,
+    warmColdRatio: ratio(med(warm), med(cold)),
+    phasesMedian: { ours: medPhases(phases.ours), peerjs: medPhases(phases.peerjs) },
+    oursFailedFirstTries: failedTries.length,
+    oursFailedFirstTryErrors: [...new Set(failedTries)].slice(0, 3),
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * Figure 1: latency and throughput of the mesh path (tab in browser A -> A's SharedWorker node ->
+ * WebRTC link -> B's node -> tab in B) against a raw RTCDataChannel between two pages of the
+ * same Chromium, measured in the same run, alternating so that noise hits both alike.
+ */
+import type { Page } from 'puppeteer-core';
+import type { BenchContext } from './run.js';
+import { openPage, percentile, ratio, round, waitFor } from './lib.js';
+
+const SIZE = 16 * 1024;
+
+interface Tput { start: number; end: number; ack: unknown; errors?: number; congested?: number }
+
+export async function latency(c: BenchContext): Promise<Record<string, unknown>> {
+  const rounds = c.quick ? 2 : 3;
+  const rttN = c.quick ? 300 : 1000;
+  const tputN = c.quick ? 400 : 1200;
+  const hopN = c.quick ? 300 : 1000;
+
+  // Raw floor: two pages in two contexts, one DataChannel between them.
+  const [ra, rb] = await Promise.all([0, 1].map(async () => openPage(await c.context(), `${c.pages.origin}/raw.html`, c.log)));
+  const offer = await ra!.evaluate(() => (window as any).R.offer());
+  const answer = await rb!.evaluate((o) => (window as any).R.answer(o), offer);
+  await ra!.evaluate((a) => (window as any).R.accept(a), answer);
+
+  // Mesh: two contexts (two browsers), each one tab, joined through the server node, then linked over WebRTC.
+  const [ma, mb] = await Promise.all([0, 1].map(async () => openPage(await c.context(), `${c.pages.origin}/mesh.html`, c.log)));
+  const boot = (p: Page) => p.evaluate((o) => (window as any).T.boot(o), { bootstrap: [c.meshUrl] });
+  const a = await boot(ma!);
+  const b = await boot(mb!);
+  await waitFor('a WebRTC link between the two mesh nodes', async () => {
+    const s = await ma!.evaluate(() => (window as any).mesh.status());
+    return s.links.some((l: any) => l.id === b.id && l.transport === 'webrtc');
+  }, 30_000, 100);
+  // Warm both paths up (JIT, SCTP windows) before timing.
+  await ra!.evaluate(() => (window as any).R.rtt(100));
+  await ma!.evaluate((to) => (window as any).T.rtt(to, 100), b.id);
+  await ra!.evaluate((s) => (window as any).R.tput(100, s), SIZE);
+  await ma!.evaluate((to, s) => (window as any).T.tput(to, 100, s, 64, 5000), b.id, SIZE);
+
+  const rawRtt: number[] = [], meshRtt: number[] = [], echoHop: number[] = [], meshHop: number[] = [];
+  const rawTput: number[] = [], meshTput: number[] = [];
+  const rawTputSender: number[] = [], meshTputSender: number[] = [];
+  const meshLoss: number[] = [];
+  const meshCongested: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    rawRtt.push(...(await ra!.evaluate((n) => (window as any).R.rtt(n), rttN)));
+    meshRtt.push(...(await ma!.evaluate((to, n) => (window as any).T.rtt(to, n), b.id, rttN)));
+    echoHop.push(...(await ma!.evaluate((n) => (window as any).echoWorkerRtt(n), hopN)));
+    meshHop.push(...(await ma!.evaluate((n) => (window as any).T.hop(n), hopN)));
+
+    const rxBefore = await rb!.evaluate(() => ({ ...(window as any).R.rx }));
+    const rt: Tput = await ra!.evaluate((n, s) => (window as any).R.tput(n, s), tputN, SIZE);
+    const rxAfter = await rb!.evaluate(() => ({ ...(window as any).R.rx }));
+    rawTput.push(((rxAfter.bytes - rxBefore.bytes) / (rxAfter.last - rt.start)) * 1e-3); // MB/s, to the last byte received
+    rawTputSender.push(((tputN * SIZE) / (rt.end - rt.start)) * 1e-3); // MB/s, to the ack seen by the sender
+
+    const mBefore = await mb!.evaluate(() => ({ ...(window as any).T.rx }));
+    const mt: Tput = await ma!.evaluate((to, n, s) => (window as any).T.tput(to, n, s, 64, 5000), b.id, tputN, SIZE);
+    const mAfter = await mb!.evaluate(() => ({ ...(window as any).T.rx }));
+    meshTput.push(((mAfter.bytes - mBefore.bytes) / (mAfter.last - mt.start)) * 1e-3);
+    meshTputSender.push(((tputN * SIZE) / (mt.end - mt.start)) * 1e-3);
+    meshLoss.push(1 - (mAfter.count - mBefore.count) / tputN);
+    meshCongested.push(mt.congested ?? 0);
+  }
+  const signVerifyP50 = await ma!.evaluate(() => (window as any).ed25519SignVerify(200));
+  const isolated = await ma!.evaluate(() => (window as any).T.crossOriginIsolated);
+  const med = (xs: number[]) => percentile(xs, 0.5);
+  const out = {
+    crossOriginIsolated: isolated,
+    samples: { rtt: rawRtt.length, hop: echoHop.length, tputMessages: tputN * rounds, tputMessageBytes: SIZE },
+    rawRttP50Ms: round(percentile(rawRtt, 0.5)),
+    rawRttP99Ms: round(percentile(rawRtt, 0.99)),
+    meshRttP50Ms: round(percentile(meshRtt, 0.5)),
+    meshRttP99Ms: round(percentile(meshRtt, 0.99)),
+    rttRatioP50: ratio(percentile(meshRtt, 0.5), percentile(rawRtt, 0.5)),
+    rttRatioP99: ratio(percentile(meshRtt, 0.99), percentile(rawRtt, 0.99)),
+    // Throughput: the best round of each (noise on this shared machine only ever slows a round down).
+    rawMBps: round(Math.max(...rawTput), 2),
+    meshMBps: round(Math.max(...meshTput), 2),
+    throughputRatio: ratio(Math.max(...meshTput), Math.max(...rawTput)),
+    rawMBpsSenderAck: round(med(rawTputSender), 2),
+    meshMBpsSenderAck: round(med(meshTputSender), 2),
+    rawMBpsRounds: rawTput.map((x) => round(x, 2)),
+    meshMBpsRounds: meshTput.map((x) => round(x, 2)),
+    meshTputLoss: round(Math.max(...meshLoss), 4),
+    meshCongestedRetries: meshCongested,
+    echoWorkerHopP50Ms: round(percentile(echoHop, 0.5)),
+    echoWorkerHopP99Ms: round(percentile(echoHop, 0.99)),
+    meshWorkerHopP50Ms: round(percentile(meshHop, 0.5)),
+    meshWorkerHopP99Ms: round(percentile(meshHop, 0.99)),
+    ed25519SignVerifyP50Ms: round(signVerifyP50),
+    hopRatioP50: ratio(percentile(meshHop, 0.5), percentile(echoHop, 0.5)),
+    nodeIds: [a.id.slice(0, 12), b.id.slice(0, 12)],
+  };
+  await Promise.all([ra, rb, ma, mb].map((p) => p!.close().catch(() => undefined)));
+  return out;
+}

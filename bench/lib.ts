@@ -1,0 +1,131 @@
+/**
+ * Shared pieces of `npm run bench`: one Chromium, a small HTTP server for the bench pages (sent
+ * with COOP+COEP so pages are cross-origin isolated and performance.now() is fine-grained), a
+ * Meshwork server node as bootstrap, percentiles and time limits.
+ */
+import { createServer, type Server } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const PAGES = join(ROOT, 'bench/pages');
+export const CHROMIUM = '/usr/bin/chromium';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]!;
+}
+
+export function round(x: number | null | undefined, digits = 3): number | null {
+  if (x === null || x === undefined || !Number.isFinite(x)) return null;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function ratio(a: number | null | undefined, b: number | null | undefined): number | null {
+  if (a == null || b == null || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) return null;
+  return round(a / b);
+}
+
+/** Rejects after `ms` with a message naming `what`. */
+export function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout;
+  return Promise.race([
+    p.finally(() => clearTimeout(t)),
+    new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms))),
+  ]);
+}
+
+export async function launchChromium(): Promise<Browser> {
+  return puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    protocolTimeout: 60_000,
+  });
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.map': 'application/json',
+};
+
+/**
+ * Serves `routes` (URL path -> file) and bench/pages/*, every response cross-origin isolated.
+ * `extra` may add or replace routes later (e.g. a bundle built mid-run).
+ */
+export interface PageServer {
+  origin: string;
+  routes: Map<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startPageServer(): Promise<PageServer> {
+  const routes = new Map<string, string>([
+    ['/meshwork/client.js', join(ROOT, 'dist/browser/client.js')],
+    ['/meshwork/worker.js', join(ROOT, 'dist/browser/worker.js')],
+  ]);
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const file = routes.get(path) ?? (/^\/[a-z0-9-]+\.(html|js)$/.test(path) ? join(PAGES, path.slice(1)) : undefined);
+    if (!file) return void res.writeHead(404).end('not found');
+    readFile(file).then(
+      (body) => {
+        res.writeHead(200, {
+          'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+          'Cache-Control': 'no-store',
+          'Cross-Origin-Opener-Policy': 'same-origin',
+          'Cross-Origin-Embedder-Policy': 'require-corp',
+          'Cross-Origin-Resource-Policy': 'same-origin',
+        });
+        res.end(body);
+      },
+      () => res.writeHead(404).end('not found'),
+    );
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    routes,
+    close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
+}
+
+/** Opens `url` in `context` and waits for the page's `window.ready`. */
+export async function openPage(context: BrowserContext, url: string, logTo?: string[]): Promise<Page> {
+  const page = await context.newPage();
+  if (logTo) {
+    page.on('console', (m) => logTo.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => logTo.push(`pageerror: ${(e as Error).message}`));
+  }
+  await page.goto(url, { timeout: 20_000 });
+  await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true, { timeout: 20_000 });
+  return page;
+}
+
+/** Polls `check` until truthy or `ms` pass. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false>, ms = 20_000, every = 100): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
+    await sleep(every);
+  }
+}
+
+export function errorText(e: unknown): string {
+  return e instanceof Error ? e.message.split('\n')[0]! : String(e);
+}

@@ -1,0 +1,179 @@
+/**
+ * `npm run bench [-- --quick] [-- --only=latency,size]`: Meshwork against baselines measured in
+ * the same run, in real Chromium and Node. Prints a table and writes bench/results/latest.json.
+ * Every part fails soft: its error is recorded and the others still run.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, BrowserContext } from 'puppeteer-core';
+import { startNode, type ServerNode } from '../src/server/index.js';
+import { connectFigure } from './connect.js';
+import { latency } from './latency.js';
+import { CHROMIUM, errorText, launchChromium, ROOT, startPageServer, timeout, type PageServer } from './lib.js';
+import { rehome } from './rehome.js';
+import { routing } from './routing.js';
+import { size } from './size.js';
+
+export interface BenchContext {
+  quick: boolean;
+  browser: Browser;
+  pages: PageServer;
+  /** ws:// URL of the Meshwork server node the browsers join through. */
+  meshUrl: string;
+  /** A fresh browser context (one "browser"), closed when the part ends. */
+  context(): Promise<BrowserContext>;
+  /** Page console lines of the current part, printed when it fails. */
+  log: string[];
+}
+
+type Part = { name: string; needsBrowser: boolean; limitMs: (quick: boolean) => number; run: (c: BenchContext) => Promise<Record<string, unknown>> };
+
+const PARTS: Part[] = [
+  { name: 'latency', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: latency },
+  { name: 'size', needsBrowser: false, limitMs: () => 90_000, run: size },
+  { name: 'rehome', needsBrowser: true, limitMs: (q) => (q ? 45_000 : 90_000), run: rehome },
+  { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: connectFigure },
+  { name: 'routing', needsBrowser: false, limitMs: (q) => (q ? 150_000 : 720_000), run: routing },
+];
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const quick = args.includes('--quick');
+  const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+  const started = Date.now();
+  const results: Record<string, unknown> = {};
+  const errors: Record<string, string> = {};
+
+  console.log(`# meshwork bench${quick ? ' --quick' : ''}: building the browser bundle`);
+  execFileSync(process.execPath, ['scripts/build-browser.mjs'], { cwd: ROOT, stdio: 'inherit' });
+
+  let browser: Browser | undefined;
+  let pages: PageServer | undefined;
+  let server: ServerNode | undefined;
+  const parts = PARTS.filter((p) => !only || only.includes(p.name));
+  try {
+    if (parts.some((p) => p.needsBrowser)) {
+      browser = await launchChromium();
+      pages = await startPageServer();
+      server = await startNode({ port: 0, host: '127.0.0.1', tuning: { maintainMs: 5_000 } });
+    }
+    for (const part of parts) {
+      const t0 = Date.now();
+      const contexts: BrowserContext[] = [];
+      const log: string[] = [];
+      console.log(`# ${part.name}...`);
+      try {
+        const c: BenchContext = {
+          quick,
+          browser: browser!,
+          pages: pages!,
+          meshUrl: server?.url ?? '',
+          log,
+          async context() {
+            const ctx = await browser!.createBrowserContext();
+            contexts.push(ctx);
+            return ctx;
+          },
+        };
+        results[part.name] = await timeout(part.run(c), part.limitMs(quick), part.name);
+      } catch (err) {
+        errors[part.name] = errorText(err);
+        results[part.name] = { error: errorText(err) };
+        console.log(`# ${part.name} FAILED: ${errorText(err)}`);
+        for (const l of log.slice(-30)) console.log(`#   ${l}`);
+      } finally {
+        await Promise.all(contexts.map((x) => x.close().catch(() => undefined)));
+      }
+      console.log(`# ${part.name} took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await browser?.close().catch(() => undefined);
+    await pages?.close().catch(() => undefined);
+    await server?.stop().catch(() => undefined);
+  }
+
+  const r = results as Record<string, Record<string, any> | undefined>;
+  const summary = {
+    rttRatioP50: r.latency?.rttRatioP50 ?? null,
+    rttRatioP99: r.latency?.rttRatioP99 ?? null,
+    throughputRatio: r.latency?.throughputRatio ?? null,
+    connectVsPeerjs: r.connect?.connectVsPeerjs ?? null,
+    warmColdRatio: r.connect?.warmColdRatio ?? null,
+    rehomeGapMs: r.rehome?.rehomeGapMs ?? null,
+    bundleGzipBytes: r.size?.bundleGzipBytes ?? null,
+  };
+  const out = {
+    ...summary,
+    mode: quick ? 'quick' : 'full',
+    startedAt: new Date(started).toISOString(),
+    wallSeconds: Math.round((Date.now() - started) / 1000),
+    machine: machine(),
+    errors,
+    ...results,
+  };
+  const dir = join(ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'latest.json'), JSON.stringify(out, null, 2) + '\n');
+  console.log('');
+  console.log(table(r, summary));
+  console.log(`\nwrote bench/results/latest.json (${out.wallSeconds} s)`);
+}
+
+function machine(): Record<string, unknown> {
+  let chromium = 'unknown';
+  try {
+    chromium = execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // recorded as unknown
+  }
+  return { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGB: Math.round(totalmem() / 2 ** 30), node: process.version, chromium };
+}
+
+const TARGETS: Record<string, [string, number]> = {
+  rttRatioP50: ['<=', 1.5],
+  throughputRatio: ['>=', 0.7],
+  connectVsPeerjs: ['<=', 1],
+  warmColdRatio: ['<=', 0.5],
+  rehomeGapMs: ['<=', 1000],
+  bundleGzipBytes: ['<=', 40960],
+};
+
+function table(r: Record<string, Record<string, any> | undefined>, summary: Record<string, number | null>): string {
+  const rows: string[][] = [['figure', 'value', 'target', 'met', 'detail']];
+  const detail: Record<string, string> = {
+    rttRatioP50: r.latency && !r.latency.error ? `mesh ${r.latency.meshRttP50Ms} ms / raw DC ${r.latency.rawRttP50Ms} ms` : errOf(r.latency),
+    rttRatioP99: r.latency && !r.latency.error ? `mesh ${r.latency.meshRttP99Ms} ms / raw DC ${r.latency.rawRttP99Ms} ms` : errOf(r.latency),
+    throughputRatio: r.latency && !r.latency.error ? `mesh ${r.latency.meshMBps} MB/s / raw DC ${r.latency.rawMBps} MB/s (16 KiB msgs)` : errOf(r.latency),
+    connectVsPeerjs: r.connect && !r.connect.error ? `ours ${r.connect.oursFirstMessageMs} ms / PeerJS ${r.connect.peerjsFirstMessageMs ?? '-'} ms` : errOf(r.connect),
+    warmColdRatio: r.connect && !r.connect.error ? `warm ${r.connect.warmMs} ms / cold ${r.connect.coldMs} ms` : errOf(r.connect),
+    rehomeGapMs: r.rehome && !r.rehome.error ? `links re-homed after ${r.rehome.rehomedAfterMs} ms; ${r.rehome.failed}/${r.rehome.requests} requests failed` : errOf(r.rehome),
+    bundleGzipBytes: r.size && !r.size.error ? `PeerJS ${r.size.peerjs?.gzipBytes ?? 'n/a'}, js-libp2p ${r.size.libp2p?.gzipBytes ?? 'n/a'}` : errOf(r.size),
+  };
+  for (const [k, v] of Object.entries(summary)) {
+    const t = TARGETS[k];
+    const met = v == null || !t ? '' : (t[0] === '<=' ? v <= t[1] : v >= t[1]) ? 'yes' : 'NO';
+    rows.push([k, v == null ? 'n/a' : String(v), t ? `${t[0]} ${t[1]}` : '', met, detail[k] ?? '']);
+  }
+  rows.push(['tab<->worker hop p50', r.latency?.meshWorkerHopP50Ms != null ? `${r.latency.meshWorkerHopP50Ms} ms` : 'n/a', '', '', `echo SharedWorker ${r.latency?.echoWorkerHopP50Ms ?? '-'} ms`]);
+  for (const s of (r.routing?.runs as any[] | undefined) ?? []) {
+    rows.push([`routing N=${s.nodes}`, s.error ? 'n/a' : `hops ${s.hopsMean} (p99 ${s.hopsP99})`, '', '', s.error ?? `links ${s.linksMean} mean; log2 N ${s.log2N}; delivered ${s.deliveryRate}; ${s.wallSeconds} s`]);
+  }
+  if (r.routing?.error) rows.push(['routing', 'n/a', '', '', r.routing.error]);
+  const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
+  return [line(rows[0]!), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+function errOf(x: Record<string, any> | undefined): string {
+  return x?.error ? `error: ${x.error}` : 'not run';
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
