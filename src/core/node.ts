@@ -109,6 +109,8 @@ export type RequestHandler = (m: Message) => AppData | void | Promise<AppData | 
 export type SignalHandler = (from: string, body: string) => void;
 
 const MAX_BAD_FRAMES = 16;
+/** Answers: they retrace the path of what they answer before trying greedy routing. */
+const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, PacketKind.Signal]);
 const COOLDOWN_MS = 30_000;
 const FAST_MAINTAIN_MS = 2_000;
 const PUBLISH_DEDUPE = 4096;
@@ -667,24 +669,29 @@ export class MeshNode {
   }
 
   /**
-   * Next hop of a packet for one exact node. A node may have no link strictly closer to the
-   * destination: two browsers that are each other's closest known node signalling their first
-   * link, or a node that can dial only servers (a Node node among browsers). In order: the link
-   * the last packet from the destination came by (a reply retraces its request); a strictly
-   * closer link; at the source only, the closest link with a dial address (a server, linked to
-   * many), else the closest link at any distance. Later hops never hand the packet back to its
-   * source; the hop limit bounds any path that mixed crumbs could still make go round.
+   * Next hop of a packet for one exact node. Greedy (a strictly closer link) whenever it can,
+   * which keeps routes loop-free; but a node may have no closer link: two browsers that are each
+   * other's closest known node signalling their first link, or a node that just joined and that
+   * nobody near its id knows yet. Then the packet retraces the path by which the last packet
+   * from its destination came (the `from:` crumb). Replies and signalling answers take that path
+   * first, since it is known to reach a node that was asking. At its source only, a packet with
+   * no other way out goes to the closest link with a dial address (a server, linked to many),
+   * else to the closest link. Later hops never hand a packet back to its source; the hop limit
+   * bounds the rare path that mixes crumbs and greedy steps.
    */
   private unicastHop(p: Pick<PacketFrame, 'src' | 'dst' | 'kind'>): Session | undefined {
     const src = toHex(p.src);
-    if (toHex(p.dst) === this.id) return undefined;
-    const direct = this.table.get(toHex(p.dst));
+    const dst = toHex(p.dst);
+    if (dst === this.id) return undefined;
+    const direct = this.table.get(dst);
     if (direct) return direct;
-    const crumb = this.crumbs.get(`from:${toHex(p.dst)}`);
-    if (crumb && crumb.state === 'open' && crumb.peer?.idText !== src) return crumb;
-    if (src !== this.id) return this.table.nextHop(p.dst, src);
-    const strict = this.table.nextHop(p.dst);
-    if (strict) return strict;
+    const c = this.crumbs.get(`from:${dst}`);
+    const crumb = c && c.state === 'open' && c.peer?.idText !== src ? c : undefined;
+    if (crumb && RETRACING_KINDS.has(p.kind)) return crumb;
+    const greedy = src === this.id ? this.table.nextHop(p.dst) : this.table.nextHop(p.dst, src);
+    if (greedy) return greedy;
+    if (crumb) return crumb;
+    if (src !== this.id) return undefined;
     const links = [...this.table.all()].sort((a, b) => compareDistance(a.peer!.id, b.peer!.id, p.dst));
     return links.find((s) => s.peer!.addrs.length > 0) ?? links[0];
   }
