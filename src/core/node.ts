@@ -4,7 +4,7 @@
  * tasks on its Actor. Transports hand it links; a Dialer lets it open links to peers it learns
  * of; a PeerStore keeps its memory; a Clock and a Random make it deterministic in simulation.
  */
-import { toHex, utf8 } from './bytes.js';
+import { toHex } from './bytes.js';
 import { type Clock, type Random, systemClock, systemRandom, type TimerHandle } from './clock.js';
 import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type PacketFrame, type PeerInfo, type WantLevel } from './codec.js';
 import { Counters } from './counters.js';
@@ -18,95 +18,16 @@ import type { Link } from './link.js';
 import { dialWishes, neededByUs, pickEviction, RESERVE, wouldBeNeeded } from './link-policy.js';
 import { DEFAULT_HOP_LIMIT, MAX_PAYLOAD_BYTES, MAX_REFERRALS } from './limits.js';
 import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, verifyPacket } from './packets.js';
-import { type AppData, MAX_FOUND, MAX_PORT, Payload } from './payloads.js';
+import { type AppData, MAX_FOUND, Payload } from './payloads.js';
 import { PeerMemory, type PeerRecord, type PeerStore } from './peer-memory.js';
 import { PendingRequests } from './requests.js';
 import { LEAF_CAP, RoutingTable } from './routing-table.js';
 import { Session } from './session.js';
+import { checkData, checkPort, safeCall } from './node-checks.js';
+import type { Dialer, Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TopicMessage } from './node-types.js';
+
+export type * from './node-types.js';
 import { topicId, TopicTree } from './topic-tree.js';
-
-/** How a node opens links to peers it has learned of. Transports provide implementations. */
-export interface Dialer {
-  /** Opens a link to a configured address (a bootstrap), whose node id we may not know. */
-  dialAddress(addr: string): Promise<Link>;
-  /** Whether this dialer can reach the peer (it has a usable address, or a signalling path). */
-  canDial(peer: PeerRecord): boolean;
-  dial(peer: PeerRecord): Promise<Link>;
-}
-
-export interface MeshNodeOptions {
-  identity: Identity;
-  clock?: Clock;
-  random?: Random;
-  /** Wall-clock time for peer memory; defaults to Date.now. */
-  wallClock?: () => number;
-  dialer?: Dialer;
-  store?: PeerStore;
-  /** Addresses dialled at start (and again whenever the node has no link at all). */
-  bootstrap?: string[];
-  /** Addresses at which others can dial this node, told to every peer. */
-  addrs?: string[];
-  caps?: string[];
-  /** Most links this node keeps at once. Default 24. */
-  linkBudget?: number;
-  /** Longest interval between maintenance rounds (lookups and repairs). Default 30 000 ms. */
-  maintainMs?: number;
-  /** Interval of keepalive pings; a link silent for three intervals is closed. 0 disables. Default 15 000 ms. */
-  keepaliveMs?: number;
-  handshakeTimeoutMs?: number;
-  /** Default request timeout. Default 5 000 ms. */
-  requestTimeoutMs?: number;
-  /** How long the node waits after a change of peer memory before saving it. Default 2 000 ms. */
-  saveDelayMs?: number;
-  /** How often subscriptions are renewed up the tree. Default 20 000 ms. */
-  subscribeRefreshMs?: number;
-  /** Dials in flight at once. Default 4. */
-  maxPendingDials?: number;
-}
-
-export interface Message {
-  from: string;
-  data: AppData;
-  port: number;
-  /** Links the packet crossed. */
-  hops: number;
-}
-
-export interface TopicMessage {
-  from: string;
-  data: AppData;
-  topic: string;
-}
-
-export interface LinkStatus {
-  id: string;
-  transport: string;
-  rttMs: number | null;
-  outbound: boolean;
-  bucket: number;
-  peerNeedsUs: boolean;
-  addrs: string[];
-}
-
-export interface NodeStatus {
-  id: string;
-  addrs: string[];
-  links: LinkStatus[];
-  knownPeers: number;
-  linkBudget: number;
-  topics: number;
-  counters: ReturnType<Counters['toJSON']>;
-}
-
-export interface NodeEvents {
-  'link-up': { id: string; transport: string; outbound: boolean };
-  'link-down': { id: string; transport: string; reason: string };
-  drop: { reason: string };
-  'peer-learned': { id: string };
-}
-
-export type RequestHandler = (m: Message) => AppData | void | Promise<AppData | void>;
-export type SignalHandler = (from: string, body: string) => void;
 
 const MAX_BAD_FRAMES = 16;
 /** Answers: they retrace the path of what they answer before trying greedy routing. */
@@ -1030,29 +951,3 @@ export class MeshNode {
     return idFromText(to);
   }
 }
-
-function checkPort(port: number): number {
-  if (!Number.isInteger(port) || port < 0 || port > MAX_PORT) throw MeshError.invalid(`port must be an integer from 0 to ${MAX_PORT}, got ${port}`);
-  return port;
-}
-
-function checkData(data: unknown): void {
-  if (typeof data === 'string') {
-    if (data.length * 3 > MAX_PAYLOAD_BYTES) {
-      const size = utf8(data).length;
-      if (size > MAX_PAYLOAD_BYTES) throw MeshError.payloadTooLarge(size, MAX_PAYLOAD_BYTES);
-    }
-    return;
-  }
-  if (!(data instanceof Uint8Array)) throw MeshError.invalid('data must be a string or a Uint8Array');
-  if (data.length > MAX_PAYLOAD_BYTES) throw MeshError.payloadTooLarge(data.length, MAX_PAYLOAD_BYTES);
-}
-
-function safeCall(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    // A listener's exception belongs to the listener; the node carries on.
-  }
-}
-

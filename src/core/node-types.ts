@@ -1,0 +1,90 @@
+/** The public shapes of a MeshNode: its options, what it delivers and what it reports. */
+import type { Clock, Random } from './clock.js';
+import type { Counters } from './counters.js';
+import type { Identity } from './identity.js';
+import type { Link } from './link.js';
+import type { AppData } from './payloads.js';
+import type { PeerRecord, PeerStore } from './peer-memory.js';
+
+/** How a node opens links to peers it has learned of. Transports provide implementations. */
+export interface Dialer {
+  /** Opens a link to a configured address (a bootstrap), whose node id we may not know. */
+  dialAddress(addr: string): Promise<Link>;
+  /** Whether this dialer can reach the peer (it has a usable address, or a signalling path). */
+  canDial(peer: PeerRecord): boolean;
+  dial(peer: PeerRecord): Promise<Link>;
+}
+
+export interface MeshNodeOptions {
+  identity: Identity;
+  clock?: Clock;
+  random?: Random;
+  /** Wall-clock time for peer memory; defaults to Date.now. */
+  wallClock?: () => number;
+  dialer?: Dialer;
+  store?: PeerStore;
+  /** Addresses dialled at start (and again whenever the node has no link at all). */
+  bootstrap?: string[];
+  /** Addresses at which others can dial this node, told to every peer. */
+  addrs?: string[];
+  caps?: string[];
+  /** Most links this node keeps at once. Default 24. */
+  linkBudget?: number;
+  /** Longest interval between maintenance rounds (lookups and repairs). Default 30 000 ms. */
+  maintainMs?: number;
+  /** Interval of keepalive pings; a link silent for three intervals is closed. 0 disables. Default 15 000 ms. */
+  keepaliveMs?: number;
+  handshakeTimeoutMs?: number;
+  /** Default request timeout. Default 5 000 ms. */
+  requestTimeoutMs?: number;
+  /** How long the node waits after a change of peer memory before saving it. Default 2 000 ms. */
+  saveDelayMs?: number;
+  /** How often subscriptions are renewed up the tree. Default 20 000 ms. */
+  subscribeRefreshMs?: number;
+  /** Dials in flight at once. Default 4. */
+  maxPendingDials?: number;
+}
+
+export interface Message {
+  from: string;
+  data: AppData;
+  port: number;
+  /** Links the packet crossed. */
+  hops: number;
+}
+
+export interface TopicMessage {
+  from: string;
+  data: AppData;
+  topic: string;
+}
+
+export interface LinkStatus {
+  id: string;
+  transport: string;
+  rttMs: number | null;
+  outbound: boolean;
+  bucket: number;
+  peerNeedsUs: boolean;
+  addrs: string[];
+}
+
+export interface NodeStatus {
+  id: string;
+  addrs: string[];
+  links: LinkStatus[];
+  knownPeers: number;
+  linkBudget: number;
+  topics: number;
+  counters: ReturnType<Counters['toJSON']>;
+}
+
+export interface NodeEvents {
+  'link-up': { id: string; transport: string; outbound: boolean };
+  'link-down': { id: string; transport: string; reason: string };
+  drop: { reason: string };
+  'peer-learned': { id: string };
+}
+
+export type RequestHandler = (m: Message) => AppData | void | Promise<AppData | void>;
+export type SignalHandler = (from: string, body: string) => void;
