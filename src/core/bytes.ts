@@ -1,10 +1,24 @@
 /** Small byte helpers shared by the codec, ids and crypto. */
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+const HEX_CODES = new Uint16Array(512);
+for (let i = 0; i < 256; i++) {
+  const h = i.toString(16).padStart(2, '0');
+  HEX_CODES[2 * i] = h.charCodeAt(0);
+  HEX_CODES[2 * i + 1] = h.charCodeAt(1);
+}
 
+/**
+ * Lowercase hex. Built from character codes in one go: appending two characters at a time makes
+ * a rope of 32 pieces per id, which costs memory on every id a node keeps.
+ */
 export function toHex(bytes: Uint8Array): string {
+  const codes = new Uint16Array(bytes.length * 2);
+  for (let i = 0; i < bytes.length; i++) {
+    codes[2 * i] = HEX_CODES[2 * bytes[i]!]!;
+    codes[2 * i + 1] = HEX_CODES[2 * bytes[i]! + 1]!;
+  }
   let out = '';
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!];
+  for (let i = 0; i < codes.length; i += 4096) out += String.fromCharCode(...codes.subarray(i, i + 4096));
   return out;
 }
 
