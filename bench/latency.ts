@@ -63,6 +63,12 @@ export async function latency(c: BenchContext): Promise<Record<string, unknown>>
     meshLoss.push(1 - (mAfter.count - mBefore.count) / tputN);
     meshCongested.push(mt.congested ?? 0);
   }
+  // Diagnostic: the same datagrams from the tab to its own node and back (no link, no DataChannel):
+  // what the tab <-> worker path and the node's per-packet work cost on their own.
+  const sBefore = await ma!.evaluate(() => ({ ...(window as any).T.rx }));
+  const st: Tput = await ma!.evaluate((to, n, s) => (window as any).T.tput(to, n, s, 64, 5000), a.id, tputN, SIZE);
+  const sAfter = await ma!.evaluate(() => ({ ...(window as any).T.rx }));
+  const selfMBps = ((sAfter.bytes - sBefore.bytes) / (sAfter.last - st.start)) * 1e-3;
   const signVerifyP50 = await ma!.evaluate(() => (window as any).ed25519SignVerify(200));
   const isolated = await ma!.evaluate(() => (window as any).T.crossOriginIsolated);
   const med = (xs: number[]) => percentile(xs, 0.5);
@@ -83,6 +89,7 @@ export async function latency(c: BenchContext): Promise<Record<string, unknown>>
     meshMBpsSenderAck: round(med(meshTputSender), 2),
     rawMBpsRounds: rawTput.map((x) => round(x, 2)),
     meshMBpsRounds: meshTput.map((x) => round(x, 2)),
+    meshToOwnNodeMBps: round(selfMBps, 2),
     meshTputLoss: round(Math.max(...meshLoss), 4),
     meshCongestedRetries: meshCongested,
     echoWorkerHopP50Ms: round(percentile(echoHop, 0.5)),

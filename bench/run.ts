@@ -18,6 +18,8 @@ import { size } from './size.js';
 
 export interface BenchContext {
   quick: boolean;
+  /** --routing-long: let the 10 000-node simulation run to the end. */
+  long: boolean;
   browser: Browser;
   pages: PageServer;
   /** ws:// URL of the Meshwork server node the browsers join through. */
@@ -28,6 +30,7 @@ export interface BenchContext {
   log: string[];
 }
 
+const args = process.argv.slice(2);
 type Part = { name: string; needsBrowser: boolean; limitMs: (quick: boolean) => number; run: (c: BenchContext) => Promise<Record<string, unknown>> };
 
 const PARTS: Part[] = [
@@ -35,11 +38,10 @@ const PARTS: Part[] = [
   { name: 'size', needsBrowser: false, limitMs: () => 90_000, run: size },
   { name: 'rehome', needsBrowser: true, limitMs: (q) => (q ? 45_000 : 90_000), run: rehome },
   { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: connectFigure },
-  { name: 'routing', needsBrowser: false, limitMs: (q) => (q ? 150_000 : 720_000), run: routing },
+  { name: 'routing', needsBrowser: false, limitMs: (q) => (q ? 150_000 : args.includes('--routing-long') ? 4 * 3_600_000 + 60_000 : 780_000), run: routing },
 ];
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
   const quick = args.includes('--quick');
   const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
   const started = Date.now();
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
       try {
         const c: BenchContext = {
           quick,
+          long: args.includes('--routing-long'),
           browser: browser!,
           pages: pages!,
           meshUrl: server?.url ?? '',

@@ -44,11 +44,12 @@ export function start() {
 
 interface Measured { files: Record<string, { minBytes: number; gzipBytes: number }>; minBytes: number; gzipBytes: number; version?: string }
 
-async function measure(entries: Record<string, { file?: string; contents?: string }>): Promise<Measured> {
+async function measure(entries: Record<string, { file?: string; contents?: string }>, extra: Partial<BuildOptions> = {}): Promise<Measured> {
   const files: Measured['files'] = {};
   for (const [name, e] of Object.entries(entries)) {
     const r = await build({
       ...COMMON,
+      ...extra,
       ...(e.file ? { entryPoints: [e.file], outfile: `out/${name}.js` } : { stdin: { contents: e.contents!, resolveDir: ROOT, loader: 'js' }, outfile: `out/${name}.js` }),
     });
     const js = r.outputFiles!.find((f) => f.path.endsWith('.js'))!.contents;
@@ -76,6 +77,12 @@ async function soft(what: () => Promise<Measured>, pkg: string): Promise<Measure
 
 export async function size(_c: BenchContext): Promise<Record<string, unknown>> {
   const meshwork = await measure({ client: { file: 'src/browser/client.ts' }, worker: { file: 'src/browser/worker.ts' } });
+  // What a page would load if the tab module left the leader-tab fallback (which bundles the whole
+  // node host: leader.ts imports host.ts) to a chunk imported only where SharedWorker is missing.
+  const leaderSplit = await measure(
+    { client: { file: 'src/browser/client.ts' }, worker: { file: 'src/browser/worker.ts' } },
+    { plugins: [{ name: 'leader-external', setup: (b) => void b.onResolve({ filter: /\/leader\.js$/ }, () => ({ path: '/meshwork/leader.js', external: true })) }] },
+  );
   const peerjs = await soft(() => measure({ peerjs: { contents: `export { Peer } from 'peerjs';` } }), 'peerjs');
   const libp2p = await soft(() => measure({ libp2p: { contents: LIBP2P_ENTRY } }), 'libp2p');
   return {
@@ -83,6 +90,7 @@ export async function size(_c: BenchContext): Promise<Record<string, unknown>> {
     bundleGzipBytes: meshwork.gzipBytes,
     bundleMinBytes: meshwork.minBytes,
     meshwork,
+    estimateIfLeaderTabSplit: { gzipBytes: leaderSplit.gzipBytes, clientGzipBytes: leaderSplit.files.client!.gzipBytes, note: 'client.ts without the leader-tab node (leader.ts -> host.ts -> core) + worker.js; not shipped, an estimate' },
     peerjs,
     libp2p,
     vsPeerjs: peerjs.gzipBytes ? Math.round((meshwork.gzipBytes / peerjs.gzipBytes) * 1000) / 1000 : null,
