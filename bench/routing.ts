@@ -96,8 +96,8 @@ export function plot(runs: Run[]): string {
     { name: 'log2 N / 2 (reference)', color: '#999', dash: true, pts: [[xMin, xMin / 2], [xMax, xMax / 2]] },
   ];
   const yMax = Math.ceil(Math.max(8, ...series.flatMap((s) => s.pts.map((p) => p[1]!))));
-  const px = (x: number) => L + ((x - xMin) / (xMax - xMin)) * (W - L - R);
-  const py = (y: number) => H - B - (y / yMax) * (H - T - B);
+  const px = (x: number) => Math.round((L + ((x - xMin) / (xMax - xMin)) * (W - L - R)) * 10) / 10;
+  const py = (y: number) => Math.round((H - B - (y / yMax) * (H - T - B)) * 10) / 10;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
   parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
