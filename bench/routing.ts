@@ -36,8 +36,12 @@ function simulate(nodes: number, messages: number, limitMs: number): Promise<Run
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (lastProgress = d.toString().trim().split('\n').pop() ?? lastProgress));
     const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+    // If the whole bench ends first (its own time limit for this part), take the child along.
+    const onExit = () => child.kill('SIGKILL');
+    process.once('exit', onExit);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      process.off('exit', onExit);
       const base = { nodes, log2N: round(Math.log2(nodes), 2)! };
       const line = out.trim().split('\n').pop();
       if (code === 0 && line) {
