@@ -724,9 +724,9 @@ export class MeshNode {
 
   /** Peer infos closest to `target` from our links and memory, plus ourselves and, for lookups, one link per bucket. */
   private closestKnown(target: NodeId, max: number, forLookup: boolean): PeerInfo[] {
-    const infos = new Map<string, { id: NodeId; info: PeerInfo }>();
-    for (const s of this.table.all()) infos.set(s.peer!.idText, { id: s.peer!.id, info: s.peer! });
-    for (const r of this.memory.all()) if (!infos.has(r.id) && r.failures === 0) infos.set(r.id, { id: r.idBytes, info: r });
+    const infos = new Map<string, { text: string; id: NodeId; info: PeerInfo }>();
+    for (const s of this.table.all()) infos.set(s.peer!.idText, { text: s.peer!.idText, id: s.peer!.id, info: s.peer! });
+    for (const r of this.memory.all()) if (!infos.has(r.id) && r.failures === 0) infos.set(r.id, { text: r.id, id: r.idBytes, info: r });
     const sorted = [...infos.values()].sort((a, b) => compareDistance(a.id, b.id, target));
     const out: PeerInfo[] = [];
     const picked = new Set<string>();
@@ -737,7 +737,7 @@ export class MeshNode {
     };
     if (forLookup) {
       pick(this.id, { publicKey: this.identity.publicKey, addrs: this.o.addrs, caps: this.o.caps });
-      for (const x of sorted.slice(0, 8)) pick(toHex(x.id), x.info);
+      for (const x of sorted.slice(0, 8)) pick(x.text, x.info);
       // The requester shares our prefix, so our links in each bucket sit in its buckets too.
       const perBucket = new Set<number>();
       for (const s of this.table.all()) {
@@ -747,7 +747,10 @@ export class MeshNode {
         pick(s.peer!.idText, s.peer!);
       }
     }
-    for (const x of sorted) pick(toHex(x.id), x.info);
+    for (const x of sorted) {
+      if (out.length >= max) break;
+      pick(x.text, x.info);
+    }
     return out;
   }
 
