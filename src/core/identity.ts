@@ -63,7 +63,8 @@ export class Identity {
 
 /** Imported public keys, kept because importKey costs as much as a hash on every packet. */
 const keyCache = new Map<string, Promise<CryptoKeyLike>>();
-const KEY_CACHE_MAX = 4096;
+// Large enough for every key a big server or a 10 000-node simulation meets often.
+const KEY_CACHE_MAX = 32_768;
 
 function importPublicKey(publicKey: Uint8Array): Promise<CryptoKeyLike> {
   const k = toHex(publicKey);

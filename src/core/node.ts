@@ -73,6 +73,9 @@ export class MeshNode {
   /** Empty buckets already looked into since the last full pass. */
   private readonly refreshedEmpty = new Set<number>();
   private selfLookupQueued = false;
+  /** Whether links or memory changed since the last maintenance round. */
+  private changedSinceMaintain = true;
+  private quietRounds = 0;
   private started = false;
   private stopped = false;
   private pingCounter = 0;
@@ -289,6 +292,7 @@ export class MeshNode {
     this.memory.succeeded(peer.idText, this.wall());
     this.scheduleSave();
     this.events.emit('link-up', { id: peer.idText, transport: session.link.transport, outbound: session.outbound });
+    this.changedSinceMaintain = true;
     if (this.table.size === 1) this.scheduleMaintenance(0); // first link: find our neighbours now
     this.resubscribeSoon();
     this.updateNeeds();
@@ -335,6 +339,7 @@ export class MeshNode {
     const peer = session.peer;
     if (peer && this.table.remove(peer.idText, session)) {
       this.events.emit('link-down', { id: peer.idText, transport: session.link.transport, reason });
+      this.changedSinceMaintain = true;
       this.updateNeeds();
       this.repairSoon();
       // Losing a link our invariant needed: look around again soon. Spare links come and go quietly.
@@ -496,7 +501,12 @@ export class MeshNode {
     this.topics.expire(this.clock.now());
     this.scheduleMaintenance(this.maintainInterval);
     this.maintainInterval = Math.min(this.maintainInterval * 2, this.o.maintainMs);
-    if (this.table.size > 0) {
+    // A settled node whose links and memory did not change since the last round looks around
+    // only every fourth round: in a large, quiet mesh, lookups would otherwise be most of the work.
+    const quiet = !this.changedSinceMaintain && this.maintainInterval >= this.o.maintainMs;
+    this.changedSinceMaintain = false;
+    this.quietRounds = quiet ? this.quietRounds + 1 : 0;
+    if (this.table.size > 0 && this.quietRounds % 4 === 0) {
       await this.lookup(this.identity.id);
       await this.lookup(randomIdInBucket(this.identity.id, this.bucketToRefresh(), this.random.bytes(32)));
     }
@@ -548,6 +558,7 @@ export class MeshNode {
     const known = this.memory.size;
     const rec = this.memory.learn(info, this.wall());
     if (rec && this.memory.size > known) {
+      this.changedSinceMaintain = true;
       this.events.emit('peer-learned', { id: rec.id });
       this.scheduleSave();
     }
