@@ -75,14 +75,44 @@ async function soft(what: () => Promise<Measured>, pkg: string): Promise<Measure
   }
 }
 
+/**
+ * Meshwork as shipped: client and worker built together with code splitting (as
+ * scripts/build-browser.mjs does), counting every file a page with SharedWorker loads: both
+ * entries and the chunks they import statically. The leader-tab fallback, a dynamic import
+ * loaded only where SharedWorker is missing, is reported apart.
+ */
+async function measureMeshwork(): Promise<Measured & { leaderFallbackGzipBytes: number }> {
+  const r = await build({
+    ...COMMON,
+    entryPoints: { client: 'src/browser/client.ts', worker: 'src/browser/worker.ts' },
+    outdir: 'out',
+    splitting: true,
+    chunkNames: 'chunk-[hash]',
+    metafile: true,
+  });
+  const outputs = r.metafile!.outputs;
+  const gz = new Map(r.outputFiles!.filter((f) => f.path.endsWith('.js')).map((f) => [f.path.slice(f.path.lastIndexOf('/out/') + 1), f.contents]));
+  const loaded = new Set<string>();
+  const visit = (path: string) => {
+    if (loaded.has(path)) return;
+    loaded.add(path);
+    for (const i of outputs[path]?.imports ?? []) if (i.kind === 'import-statement') visit(i.path);
+  };
+  visit('out/client.js');
+  visit('out/worker.js');
+  const files: Measured['files'] = {};
+  for (const path of loaded) {
+    const js = gz.get(path)!;
+    files[path.slice(4)] = { minBytes: js.length, gzipBytes: gzipSync(js, { level: 9 }).length };
+  }
+  let leaderFallbackGzipBytes = 0;
+  for (const [path, js] of gz) if (!loaded.has(path)) leaderFallbackGzipBytes += gzipSync(js, { level: 9 }).length;
+  const sum = (k: 'minBytes' | 'gzipBytes') => Object.values(files).reduce((s, f) => s + f[k], 0);
+  return { files, minBytes: sum('minBytes'), gzipBytes: sum('gzipBytes'), leaderFallbackGzipBytes };
+}
+
 export async function size(_c: BenchContext): Promise<Record<string, unknown>> {
-  const meshwork = await measure({ client: { file: 'src/browser/client.ts' }, worker: { file: 'src/browser/worker.ts' } });
-  // What a page would load if the tab module left the leader-tab fallback (which bundles the whole
-  // node host: leader.ts imports host.ts) to a chunk imported only where SharedWorker is missing.
-  const leaderSplit = await measure(
-    { client: { file: 'src/browser/client.ts' }, worker: { file: 'src/browser/worker.ts' } },
-    { plugins: [{ name: 'leader-external', setup: (b) => void b.onResolve({ filter: /\/leader\.js$/ }, () => ({ path: '/meshwork/leader.js', external: true })) }] },
-  );
+  const meshwork = await measureMeshwork();
   const peerjs = await soft(() => measure({ peerjs: { contents: `export { Peer } from 'peerjs';` } }), 'peerjs');
   const libp2p = await soft(() => measure({ libp2p: { contents: LIBP2P_ENTRY } }), 'libp2p');
   return {
@@ -90,7 +120,6 @@ export async function size(_c: BenchContext): Promise<Record<string, unknown>> {
     bundleGzipBytes: meshwork.gzipBytes,
     bundleMinBytes: meshwork.minBytes,
     meshwork,
-    estimateIfLeaderTabSplit: { gzipBytes: leaderSplit.gzipBytes, clientGzipBytes: leaderSplit.files.client!.gzipBytes, note: 'client.ts without the leader-tab node (leader.ts -> host.ts -> core) + worker.js; not shipped, an estimate' },
     peerjs,
     libp2p,
     vsPeerjs: peerjs.gzipBytes ? Math.round((meshwork.gzipBytes / peerjs.gzipBytes) * 1000) / 1000 : null,

@@ -12,6 +12,10 @@ await build({
   entryPoints: { client: 'src/browser/client.ts', worker: 'src/browser/worker.ts' },
   outdir: 'dist/browser',
   bundle: true,
+  // The leader-tab fallback is a dynamic import: split it (and what it shares with the worker)
+  // into chunks, so a page with SharedWorker loads only the small tab module.
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
   format: 'esm',
   platform: 'browser',
   target: ['es2022', 'chrome110', 'firefox115'],

@@ -8,7 +8,7 @@ import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import type { AppData } from '../core/payloads.js';
 import { APP_PORTS } from './apps.js';
 import { portConn } from './conn.js';
-import { LeaderTabConn } from './leader.js';
+import type { LeaderTabConn } from './leader.js';
 import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { RtcHost } from './rtc-host.js';
@@ -66,6 +66,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
     workerError.catch(() => undefined);
     conn = portConn(worker.port);
   } else {
+    // Loaded only where needed: the fallback carries a whole node, which tabs of a browser with
+    // SharedWorker never run (it would more than double what every page downloads).
+    const { LeaderTabConn } = await import('./leader.js');
     leader = new LeaderTabConn(tabId);
     conn = leader;
   }
