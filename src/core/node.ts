@@ -289,6 +289,7 @@ export class MeshNode {
     session.openedAt = this.clock.now();
     this.table.add(session);
     this.cooldown.delete(peer.idText);
+    if (this.o.keepaliveMs > 0) this.ping(session); // an rtt in status() from the start, not after the first keepalive
     this.memory.succeeded(peer.idText, this.wall());
     this.scheduleSave();
     this.events.emit('link-up', { id: peer.idText, transport: session.link.transport, outbound: session.outbound });
@@ -534,9 +535,13 @@ export class MeshNode {
         s.close('keepalive timeout');
         continue;
       }
-      s.pingSent = { n: ++this.pingCounter, at: now };
-      s.sendFrame({ type: FrameType.Ping, n: s.pingSent.n });
+      this.ping(s);
     }
+  }
+
+  private ping(s: Session): void {
+    s.pingSent = { n: ++this.pingCounter, at: this.clock.now() };
+    s.sendFrame({ type: FrameType.Ping, n: s.pingSent.n });
   }
 
   private scheduleSave(): void {
