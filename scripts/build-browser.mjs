@@ -3,19 +3,13 @@
 // type declarations under dist/browser/types for `meshwork/client`; and the demo app, demo/app.js.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-
-await build({
+const common = {
   absWorkingDir: root,
-  entryPoints: { client: 'src/browser/client.ts', worker: 'src/browser/worker.ts' },
-  outdir: 'dist/browser',
   bundle: true,
-  // The leader-tab fallback is a dynamic import: split it (and what it shares with the worker)
-  // into chunks, so a page with SharedWorker loads only the small tab module.
-  splitting: true,
-  chunkNames: 'chunk-[hash]',
   format: 'esm',
   platform: 'browser',
   target: ['es2022', 'chrome110', 'firefox115'],
@@ -23,23 +17,28 @@ await build({
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',
+};
+
+// Chunk names change with their content: start clean, or old chunks would pile up.
+rmSync(`${root}/dist/browser`, { recursive: true, force: true });
+
+await build({
+  ...common,
+  entryPoints: { client: 'src/browser/client.ts', worker: 'src/browser/worker.ts' },
+  outdir: 'dist/browser',
+  // The leader-tab fallback is a dynamic import: split it (and what it shares with the worker)
+  // into chunks, so a page with SharedWorker loads only the small tab module.
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
 });
 
 // The demo app (demo/src) to demo/app.js, served with the demo page. It imports the tab API
 // as 'meshwork/client', which is left out of the bundle and loaded from /meshwork/client.js:
 // the page uses the very bundle built above, as any app would.
 await build({
-  absWorkingDir: root,
+  ...common,
   entryPoints: ['demo/src/main.ts'],
   outfile: 'demo/app.js',
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: ['es2022', 'chrome110', 'firefox115'],
-  minify: true,
-  sourcemap: true,
-  legalComments: 'none',
-  logLevel: 'warning',
   plugins: [{
     name: 'meshwork-client-external',
     setup(b) {

@@ -16,6 +16,7 @@ import type { Link } from '../core/link.js';
 import type { MeshNode } from '../core/node.js';
 import type { PeerRecord } from '../core/peer-memory.js';
 import { PortLink } from '../transports/port.js';
+import { withTimeout } from './with-timeout.js';
 
 /** What the broker needs of a tab that can host PeerConnections. */
 export interface RtcHostTab {
@@ -192,14 +193,4 @@ export class RtcBroker {
 
 function randomKey(): string {
   return toHex(crypto.getRandomValues(new Uint8Array(12)));
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(MeshError.timeout(what, ms)), ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e: unknown) => (clearTimeout(t), reject(e)),
-    );
-  });
 }

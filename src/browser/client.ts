@@ -12,6 +12,7 @@ import type { LeaderTabConn } from './leader.js';
 import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { RtcHost } from './rtc-host.js';
+import { withTimeout } from './with-timeout.js';
 
 export { MeshError } from '../core/errors.js';
 export type { MeshErrorCode } from '../core/errors.js';
@@ -287,16 +288,6 @@ function holdTabLock(tabId: string): Promise<() => void> {
 
 function randomHex(n: number): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(MeshError.timeout(what, ms)), ms);
-    p.then(
-      (v) => (clearTimeout(t), resolve(v)),
-      (e: unknown) => (clearTimeout(t), reject(e)),
-    );
-  });
 }
 
 function safe(fn: () => void): void {
