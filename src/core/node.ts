@@ -54,7 +54,11 @@ export class MeshNode {
   private readonly lookups: PendingRequests;
   private readonly topics = new TopicTree();
   private readonly seen = new RecentSet(8192);
-  private readonly crumbs = new BoundedMap<string, Session>(4096);
+  /**
+   * Breadcrumbs, keyed by a 64-bit prefix of an id: answers follow them within seconds, so a
+   * short memory is enough, and in a large mesh a node forwards for thousands of sources.
+   */
+  private readonly crumbs = new BoundedMap<string, Session>(1024);
   private readonly seenPublications = new RecentSet(PUBLISH_DEDUPE);
   private readonly messageListeners = new Set<(m: Message) => void>();
   private readonly handlers = new Map<number, RequestHandler>();
@@ -576,10 +580,10 @@ export class MeshNode {
     const dstIsSelf = toHex(p.dst) === this.id;
     // Lookups leave breadcrumbs so their answer can retrace the path, even to a node that is
     // still joining and that greedy routing cannot reach yet.
-    if (p.kind === PacketKind.Lookup) this.crumbs.set(`${toHex(p.src)}:${p.id}`, from);
+    if (p.kind === PacketKind.Lookup) this.crumbs.set(crumbKey(p.src, p.id), from);
     // Every packet leaves a crumb per source, so what answers it (a reply, a WebRTC answer) can
     // retrace its path to a node that greedy routing alone cannot reach.
-    this.crumbs.set(`from:${toHex(p.src)}`, from);
+    this.crumbs.set(crumbKey(p.src), from);
     if (!dstIsSelf && !HOP_BY_HOP_KINDS.has(p.kind)) {
       const next = this.nextHopFor(p);
       if (next) return this.forward(p, next);
@@ -593,7 +597,7 @@ export class MeshNode {
     if (p.kind === PacketKind.Found) {
       // Taken, not read: should the answer ever come back here, it goes on greedily, so
       // breadcrumbs and greedy steps cannot chase each other in a loop.
-      const crumb = this.crumbs.take(`${toHex(p.dst)}:${p.id}`);
+      const crumb = this.crumbs.take(crumbKey(p.dst, p.id));
       if (crumb && crumb.state === 'open') return crumb;
     }
     if (p.kind === PacketKind.Lookup) {
@@ -622,7 +626,7 @@ export class MeshNode {
     if (dst === this.id) return undefined;
     const direct = this.table.get(dst);
     if (direct) return direct;
-    const c = this.crumbs.get(`from:${dst}`);
+    const c = this.crumbs.get(crumbKey(p.dst));
     const crumb = c && c.state === 'open' && c.peer?.idText !== src ? c : undefined;
     if (crumb && RETRACING_KINDS.has(p.kind)) return crumb;
     const greedy = src === this.id ? this.table.nextHop(p.dst) : this.table.nextHop(p.dst, src);
@@ -969,4 +973,10 @@ export class MeshNode {
     if (this.stopped) throw MeshError.stopped();
     return idFromText(to);
   }
+}
+
+/** A breadcrumb's key: the first 8 bytes of an id (plus a lookup's packet id), as hex. */
+function crumbKey(id: NodeId, packetId?: number): string {
+  const prefix = toHex(id.subarray(0, 8));
+  return packetId === undefined ? prefix : `${prefix}:${packetId}`;
 }
