@@ -6,8 +6,8 @@
  */
 import { SeededRandom } from '../core/clock.js';
 import { Identity } from '../core/identity.js';
-import { MeshNode, type Dialer } from '../core/node.js';
-import { MemoryNetwork } from '../transports/memory.js';
+import { MeshNode } from '../core/node.js';
+import { MemoryNetwork, memoryDialer } from '../transports/memory.js';
 import { checkBucketInvariant } from './validator.js';
 import { mean, percentile, round } from './stats.js';
 import { VirtualClock } from './virtual-clock.js';
@@ -247,11 +247,7 @@ export class Simulation {
     const clock = this.clock.scoped(index);
     const identity = await Identity.fromSeed(this.rng.bytes(32));
     const network = this.network;
-    const dialer: Dialer = {
-      dialAddress: (to) => network.dial(addr, to, clock),
-      canDial: (rec) => rec.addrs.some((x) => x.startsWith('mem:')),
-      dial: (rec) => network.dial(addr, rec.addrs.find((x) => x.startsWith('mem:'))!, clock),
-    };
+    const dialer = memoryDialer(network, addr, clock);
     const node = new MeshNode({
       identity,
       clock,

@@ -6,6 +6,8 @@
 import { type Clock, SeededRandom } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
 import { LINK_HIGH_WATER_BYTES, LinkBase } from '../core/link.js';
+import type { Dialer } from '../core/node.js';
+import type { PeerRecord } from '../core/peer-memory.js';
 
 export interface MemoryNetworkOptions {
   /** One-way delay of every frame, in ms. Default 5. */
@@ -171,4 +173,14 @@ export class MemoryLink extends LinkBase {
     this.closedWith(reason);
     this.network.forget(this);
   }
+}
+
+/** A node's Dialer on a memory network: it dials `mem:` addresses from its own address. */
+export function memoryDialer(network: MemoryNetwork, from: string, clock: Clock): Dialer {
+  const memAddr = (rec: PeerRecord) => rec.addrs.find((x) => x.startsWith('mem:'));
+  return {
+    dialAddress: (to) => network.dial(from, to, clock),
+    canDial: (rec) => memAddr(rec) !== undefined,
+    dial: (rec) => network.dial(from, memAddr(rec)!, clock),
+  };
 }

@@ -9,8 +9,8 @@ import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type HelloFrame 
 import { SeededRandom } from '../../src/core/clock.js';
 import { Identity } from '../../src/core/identity.js';
 import type { Link } from '../../src/core/link.js';
-import { MeshNode, type Dialer, type MeshNodeOptions } from '../../src/core/node.js';
-import { MemoryNetwork, type MemoryLink, type MemoryNetworkOptions } from '../../src/transports/memory.js';
+import { MeshNode, type MeshNodeOptions } from '../../src/core/node.js';
+import { MemoryNetwork, memoryDialer, type MemoryLink, type MemoryNetworkOptions } from '../../src/transports/memory.js';
 import { VirtualClock } from '../../src/sim/virtual-clock.js';
 import { drive, driveUntil } from './wait.js';
 
@@ -40,11 +40,7 @@ export class TestNet {
     const clock = this.clock.scoped(owner);
     const addr = `mem:${label}`;
     const network = this.network;
-    const dialer: Dialer = {
-      dialAddress: (to) => network.dial(addr, to, clock),
-      canDial: (rec) => rec.addrs.some((x) => x.startsWith('mem:')),
-      dial: (rec) => network.dial(addr, rec.addrs.find((x) => x.startsWith('mem:'))!, clock),
-    };
+    const dialer = memoryDialer(network, addr, clock);
     const node = new MeshNode({
       identity: await seededIdentity(label),
       clock,
