@@ -4,7 +4,7 @@
  * `{ ok: false, reason }`, never an exception, so every drop can be counted with its reason.
  */
 import { decode, encode } from 'cborg';
-import { MAX_ADDR_LENGTH, MAX_ADDRS, MAX_CAPS, MAX_FRAME_BYTES, MAX_REFERRALS, WIRE_VERSION } from './limits.js';
+import { MAX_ADDR_LENGTH, MAX_ADDRS, MAX_ASKED_BUCKETS, MAX_CAPS, MAX_FRAME_BYTES, MAX_REFERRALS, WIRE_VERSION } from './limits.js';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './identity.js';
 import { ID_BYTES } from './id.js';
 
@@ -16,6 +16,8 @@ export const FrameType = {
   Pong: 5,
   Need: 6,
   Packet: 7,
+  Ask: 8,
+  Tell: 9,
 } as const;
 
 /** What a node says about a peer it knows: enough to verify and dial it. */
@@ -33,6 +35,12 @@ export const Want = {
   Needed: 1,
   /** The sender has no link at all yet. */
   Join: 2,
+  /**
+   * The sender's invariant needs this link and the nodes it knows in that bucket have all
+   * refused it as full: the peer should make room even at the cost of a link only the other
+   * side needs (that node has other choices more often than the sender).
+   */
+  Urgent: 3,
 } as const;
 export type WantLevel = (typeof Want)[keyof typeof Want];
 
@@ -77,7 +85,22 @@ export interface PacketFrame {
   signature: Uint8Array;
 }
 
-export type Frame = HelloFrame | ProofFrame | ErrorFrame | PingFrame | NeedFrame | PacketFrame;
+/**
+ * Asks a linked peer for nodes it knows in some of the sender's empty buckets. A peer in the
+ * sender's bucket c shares the sender's first c bits, so for every bucket b < c its own bucket
+ * b is the same region of the id space: its links there are exactly what the sender lacks.
+ */
+export interface AskFrame {
+  type: typeof FrameType.Ask;
+  buckets: number[];
+}
+/** The answer to an Ask: peers in the asked buckets. */
+export interface TellFrame {
+  type: typeof FrameType.Tell;
+  peers: PeerInfo[];
+}
+
+export type Frame = HelloFrame | ProofFrame | ErrorFrame | PingFrame | NeedFrame | PacketFrame | AskFrame | TellFrame;
 
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -102,6 +125,12 @@ export function encodeFrame(frame: Frame): Uint8Array {
       break;
     case FrameType.Packet:
       body = [frame.type, frame.src, frame.dst, frame.hops, frame.id, frame.kind, frame.payload, frame.publicKey, frame.signature];
+      break;
+    case FrameType.Ask:
+      body = [frame.type, frame.buckets];
+      break;
+    case FrameType.Tell:
+      body = [frame.type, frame.peers.map(peerInfoToWire)];
       break;
   }
   const cbor = encode(body);
@@ -149,7 +178,7 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult<Frame> {
       const [, minor, publicKey, nonce, caps, addrs, want] = a;
       if (a.length !== 7 || !isUint(minor) || !isBytes(publicKey, PUBLIC_KEY_BYTES) || !isBytes(nonce, 32)) return fail('bad-hello');
       if (!isStringList(caps, MAX_CAPS, 64) || !isStringList(addrs, MAX_ADDRS, MAX_ADDR_LENGTH)) return fail('bad-hello');
-      if (want !== Want.Optional && want !== Want.Needed && want !== Want.Join) return fail('bad-hello');
+      if (want !== Want.Optional && want !== Want.Needed && want !== Want.Join && want !== Want.Urgent) return fail('bad-hello');
       return ok({ type: t, minor, publicKey, nonce, caps, addrs, want });
     }
     case FrameType.Proof: {
@@ -176,6 +205,17 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult<Frame> {
       if (!isUint(hops) || hops > 255 || !isUint(id) || !isUint(kind) || kind > 255) return fail('bad-packet');
       if (!isBytes(payload) || !isBytes(publicKey, PUBLIC_KEY_BYTES) || !isBytes(signature, SIGNATURE_BYTES)) return fail('bad-packet');
       return ok({ type: t, src, dst, hops, id, kind, payload, publicKey, signature });
+    }
+    case FrameType.Ask: {
+      const buckets = a[1];
+      if (a.length !== 2 || !Array.isArray(buckets) || buckets.length > MAX_ASKED_BUCKETS) return fail('bad-ask');
+      if (!buckets.every((b) => isUint(b) && b < ID_BYTES * 8)) return fail('bad-ask');
+      return ok({ type: t, buckets: buckets as number[] });
+    }
+    case FrameType.Tell: {
+      const peers = a.length === 2 ? decodePeerInfoList(a[1], MAX_REFERRALS) : undefined;
+      if (!peers) return fail('bad-tell');
+      return ok({ type: t, peers });
     }
     default:
       return fail('unknown-frame-type');

@@ -10,3 +10,5 @@ export const MAX_ADDRS = 8;
 export const MAX_ADDR_LENGTH = 256;
 export const MAX_CAPS = 16;
 export const MAX_REFERRALS = 16;
+/** Most buckets one Ask frame may name. */
+export const MAX_ASKED_BUCKETS = 32;

@@ -13,19 +13,25 @@ export const NEIGHBOURS = 3;
 /** Budget slots kept free of optional links, so needed links and newcomers always fit. */
 export const RESERVE = 4;
 
-/** True when dropping this link could break this node's routing invariant. */
+/**
+ * True when dropping this link could break this node's routing invariant: it is the designated
+ * link of its bucket (the one closest to us), or one of our NEIGHBOURS closest links. One link
+ * per bucket is designated, not "the only one": with two links in a bucket and neither marked
+ * needed, both peers could drop us at once and leave the bucket empty.
+ */
 export function neededByUs(table: RoutingTable, session: Session): boolean {
   const id = session.peer!.id;
   const bucket = table.bucketOf(id);
-  let sameBucket = 0;
+  let closerInBucket = 0;
   let closer = 0;
   for (const s of table.all()) {
     if (s === session || isLeaf(s)) continue; // leaves do not route: they cover nothing
     const other = s.peer!.id;
-    if (table.bucketOf(other) === bucket) sameBucket++;
-    if (compareDistance(other, id, table.self) < 0) closer++;
+    if (compareDistance(other, id, table.self) >= 0) continue;
+    closer++;
+    if (table.bucketOf(other) === bucket) closerInBucket++;
   }
-  return sameBucket === 0 || closer < NEIGHBOURS;
+  return closerInBucket === 0 || closer < NEIGHBOURS;
 }
 
 /** True when a link to `id` (not yet linked) would be needed by our routing invariant. */
@@ -70,8 +76,12 @@ export interface DialContext {
   /** Peers we should not retry yet (recent failure or refusal). */
   coolingDown: (id: string) => boolean;
   canDial: (rec: PeerRecord) => boolean;
-  /** False while the node is still settling: spare links made then would mostly be evicted again. */
-  spares: boolean;
+  /**
+   * How many spare links may be wished now. 0 while the node is settling (spares made then
+   * would mostly be evicted again) and outside maintenance rounds: each spare a node makes
+   * takes a slot on its peer that a needed link may later evict, so spares grow slowly.
+   */
+  spares: number;
 }
 
 /** Peers worth dialling now, most important first: empty buckets, closest nodes, then spares. */
@@ -113,8 +123,8 @@ export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean
     if (!closestLinked || compareDistance(c.id, closestLinked, self) < 0) want(c.rec);
   }
   // 3. Spare links that halve a crowded bucket: a second link whose next bit differs.
-  const spare = ctx.budget - RESERVE - table.size - ctx.pending.size - wishes.length;
-  if (spare > 0 && ctx.spares) {
+  const spare = Math.min(ctx.spares, ctx.budget - RESERVE - table.size - ctx.pending.size - wishes.length);
+  if (spare > 0) {
     const covered = new Set<string>();
     for (const s of table.all()) {
       const b = table.bucketOf(s.peer!.id);

@@ -15,13 +15,14 @@ import { Emitter } from './emitter.js';
 import { compareDistance, idFromPublicKey, idFromText, randomIdInBucket, shortId, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import type { Link } from './link.js';
+import { emptyBuckets, gapsBelow, helperFor, peersForAsk } from './bucket-gaps.js';
 import { dialWishes, neededByUs, pickEviction, RESERVE, wouldBeNeeded } from './link-policy.js';
 import { DEFAULT_HOP_LIMIT, MAX_PAYLOAD_BYTES, MAX_REFERRALS } from './limits.js';
 import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, verifyPacket } from './packets.js';
 import { type AppData, MAX_FOUND, Payload } from './payloads.js';
 import { PeerMemory, type PeerRecord, type PeerStore } from './peer-memory.js';
 import { PendingRequests } from './requests.js';
-import { LEAF_CAP, RoutingTable } from './routing-table.js';
+import { isLeaf, LEAF_CAP, RoutingTable } from './routing-table.js';
 import { Session } from './session.js';
 import { checkData, checkPort, safeCall } from './node-checks.js';
 import type { Dialer, Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TopicMessage } from './node-types.js';
@@ -34,6 +35,10 @@ const MAX_BAD_FRAMES = 16;
 const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, PacketKind.Signal]);
 const COOLDOWN_MS = 30_000;
 const FAST_MAINTAIN_MS = 2_000;
+/** A peer's Asks are answered at most this often. */
+const ASK_INTERVAL_MS = 1_000;
+/** Spare links dialled per maintenance round at most (see DialContext.spares). */
+const SPARES_PER_ROUND = 2;
 const PUBLISH_DEDUPE = 4096;
 
 export class MeshNode {
@@ -76,6 +81,8 @@ export class MeshNode {
   private refreshCursor = 0;
   /** Empty buckets already looked into since the last full pass. */
   private readonly refreshedEmpty = new Set<number>();
+  /** Buckets in which a needed dial was refused as BUSY since the bucket last got a link: dialled with Want.Urgent. */
+  private readonly refusedBuckets = new Set<number>();
   private selfLookupQueued = false;
   /** Whether links or memory changed since the last maintenance round. */
   private changedSinceMaintain = true;
@@ -292,6 +299,7 @@ export class MeshNode {
     }
     session.openedAt = this.clock.now();
     this.table.add(session);
+    this.refusedBuckets.delete(this.table.bucketOf(peer.id));
     this.cooldown.delete(peer.idText);
     if (this.o.keepaliveMs > 0) this.ping(session); // an rtt in status() from the start, not after the first keepalive
     this.memory.succeeded(peer.idText, this.wall());
@@ -301,6 +309,7 @@ export class MeshNode {
     if (this.table.size === 1) this.scheduleMaintenance(0); // first link: find our neighbours now
     this.resubscribeSoon();
     this.updateNeeds();
+    this.askFor(emptyBuckets(this.table), session);
     this.repairSoon();
     h?.resolve(session);
   }
@@ -315,7 +324,7 @@ export class MeshNode {
     const weNeed = wouldBeNeeded(this.table, id);
     if (want === Want.Optional && !weNeed) return this.table.size < this.o.linkBudget - RESERVE ? 'free' : 'refuse';
     if (this.table.size < this.o.linkBudget) return 'free';
-    return pickEviction(this.table, weNeed) ?? 'refuse';
+    return pickEviction(this.table, weNeed || want === Want.Urgent) ?? 'refuse';
   }
 
   /** Refuses a link for lack of room, pointing the peer at others it could try. */
@@ -372,6 +381,23 @@ export class MeshNode {
       case FrameType.Need:
         session.peerNeedsUs = frame.need;
         return;
+      case FrameType.Ask: {
+        const now = this.clock.now();
+        // Half the interval the sender keeps: jitter may bring two fair Asks closer together.
+        if (session.answeredAskAt !== undefined && now - session.answeredAskAt < ASK_INTERVAL_MS / 2) return this.dropFrom(session, 'ask-too-often');
+        session.answeredAskAt = now;
+        const peers = peersForAsk(this.table, this.memory, session, frame.buckets);
+        if (peers.length > 0) session.sendFrame({ type: FrameType.Tell, peers });
+        return;
+      }
+      case FrameType.Tell: {
+        if (session.askedAt === undefined) return this.dropFrom(session, 'unasked-tell');
+        session.askedAt = undefined;
+        let learned = false;
+        for (const p of frame.peers) if (this.learn(p)) learned = true;
+        if (learned) this.repairSoon();
+        return;
+      }
       case FrameType.Error:
         // The peer is refusing or evicting us (the close follows): remember whom it suggests instead.
         for (const p of frame.referrals) this.learn(p);
@@ -391,6 +417,15 @@ export class MeshNode {
         s.sendFrame({ type: FrameType.Need, need });
       }
     }
+  }
+
+  /** Asks `link` for nodes in those of our empty buckets it can know about (see bucket-gaps.ts). */
+  private askFor(gaps: number[], link: Session): void {
+    if (isLeaf(link) || (link.askedAt !== undefined && this.clock.now() - link.askedAt < ASK_INTERVAL_MS)) return;
+    const buckets = gapsBelow(this.table, gaps, link);
+    if (buckets.length === 0) return;
+    link.askedAt = this.clock.now();
+    link.sendFrame({ type: FrameType.Ask, buckets });
   }
 
   // ---------------------------------------------------------------- dialling
@@ -430,6 +465,7 @@ export class MeshNode {
             const code = err instanceof MeshError ? err.code : 'error';
             this.counters.drop(`dial:${code}`);
             this.cooldown.set(rec.id, this.clock.now() + COOLDOWN_MS);
+            if (code === 'BUSY' && want !== Want.Optional) this.refusedBuckets.add(this.table.bucketOf(rec.idBytes));
             if (code !== 'BUSY' && code !== 'HANDSHAKE_FAILED') this.memory.failed(rec.id);
           }),
       )
@@ -457,7 +493,8 @@ export class MeshNode {
     this.clock.setTimeout(() => void this.actor.run(() => ((this.repairQueued = false), this.repair())), 0);
   }
 
-  private repair(): void {
+  /** Dials missing needed links, and up to `spares` spare links. */
+  private repair(spares = 0): void {
     if (this.stopped || !this.dialer) return;
     const wishes = dialWishes({
       table: this.table,
@@ -466,12 +503,13 @@ export class MeshNode {
       pending: this.pendingDials,
       coolingDown: this.coolingDown,
       canDial: (r) => this.dialer!.canDial(r),
-      spares: this.maintainInterval >= 4 * FAST_MAINTAIN_MS,
+      spares: this.maintainInterval >= 4 * FAST_MAINTAIN_MS ? spares : 0,
     });
     for (const { rec, needed } of wishes) {
       if (this.pendingDials.size >= this.o.maxPendingDials) break;
       if (this.table.size + this.pendingDials.size >= this.o.linkBudget && !(needed && pickEviction(this.table, true))) break;
-      this.dialPeer(rec, needed ? Want.Needed : Want.Optional);
+      const urgent = needed && this.refusedBuckets.has(this.table.bucketOf(rec.idBytes));
+      this.dialPeer(rec, urgent ? Want.Urgent : needed ? Want.Needed : Want.Optional);
     }
   }
 
@@ -502,7 +540,10 @@ export class MeshNode {
       for (const addr of this.bootstrapAddrs) this.dialAddress(addr);
       for (const rec of this.memory.mostRecentlyUseful(this.o.maxPendingDials)) this.dialPeer(rec, Want.Join);
     }
-    this.repair();
+    this.repair(SPARES_PER_ROUND);
+    const gaps = emptyBuckets(this.table);
+    const helper = helperFor(this.table, gaps, (n) => Math.floor(this.random.float() * n));
+    if (helper) this.askFor(gaps, helper);
     this.topics.expire(this.clock.now());
     this.scheduleMaintenance(this.maintainInterval);
     this.maintainInterval = Math.min(this.maintainInterval * 2, this.o.maintainMs);

@@ -69,6 +69,11 @@ export class PeerMemory {
     return this.records.values();
   }
 
+  /** The records in one distance bucket of ours. */
+  inBucket(bucket: number): PeerRecord[] {
+    return [...(this.buckets.get(bucket) ?? [])].map((id) => this.records.get(id)!);
+  }
+
   /** Learns of a peer (from a hello, a lookup reply or a referral). Returns the record if kept. */
   learn(info: PeerInfo, now: number): PeerRecord | undefined {
     const idBytes = idFromPublicKey(info.publicKey);

@@ -50,6 +50,10 @@ export class Session {
   helloSent = false;
   /** Malformed or unexpected frames received; too many closes the link. */
   badFrames = 0;
+  /** When we last asked this peer for nodes in our empty buckets (a Tell is welcome only then). */
+  askedAt?: number;
+  /** When this peer last asked us: one Ask per peer per ASK_INTERVAL_MS is answered. */
+  answeredAskAt?: number;
 
   constructor(
     readonly link: Link,

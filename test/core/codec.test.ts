@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { encode } from 'cborg';
 import fc from 'fast-check';
 import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type PacketFrame, type PeerInfo } from '../../src/core/codec.js';
-import { MAX_ADDR_LENGTH, MAX_ADDRS, MAX_CAPS, MAX_FRAME_BYTES, MAX_REFERRALS, WIRE_VERSION } from '../../src/core/limits.js';
+import { MAX_ADDR_LENGTH, MAX_ADDRS, MAX_ASKED_BUCKETS, MAX_CAPS, MAX_FRAME_BYTES, MAX_REFERRALS, WIRE_VERSION } from '../../src/core/limits.js';
 
 // ---------------------------------------------------------------- arbitraries
 
@@ -27,7 +27,7 @@ const peerInfo: fc.Arbitrary<PeerInfo> = fc.record({
 const helloFrame = fc.record({
   type: fc.constant(FrameType.Hello),
   minor: uint,
-  want: fc.constantFrom(Want.Optional, Want.Needed, Want.Join),
+  want: fc.constantFrom(Want.Optional, Want.Needed, Want.Join, Want.Urgent),
   publicKey: bytes(32),
   nonce: bytes(32),
   caps: fc.array(text(64), { maxLength: MAX_CAPS }),
@@ -54,7 +54,10 @@ const packetFrame = fc.record({
   signature: bytes(64),
 }, plain);
 
-const anyFrame: fc.Arbitrary<Frame> = fc.oneof(helloFrame, proofFrame, errorFrame, pingFrame, needFrame, packetFrame);
+const askFrame = fc.record({ type: fc.constant(FrameType.Ask), buckets: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: MAX_ASKED_BUCKETS }) }, plain);
+const tellFrame = fc.record({ type: fc.constant(FrameType.Tell), peers: fc.array(peerInfo, { maxLength: MAX_REFERRALS }) }, plain);
+
+const anyFrame: fc.Arbitrary<Frame> = fc.oneof(helloFrame, proofFrame, errorFrame, pingFrame, needFrame, packetFrame, askFrame, tellFrame);
 
 /** Every reason `decodeFrame` may give. A new reason must be added here on purpose. */
 const REASONS = new Set([
@@ -70,6 +73,8 @@ const REASONS = new Set([
   'bad-ping',
   'bad-need',
   'bad-packet',
+  'bad-ask',
+  'bad-tell',
 ]);
 
 // ---------------------------------------------------------------- helpers
@@ -110,6 +115,8 @@ const validBodies = {
   pong: () => [FrameType.Pong, 5] as unknown[],
   need: () => [FrameType.Need, true] as unknown[],
   packet: () => [FrameType.Packet, id, id, 64, 1234, 1, Uint8Array.of(1, 2), key, sig] as unknown[],
+  ask: () => [FrameType.Ask, [3, 7]] as unknown[],
+  tell: () => [FrameType.Tell, [[key, ['ws://y'], []]]] as unknown[],
 };
 
 function packetOfSize(total: number): Uint8Array {
@@ -233,7 +240,7 @@ describe('codec refusals', () => {
   });
 
   it('unknown frame types', () => {
-    for (const t of [0, 8, 9, 255, 1_000_000, -1, '1', 1.5, true, null]) {
+    for (const t of [0, 10, 255, 1_000_000, -1, '1', 1.5, true, null]) {
       expectReason(rawFrame([t, 5]), 'unknown-frame-type', `type ${JSON.stringify(t)}`);
     }
   });
@@ -253,7 +260,7 @@ describe('codec refusals', () => {
     ['hello', 'a cap that is a number', (b) => set(b, 4, [1]), 'bad-hello'],
     ['hello', `${MAX_ADDRS + 1} addrs`, (b) => set(b, 5, Array(MAX_ADDRS + 1).fill('ws://a')), 'bad-hello'],
     ['hello', `an addr of ${MAX_ADDR_LENGTH + 1} characters`, (b) => set(b, 5, ['a'.repeat(MAX_ADDR_LENGTH + 1)]), 'bad-hello'],
-    ['hello', 'want 3', (b) => set(b, 6, 3), 'bad-hello'],
+    ['hello', 'want 4', (b) => set(b, 6, 4), 'bad-hello'],
     ['hello', 'want as boolean', (b) => set(b, 6, true), 'bad-hello'],
     ['hello', 'want missing', (b) => b.slice(0, 6), 'bad-hello'],
     ['hello', 'an extra field', (b) => [...b, 0], 'bad-hello'],
@@ -290,6 +297,15 @@ describe('codec refusals', () => {
     ['packet', 'public key of 31 bytes', (b) => set(b, 7, new Uint8Array(31)), 'bad-packet'],
     ['packet', 'signature of 65 bytes', (b) => set(b, 8, new Uint8Array(65)), 'bad-packet'],
     ['packet', 'signature missing', (b) => b.slice(0, 8), 'bad-packet'],
+    ['ask', 'bucket 256', (b) => set(b, 1, [256]), 'bad-ask'],
+    ['ask', 'bucket negative', (b) => set(b, 1, [-1]), 'bad-ask'],
+    ['ask', 'bucket as text', (b) => set(b, 1, ['3']), 'bad-ask'],
+    ['ask', `${MAX_ASKED_BUCKETS + 1} buckets`, (b) => set(b, 1, Array(MAX_ASKED_BUCKETS + 1).fill(1)), 'bad-ask'],
+    ['ask', 'buckets not a list', (b) => set(b, 1, 3), 'bad-ask'],
+    ['ask', 'an extra field', (b) => [...b, 0], 'bad-ask'],
+    ['tell', `${MAX_REFERRALS + 1} peers`, (b) => set(b, 1, Array(MAX_REFERRALS + 1).fill([key, [], []])), 'bad-tell'],
+    ['tell', 'a peer with a 33-byte key', (b) => set(b, 1, [[new Uint8Array(33), [], []]]), 'bad-tell'],
+    ['tell', 'peers missing', (b) => b.slice(0, 1), 'bad-tell'],
   ];
   for (const [kind, what, mutate, reason] of mutations) {
     it(`${kind}: ${what} -> ${reason}`, () => {

@@ -289,7 +289,7 @@ describe('link policy', () => {
       pending: new Set<string>(),
       coolingDown: () => false,
       canDial: () => true,
-      spares: true,
+      spares: 24,
       ...over,
     });
 
