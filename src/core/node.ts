@@ -145,7 +145,8 @@ export class MeshNode {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    await this.e2e.ready();
+    // On the actor, so a simulator's clock waits for the key pair rather than running past it.
+    await this.actor.run(() => this.e2e.ready());
     if (this.store) {
       const stored = await this.store.load();
       this.memory.restore(stored);
