@@ -851,8 +851,11 @@ export class MeshNode {
     const d = Payload.reliableData.decode(p.payload);
     if (!d) return this.drop('bad-payload');
     const ack = () => this.originate(p.src, PacketKind.Ack, Payload.ack.encode({ messageId: d.messageId })).catch(() => this.drop('ack-unroutable'));
-    // A copy of a message already delivered: its ack was lost or is still on its way. Ack again.
-    if (this.reliableIn.has(src, d.messageId)) return this.drop('duplicate-reliable'), ack();
+    if (this.reliableIn.has(src, d.messageId)) {
+      // A copy of a message already delivered: its ack was lost or is still on its way. Ack again.
+      this.drop('duplicate-reliable');
+      return ack();
+    }
     // Not acknowledged, so the sender tries again: a listener may be there by then.
     if (this.messageListeners.size === 0) return this.drop('no-listener');
     if (!this.reliableIn.record(src, d.messageId)) return this.drop('reliable-window-full');

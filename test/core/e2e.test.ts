@@ -237,6 +237,27 @@ describe('end-to-end encryption through a forwarding node', () => {
     await refusing.net.stopAll();
   });
 
+  it('a destination that comes back with a new key tells the sender, and a reliable send gets through', async () => {
+    const t = await chain();
+    await drive(t.net.clock, t.a.send(t.c.id, 'before the restart', { port: 3 }), 5000, 'warm-up');
+    await advance(t.net.clock, 100);
+    // C restarts with the same identity and a fresh X25519 key (say, its key store was lost).
+    await drive(t.net.clock, t.c.stop(), 1000, 'stop c');
+    await driveUntil(t.net.clock, () => t.b.linkIds().length === 1, 5000, 'B saw C go');
+    const c2 = (await t.net.addNode('e2e/c-again', { identity: t.c.identity, addrs: [], bootstrap: ['mem:e2e-b'] })).node;
+    const inbox: string[] = [];
+    c2.onMessage((m) => inbox.push(String(m.data)));
+    await drive(t.net.clock, c2.start(), 1000, 'start c again');
+    await driveUntil(t.net.clock, () => t.b.linkIds().length === 2, 5000, 'C back at B');
+    assert.notEqual(c2.status().e2e.publicKey, t.c.status().e2e.publicKey, 'a new key');
+    await drive(t.net.clock, t.a.send(c2.id, `${MARKER} after the restart`, { port: 3, reliable: true, deadlineMs: 5000 }), 6000, 'reliable send');
+    assert.deepEqual(inbox, [`${MARKER} after the restart`]);
+    assert.equal(c2.status().counters.dropped['e2e:stale-key'], 1, 'the copy sealed to the old key was refused, once');
+    assert.equal(t.forwarded.filter((f) => contains(f, marker)).length, 0, 'and nothing went in the clear');
+    await drive(t.net.clock, c2.stop(), 1000, 'stop c again');
+    await t.net.stopAll();
+  });
+
   it('a key request that nobody answers fails the send with TIMEOUT, never falls back to plaintext', async () => {
     const t = await chain();
     // B swallows key requests: a downgrade attempt.
