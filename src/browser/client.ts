@@ -126,8 +126,13 @@ export class Mesh {
     });
   }
 
-  async send(to: string, data: AppData, options: { port?: number } = {}): Promise<void> {
-    await this.call({ op: 'send', to, data, port: options.port ?? 0 });
+  /**
+   * Sends a datagram to node `to` on `port` (0..255 of this app). With `reliable: true`, resolves
+   * once `to` acknowledged it (its app gets it at most once), or rejects with MeshError TIMEOUT
+   * after `deadlineMs` (default 10 000, at most 120 000). Sealed end to end when both nodes encrypt.
+   */
+  async send(to: string, data: AppData, options: { port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
+    await this.call({ op: 'send', to, data, port: options.port ?? 0, reliable: options.reliable, deadlineMs: options.deadlineMs });
   }
 
   /** Listens to datagrams on every port of this app. Returns a function that stops listening. */

@@ -13,7 +13,7 @@ import { RtcBroker, type RtcHostTab } from './broker.js';
 import { BrowserDialer, WEBRTC_CAP } from './dialer.js';
 import type { BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
-import { IdbPeerStore, loadOrCreateIdentity, openDb } from './store.js';
+import { IdbPeerStore, loadOrCreateE2eKeys, loadOrCreateIdentity, openDb } from './store.js';
 
 interface PendingReply {
   resolve: (d: AppData) => void;
@@ -102,7 +102,7 @@ export class NodeHost {
     const node = await this.ensureNode([]);
     switch (m.op) {
       case 'send':
-        return node.send(m.to, m.data, { port: wirePort(tab.app, m.port) });
+        return node.send(m.to, m.data, { port: wirePort(tab.app, m.port), reliable: m.reliable, deadlineMs: m.deadlineMs });
       case 'request':
         return node.request(m.to, m.data, { port: wirePort(tab.app, m.port), timeoutMs: m.timeoutMs });
       case 'handle':
@@ -144,8 +144,20 @@ export class NodeHost {
   private async startNode(bootstrap: string[]): Promise<MeshNode> {
     const db = await openDb();
     const identity = await loadOrCreateIdentity(db);
+    // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
+    const e2eKeys = await loadOrCreateE2eKeys(db).catch(() => undefined);
     const dialer = new BrowserDialer(this.broker, (reason) => node.counters.drop(reason));
-    const node: MeshNode = new MeshNode({ identity, dialer, store: new IdbPeerStore(db), bootstrap, caps: [WEBRTC_CAP], addrs: [], saveDelayMs: 500 });
+    const node: MeshNode = new MeshNode({
+      identity,
+      dialer,
+      store: new IdbPeerStore(db),
+      bootstrap,
+      caps: [WEBRTC_CAP],
+      addrs: [],
+      saveDelayMs: 500,
+      encryption: e2eKeys !== undefined,
+      e2eKeys,
+    });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.onMessage((msg) => this.deliverMessage(msg));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
@@ -272,7 +284,7 @@ export class NodeHost {
     for (const t of this.tabs.values()) if (t.alive) t.conn.post({ ev: 'log', text });
   }
 
-  private status(s: NodeStatus): BrowserStatus & { startedAt: number; rehomed: number; hostedBy: Record<string, number>; counters: NodeStatus['counters'] } {
+  private status(s: NodeStatus): BrowserStatus & { startedAt: number; rehomed: number; hostedBy: Record<string, number>; counters: NodeStatus['counters']; e2e: NodeStatus['e2e'] } {
     return {
       id: s.id,
       host: this.kind,
@@ -283,6 +295,7 @@ export class NodeHost {
       rehomed: this.broker.rehomed,
       hostedBy: Object.fromEntries(this.broker.hostedBy()),
       counters: s.counters,
+      e2e: s.e2e,
     };
   }
 }

@@ -11,7 +11,7 @@ export type HostKind = 'shared-worker' | 'leader-tab';
 /** Tab -> host: `op` names the call, `id` pairs it with its reply. */
 export type TabRequest =
   | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean }
-  | { op: 'send'; to: string; data: AppData; port: number }
+  | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
   | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
   | { op: 'handle'; port: number }
   | { op: 'unhandle'; port: number }

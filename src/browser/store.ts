@@ -1,7 +1,7 @@
 /**
  * The node's persistent state in IndexedDB: its identity (a non-extractable Ed25519 CryptoKey
- * pair, stored by structured clone, so the private key never exists as bytes in script) and its
- * peer memory. One database per origin, shared by the SharedWorker and any leader tab.
+ * pair, stored by structured clone, so the private key never exists as bytes in script), its
+ * X25519 key pair for end-to-end encryption (stored the same way) and its peer memory. One database per origin, shared by the SharedWorker and any leader tab.
  */
 import { Identity } from '../core/identity.js';
 import type { PeerStore, StoredPeer } from '../core/peer-memory.js';
@@ -52,6 +52,20 @@ export async function loadOrCreateIdentity(db: IDBDatabase): Promise<Identity> {
   const winner = await kv.get<CryptoKeyPair>(db, 'identity');
   if (!winner) throw new Error('identity vanished from IndexedDB');
   return Identity.fromKeyPair(winner);
+}
+
+/**
+ * The node's X25519 key pair for end-to-end encryption, beside its identity: generated here with
+ * a non-extractable private key, kept as CryptoKeys. Two racing creators agree on the first stored.
+ */
+export async function loadOrCreateE2eKeys(db: IDBDatabase): Promise<CryptoKeyPair> {
+  const stored = await kv.get<CryptoKeyPair>(db, 'e2e-keys');
+  if (stored?.privateKey && stored.publicKey) return stored;
+  const pair = (await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits'])) as CryptoKeyPair;
+  if (await kv.add(db, 'e2e-keys', pair)) return pair;
+  const winner = await kv.get<CryptoKeyPair>(db, 'e2e-keys');
+  if (!winner) throw new Error('e2e keys vanished from IndexedDB');
+  return winner;
 }
 
 /** Peer memory as one IndexedDB value (it is small: bounded per distance bucket). */

@@ -13,6 +13,8 @@ interface ServeOptions {
   allowOrigin: string[];
   linkBudget: number;
   publicUrl?: string;
+  encryption: boolean;
+  requireEncryption?: boolean;
 }
 
 export function registerServe(program: Command): void {
@@ -27,6 +29,8 @@ export function registerServe(program: Command): void {
     .option('--allow-origin <origin>', 'browser origin allowed to join, e.g. https://example.com; repeatable (default: any)', collect, [])
     .option('--link-budget <n>', 'most links kept at once', parseInteger('--link-budget', 2, 100_000), 256)
     .option('--public-url <url>', 'ws:// or wss:// URL other nodes should dial to reach this one (behind a proxy, or with --host 0.0.0.0)')
+    .option('--no-encryption', 'send datagrams, requests and replies in the clear (end-to-end encryption is on by default)')
+    .option('--require-encryption', 'never send or accept datagrams, requests or replies in the clear')
     // Mistakes in options are one line, prefixed like every other error of this command.
     .showHelpAfterError(false)
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'meshwork: ')) })
@@ -43,6 +47,8 @@ async function serve(o: ServeOptions): Promise<void> {
     allowOrigins: o.allowOrigin.length > 0 ? o.allowOrigin : undefined,
     linkBudget: o.linkBudget,
     publicUrl: o.publicUrl,
+    encryption: o.encryption,
+    requireEncryption: o.requireEncryption,
     onWarning: (m) => log(`warning: ${m}`),
   });
   const status = node.status();

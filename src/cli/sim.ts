@@ -12,8 +12,9 @@ export function registerSim(program: Command): void {
     .option('--messages <m>', 'datagrams sent between random pairs', parseInteger('--messages', 0, 10_000_000), 1000)
     .option('--churn <r>', 'fraction of nodes replaced per virtual minute (runs 30 virtual minutes)', parseFraction('--churn'), 0)
     .option('--link-budget <b>', 'most links per node', parseInteger('--link-budget', 2, 10_000), 24)
+    .option('--no-encryption', 'send the datagrams in the clear (no key exchange, no AES-GCM)')
     .option('--json', 'end with one JSON line of results')
-    .action(async (o: { nodes: number; seed: number; messages: number; churn: number; linkBudget: number; json?: boolean }) => {
+    .action(async (o: { nodes: number; seed: number; messages: number; churn: number; linkBudget: number; encryption: boolean; json?: boolean }) => {
       const started = performance.now();
       let peakRss = process.memoryUsage().rss;
       const tty = process.stderr.isTTY;
@@ -23,6 +24,7 @@ export function registerSim(program: Command): void {
         messages: o.messages,
         churn: o.churn,
         linkBudget: o.linkBudget,
+        encryption: o.encryption,
         onProgress: (p: SimProgress) => {
           peakRss = Math.max(peakRss, process.memoryUsage().rss);
           if (tty) process.stderr.write(`\r\x1b[K${p.phase} t=${p.virtualSeconds.toFixed(0)}s alive=${p.alive} ${p.detail}`);

@@ -17,6 +17,10 @@ export class BoundedMap<K, V> {
   private map = new Map<K, V>();
   constructor(private readonly capacity: number) {}
 
+  get size(): number {
+    return this.map.size;
+  }
+
   get(key: K): V | undefined {
     return this.map.get(key);
   }

@@ -18,7 +18,9 @@ export type MeshErrorCode =
   | 'CONGESTED'
   | 'PORT_IN_USE'
   | 'LISTEN_FAILED'
-  | 'REMOTE_ERROR';
+  | 'REMOTE_ERROR'
+  /** End-to-end encryption is required, and the destination does not encrypt. */
+  | 'ENCRYPTION_UNAVAILABLE';
 
 export class MeshError extends Error {
   override readonly name = 'MeshError';

@@ -1,8 +1,10 @@
 /** The public shapes of a MeshNode: its options, what it delivers and what it reports. */
 import type { Clock, Random } from './clock.js';
 import type { Counters } from './counters.js';
+import type { E2eStatus } from './e2e.js';
 import type { Identity } from './identity.js';
 import type { Link } from './link.js';
+import type { CryptoKeyPairLike } from './webcrypto.js';
 import type { AppData } from './payloads.js';
 import type { PeerRecord, PeerStore } from './peer-memory.js';
 
@@ -43,6 +45,15 @@ export interface MeshNodeOptions {
   subscribeRefreshMs?: number;
   /** Dials in flight at once. Default 4. */
   maxPendingDials?: number;
+  /**
+   * End-to-end encryption of datagrams, requests and replies (X25519 + AES-GCM). Default true.
+   * Off, the node sends plaintext and tells senders that ask for its key that it has none.
+   */
+  encryption?: boolean;
+  /** Never send or accept application payloads in the clear: ENCRYPTION_UNAVAILABLE instead. Default false. */
+  requireEncryption?: boolean;
+  /** The node's X25519 key pair (kept beside its identity); a fresh one in memory when absent. */
+  e2eKeys?: CryptoKeyPairLike;
 }
 
 export interface Message {
@@ -77,6 +88,7 @@ export interface NodeStatus {
   linkBudget: number;
   topics: number;
   counters: ReturnType<Counters['toJSON']>;
+  e2e: E2eStatus;
 }
 
 export interface NodeEvents {

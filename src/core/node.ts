@@ -18,7 +18,9 @@ import type { Link } from './link.js';
 import { emptyBuckets, gapsBelow, helperFor, peersForAsk } from './bucket-gaps.js';
 import { dialWishes, neededByUs, pickEviction, RESERVE, wouldBeNeeded } from './link-policy.js';
 import { DEFAULT_HOP_LIMIT, MAX_PAYLOAD_BYTES, MAX_REFERRALS } from './limits.js';
-import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, verifyPacket } from './packets.js';
+import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, SEALABLE_KINDS, verifyPacket } from './packets.js';
+import { E2e } from './e2e.js';
+import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, ReliableSender, ReliableWindow } from './reliable.js';
 import { type AppData, MAX_FOUND, Payload } from './payloads.js';
 import { PeerMemory, type PeerRecord, type PeerStore } from './peer-memory.js';
 import { PendingRequests } from './requests.js';
@@ -32,7 +34,9 @@ import { topicId, TopicTree } from './topic-tree.js';
 
 const MAX_BAD_FRAMES = 16;
 /** Answers: they retrace the path of what they answer before trying greedy routing. */
-const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, PacketKind.Signal]);
+const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, PacketKind.Signal, PacketKind.KeyReply, PacketKind.Ack]);
+/** How long one attempt of a reliable send waits for the destination's encryption key before the next attempt asks again. */
+const RELIABLE_KEY_WAIT_MS = 2_000;
 const COOLDOWN_MS = 30_000;
 const FAST_MAINTAIN_MS = 2_000;
 /** A peer's Asks are answered at most this often. */
@@ -57,6 +61,9 @@ export class MeshNode {
   private readonly handshakes = new Map<Session, { resolve: (s: Session) => void; reject: (e: Error) => void; timer: TimerHandle }>();
   private readonly requests: PendingRequests;
   private readonly lookups: PendingRequests;
+  private readonly e2e: E2e;
+  private readonly reliableOut: ReliableSender;
+  private readonly reliableIn: ReliableWindow;
   private readonly topics = new TopicTree();
   private readonly seen = new RecentSet(8192);
   /**
@@ -71,7 +78,7 @@ export class MeshNode {
   private readonly pendingDials = new Set<string>();
   private readonly cooldown = new Map<string, number>();
   private readonly bootstrapAddrs: string[];
-  private readonly o: Required<Omit<MeshNodeOptions, 'dialer' | 'store' | 'identity' | 'clock' | 'random' | 'wallClock' | 'bootstrap'>>;
+  private readonly o: Required<Omit<MeshNodeOptions, 'dialer' | 'store' | 'identity' | 'clock' | 'random' | 'wallClock' | 'bootstrap' | 'encryption' | 'requireEncryption' | 'e2eKeys'>>;
   private readonly dialer?: Dialer;
   private readonly store?: PeerStore;
   private timers: TimerHandle[] = [];
@@ -118,6 +125,18 @@ export class MeshNode {
     const enqueue = (fn: () => void) => void this.actor.run(fn);
     this.requests = new PendingRequests(this.clock, enqueue);
     this.lookups = new PendingRequests(this.clock, enqueue);
+    this.e2e = new E2e({
+      id: this.identity.id,
+      enabled: options.encryption ?? true,
+      require: options.requireEncryption ?? false,
+      keys: options.e2eKeys,
+      clock: this.clock,
+      run: (task) => this.actor.run(task),
+      originate: (dst, kind, payload) => this.originate(dst, kind, payload),
+      drop: (reason) => this.drop(reason),
+    });
+    this.reliableOut = new ReliableSender(this.clock, this.random, enqueue);
+    this.reliableIn = new ReliableWindow(this.clock);
   }
 
   get addrs(): string[] {
@@ -133,6 +152,8 @@ export class MeshNode {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    // On the actor, so a simulator's clock waits for the key pair rather than running past it.
+    await this.actor.run(() => this.e2e.ready());
     if (this.store) {
       const stored = await this.store.load();
       this.memory.restore(stored);
@@ -157,6 +178,8 @@ export class MeshNode {
       for (const s of [...this.sessions]) s.close('node stopped');
       this.requests.failAll(MeshError.stopped());
       this.lookups.failAll(MeshError.stopped());
+      this.e2e.failAll(MeshError.stopped());
+      this.reliableOut.failAll(MeshError.stopped());
     });
     await this.save();
   }
@@ -712,6 +735,13 @@ export class MeshNode {
     }
     // Links crossed: the first link does not lower the hop limit, each forward does; 0 when local.
     const hops = from ? Math.max(1, DEFAULT_HOP_LIMIT - p.hops + 1) : 0;
+    let sealed = false;
+    if (SEALABLE_KINDS.has(p.kind)) {
+      const opened = await this.e2e.open(p, from !== undefined);
+      if (typeof opened === 'string') return this.drop(opened);
+      sealed = opened.sealed;
+      p = { ...p, payload: opened.payload };
+    }
     this.counters.delivered++;
     switch (p.kind) {
       case PacketKind.Data: {
@@ -723,7 +753,19 @@ export class MeshNode {
         return;
       }
       case PacketKind.Request:
-        return this.onRequest(src, p, hops);
+        return this.onRequest(src, p, hops, sealed);
+      case PacketKind.ReliableData:
+        return this.onReliableData(src, p, hops);
+      case PacketKind.Ack: {
+        const a = Payload.ack.decode(p.payload);
+        if (!a) return this.drop('bad-payload');
+        if (!this.reliableOut.ack(src, a.messageId)) this.drop('late-ack');
+        return;
+      }
+      case PacketKind.KeyRequest:
+        return this.e2e.onKeyRequest(p);
+      case PacketKind.KeyReply:
+        return this.e2e.onKeyReply(p);
       case PacketKind.Response: {
         const r = Payload.response.decode(p.payload);
         if (!r) return this.drop('bad-payload');
@@ -817,12 +859,50 @@ export class MeshNode {
 
   // ---------------------------------------------------------------- services: datagrams and requests
 
-  /** Sends a datagram to `to` (a node id) on `port`. Resolves once it has left this node. */
-  send(to: string, data: AppData, options: { port?: number } = {}): Promise<void> {
+  /**
+   * Sends a datagram to `to` (a node id) on `port`. Resolves once it has left this node; with
+   * `reliable`, once `to` acknowledged it (delivered at most once), else rejects with TIMEOUT
+   * after `deadlineMs`. The first send to a node waits for its encryption key (one round trip).
+   */
+  send(to: string, data: AppData, options: { port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
     const dst = this.checkTarget(to);
     const port = checkPort(options.port ?? 0);
     checkData(data);
-    return this.actor.run(() => this.originate(dst, PacketKind.Data, Payload.data.encode({ port, data })));
+    if (!options.reliable) return this.originateSealed(dst, PacketKind.Data, Payload.data.encode({ port, data }), this.o.requestTimeoutMs);
+    const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    if (!(deadlineMs > 0 && deadlineMs <= MAX_DEADLINE_MS)) throw MeshError.invalid(`deadlineMs must be from 1 to ${MAX_DEADLINE_MS}`);
+    const messageId = this.reliableOut.nextId();
+    const plaintext = Payload.reliableData.encode({ port, messageId, data });
+    return this.reliableOut.send(toHex(dst), messageId, deadlineMs, (remaining) =>
+      this.originateSealed(dst, PacketKind.ReliableData, plaintext, Math.min(remaining, RELIABLE_KEY_WAIT_MS)),
+    );
+  }
+
+  /**
+   * Seals an application payload for `dst` (when both ends encrypt) and routes it. Runs outside
+   * the actor, because the first packet to a node waits for its key, which arrives through it.
+   * `inKind` answers a plaintext request in plaintext.
+   */
+  private async originateSealed(dst: NodeId, kind: number, plaintext: Uint8Array, keyWaitMs: number, inKind?: 'plaintext'): Promise<void> {
+    const how = await this.e2e.sealingFor(dst, keyWaitMs, inKind);
+    await this.actor.run(async () => this.originate(dst, kind, await this.e2e.seal(this.identity.id, dst, kind, plaintext, how)));
+  }
+
+  private onReliableData(src: string, p: PacketFrame, hops: number): void | Promise<void> {
+    const d = Payload.reliableData.decode(p.payload);
+    if (!d) return this.drop('bad-payload');
+    const ack = () => this.originate(p.src, PacketKind.Ack, Payload.ack.encode({ messageId: d.messageId })).catch(() => this.drop('ack-unroutable'));
+    if (this.reliableIn.has(src, d.messageId)) {
+      // A copy of a message already delivered: its ack was lost or is still on its way. Ack again.
+      this.drop('duplicate-reliable');
+      return ack();
+    }
+    // Not acknowledged, so the sender tries again: a listener may be there by then.
+    if (this.messageListeners.size === 0) return this.drop('no-listener');
+    if (!this.reliableIn.record(src, d.messageId)) return this.drop('reliable-window-full');
+    const m: Message = { from: src, data: d.data, port: d.port, hops };
+    for (const fn of this.messageListeners) safeCall(() => fn(m));
+    return ack();
   }
 
   /** Listens to datagrams on every port. Returns a function that stops listening. */
@@ -849,23 +929,26 @@ export class MeshNode {
     const timeoutMs = options.timeoutMs ?? this.o.requestTimeoutMs;
     if (!(timeoutMs > 0)) throw MeshError.invalid('timeoutMs must be positive');
     return this.actor
-      .run(async () => {
-        const { requestId, reply } = this.requests.open(to, timeoutMs, `request to ${shortId(to)} port ${port}`);
-        await this.originate(dst, PacketKind.Request, Payload.request.encode({ port, requestId, data })).catch((err) =>
-          this.requests.fail(requestId, err as Error),
+      .run(() => this.requests.open(toHex(dst), timeoutMs, `request to ${shortId(to)} port ${port}`))
+      .then(({ requestId, reply }) => {
+        // The key exchange, when this is the first packet to `to`, counts within the timeout.
+        this.originateSealed(dst, PacketKind.Request, Payload.request.encode({ port, requestId, data }), timeoutMs).catch((err: unknown) =>
+          this.actor.run(() => this.requests.fail(requestId, err as Error)),
         );
-        return { reply };
-      })
-      .then((r) => r.reply);
+        return reply;
+      });
   }
 
-  private onRequest(src: string, p: PacketFrame, hops: number): void {
+  private onRequest(src: string, p: PacketFrame, hops: number, sealed: boolean): void {
     const r = Payload.request.decode(p.payload);
     if (!r) return this.drop('bad-payload');
     const handler = this.handlers.get(r.port);
     if (!handler) return this.drop('no-handler');
+    // Answered in kind: sealed to a sealed request (its sender's key came with it), else in the clear.
     const reply = (ok: boolean, data: AppData) =>
-      this.actor.run(() => this.originate(p.src, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data })).catch(() => this.drop('reply-unroutable')));
+      this.originateSealed(p.src, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data }), this.o.requestTimeoutMs, sealed ? undefined : 'plaintext').catch(() =>
+        this.actor.run(() => this.drop('reply-unroutable')),
+      );
     // The handler runs outside the actor: a slow handler must not stall the node.
     Promise.resolve()
       .then(() => handler({ from: src, data: r.data, port: r.port, hops }))
@@ -1002,6 +1085,7 @@ export class MeshNode {
       linkBudget: this.o.linkBudget,
       topics: [...this.topics.all()].length,
       counters: this.counters.toJSON(),
+      e2e: this.e2e.status(),
     };
   }
 

@@ -24,7 +24,18 @@ export const PacketKind = {
   PublishDown: 8,
   /** WebRTC signalling (offer, answer, candidates) carried over the mesh. */
   Signal: 9,
+  /** Asks the destination for its X25519 key (end-to-end encryption), carrying the sender's. */
+  KeyRequest: 10,
+  /** The answer to a KeyRequest, or an unasked correction when a sender used an old key. */
+  KeyReply: 11,
+  /** A datagram retried until acknowledged, delivered at most once. */
+  ReliableData: 12,
+  /** Acknowledges a ReliableData message by its message id. */
+  Ack: 13,
 } as const;
+
+/** Kinds whose payload carries application data and is sealed end to end. */
+export const SEALABLE_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response, PacketKind.ReliableData]);
 
 /** Kinds delivered to the node closest to `dst` rather than to `dst` exactly. */
 export const ANYCAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Lookup, PacketKind.Publish]);

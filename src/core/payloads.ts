@@ -17,12 +17,25 @@ export interface SubscribePayload { topic: Uint8Array }
 export interface PublishPayload { topic: Uint8Array; name: string; data: AppData }
 export interface PublishDownPayload { inner: Uint8Array }
 export interface SignalPayload { body: string }
+/** Asks a node for its X25519 key, telling it ours (empty when we have none). */
+export interface KeyRequestPayload { requestId: number; key: Uint8Array }
+/** A node's X25519 key (empty: it does not encrypt); requestId 0 when unasked. */
+export interface KeyReplyPayload { requestId: number; key: Uint8Array }
+/** An encrypted payload: the sender's X25519 key, the first bytes of the recipient's, a nonce, the ciphertext. */
+export interface SealedPayload { senderKey: Uint8Array; recipientTag: Uint8Array; nonce: Uint8Array; ciphertext: Uint8Array }
+/** A datagram the sender retries until acknowledged; `messageId` is the same in every copy. */
+export interface ReliableDataPayload { port: number; messageId: number; data: AppData }
+export interface AckPayload { messageId: number }
 
 export const MAX_FOUND = 32;
+/** The marker that opens a sealed payload: every plaintext payload that may be sealed opens with a number instead. */
+export const SEALED_MARK = 'e2e/1';
+export const RECIPIENT_TAG_BYTES = 8;
 export const MAX_PORT = 65535;
 
 const isData = (v: unknown): v is AppData => typeof v === 'string' || v instanceof Uint8Array;
 const isPort = (v: unknown): v is number => isUint(v) && v <= MAX_PORT;
+const isKey = (v: unknown): v is Uint8Array => isBytes(v) && (v.length === 0 || v.length === 32);
 
 function parse<T>(bytes: Uint8Array, length: number, build: (a: unknown[]) => T | undefined): T | undefined {
   const r = decodeCbor(bytes);
@@ -74,4 +87,39 @@ export const Payload = {
     encode: (p: SignalPayload) => encode([p.body]),
     decode: (b: Uint8Array) => parse(b, 1, ([body]) => (isString(body, 32 * 1024) ? { body } : undefined)),
   },
+  keyRequest: {
+    encode: (p: KeyRequestPayload) => encode([p.requestId, p.key]),
+    decode: (b: Uint8Array) => parse(b, 2, ([requestId, key]) => (isUint(requestId) && isKey(key) ? { requestId, key } : undefined)),
+  },
+  keyReply: {
+    encode: (p: KeyReplyPayload) => encode([p.requestId, p.key]),
+    decode: (b: Uint8Array) => parse(b, 2, ([requestId, key]) => (isUint(requestId) && isKey(key) ? { requestId, key } : undefined)),
+  },
+  sealed: {
+    encode: (p: SealedPayload) => encode([SEALED_MARK, p.senderKey, p.recipientTag, p.nonce, p.ciphertext]),
+    /** Undefined for anything that is not a well-formed sealed payload (a plaintext one included). */
+    decode: (b: Uint8Array) =>
+      parse(b, 5, ([mark, senderKey, recipientTag, nonce, ciphertext]) =>
+        mark === SEALED_MARK && isBytes(senderKey, 32) && isBytes(recipientTag, RECIPIENT_TAG_BYTES) && isBytes(nonce, 12) && isBytes(ciphertext) && ciphertext.length >= 16
+          ? { senderKey, recipientTag, nonce, ciphertext }
+          : undefined,
+      ),
+  },
+  reliableData: {
+    encode: (p: ReliableDataPayload) => encode([p.port, p.messageId, p.data]),
+    decode: (b: Uint8Array) =>
+      parse(b, 3, ([port, messageId, data]) => (isPort(port) && isUint(messageId) && isData(data) ? { port, messageId, data } : undefined)),
+  },
+  ack: {
+    encode: (p: AckPayload) => encode([p.messageId]),
+    decode: (b: Uint8Array) => parse(b, 1, ([messageId]) => (isUint(messageId) ? { messageId } : undefined)),
+  },
 };
+
+/** Whether a payload opens with the sealed marker (cheap: one CBOR head and five bytes). */
+export function looksSealed(b: Uint8Array): boolean {
+  // 0x85: an array of 5; 0x65: a text string of 5 bytes; then the marker's bytes.
+  if (b.length < 7 || b[0] !== 0x85 || b[1] !== 0x65) return false;
+  for (let i = 0; i < SEALED_MARK.length; i++) if (b[2 + i] !== SEALED_MARK.charCodeAt(i)) return false;
+  return true;
+}

@@ -1,11 +1,14 @@
 /**
- * A server's data dir: `identity.key` (its key, mode 0600), `peers.json` (its peer memory)
- * and `lock` (the pid of the process using it). See docs/SERVER.md.
+ * A server's data dir: `identity.key` (its key, mode 0600), `e2e.key` (its X25519 key for
+ * end-to-end encryption, mode 0600), `peers.json` (its peer memory) and `lock` (the pid of the
+ * process using it). See docs/SERVER.md.
  */
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Identity } from '../core/identity.js';
+import type { CryptoKeyPairLike } from '../core/webcrypto.js';
 import { lockDir } from './dir-lock.js';
+import { loadOrCreateE2eKeys } from './e2e-key-file.js';
 import { loadOrCreateIdentity } from './identity-file.js';
 import { JsonPeerStore } from './peer-file.js';
 
@@ -14,6 +17,8 @@ export interface DataDir {
   identity: Identity;
   /** True when this start created the identity (a brand-new node). */
   created: boolean;
+  /** The X25519 key pair for end-to-end encryption. */
+  e2eKeys: CryptoKeyPairLike;
   peers: JsonPeerStore;
   /** Releases the lock; call after the last save. */
   release(): Promise<void>;
@@ -25,7 +30,8 @@ export async function openDataDir(dir: string, onWarning?: (message: string) => 
   const release = await lockDir(join(abs, 'lock'));
   try {
     const { identity, created } = await loadOrCreateIdentity(join(abs, 'identity.key'));
-    return { dir: abs, identity, created, peers: new JsonPeerStore(join(abs, 'peers.json'), onWarning), release };
+    const e2eKeys = await loadOrCreateE2eKeys(join(abs, 'e2e.key'));
+    return { dir: abs, identity, created, e2eKeys, peers: new JsonPeerStore(join(abs, 'peers.json'), onWarning), release };
   } catch (err) {
     await release();
     throw err;

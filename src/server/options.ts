@@ -24,6 +24,10 @@ export interface StartNodeOptions {
   publicUrl?: string;
   /** How long one outgoing dial may take. Default 5 000 ms. */
   dialTimeoutMs?: number;
+  /** End-to-end encryption of datagrams, requests and replies (docs/ENCRYPTION.md). Default true. */
+  encryption?: boolean;
+  /** Never send or accept application payloads in the clear (ENCRYPTION_UNAVAILABLE instead). Default false. */
+  requireEncryption?: boolean;
   /** Receives non-fatal problems (a corrupt peers file set aside). Default: process.emitWarning. */
   onWarning?: (message: string) => void;
   /** Advanced: timings passed to the core MeshNode (tests shorten them). */

@@ -50,6 +50,9 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
       // Nobody can dial a node without a port, so it must not be a hop between others.
       caps: options.port === undefined ? [LEAF_CAP] : [],
       linkBudget,
+      encryption: options.encryption,
+      requireEncryption: options.requireEncryption,
+      e2eKeys: data?.e2eKeys,
     });
     let endpoint: MeshEndpoint | undefined;
     let url: string | undefined;
@@ -106,8 +109,12 @@ export class ServerNode {
     return this.mesh.events;
   }
 
-  /** Sends a datagram to node `to` on `port` (default 0); strings arrive as strings, bytes as bytes. */
-  send(to: string, data: Data, options: { port?: number } = {}): Promise<void> {
+  /**
+   * Sends a datagram to node `to` on `port` (default 0); strings arrive as strings, bytes as bytes.
+   * With `reliable`, resolves once `to` acknowledged it (delivered at most once), or rejects with
+   * TIMEOUT after `deadlineMs` (default 10 000).
+   */
+  send(to: string, data: Data, options: { port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
     return this.mesh.send(to, plain(data), options);
   }
 

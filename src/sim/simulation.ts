@@ -32,6 +32,8 @@ export interface SimOptions {
   maxConvergeSeconds?: number;
   /** Virtual minutes of churn. Default 30. */
   churnMinutes?: number;
+  /** End-to-end encryption of the datagrams (a key exchange per new pair, AES-GCM per datagram). Default true. */
+  encryption?: boolean;
   /** Leave the nodes running after `run` (for inspection in tests). */
   keepRunning?: boolean;
   onProgress?: (p: SimProgress) => void;
@@ -94,6 +96,7 @@ export class Simulation {
       maxConvergeSeconds: 1800,
       churnMinutes: 30,
       keepRunning: false,
+      encryption: true,
       ...options,
     };
     this.rng = new SeededRandom(`meshwork-sim/${options.seed}`);
@@ -258,6 +261,7 @@ export class Simulation {
       bootstrap,
       linkBudget: this.o.linkBudget,
       keepaliveMs: 0,
+      encryption: this.o.encryption,
     });
     node.actor.onBusy = (idle) => this.clock.track(idle);
     const sim: SimNode = { index, addr, node, alive: true, bornAt: this.clock.now(), unlisten: () => {} };

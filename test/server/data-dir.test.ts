@@ -23,18 +23,22 @@ describe('data dir', { timeout: 30_000 }, () => {
     const peer = await server();
     const first = await server({ dataDir: path, peers: [peer.url!] });
     const id = first.id;
+    const e2eKey = first.status().e2e.publicKey;
+    assert.match(e2eKey, /^[0-9a-f]{64}$/, 'the node has an X25519 key');
     await until(() => first.status().links.length > 0, 5_000, 'a link to the peer');
     await first.stop();
     await peer.stop();
     const key = join(path, 'identity.key');
     assert.equal((await stat(key)).mode & 0o777, 0o600);
     assert.match(await readFile(key, 'utf8'), /^-----BEGIN PRIVATE KEY-----\n/);
+    assert.equal((await stat(join(path, 'e2e.key'))).mode & 0o777, 0o600, 'the encryption key is the owner’s only too');
     const again = await server({ dataDir: path });
     assert.equal(again.id, id);
+    assert.equal(again.status().e2e.publicKey, e2eKey, 'and so is its encryption key: peers that cached it can still seal to it');
     await again.stop();
     // Stop saved memory atomically: valid JSON, and no temp files or lock left behind.
     const files = await readdir(path);
-    assert.deepEqual(files.sort(), ['identity.key', 'peers.json']);
+    assert.deepEqual(files.sort(), ['e2e.key', 'identity.key', 'peers.json']);
     const saved = JSON.parse(await readFile(join(path, 'peers.json'), 'utf8')) as { format: string; peers: { addrs: string[] }[] };
     assert.equal(saved.format, 'meshwork-peers');
     assert.deepEqual(saved.peers.map((p) => p.addrs), [[peer.url]]);

@@ -1,0 +1,285 @@
+/**
+ * End-to-end encryption of application payloads (datagrams, reliable datagrams, requests and
+ * replies): forwarding nodes carry them but can read none of them.
+ *
+ * Key binding: a node's X25519 public key only ever travels inside a packet that the node
+ * signed with its Ed25519 identity (a KeyRequest, a KeyReply, or a sealed payload, which names
+ * its sender's key), and a packet's source id is the hash of the key that signed it. So a key
+ * learned from a packet of node X is X's key: no forwarder can substitute its own.
+ *
+ * Exchange: the first time A sends to B, A routes a KeyRequest to B carrying A's key; B caches
+ * it and answers with its own. From then on both seal to each other without asking. Every
+ * sealed payload names its sender's key too, so a receiver never needs to ask before it can
+ * open, and answers (replies, acks) go back sealed at once.
+ *
+ * "Where both ends support it": a node with encryption off answers a KeyRequest with an empty
+ * key, signed like any packet; only that answer, which no forwarder can forge, makes a sender
+ * fall back to plaintext (never a lost or dropped KeyRequest: that is a TIMEOUT). With
+ * `requireEncryption` a node refuses to send or accept plaintext application payloads.
+ */
+import { bytesEqual, toHex } from './bytes.js';
+import { encode } from 'cborg';
+import type { Clock } from './clock.js';
+import type { PacketFrame } from './codec.js';
+import { BoundedMap } from './dedupe.js';
+import { derivePairKey, E2E_KEY_BYTES, exportE2ePublicKey, generateE2eKeys, open, seal } from './e2e-crypto.js';
+import { MeshError } from './errors.js';
+import { shortId, type NodeId } from './id.js';
+import { PacketKind } from './packets.js';
+import { looksSealed, Payload, RECIPIENT_TAG_BYTES } from './payloads.js';
+import { PendingRequests } from './requests.js';
+import type { CryptoKeyLike, CryptoKeyPairLike } from './webcrypto.js';
+
+/** Peers whose keys (and derived AES keys) are kept: enough for every peer a busy node talks to. */
+const PEER_CACHE = 4096;
+/** How long a node that said "no key" is believed before it is asked again. */
+const PLAINTEXT_PEER_MS = 10 * 60_000;
+/** At most one unasked key correction per peer in this interval. */
+const NOTICE_INTERVAL_MS = 1_000;
+const AAD_LABEL = 'meshwork/1 e2e';
+
+export interface E2eOptions {
+  /** This node's id. */
+  id: NodeId;
+  enabled: boolean;
+  require: boolean;
+  /** This node's X25519 key pair; generated in memory when absent. */
+  keys?: CryptoKeyPairLike;
+  clock: Clock;
+  /** Runs a task on the node's actor. */
+  run: <T>(task: () => T | Promise<T>) => Promise<T>;
+  /** Signs and routes a packet of ours (call inside the actor). */
+  originate: (dst: NodeId, kind: number, payload: Uint8Array) => Promise<void>;
+  drop: (reason: string) => void;
+}
+
+interface PeerKey {
+  publicKey: Uint8Array;
+  aes: Promise<CryptoKeyLike>;
+}
+
+/** How a payload to one destination is to be sent: sealed to a key, or in the clear. */
+export type Sealing = { peer: PeerKey } | { plaintext: true };
+
+export interface Opened {
+  payload: Uint8Array;
+  sealed: boolean;
+}
+
+export interface E2eStatus {
+  enabled: boolean;
+  required: boolean;
+  /** This node's X25519 public key, hex; empty until known or when encryption is off. */
+  publicKey: string;
+  sealed: number;
+  opened: number;
+  plaintextSent: number;
+  keyRequests: number;
+  peersCached: number;
+}
+
+export class E2e {
+  private readonly own: Promise<{ keys: CryptoKeyPairLike; publicKey: Uint8Array }> | undefined;
+  private ownPublic?: Uint8Array;
+  private readonly peers = new BoundedMap<string, PeerKey>(PEER_CACHE);
+  private readonly plaintextPeers = new BoundedMap<string, number>(PEER_CACHE);
+  private readonly asking = new Map<string, Promise<Sealing>>();
+  private readonly notices = new BoundedMap<string, number>(PEER_CACHE);
+  private readonly requests: PendingRequests;
+  private readonly stats = { sealed: 0, opened: 0, plaintextSent: 0, keyRequests: 0 };
+  private on: boolean;
+
+  constructor(private readonly o: E2eOptions) {
+    if (o.require && !o.enabled) throw MeshError.invalid('requireEncryption needs encryption on');
+    this.on = o.enabled;
+    if (o.enabled) {
+      this.own = (async () => {
+        const keys = o.keys ?? (await generateE2eKeys());
+        const publicKey = await exportE2ePublicKey(keys);
+        this.ownPublic = publicKey;
+        return { keys, publicKey };
+      })();
+      this.own.catch(() => undefined);
+    }
+    this.requests = new PendingRequests(o.clock, (fn) => void o.run(fn));
+  }
+
+  get enabled(): boolean {
+    return this.on;
+  }
+
+  /**
+   * Settles once the key pair is ready. A runtime without X25519 turns encryption off (peers
+   * then get plaintext, as from any node that does not encrypt), unless it is required.
+   */
+  async ready(): Promise<void> {
+    try {
+      await this.own;
+    } catch (err) {
+      if (this.o.require) throw new MeshError('ENCRYPTION_UNAVAILABLE', `no X25519 key pair: ${(err as Error).message}`, { cause: err });
+      this.on = false;
+    }
+  }
+
+  failAll(err: Error): void {
+    this.requests.failAll(err);
+  }
+
+  /**
+   * How to send to `dst`: sealed when both ends encrypt. Asks `dst` for its key the first time,
+   * waiting at most `waitMs`. Call outside the actor: the answer arrives through it.
+   * `inKind` answers a plaintext packet in plaintext without asking (it came from a node that
+   * has no key, or to which we said we have none).
+   */
+  async sealingFor(dst: NodeId, waitMs: number, inKind: 'plaintext' | undefined = undefined): Promise<Sealing> {
+    if (!this.on) return { plaintext: true };
+    const text = toHex(dst);
+    if (bytesEqual(dst, this.o.id)) return { plaintext: true }; // delivered locally, never on a link
+    const known = this.peers.get(text);
+    if (known) return { peer: known };
+    if (inKind === 'plaintext' && !this.o.require) return { plaintext: true };
+    if (this.isPlaintextPeer(text)) return this.plaintextOr(text);
+    let asking = this.asking.get(text);
+    if (!asking) {
+      asking = this.ask(dst, waitMs).finally(() => this.asking.delete(text));
+      this.asking.set(text, asking);
+    }
+    return asking;
+  }
+
+  /** Seals `plaintext` for `dst` (call inside the actor, just before the packet is signed). */
+  async seal(src: NodeId, dst: NodeId, kind: number, plaintext: Uint8Array, how: Sealing): Promise<Uint8Array> {
+    if ('plaintext' in how) {
+      if (!bytesEqual(dst, this.o.id)) this.stats.plaintextSent++;
+      return plaintext;
+    }
+    const mine = await this.own!;
+    const aad = associatedData(src, dst, kind, mine.publicKey, how.peer.publicKey);
+    const { nonce, ciphertext } = await seal(await how.peer.aes, plaintext, aad);
+    this.stats.sealed++;
+    return Payload.sealed.encode({ senderKey: mine.publicKey, recipientTag: how.peer.publicKey.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext });
+  }
+
+  /**
+   * The plaintext payload of a verified packet of a sealable kind, or a reason to drop it.
+   * `remote` is false for a packet this node sent itself (never sealed, never refused).
+   */
+  async open(p: PacketFrame, remote: boolean): Promise<Opened | string> {
+    if (!looksSealed(p.payload)) {
+      if (remote && this.o.require) return 'e2e:plaintext-refused';
+      return { payload: p.payload, sealed: false };
+    }
+    if (!this.on) return 'e2e:off';
+    const env = Payload.sealed.decode(p.payload);
+    if (!env) return 'e2e:bad-envelope';
+    const mine = await this.own!;
+    if (!bytesEqual(env.recipientTag, mine.publicKey.subarray(0, RECIPIENT_TAG_BYTES))) {
+      // Sealed to a key we no longer have (we restarted with a new one): tell the sender ours.
+      this.notice(p.src);
+      return 'e2e:stale-key';
+    }
+    const peer = this.learn(p.src, env.senderKey);
+    // A key that yields no pair key (a low-order point) is the sender's own doing: drop its packet.
+    const aes = await peer.aes.catch(() => undefined);
+    if (!aes) return 'e2e:bad-key';
+    const plain = await open(aes, env.nonce, env.ciphertext, associatedData(p.src, p.dst, p.kind, env.senderKey, mine.publicKey));
+    if (!plain) return 'e2e:bad-ciphertext';
+    this.stats.opened++;
+    return { payload: plain, sealed: true };
+  }
+
+  /** A KeyRequest (inside the actor): remember the asker's key, answer with ours. */
+  async onKeyRequest(p: PacketFrame): Promise<void> {
+    const r = Payload.keyRequest.decode(p.payload);
+    if (!r) return this.o.drop('bad-payload');
+    if (this.on && r.key.length === E2E_KEY_BYTES) this.learn(p.src, r.key);
+    const key = this.on ? (await this.own!).publicKey : new Uint8Array(0);
+    await this.o.originate(p.src, PacketKind.KeyReply, Payload.keyReply.encode({ requestId: r.requestId, key })).catch(() => this.o.drop('key-reply-unroutable'));
+  }
+
+  /** A KeyReply (inside the actor): the answer to our KeyRequest, or an unasked correction. */
+  onKeyReply(p: PacketFrame): void {
+    const r = Payload.keyReply.decode(p.payload);
+    if (!r) return this.o.drop('bad-payload');
+    const src = toHex(p.src);
+    if (r.key.length === E2E_KEY_BYTES) {
+      this.plaintextPeers.take(src);
+      if (this.on) this.learn(p.src, r.key);
+    } else {
+      this.peers.take(src);
+      this.plaintextPeers.set(src, this.o.clock.now() + PLAINTEXT_PEER_MS);
+    }
+    if (r.requestId !== 0 && !this.requests.answer(src, r.requestId, true, r.key)) this.o.drop('late-key-reply');
+  }
+
+  status(): E2eStatus {
+    return {
+      enabled: this.on,
+      required: this.o.require,
+      publicKey: this.ownPublic ? toHex(this.ownPublic) : '',
+      ...this.stats,
+      peersCached: this.peers.size,
+    };
+  }
+
+  private async ask(dst: NodeId, waitMs: number): Promise<Sealing> {
+    const mine = await this.own!;
+    const text = toHex(dst);
+    this.stats.keyRequests++;
+    const reply = await this.o.run(async () => {
+      const { requestId, reply } = this.requests.open(text, waitMs, `encryption key request to ${shortId(text)}`);
+      await this.o.originate(dst, PacketKind.KeyRequest, Payload.keyRequest.encode({ requestId, key: mine.publicKey })).catch((err) => this.requests.fail(requestId, err as Error));
+      return { reply };
+    });
+    await reply.reply;
+    // onKeyReply filed the answer under one of the two maps.
+    const peer = this.peers.get(text);
+    return peer ? { peer } : this.plaintextOr(text);
+  }
+
+  private plaintextOr(text: string): Sealing {
+    if (this.o.require) throw new MeshError('ENCRYPTION_UNAVAILABLE', `${shortId(text)} does not encrypt, and this node requires encryption`);
+    return { plaintext: true };
+  }
+
+  private isPlaintextPeer(text: string): boolean {
+    const until = this.plaintextPeers.get(text);
+    if (until === undefined) return false;
+    if (until > this.o.clock.now()) return true;
+    this.plaintextPeers.take(text);
+    return false;
+  }
+
+  /** Files `key` as `id`'s X25519 key (it came in a packet `id` signed), deriving the pair key once. */
+  private learn(id: NodeId, key: Uint8Array): PeerKey {
+    const text = toHex(id);
+    const known = this.peers.get(text);
+    if (known && bytesEqual(known.publicKey, key)) return known;
+    const publicKey = key.slice();
+    const aes = this.own!.then((mine) => derivePairKey({ id: this.o.id, keys: mine.keys, publicKey: mine.publicKey }, { id, publicKey }));
+    aes.catch(() => undefined);
+    const peer = { publicKey, aes };
+    this.peers.set(text, peer);
+    this.plaintextPeers.take(text);
+    return peer;
+  }
+
+  private notice(to: NodeId): void {
+    const text = toHex(to);
+    const now = this.o.clock.now();
+    const last = this.notices.get(text);
+    if (last !== undefined && now - last < NOTICE_INTERVAL_MS) return;
+    this.notices.set(text, now);
+    void this.own!.then((mine) =>
+      this.o.run(() => this.o.originate(to, PacketKind.KeyReply, Payload.keyReply.encode({ requestId: 0, key: mine.publicKey })).catch(() => undefined)),
+    );
+  }
+}
+
+/**
+ * What the AEAD authenticates besides the plaintext: both node ids, the packet kind and both
+ * X25519 keys. The port travels inside the plaintext, so it is hidden and authenticated too.
+ */
+function associatedData(src: NodeId, dst: NodeId, kind: number, senderKey: Uint8Array, recipientKey: Uint8Array): Uint8Array {
+  return encode([AAD_LABEL, src, dst, kind, senderKey, recipientKey]);
+}

@@ -1,0 +1,149 @@
+/**
+ * Reliable datagrams: `send(to, data, { reliable: true })`. The sender sends copies of one
+ * message (same message id, fresh packet each time) with growing pauses until the destination
+ * acknowledges it or the deadline passes; the destination delivers a message id at most once
+ * and acknowledges every copy, so a lost ack only costs another copy.
+ *
+ * At most once holds as long as the receiver remembers a message id for longer than any copy
+ * can still arrive: copies stop at the sender's deadline (at most MAX_DEADLINE_MS), and the
+ * receiver keeps each id for WINDOW_MS, longer than that. The window never forgets an id early:
+ * when it is full, a new message is refused (not acknowledged, so the sender tries again).
+ */
+import type { Clock, Random, TimerHandle } from './clock.js';
+import { isMeshError, MeshError, type MeshErrorCode } from './errors.js';
+import { shortId } from './id.js';
+
+export const DEFAULT_DEADLINE_MS = 10_000;
+export const MAX_DEADLINE_MS = 120_000;
+/** How long a receiver remembers a message id: past the longest deadline, plus time in flight. */
+export const WINDOW_MS = MAX_DEADLINE_MS + 30_000;
+/** Message ids remembered at once; past it, new messages are refused until old ones expire. */
+export const WINDOW_CAPACITY = 65_536;
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 4_000;
+/** Errors that no retry can cure: the send fails at once. */
+const PERMANENT: ReadonlySet<MeshErrorCode> = new Set(['ENCRYPTION_UNAVAILABLE', 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'STOPPED']);
+
+interface Outgoing {
+  to: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  timers: TimerHandle[];
+}
+
+/** The sender's side: messages awaiting their ack. */
+export class ReliableSender {
+  private readonly pending = new Map<number, Outgoing>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly random: Random,
+    /** Runs a timer's work on the node's actor. */
+    private readonly enqueue: (fn: () => void) => void,
+  ) {}
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** A fresh message id: random, so a restarted sender never reuses one a receiver remembers. */
+  nextId(): number {
+    let id = 0;
+    while (id === 0 || this.pending.has(id)) id = Math.floor(this.random.float() * 2 ** 48);
+    return id;
+  }
+
+  /**
+   * Sends copies through `attempt` until `ack(to, messageId)` or the deadline. `attempt` gets
+   * the time left; its failures (no route yet, a congested link, a lost key exchange) are
+   * retried, except the permanent ones, which settle the send at once.
+   */
+  send(to: string, messageId: number, deadlineMs: number, attempt: (remainingMs: number) => Promise<void>): Promise<void> {
+    const start = this.clock.now();
+    return new Promise<void>((resolve, reject) => {
+      const out: Outgoing = { to, resolve, reject, timers: [] };
+      this.pending.set(messageId, out);
+      out.timers.push(
+        this.clock.setTimeout(
+          () => this.enqueue(() => this.settle(messageId, new MeshError('TIMEOUT', `reliable send to ${shortId(to)} not acknowledged within ${deadlineMs} ms`))),
+          deadlineMs,
+        ),
+      );
+      let pause = FIRST_RETRY_MS;
+      const copy = () => {
+        if (this.pending.get(messageId) !== out) return;
+        const remaining = deadlineMs - (this.clock.now() - start);
+        if (remaining <= 0) return;
+        attempt(remaining).catch((err: unknown) => {
+          if (isMeshError(err) && PERMANENT.has(err.code)) this.enqueue(() => this.settle(messageId, err));
+        });
+        // Jittered, so senders that lost the same link do not all retry in step.
+        const wait = pause * (0.75 + this.random.float() / 2);
+        pause = Math.min(pause * 2, MAX_RETRY_MS);
+        if (wait < remaining) out.timers.push(this.clock.setTimeout(() => this.enqueue(copy), wait));
+        if (out.timers.length > 4) out.timers.splice(1, out.timers.length - 3);
+      };
+      copy();
+    });
+  }
+
+  /** An ack arrived: true when it settled a message of ours to that node. */
+  ack(from: string, messageId: number): boolean {
+    const out = this.pending.get(messageId);
+    if (!out || out.to !== from) return false;
+    this.settle(messageId);
+    return true;
+  }
+
+  failAll(err: Error): void {
+    for (const id of [...this.pending.keys()]) this.settle(id, err);
+  }
+
+  private settle(messageId: number, err?: Error): void {
+    const out = this.pending.get(messageId);
+    if (!out) return;
+    this.pending.delete(messageId);
+    for (const t of out.timers) t.cancel();
+    if (err) out.reject(err);
+    else out.resolve();
+  }
+}
+
+export type Arrival = 'new' | 'duplicate' | 'full';
+
+/** The receiver's side: the message ids delivered recently, each kept for WINDOW_MS. */
+export class ReliableWindow {
+  /** Key -> expiry. Every entry lives WINDOW_MS, so insertion order is expiry order. */
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly capacity = WINDOW_CAPACITY,
+  ) {}
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  /** Whether `src`'s message `messageId` was already delivered. */
+  has(src: string, messageId: number): boolean {
+    this.expire();
+    return this.seen.has(`${src}:${messageId}`);
+  }
+
+  /** Records a delivery; false when the window is full (the message must not be delivered). */
+  record(src: string, messageId: number): boolean {
+    this.expire();
+    if (this.seen.size >= this.capacity) return false;
+    this.seen.set(`${src}:${messageId}`, this.clock.now() + WINDOW_MS);
+    return true;
+  }
+
+  private expire(): void {
+    const now = this.clock.now();
+    for (const [key, until] of this.seen) {
+      if (until > now) break;
+      this.seen.delete(key);
+    }
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * End-to-end encryption, seen from the node in the middle. A and C link only to B, so all their
+ * traffic is forwarded by B; B's links are tapped at the Link level: the test reads every byte
+ * B forwards and may alter it. B must see no application bytes, and what it alters must be
+ * dropped (and counted) at the destination rather than delivered.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SeededRandom } from '../../src/core/clock.js';
+import { decodeFrame, encodeFrame, FrameType, type PacketFrame } from '../../src/core/codec.js';
+import { isMeshError } from '../../src/core/errors.js';
+import type { Identity } from '../../src/core/identity.js';
+import type { Link, LinkHandlers } from '../../src/core/link.js';
+import { MeshNode, type Message, type MeshNodeOptions } from '../../src/core/node.js';
+import { createPacket, PacketKind } from '../../src/core/packets.js';
+import { Payload } from '../../src/core/payloads.js';
+import { utf8 } from '../../src/core/bytes.js';
+import { seededIdentity, TestNet } from '../helpers/mesh.js';
+import { advance, drive, driveUntil } from '../helpers/wait.js';
+
+const MARKER = 'MARKER-7f3a-secret-payload';
+
+/** Does `haystack` contain `needle` anywhere? */
+function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+/** What B does to a frame it is about to send: returns the bytes to send instead, or null to swallow it. */
+type Tap = (frame: Uint8Array) => Uint8Array | null | Promise<Uint8Array | null>;
+
+/** A Link that hands every outgoing frame to `tap` first (the tap may delay, read and rewrite it). */
+class TappedLink implements Link {
+  private queue: Promise<void> = Promise.resolve();
+  constructor(
+    private readonly inner: Link,
+    private readonly tap: () => Tap,
+  ) {}
+  get transport() {
+    return this.inner.transport;
+  }
+  get bufferedAmount() {
+    return this.inner.bufferedAmount;
+  }
+  get closed() {
+    return this.inner.closed;
+  }
+  send(frame: Uint8Array): boolean {
+    // Kept in order even when the tap is asynchronous (re-signing).
+    this.queue = this.queue.then(async () => {
+      const out = await this.tap()(frame);
+      if (out && !this.inner.closed) this.inner.send(out);
+    }).catch((err: unknown) => console.log('tap failed', err));
+    return true;
+  }
+  close(reason?: string): void {
+    this.inner.close(reason);
+  }
+  attach(handlers: LinkHandlers): void {
+    this.inner.attach(handlers);
+  }
+}
+
+interface Chain {
+  net: TestNet;
+  a: MeshNode;
+  b: MeshNode;
+  c: MeshNode;
+  aId: Identity;
+  /** Every frame B sent, as it left B. */
+  forwarded: Uint8Array[];
+  setTap(t: Tap): void;
+  inbox: Message[];
+}
+
+/** A – B – C on memory links, B's outgoing frames tapped. A and C have no address, so they cannot link directly. */
+async function chain(aOptions: Partial<MeshNodeOptions> = {}, cOptions: Partial<MeshNodeOptions> = {}): Promise<Chain> {
+  const net = new TestNet();
+  let tap: Tap = (f) => f;
+  const forwarded: Uint8Array[] = [];
+  const clock = net.clock.scoped(1000);
+  const b = new MeshNode({ identity: await seededIdentity('e2e/b'), clock, random: new SeededRandom('e2e/b'), keepaliveMs: 0, addrs: ['mem:e2e-b'], wallClock: () => net.clock.now() });
+  b.actor.onBusy = (idle) => net.clock.track(idle);
+  net.network.listen('mem:e2e-b', clock, (link) =>
+    void b
+      .addLink(
+        new TappedLink(link, () => (frame) => {
+          forwarded.push(frame);
+          return tap(frame);
+        }),
+        { outbound: false },
+      )
+      .catch(() => undefined),
+  );
+  const a = (await net.addNode('e2e/a', { addrs: [], bootstrap: ['mem:e2e-b'], ...aOptions })).node;
+  const c = (await net.addNode('e2e/c', { addrs: [], bootstrap: ['mem:e2e-b'], ...cOptions })).node;
+  await drive(net.clock, Promise.all([b.start(), a.start(), c.start()]), 1000, 'start');
+  await driveUntil(net.clock, () => b.linkIds().length === 2, 5000, 'A and C linked to B');
+  const inbox: Message[] = [];
+  c.onMessage((m) => inbox.push(m));
+  c.handle(5, (m) => `reply to ${String(m.data)}: ${MARKER}-reply`);
+  return { net, a, b, c, aId: await seededIdentity('e2e/a'), forwarded, setTap: (t) => (tap = t), inbox };
+}
+
+/** Packets in `frames` of `kind` that travel from `src` (forwarded by B). */
+function packets(frames: Uint8Array[], kind: number, src?: MeshNode): PacketFrame[] {
+  return frames
+    .map((f) => decodeFrame(f))
+    .flatMap((d) => (d.ok && d.value.type === FrameType.Packet && d.value.kind === kind ? [d.value] : []))
+    .filter((p) => !src || Buffer.from(p.src).toString('hex') === src.id);
+}
+
+const marker = utf8(MARKER);
+
+describe('end-to-end encryption through a forwarding node', () => {
+  it('B forwards datagrams, requests and replies without ever seeing their bytes; C gets them intact', async () => {
+    const t = await chain();
+    await drive(t.net.clock, t.a.send(t.c.id, `${MARKER} as text`, { port: 3 }), 5000, 'send text');
+    await drive(t.net.clock, t.a.send(t.c.id, utf8(`${MARKER} as bytes`), { port: 4 }), 5000, 'send bytes');
+    const reply = await drive(t.net.clock, t.a.request(t.c.id, `${MARKER} request`, { port: 5 }), 5000, 'request');
+    await drive(t.net.clock, t.a.send(t.c.id, `${MARKER} reliably`, { port: 6, reliable: true }), 5000, 'reliable send');
+    await advance(t.net.clock, 200);
+    assert.deepEqual(
+      t.inbox.map((m) => [m.port, typeof m.data === 'string' ? m.data : Buffer.from(m.data).toString()]),
+      [
+        [3, `${MARKER} as text`],
+        [4, `${MARKER} as bytes`],
+        [6, `${MARKER} reliably`],
+      ],
+    );
+    assert.equal(reply, `reply to ${MARKER} request: ${MARKER}-reply`);
+    // B really forwarded each of them, one way or the other...
+    for (const [kind, who] of [
+      [PacketKind.Data, t.a],
+      [PacketKind.Request, t.a],
+      [PacketKind.Response, t.c],
+      [PacketKind.ReliableData, t.a],
+    ] as const) {
+      assert.ok(packets(t.forwarded, kind, who).length >= 1, `B forwarded a packet of kind ${kind}`);
+    }
+    // ...and none of the bytes it sent holds the marker.
+    assert.equal(t.forwarded.filter((f) => contains(f, marker)).length, 0, 'no frame B forwarded holds the plaintext');
+    assert.ok(t.a.status().e2e.sealed >= 4 && t.c.status().e2e.opened >= 4, 'the payloads were sealed and opened');
+    assert.equal(t.a.status().e2e.keyRequests, 1, 'one key exchange for the pair');
+    assert.equal(t.c.status().e2e.keyRequests, 0, 'C learned A’s key from A’s request and answered without asking');
+    await t.net.stopAll();
+  });
+
+  it('the same exchange with encryption off on A shows the marker to B (the check above can fail)', async () => {
+    const t = await chain({ encryption: false });
+    await drive(t.net.clock, t.a.send(t.c.id, `${MARKER} in the clear`, { port: 3 }), 5000, 'send');
+    await advance(t.net.clock, 200);
+    assert.deepEqual(
+      t.inbox.map((m) => m.data),
+      [`${MARKER} in the clear`],
+    );
+    assert.ok(t.forwarded.some((f) => contains(f, marker)), 'B saw the plaintext');
+    await t.net.stopAll();
+  });
+
+  it('a payload B alters is dropped and counted by C, never delivered', async () => {
+    const t = await chain();
+    await drive(t.net.clock, t.a.send(t.c.id, 'warm-up', { port: 3 }), 5000, 'warm-up (key exchange)');
+    await advance(t.net.clock, 100);
+    // B flips a bit in the last byte of every Data payload it forwards (inside the ciphertext).
+    t.setTap((frame) => {
+      const d = decodeFrame(frame);
+      if (!d.ok || d.value.type !== FrameType.Packet || d.value.kind !== PacketKind.Data) return frame;
+      const payload = d.value.payload.slice();
+      payload[payload.length - 1]! ^= 0x01;
+      return encodeFrame({ ...d.value, payload });
+    });
+    const before = t.c.status().counters.dropped['bad-signature'] ?? 0;
+    await drive(t.net.clock, t.a.send(t.c.id, 'altered on the way', { port: 3 }), 5000, 'send');
+    await advance(t.net.clock, 200);
+    assert.deepEqual(
+      t.inbox.map((m) => m.data),
+      ['warm-up'],
+      'the altered datagram was not delivered',
+    );
+    assert.equal(t.c.status().counters.dropped['bad-signature'], before + 1, 'C counted it as a bad signature');
+    await t.net.stopAll();
+  });
+
+  it('even re-signed with the source’s own key, an altered ciphertext fails AES-GCM at C', async () => {
+    // A signature forger (here: the test, which holds A's seed) still cannot alter a sealed
+    // payload undetected: the AEAD is a second, independent check.
+    const t = await chain();
+    await drive(t.net.clock, t.a.send(t.c.id, 'warm-up', { port: 3 }), 5000, 'warm-up');
+    await advance(t.net.clock, 100);
+    t.setTap(async (frame) => {
+      const d = decodeFrame(frame);
+      if (!d.ok || d.value.type !== FrameType.Packet || d.value.kind !== PacketKind.Data) return frame;
+      const env = Payload.sealed.decode(d.value.payload)!;
+      assert.ok(env, 'the forwarded datagram is sealed');
+      const ciphertext = env.ciphertext.slice();
+      ciphertext[0]! ^= 0x80;
+      const p = d.value;
+      const forged = await createPacket(t.aId, p.dst, p.kind, Payload.sealed.encode({ ...env, ciphertext }), p.id, p.hops);
+      return encodeFrame(forged);
+    });
+    await drive(t.net.clock, t.a.send(t.c.id, 'altered and re-signed', { port: 3 }), 5000, 'send');
+    // The tap re-signs with real (not virtual) time: wait for the drop rather than a fixed span.
+    await driveUntil(t.net.clock, () => Object.keys(t.c.status().counters.dropped).length > 0, 2000, 'C dropped something');
+    await advance(t.net.clock, 200);
+    assert.deepEqual(
+      t.inbox.map((m) => m.data),
+      ['warm-up'],
+    );
+    assert.equal(t.c.status().counters.dropped['e2e:bad-ciphertext'], 1, 'C counted a ciphertext that does not authenticate');
+    await t.net.stopAll();
+  });
+
+  it('a destination with encryption off gets plaintext; one that requires it refuses plaintext', async () => {
+    const off = await chain({}, { encryption: false });
+    await drive(off.net.clock, off.a.send(off.c.id, `${MARKER} to a node that does not encrypt`, { port: 3 }), 5000, 'send');
+    await advance(off.net.clock, 200);
+    assert.equal(off.inbox.length, 1, 'delivered');
+    assert.equal(off.a.status().e2e.plaintextSent, 1, 'A sent it in the clear, because C said it has no key');
+    assert.ok(off.forwarded.some((f) => contains(f, marker)));
+    await off.net.stopAll();
+
+    const strict = await chain({ requireEncryption: true }, { encryption: false });
+    await assert.rejects(drive(strict.net.clock, strict.a.send(strict.c.id, 'x', { port: 3 }), 5000, 'send'), (e: unknown) => isMeshError(e, 'ENCRYPTION_UNAVAILABLE'));
+    await assert.rejects(drive(strict.net.clock, strict.a.request(strict.c.id, 'x', { port: 5 }), 5000, 'request'), (e: unknown) => isMeshError(e, 'ENCRYPTION_UNAVAILABLE'));
+    assert.equal(strict.forwarded.filter((f) => contains(f, utf8('x')) && packets([f], PacketKind.Data).length > 0).length, 0);
+    await strict.net.stopAll();
+
+    const refusing = await chain({ encryption: false }, { requireEncryption: true });
+    await drive(refusing.net.clock, refusing.a.send(refusing.c.id, 'in the clear', { port: 3 }), 5000, 'send');
+    await advance(refusing.net.clock, 200);
+    assert.equal(refusing.inbox.length, 0, 'not delivered');
+    assert.equal(refusing.c.status().counters.dropped['e2e:plaintext-refused'], 1);
+    await refusing.net.stopAll();
+  });
+
+  it('a destination that comes back with a new key tells the sender, and a reliable send gets through', async () => {
+    const t = await chain();
+    await drive(t.net.clock, t.a.send(t.c.id, 'before the restart', { port: 3 }), 5000, 'warm-up');
+    await advance(t.net.clock, 100);
+    // C restarts with the same identity and a fresh X25519 key (say, its key store was lost).
+    await drive(t.net.clock, t.c.stop(), 1000, 'stop c');
+    await driveUntil(t.net.clock, () => t.b.linkIds().length === 1, 5000, 'B saw C go');
+    const c2 = (await t.net.addNode('e2e/c-again', { identity: t.c.identity, addrs: [], bootstrap: ['mem:e2e-b'] })).node;
+    const inbox: string[] = [];
+    c2.onMessage((m) => inbox.push(String(m.data)));
+    await drive(t.net.clock, c2.start(), 1000, 'start c again');
+    await driveUntil(t.net.clock, () => t.b.linkIds().length === 2, 5000, 'C back at B');
+    assert.notEqual(c2.status().e2e.publicKey, t.c.status().e2e.publicKey, 'a new key');
+    await drive(t.net.clock, t.a.send(c2.id, `${MARKER} after the restart`, { port: 3, reliable: true, deadlineMs: 5000 }), 6000, 'reliable send');
+    assert.deepEqual(inbox, [`${MARKER} after the restart`]);
+    assert.equal(c2.status().counters.dropped['e2e:stale-key'], 1, 'the copy sealed to the old key was refused, once');
+    assert.equal(t.forwarded.filter((f) => contains(f, marker)).length, 0, 'and nothing went in the clear');
+    await drive(t.net.clock, c2.stop(), 1000, 'stop c again');
+    await t.net.stopAll();
+  });
+
+  it('a key request that nobody answers fails the send with TIMEOUT, never falls back to plaintext', async () => {
+    const t = await chain();
+    // B swallows key requests: a downgrade attempt.
+    t.setTap((frame) => {
+      const d = decodeFrame(frame);
+      return d.ok && d.value.type === FrameType.Packet && d.value.kind === PacketKind.KeyRequest ? null : frame;
+    });
+    await assert.rejects(drive(t.net.clock, t.a.send(t.c.id, MARKER, { port: 3 }), 10_000, 'send'), (e: unknown) => isMeshError(e, 'TIMEOUT'));
+    await assert.rejects(drive(t.net.clock, t.a.request(t.c.id, MARKER, { port: 5, timeoutMs: 1000 }), 10_000, 'request'), (e: unknown) => isMeshError(e, 'TIMEOUT'));
+    assert.equal(t.inbox.length, 0);
+    assert.equal(t.forwarded.filter((f) => contains(f, marker)).length, 0, 'nothing went out in the clear');
+    await t.net.stopAll();
+  });
+});
