@@ -10,3 +10,5 @@ export const MAX_ADDRS = 8;
 export const MAX_ADDR_LENGTH = 256;
 export const MAX_CAPS = 16;
 export const MAX_REFERRALS = 16;
+/** Deepest CBOR nesting any frame or payload needs is 4 (a referral list in an error frame); 8 leaves room. */
+export const MAX_CBOR_DEPTH = 8;
