@@ -13,6 +13,7 @@ interface ServeOptions {
   allowOrigin: string[];
   linkBudget: number;
   publicUrl?: string;
+  powBits: number;
 }
 
 export function registerServe(program: Command): void {
@@ -26,6 +27,7 @@ export function registerServe(program: Command): void {
     .option('--static <dir>', 'serve this directory at / (default: a built-in status page)')
     .option('--allow-origin <origin>', 'browser origin allowed to join, e.g. https://example.com; repeatable (default: any)', collect, [])
     .option('--link-budget <n>', 'most links kept at once', parseInteger('--link-budget', 2, 100_000), 256)
+    .option('--pow-bits <n>', 'proof of work asked of every peer key (and made for a new identity of ours); all nodes of a mesh must agree', parseInteger('--pow-bits', 0, 32), 0)
     .option('--public-url <url>', 'ws:// or wss:// URL other nodes should dial to reach this one (behind a proxy, or with --host 0.0.0.0)')
     // Mistakes in options are one line, prefixed like every other error of this command.
     .showHelpAfterError(false)
@@ -43,6 +45,7 @@ async function serve(o: ServeOptions): Promise<void> {
     allowOrigins: o.allowOrigin.length > 0 ? o.allowOrigin : undefined,
     linkBudget: o.linkBudget,
     publicUrl: o.publicUrl,
+    powBits: o.powBits,
     onWarning: (m) => log(`warning: ${m}`),
   });
   const status = node.status();

@@ -18,7 +18,11 @@ export type MeshErrorCode =
   | 'CONGESTED'
   | 'PORT_IN_USE'
   | 'LISTEN_FAILED'
-  | 'REMOTE_ERROR';
+  | 'REMOTE_ERROR'
+  /** The peer's key lacks the proof of work this node asks for (powBits). */
+  | 'INSUFFICIENT_WORK'
+  /** This node already has its most links from the peer's network address. */
+  | 'ADDRESS_LIMIT';
 
 export class MeshError extends Error {
   override readonly name = 'MeshError';

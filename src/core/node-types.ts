@@ -5,6 +5,7 @@ import type { Identity } from './identity.js';
 import type { Link } from './link.js';
 import type { AppData } from './payloads.js';
 import type { PeerRecord, PeerStore } from './peer-memory.js';
+import type { RateLimits } from './rate-limit.js';
 
 /** How a node opens links to peers it has learned of. Transports provide implementations. */
 export interface Dialer {
@@ -43,6 +44,12 @@ export interface MeshNodeOptions {
   subscribeRefreshMs?: number;
   /** Dials in flight at once. Default 4. */
   maxPendingDials?: number;
+  /** Flood limits per link and per source id (rate-limit.ts); Infinity disables one. */
+  rateLimits?: Partial<RateLimits>;
+  /** Most links from one network address (address-limit.ts). Default 16. */
+  maxLinksPerAddress?: number;
+  /** Proof of work asked of every peer's key and carried by ours (pow.ts). Default 0: none. */
+  powBits?: number;
 }
 
 export interface Message {

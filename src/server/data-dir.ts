@@ -19,12 +19,12 @@ export interface DataDir {
   release(): Promise<void>;
 }
 
-export async function openDataDir(dir: string, onWarning?: (message: string) => void): Promise<DataDir> {
+export async function openDataDir(dir: string, onWarning?: (message: string) => void, generate?: () => Promise<Identity>): Promise<DataDir> {
   const abs = resolve(dir);
   await mkdir(abs, { recursive: true, mode: 0o700 });
   const release = await lockDir(join(abs, 'lock'));
   try {
-    const { identity, created } = await loadOrCreateIdentity(join(abs, 'identity.key'));
+    const { identity, created } = await loadOrCreateIdentity(join(abs, 'identity.key'), generate);
     return { dir: abs, identity, created, peers: new JsonPeerStore(join(abs, 'peers.json'), onWarning), release };
   } catch (err) {
     await release();
