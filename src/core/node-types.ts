@@ -74,6 +74,8 @@ export interface LinkStatus {
   bucket: number;
   peerNeedsUs: boolean;
   addrs: string[];
+  /** Bytes queued toward the peer and not yet sent: a slow reader shows here (bounded; docs/SECURITY.md). */
+  bufferedBytes: number;
 }
 
 export interface NodeStatus {

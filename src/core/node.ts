@@ -976,6 +976,7 @@ export class MeshNode {
         bucket: this.table.bucketOf(s.peer!.id),
         peerNeedsUs: s.peerNeedsUs,
         addrs: s.peer!.addrs,
+        bufferedBytes: s.link.bufferedAmount,
       })),
       knownPeers: this.memory.size,
       linkBudget: this.o.linkBudget,
