@@ -18,7 +18,7 @@ export type Mutation =
   /** The body wrapped in `depth` one-item arrays. */
   | { op: 'nest'; depth: number }
   /** A text string of bytes that are not UTF-8. */
-  | { op: 'bad-utf8'; at: number; bytes: number[] };
+  | { op: 'bad-utf8'; at: number; bytes: readonly number[] };
 
 const bytes = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
 const short = fc.string({ maxLength: 40 });
