@@ -109,6 +109,31 @@ describe('a live server under abuse', { timeout: 60_000 }, () => {
     p.ws.terminate();
   });
 
+  it('does not buffer without bound for a peer that stops reading (congested), while honest requests all succeed', async () => {
+    const p = await openRaw(s.url!, await Identity.generate());
+    await handshake(p);
+    await until(() => s.mesh.linkIds().includes(p.identity.idText), 3_000, 'linked');
+    p.ws.pause(); // reads nothing more: the kernel buffers fill, then the server's would
+    const big = 'x'.repeat(60 * 1024);
+    let peak = 0;
+    const bufferedAtS = () => s.status().links.find((l) => l.id === p.identity.idText)?.bufferedBytes ?? 0;
+    const ok = await honestDuring(async () => {
+      for (let i = 0; i < 300; i++) {
+        await other.send(p.identity.idText, big, { port: 3 }).catch(() => undefined);
+        peak = Math.max(peak, bufferedAtS());
+        if (i % 20 === 0) await sleep(5);
+      }
+      await sleep(200);
+      peak = Math.max(peak, bufferedAtS());
+    });
+    const congested = dropped(s, 'congested');
+    console.log(`# slow reader: 300 x 60 KiB sent to it, ${congested} dropped as congested, at most ${peak} bytes queued at the server; honest ${ok}/20`);
+    assert.equal(ok, 20, 'every honest request answered');
+    assert.ok(congested > 0, 'forwarding to the slow reader stopped');
+    assert.ok(peak <= 4 * 2 ** 20 + 96 * 1024, `queued at most ${peak} bytes`);
+    p.ws.terminate();
+  });
+
   it('closes a peer that never finishes its handshake, counted as handshake:TIMEOUT', async () => {
     const before = dropped(s, 'handshake:TIMEOUT');
     const p = await openRaw(s.url!, await Identity.generate());
