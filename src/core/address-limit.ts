@@ -10,6 +10,9 @@
  */
 import type { Session } from './session.js';
 
+// Declared here so core compiles without DOM types; every JavaScript runtime we target has it.
+declare const URL: { new (url: string): { hostname: string } };
+
 /** Default most links from one network address. */
 export const DEFAULT_MAX_LINKS_PER_ADDRESS = 16;
 

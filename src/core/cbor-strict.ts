@@ -17,6 +17,8 @@ export class CborRefused extends Error {
   }
 }
 
+// Declared here so core compiles without DOM types; every JavaScript runtime we target has it.
+declare const TextDecoder: { new (label: string, options: { fatal: boolean; ignoreBOM: boolean }): { decode(bytes: Uint8Array): string } };
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Header size of a CBOR item by its additional-information bits (lengths of 0..23 are inline). */
 const HEADER_BYTES: Record<number, number> = { 24: 2, 25: 3, 26: 5, 27: 9 };
