@@ -15,6 +15,7 @@ interface ServeOptions {
   publicUrl?: string;
   encryption: boolean;
   requireEncryption?: boolean;
+  powBits: number;
 }
 
 export function registerServe(program: Command): void {
@@ -28,6 +29,7 @@ export function registerServe(program: Command): void {
     .option('--static <dir>', 'serve this directory at / (default: a built-in status page)')
     .option('--allow-origin <origin>', 'browser origin allowed to join, e.g. https://example.com; repeatable (default: any)', collect, [])
     .option('--link-budget <n>', 'most links kept at once', parseInteger('--link-budget', 2, 100_000), 256)
+    .option('--pow-bits <n>', 'proof of work asked of every peer key (and made for a new identity of ours); all nodes of a mesh must agree', parseInteger('--pow-bits', 0, 32), 0)
     .option('--public-url <url>', 'ws:// or wss:// URL other nodes should dial to reach this one (behind a proxy, or with --host 0.0.0.0)')
     .option('--no-encryption', 'send datagrams, requests and replies in the clear (end-to-end encryption is on by default)')
     .option('--require-encryption', 'never send or accept datagrams, requests or replies in the clear')
@@ -49,6 +51,7 @@ async function serve(o: ServeOptions): Promise<void> {
     publicUrl: o.publicUrl,
     encryption: o.encryption,
     requireEncryption: o.requireEncryption,
+    powBits: o.powBits,
     onWarning: (m) => log(`warning: ${m}`),
   });
   const status = node.status();

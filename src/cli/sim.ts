@@ -1,5 +1,6 @@
 /** `meshwork sim`: runs the simulator and prints its figures (one JSON line with --json). */
 import type { Command } from 'commander';
+import { runPartition } from '../sim/partition.js';
 import { Simulation, type SimProgress } from '../sim/simulation.js';
 import { parseFraction, parseInteger } from './options.js';
 
@@ -14,7 +15,9 @@ export function registerSim(program: Command): void {
     .option('--link-budget <b>', 'most links per node', parseInteger('--link-budget', 2, 10_000), 24)
     .option('--no-encryption', 'send the datagrams in the clear (no key exchange, no AES-GCM)')
     .option('--json', 'end with one JSON line of results')
-    .action(async (o: { nodes: number; seed: number; messages: number; churn: number; linkBudget: number; encryption: boolean; json?: boolean }) => {
+    .option('--partition', 'instead: split the converged mesh in two, measure requests across and within, heal, and time the recovery')
+    .action(async (o: { nodes: number; seed: number; messages: number; churn: number; linkBudget: number; encryption: boolean; json?: boolean; partition?: boolean }) => {
+      if (o.partition) return partition(o);
       const started = performance.now();
       let peakRss = process.memoryUsage().rss;
       const tty = process.stderr.isTTY;
@@ -45,4 +48,25 @@ export function registerSim(program: Command): void {
         console.log(`wall ${out.wallSeconds} s, peak RSS ${out.peakRssMB} MB`);
       }
     });
+}
+
+/** `meshwork sim --partition`: the partition-and-heal scenario (src/sim/partition.ts). */
+async function partition(o: { nodes: number; seed: number; messages: number; linkBudget: number; json?: boolean }): Promise<void> {
+  const tty = process.stderr.isTTY;
+  const result = await runPartition({
+    nodes: o.nodes,
+    seed: o.seed,
+    linkBudget: o.linkBudget,
+    requests: Math.max(2, o.messages),
+    onProgress: (line) => (tty ? process.stderr.write(`\r\x1b[K${line}`) : undefined),
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  if (o.json) return console.log(JSON.stringify(result));
+  const show = (b: { sent: number; answered: number; failed: Record<string, number> }) => `${b.answered}/${b.sent} answered${Object.keys(b.failed).length ? `, failed ${JSON.stringify(b.failed)}` : ''}`;
+  console.log(`nodes ${result.nodes}, seed ${result.seed}, converged ${result.converged}`);
+  console.log(`before the split:          ${show(result.before)}`);
+  console.log(`across the split:          ${show(result.acrossDuringSplit)}`);
+  console.log(`within each side:          ${show(result.withinDuringSplit)}`);
+  console.log(`healed (all across answered) after ${result.healSeconds} virtual s`);
+  console.log(`after the heal:            ${show(result.afterHeal)}`);
 }

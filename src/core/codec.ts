@@ -4,6 +4,7 @@
  * `{ ok: false, reason }`, never an exception, so every drop can be counted with its reason.
  */
 import { decode, encode } from 'cborg';
+import { CborRefused, StrictTokenizer } from './cbor-strict.js';
 import { MAX_ADDR_LENGTH, MAX_ADDRS, MAX_ASKED_BUCKETS, MAX_CAPS, MAX_FRAME_BYTES, MAX_REFERRALS, WIRE_VERSION } from './limits.js';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './identity.js';
 import { ID_BYTES } from './id.js';
@@ -155,12 +156,15 @@ const DECODE_OPTIONS = {
   useMaps: true,
 };
 
-/** Decodes CBOR without ever throwing. */
+/**
+ * Decodes CBOR without ever throwing. Invalid UTF-8, nesting deeper than MAX_CBOR_DEPTH and
+ * lengths that promise more items than bytes remain get their own reasons (cbor-strict.ts).
+ */
 export function decodeCbor(bytes: Uint8Array): DecodeResult<unknown> {
   try {
-    return { ok: true, value: decode(bytes, DECODE_OPTIONS) };
+    return { ok: true, value: decode(bytes, { ...DECODE_OPTIONS, tokenizer: new StrictTokenizer(bytes, DECODE_OPTIONS) }) };
   } catch (err) {
-    return { ok: false, reason: 'malformed-cbor' };
+    return { ok: false, reason: err instanceof CborRefused ? err.reason : 'malformed-cbor' };
   }
 }
 

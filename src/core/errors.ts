@@ -20,7 +20,11 @@ export type MeshErrorCode =
   | 'LISTEN_FAILED'
   | 'REMOTE_ERROR'
   /** End-to-end encryption is required, and the destination does not encrypt. */
-  | 'ENCRYPTION_UNAVAILABLE';
+  | 'ENCRYPTION_UNAVAILABLE'
+  /** The peer's key lacks the proof of work this node asks for (powBits). */
+  | 'INSUFFICIENT_WORK'
+  /** This node already has its most links from the peer's network address. */
+  | 'ADDRESS_LIMIT';
 
 export class MeshError extends Error {
   override readonly name = 'MeshError';

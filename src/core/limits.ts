@@ -12,3 +12,5 @@ export const MAX_CAPS = 16;
 export const MAX_REFERRALS = 16;
 /** Most buckets one Ask frame may name. */
 export const MAX_ASKED_BUCKETS = 32;
+/** Deepest CBOR nesting any frame or payload needs is 4 (a referral list in an error frame); 8 leaves room. */
+export const MAX_CBOR_DEPTH = 8;

@@ -7,6 +7,7 @@ import type { Link } from './link.js';
 import type { CryptoKeyPairLike } from './webcrypto.js';
 import type { AppData } from './payloads.js';
 import type { PeerRecord, PeerStore } from './peer-memory.js';
+import type { RateLimits } from './rate-limit.js';
 
 /** How a node opens links to peers it has learned of. Transports provide implementations. */
 export interface Dialer {
@@ -54,6 +55,12 @@ export interface MeshNodeOptions {
   requireEncryption?: boolean;
   /** The node's X25519 key pair (kept beside its identity); a fresh one in memory when absent. */
   e2eKeys?: CryptoKeyPairLike;
+  /** Flood limits per link and per source id (rate-limit.ts); Infinity disables one. */
+  rateLimits?: Partial<RateLimits>;
+  /** Most links from one network address (address-limit.ts). Default 16. */
+  maxLinksPerAddress?: number;
+  /** Proof of work asked of every peer's key and carried by ours (pow.ts). Default 0: none. */
+  powBits?: number;
 }
 
 export interface Message {
@@ -78,6 +85,8 @@ export interface LinkStatus {
   bucket: number;
   peerNeedsUs: boolean;
   addrs: string[];
+  /** Bytes queued toward the peer and not yet sent: a slow reader shows here (bounded; docs/SECURITY.md). */
+  bufferedBytes: number;
 }
 
 export interface NodeStatus {

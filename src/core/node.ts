@@ -18,6 +18,9 @@ import type { Link } from './link.js';
 import { emptyBuckets, gapsBelow, helperFor, peersForAsk } from './bucket-gaps.js';
 import { dialWishes, neededByUs, pickEviction, RESERVE, wouldBeNeeded } from './link-policy.js';
 import { DEFAULT_HOP_LIMIT, MAX_PAYLOAD_BYTES, MAX_REFERRALS } from './limits.js';
+import { DEFAULT_MAX_LINKS_PER_ADDRESS, linksFrom, networkAddressOf } from './address-limit.js';
+import { checkPowBits, hasWork } from './pow.js';
+import { FloodGuard } from './rate-limit.js';
 import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, SEALABLE_KINDS, verifyPacket } from './packets.js';
 import { E2e } from './e2e.js';
 import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, ReliableSender, ReliableWindow } from './reliable.js';
@@ -78,7 +81,9 @@ export class MeshNode {
   private readonly pendingDials = new Set<string>();
   private readonly cooldown = new Map<string, number>();
   private readonly bootstrapAddrs: string[];
-  private readonly o: Required<Omit<MeshNodeOptions, 'dialer' | 'store' | 'identity' | 'clock' | 'random' | 'wallClock' | 'bootstrap' | 'encryption' | 'requireEncryption' | 'e2eKeys'>>;
+  private readonly o: Required<Omit<MeshNodeOptions, 'dialer' | 'store' | 'identity' | 'clock' | 'random' | 'wallClock' | 'bootstrap' | 'encryption' | 'requireEncryption' | 'e2eKeys' | 'rateLimits'>>;
+  /** Hardening (docs/SECURITY.md): flood limits per link and source. */
+  private readonly guard: FloodGuard;
   private readonly dialer?: Dialer;
   private readonly store?: PeerStore;
   private timers: TimerHandle[] = [];
@@ -118,7 +123,11 @@ export class MeshNode {
       saveDelayMs: options.saveDelayMs ?? 2_000,
       subscribeRefreshMs: options.subscribeRefreshMs ?? 20_000,
       maxPendingDials: options.maxPendingDials ?? 4,
+      maxLinksPerAddress: options.maxLinksPerAddress ?? DEFAULT_MAX_LINKS_PER_ADDRESS,
+      powBits: checkPowBits(options.powBits ?? 0),
     };
+    this.guard = new FloodGuard(options.rateLimits);
+    if (!hasWork(this.identity.publicKey, this.o.powBits)) throw MeshError.invalid(`the identity lacks the ${this.o.powBits} bits of work this node asks of every peer (see generateWithWork)`);
     if (!Number.isInteger(this.o.linkBudget) || this.o.linkBudget < 2) throw MeshError.invalid('linkBudget must be an integer of at least 2');
     this.table = new RoutingTable(this.identity.id, this.o.caps.includes(LEAF_CAP));
     this.memory = new PeerMemory(this.identity.id);
@@ -212,6 +221,7 @@ export class MeshNode {
       expectedId: options.expectedId ? idFromText(options.expectedId) : undefined,
       outbound: options.outbound,
       want: options.want ?? (this.table.size === 0 ? Want.Join : Want.Needed),
+      powBits: this.o.powBits,
     });
     this.sessions.add(session);
     const done = new Promise<Session>((resolve, reject) => {
@@ -242,6 +252,9 @@ export class MeshNode {
 
   private async onFrame(session: Session, bytes: Uint8Array): Promise<void> {
     if (session.state === 'closed') return;
+    // Before decoding: a flood must cost us as little as possible.
+    const over = this.guard.frame(session, bytes.length, this.clock.now());
+    if (over) return this.drop(over);
     session.lastHeard = this.clock.now();
     const decoded = decodeFrame(bytes);
     if (!decoded.ok) {
@@ -312,6 +325,11 @@ export class MeshNode {
       }
       this.table.remove(peer.idText, existing);
       existing.close('replaced by a duplicate link');
+    }
+    const address = networkAddressOf(session.link.remoteAddress);
+    if (address !== undefined && linksFrom(this.table.all(), address) >= this.o.maxLinksPerAddress) {
+      session.sendError('ADDRESS_LIMIT', `this node keeps at most ${this.o.maxLinksPerAddress} links per network address`);
+      return this.failHandshake(session, new MeshError('ADDRESS_LIMIT', `${this.o.maxLinksPerAddress} links from ${address} already`));
     }
     const room = this.roomFor(peer.id, session.peerWant);
     if (room === 'refuse') return this.refuseBusy(session);
@@ -641,6 +659,8 @@ export class MeshNode {
   // ---------------------------------------------------------------- packets
 
   private async onPacket(from: Session, p: PacketFrame): Promise<void> {
+    const over = this.guard.packet(toHex(p.src), this.clock.now());
+    if (over) return this.drop(over);
     const dstIsSelf = toHex(p.dst) === this.id;
     // Lookups leave breadcrumbs so their answer can retrace the path, even to a node that is
     // still joining and that greedy routing cannot reach yet.
@@ -1080,6 +1100,7 @@ export class MeshNode {
         bucket: this.table.bucketOf(s.peer!.id),
         peerNeedsUs: s.peerNeedsUs,
         addrs: s.peer!.addrs,
+        bufferedBytes: s.link.bufferedAmount,
       })),
       knownPeers: this.memory.size,
       linkBudget: this.o.linkBudget,

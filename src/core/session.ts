@@ -12,6 +12,7 @@ import { idFromPublicKey, type NodeId } from './id.js';
 import { type Identity, verifySignature } from './identity.js';
 import type { Link } from './link.js';
 import { WIRE_MINOR } from './limits.js';
+import { hasWork } from './pow.js';
 
 const TRANSCRIPT_LABEL = utf8('meshwork/1 link proof');
 
@@ -27,6 +28,8 @@ export interface SessionOptions {
   outbound: boolean;
   /** How much the dialling side wants this link (inbound sessions send Optional). */
   want: WantLevel;
+  /** Leading zero bits the peer's key must carry (pow.ts); 0 asks for none. */
+  powBits?: number;
 }
 
 export class Session {
@@ -88,6 +91,9 @@ export class Session {
         return this.refuse('ID_MISMATCH', `expected node ${toHex(expected).slice(0, 16)}…, key hashes to ${toHex(id).slice(0, 16)}…`);
       }
       if (toHex(id) === this.options.identity.idText) return this.refuse('HANDSHAKE_FAILED', 'a node cannot link to itself');
+      // One hash, before any signature is made or checked: grinding keys must cost the peer, not us.
+      const bits = this.options.powBits ?? 0;
+      if (!hasWork(frame.publicKey, bits)) return this.refuse('INSUFFICIENT_WORK', `this mesh asks for keys with ${bits} bits of work`);
       this.theirHello = frame;
       this.peerNeedsUs = frame.want !== Want.Optional;
       this.peer = { id, idText: toHex(id), publicKey: frame.publicKey, addrs: frame.addrs, caps: frame.caps, minor: frame.minor };

@@ -3,7 +3,7 @@
  * end-to-end encryption, mode 0600), `peers.json` (its peer memory) and `lock` (the pid of the
  * process using it). See docs/SERVER.md.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Identity } from '../core/identity.js';
 import type { CryptoKeyPairLike } from '../core/webcrypto.js';
@@ -24,16 +24,30 @@ export interface DataDir {
   release(): Promise<void>;
 }
 
-export async function openDataDir(dir: string, onWarning?: (message: string) => void): Promise<DataDir> {
+export async function openDataDir(dir: string, onWarning?: (message: string) => void, generate?: () => Promise<Identity>): Promise<DataDir> {
   const abs = resolve(dir);
   await mkdir(abs, { recursive: true, mode: 0o700 });
   const release = await lockDir(join(abs, 'lock'));
   try {
-    const { identity, created } = await loadOrCreateIdentity(join(abs, 'identity.key'));
+    await removeStaleTemps(abs);
+    const { identity, created } = await loadOrCreateIdentity(join(abs, 'identity.key'), generate);
     const e2eKeys = await loadOrCreateE2eKeys(join(abs, 'e2e.key'));
     return { dir: abs, identity, created, e2eKeys, peers: new JsonPeerStore(join(abs, 'peers.json'), onWarning), release };
   } catch (err) {
     await release();
     throw err;
+  }
+}
+
+/**
+ * Temp files of atomic writes (atomic-file.ts) that a killed process left behind. We hold the
+ * lock, so no other process is writing here: every one of them is stale. The files they were
+ * meant to replace are intact, since a temp file only ever replaces its target by a rename.
+ */
+async function removeStaleTemps(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    // Another process may be trying the lock right now, through a temp file of its own: not ours to remove.
+    if (name.startsWith('.lock.')) continue;
+    if (/^\..+\.tmp-\d+-[0-9a-f]+$/.test(name)) await unlink(join(dir, name)).catch(() => undefined);
   }
 }

@@ -12,11 +12,12 @@ import { createFileAtomic } from './atomic-file.js';
 const PEM_LABEL = 'PRIVATE KEY';
 const KEY_MODE = 0o600;
 
-export async function loadOrCreateIdentity(path: string): Promise<{ identity: Identity; created: boolean }> {
+/** `generate` makes a new identity when there is none (generateWithWork when the mesh asks for proof of work). */
+export async function loadOrCreateIdentity(path: string, generate: () => Promise<Identity> = () => Identity.generate()): Promise<{ identity: Identity; created: boolean }> {
   const existing = await readKeyFile(path);
   // An empty file is a damaged key (say, a crash of some other tool mid-write), not a missing one.
   if (existing !== undefined) return { identity: await parseKey(path, existing), created: false };
-  const identity = await Identity.generate();
+  const identity = await generate();
   try {
     await createFileAtomic(path, toPem(await identity.exportPkcs8()), KEY_MODE);
   } catch (err) {

@@ -2,6 +2,7 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { MeshError } from '../core/errors.js';
+import { checkPowBits } from '../core/pow.js';
 import type { MeshNodeOptions } from '../core/node.js';
 import { isWebSocketUrl } from '../transports/websocket-node.js';
 
@@ -30,8 +31,16 @@ export interface StartNodeOptions {
   requireEncryption?: boolean;
   /** Receives non-fatal problems (a corrupt peers file set aside). Default: process.emitWarning. */
   onWarning?: (message: string) => void;
-  /** Advanced: timings passed to the core MeshNode (tests shorten them). */
-  tuning?: Pick<MeshNodeOptions, 'maintainMs' | 'keepaliveMs' | 'handshakeTimeoutMs' | 'requestTimeoutMs' | 'saveDelayMs' | 'subscribeRefreshMs'>;
+  /**
+   * Proof of work asked of every peer's key, and generated for a new identity of ours (about
+   * 2^powBits key generations; see docs/SECURITY.md). Default 0. Every node of a mesh must agree.
+   */
+  powBits?: number;
+  /** Advanced: timings and abuse limits passed to the core MeshNode (tests shorten them; see docs/SECURITY.md). */
+  tuning?: Pick<
+    MeshNodeOptions,
+    'maintainMs' | 'keepaliveMs' | 'handshakeTimeoutMs' | 'requestTimeoutMs' | 'saveDelayMs' | 'subscribeRefreshMs' | 'rateLimits' | 'maxLinksPerAddress'
+  >;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -48,6 +57,7 @@ export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set
   if (o.linkBudget !== undefined && (!Number.isInteger(o.linkBudget) || o.linkBudget < 2)) {
     throw MeshError.invalid(`linkBudget must be a whole number of at least 2, got ${String(o.linkBudget)}`);
   }
+  if (o.powBits !== undefined) checkPowBits(o.powBits);
   if (o.static !== undefined) {
     const s = await stat(resolve(o.static)).catch(() => undefined);
     if (!s?.isDirectory()) throw MeshError.invalid(`static dir ${resolve(o.static)} does not exist or is not a directory`);

@@ -6,7 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
 import { MeshError } from '../core/errors.js';
-import { Identity } from '../core/identity.js';
+import { generateWithWork } from '../core/pow.js';
 import { MeshNode, type Message, type NodeStatus, type TopicMessage } from '../core/node.js';
 import { LEAF_CAP } from '../core/routing-table.js';
 import type { AppData } from '../core/payloads.js';
@@ -34,10 +34,12 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
   const { origins } = await checkOptions(options);
   const linkBudget = options.linkBudget ?? DEFAULT_LINK_BUDGET;
   const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, 'MeshworkWarning'));
-  const data = options.dataDir === undefined ? undefined : await openDataDir(options.dataDir, warn);
+  const powBits = options.powBits ?? 0;
+  const generate = () => generateWithWork(powBits);
+  const data = options.dataDir === undefined ? undefined : await openDataDir(options.dataDir, warn, generate);
   let server: Server | undefined;
   try {
-    const identity = data?.identity ?? (await Identity.generate());
+    const identity = data?.identity ?? (await generate());
     let mesh!: MeshNode;
     const drop = (reason: string) => mesh.counters.drop(reason);
     const dialer = new NodeWebSocketDialer({ timeoutMs: options.dialTimeoutMs, onDrop: drop });
@@ -53,6 +55,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
       encryption: options.encryption,
       requireEncryption: options.requireEncryption,
       e2eKeys: data?.e2eKeys,
+      powBits,
     });
     let endpoint: MeshEndpoint | undefined;
     let url: string | undefined;

@@ -28,11 +28,22 @@ export interface WebSocketLinkOptions {
   onDrop?: (reason: string) => void;
   /** How often `bufferedAmount` is checked while above the high-water mark. Default 20 ms. */
   drainPollMs?: number;
+  /**
+   * Past this many bytes queued, the peer is not reading: the link closes (1008, counted as
+   * `ws:slow-reader`) rather than buffer without bound. Default 8 MiB, above the 4 MiB at which
+   * the node stops forwarding to a congested link, so only a peer that stops reading altogether
+   * while still making us answer (pings) gets here.
+   */
+  maxBufferedBytes?: number;
 }
+
+/** Default of WebSocketLinkOptions.maxBufferedBytes. */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 const OPEN = 1;
 const CLOSE_NORMAL = 1000;
 const CLOSE_UNSUPPORTED_DATA = 1003;
+const CLOSE_POLICY = 1008;
 const CLOSE_TOO_BIG = 1009;
 /** A close frame's reason holds at most 123 bytes of UTF-8. */
 const MAX_REASON_BYTES = 123;
@@ -78,6 +89,11 @@ export class WebSocketLink extends LinkBase {
     // The far side would close the whole link over it; refuse it here, with a clear error.
     if (frame.length > MAX_FRAME_BYTES) throw MeshError.payloadTooLarge(frame.length, MAX_FRAME_BYTES);
     this.socket.send(frame);
+    const max = this.options.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
+    if (this.socket.bufferedAmount > max) {
+      this.refuse('slow-reader', CLOSE_POLICY, `the peer reads too slowly: over ${max} bytes queued`);
+      return false;
+    }
     if (this.socket.bufferedAmount <= LINK_HIGH_WATER_BYTES) return true;
     this.pollDrain();
     return false;

@@ -65,6 +65,8 @@ const REASONS = new Set([
   'oversize',
   'unknown-version',
   'malformed-cbor',
+  'invalid-utf8',
+  'too-deep',
   'not-a-frame',
   'unknown-frame-type',
   'bad-hello',

@@ -1,0 +1,76 @@
+/**
+ * A strict tokenizer for cborg: it wraps cborg's own and refuses, before any value is built,
+ * what the default decoder would accept or choke on. Text that is not valid UTF-8 (cborg
+ * decodes it loosely, with replacement characters: two different byte strings would read as
+ * the same text, and a signature would cover bytes the reader never saw), nesting deeper than
+ * any Meshwork message needs (deep input would otherwise recurse until the stack runs out),
+ * and arrays or maps that declare more items than bytes remain (malformed: refused at once,
+ * not after walking to the end of the input).
+ */
+import { Tokenizer, Type, type Token } from 'cborg';
+import { MAX_CBOR_DEPTH } from './limits.js';
+
+/** Thrown inside the decoder, caught by decodeCbor: `reason` is what the drop is counted as. */
+export class CborRefused extends Error {
+  constructor(readonly reason: 'invalid-utf8' | 'too-deep' | 'malformed-cbor') {
+    super(reason);
+  }
+}
+
+// Declared here so core compiles without DOM types; every JavaScript runtime we target has it.
+declare const TextDecoder: { new (label: string, options: { fatal: boolean; ignoreBOM: boolean }): { decode(bytes: Uint8Array): string } };
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+/** Header size of a CBOR item by its additional-information bits (lengths of 0..23 are inline). */
+const HEADER_BYTES: Record<number, number> = { 24: 2, 25: 3, 26: 5, 27: 9 };
+
+export class StrictTokenizer {
+  private readonly inner: InstanceType<typeof Tokenizer>;
+  /** Items still expected by each open array or map, innermost last. */
+  private readonly open: number[] = [];
+
+  constructor(
+    private readonly data: Uint8Array,
+    options: object,
+  ) {
+    this.inner = new Tokenizer(data, options);
+  }
+
+  pos(): number {
+    return this.inner.pos();
+  }
+
+  done(): boolean {
+    return this.inner.done();
+  }
+
+  next(): Token {
+    const start = this.inner.pos();
+    const token = this.inner.next();
+    // The token fills one slot of the innermost open container, which stays open until its last item is complete.
+    if (this.open.length > 0) this.open[this.open.length - 1]!--;
+    if (token.type === Type.string && typeof token.value === 'string' && token.value.includes('\uFFFD')) this.checkUtf8(start, token);
+    if (token.type === Type.array || token.type === Type.map) {
+      const items = (token.type === Type.map ? 2 : 1) * (token.value as number);
+      // Every item takes at least one byte: a declared length beyond the rest of the input is a lie.
+      if (items > this.data.length - this.inner.pos()) throw new CborRefused('malformed-cbor');
+      if (items > 0) {
+        if (this.open.length >= MAX_CBOR_DEPTH) throw new CborRefused('too-deep');
+        this.open.push(items);
+        return token;
+      }
+    }
+    // A complete item: close every container it completes.
+    while (this.open.length > 0 && this.open[this.open.length - 1] === 0) this.open.pop();
+    return token;
+  }
+
+  /** A replacement character is either sent on purpose (valid) or made from bad bytes: look at the bytes. */
+  private checkUtf8(start: number, token: Token): void {
+    const header = HEADER_BYTES[this.data[start]! & 31] ?? 1;
+    try {
+      fatalUtf8.decode(this.data.subarray(start + header, start + token.encodedLength!));
+    } catch {
+      throw new CborRefused('invalid-utf8');
+    }
+  }
+}
