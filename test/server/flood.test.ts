@@ -23,7 +23,9 @@ describe('a live server under abuse', { timeout: 60_000 }, () => {
 
   before(async () => {
     s = await server({ tuning: { ...FAST, handshakeTimeoutMs: 1_000 } });
-    other = await server({ peers: [s.url!] });
+    // The raw peers below hold no encryption key and answer no key request, so `other` sends
+    // to them in the clear (it tells askers it has no key; c then falls back to plaintext).
+    other = await server({ peers: [s.url!], encryption: false });
     c = await client([s.url!]);
     other.handle(5, (m) => `re: ${String(m.data)}`);
     await eventually(() => c.request(other.id, 'warm up', { port: 5, timeoutMs: 700 }), 10_000, 'the honest pair reaches each other');
