@@ -50,16 +50,25 @@ export function wouldBeNeeded(table: RoutingTable, id: NodeId): boolean {
 
 /**
  * The link to drop to make room, or undefined when none may go. Never a link our invariant
- * needs; a link the peer says it needs only when `mayHurtPeer` (the newcomer matters more to us).
- * Among the rest, one from the most crowded bucket.
+ * needs. Preferably a spare (neither side needs it), from our most crowded bucket. A link the
+ * peer needs only when `mayHurtPeer`, and then the one in our shallowest bucket: a peer in our
+ * bucket c needs us as its way into our side of bit c, and the shallower c, the more other
+ * nodes it can pick there. A peer in our deepest bucket may have no other choice at all (a lone
+ * node is needed by everyone in the region next to it), so it is never pushed out.
  */
 export function pickEviction(table: RoutingTable, mayHurtPeer: boolean): Session | undefined {
   const counts = table.bucketCounts();
+  let deepest = -1;
+  for (const b of counts.keys()) deepest = Math.max(deepest, b);
   let best: Session | undefined;
   let bestScore = -Infinity;
   for (const s of table.all()) {
-    if (neededByUs(table, s) || (s.peerNeedsUs && !mayHurtPeer)) continue;
-    const score = (s.peerNeedsUs ? 0 : 1000) + (counts.get(table.bucketOf(s.peer!.id)) ?? 0);
+    if (neededByUs(table, s)) continue;
+    const bucket = table.bucketOf(s.peer!.id);
+    let score: number;
+    if (!s.peerNeedsUs) score = 1000 + (counts.get(bucket) ?? 0);
+    else if (mayHurtPeer && bucket < deepest) score = 255 - bucket;
+    else continue;
     if (score > bestScore) {
       best = s;
       bestScore = score;

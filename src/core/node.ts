@@ -42,6 +42,8 @@ const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, Packe
 const RELIABLE_KEY_WAIT_MS = 2_000;
 const COOLDOWN_MS = 30_000;
 const FAST_MAINTAIN_MS = 2_000;
+/** How long repairSoon waits, gathering changes. */
+const REPAIR_DELAY_MS = 50;
 /** A peer's Asks are answered at most this often. */
 const ASK_INTERVAL_MS = 1_000;
 /** Spare links dialled per maintenance round at most (see DialContext.spares). */
@@ -93,6 +95,8 @@ export class MeshNode {
   private refreshCursor = 0;
   /** Empty buckets already looked into since the last full pass. */
   private readonly refreshedEmpty = new Set<number>();
+  /** Maintenance rounds run so far. */
+  private rounds = 0;
   /** Buckets in which a needed dial was refused as BUSY since the bucket last got a link: dialled with Want.Urgent. */
   private readonly refusedBuckets = new Set<number>();
   private selfLookupQueued = false;
@@ -531,7 +535,9 @@ export class MeshNode {
   private repairSoon(): void {
     if (this.repairQueued || this.stopped) return;
     this.repairQueued = true;
-    this.clock.setTimeout(() => void this.actor.run(() => ((this.repairQueued = false), this.repair())), 0);
+    // A short delay gathers the changes of a burst (links up, dials ending, lookups answered)
+    // into one pass over the peer memory instead of one pass each.
+    this.clock.setTimeout(() => void this.actor.run(() => ((this.repairQueued = false), this.repair())), REPAIR_DELAY_MS);
   }
 
   /** Dials missing needed links, and up to `spares` spare links. */
@@ -593,9 +599,12 @@ export class MeshNode {
     const quiet = !this.changedSinceMaintain && this.maintainInterval >= this.o.maintainMs;
     this.changedSinceMaintain = false;
     this.quietRounds = quiet ? this.quietRounds + 1 : 0;
+    this.rounds++;
     if (this.table.size > 0 && this.quietRounds % 4 === 0) {
       await this.lookup(this.identity.id);
-      await this.lookup(randomIdInBucket(this.identity.id, this.bucketToRefresh(), this.random.bytes(32)));
+      // A bucket refresh finds nodes in buckets we have no link into; with none empty it is
+      // only a check for newcomers, which every fourth round is enough for.
+      if (gaps.length > 0 || this.rounds % 4 === 0) await this.lookup(randomIdInBucket(this.identity.id, this.bucketToRefresh(), this.random.bytes(32)));
     }
   }
 
