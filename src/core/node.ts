@@ -100,9 +100,6 @@ export class MeshNode {
   /** Buckets in which a needed dial was refused as BUSY since the bucket last got a link: dialled with Want.Urgent. */
   private readonly refusedBuckets = new Set<number>();
   private selfLookupQueued = false;
-  /** Whether links or memory changed since the last maintenance round. */
-  private changedSinceMaintain = true;
-  private quietRounds = 0;
   private started = false;
   private stopped = false;
   private pingCounter = 0;
@@ -350,7 +347,6 @@ export class MeshNode {
     this.memory.succeeded(peer.idText, this.wall());
     this.scheduleSave();
     this.events.emit('link-up', { id: peer.idText, transport: session.link.transport, outbound: session.outbound });
-    this.changedSinceMaintain = true;
     if (this.table.size === 1) this.scheduleMaintenance(0); // first link: find our neighbours now
     this.resubscribeSoon();
     this.updateNeeds();
@@ -398,7 +394,6 @@ export class MeshNode {
     const peer = session.peer;
     if (peer && this.table.remove(peer.idText, session)) {
       this.events.emit('link-down', { id: peer.idText, transport: session.link.transport, reason });
-      this.changedSinceMaintain = true;
       this.updateNeeds();
       this.repairSoon();
       // Losing a link our invariant needed: look around again soon. Spare links come and go quietly.
@@ -593,14 +588,15 @@ export class MeshNode {
     if (helper) this.askFor(gaps, helper);
     this.topics.expire(this.clock.now());
     this.scheduleMaintenance(this.maintainInterval);
+    // Settling: just started, or lost a link our invariant needed (the interval was reset).
+    const settling = this.maintainInterval < this.o.maintainMs;
     this.maintainInterval = Math.min(this.maintainInterval * 2, this.o.maintainMs);
-    // A settled node whose links and memory did not change since the last round looks around
-    // only every fourth round: in a large, quiet mesh, lookups would otherwise be most of the work.
-    const quiet = !this.changedSinceMaintain && this.maintainInterval >= this.o.maintainMs;
-    this.changedSinceMaintain = false;
-    this.quietRounds = quiet ? this.quietRounds + 1 : 0;
     this.rounds++;
-    if (this.table.size > 0 && this.quietRounds % 4 === 0) {
+    // A settled node looks around only every fourth round, however much its links change: in a
+    // growing mesh others keep linking to it, but newcomers find their neighbours themselves,
+    // and lookups by every node on every change made the cost of a join grow with the mesh
+    // (14.8 lookups per join at 6 000 nodes, against 2.8 at 1 000).
+    if (this.table.size > 0 && (settling || this.rounds % 4 === 0)) {
       await this.lookup(this.identity.id);
       // A bucket refresh finds nodes in buckets we have no link into; with none empty it is
       // only a check for newcomers, which every fourth round is enough for.
@@ -658,7 +654,6 @@ export class MeshNode {
     const known = this.memory.size;
     const rec = this.memory.learn(info, this.wall());
     if (rec && this.memory.size > known) {
-      this.changedSinceMaintain = true;
       this.events.emit('peer-learned', { id: rec.id });
       this.scheduleSave();
     }
@@ -824,7 +819,7 @@ export class MeshNode {
         this.lookups.answer(src, f.requestId, true, new Uint8Array(0));
         if (learned) this.repairSoon();
         // Someone closer to us than any link: we have not found our neighbours yet, so ask again.
-        if (closer && !this.selfLookupQueued) {
+        if (closer && !this.selfLookupQueued && this.maintainInterval < this.o.maintainMs) {
           this.selfLookupQueued = true;
           this.clock.setTimeout(() => void this.actor.run(async () => ((this.selfLookupQueued = false), await this.lookup(this.identity.id))), 500);
         }
