@@ -5,6 +5,7 @@
  * a string stays a string and a Uint8Array stays bytes.
  */
 import type { AppData } from '../core/payloads.js';
+import type { HubStatus } from './hub-protocol.js';
 
 export type HostKind = 'shared-worker' | 'leader-tab';
 
@@ -60,6 +61,8 @@ export interface BrowserStatus {
   tabs: number;
   links: BrowserLinkStatus[];
   knownPeers: number;
+  /** Present when this page reaches the node through a hub on another origin. */
+  hub?: HubStatus;
 }
 
 /** A duplex message channel between one tab and the host: a MessagePort or an adapter. */

@@ -18,6 +18,8 @@ export type MeshErrorCode =
   | 'CONGESTED'
   | 'PORT_IN_USE'
   | 'LISTEN_FAILED'
+  /** The other side refuses this caller (a hub that does not list the app's origin). */
+  | 'FORBIDDEN'
   | 'REMOTE_ERROR';
 
 export class MeshError extends Error {

@@ -1,0 +1,45 @@
+/**
+ * Which node the hub iframe can reach. Browsers key a third-party iframe's SharedWorker, storage
+ * and Web Locks by the top-level site, so by default the hub under site A and under site B reach
+ * two nodes. Chromium's Storage Access API (with storage types) hands back a handle whose
+ * `SharedWorker` and `locks` are the hub origin's unpartitioned ones: then every site shares one
+ * node. What the engines here really do is in docs/BROWSER.md ("The hub: measured").
+ */
+import type { HubMode } from './hub-protocol.js';
+import { withTimeout } from './with-timeout.js';
+
+export interface HubStorage {
+  mode: HubMode;
+  reason: string;
+  SharedWorker: typeof SharedWorker;
+  locks: LockManager;
+}
+
+/** The part of Chromium's StorageAccessHandle we use (not in TypeScript's DOM library yet). */
+interface StorageAccessHandle {
+  SharedWorker?: typeof SharedWorker;
+  locks?: LockManager;
+}
+
+type RequestWithTypes = (types: { SharedWorker: boolean; locks: boolean; indexedDB: boolean }) => Promise<StorageAccessHandle | undefined>;
+
+export async function openHubStorage(): Promise<HubStorage> {
+  const partitioned = (reason: string): HubStorage => ({ mode: 'per-site', reason, SharedWorker, locks: navigator.locks });
+  if (window.top === window) return { mode: 'shared', reason: 'the hub is the top-level page', SharedWorker, locks: navigator.locks };
+  if (typeof document.requestStorageAccess !== 'function') return partitioned('this browser has no Storage Access API');
+  // Ask only when the permission is already granted: then no prompt and no user gesture are
+  // needed, and a page load never pops up a question the user did not ask for.
+  const state = await navigator.permissions.query({ name: 'storage-access' as PermissionName }).then(
+    (s) => s.state,
+    () => 'unknown to this browser',
+  );
+  if (state !== 'granted') return partitioned(`storage access permission: ${state}`);
+  try {
+    const request = document.requestStorageAccess as unknown as RequestWithTypes;
+    const handle = await withTimeout(request.call(document, { SharedWorker: true, locks: true, indexedDB: true }), 5_000, 'the storage access request');
+    if (handle?.SharedWorker && handle.locks) return { mode: 'shared', reason: 'storage access granted', SharedWorker: handle.SharedWorker, locks: handle.locks };
+    return partitioned('storage access granted, but this browser does not extend it to SharedWorker');
+  } catch (err) {
+    return partitioned(`storage access refused: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+  }
+}
