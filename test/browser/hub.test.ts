@@ -52,7 +52,7 @@ for (const engine of ENGINES) {
         const b = await bootApp(ctx, as(siteB, 'localhost'), `${engine}:site-b`, { hub: hubUrl(), app: 'shared:chat' });
         const own = await bootTab(ctx, hub.http, `${engine}:hub-origin`); // a first-party tab of the hub's origin
         const [sa, sb] = [await status(a.page), await status(b.page)];
-        console.log(`# ${engine}: hub status under site A: ${JSON.stringify(sa.hub)}; under site B: ${JSON.stringify(sb.hub)}`);
+        console.log(`${engine}: hub status under site A: ${JSON.stringify(sa.hub)}; under site B: ${JSON.stringify(sb.hub)}`);
         for (const s of [sa, sb]) {
           assert.equal(s.hub?.mode, 'per-site');
           assert.match(s.hub!.reason, /storage access/);
