@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'puppeteer-core';
 import { wirePort } from '../../src/browser/apps.js';
-import { hubNamespace } from '../../src/browser/hub-protocol.js';
+import { hubNamespace, type HubStatus } from '../../src/browser/hub-protocol.js';
 import { bootTab, buildBundles, deliver, ENGINES, ensureBrowsers, launch, log, openTab, sleep, startServer, status, waitFor, withLogs } from './harness.js';
 
 ensureBrowsers();
@@ -51,7 +51,8 @@ for (const engine of ENGINES) {
         const a = await bootApp(ctx, as(siteA, '127.0.0.1'), `${engine}:site-a`, { hub: hubUrl(), app: 'shared:chat' });
         const b = await bootApp(ctx, as(siteB, 'localhost'), `${engine}:site-b`, { hub: hubUrl(), app: 'shared:chat' });
         const own = await bootTab(ctx, hub.http, `${engine}:hub-origin`); // a first-party tab of the hub's origin
-        const [sa, sb] = [await status(a.page), await status(b.page)];
+        const withHub = (p: Page) => status(p) as Promise<Awaited<ReturnType<typeof status>> & { hub?: HubStatus }>;
+        const [sa, sb] = [await withHub(a.page), await withHub(b.page)];
         console.log(`${engine}: hub status under site A: ${JSON.stringify(sa.hub)}; under site B: ${JSON.stringify(sb.hub)}`);
         for (const s of [sa, sb]) {
           assert.equal(s.hub?.mode, 'per-site');
