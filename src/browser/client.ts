@@ -8,7 +8,7 @@ import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import type { AppData } from '../core/payloads.js';
 import { APP_PORTS } from './apps.js';
 import { portConn } from './conn.js';
-import type { HubStatus } from './hub-protocol.js';
+import type { HubMode, HubStatus } from './hub-protocol.js';
 import type { LeaderTabConn } from './leader.js';
 import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
@@ -104,8 +104,9 @@ async function connectHub(hub: string, options: ConnectOptions): Promise<Mesh> {
   // Loaded only by pages that use a hub. The hub hosts the PeerConnections and holds the tab's
   // lock, so this page does neither.
   const { openHub } = await import('./hub-link.js');
-  const { conn, status } = await openHub(hub, timeoutMs);
+  const { conn, status, frame } = await openHub(hub, timeoutMs);
   const mesh = new Mesh(conn, { tabId: '', app: options.app ?? '', bootstrap: [], canHost: () => false, releaseLock: () => undefined, hub: status });
+  mesh.hubFrame = frame;
   try {
     await withTimeout(mesh.hello(), timeoutMs, 'starting the mesh node through the hub');
   } catch (err) {
@@ -131,6 +132,11 @@ export class Mesh {
   id = '';
   /** Where the node runs. */
   host: HostKind = 'shared-worker';
+  /**
+   * With `connect({ hub })`: the hidden hub iframe. Unhide it (in place: moving an iframe reloads
+   * it) to show the hub's button that asks the browser for one node across sites.
+   */
+  hubFrame?: HTMLIFrameElement;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private readonly messageFns = new Set<(m: MeshMessage) => void>();
@@ -226,10 +232,10 @@ export class Mesh {
     this.host = r.host;
   }
 
-  /** @internal A new leader tab took over: calls to the old one fail, and this tab registers again. */
+  /** @internal A new leader tab took over, or the hub moved to the shared node: calls to the old host fail, and this tab registers again. */
   async reattach(): Promise<void> {
     if (this.closed) return;
-    for (const p of this.pending.values()) p.reject(new MeshError('STOPPED', 'the leader tab went away; try again'));
+    for (const p of this.pending.values()) p.reject(new MeshError('STOPPED', 'the node host changed (a new leader tab, or the hub moved to the shared node); try again'));
     this.pending.clear();
     await this.hello().catch(() => undefined);
     if (this.messageFns.size > 0) this.fire({ op: 'listen', on: true });
@@ -279,7 +285,17 @@ export class Mesh {
       case 'log':
         console.debug(`meshwork host: ${m.text}`);
         return;
+      case 'hub-mode':
+        return this.onHubMode(m.mode, m.reason);
     }
+  }
+
+  private onHubMode(mode: HubMode, reason: string): void {
+    const was = this.o.hub;
+    if (!was) return;
+    this.o.hub = { ...was, mode, reason };
+    // The hub moved this page to the shared node: register there (mesh.id changes to its id).
+    if (was.mode !== mode) void this.reattach();
   }
 
   private async answer(rid: number, from: string, data: AppData, port: number): Promise<void> {

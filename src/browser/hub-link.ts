@@ -9,7 +9,7 @@ import { HUB_CONNECT, type HubAnswer, type HubConnect, type HubStatus } from './
 import type { Conn } from './protocol.js';
 import { withTimeout } from './with-timeout.js';
 
-export async function openHub(hubUrl: string, timeoutMs: number): Promise<{ conn: Conn; status: HubStatus }> {
+export async function openHub(hubUrl: string, timeoutMs: number): Promise<{ conn: Conn; status: HubStatus; frame: HTMLIFrameElement }> {
   let url: URL;
   try {
     url = new URL(hubUrl, location.href);
@@ -38,6 +38,7 @@ export async function openHub(hubUrl: string, timeoutMs: number): Promise<{ conn
     return {
       conn: { ...conn, close: () => (conn.close(), frame.remove()) },
       status: { url: url.href, mode: answer.mode, reason: answer.reason },
+      frame,
     };
   } catch (err) {
     port1.close();

@@ -23,10 +23,17 @@ interface StorageAccessHandle {
 
 type RequestWithTypes = (types: { SharedWorker: boolean; locks: boolean; indexedDB: boolean }) => Promise<StorageAccessHandle | undefined>;
 
+const partitioned = (reason: string): HubStorage => ({ mode: 'per-site', reason, SharedWorker, locks: navigator.locks });
+
+/** Whether asking can change anything: an embedded hub in a browser with the API. */
+export function canAskForStorageAccess(): boolean {
+  return window.top !== window && typeof document.requestStorageAccess === 'function';
+}
+
+/** On load: the shared node if access is already granted, else the per-site one. Never prompts. */
 export async function openHubStorage(): Promise<HubStorage> {
-  const partitioned = (reason: string): HubStorage => ({ mode: 'per-site', reason, SharedWorker, locks: navigator.locks });
   if (window.top === window) return { mode: 'shared', reason: 'the hub is the top-level page', SharedWorker, locks: navigator.locks };
-  if (typeof document.requestStorageAccess !== 'function') return partitioned('this browser has no Storage Access API');
+  if (!canAskForStorageAccess()) return partitioned('this browser has no Storage Access API');
   // Ask only when the permission is already granted: then no prompt and no user gesture are
   // needed, and a page load never pops up a question the user did not ask for.
   const state = await navigator.permissions.query({ name: 'storage-access' as PermissionName }).then(
@@ -34,9 +41,17 @@ export async function openHubStorage(): Promise<HubStorage> {
     () => 'unknown to this browser',
   );
   if (state !== 'granted') return partitioned(`storage access permission: ${state}`);
+  return requestHubStorage(5_000);
+}
+
+/**
+ * Asks for storage access: call it from a user gesture in the hub frame (the browser may prompt;
+ * `waitMs` bounds how long the hub waits for the answer).
+ */
+export async function requestHubStorage(waitMs: number): Promise<HubStorage> {
   try {
     const request = document.requestStorageAccess as unknown as RequestWithTypes;
-    const handle = await withTimeout(request.call(document, { SharedWorker: true, locks: true, indexedDB: true }), 5_000, 'the storage access request');
+    const handle = await withTimeout(request.call(document, { SharedWorker: true, locks: true, indexedDB: true }), waitMs, 'the storage access request');
     if (handle?.SharedWorker && handle.locks) return { mode: 'shared', reason: 'storage access granted', SharedWorker: handle.SharedWorker, locks: handle.locks };
     return partitioned('storage access granted, but this browser does not extend it to SharedWorker');
   } catch (err) {

@@ -10,7 +10,7 @@
  */
 import { MeshError } from '../core/errors.js';
 import { HUB_CONNECT, hubNamespace, type HubAnswer } from './hub-protocol.js';
-import { openHubStorage, type HubStorage } from './hub-storage.js';
+import { canAskForStorageAccess, openHubStorage, requestHubStorage, type HubStorage } from './hub-storage.js';
 import type { HostEvent, HostReply, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { randomHex } from './random-hex.js';
@@ -36,7 +36,7 @@ addEventListener('message', (e: MessageEvent) => {
     port.close();
     return;
   }
-  storage ??= openHubStorage();
+  storage ??= openHubStorage().then((s) => (offerSharing(s), s));
   void storage.then((s) => sessions.add(new HubSession(e.origin, port, s)));
 });
 
@@ -46,11 +46,34 @@ addEventListener('pagehide', () => {
   for (const s of sessions) s.close();
 });
 
+/**
+ * Storage access needs a user gesture in this frame. An app that shows the hub frame
+ * (`mesh.hubFrame`) lets its user press this button; on success every app moves to the shared node.
+ */
+function offerSharing(current: HubStorage): void {
+  if (current.mode === 'shared' || !canAskForStorageAccess()) return;
+  const button = document.createElement('button');
+  button.id = 'share';
+  button.textContent = 'Use one mesh node on every site';
+  button.onclick = async () => {
+    button.disabled = true;
+    const next = await requestHubStorage(60_000);
+    if (next.mode === 'shared') {
+      storage = Promise.resolve(next);
+      button.remove();
+    } else button.disabled = false;
+    for (const s of sessions) s.use(next);
+  };
+  document.body.append(button);
+}
+
 class HubSession {
   private readonly tabId = randomHex(12);
-  private readonly worker: MessagePort;
+  private worker!: MessagePort;
   private readonly rtc: RtcHost;
+  private locked!: Promise<unknown>;
   private releaseLock: () => void = () => undefined;
+  private mode: HubStorage['mode'];
   /** Ids of the hub's own calls to the worker: negative, so they never meet the app's. */
   private nextOwnId = -1;
   private closed = false;
@@ -60,24 +83,47 @@ class HubSession {
     private readonly app: MessagePort,
     storage: HubStorage,
   ) {
-    this.worker = new storage.SharedWorker(workerUrl, { type: 'module', name: 'meshwork' }).port;
     this.rtc = new RtcHost((key, body) => this.worker.postMessage({ op: 'rtc-signal', key, body, id: this.nextOwnId-- }));
-    this.worker.onmessage = (e: MessageEvent) => this.fromWorker(e.data as HostReply | HostEvent);
-    const locked = holdLock(storage.locks, TAB_LOCK_PREFIX + this.tabId).then((release) => (this.releaseLock = release));
-    // The worker asks for the tab's lock when it hears hello: hold it first, or the tab is "dead" at once.
-    this.app.onmessage = (e: MessageEvent) => void locked.then(() => this.fromApp(e.data as TabRequestMessage));
+    this.mode = storage.mode;
+    this.attach(storage);
+    this.app.onmessage = (e: MessageEvent) => void this.locked.then(() => this.fromApp(e.data as TabRequestMessage));
     this.app.postMessage({ accepted: true, mode: storage.mode, reason: storage.reason } satisfies HubAnswer);
+  }
+
+  /** Storage access changed: tell the app; on reaching the shared node, leave the per-site one. */
+  use(storage: HubStorage): void {
+    if (this.closed) return;
+    if (storage.mode !== this.mode) {
+      this.mode = storage.mode;
+      this.detach();
+      this.attach(storage);
+    }
+    // The app says hello again (to the new node, if it moved) and registers its handlers anew.
+    this.app.postMessage({ ev: 'hub-mode', mode: storage.mode, reason: storage.reason } satisfies HostEvent);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     sessions.delete(this);
-    this.worker.postMessage({ op: 'bye', id: this.nextOwnId-- });
+    this.detach();
+    this.app.close();
+  }
+
+  private attach(storage: HubStorage): void {
+    this.worker = new storage.SharedWorker(workerUrl, { type: 'module', name: 'meshwork' }).port;
+    this.worker.onmessage = (e: MessageEvent) => this.fromWorker(e.data as HostReply | HostEvent);
+    // The worker asks for the tab's lock when it hears hello: hold it first, or the tab is "dead" at once.
+    this.locked = holdLock(storage.locks, TAB_LOCK_PREFIX + this.tabId).then((release) => (this.releaseLock = release));
+  }
+
+  private detach(): void {
+    const worker = this.worker;
+    worker.onmessage = null;
+    worker.postMessage({ op: 'bye', id: this.nextOwnId-- });
     this.rtc.closeAll();
     this.releaseLock();
-    this.app.close();
-    setTimeout(() => this.worker.close(), 50);
+    setTimeout(() => worker.close(), 50);
   }
 
   private fromApp(m: TabRequestMessage): void {

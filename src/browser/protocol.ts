@@ -5,7 +5,7 @@
  * a string stays a string and a Uint8Array stays bytes.
  */
 import type { AppData } from '../core/payloads.js';
-import type { HubStatus } from './hub-protocol.js';
+import type { HubMode, HubStatus } from './hub-protocol.js';
 
 export type HostKind = 'shared-worker' | 'leader-tab';
 
@@ -41,6 +41,8 @@ export type HostEvent =
   | { ev: 'request'; rid: number; from: string; data: AppData; port: number }
   | { ev: 'rtc-open'; key: string; peer: string; initiator: boolean; port: unknown }
   | { ev: 'rtc-signal'; key: string; body: string }
+  /** From a hub: storage access changed; after `shared`, the page is on another node and says hello again. */
+  | { ev: 'hub-mode'; mode: HubMode; reason: string }
   /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
   | { ev: 'log'; text: string };
 

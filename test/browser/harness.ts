@@ -38,7 +38,8 @@ export function buildBundles(): void {
   built = true;
 }
 
-export async function launch(engine: Engine): Promise<Browser> {
+/** `firefoxPrefs`: more Firefox preferences (the hub test auto-answers storage-access prompts). */
+export async function launch(engine: Engine, o: { firefoxPrefs?: Record<string, unknown> } = {}): Promise<Browser> {
   if (engine === 'chromium') {
     return puppeteer.launch({
       executablePath: BINARIES.chromium,
@@ -55,6 +56,7 @@ export async function launch(engine: Engine): Promise<Browser> {
     extraPrefsFirefox: {
       'media.peerconnection.ice.loopback': true,
       'media.peerconnection.ice.obfuscate_host_addresses': false,
+      ...o.firefoxPrefs,
     },
   });
 }

@@ -37,7 +37,8 @@ for (const engine of ENGINES) {
     let siteB: Server; // app pages at http://localhost:<port>: another site
     const hubUrl = () => `${hub.http}meshwork/hub.html`;
     before(async () => {
-      browser = await launch(engine);
+      // Firefox's own test switches: a storage-access prompt is answered "allow" at once, as a user would.
+      browser = await launch(engine, { firefoxPrefs: { 'dom.storage_access.prompt.testing': true, 'dom.storage_access.prompt.testing.allow': true } });
       [hub, siteA, siteA2, siteB] = await Promise.all([startServer({ host: '127.0.0.2' }), startServer(), startServer(), startServer()]);
     });
     after(async () => {
@@ -90,6 +91,42 @@ for (const engine of ENGINES) {
         // An app page that closes leaves the node: its hub frame goes with it and the worker hears.
         await a2.page.close();
         await waitFor('the node counts one app tab', async () => (await status(a.page)).tabs === 1, 10_000);
+        await ctx.close();
+      }));
+
+    test('the hub\'s button asks for storage access on a user gesture and reports the answer', () =>
+      withLogs(async () => {
+        const ctx = await browser.createBrowserContext();
+        const a = await bootApp(ctx, as(siteA, '127.0.0.1'), `${engine}:gesture`, { hub: hubUrl(), app: 'chat' });
+        const withHub = (p: Page) => status(p) as Promise<Awaited<ReturnType<typeof status>> & { hub?: HubStatus }>;
+        assert.equal((await withHub(a.page)).hub?.reason, 'storage access permission: prompt');
+        // The app shows the hub frame where it is; the user presses the hub's button (a real click).
+        await a.page.evaluate(() => {
+          const f = (window as any).mesh.hubFrame as HTMLIFrameElement;
+          f.hidden = false;
+          f.style.cssText = 'width: 320px; height: 80px; border: 0';
+        });
+        const frame = a.page.frames().find((f) => f.url() === hubUrl());
+        assert.ok(frame, 'the hub frame');
+        await frame.waitForSelector('#share', { visible: true, timeout: 5_000 });
+        await frame.click('#share');
+        const after = await waitFor('the hub reports the answer', async () => {
+          const s = await withHub(a.page);
+          return s.hub?.reason !== 'storage access permission: prompt' && s;
+        }, 10_000);
+        console.log(`${engine}: after the click: ${JSON.stringify(after.hub)}`);
+        assert.equal(after.hub?.mode, 'per-site');
+        if (engine === 'chromium') {
+          // Headless Chromium 156 shows no prompt: it refuses at once.
+          assert.match(after.hub!.reason, /^storage access refused: NotAllowedError/);
+        } else {
+          // Firefox 153 grants (its prompt answered "allow"), but only for cookies: no StorageAccessHandle, so
+          // its SharedWorker and IndexedDB stay keyed by the top-level site.
+          assert.equal(after.hub?.reason, 'storage access granted, but this browser does not extend it to SharedWorker');
+        }
+        assert.equal(after.id, a.id, 'still on the same node');
+        const reply = await waitFor('the app still answers', () => hub.request(a.id, 'y', { port: wirePort(hubNamespace(as(siteA, '127.0.0.1'), 'chat'), 1), timeoutMs: 2_000 }).catch(() => undefined));
+        assert.equal(reply, 'app-echo:y');
         await ctx.close();
       }));
 
