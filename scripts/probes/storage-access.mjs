@@ -22,6 +22,7 @@ const tag = Math.random().toString(36).slice(2, 8);
 navigator.locks.request('plain-' + tag, () => new Promise(() => {}));
 (async () => {
   r.top = document.referrer; r.hasBefore = await document.hasStorageAccess?.();
+  r.permission = await navigator.permissions.query({ name: 'storage-access' }).then((s) => s.state, (e) => 'query failed: ' + e.message);
   r.partitioned = await ask(new SharedWorker('w.js'));
   r.loaded = true;
 })();

@@ -30,7 +30,8 @@ const sessions = new Set<HubSession>();
 addEventListener('message', (e: MessageEvent) => {
   const port = e.ports[0];
   if ((e.data as { type?: unknown } | null)?.type !== HUB_CONNECT || !port) return;
-  if (config.allow && e.origin !== location.origin && !config.allow.includes(e.origin)) {
+  // An opaque origin ('null': sandboxed frames, data: URLs) cannot be told apart from another: never allowed.
+  if (e.origin === 'null' || (config.allow && e.origin !== location.origin && !config.allow.includes(e.origin))) {
     // Answered on the app's own port: nothing is posted to a window, so no target origin is needed.
     port.postMessage({ accepted: false, error: `the hub at ${location.origin} does not allow apps from ${e.origin}` } satisfies HubAnswer);
     port.close();
