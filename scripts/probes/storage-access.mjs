@@ -9,13 +9,15 @@
 // same database.
 import http from 'node:http';
 import https from 'node:https';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import puppeteer from 'puppeteer-core';
 
 const PAGES = {
   '/top.html': `<!doctype html><iframe id=f style="width:300px;height:200px" allow="storage-access"></iframe>
 <script>f.src = new URLSearchParams(location.search).get('hub');</script>`,
   '/hub.html': `<!doctype html><button id=b style="width:280px;height:180px">go</button><script>
+const WORKER_OPTS = JSON.parse(new URLSearchParams(location.search).get('opts') || '{}');
 const ask = (w) => new Promise((res) => { w.onerror = (e) => res('worker error: ' + (e.message || e.type)); w.port.onmessage = (e) => res(e.data); w.port.postMessage('hi'); setTimeout(() => res('no answer'), 3000); });
 window.r = {};
 const tag = Math.random().toString(36).slice(2, 8);
@@ -23,7 +25,8 @@ navigator.locks.request('plain-' + tag, () => new Promise(() => {}));
 (async () => {
   r.top = document.referrer; r.hasBefore = await document.hasStorageAccess?.();
   r.permission = await navigator.permissions.query({ name: 'storage-access' }).then((s) => s.state, (e) => 'query failed: ' + e.message);
-  r.partitioned = await ask(new SharedWorker('w.js'));
+  // WORKER_OPTS: SharedWorker options for every worker the page makes (e.g. sameSiteCookies).
+  r.partitioned = await ask(new SharedWorker('w.js', WORKER_OPTS));
   r.loaded = true;
 })();
 window.go = async (types) => {
@@ -34,7 +37,7 @@ window.go = async (types) => {
     if (window.STOP === 'grant') { r.done = true; return; }
     if (h?.locks) h.locks.request('handle-' + tag, () => new Promise(() => {}));
     if (window.STOP === 'locks') { r.done = true; return; }
-    r.after = await ask(h?.SharedWorker ? new h.SharedWorker('w.js') : new SharedWorker('w.js'));
+    r.after = await ask(h?.SharedWorker ? h.SharedWorker('w.js', WORKER_OPTS) : new SharedWorker('w.js', WORKER_OPTS)); // a method of the handle, not a constructor
     r.afterPlainCtor = await ask(new SharedWorker('w.js'));
   } catch (e) { r.saa = 'refused: ' + e.name + ' ' + e.message; }
   r.hasAfter = await document.hasStorageAccess?.();
@@ -70,7 +73,7 @@ const variants = process.argv[3]?.split(',') ?? ['none', 'granted', 'granted-no-
 const hubSrv = await server('127.0.0.2');
 const topSrv = await server('127.0.0.1');
 const scheme = process.env.TLS ? 'https' : 'http';
-const hub = `${scheme}://127.0.0.2:${hubSrv.address().port}/hub.html`;
+const hub = `${scheme}://127.0.0.2:${hubSrv.address().port}/hub.html${process.env.WORKER_OPTS ? `?opts=${encodeURIComponent(process.env.WORKER_OPTS)}` : ''}`;
 const tops = [`${scheme}://127.0.0.1:${topSrv.address().port}`, `${scheme}://localhost:${topSrv.address().port}`];
 
 for (const variant of variants) {
@@ -80,7 +83,7 @@ for (const variant of variants) {
   const browser = await puppeteer.launch(
     ff
       ? { browser: 'firefox', executablePath: '/usr/bin/firefox-esr', headless: true, acceptInsecureCerts: true, extraPrefsFirefox: prefs }
-      : { executablePath: '/usr/bin/chromium', headless: true, acceptInsecureCerts: true, dumpio: !!process.env.DUMPIO, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', ...(process.env.CHROME_ARGS?.split(' ') ?? []), ...(variant === 'flag-unpartitioned' ? ['--disable-features=ThirdPartyStoragePartitioning'] : [])] },
+      : { executablePath: '/usr/bin/chromium', headless: true, ...(process.env.ALLOW_3PC ? { userDataDir: profileAllowing3pc() } : {}), acceptInsecureCerts: true, dumpio: !!process.env.DUMPIO, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', ...(process.env.CHROME_ARGS?.split(' ') ?? []), ...(variant === 'flag-unpartitioned' ? ['--disable-features=ThirdPartyStoragePartitioning'] : [])] },
   );
   // The default context is the profile; createBrowserContext() makes an off-the-record one.
   const ctx = process.env.CTX === 'default' ? browser.defaultBrowserContext() : await browser.createBrowserContext();
@@ -147,3 +150,11 @@ for (const variant of variants) {
 }
 hubSrv.close();
 topSrv.close();
+
+/** A Chromium profile whose user allowed third-party cookies (Settings > Privacy > Third-party cookies). */
+function profileAllowing3pc() {
+  const dir = mkdtempSync(`${tmpdir()}/sa-probe-`);
+  mkdirSync(`${dir}/Default`);
+  writeFileSync(`${dir}/Default/Preferences`, JSON.stringify({ profile: { cookie_controls_mode: 0, block_third_party_cookies: false } }));
+  return dir;
+}

@@ -11,7 +11,7 @@ import { portConn } from './conn.js';
 import type { HubMode, HubStatus } from './hub-protocol.js';
 import type { LeaderTabConn } from './leader.js';
 import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
-import { TAB_LOCK_PREFIX } from './protocol.js';
+import { TAB_LOCK_PREFIX, WORKER_OPTIONS } from './protocol.js';
 import { randomHex } from './random-hex.js';
 import { RtcHost } from './rtc-host.js';
 import { withTimeout } from './with-timeout.js';
@@ -70,7 +70,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   let leader: LeaderTabConn | undefined;
   let workerError: Promise<never> | undefined;
   if (shared) {
-    const worker = new SharedWorker(workerUrl.href, { type: 'module', name: 'meshwork' });
+    const worker = new SharedWorker(workerUrl.href, WORKER_OPTIONS);
     workerError = new Promise<never>((_, reject) =>
       worker.addEventListener('error', () => reject(new MeshError('STOPPED', `the shared worker at ${workerUrl.href} failed to start`))),
     );

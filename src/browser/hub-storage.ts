@@ -6,24 +6,28 @@
  * node. What the engines here really do is in docs/BROWSER.md ("The hub: measured").
  */
 import type { HubMode } from './hub-protocol.js';
+import { WORKER_OPTIONS } from './protocol.js';
 import { withTimeout } from './with-timeout.js';
 
 export interface HubStorage {
   mode: HubMode;
   reason: string;
-  SharedWorker: typeof SharedWorker;
+  /** Opens a port to the node's SharedWorker in this storage. */
+  openWorker: (url: string) => SharedWorker;
   locks: LockManager;
 }
 
 /** The part of Chromium's StorageAccessHandle we use (not in TypeScript's DOM library yet). */
 interface StorageAccessHandle {
-  SharedWorker?: typeof SharedWorker;
+  /** A method, not a constructor. */
+  SharedWorker?: (url: string, options: WorkerOptions) => SharedWorker;
   locks?: LockManager;
 }
 
 type RequestWithTypes = (types: { SharedWorker: boolean; locks: boolean; indexedDB: boolean }) => Promise<StorageAccessHandle | undefined>;
 
-const partitioned = (reason: string): HubStorage => ({ mode: 'per-site', reason, SharedWorker, locks: navigator.locks });
+const plainWorker = (url: string) => new SharedWorker(url, WORKER_OPTIONS);
+const partitioned = (reason: string): HubStorage => ({ mode: 'per-site', reason, openWorker: plainWorker, locks: navigator.locks });
 
 /** Whether asking can change anything: an embedded hub in a browser with the API. */
 export function canAskForStorageAccess(): boolean {
@@ -32,15 +36,17 @@ export function canAskForStorageAccess(): boolean {
 
 /** On load: the shared node if access is already granted, else the per-site one. Never prompts. */
 export async function openHubStorage(): Promise<HubStorage> {
-  if (window.top === window) return { mode: 'shared', reason: 'the hub is the top-level page', SharedWorker, locks: navigator.locks };
+  if (window.top === window) return { mode: 'shared', reason: 'the hub is the top-level page', openWorker: plainWorker, locks: navigator.locks };
   if (!canAskForStorageAccess()) return partitioned('this browser has no Storage Access API');
-  // Ask only when the permission is already granted: then no prompt and no user gesture are
-  // needed, and a page load never pops up a question the user did not ask for.
+  // Ask only when access is already granted (or third-party cookies are allowed, which gives
+  // access too): then no prompt and no user gesture are needed, and a page load never pops up a
+  // question the user did not ask for.
   const state = await navigator.permissions.query({ name: 'storage-access' as PermissionName }).then(
     (s) => s.state,
     () => 'unknown to this browser',
   );
-  if (state !== 'granted') return partitioned(`storage access permission: ${state}`);
+  const has = await document.hasStorageAccess().catch(() => false);
+  if (state !== 'granted' && !has) return partitioned(`storage access permission: ${state}`);
   return requestHubStorage(5_000);
 }
 
@@ -52,7 +58,8 @@ export async function requestHubStorage(waitMs: number): Promise<HubStorage> {
   try {
     const request = document.requestStorageAccess as unknown as RequestWithTypes;
     const handle = await withTimeout(request.call(document, { SharedWorker: true, locks: true, indexedDB: true }), waitMs, 'the storage access request');
-    if (handle?.SharedWorker && handle.locks) return { mode: 'shared', reason: 'storage access granted', SharedWorker: handle.SharedWorker, locks: handle.locks };
+    const open = handle?.SharedWorker;
+    if (open && handle.locks) return { mode: 'shared', reason: 'storage access granted', openWorker: (url) => open.call(handle, url, WORKER_OPTIONS), locks: handle.locks };
     return partitioned('storage access granted, but this browser does not extend it to SharedWorker');
   } catch (err) {
     return partitioned(`storage access refused: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);

@@ -112,7 +112,7 @@ class HubSession {
   }
 
   private attach(storage: HubStorage): void {
-    this.worker = new storage.SharedWorker(workerUrl, { type: 'module', name: 'meshwork' }).port;
+    this.worker = storage.openWorker(workerUrl).port;
     this.worker.onmessage = (e: MessageEvent) => this.fromWorker(e.data as HostReply | HostEvent);
     // The worker asks for the tab's lock when it hears hello: hold it first, or the tab is "dead" at once.
     this.locked = holdLock(storage.locks, TAB_LOCK_PREFIX + this.tabId).then((release) => (this.releaseLock = release));

@@ -77,3 +77,11 @@ export interface Conn {
 export const TAB_LOCK_PREFIX = 'meshwork:tab:';
 export const LEADER_LOCK = 'meshwork:leader';
 export const BROADCAST_NAME = 'meshwork:leader-tab';
+
+/**
+ * How every page and hub opens the node's worker. Options are part of a SharedWorker's identity:
+ * a hub in a third-party iframe may only open one with `sameSiteCookies: 'none'` (Chromium), so
+ * first-party pages do the same, or they would run a second node on the same identity. Browsers
+ * without the option ignore it.
+ */
+export const WORKER_OPTIONS = { type: 'module', name: 'meshwork', sameSiteCookies: 'none' } as WorkerOptions;

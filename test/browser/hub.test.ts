@@ -3,10 +3,13 @@
  * Three sites on loopback: the hub at 127.0.0.2, apps at 127.0.0.1 and at localhost (127.0.0.1
  * and 127.0.0.2 are different sites; ports do not make sites). What the engines here do with
  * storage access is measured by scripts/probes/storage-access.mjs and written in docs/BROWSER.md:
- * neither can be brought to the shared mode through its driver, so these tests assert the
- * per-site mode both engines really run, with the hub reporting it.
+ * by default both run the hub per-site, and these tests assert that, with the hub reporting it.
+ * Chromium reaches the shared mode when its user allows third-party cookies (then the Storage
+ * Access API hands the hub a StorageAccessHandle): the last suite runs such a profile.
  */
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'puppeteer-core';
 import { wirePort } from '../../src/browser/apps.js';
@@ -148,6 +151,61 @@ for (const engine of ENGINES) {
         } finally {
           await strict.stop();
         }
+      }));
+  });
+}
+
+if (ENGINES.includes('chromium')) {
+  describe('the hub on chromium with third-party cookies allowed: one node for every site', () => {
+    let browser: Browser;
+    let profile: string;
+    let hub: Server;
+    let siteA: Server;
+    let siteB: Server;
+    before(async () => {
+      // A profile whose user allowed third-party cookies (Settings > Privacy): a user's choice,
+      // not a test switch. Then storage access needs no prompt and comes with a handle.
+      profile = mkdtempSync(`${tmpdir()}/meshwork-hub-profile-`);
+      mkdirSync(`${profile}/Default`);
+      writeFileSync(`${profile}/Default/Preferences`, JSON.stringify({ profile: { cookie_controls_mode: 0 } }));
+      browser = await launch('chromium', { chromiumProfile: profile });
+      [hub, siteA, siteB] = await Promise.all([startServer({ host: '127.0.0.2' }), startServer(), startServer()]);
+    });
+    after(async () => {
+      await browser?.close();
+      await Promise.all([hub, siteA, siteB].map((s) => s?.stop()));
+      rmSync(profile, { recursive: true, force: true });
+    });
+
+    test('apps on two sites and the hub origin share one node; each origin keeps its own ports', () =>
+      withLogs(async () => {
+        const ctx = browser.defaultBrowserContext(); // the profile, not an off-the-record context
+        const hubUrl = `${hub.http}meshwork/hub.html`;
+        const [originA, originB] = [as(siteA, '127.0.0.1'), as(siteB, 'localhost')];
+        const a = await bootApp(ctx, originA, 'shared:site-a', { hub: hubUrl, app: 'shared:chat' });
+        const b = await bootApp(ctx, originB, 'shared:site-b', { hub: hubUrl, app: 'shared:chat' });
+        const own = await bootTab(ctx, hub.http, 'shared:hub-origin');
+        assert.equal(a.id, b.id, 'one node for both sites');
+        assert.equal(own.id, a.id, 'and it is the hub origin\'s own node');
+        const s = (await status(a.page)) as Awaited<ReturnType<typeof status>> & { hub?: HubStatus };
+        console.log(`chromium, third-party cookies allowed: ${JSON.stringify(s.hub)}`);
+        assert.deepEqual([s.hub?.mode, s.hub?.reason], ['shared', 'storage access granted']);
+        assert.equal((await status(own.page)).tabs, 3);
+        // Through the one node: A's datagram to its own node reaches B, which shares the port.
+        await deliver(a.page, b.page, b.id, 'from site A, through one node');
+        // Origin-scoped apps on that node: each sees only its own ports.
+        const a2 = await bootApp(ctx, originA, 'shared:a-chat', { hub: hubUrl, app: 'chat' });
+        const b2 = await bootApp(ctx, originB, 'shared:b-chat', { hub: hubUrl, app: 'chat' });
+        assert.equal(a2.id, b2.id);
+        await waitFor('the server reaches the node', () => hub.request(a.id, 'x', { port: wirePort(hubNamespace(originA, 'chat'), 1), timeoutMs: 2_000 }).catch(() => undefined));
+        await hub.send(a.id, 'for A', { port: wirePort(hubNamespace(originA, 'chat'), 7) });
+        await hub.send(a.id, 'for B', { port: wirePort(hubNamespace(originB, 'chat'), 7) });
+        const inbox = (p: Page) => p.evaluate(() => (window as any).T.inbox.map((m: any) => m.data));
+        await waitFor('both arrive', async () => (await inbox(a2.page)).length > 0 && (await inbox(b2.page)).length > 0);
+        await sleep(300);
+        assert.deepEqual(await inbox(a2.page), ['for A']);
+        assert.deepEqual(await inbox(b2.page), ['for B']);
+        assert.ok(!(await inbox(a.page)).includes('for A'), 'the shared: app does not see origin-scoped ports');
       }));
   });
 }
