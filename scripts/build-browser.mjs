@@ -24,7 +24,8 @@ rmSync(`${root}/dist/browser`, { recursive: true, force: true });
 
 await build({
   ...common,
-  entryPoints: { client: 'src/browser/client.ts', worker: 'src/browser/worker.ts' },
+  // hub.js is the script of /meshwork/hub.html, the page other origins embed (src/browser/hub.ts).
+  entryPoints: { client: 'src/browser/client.ts', worker: 'src/browser/worker.ts', hub: 'src/browser/hub.ts' },
   outdir: 'dist/browser',
   // The leader-tab fallback is a dynamic import: split it (and what it shares with the worker)
   // into chunks, so a page with SharedWorker loads only the small tab module.

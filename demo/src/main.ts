@@ -12,20 +12,31 @@ import { Pinger } from './ping.js';
 import { Subscriptions } from './subscriptions.js';
 import { decodeSummary, encodeSummary, PUBLISH_EVERY_MS, TOPOLOGY_TOPIC, TopologyBook } from './topology.js';
 
-/** The demo's app name: its ports and topics stay apart from other apps on the same origin. */
-const APP = 'meshwork-demo';
+/**
+ * The demo's app name: its ports and topics stay apart from other apps on the same origin. It is
+ * a `shared:` name so that demo pages opened on other origins through a hub (`?hub=`) join the
+ * same chat and graph as the pages of the hub's own origin.
+ */
+const APP = 'shared:meshwork-demo';
+/** `?hub=https://mesh.example/meshwork/hub.html`: share that origin's node from this page's origin. */
+const HUB = new URLSearchParams(location.search).get('hub') ?? undefined;
 const STATUS_EVERY_MS = 1_000;
 
 async function main(): Promise<void> {
   renderProgress('connecting', 0, 'Starting this browser’s mesh node and dialling the server…');
   let mesh: Mesh;
   try {
-    mesh = await connect({ app: APP });
+    mesh = await connect({ app: APP, hub: HUB });
   } catch (err) {
     renderProgress('failed', 0, `The mesh node did not start: ${errorText(err)}. Is the browser bundle built (npm run build)?`);
     return;
   }
   renderSelf(mesh.id, mesh.host);
+  if (HUB) {
+    void mesh.status().then(({ hub }) => {
+      if (hub) byId('self-host').textContent = `the SharedWorker of ${new URL(hub.url).origin}, through its hub (${hub.mode === 'shared' ? 'one node for every site' : 'one node per site'})`;
+    });
+  }
   renderProgress('started', 0, 'Node started. Waiting for a first link…');
 
   const pinger = new Pinger(mesh);

@@ -8,9 +8,11 @@ import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import type { AppData } from '../core/payloads.js';
 import { APP_PORTS } from './apps.js';
 import { portConn } from './conn.js';
+import type { HubMode, HubStatus } from './hub-protocol.js';
 import type { LeaderTabConn } from './leader.js';
 import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
-import { TAB_LOCK_PREFIX } from './protocol.js';
+import { TAB_LOCK_PREFIX, WORKER_OPTIONS } from './protocol.js';
+import { randomHex } from './random-hex.js';
 import { RtcHost } from './rtc-host.js';
 import { withTimeout } from './with-timeout.js';
 
@@ -18,6 +20,7 @@ export { MeshError } from '../core/errors.js';
 export type { MeshErrorCode } from '../core/errors.js';
 export type { AppData } from '../core/payloads.js';
 export type { BrowserStatus, BrowserLinkStatus, HostKind } from './protocol.js';
+export type { HubMode, HubStatus } from './hub-protocol.js';
 export { wirePort, wireTopic } from './apps.js';
 
 export interface ConnectOptions {
@@ -33,6 +36,12 @@ export interface ConnectOptions {
   rtc?: RTCConfiguration;
   /** How long to wait for the node host to answer. Default 15 000 ms. */
   timeoutMs?: number;
+  /**
+   * URL of a hub page on another origin (`https://mesh.example/meshwork/hub.html`): share that
+   * origin's node with apps of other origins. `app` is then scoped to this page's origin, except
+   * names starting with `shared:`, which every origin naming them shares.
+   */
+  hub?: string;
 }
 
 export interface MeshMessage {
@@ -50,6 +59,7 @@ export interface TopicMessage {
 export type Handler = (m: MeshMessage) => AppData | void | Promise<AppData | void>;
 
 export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
+  if (options.hub !== undefined) return connectHub(options.hub, options);
   const tabId = randomHex(12);
   const releaseLock = await holdTabLock(tabId);
   const bootstrap = options.bootstrap ?? [defaultBootstrap()];
@@ -60,7 +70,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   let leader: LeaderTabConn | undefined;
   let workerError: Promise<never> | undefined;
   if (shared) {
-    const worker = new SharedWorker(workerUrl.href, { type: 'module', name: 'meshwork' });
+    const worker = new SharedWorker(workerUrl.href, WORKER_OPTIONS);
     workerError = new Promise<never>((_, reject) =>
       worker.addEventListener('error', () => reject(new MeshError('STOPPED', `the shared worker at ${workerUrl.href} failed to start`))),
     );
@@ -89,6 +99,23 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   return mesh;
 }
 
+async function connectHub(hub: string, options: ConnectOptions): Promise<Mesh> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  // Loaded only by pages that use a hub. The hub hosts the PeerConnections and holds the tab's
+  // lock, so this page does neither.
+  const { openHub } = await import('./hub-link.js');
+  const { conn, status, frame } = await openHub(hub, timeoutMs);
+  const mesh = new Mesh(conn, { tabId: '', app: options.app ?? '', bootstrap: [], canHost: () => false, releaseLock: () => undefined, hub: status });
+  mesh.hubFrame = frame;
+  try {
+    await withTimeout(mesh.hello(), timeoutMs, 'starting the mesh node through the hub');
+  } catch (err) {
+    mesh.close();
+    throw err;
+  }
+  return mesh;
+}
+
 interface MeshOptions {
   tabId: string;
   app: string;
@@ -97,13 +124,19 @@ interface MeshOptions {
   canHost: () => boolean;
   releaseLock: () => void;
   onPageHide?: () => void;
+  hub?: HubStatus;
 }
 
 export class Mesh {
-  /** The shared node's id: the same in every tab of this browser profile and origin. */
+  /** The shared node's id: the same in every tab of this browser profile and origin (or hub; see `status().hub`). */
   id = '';
   /** Where the node runs. */
   host: HostKind = 'shared-worker';
+  /**
+   * With `connect({ hub })`: the hidden hub iframe. Unhide it (in place: moving an iframe reloads
+   * it) to show the hub's button that asks the browser for one node across sites.
+   */
+  hubFrame?: HTMLIFrameElement;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private readonly messageFns = new Set<(m: MeshMessage) => void>();
@@ -180,8 +213,9 @@ export class Mesh {
     await this.call({ op: 'publish', topic, data });
   }
 
-  status(): Promise<BrowserStatus> {
-    return this.call({ op: 'status' }) as Promise<BrowserStatus>;
+  async status(): Promise<BrowserStatus> {
+    const s = (await this.call({ op: 'status' })) as BrowserStatus;
+    return this.o.hub ? { ...s, hub: this.o.hub } : s;
   }
 
   /** Leaves the node: this tab's handlers, listeners and hosted links go (links are re-homed). */
@@ -203,10 +237,10 @@ export class Mesh {
     this.host = r.host;
   }
 
-  /** @internal A new leader tab took over: calls to the old one fail, and this tab registers again. */
+  /** @internal A new leader tab took over, or the hub moved to the shared node: calls to the old host fail, and this tab registers again. */
   async reattach(): Promise<void> {
     if (this.closed) return;
-    for (const p of this.pending.values()) p.reject(new MeshError('STOPPED', 'the leader tab went away; try again'));
+    for (const p of this.pending.values()) p.reject(new MeshError('STOPPED', 'the node host changed (a new leader tab, or the hub moved to the shared node); try again'));
     this.pending.clear();
     await this.hello().catch(() => undefined);
     if (this.messageFns.size > 0) this.fire({ op: 'listen', on: true });
@@ -256,7 +290,17 @@ export class Mesh {
       case 'log':
         console.debug(`meshwork host: ${m.text}`);
         return;
+      case 'hub-mode':
+        return this.onHubMode(m.mode, m.reason);
     }
+  }
+
+  private onHubMode(mode: HubMode, reason: string): void {
+    const was = this.o.hub;
+    if (!was) return;
+    this.o.hub = { ...was, mode, reason };
+    // The hub moved this page to the shared node: register there (mesh.id changes to its id).
+    if (was.mode !== mode) void this.reattach();
   }
 
   private async answer(rid: number, from: string, data: AppData, port: number): Promise<void> {
@@ -289,10 +333,6 @@ function holdTabLock(tabId: string): Promise<() => void> {
       return held;
     });
   });
-}
-
-function randomHex(n: number): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 function safe(fn: () => void): void {

@@ -5,6 +5,7 @@
  * a string stays a string and a Uint8Array stays bytes.
  */
 import type { AppData } from '../core/payloads.js';
+import type { HubMode, HubStatus } from './hub-protocol.js';
 
 export type HostKind = 'shared-worker' | 'leader-tab';
 
@@ -40,6 +41,8 @@ export type HostEvent =
   | { ev: 'request'; rid: number; from: string; data: AppData; port: number }
   | { ev: 'rtc-open'; key: string; peer: string; initiator: boolean; port: unknown }
   | { ev: 'rtc-signal'; key: string; body: string }
+  /** From a hub: storage access changed; after `shared`, the page is on another node and says hello again. */
+  | { ev: 'hub-mode'; mode: HubMode; reason: string }
   /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
   | { ev: 'log'; text: string };
 
@@ -60,6 +63,8 @@ export interface BrowserStatus {
   tabs: number;
   links: BrowserLinkStatus[];
   knownPeers: number;
+  /** Present when this page reaches the node through a hub on another origin. */
+  hub?: HubStatus;
 }
 
 /** A duplex message channel between one tab and the host: a MessagePort or an adapter. */
@@ -72,3 +77,11 @@ export interface Conn {
 export const TAB_LOCK_PREFIX = 'meshwork:tab:';
 export const LEADER_LOCK = 'meshwork:leader';
 export const BROADCAST_NAME = 'meshwork:leader-tab';
+
+/**
+ * How every page and hub opens the node's worker. Options are part of a SharedWorker's identity:
+ * a hub in a third-party iframe may only open one with `sameSiteCookies: 'none'` (Chromium), so
+ * first-party pages do the same, or they would run a second node on the same identity. Browsers
+ * without the option ignore it.
+ */
+export const WORKER_OPTIONS = { type: 'module', name: 'meshwork', sameSiteCookies: 'none' } as WorkerOptions;

@@ -18,6 +18,8 @@ export type MeshErrorCode =
   | 'CONGESTED'
   | 'PORT_IN_USE'
   | 'LISTEN_FAILED'
+  /** The other side refuses this caller (a hub that does not list the app's origin). */
+  | 'FORBIDDEN'
   | 'REMOTE_ERROR'
   /** End-to-end encryption is required, and the destination does not encrypt. */
   | 'ENCRYPTION_UNAVAILABLE'

@@ -1,6 +1,7 @@
 /**
  * The HTTP side of a server node, beside the WebSocket endpoint on the same port:
  *   GET /meshwork/status      the node's status as JSON
+ *   GET /meshwork/hub.html    the hub page other origins embed to share this origin's browser node
  *   GET /meshwork/<name>.js   the browser bundle (and .map) from dist/browser/, when built
  *   GET /...                  the static dir, or the built-in page at /
  */
@@ -8,12 +9,15 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { BUILTIN_PAGE } from './builtin-page.js';
+import { sendHubPage } from './hub-page.js';
 import { browserBundleDir } from './package-dir.js';
 import { sendFile, sendText, serveStatic } from './static-files.js';
 
 export interface RouteOptions {
   status: () => unknown;
   staticDir?: string;
+  /** App origins allowed to use the hub; undefined: any. */
+  appOrigins?: string[];
 }
 
 /** Bundle files are flat and plainly named: nothing else under /meshwork/ maps to the disk. */
@@ -34,6 +38,7 @@ async function route(req: IncomingMessage, res: ServerResponse, o: RouteOptions)
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'only GET and HEAD are served here', { Allow: 'GET, HEAD' });
   if (path === '/mesh') return sendText(res, 426, 'this is the mesh WebSocket endpoint: connect with a WebSocket', { Upgrade: 'websocket' });
   if (path === '/meshwork/status') return sendStatus(res, o.status());
+  if (path === '/meshwork/hub.html') return sendHubPage(res, o.appOrigins);
   if (path.startsWith('/meshwork/')) return serveBundle(req, res, path);
   if (o.staticDir) {
     if (!(await serveStatic(req, res, o.staticDir, path))) sendText(res, 404, 'not found');

@@ -19,6 +19,11 @@ export interface StartNodeOptions {
   static?: string;
   /** Browser origins allowed to open the mesh endpoint (e.g. https://example.com). Default: any. */
   allowOrigins?: string[];
+  /**
+   * App origins allowed to use this server's hub page (/meshwork/hub.html) from an iframe, e.g.
+   * https://chat.example. Default: any origin may embed the hub and share the browser's node.
+   */
+  allowAppOrigins?: string[];
   /** Most links kept at once. Default 256. */
   linkBudget?: number;
   /** The URL others should dial to reach this node, when it differs from ws://host:port/mesh (proxies, 0.0.0.0). */
@@ -47,7 +52,7 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_LINK_BUDGET = 256;
 
 /** Throws MeshError INVALID_ARGUMENT for the first bad option; returns the normalised origins. */
-export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set<string> }> {
+export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set<string>; appOrigins?: string[] }> {
   if (o.port !== undefined && (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)) {
     throw MeshError.invalid(`port must be a whole number from 0 to 65535, got ${String(o.port)}`);
   }
@@ -62,8 +67,9 @@ export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set
     const s = await stat(resolve(o.static)).catch(() => undefined);
     if (!s?.isDirectory()) throw MeshError.invalid(`static dir ${resolve(o.static)} does not exist or is not a directory`);
   }
-  if (!o.allowOrigins) return {};
-  return { origins: new Set(o.allowOrigins.map(normaliseOrigin)) };
+  const appOrigins = o.allowAppOrigins && [...new Set(o.allowAppOrigins.map(normaliseOrigin))];
+  if (!o.allowOrigins) return { appOrigins };
+  return { origins: new Set(o.allowOrigins.map(normaliseOrigin)), appOrigins };
 }
 
 /** "https://Example.com/" and "https://example.com" name the same origin: compare the normal form. */

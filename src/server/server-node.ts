@@ -31,7 +31,7 @@ export interface ServerStatus extends NodeStatus {
 
 /** Starts a node; resolves once it listens (when given a port) and has begun dialling its peers. */
 export async function startNode(options: StartNodeOptions = {}): Promise<ServerNode> {
-  const { origins } = await checkOptions(options);
+  const { origins, appOrigins } = await checkOptions(options);
   const linkBudget = options.linkBudget ?? DEFAULT_LINK_BUDGET;
   const warn = options.onWarning ?? ((m: string) => process.emitWarning(m, 'MeshworkWarning'));
   const powBits = options.powBits ?? 0;
@@ -62,7 +62,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
     let self: ServerNode | undefined;
     if (options.port !== undefined) {
       const host = options.host ?? DEFAULT_HOST;
-      server = createServer(createRequestHandler({ status: () => self?.status() ?? mesh.status(), staticDir: options.static && resolve(options.static) }));
+      server = createServer(createRequestHandler({ status: () => self?.status() ?? mesh.status(), staticDir: options.static && resolve(options.static), appOrigins }));
       endpoint = attachMeshEndpoint(server, {
         origins,
         // Room for every link plus as many handshakes in flight (refused dials close within seconds).

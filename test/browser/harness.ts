@@ -38,10 +38,15 @@ export function buildBundles(): void {
   built = true;
 }
 
-export async function launch(engine: Engine): Promise<Browser> {
+/**
+ * `firefoxPrefs`: more Firefox preferences (the hub test auto-answers storage-access prompts);
+ * `chromiumProfile`: a Chromium user data dir (the hub test's profile allows third-party cookies).
+ */
+export async function launch(engine: Engine, o: { firefoxPrefs?: Record<string, unknown>; chromiumProfile?: string } = {}): Promise<Browser> {
   if (engine === 'chromium') {
     return puppeteer.launch({
       executablePath: BINARIES.chromium,
+      userDataDir: o.chromiumProfile,
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
       protocolTimeout: 60_000,
@@ -55,6 +60,7 @@ export async function launch(engine: Engine): Promise<Browser> {
     extraPrefsFirefox: {
       'media.peerconnection.ice.loopback': true,
       'media.peerconnection.ice.obfuscate_host_addresses': false,
+      ...o.firefoxPrefs,
     },
   });
 }

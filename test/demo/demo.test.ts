@@ -32,7 +32,7 @@ after(async () => {
   await server?.stop();
 });
 
-async function openDemo(name: string, width: number, height: number, context?: BrowserContext, dark = false): Promise<Page> {
+async function openDemo(name: string, width: number, height: number, context?: BrowserContext, dark = false, url = server.http): Promise<Page> {
   context ??= await browser.createBrowserContext();
   const page = await context.newPage();
   if (dark) await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
@@ -43,7 +43,7 @@ async function openDemo(name: string, width: number, height: number, context?: B
   });
   page.on('pageerror', (e) => problems.push(`[${name}] page error: ${(e as Error).message ?? String(e)}`));
   page.on('requestfailed', (r) => problems.push(`[${name}] request failed: ${r.url()}`));
-  await page.goto(server.http, { timeout: 20_000 });
+  await page.goto(url, { timeout: 20_000 });
   return page;
 }
 
@@ -122,4 +122,24 @@ test('three browsers on the demo page: ids, a multi-hop graph, chat', { timeout:
       await page.screenshot({ path: `${RESULTS}/${file}`, fullPage: true });
     }
     assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
+  }));
+
+test('the demo opened on a second site through the hub chats with the hub origin\'s demo', { timeout: 60_000 }, () =>
+  withLogs(async () => {
+    const second = await startServer({ static: DEMO }); // serves the demo only; the mesh is the hub's
+    try {
+      const hubUrl = `${server.http}meshwork/hub.html`;
+      const viaHub = await openDemo('via-hub', 1000, 800, undefined, false, `http://localhost:${new URL(second.http).port}/?hub=${encodeURIComponent(hubUrl)}`);
+      const direct = await openDemo('direct', 1000, 800);
+      const hubId = await waitFor('the hub page shows its node id', async () => /^[0-9a-f]{64}$/.test(await nodeId(viaHub)) && nodeId(viaHub), 20_000);
+      await waitFor('it says where its node runs', () => viaHub.$eval('#self-host', (el) => /through its hub \(one node per site\)/.test(el.textContent ?? '')), 5_000);
+      assert.notEqual(hubId, await nodeId(direct));
+      const text = `hello through the hub ${hubId.slice(0, 8)}`;
+      await viaHub.type('#chat-input', text);
+      await viaHub.keyboard.press('Enter');
+      await waitFor('the message in the direct page', () => direct.$$eval('#chat-log li p', (ps, t) => ps.some((p) => p.textContent === t), text), 15_000, 100);
+      assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
+    } finally {
+      await second.stop();
+    }
   }));

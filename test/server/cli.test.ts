@@ -83,7 +83,7 @@ describe('meshwork serve', { timeout: 40_000, concurrency: true }, () => {
   it('prints its help', async () => {
     const r = await finished('serve', '--help');
     assert.equal(r.code, 0);
-    for (const flag of ['--port', '--host', '--peer', '--data-dir', '--static', '--allow-origin', '--link-budget', '--public-url']) assert.ok(r.stdout.includes(flag), flag);
+    for (const flag of ['--port', '--host', '--peer', '--data-dir', '--static', '--allow-origin', '--allow-app-origin', '--link-budget', '--public-url']) assert.ok(r.stdout.includes(flag), flag);
   });
 
   it('prints its id and url, answers /meshwork/status, and exits 0 on SIGTERM', async () => {

@@ -57,7 +57,7 @@ describe('HTTP endpoints', { timeout: 30_000 }, () => {
     await writeFile(join(site.path, 'sub', 'style.css'), 'body {}');
     await writeFile(join(site.path, 'sub', 'index.html'), 'sub index');
     await writeFile(join(site.path, '.env'), 'SECRET=1');
-    withStatic = await server({ static: site.path, allowOrigins: ['https://good.example'] });
+    withStatic = await server({ static: site.path, allowOrigins: ['https://good.example'], allowAppOrigins: ['https://Chat.example/', 'http://127.0.0.1:8000'] });
     plain = await server();
   });
   after(async () => {
@@ -130,6 +130,19 @@ describe('HTTP endpoints', { timeout: 30_000 }, () => {
     const r = await fetch(`${http(plain)}/`, { method: 'POST', body: 'x' });
     assert.equal(r.status, 405);
     await r.arrayBuffer();
+  });
+
+  it('serves the hub page with the allowed app origins written in, normalised and escaped', async () => {
+    const strict = await get(http(withStatic), '/meshwork/hub.html');
+    assert.equal(strict.status, 200);
+    assert.match(String(strict.headers['content-type']), /^text\/html/);
+    assert.match(strict.body, /<script type="module" src="\/meshwork\/hub.js"><\/script>/);
+    const config = /<script type="application\/json" id="meshwork-hub-config">(.*)<\/script>/.exec(strict.body)?.[1];
+    assert.deepEqual(JSON.parse(config!), { allow: ['https://chat.example', 'http://127.0.0.1:8000'] });
+    const open = await get(http(plain), '/meshwork/hub.html');
+    assert.match(open.body, /"allow":null/, 'no list: any origin');
+    await assert.rejects(server({ allowAppOrigins: ['https://x.example/path'] }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT' && /allowed origin "https:\/\/x.example\/path"/.test(e.message));
+    await assert.rejects(server({ allowAppOrigins: ['</script><script>alert(1)'] }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT');
   });
 
   it('accepts any origin by default, and only allowed browser origins with allowOrigins', async () => {

@@ -1,0 +1,211 @@
+/**
+ * The hub: app pages on other origins share a node through /meshwork/hub.html in an iframe.
+ * Three sites on loopback: the hub at 127.0.0.2, apps at 127.0.0.1 and at localhost (127.0.0.1
+ * and 127.0.0.2 are different sites; ports do not make sites). What the engines here do with
+ * storage access is measured by scripts/probes/storage-access.mjs and written in docs/BROWSER.md:
+ * by default both run the hub per-site, and these tests assert that, with the hub reporting it.
+ * Chromium reaches the shared mode when its user allows third-party cookies (then the Storage
+ * Access API hands the hub a StorageAccessHandle): the last suite runs such a profile.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'puppeteer-core';
+import { wirePort } from '../../src/browser/apps.js';
+import { hubNamespace, type HubStatus } from '../../src/browser/hub-protocol.js';
+import { bootTab, buildBundles, deliver, ENGINES, ensureBrowsers, launch, log, openTab, sleep, startServer, status, waitFor, withLogs } from './harness.js';
+
+ensureBrowsers();
+buildBundles();
+
+type Server = Awaited<ReturnType<typeof startServer>>;
+
+/** The same server reached by another host name: another origin, and maybe another site. */
+const as = (server: Server, host: string) => `http://${host}:${new URL(server.http).port}`;
+
+async function bootApp(ctx: BrowserContext, origin: string, name: string, options: Record<string, unknown>): Promise<{ page: Page; id: string }> {
+  const page = await openTab(ctx, `${origin}/app.html`, name);
+  const r = await page.evaluate((o) => (window as any).T.boot(o), options);
+  log(`[${name}] booted ${String(r.id).slice(0, 12)} through the hub`);
+  return { page, id: r.id as string };
+}
+
+for (const engine of ENGINES) {
+  describe(`the hub on ${engine}`, () => {
+    let browser: Browser;
+    let hub: Server; // the hub's origin: http://127.0.0.2:<port>
+    let siteA: Server; // app pages at http://127.0.0.1:<port>
+    let siteA2: Server; // another origin of the same site
+    let siteB: Server; // app pages at http://localhost:<port>: another site
+    const hubUrl = () => `${hub.http}meshwork/hub.html`;
+    before(async () => {
+      // Firefox's own test switches: a storage-access prompt is answered "allow" at once, as a user would.
+      browser = await launch(engine, { firefoxPrefs: { 'dom.storage_access.prompt.testing': true, 'dom.storage_access.prompt.testing.allow': true } });
+      [hub, siteA, siteA2, siteB] = await Promise.all([startServer({ host: '127.0.0.2' }), startServer(), startServer(), startServer()]);
+    });
+    after(async () => {
+      await browser?.close();
+      await Promise.all([hub, siteA, siteA2, siteB].map((s) => s?.stop()));
+    });
+
+    test('apps on two sites get one node per site, the hub says so, and shared: apps exchange messages', () =>
+      withLogs(async () => {
+        const ctx = await browser.createBrowserContext();
+        const a = await bootApp(ctx, as(siteA, '127.0.0.1'), `${engine}:site-a`, { hub: hubUrl(), app: 'shared:chat' });
+        const b = await bootApp(ctx, as(siteB, 'localhost'), `${engine}:site-b`, { hub: hubUrl(), app: 'shared:chat' });
+        const own = await bootTab(ctx, hub.http, `${engine}:hub-origin`); // a first-party tab of the hub's origin
+        const withHub = (p: Page) => status(p) as Promise<Awaited<ReturnType<typeof status>> & { hub?: HubStatus }>;
+        const [sa, sb] = [await withHub(a.page), await withHub(b.page)];
+        console.log(`${engine}: hub status under site A: ${JSON.stringify(sa.hub)}; under site B: ${JSON.stringify(sb.hub)}`);
+        for (const s of [sa, sb]) {
+          assert.equal(s.hub?.mode, 'per-site');
+          assert.match(s.hub!.reason, /storage access/);
+          assert.equal(s.hub?.url, hubUrl());
+        }
+        assert.notEqual(a.id, b.id, 'the browser partitions the hub by top-level site');
+        assert.notEqual(own.id, a.id, 'the hub origin\'s own node is a third one');
+        assert.notEqual(own.id, b.id);
+        // Both opted in to the same shared: namespace, so they reach each other across the mesh.
+        await deliver(a.page, b.page, b.id, 'from site A');
+        await deliver(b.page, a.page, a.id, 'from site B');
+        await ctx.close();
+      }));
+
+    test('two origins of one site share its node, and neither sees the other\'s ports', () =>
+      withLogs(async () => {
+        const ctx = await browser.createBrowserContext();
+        const [originA, originA2] = [as(siteA, '127.0.0.1'), as(siteA2, '127.0.0.1')];
+        const a = await bootApp(ctx, originA, `${engine}:origin-a`, { hub: hubUrl(), app: 'chat' });
+        const a2 = await bootApp(ctx, originA2, `${engine}:origin-a2`, { hub: hubUrl(), app: 'chat' });
+        assert.equal(a.id, a2.id, 'one site, one partition, one node');
+        assert.equal((await status(a.page)).tabs, 2);
+        const portOf = (origin: string, p: number) => wirePort(hubNamespace(origin, 'chat'), p);
+        // The hub server node is linked to the browser node: address each app by its namespace.
+        const reply = await waitFor('a request reaches app A', () => hub.request(a.id, 'x', { port: portOf(originA, 1), timeoutMs: 2_000 }).catch(() => undefined));
+        assert.equal(reply, 'app-echo:x');
+        await hub.send(a.id, 'for A', { port: portOf(originA, 7) });
+        await hub.send(a.id, 'for A2', { port: portOf(originA2, 7) });
+        const inbox = (p: Page) => p.evaluate(() => (window as any).T.inbox.map((m: any) => `${m.data}@${m.port}`));
+        await waitFor('both messages arrive', async () => (await inbox(a.page)).length > 0 && (await inbox(a2.page)).length > 0);
+        await sleep(300);
+        assert.deepEqual(await inbox(a.page), ['for A@7']);
+        assert.deepEqual(await inbox(a2.page), ['for A2@7']);
+        // An app page that closes leaves the node: its hub frame goes with it and the worker hears.
+        await a2.page.close();
+        await waitFor('the node counts one app tab', async () => (await status(a.page)).tabs === 1, 10_000);
+        await ctx.close();
+      }));
+
+    test('the hub\'s button asks for storage access on a user gesture and reports the answer', () =>
+      withLogs(async () => {
+        const ctx = await browser.createBrowserContext();
+        const a = await bootApp(ctx, as(siteA, '127.0.0.1'), `${engine}:gesture`, { hub: hubUrl(), app: 'chat' });
+        const withHub = (p: Page) => status(p) as Promise<Awaited<ReturnType<typeof status>> & { hub?: HubStatus }>;
+        assert.equal((await withHub(a.page)).hub?.reason, 'storage access permission: prompt');
+        // The app shows the hub frame where it is; the user presses the hub's button (a real click).
+        await a.page.evaluate(() => {
+          const f = (window as any).mesh.hubFrame as HTMLIFrameElement;
+          f.hidden = false;
+          f.style.cssText = 'width: 320px; height: 80px; border: 0';
+        });
+        const frame = a.page.frames().find((f) => f.url() === hubUrl());
+        assert.ok(frame, 'the hub frame');
+        await frame.waitForSelector('#share', { visible: true, timeout: 5_000 });
+        await frame.click('#share');
+        const after = await waitFor('the hub reports the answer', async () => {
+          const s = await withHub(a.page);
+          return s.hub?.reason !== 'storage access permission: prompt' && s;
+        }, 10_000);
+        console.log(`${engine}: after the click: ${JSON.stringify(after.hub)}`);
+        assert.equal(after.hub?.mode, 'per-site');
+        if (engine === 'chromium') {
+          // Headless Chromium 156 shows no prompt: it refuses at once.
+          assert.match(after.hub!.reason, /^storage access refused: NotAllowedError/);
+        } else {
+          // Firefox 153 grants (its prompt answered "allow"), but only for cookies: no StorageAccessHandle, so
+          // its SharedWorker and IndexedDB stay keyed by the top-level site.
+          assert.equal(after.hub?.reason, 'storage access granted, but this browser does not extend it to SharedWorker');
+        }
+        assert.equal(after.id, a.id, 'still on the same node');
+        const reply = await waitFor('the app still answers', () => hub.request(a.id, 'y', { port: wirePort(hubNamespace(as(siteA, '127.0.0.1'), 'chat'), 1), timeoutMs: 2_000 }).catch(() => undefined));
+        assert.equal(reply, 'app-echo:y');
+        await ctx.close();
+      }));
+
+    test('a hub with an allow list refuses other origins with FORBIDDEN', () =>
+      withLogs(async () => {
+        const strict = await startServer({ host: '127.0.0.2', allowAppOrigins: [as(siteA, '127.0.0.1')] });
+        try {
+          const ctx = await browser.createBrowserContext();
+          const url = `${strict.http}meshwork/hub.html`;
+          const page = await openTab(ctx, `${as(siteB, 'localhost')}/app.html`, `${engine}:refused`);
+          const err = await page.evaluate((hubUrl) => (window as any).T.boot({ hub: hubUrl }).then(() => undefined, (e: any) => ({ name: e.name, code: e.code, message: e.message })), url);
+          assert.equal(err?.name, 'MeshError');
+          assert.equal(err?.code, 'FORBIDDEN');
+          assert.match(err!.message, /does not allow apps from http:\/\/localhost:\d+/);
+          assert.equal(await page.evaluate(() => document.querySelectorAll('iframe').length), 0, 'the refused hub frame is gone');
+          const allowed = await bootApp(ctx, as(siteA, '127.0.0.1'), `${engine}:allowed`, { hub: url });
+          assert.match(allowed.id, /^[0-9a-f]{64}$/);
+          await ctx.close();
+        } finally {
+          await strict.stop();
+        }
+      }));
+  });
+}
+
+if (ENGINES.includes('chromium')) {
+  describe('the hub on chromium with third-party cookies allowed: one node for every site', () => {
+    let browser: Browser;
+    let profile: string;
+    let hub: Server;
+    let siteA: Server;
+    let siteB: Server;
+    before(async () => {
+      // A profile whose user allowed third-party cookies (Settings > Privacy): a user's choice,
+      // not a test switch. Then storage access needs no prompt and comes with a handle.
+      profile = mkdtempSync(`${tmpdir()}/meshwork-hub-profile-`);
+      mkdirSync(`${profile}/Default`);
+      writeFileSync(`${profile}/Default/Preferences`, JSON.stringify({ profile: { cookie_controls_mode: 0 } }));
+      browser = await launch('chromium', { chromiumProfile: profile });
+      [hub, siteA, siteB] = await Promise.all([startServer({ host: '127.0.0.2' }), startServer(), startServer()]);
+    });
+    after(async () => {
+      await browser?.close();
+      await Promise.all([hub, siteA, siteB].map((s) => s?.stop()));
+      rmSync(profile, { recursive: true, force: true });
+    });
+
+    test('apps on two sites and the hub origin share one node; each origin keeps its own ports', () =>
+      withLogs(async () => {
+        const ctx = browser.defaultBrowserContext(); // the profile, not an off-the-record context
+        const hubUrl = `${hub.http}meshwork/hub.html`;
+        const [originA, originB] = [as(siteA, '127.0.0.1'), as(siteB, 'localhost')];
+        const a = await bootApp(ctx, originA, 'shared:site-a', { hub: hubUrl, app: 'shared:chat' });
+        const b = await bootApp(ctx, originB, 'shared:site-b', { hub: hubUrl, app: 'shared:chat' });
+        const own = await bootTab(ctx, hub.http, 'shared:hub-origin');
+        assert.equal(a.id, b.id, 'one node for both sites');
+        assert.equal(own.id, a.id, 'and it is the hub origin\'s own node');
+        const s = (await status(a.page)) as Awaited<ReturnType<typeof status>> & { hub?: HubStatus };
+        console.log(`chromium, third-party cookies allowed: ${JSON.stringify(s.hub)}`);
+        assert.deepEqual([s.hub?.mode, s.hub?.reason], ['shared', 'storage access granted']);
+        assert.equal((await status(own.page)).tabs, 3);
+        // Through the one node: A's datagram to its own node reaches B, which shares the port.
+        await deliver(a.page, b.page, b.id, 'from site A, through one node');
+        // Origin-scoped apps on that node: each sees only its own ports.
+        const a2 = await bootApp(ctx, originA, 'shared:a-chat', { hub: hubUrl, app: 'chat' });
+        const b2 = await bootApp(ctx, originB, 'shared:b-chat', { hub: hubUrl, app: 'chat' });
+        assert.equal(a2.id, b2.id);
+        await waitFor('the server reaches the node', () => hub.request(a.id, 'x', { port: wirePort(hubNamespace(originA, 'chat'), 1), timeoutMs: 2_000 }).catch(() => undefined));
+        await hub.send(a.id, 'for A', { port: wirePort(hubNamespace(originA, 'chat'), 7) });
+        await hub.send(a.id, 'for B', { port: wirePort(hubNamespace(originB, 'chat'), 7) });
+        const inbox = (p: Page) => p.evaluate(() => (window as any).T.inbox.map((m: any) => m.data));
+        await waitFor('both arrive', async () => (await inbox(a2.page)).length > 0 && (await inbox(b2.page)).length > 0);
+        await sleep(300);
+        assert.deepEqual(await inbox(a2.page), ['for A']);
+        assert.deepEqual(await inbox(b2.page), ['for B']);
+        assert.ok(!(await inbox(a.page)).includes('for A'), 'the shared: app does not see origin-scoped ports');
+      }));
+  });
+}
