@@ -38,6 +38,9 @@ const PLAINTEXT_PEER_MS = 10 * 60_000;
 const NOTICE_INTERVAL_MS = 1_000;
 const AAD_LABEL = 'meshwork/1 e2e';
 
+/** How often an unanswered key request is sent again. */
+const KEY_REQUEST_RESEND_MS = 400;
+
 export interface E2eOptions {
   /** This node's id. */
   id: NodeId;
@@ -228,7 +231,21 @@ export class E2e {
     this.stats.keyRequests++;
     const reply = await this.o.run(async () => {
       const { requestId, reply } = this.requests.open(text, waitMs, `encryption key request to ${shortId(text)}`);
-      await this.o.originate(dst, PacketKind.KeyRequest, Payload.keyRequest.encode({ requestId, key: mine.publicKey })).catch((err) => this.requests.fail(requestId, err as Error));
+      const payload = Payload.keyRequest.encode({ requestId, key: mine.publicKey });
+      await this.o.originate(dst, PacketKind.KeyRequest, payload).catch((err) => this.requests.fail(requestId, err as Error));
+      // A lost request, or a lost reply, must not fail every send waiting on it: ask again
+      // until the answer comes or the wait ends (a late second answer is dropped, counted).
+      let settled = false;
+      void reply.then(() => (settled = true), () => (settled = true));
+      const again = (): void => {
+        if (settled) return;
+        this.o.clock.setTimeout(() => {
+          if (settled) return;
+          void this.o.run(() => this.o.originate(dst, PacketKind.KeyRequest, payload).catch(() => undefined));
+          again();
+        }, KEY_REQUEST_RESEND_MS);
+      };
+      again();
       return { reply };
     });
     await reply.reply;

@@ -70,18 +70,29 @@ export class ReliableSender {
         ),
       );
       let pause = FIRST_RETRY_MS;
+      // One copy at a time. The pause doubles only after a copy actually left: an attempt that
+      // failed before sending (waiting for the destination's key, no route yet) has used up no
+      // chance of delivery, so the next one follows after the shortest pause.
       const copy = () => {
         if (this.pending.get(messageId) !== out) return;
         const remaining = deadlineMs - (this.clock.now() - start);
         if (remaining <= 0) return;
-        attempt(remaining).catch((err: unknown) => {
-          if (isMeshError(err) && PERMANENT.has(err.code)) this.enqueue(() => this.settle(messageId, err));
-        });
-        // Jittered, so senders that lost the same link do not all retry in step.
-        const wait = pause * (0.75 + this.random.float() / 2);
-        pause = Math.min(pause * 2, MAX_RETRY_MS);
-        if (wait < remaining) out.timers.push(this.clock.setTimeout(() => this.enqueue(copy), wait));
-        if (out.timers.length > 4) out.timers.splice(1, out.timers.length - 3);
+        const next = (sent: boolean) => {
+          if (this.pending.get(messageId) !== out) return;
+          // Jittered, so senders that lost the same link do not all retry in step.
+          const base = sent ? pause : FIRST_RETRY_MS;
+          if (sent) pause = Math.min(pause * 2, MAX_RETRY_MS);
+          const wait = base * (0.75 + this.random.float() / 2);
+          if (wait < deadlineMs - (this.clock.now() - start)) out.timers.push(this.clock.setTimeout(() => this.enqueue(copy), wait));
+          if (out.timers.length > 4) out.timers.splice(1, out.timers.length - 3);
+        };
+        attempt(remaining).then(
+          () => this.enqueue(() => next(true)),
+          (err: unknown) => {
+            if (isMeshError(err) && PERMANENT.has(err.code)) this.enqueue(() => this.settle(messageId, err));
+            else this.enqueue(() => next(false));
+          },
+        );
       };
       copy();
     });
