@@ -396,12 +396,19 @@ export class MeshNode {
       this.events.emit('link-down', { id: peer.idText, transport: session.link.transport, reason });
       this.updateNeeds();
       this.repairSoon();
-      // Losing a link our invariant needed: look around again soon. Spare links come and go quietly.
-      if (session.weNeedSent || this.table.size === 0) {
+      // Losing a link our invariant needed, with nobody in memory to replace it: look around
+      // again soon. When memory has a replacement the repair dials it; spares come and go quietly.
+      if (this.table.size === 0 || (session.weNeedSent && !this.hasReplacement(peer.id))) {
         this.maintainInterval = FAST_MAINTAIN_MS;
         this.scheduleMaintenance(this.table.size === 0 ? 0 : FAST_MAINTAIN_MS);
       }
     }
+  }
+
+  /** Whether memory holds a node, not linked and not failing, in the bucket of `lost`. */
+  private hasReplacement(lost: NodeId): boolean {
+    const lostText = toHex(lost);
+    return this.memory.inBucket(this.table.bucketOf(lost)).some((r) => r.id !== lostText && r.failures === 0 && !this.table.has(r.id));
   }
 
   private onOpenFrame(session: Session, frame: Frame): void | Promise<void> {
