@@ -28,7 +28,7 @@ export const anyFrame: fc.Arbitrary<Frame> = fc.oneof(
   fc.record({
     type: fc.constant(FrameType.Hello),
     minor: fc.nat(),
-    want: fc.constantFrom(Want.Optional, Want.Needed, Want.Join),
+    want: fc.constantFrom(Want.Optional, Want.Needed, Want.Join, Want.Urgent),
     publicKey: bytes(32),
     nonce: bytes(32),
     caps: fc.array(short, { maxLength: 3 }),
@@ -53,6 +53,11 @@ export const anyFrame: fc.Arbitrary<Frame> = fc.oneof(
     payload: fc.uint8Array({ maxLength: 512 }),
     publicKey: bytes(32),
     signature: bytes(64),
+  }),
+  fc.record({ type: fc.constant(FrameType.Ask), buckets: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 8 }) }),
+  fc.record({
+    type: fc.constant(FrameType.Tell),
+    peers: fc.array(fc.record({ publicKey: bytes(32), addrs: fc.array(short, { maxLength: 2 }), caps: fc.array(short, { maxLength: 2 }) }), { maxLength: 3 }),
   }),
 ) as fc.Arbitrary<Frame>;
 

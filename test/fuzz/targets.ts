@@ -29,6 +29,8 @@ export const DECODE_REASONS = new Set([
   'bad-ping',
   'bad-need',
   'bad-packet',
+  'bad-ask',
+  'bad-tell',
 ]);
 
 /**
