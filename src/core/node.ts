@@ -42,6 +42,10 @@ const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, Packe
 const RELIABLE_KEY_WAIT_MS = 2_000;
 const COOLDOWN_MS = 30_000;
 const FAST_MAINTAIN_MS = 2_000;
+/** Bytes queued on a link past which our own packets wait for it to drain (and forwarded ones are dropped). */
+const CONGESTED_BYTES = 4 * 1024 * 1024;
+/** How often a sender waiting for a full link looks again when no drain event comes. */
+const DRAIN_POLL_MS = 20;
 /** How long repairSoon waits, gathering changes. */
 const REPAIR_DELAY_MS = 50;
 /** A peer's Asks are answered at most this often. */
@@ -95,6 +99,8 @@ export class MeshNode {
   private refreshCursor = 0;
   /** Empty buckets already looked into since the last full pass. */
   private readonly refreshedEmpty = new Set<number>();
+  /** Senders waiting for a full link to drain (originateSealed). */
+  private readonly drainWaiters = new Map<Session, (() => void)[]>();
   /** Maintenance rounds run so far. */
   private rounds = 0;
   /** Buckets in which a needed dial was refused as BUSY since the bucket last got a link: dialled with Want.Urgent. */
@@ -235,6 +241,7 @@ export class MeshNode {
     link.attach({
       frame: (bytes) => void this.actor.run(() => this.onFrame(session, bytes)),
       close: (reason) => void this.actor.run(() => this.onClose(session, reason)),
+      drain: () => this.wakeDrainWaiters(session),
     });
     if (options.outbound) session.begin();
     return done;
@@ -391,6 +398,7 @@ export class MeshNode {
     if (h) return this.failHandshake(session, new MeshError('LINK_CLOSED', `link closed during handshake: ${reason}`));
     this.sessions.delete(session);
     session.state = 'closed';
+    this.wakeDrainWaiters(session);
     const peer = session.peer;
     if (peer && this.table.remove(peer.idText, session)) {
       this.events.emit('link-down', { id: peer.idText, transport: session.link.transport, reason });
@@ -734,7 +742,7 @@ export class MeshNode {
 
   private forward(p: PacketFrame, next: Session): void {
     if (p.hops <= 1) return this.drop('hop-limit');
-    if (next.link.bufferedAmount > 4 * 1024 * 1024) return this.drop('congested');
+    if (next.link.bufferedAmount > CONGESTED_BYTES) return this.drop('congested');
     next.sendFrame({ ...p, hops: p.hops - 1 });
     this.counters.forwarded++;
   }
@@ -748,7 +756,7 @@ export class MeshNode {
     this.counters.sent++;
     const next = this.nextHopFor(packet);
     if (next) {
-      if (next.link.bufferedAmount > 4 * 1024 * 1024) throw new MeshError('CONGESTED', 'the first link toward the destination is congested');
+      if (next.link.bufferedAmount > CONGESTED_BYTES) throw new MeshError('CONGESTED', 'the first link toward the destination is congested');
       next.sendFrame(packet);
       return;
     }
@@ -916,7 +924,40 @@ export class MeshNode {
    */
   private async originateSealed(dst: NodeId, kind: number, plaintext: Uint8Array, keyWaitMs: number, inKind?: 'plaintext'): Promise<void> {
     const how = await this.e2e.sealingFor(dst, keyWaitMs, inKind);
-    await this.actor.run(async () => this.originate(dst, kind, await this.e2e.seal(this.identity.id, dst, kind, plaintext, how)));
+    // While the first link toward `dst` holds more than CONGESTED_BYTES, wait for it to drain
+    // (outside the actor): an application sending faster than the link carries is slowed down,
+    // not refused. The check and the send share one actor turn, so concurrent sends cannot all
+    // pass the check and then overfill the link. CONGESTED only when it stays full for the
+    // request timeout (a peer that stopped reading).
+    const deadline = this.clock.now() + this.o.requestTimeoutMs;
+    for (;;) {
+      const full = await this.actor.run(async () => {
+        const next = this.unicastHop({ src: this.identity.id, dst, kind });
+        if (next && next.state !== 'closed' && next.link.bufferedAmount > CONGESTED_BYTES) return next;
+        await this.originate(dst, kind, await this.e2e.seal(this.identity.id, dst, kind, plaintext, how));
+        return undefined;
+      });
+      if (!full) return;
+      if (this.clock.now() >= deadline) throw new MeshError('CONGESTED', `the first link toward ${shortId(toHex(dst))} stayed full for ${this.o.requestTimeoutMs} ms`);
+      await this.drainOf(full);
+    }
+  }
+
+  /** Resolves when `session` drains, or after DRAIN_POLL_MS for transports that report no drain. */
+  private drainOf(session: Session): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.clock.setTimeout(resolve, DRAIN_POLL_MS);
+      const waiters = this.drainWaiters.get(session) ?? [];
+      waiters.push(() => (timer.cancel(), resolve()));
+      this.drainWaiters.set(session, waiters);
+    });
+  }
+
+  private wakeDrainWaiters(session: Session): void {
+    const waiters = this.drainWaiters.get(session);
+    if (!waiters) return;
+    this.drainWaiters.delete(session);
+    for (const wake of waiters) wake();
   }
 
   private onReliableData(src: string, p: PacketFrame, hops: number): void | Promise<void> {
