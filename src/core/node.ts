@@ -283,6 +283,8 @@ export class MeshNode {
           session.peer = { id: claimed, idText: toHex(claimed), publicKey: frame.publicKey, addrs: [], caps: [], minor: frame.minor };
           return this.refuseBusy(session);
         }
+        // Likewise the per-address cap (checked again on admission: the claim may be a duplicate).
+        if (!this.table.has(toHex(claimed)) && this.refuseIfAddressFull(session)) return;
         session.begin();
       }
       try {
@@ -334,11 +336,7 @@ export class MeshNode {
       this.table.remove(peer.idText, existing);
       existing.close('replaced by a duplicate link');
     }
-    const address = networkAddressOf(session.link.remoteAddress);
-    if (address !== undefined && linksFrom(this.table.all(), address) >= this.o.maxLinksPerAddress) {
-      session.sendError('ADDRESS_LIMIT', `this node keeps at most ${this.o.maxLinksPerAddress} links per network address`);
-      return this.failHandshake(session, new MeshError('ADDRESS_LIMIT', `${this.o.maxLinksPerAddress} links from ${address} already`));
-    }
+    if (this.refuseIfAddressFull(session)) return;
     const room = this.roomFor(peer.id, session.peerWant);
     if (room === 'refuse') return this.refuseBusy(session);
     if (room !== 'free') this.evict(room);
@@ -360,6 +358,15 @@ export class MeshNode {
     this.askFor(emptyBuckets(this.table), session);
     this.repairSoon();
     h?.resolve(session);
+  }
+
+  /** Refuses the handshake when we already keep the most links from the peer's network address. */
+  private refuseIfAddressFull(session: Session): boolean {
+    const address = networkAddressOf(session.link.remoteAddress);
+    if (address === undefined || linksFrom(this.table.all(), address) < this.o.maxLinksPerAddress) return false;
+    session.sendError('ADDRESS_LIMIT', `this node keeps at most ${this.o.maxLinksPerAddress} links per network address`);
+    this.failHandshake(session, new MeshError('ADDRESS_LIMIT', `${this.o.maxLinksPerAddress} links from ${address} already`));
+    return true;
   }
 
   /**
