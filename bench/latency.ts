@@ -34,7 +34,16 @@ export async function latency(c: BenchContext): Promise<Record<string, unknown>>
   }, 30_000, 100);
   // Warm both paths up (JIT, SCTP windows) before timing.
   await ra!.evaluate(() => (window as any).R.rtt(100));
-  await ma!.evaluate((to) => (window as any).T.rtt(to, 100), b.id);
+  try {
+    await ma!.evaluate((to) => (window as any).T.rtt(to, 100), b.id);
+  } catch (err) {
+    // Say what each node dropped: a failing mesh path is otherwise a bare timeout.
+    for (const [name, p] of [['A', ma!], ['B', mb!]] as const) {
+      const s = await p.evaluate(() => (window as any).mesh.status()).catch(() => undefined);
+      c.log.push(`debug: node ${name} counters ${JSON.stringify(s?.counters)}`);
+    }
+    throw err;
+  }
   await ra!.evaluate((s) => (window as any).R.tput(100, s), SIZE);
   await ma!.evaluate((to, s) => (window as any).T.tput(to, 100, s, 64, 5000), b.id, SIZE);
 

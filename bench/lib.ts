@@ -73,7 +73,12 @@ export async function startPageServer(): Promise<PageServer> {
   ]);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
-    const file = routes.get(path) ?? (/^\/[a-z0-9-]+\.(html|js)$/.test(path) ? join(PAGES, path.slice(1)) : undefined);
+    // The browser bundle is split into entries and shared chunks: any flat /meshwork/*.js is a file of dist/browser.
+    const chunk = /^\/meshwork\/([A-Za-z0-9_-]+\.js)$/.exec(path)?.[1];
+    const file =
+      routes.get(path) ??
+      (chunk ? join(ROOT, 'dist/browser', chunk) : undefined) ??
+      (/^\/[a-z0-9-]+\.(html|js)$/.test(path) ? join(PAGES, path.slice(1)) : undefined);
     if (!file) return void res.writeHead(404).end('not found');
     readFile(file).then(
       (body) => {
@@ -104,6 +109,7 @@ export async function openPage(context: BrowserContext, url: string, logTo?: str
   if (logTo) {
     page.on('console', (m) => logTo.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => logTo.push(`pageerror: ${(e as Error).message}`));
+    page.on('response', (r) => void (r.status() >= 400 && logTo.push(`http ${r.status()}: ${r.url()}`)));
   }
   await page.goto(url, { timeout: 20_000 });
   await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true, { timeout: 20_000 });

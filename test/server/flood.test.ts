@@ -22,7 +22,9 @@ describe('a live server under abuse', { timeout: 60_000 }, () => {
   const dropped = (n: ServerNode, reason: string) => n.status().counters.dropped[reason] ?? 0;
 
   before(async () => {
-    s = await server({ tuning: { ...FAST, handshakeTimeoutMs: 1_000 } });
+    // Limits well below the defaults, so that a short test can overrun them.
+    const rateLimits = { linkFramesPerSec: 1_000, linkBurstFrames: 2_000, sourcePacketsPerSec: 200, sourceBurstPackets: 400 };
+    s = await server({ tuning: { ...FAST, handshakeTimeoutMs: 1_000, rateLimits } });
     // The raw peers below hold no encryption key and answer no key request, so `other` sends
     // to them in the clear (it tells askers it has no key; c then falls back to plaintext).
     other = await server({ peers: [s.url!], encryption: false });
