@@ -7,9 +7,9 @@
  * most once), and Y's app must see no request and no datagram twice.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { Browser, BrowserContext } from 'puppeteer-core';
-import { bootTab, type Booted, buildBundles, ENGINES, ensureBrowsers, launch, log, sleep, startServer, status, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+import { describe, test } from 'node:test';
+import type { BrowserContext } from 'puppeteer-core';
+import { bootTab, type Booted, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, sleep, status, waitFor, waitForRtcLinks, withLogs } from './harness.js';
 
 ensureBrowsers();
 buildBundles();
@@ -37,24 +37,14 @@ function rng(seed: number): () => number {
 
 for (const engine of ENGINES) {
   describe(`faults in ${engine}`, () => {
-    let browser: Browser;
-    let server: Awaited<ReturnType<typeof startServer>>;
-
-    before(async () => {
-      browser = await launch(engine);
-      server = await startServer();
-    });
-    after(async () => {
-      await browser?.close();
-      await server?.stop();
-    });
+    const suite = browserAndServer(engine);
 
     test('host tabs closed at random while requests and reliable sends flow: no hang, no duplicate', () =>
       withLogs(async () => {
-        const url = `${server.http}faults.html`;
-        const opts = { bootstrap: [server.url] };
+        const url = `${suite.server.http}faults.html`;
+        const opts = { bootstrap: [suite.server.url] };
         const side = async (name: string) => {
-          const context: BrowserContext = await browser.createBrowserContext();
+          const context: BrowserContext = await suite.browser.createBrowserContext();
           // Host tabs first: the node's first links are hosted by them, not by the app tab.
           const hosts: Booted[] = [];
           for (let i = 0; i < HOST_TABS; i++) hosts.push(await bootTab(context, url, `${engine}:${name}/host${i}`, opts));

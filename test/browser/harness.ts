@@ -5,6 +5,7 @@
  */
 import { execFileSync, execSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
 import { startNode, type ServerNode } from '../../src/server/index.js';
@@ -85,6 +86,23 @@ export async function withLogs(fn: () => Promise<void>): Promise<void> {
     dumpLogs();
     throw err;
   }
+}
+
+/**
+ * A browser of `engine` and a server node for the tests of one suite: launched and started
+ * before them, closed and stopped after them. Read the fields inside the tests, not before.
+ */
+export function browserAndServer(engine: Engine): { readonly browser: Browser; readonly server: ServerNode & { http: string } } {
+  const suite = {} as { browser: Browser; server: ServerNode & { http: string } };
+  before(async () => {
+    suite.browser = await launch(engine);
+    suite.server = await startServer();
+  });
+  after(async () => {
+    await suite.browser?.close();
+    await suite.server?.stop();
+  });
+  return suite;
 }
 
 export async function startServer(options: StartNodeOptions = {}): Promise<ServerNode & { http: string }> {

@@ -1,37 +1,27 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import type { Browser } from 'puppeteer-core';
-import { bootTab, buildBundles, deliver, ENGINES, ensureBrowsers, launch, openTab, sleep, startServer, status, waitFor, withLogs } from './harness.js';
+import { describe, test } from 'node:test';
+import { bootTab, browserAndServer, buildBundles, deliver, ENGINES, ensureBrowsers, openTab, sleep, startServer, status, waitFor, withLogs } from './harness.js';
 
 ensureBrowsers();
 buildBundles();
 
 for (const engine of ENGINES) {
   describe(`browser node on ${engine}`, () => {
-    let browser: Browser;
-    let server: Awaited<ReturnType<typeof startServer>>;
-    before(async () => {
-      browser = await launch(engine);
-      server = await startServer();
-    });
-    after(async () => {
-      await browser?.close();
-      await server?.stop();
-    });
+    const suite = browserAndServer(engine);
 
     test('two tabs of one context share a node id; another context has another', () =>
       withLogs(async () => {
-        const c1 = await browser.createBrowserContext();
-        const c2 = await browser.createBrowserContext();
-        const a = await bootTab(c1, server.http, `${engine}:c1/t1`);
-        const b = await bootTab(c1, server.http, `${engine}:c1/t2`);
-        const c = await bootTab(c2, server.http, `${engine}:c2/t1`);
+        const c1 = await suite.browser.createBrowserContext();
+        const c2 = await suite.browser.createBrowserContext();
+        const a = await bootTab(c1, suite.server.http, `${engine}:c1/t1`);
+        const b = await bootTab(c1, suite.server.http, `${engine}:c1/t2`);
+        const c = await bootTab(c2, suite.server.http, `${engine}:c2/t1`);
         assert.equal(a.id, b.id);
         assert.notEqual(a.id, c.id);
         assert.equal(a.host, 'shared-worker');
         const s = await waitFor('a websocket link to the server', async () => {
           const st = await status(a.page);
-          return st.links.some((l) => l.id === server.id && l.transport === 'websocket') ? st : undefined;
+          return st.links.some((l) => l.id === suite.server.id && l.transport === 'websocket') ? st : undefined;
         });
         assert.equal(s.tabs, 2);
         await c1.close();
@@ -42,26 +32,17 @@ for (const engine of ENGINES) {
 
 for (const engine of ENGINES) {
   describe(`hosting fallbacks and app isolation on ${engine}`, () => {
-    let browser: Browser;
-    let server: Awaited<ReturnType<typeof startServer>>;
-    before(async () => {
-      browser = await launch(engine);
-      server = await startServer();
-    });
-    after(async () => {
-      await browser?.close();
-      await server?.stop();
-    });
+    const suite = browserAndServer(engine);
 
     test('leader-tab fallback: tabs share the leader\'s node; the next tab takes over with the same id', () =>
       withLogs(async () => {
-        const ctx = await browser.createBrowserContext();
-        const a = await bootTab(ctx, server.http, `${engine}:leader`, { forceLeaderTab: true });
-        const b = await bootTab(ctx, server.http, `${engine}:follower`, { forceLeaderTab: true });
+        const ctx = await suite.browser.createBrowserContext();
+        const a = await bootTab(ctx, suite.server.http, `${engine}:leader`, { forceLeaderTab: true });
+        const b = await bootTab(ctx, suite.server.http, `${engine}:follower`, { forceLeaderTab: true });
         assert.equal(a.host, 'leader-tab');
         assert.equal(b.host, 'leader-tab');
         assert.equal(a.id, b.id);
-        const other = await bootTab(await browser.createBrowserContext(), server.http, `${engine}:other`);
+        const other = await bootTab(await suite.browser.createBrowserContext(), suite.server.http, `${engine}:other`);
         await waitFor('follower sees two tabs', async () => (await status(b.page)).tabs === 2);
         await deliver(other.page, b.page, b.id, 'to a follower tab');
         await a.page.close();
@@ -78,12 +59,12 @@ for (const engine of ENGINES) {
       withLogs(async () => {
         const web = await startServer(); // only serves the page: its origin is not the bootstrap's
         try {
-          assert.notEqual(new URL(web.http).origin, new URL(server.http).origin);
-          const ctx = await browser.createBrowserContext();
+          assert.notEqual(new URL(web.http).origin, new URL(suite.server.http).origin);
+          const ctx = await suite.browser.createBrowserContext();
           const page = await openTab(ctx, `${web.http}app.html`, `${engine}:app`);
-          const r = await page.evaluate((url) => (window as any).T.boot({ bootstrap: [url] }), server.url!);
+          const r = await page.evaluate((url) => (window as any).T.boot({ bootstrap: [url] }), suite.server.url!);
           const reply = await waitFor('the server reaches the app page', () =>
-            server.request(r.id, 'hi', { port: 1, timeoutMs: 2_000 }).catch(() => undefined),
+            suite.server.request(r.id, 'hi', { port: 1, timeoutMs: 2_000 }).catch(() => undefined),
           );
           assert.equal(reply, 'app-echo:hi');
           await ctx.close();
@@ -94,11 +75,11 @@ for (const engine of ENGINES) {
 
     test('apps sharing a node see only their own ports', () =>
       withLogs(async () => {
-        const ctx = await browser.createBrowserContext();
-        const alpha = await bootTab(ctx, server.http, `${engine}:alpha`, { app: 'alpha' });
-        const beta = await bootTab(ctx, server.http, `${engine}:beta`, { app: 'beta' });
+        const ctx = await suite.browser.createBrowserContext();
+        const alpha = await bootTab(ctx, suite.server.http, `${engine}:alpha`, { app: 'alpha' });
+        const beta = await bootTab(ctx, suite.server.http, `${engine}:beta`, { app: 'beta' });
         assert.equal(alpha.id, beta.id);
-        const sender = await bootTab(await browser.createBrowserContext(), server.http, `${engine}:alpha-sender`, { app: 'alpha' });
+        const sender = await bootTab(await suite.browser.createBrowserContext(), suite.server.http, `${engine}:alpha-sender`, { app: 'alpha' });
         await deliver(sender.page, alpha.page, alpha.id, 'for alpha only');
         await sleep(300);
         const betaInbox = await beta.page.evaluate(() => (window as any).T.inbox.length);
