@@ -33,7 +33,7 @@ import { checkData, checkPort, safeCall } from './node-checks.js';
 import type { Dialer, Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TopicMessage } from './node-types.js';
 
 export type * from './node-types.js';
-import { topicId, TopicTree } from './topic-tree.js';
+import { PubSub } from './pubsub.js';
 
 const MAX_BAD_FRAMES = 16;
 /** Answers: they retrace the path of what they answer before trying greedy routing. */
@@ -52,7 +52,6 @@ const REPAIR_DELAY_MS = 50;
 const ASK_INTERVAL_MS = 1_000;
 /** Spare links dialled per maintenance round at most (see DialContext.spares). */
 const SPARES_PER_ROUND = 2;
-const PUBLISH_DEDUPE = 4096;
 
 export class MeshNode {
   readonly identity: Identity;
@@ -73,14 +72,13 @@ export class MeshNode {
   private readonly e2e: E2e;
   private readonly reliableOut: ReliableSender;
   private readonly reliableIn: ReliableWindow;
-  private readonly topics = new TopicTree();
+  private readonly pubsub: PubSub;
   private readonly seen = new RecentSet(8192);
   /**
    * Breadcrumbs, keyed by a 64-bit prefix of an id: answers follow them within seconds, so a
    * short memory is enough, and in a large mesh a node forwards for thousands of sources.
    */
   private readonly crumbs = new BoundedMap<string, Session>(1024);
-  private readonly seenPublications = new RecentSet(PUBLISH_DEDUPE);
   private readonly messageListeners = new Set<(m: Message) => void>();
   private readonly handlers = new Map<number, RequestHandler>();
   private signalHandler?: SignalHandler;
@@ -141,6 +139,16 @@ export class MeshNode {
     const enqueue = (fn: () => void) => void this.actor.run(fn);
     this.requests = new PendingRequests(this.clock, enqueue);
     this.lookups = new PendingRequests(this.clock, enqueue);
+    this.pubsub = new PubSub({
+      identity: this.identity,
+      clock: this.clock,
+      table: this.table,
+      subscribeRefreshMs: this.o.subscribeRefreshMs,
+      run: (task) => this.actor.run(task),
+      originate: (dst, kind, payload) => this.originate(dst, kind, payload),
+      nextPacketId: () => this.nextPacketId(),
+      drop: (reason) => this.drop(reason),
+    });
     this.e2e = new E2e({
       id: this.identity.id,
       enabled: options.encryption ?? true,
@@ -180,7 +188,7 @@ export class MeshNode {
       for (const rec of this.memory.mostRecentlyUseful(this.o.maxPendingDials * 2)) this.dialPeer(rec, Want.Join, true);
       this.scheduleMaintenance(0);
       if (this.o.keepaliveMs > 0) this.every(this.o.keepaliveMs, () => this.keepalive());
-      this.every(this.o.subscribeRefreshMs, () => this.refreshSubscriptions());
+      this.every(this.o.subscribeRefreshMs, () => this.pubsub.refresh());
     });
   }
 
@@ -353,7 +361,7 @@ export class MeshNode {
     this.scheduleSave();
     this.events.emit('link-up', { id: peer.idText, transport: session.link.transport, outbound: session.outbound });
     if (this.table.size === 1) this.scheduleMaintenance(0); // first link: find our neighbours now
-    this.resubscribeSoon();
+    this.pubsub.resubscribeSoon();
     this.updateNeeds();
     this.askFor(emptyBuckets(this.table), session);
     this.repairSoon();
@@ -608,7 +616,7 @@ export class MeshNode {
     const gaps = emptyBuckets(this.table);
     const helper = helperFor(this.table, gaps, (n) => Math.floor(this.random.float() * n));
     if (helper) this.askFor(gaps, helper);
-    this.topics.expire(this.clock.now());
+    this.pubsub.expire();
     this.scheduleMaintenance(this.maintainInterval);
     // Settling: just started, or lost a link our invariant needed (the interval was reset).
     const settling = this.maintainInterval < this.o.maintainMs;
@@ -848,16 +856,16 @@ export class MeshNode {
         return;
       }
       case PacketKind.Subscribe:
-        return this.onSubscribe(src, p);
+        return this.pubsub.onSubscribe(src, p);
       case PacketKind.Publish:
-        return this.onPublish(p);
+        return this.pubsub.onPublish(p);
       case PacketKind.PublishDown: {
         const d = Payload.publishDown.decode(p.payload);
         const inner = d && decodeFrame(d.inner);
         if (!inner || !inner.ok || inner.value.type !== FrameType.Packet || inner.value.kind !== PacketKind.Publish) return this.drop('bad-payload');
         const bad = await verifyPacket(inner.value);
         if (bad) return this.drop(`publication:${bad}`);
-        return this.fanOut(inner.value);
+        return this.pubsub.fanOut(inner.value);
       }
       case PacketKind.Signal: {
         const s = Payload.signal.decode(p.payload);
@@ -1050,87 +1058,20 @@ export class MeshNode {
     await this.originate(target, PacketKind.Lookup, Payload.lookup.encode({ requestId })).catch((err) => this.lookups.fail(requestId, err as Error));
   }
 
-  // ---------------------------------------------------------------- services: publish/subscribe
+  // ---------------------------------------------------------------- services: publish/subscribe (pubsub.ts)
 
   /** Receives every publication on `topic` from now on. Returns an unsubscribe function. */
   subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
-    if (typeof topic !== 'string' || topic.length === 0 || topic.length > 256) throw MeshError.invalid('a topic is a string of 1 to 256 characters');
-    const t = this.topics.ensure(topicId(topic), topic);
-    t.local.add(fn);
-    void this.actor.run(() => this.subscribeUpstream(t.topic, true));
-    return () => void t.local.delete(fn);
+    return this.pubsub.subscribe(topic, fn);
   }
 
   /** Publishes to every subscriber of `topic`. */
   publish(topic: string, data: AppData): Promise<void> {
-    if (typeof topic !== 'string' || topic.length === 0 || topic.length > 256) throw MeshError.invalid('a topic is a string of 1 to 256 characters');
-    checkData(data);
-    const tid = topicId(topic);
-    return this.actor.run(() => this.originate(tid, PacketKind.Publish, Payload.publish.encode({ topic: tid, name: topic, data })));
-  }
-
-  private async subscribeUpstream(topic: NodeId, force: boolean): Promise<void> {
-    const t = this.topics.get(toHex(topic));
-    if (!t) return;
-    const now = this.clock.now();
-    if (!force && now - t.lastUpstream < this.o.subscribeRefreshMs / 2) return;
-    const next = this.table.nextHop(topic);
-    if (!next) return; // we are the rendezvous
-    t.lastUpstream = now;
-    const packet = await createPacket(this.identity, topic, PacketKind.Subscribe, Payload.subscribe.encode({ topic }), this.nextPacketId(), DEFAULT_HOP_LIMIT);
-    if (next.state === 'open') next.sendFrame(packet);
+    return this.pubsub.publish(topic, data);
   }
 
   private nextPacketId(): number {
     return Math.floor(this.random.float() * 2 ** 48);
-  }
-
-  private async onSubscribe(src: string, p: PacketFrame): Promise<void> {
-    const s = Payload.subscribe.decode(p.payload);
-    if (!s) return this.drop('bad-payload');
-    const t = this.topics.ensure(s.topic, '');
-    const isNew = t.children.size === 0 && t.local.size === 0;
-    t.children.set(src, this.clock.now() + 3 * this.o.subscribeRefreshMs);
-    await this.subscribeUpstream(s.topic, isNew);
-  }
-
-  private resubscribeQueued = false;
-  /**
-   * A new link may be a better way toward a topic's rendezvous (or the first way at all, for a
-   * node that subscribed before it had links): renew subscriptions shortly after links come up.
-   */
-  private resubscribeSoon(): void {
-    if (this.resubscribeQueued || [...this.topics.all()].length === 0) return;
-    this.resubscribeQueued = true;
-    this.clock.setTimeout(() => void this.actor.run(async () => ((this.resubscribeQueued = false), await this.refreshSubscriptions())), 200);
-  }
-
-  private async refreshSubscriptions(): Promise<void> {
-    this.topics.expire(this.clock.now());
-    for (const t of [...this.topics.all()]) await this.subscribeUpstream(t.topic, true);
-  }
-
-  private async onPublish(p: PacketFrame): Promise<void> {
-    const d = Payload.publish.decode(p.payload);
-    if (!d || toHex(d.topic) !== toHex(p.dst)) return this.drop('bad-payload');
-    await this.fanOut(p);
-  }
-
-  /** Delivers a verified publication here and hands it to every child in the tree. */
-  private async fanOut(p: PacketFrame): Promise<void> {
-    if (!this.seenPublications.add(`${toHex(p.src)}:${p.id}`)) return this.drop('duplicate-publication');
-    const d = Payload.publish.decode(p.payload);
-    if (!d) return this.drop('bad-payload');
-    const t = this.topics.get(toHex(d.topic));
-    if (!t) return;
-    const m: TopicMessage = { from: toHex(p.src), data: d.data, topic: d.name };
-    for (const fn of t.local) safeCall(() => fn(m));
-    const inner = encodeFrame(p);
-    for (const child of t.children.keys()) {
-      // The publisher is not skipped: it may be the parent of other subscribers (its own
-      // subscription, or one relayed through it), and it fans the publication out in turn.
-      await this.originate(idFromText(child), PacketKind.PublishDown, Payload.publishDown.encode({ inner })).catch(() => this.drop('publication-unroutable'));
-    }
   }
 
   // ---------------------------------------------------------------- signalling
@@ -1163,7 +1104,7 @@ export class MeshNode {
       })),
       knownPeers: this.memory.size,
       linkBudget: this.o.linkBudget,
-      topics: [...this.topics.all()].length,
+      topics: this.pubsub.topicCount,
       counters: this.counters.toJSON(),
       e2e: this.e2e.status(),
     };
