@@ -56,7 +56,8 @@ export function peersForAsk(table: RoutingTable, memory: PeerMemory, asker: Sess
     for (const s of table.all()) {
       if (named >= PER_BUCKET || out.length >= MAX_REFERRALS) break;
       if (isLeaf(s) || table.bucketOf(s.peer!.id) !== b) continue;
-      out.push(s.peer!);
+      const { publicKey, addrs, caps } = s.peer!;
+      out.push({ publicKey, addrs, caps });
       named++;
     }
     for (const r of memory.inBucket(b)) {
@@ -66,5 +67,5 @@ export function peersForAsk(table: RoutingTable, memory: PeerMemory, asker: Sess
       named++;
     }
   }
-  return out.map((p) => ({ publicKey: p.publicKey, addrs: p.addrs, caps: p.caps }));
+  return out;
 }

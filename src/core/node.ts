@@ -6,7 +6,7 @@
  */
 import { toHex } from './bytes.js';
 import { type Clock, type Random, systemClock, systemRandom, type TimerHandle } from './clock.js';
-import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type PacketFrame, type PeerInfo, type WantLevel } from './codec.js';
+import { decodeFrame, FrameType, Want, type Frame, type PacketFrame, type PeerInfo, type WantLevel } from './codec.js';
 import { Counters } from './counters.js';
 import { BoundedMap, RecentSet } from './dedupe.js';
 import { MeshError } from './errors.js';
