@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext } from 'puppeteer-core';
 import { startNode } from '../../src/server/index.js';
 import {
-  bootTab, type Booted, buildBundles, deliver, ENGINES, ensureBrowsers, launch, log, sleep, startServer, status, waitFor, waitForRtcLinks, withLogs,
+  bootTab, type Booted, buildBundles, deliver, ENGINES, ensureBrowsers, launch, log, startServer, status, waitFor, waitForRtcLinks, withLogs,
 } from './harness.js';
 
 ensureBrowsers();
@@ -65,7 +65,7 @@ for (const engine of ENGINES) {
         const second = await bootTab(ctx[0]!, s0.http, `${engine}:n0/t2`, { bootstrap: [s1.url] });
         assert.equal(second.id, first.id);
         await second.page.evaluate((to) => (window as any).T.startRequests(to, 25, 3000), ids[1]!);
-        await sleep(500);
+        await waitFor('requests answered before the close', () => second.page.evaluate(() => (window as any).T.results.filter((r: any) => r.ok).length >= 5), 20_000, 50);
         const closedAt = Date.now();
         await first.page.close();
         const rehomed = await waitFor(
@@ -78,9 +78,12 @@ for (const engine of ENGINES) {
           20_000,
           50,
         );
-        await sleep(2_000);
+        await waitFor('more than 20 requests sent after re-homing answered', () =>
+          second.page.evaluate((at) => (window as any).T.results.filter((r: any) => r.sent >= at && r.ok).length > 20, rehomed.at),
+        );
         await second.page.evaluate(() => (window as any).T.stopRequests());
-        await sleep(3_200); // let every outstanding request settle (timeout 3 s)
+        // Every request sent settles: answered, or failed at its 3 s timeout.
+        await waitFor('every request settled', () => second.page.evaluate(() => (window as any).T.results.length === (window as any).T.sent), 10_000, 50);
         const results: { i: number; sent: number; at: number; ok: boolean; err?: string }[] = await second.page.evaluate(() => (window as any).T.results);
         const oks = results.filter((r) => r.ok).sort((a, b) => a.at - b.at);
         let gap = 0;
@@ -103,15 +106,20 @@ for (const engine of ENGINES) {
         // n2 learned of s2 from the mesh (its bootstrap is s1) and has linked to it: remembered in IndexedDB.
         await waitFor('n2 linked to s2', async () => (await status(n2.page)).links.some((l) => l.id === s2.id));
         const before = (await status(n2.page)) as { startedAt?: number };
-        await sleep(1_000); // peer memory is saved 500 ms after a change
+        await waitFor('s2 saved in peer memory (IndexedDB)', async () => ((await n2.page.evaluate(() => (window as any).T.savedPeerAddrs())) as string[]).includes(s2.url!));
         await s1.stop();
         await n2.page.close();
-        await sleep(1_000);
-        const again = await bootTab(ctx[2]!, s0.http, `${engine}:n2-restarted`, { bootstrap: [s1.url] });
+        // The worker ends once its last tab has gone, a moment after the close: until then a new tab
+        // would join the old worker, so boot again until the node is a new one.
+        const again = await waitFor('a new worker for the restarted browser', async () => {
+          const tab = await bootTab(ctx[2]!, s0.http, `${engine}:n2-restarted`, { bootstrap: [s1.url] });
+          const now = (await status(tab.page)) as { startedAt?: number };
+          if ((now.startedAt ?? 0) > (before.startedAt ?? 0)) return tab;
+          await tab.page.close();
+          return undefined;
+        });
         assert.equal(again.id, n2.id, 'same id after restart');
         tabs[2] = again;
-        const now = (await status(again.page)) as { startedAt?: number };
-        assert.ok((now.startedAt ?? 0) > (before.startedAt ?? 0), 'the node really restarted (a new worker)');
         await waitFor('restarted n2 linked to s2 with s1 down', async () => (await status(again.page)).links.some((l) => l.id === s2.id && l.transport === 'websocket'));
         const outsider = await startNode({ peers: [s2.url!] });
         try {
@@ -131,11 +139,7 @@ for (const engine of ENGINES) {
         await s2.stop();
         await s0.stop();
         const ids = tabs.map((t) => t.id);
-        await sleep(500);
-        for (const t of tabs) {
-          const s = await status(t.page);
-          assert.ok(s.links.every((l) => l.transport === 'webrtc'), 'only webrtc links are left');
-        }
+        for (const t of tabs) await waitFor('only webrtc links are left', async () => (await status(t.page)).links.every((l) => l.transport === 'webrtc'));
         await deliver(tabs[0]!.page, tabs[1]!.page, ids[1]!, 'no servers: n0 to n1');
         await deliver(tabs[1]!.page, tabs[2]!.page, ids[2]!, 'no servers: n1 to n2');
         await deliver(tabs[2]!.page, tabs[0]!.page, ids[0]!, 'no servers: n2 to n0');

@@ -4,38 +4,25 @@
  * so it tests what is in src/ without a build.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { startChild, type Child } from '../helpers/child.js';
 import { within } from '../helpers/wait.js';
 import { tempDir } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-interface Run {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<number | null>;
-}
-
-function meshwork(...args: string[]): Run {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, stdout: () => out, stderr: () => err, exit };
+function meshwork(...args: string[]): Child {
+  return startChild(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: ROOT });
 }
 
 /** Runs to completion; returns the exit code and the output. */
 async function finished(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const run = meshwork(...args);
-  const code = await within(run.exit, 15_000, `meshwork ${args.join(' ')} to exit`);
+  const code = await within(run.closed, 15_000, `meshwork ${args.join(' ')} to exit`);
   return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
 
@@ -91,24 +78,19 @@ describe('meshwork serve', { timeout: 40_000, concurrency: true }, () => {
     cleanups.push(dir.remove);
     const run = meshwork('serve', '--port', '0', '--data-dir', dir.path);
     try {
-      const lines = () => run.stdout().split('\n');
-      const started = new Promise<void>((resolve) => {
-        const check = () => (lines().some((l) => l.startsWith('meshwork: url ')) ? resolve() : setTimeout(check, 20));
-        check();
-      });
-      await within(Promise.race([started, run.exit.then((c) => Promise.reject(new Error(`exited ${c}: ${run.stderr()}`)))]), 15_000, 'the url line');
+      await within(run.line(/^meshwork: url /), 15_000, 'the url line');
       const id = /^meshwork: node ([0-9a-f]{64})$/m.exec(run.stdout())?.[1];
       const url = /^meshwork: url (ws:\/\/127\.0\.0\.1:\d+\/mesh)$/m.exec(run.stdout())?.[1];
       assert.ok(id && url, run.stdout());
       const status = (await (await fetch(url.replace(/^ws/, 'http').replace(/\/mesh$/, '/meshwork/status'))).json()) as { id: string; url: string };
       assert.equal(status.id, id);
       assert.equal(status.url, url);
-      run.child.kill('SIGTERM');
-      assert.equal(await within(run.exit, 10_000, 'exit after SIGTERM'), 0);
+      run.proc.kill('SIGTERM');
+      assert.equal(await within(run.closed, 10_000, 'exit after SIGTERM'), 0);
       assert.match(run.stdout(), /stopped/);
       assert.deepEqual((await readdir(dir.path)).sort(), ['e2e.key', 'identity.key'], 'lock released, keys kept');
     } finally {
-      run.child.kill('SIGKILL');
+      run.proc.kill('SIGKILL');
     }
   });
 });

@@ -4,7 +4,6 @@
  * During the outage every request gets its reply or a TIMEOUT, and none is handled twice.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
@@ -13,31 +12,18 @@ import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { isMeshError } from '../../src/core/errors.js';
 import type { ServerNode } from '../../src/server/index.js';
+import { startChild, type Child } from '../helpers/child.js';
 import { sleep, until, within } from '../helpers/wait.js';
 import { client, eventually, stopAll, tempDir } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-interface Child {
-  proc: ChildProcess;
-  id: Promise<string>;
-  exit: Promise<unknown>;
-}
-
-/** `meshwork serve` from source, as a separate process we can kill. */
-function serve(port: number, dataDir: string): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve', '--port', String(port), '--data-dir', dataDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const id = new Promise<string>((resolve, reject) => {
-    proc.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /meshwork: node ([0-9a-f]{64})/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    proc.on('exit', (code) => reject(new Error(`serve exited (${code}) before printing its id: ${out}`)));
-  });
+/** `meshwork serve` from source, as a separate process we can kill, and the id it prints. */
+function serve(port: number, dataDir: string): Child & { id: Promise<string> } {
+  const child = startChild(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'serve', '--port', String(port), '--data-dir', dataDir], { cwd: ROOT });
+  const id = child.line(/meshwork: node ([0-9a-f]{64})/).then((m) => m[1]!);
   id.catch(() => undefined);
-  return { proc, id, exit: new Promise((resolve) => proc.on('exit', resolve)) };
+  return { ...child, id };
 }
 
 async function freePort(): Promise<number> {
@@ -83,21 +69,22 @@ describe('kill -9 and restart', { timeout: 60_000 }, () => {
 
     // Requests every 20 ms through the kill, the outage and the restart.
     const outcomes: Promise<string>[] = [];
+    let answered = 0;
     let sending = true;
     const traffic = (async () => {
       for (let i = 0; sending; i++) {
         outcomes.push(
           a.request(b.id, `q${i}`, { port: 5, timeoutMs: 1_000 }).then(
-            (r) => (r === `re: q${i}` ? 'ok' : `wrong reply ${String(r)}`),
+            (r) => (r === `re: q${i}` ? (answered++, 'ok') : `wrong reply ${String(r)}`),
             (err: unknown) => (isMeshError(err) ? err.code : String(err)),
           ),
         );
-        await sleep(20);
+        await sleep(20); // the pace of the traffic, not a wait for anything
       }
     })();
-    await sleep(300);
+    await until(() => answered >= 3, 10_000, 'requests answered before the kill');
     child.proc.kill('SIGKILL');
-    await child.exit;
+    await child.closed;
     const files = await readdir(dir.path);
     JSON.parse(await readFile(join(dir.path, 'peers.json'), 'utf8')); // whole, whatever the moment of the kill
 
@@ -110,7 +97,8 @@ describe('kill -9 and restart', { timeout: 60_000 }, () => {
     assert.ok(status.knownPeers >= 2, `memory restored: ${status.knownPeers} known peers`);
 
     await eventually(() => a.request(b.id, 'back', { port: 5, timeoutMs: 700 }), 15_000, 'traffic through the restarted server');
-    await sleep(200);
+    const answeredBefore = answered;
+    await until(() => answered >= answeredBefore + 3, 10_000, 'requests of the traffic answered after the restart');
     sending = false;
     await traffic;
     const results = await Promise.all(outcomes);

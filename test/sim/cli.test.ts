@@ -4,21 +4,17 @@
  * one clear line.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { startChild } from '../helpers/child.js';
 import { within } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 async function sim(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'sim', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await within(new Promise<number | null>((resolve) => child.on('exit', resolve)), 120_000, `meshwork sim ${args.join(' ')}`);
-  return { code, stdout, stderr };
+  const child = startChild(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'sim', ...args], { cwd: ROOT });
+  const code = await within(child.closed, 120_000, `meshwork sim ${args.join(' ')}`);
+  return { code, stdout: child.stdout(), stderr: child.stderr() };
 }
 
 function lastJson(stdout: string): Record<string, unknown> {

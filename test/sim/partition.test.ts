@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { spawn } from 'node:child_process';
+import { startChild } from '../helpers/child.js';
 import { fileURLToPath } from 'node:url';
 import { runPartition } from '../../src/sim/partition.js';
 import { within } from '../helpers/wait.js';
@@ -29,11 +29,9 @@ describe('partition and heal', { timeout: 60_000 }, () => {
   });
 
   it('runs from the command line: meshwork sim --partition --json', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'sim', '--partition', '--nodes', '20', '--messages', '20', '--link-budget', '10', '--json'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    assert.equal(await within(new Promise((resolve) => child.on('exit', resolve)), 60_000, 'meshwork sim --partition'), 0);
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { nodes: number; acrossDuringSplit: { answered: number }; afterHeal: { sent: number; answered: number }; healSeconds: number };
+    const child = startChild(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', 'sim', '--partition', '--nodes', '20', '--messages', '20', '--link-budget', '10', '--json'], { cwd: ROOT });
+    assert.equal(await within(child.closed, 60_000, 'meshwork sim --partition'), 0);
+    const r = JSON.parse(child.stdout().trim().split('\n').pop()!) as { nodes: number; acrossDuringSplit: { answered: number }; afterHeal: { sent: number; answered: number }; healSeconds: number };
     assert.equal(r.nodes, 20);
     assert.equal(r.acrossDuringSplit.answered, 0);
     assert.ok(r.healSeconds >= 0);
