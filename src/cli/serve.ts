@@ -29,7 +29,7 @@ export function registerServe(program: Command): void {
     .option('--data-dir <dir>', 'keep the identity key and peer memory in this directory (without it, both are lost on stop)')
     .option('--static <dir>', 'serve this directory at / (default: a built-in status page)')
     .option('--allow-origin <origin>', 'browser origin allowed to join, e.g. https://example.com; repeatable (default: any)', collect, [])
-    .option('--allow-app-origin <origin>', 'app origin allowed to embed the hub (/meshwork/hub.html) and share the browser node; repeatable (default: any)', collect, [])
+    .option('--allow-app-origin <origin>', 'app origin allowed to embed the hub (/meshwork/hub.html) and share the browser node; repeatable; \'*\' for any origin (default: none but this server\'s own)', collect, [])
     .option('--link-budget <n>', 'most links kept at once', parseInteger('--link-budget', 2, 100_000), 256)
     .option('--pow-bits <n>', 'proof of work asked of every peer key (and made for a new identity of ours); all nodes of a mesh must agree', parseInteger('--pow-bits', 0, 32), 0)
     .option('--public-url <url>', 'ws:// or wss:// URL other nodes should dial to reach this one (behind a proxy, or with --host 0.0.0.0)')

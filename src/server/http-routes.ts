@@ -16,8 +16,8 @@ import { sendFile, sendText, serveStatic } from './static-files.js';
 export interface RouteOptions {
   status: () => unknown;
   staticDir?: string;
-  /** App origins allowed to use the hub; undefined: any. */
-  appOrigins?: string[];
+  /** App origins allowed to use the hub besides the server's own; null: any. */
+  appOrigins: string[] | null;
 }
 
 /** Bundle files are flat and plainly named: nothing else under /meshwork/ maps to the disk. */

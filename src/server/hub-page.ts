@@ -6,9 +6,9 @@
  */
 import type { ServerResponse } from 'node:http';
 
-export function hubPage(appOrigins: string[] | undefined): string {
+export function hubPage(appOrigins: string[] | null): string {
   // JSON inside <script> must not be able to close the element: escape every '<'.
-  const config = JSON.stringify({ allow: appOrigins ?? null }).replace(/</g, '\\u003c');
+  const config = JSON.stringify({ allow: appOrigins }).replace(/</g, '\\u003c');
   return `<!doctype html>
 <meta charset="utf-8">
 <title>meshwork hub</title>
@@ -17,7 +17,7 @@ export function hubPage(appOrigins: string[] | undefined): string {
 `;
 }
 
-export function sendHubPage(res: ServerResponse, appOrigins: string[] | undefined): void {
+export function sendHubPage(res: ServerResponse, appOrigins: string[] | null): void {
   const html = hubPage(appOrigins);
   const headers: Record<string, string | number> = {
     'Content-Type': 'text/html; charset=utf-8',

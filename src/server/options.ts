@@ -21,7 +21,8 @@ export interface StartNodeOptions {
   allowOrigins?: string[];
   /**
    * App origins allowed to use this server's hub page (/meshwork/hub.html) from an iframe, e.g.
-   * https://chat.example. Default: any origin may embed the hub and share the browser's node.
+   * https://chat.example. Default: none (only the server's own origin). `['*']` opens the hub to
+   * every origin, which lends any site this origin's browser node (docs/SECURITY.md, "Origin isolation").
    */
   allowAppOrigins?: string[];
   /** Most links kept at once. Default 256. */
@@ -51,8 +52,11 @@ export interface StartNodeOptions {
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_LINK_BUDGET = 256;
 
-/** Throws MeshError INVALID_ARGUMENT for the first bad option; returns the normalised origins. */
-export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set<string>; appOrigins?: string[] }> {
+/**
+ * Throws MeshError INVALID_ARGUMENT for the first bad option; returns the normalised origins.
+ * `appOrigins` is null for a hub open to every origin (`'*'`), else the list (empty: closed).
+ */
+export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set<string>; appOrigins: string[] | null }> {
   if (o.port !== undefined && (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)) {
     throw MeshError.invalid(`port must be a whole number from 0 to 65535, got ${String(o.port)}`);
   }
@@ -67,9 +71,16 @@ export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set
     const s = await stat(resolve(o.static)).catch(() => undefined);
     if (!s?.isDirectory()) throw MeshError.invalid(`static dir ${resolve(o.static)} does not exist or is not a directory`);
   }
-  const appOrigins = o.allowAppOrigins && [...new Set(o.allowAppOrigins.map(normaliseOrigin))];
+  const appOrigins = checkAppOrigins(o.allowAppOrigins ?? []);
   if (!o.allowOrigins) return { appOrigins };
   return { origins: new Set(o.allowOrigins.map(normaliseOrigin)), appOrigins };
+}
+
+/** The hub's allow list: closed when empty, open to all with '*' (which then stands alone). */
+function checkAppOrigins(list: string[]): string[] | null {
+  if (!list.includes('*')) return [...new Set(list.map(normaliseOrigin))];
+  if (list.length > 1) throw MeshError.invalid(`allowed app origin "*" opens the hub to every origin: it cannot be combined with a list`);
+  return null;
 }
 
 /** "https://Example.com/" and "https://example.com" name the same origin: compare the normal form. */

@@ -42,7 +42,8 @@ for (const engine of ENGINES) {
     before(async () => {
       // Firefox's own test switches: a storage-access prompt is answered "allow" at once, as a user would.
       browser = await launch(engine, { firefoxPrefs: { 'dom.storage_access.prompt.testing': true, 'dom.storage_access.prompt.testing.allow': true } });
-      [hub, siteA, siteA2, siteB] = await Promise.all([startServer({ host: '127.0.0.2' }), startServer(), startServer(), startServer()]);
+      // The hub is closed by default: this one is opened to every origin, as an operator would with --allow-app-origin '*'.
+      [hub, siteA, siteA2, siteB] = await Promise.all([startServer({ host: '127.0.0.2', allowAppOrigins: ['*'] }), startServer(), startServer(), startServer()]);
     });
     after(async () => {
       await browser?.close();
@@ -133,6 +134,28 @@ for (const engine of ENGINES) {
         await ctx.close();
       }));
 
+    test('a hub started with default options refuses every other origin with FORBIDDEN, and serves its own', () =>
+      withLogs(async () => {
+        const closed = await startServer({ host: '127.0.0.2' });
+        try {
+          const ctx = await browser.createBrowserContext();
+          const url = `${closed.http}meshwork/hub.html`;
+          for (const origin of [as(siteA, '127.0.0.1'), as(siteB, 'localhost')]) {
+            const page = await openTab(ctx, `${origin}/app.html`, `${engine}:closed`);
+            const err = await page.evaluate((hubUrl) => (window as any).T.boot({ hub: hubUrl, app: 'chat' }).then(() => undefined, (e: any) => ({ name: e.name, code: e.code, message: e.message })), url);
+            assert.equal(err?.code, 'FORBIDDEN', `${origin} is refused`);
+            assert.ok(err!.message.includes(`does not allow apps from ${origin}`));
+            await page.close();
+          }
+          // The hub's own origin, through its own hub page, is served.
+          const own = await bootApp(ctx, closed.http.replace(/\/$/, ''), `${engine}:closed-own`, { hub: url, app: 'chat' });
+          assert.match(own.id, /^[0-9a-f]{64}$/);
+          await ctx.close();
+        } finally {
+          await closed.stop();
+        }
+      }));
+
     test('a hub with an allow list refuses other origins with FORBIDDEN', () =>
       withLogs(async () => {
         const strict = await startServer({ host: '127.0.0.2', allowAppOrigins: [as(siteA, '127.0.0.1')] });
@@ -169,7 +192,7 @@ if (ENGINES.includes('chromium')) {
       mkdirSync(`${profile}/Default`);
       writeFileSync(`${profile}/Default/Preferences`, JSON.stringify({ profile: { cookie_controls_mode: 0 } }));
       browser = await launch('chromium', { chromiumProfile: profile });
-      [hub, siteA, siteB] = await Promise.all([startServer({ host: '127.0.0.2' }), startServer(), startServer()]);
+      [hub, siteA, siteB] = await Promise.all([startServer({ host: '127.0.0.2', allowAppOrigins: ['*'] }), startServer(), startServer()]);
     });
     after(async () => {
       await browser?.close();

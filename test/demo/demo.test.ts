@@ -25,7 +25,8 @@ const problems: string[] = [];
 
 before(async () => {
   browser = await launch('chromium');
-  server = await startServer({ static: DEMO });
+  // The demo on a second site opens through this server's hub: allow any app origin.
+  server = await startServer({ static: DEMO, allowAppOrigins: ['*'] });
 });
 after(async () => {
   await browser?.close();

@@ -139,8 +139,15 @@ describe('HTTP endpoints', { timeout: 30_000 }, () => {
     assert.match(strict.body, /<script type="module" src="\/meshwork\/hub.js"><\/script>/);
     const config = /<script type="application\/json" id="meshwork-hub-config">(.*)<\/script>/.exec(strict.body)?.[1];
     assert.deepEqual(JSON.parse(config!), { allow: ['https://chat.example', 'http://127.0.0.1:8000'] });
-    const open = await get(http(plain), '/meshwork/hub.html');
-    assert.match(open.body, /"allow":null/, 'no list: any origin');
+    const closed = await get(http(plain), '/meshwork/hub.html');
+    assert.match(closed.body, /"allow":\[\]/, 'no list: no origin but the server\'s own');
+    const anyone = await server({ allowAppOrigins: ['*'] });
+    try {
+      assert.match((await get(http(anyone), '/meshwork/hub.html')).body, /"allow":null/, "'*': any origin");
+    } finally {
+      await anyone.stop();
+    }
+    await assert.rejects(server({ allowAppOrigins: ['*', 'https://x.example'] }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT' && /cannot be combined/.test(e.message));
     await assert.rejects(server({ allowAppOrigins: ['https://x.example/path'] }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT' && /allowed origin "https:\/\/x.example\/path"/.test(e.message));
     await assert.rejects(server({ allowAppOrigins: ['</script><script>alert(1)'] }), (e: Error & { code?: string }) => e.code === 'INVALID_ARGUMENT');
   });
