@@ -1,0 +1,146 @@
+/**
+ * Forwarding: which link a packet leaves by. Greedy routing toward the destination id, plus
+ * breadcrumbs, so answers can retrace the path of what they answer; and the originating of our
+ * own packets (signed here, then routed the same way).
+ */
+import { toHex } from './bytes.js';
+import type { Clock } from './clock.js';
+import type { PacketFrame } from './codec.js';
+import type { Counters } from './counters.js';
+import { BoundedMap } from './dedupe.js';
+import { MeshError } from './errors.js';
+import { compareDistance, type NodeId } from './id.js';
+import type { Identity } from './identity.js';
+import { DEFAULT_HOP_LIMIT, MAX_PAYLOAD_BYTES } from './limits.js';
+import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind } from './packets.js';
+import type { FloodGuard } from './rate-limit.js';
+import type { RoutingTable } from './routing-table.js';
+import type { Session } from './session.js';
+
+/** Bytes queued on a link past which our own packets wait for it to drain (and forwarded ones are dropped). */
+export const CONGESTED_BYTES = 4 * 1024 * 1024;
+/** Answers: they retrace the path of what they answer before trying greedy routing. */
+const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, PacketKind.Signal, PacketKind.KeyReply, PacketKind.Ack]);
+
+/** What forwarding needs of its node. */
+export interface ForwardingHost {
+  identity: Identity;
+  clock: Clock;
+  table: RoutingTable;
+  counters: Counters;
+  guard: FloodGuard;
+  isStopped(): boolean;
+  nextPacketId(): number;
+  /** Takes a packet that ends here (for us, hop by hop, or an anycast with no closer link). */
+  deliver(p: PacketFrame, from: Session | undefined): Promise<void>;
+  drop(reason: string): void;
+}
+
+export class Forwarding {
+  /**
+   * Breadcrumbs, keyed by a 64-bit prefix of an id: answers follow them within seconds, so a
+   * short memory is enough, and in a large mesh a node forwards for thousands of sources.
+   */
+  private readonly crumbs = new BoundedMap<string, Session>(1024);
+  private readonly id: string;
+
+  constructor(private readonly host: ForwardingHost) {
+    this.id = host.identity.idText;
+  }
+
+  /** A packet arrived on `from`: forwarded, delivered here, or dropped. */
+  async onPacket(from: Session, p: PacketFrame): Promise<void> {
+    const over = this.host.guard.packet(toHex(p.src), this.host.clock.now());
+    if (over) return this.host.drop(over);
+    const dstIsSelf = toHex(p.dst) === this.id;
+    // Lookups leave breadcrumbs so their answer can retrace the path, even to a node that is
+    // still joining and that greedy routing cannot reach yet.
+    if (p.kind === PacketKind.Lookup) this.crumbs.set(crumbKey(p.src, p.id), from);
+    // Every packet leaves a crumb per source, so what answers it (a reply, a WebRTC answer) can
+    // retrace its path to a node that greedy routing alone cannot reach.
+    this.crumbs.set(crumbKey(p.src), from);
+    if (!dstIsSelf && !HOP_BY_HOP_KINDS.has(p.kind)) {
+      const next = this.nextHopFor(p);
+      if (next) return this.forward(p, next);
+      if (!ANYCAST_KINDS.has(p.kind)) return this.host.drop('no-route');
+    }
+    await this.host.deliver(p, from);
+  }
+
+  /** Greedy next hop; answers to lookups prefer the breadcrumb their lookup left. */
+  nextHopFor(p: Pick<PacketFrame, 'src' | 'dst' | 'id' | 'kind'>): Session | undefined {
+    if (p.kind === PacketKind.Found) {
+      // Taken, not read: should the answer ever come back here, it goes on greedily, so
+      // breadcrumbs and greedy steps cannot chase each other in a loop.
+      const crumb = this.crumbs.take(crumbKey(p.dst, p.id));
+      if (crumb && crumb.state === 'open') return crumb;
+    }
+    if (p.kind === PacketKind.Lookup) {
+      // A lookup asks for the closest node *other than its source*: its source never answers it.
+      const src = toHex(p.src);
+      return this.host.table.nextHop(p.dst, src, src === this.id);
+    }
+    if (ANYCAST_KINDS.has(p.kind)) return this.host.table.nextHop(p.dst);
+    return this.unicastHop(p);
+  }
+
+  /**
+   * Next hop of a packet for one exact node. Greedy (a strictly closer link) whenever it can,
+   * which keeps routes loop-free; but a node may have no closer link: two browsers that are each
+   * other's closest known node signalling their first link, or a node that just joined and that
+   * nobody near its id knows yet. Then the packet retraces the path by which the last packet
+   * from its destination came (the `from:` crumb). Replies and signalling answers take that path
+   * first, since it is known to reach a node that was asking. At its source only, a packet with
+   * no other way out goes to the closest link with a dial address (a server, linked to many),
+   * else to the closest link. Later hops never hand a packet back to its source; the hop limit
+   * bounds the rare path that mixes crumbs and greedy steps.
+   */
+  unicastHop(p: Pick<PacketFrame, 'src' | 'dst' | 'kind'>): Session | undefined {
+    const table = this.host.table;
+    const src = toHex(p.src);
+    const dst = toHex(p.dst);
+    if (dst === this.id) return undefined;
+    const direct = table.get(dst);
+    if (direct) return direct;
+    const c = this.crumbs.get(crumbKey(p.dst));
+    const crumb = c && c.state === 'open' && c.peer?.idText !== src ? c : undefined;
+    if (crumb && RETRACING_KINDS.has(p.kind)) return crumb;
+    const greedy = src === this.id ? table.nextHop(p.dst) : table.nextHop(p.dst, src);
+    if (greedy) return greedy;
+    if (crumb) return crumb;
+    if (src !== this.id) return undefined;
+    const links = [...table.all()].sort((a, b) => compareDistance(a.peer!.id, b.peer!.id, p.dst));
+    return links.find((s) => s.peer!.addrs.length > 0) ?? links[0];
+  }
+
+  private forward(p: PacketFrame, next: Session): void {
+    if (p.hops <= 1) return this.host.drop('hop-limit');
+    if (next.link.bufferedAmount > CONGESTED_BYTES) return this.host.drop('congested');
+    next.sendFrame({ ...p, hops: p.hops - 1 });
+    this.host.counters.forwarded++;
+  }
+
+  /** Signs and routes a packet of ours; delivers it locally when we are its destination. */
+  async originate(dst: NodeId, kind: number, payload: Uint8Array, packetId?: number): Promise<void> {
+    if (this.host.isStopped()) throw MeshError.stopped();
+    if (payload.length > MAX_PAYLOAD_BYTES + 1024) throw MeshError.payloadTooLarge(payload.length, MAX_PAYLOAD_BYTES);
+    const id = packetId ?? this.host.nextPacketId();
+    const packet = await createPacket(this.host.identity, dst, kind, payload, id, DEFAULT_HOP_LIMIT);
+    this.host.counters.sent++;
+    const next = this.nextHopFor(packet);
+    if (next) {
+      if (next.link.bufferedAmount > CONGESTED_BYTES) throw new MeshError('CONGESTED', 'the first link toward the destination is congested');
+      next.sendFrame(packet);
+      return;
+    }
+    if (toHex(dst) === this.id || ANYCAST_KINDS.has(kind)) return this.host.deliver(packet, undefined);
+    this.host.drop('no-route');
+    throw MeshError.unreachable(toHex(dst));
+  }
+}
+
+/** A breadcrumb's key: the first 8 bytes of an id (plus a lookup's packet id), as hex. */
+function crumbKey(id: NodeId, packetId?: number): string {
+  const prefix = toHex(id.subarray(0, 8));
+  return packetId === undefined ? prefix : `${prefix}:${packetId}`;
+}

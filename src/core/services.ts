@@ -1,0 +1,245 @@
+/**
+ * The node's services to applications: datagrams (fire-and-forget or reliable), requests and
+ * their replies, and signalling text. Application payloads are sealed end to end (e2e.ts)
+ * and wait, rather than fail, while the first link toward their destination is full.
+ */
+import { toHex } from './bytes.js';
+import type { Clock, Random } from './clock.js';
+import type { PacketFrame } from './codec.js';
+import type { E2e } from './e2e.js';
+import { MeshError } from './errors.js';
+import { shortId, type NodeId } from './id.js';
+import type { Identity } from './identity.js';
+import { checkData, checkPort, safeCall } from './node-checks.js';
+import type { NodeSettings } from './node-settings.js';
+import type { Message, RequestHandler, SignalHandler } from './node-types.js';
+import { PacketKind } from './packets.js';
+import { type AppData, Payload } from './payloads.js';
+import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, ReliableSender, ReliableWindow } from './reliable.js';
+import { PendingRequests } from './requests.js';
+import type { Session } from './session.js';
+import { CONGESTED_BYTES } from './forwarding.js';
+
+/** How long one attempt of a reliable send waits for the destination's encryption key before the next attempt asks again. */
+const RELIABLE_KEY_WAIT_MS = 2_000;
+/** How often a sender waiting for a full link looks again when no drain event comes. */
+const DRAIN_POLL_MS = 20;
+
+/** What the services need of their node. */
+export interface ServicesHost {
+  identity: Identity;
+  clock: Clock;
+  random: Random;
+  settings: NodeSettings;
+  e2e: E2e;
+  run<T>(task: () => T | Promise<T>): Promise<T>;
+  /** Signs and routes a packet of ours (call inside the actor). */
+  originate(dst: NodeId, kind: number, payload: Uint8Array): Promise<void>;
+  /** The link a packet of ours to `dst` would leave by (forwarding.ts). */
+  unicastHop(p: { src: NodeId; dst: NodeId; kind: number }): Session | undefined;
+  /** The id of a node the application names; STOPPED once the node stopped. */
+  checkTarget(to: string): NodeId;
+  drop(reason: string): void;
+}
+
+export class Services {
+  private readonly messageListeners = new Set<(m: Message) => void>();
+  private readonly handlers = new Map<number, RequestHandler>();
+  private signalHandler?: SignalHandler;
+  private readonly requests: PendingRequests;
+  private readonly reliableOut: ReliableSender;
+  private readonly reliableIn: ReliableWindow;
+  /** Senders waiting for a full link to drain (originateSealed). */
+  private readonly drainWaiters = new Map<Session, (() => void)[]>();
+
+  constructor(private readonly host: ServicesHost) {
+    const enqueue = (fn: () => void) => void host.run(fn);
+    this.requests = new PendingRequests(host.clock, enqueue);
+    this.reliableOut = new ReliableSender(host.clock, host.random, enqueue);
+    this.reliableIn = new ReliableWindow(host.clock);
+  }
+
+  failAll(err: Error): void {
+    this.requests.failAll(err);
+    this.reliableOut.failAll(err);
+  }
+
+  // ---------------------------------------------------------------- datagrams
+
+  /**
+   * Sends a datagram to `to` (a node id) on `port`. Resolves once it has left this node; with
+   * `reliable`, once `to` acknowledged it (delivered at most once), else rejects with TIMEOUT
+   * after `deadlineMs`. The first send to a node waits for its encryption key (one round trip).
+   */
+  send(to: string, data: AppData, options: { port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
+    const dst = this.host.checkTarget(to);
+    const port = checkPort(options.port ?? 0);
+    checkData(data);
+    const requestTimeoutMs = this.host.settings.requestTimeoutMs;
+    if (!options.reliable) return this.originateSealed(dst, PacketKind.Data, Payload.data.encode({ port, data }), requestTimeoutMs);
+    const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    if (!(deadlineMs > 0 && deadlineMs <= MAX_DEADLINE_MS)) throw MeshError.invalid(`deadlineMs must be from 1 to ${MAX_DEADLINE_MS}`);
+    const messageId = this.reliableOut.nextId();
+    const plaintext = Payload.reliableData.encode({ port, messageId, data });
+    return this.reliableOut.send(toHex(dst), messageId, deadlineMs, (remaining) =>
+      this.originateSealed(dst, PacketKind.ReliableData, plaintext, Math.min(remaining, RELIABLE_KEY_WAIT_MS)),
+    );
+  }
+
+  /**
+   * Seals an application payload for `dst` (when both ends encrypt) and routes it. Runs outside
+   * the actor, because the first packet to a node waits for its key, which arrives through it.
+   * `inKind` answers a plaintext request in plaintext.
+   */
+  private async originateSealed(dst: NodeId, kind: number, plaintext: Uint8Array, keyWaitMs: number, inKind?: 'plaintext'): Promise<void> {
+    const { e2e, identity, clock } = this.host;
+    const requestTimeoutMs = this.host.settings.requestTimeoutMs;
+    const how = await e2e.sealingFor(dst, keyWaitMs, inKind);
+    // While the first link toward `dst` holds more than CONGESTED_BYTES, wait for it to drain
+    // (outside the actor): an application sending faster than the link carries is slowed down,
+    // not refused. The check and the send share one actor turn, so concurrent sends cannot all
+    // pass the check and then overfill the link. CONGESTED only when it stays full for the
+    // request timeout (a peer that stopped reading).
+    const deadline = clock.now() + requestTimeoutMs;
+    for (;;) {
+      const full = await this.host.run(async () => {
+        const next = this.host.unicastHop({ src: identity.id, dst, kind });
+        if (next && next.state !== 'closed' && next.link.bufferedAmount > CONGESTED_BYTES) return next;
+        await this.host.originate(dst, kind, await e2e.seal(identity.id, dst, kind, plaintext, how));
+        return undefined;
+      });
+      if (!full) return;
+      if (clock.now() >= deadline) throw new MeshError('CONGESTED', `the first link toward ${shortId(toHex(dst))} stayed full for ${requestTimeoutMs} ms`);
+      await this.drainOf(full);
+    }
+  }
+
+  /** Resolves when `session` drains, or after DRAIN_POLL_MS for transports that report no drain. */
+  private drainOf(session: Session): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = this.host.clock.setTimeout(resolve, DRAIN_POLL_MS);
+      const waiters = this.drainWaiters.get(session) ?? [];
+      waiters.push(() => (timer.cancel(), resolve()));
+      this.drainWaiters.set(session, waiters);
+    });
+  }
+
+  /** A link drained (or closed): senders waiting for it try again. */
+  wakeDrainWaiters(session: Session): void {
+    const waiters = this.drainWaiters.get(session);
+    if (!waiters) return;
+    this.drainWaiters.delete(session);
+    for (const wake of waiters) wake();
+  }
+
+  /** Listens to datagrams on every port. Returns a function that stops listening. */
+  onMessage(fn: (m: Message) => void): () => void {
+    this.messageListeners.add(fn);
+    return () => void this.messageListeners.delete(fn);
+  }
+
+  onData(src: string, p: PacketFrame, hops: number): void {
+    const d = Payload.data.decode(p.payload);
+    if (!d) return this.host.drop('bad-payload');
+    const m: Message = { from: src, data: d.data, port: d.port, hops };
+    if (this.messageListeners.size === 0) return this.host.drop('no-listener');
+    for (const fn of this.messageListeners) safeCall(() => fn(m));
+  }
+
+  onReliableData(src: string, p: PacketFrame, hops: number): void | Promise<void> {
+    const d = Payload.reliableData.decode(p.payload);
+    if (!d) return this.host.drop('bad-payload');
+    const ack = () => this.host.originate(p.src, PacketKind.Ack, Payload.ack.encode({ messageId: d.messageId })).catch(() => this.host.drop('ack-unroutable'));
+    if (this.reliableIn.has(src, d.messageId)) {
+      // A copy of a message already delivered: its ack was lost or is still on its way. Ack again.
+      this.host.drop('duplicate-reliable');
+      return ack();
+    }
+    // Not acknowledged, so the sender tries again: a listener may be there by then.
+    if (this.messageListeners.size === 0) return this.host.drop('no-listener');
+    if (!this.reliableIn.record(src, d.messageId)) return this.host.drop('reliable-window-full');
+    const m: Message = { from: src, data: d.data, port: d.port, hops };
+    for (const fn of this.messageListeners) safeCall(() => fn(m));
+    return ack();
+  }
+
+  onAck(src: string, p: PacketFrame): void {
+    const a = Payload.ack.decode(p.payload);
+    if (!a) return this.host.drop('bad-payload');
+    if (!this.reliableOut.ack(src, a.messageId)) this.host.drop('late-ack');
+  }
+
+  // ---------------------------------------------------------------- requests
+
+  /** Answers requests on `port` with `fn`'s return value (or its error). Returns an unregister function. */
+  handle(port: number, fn: RequestHandler): () => void {
+    checkPort(port);
+    if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a handler`);
+    this.handlers.set(port, fn);
+    return () => {
+      if (this.handlers.get(port) === fn) this.handlers.delete(port);
+    };
+  }
+
+  /** Sends a request and resolves with the reply; rejects with MeshError TIMEOUT when none comes. */
+  request(to: string, data: AppData, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
+    const dst = this.host.checkTarget(to);
+    const port = checkPort(options.port ?? 0);
+    checkData(data);
+    const timeoutMs = options.timeoutMs ?? this.host.settings.requestTimeoutMs;
+    if (!(timeoutMs > 0)) throw MeshError.invalid('timeoutMs must be positive');
+    return this.host
+      .run(() => this.requests.open(toHex(dst), timeoutMs, `request to ${shortId(to)} port ${port}`))
+      .then(({ requestId, reply }) => {
+        // The key exchange, when this is the first packet to `to`, counts within the timeout.
+        this.originateSealed(dst, PacketKind.Request, Payload.request.encode({ port, requestId, data }), timeoutMs).catch((err: unknown) =>
+          this.host.run(() => this.requests.fail(requestId, err as Error)),
+        );
+        return reply;
+      });
+  }
+
+  onRequest(src: string, p: PacketFrame, hops: number, sealed: boolean): void {
+    const r = Payload.request.decode(p.payload);
+    if (!r) return this.host.drop('bad-payload');
+    const handler = this.handlers.get(r.port);
+    if (!handler) return this.host.drop('no-handler');
+    // Answered in kind: sealed to a sealed request (its sender's key came with it), else in the clear.
+    const reply = (ok: boolean, data: AppData) =>
+      this.originateSealed(p.src, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data }), this.host.settings.requestTimeoutMs, sealed ? undefined : 'plaintext').catch(() =>
+        this.host.run(() => this.host.drop('reply-unroutable')),
+      );
+    // The handler runs outside the actor: a slow handler must not stall the node.
+    Promise.resolve()
+      .then(() => handler({ from: src, data: r.data, port: r.port, hops }))
+      .then(
+        (data) => reply(true, data ?? new Uint8Array(0)),
+        (err: unknown) => reply(false, err instanceof Error ? err.message : String(err)),
+      );
+  }
+
+  onResponse(src: string, p: PacketFrame): void {
+    const r = Payload.response.decode(p.payload);
+    if (!r) return this.host.drop('bad-payload');
+    if (!this.requests.answer(src, r.requestId, r.ok, r.data)) this.host.drop('late-response');
+  }
+
+  // ---------------------------------------------------------------- signalling
+
+  /** Receives WebRTC signalling (or any small control text) sent to this node over the mesh. */
+  onSignal(fn: SignalHandler): void {
+    this.signalHandler = fn;
+  }
+
+  sendSignal(to: string, body: string): Promise<void> {
+    const dst = this.host.checkTarget(to);
+    return this.host.run(() => this.host.originate(dst, PacketKind.Signal, Payload.signal.encode({ body })));
+  }
+
+  onSignalPacket(src: string, p: PacketFrame): void {
+    const s = Payload.signal.decode(p.payload);
+    if (!s) return this.host.drop('bad-payload');
+    if (!this.signalHandler) return this.host.drop('no-signal-handler');
+    safeCall(() => this.signalHandler!(src, s.body));
+  }
+}
