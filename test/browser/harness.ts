@@ -143,6 +143,9 @@ export interface PageStatus {
   knownPeers: number;
   rehomed?: number;
   hostedBy?: Record<string, number>;
+  keyStorage?: string;
+  webrtc?: boolean;
+  counters?: { dropped: Record<string, number> };
 }
 
 export function status(page: Page): Promise<PageStatus> {
