@@ -95,7 +95,11 @@ export class RtcBroker {
     if (!a) {
       if (msg.t !== 'offer') return;
       a = this.start(msg.k, from, false);
-      if (!a) return;
+      if (!a) {
+        // No tab here can make a PeerConnection (none open, or none has RTCPeerConnection).
+        this.node()?.counters.drop('webrtc-no-host');
+        return;
+      }
       const attempt = a;
       withTimeout(a.link.opened, OPEN_TIMEOUT_MS, 'inbound WebRTC link').then(
         () => {

@@ -11,7 +11,7 @@ import { portConn } from './conn.js';
 import type { HubMode, HubStatus } from './hub-protocol.js';
 import type { LeaderTabConn } from './leader.js';
 import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
-import { TAB_LOCK_PREFIX, WORKER_OPTIONS } from './protocol.js';
+import { pageHasRtc, TAB_LOCK_PREFIX, WORKER_OPTIONS } from './protocol.js';
 import { randomHex } from './random-hex.js';
 import { RtcHost } from './rtc-host.js';
 import { withTimeout } from './with-timeout.js';
@@ -83,7 +83,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
     leader = new LeaderTabConn(tabId);
     conn = leader;
   }
-  const mesh = new Mesh(conn, { tabId, app, bootstrap, rtc: options.rtc, canHost: () => shared || leader?.isLeader === true, releaseLock, onPageHide: () => leader?.pageHide() });
+  const mesh = new Mesh(conn, { tabId, app, bootstrap, rtc: options.rtc, canHost: () => pageHasRtc() && (shared || leader?.isLeader === true), releaseLock, onPageHide: () => leader?.pageHide() });
   const timeoutMs = options.timeoutMs ?? 15_000;
   try {
     if (leader) {
@@ -232,7 +232,7 @@ export class Mesh {
 
   /** @internal Says hello to the host; resolves with the node id. */
   async hello(): Promise<void> {
-    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost() })) as HelloReply;
+    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc() })) as HelloReply;
     this.id = r.id;
     this.host = r.host;
   }

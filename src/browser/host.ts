@@ -13,7 +13,8 @@ import { RtcBroker, type RtcHostTab } from './broker.js';
 import { BrowserDialer, WEBRTC_CAP } from './dialer.js';
 import type { BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
-import { IdbPeerStore, loadOrCreateE2eKeys, loadOrCreateIdentity, openDb } from './store.js';
+import { loadOrCreateKeys, type KeyStorage } from './key-store.js';
+import { IdbPeerStore, openDb } from './store.js';
 
 interface PendingReply {
   resolve: (d: AppData) => void;
@@ -53,6 +54,9 @@ export class NodeHost {
   private readonly dialled = new Set<string>();
   private nextRid = 1;
   private readonly startedAt = Date.now();
+  private keyStorage: KeyStorage = 'cryptokey';
+  /** Set by the first tab's hello: whether this browser's pages can host WebRTC links. */
+  private webrtc?: boolean;
   readonly broker: RtcBroker;
 
   constructor(private readonly kind: HostKind) {
@@ -93,6 +97,7 @@ export class NodeHost {
 
   private async dispatch(tab: TabSession | undefined, m: TabRequestMessage): Promise<unknown> {
     if (m.op === 'hello') {
+      this.webrtc ??= m.rtc;
       const node = await this.ensureNode(m.bootstrap);
       for (const addr of m.bootstrap) this.dialBootstrap(node, addr);
       const reply: HelloReply = { id: node.id, host: this.kind };
@@ -143,16 +148,18 @@ export class NodeHost {
 
   private async startNode(bootstrap: string[]): Promise<MeshNode> {
     const db = await openDb();
-    const identity = await loadOrCreateIdentity(db);
     // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
-    const e2eKeys = await loadOrCreateE2eKeys(db).catch(() => undefined);
+    const { identity, e2eKeys, keyStorage } = await loadOrCreateKeys(db);
+    this.keyStorage = keyStorage;
     const dialer = new BrowserDialer(this.broker, (reason) => node.counters.drop(reason));
     const node: MeshNode = new MeshNode({
       identity,
       dialer,
       store: new IdbPeerStore(db),
       bootstrap,
-      caps: [WEBRTC_CAP],
+      // Without RTCPeerConnection in its pages the node does not claim WebRTC, so no browser
+      // tries to dial it directly: it keeps WebSocket links and its traffic is routed.
+      caps: this.webrtc === false ? [] : [WEBRTC_CAP],
       addrs: [],
       saveDelayMs: 500,
       encryption: e2eKeys !== undefined,
@@ -291,6 +298,8 @@ export class NodeHost {
       tabs: this.tabs.size,
       links: s.links.map((l) => ({ id: l.id, transport: l.transport, rttMs: l.rttMs })),
       knownPeers: s.knownPeers,
+      webrtc: this.webrtc !== false,
+      keyStorage: this.keyStorage,
       startedAt: this.startedAt,
       rehomed: this.broker.rehomed,
       hostedBy: Object.fromEntries(this.broker.hostedBy()),

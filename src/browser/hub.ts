@@ -12,7 +12,7 @@ import { MeshError } from '../core/errors.js';
 import { HUB_CONNECT, hubNamespace, type HubAnswer } from './hub-protocol.js';
 import { canAskForStorageAccess, openHubStorage, requestHubStorage, type HubStorage } from './hub-storage.js';
 import type { HostEvent, HostReply, TabRequestMessage } from './protocol.js';
-import { TAB_LOCK_PREFIX } from './protocol.js';
+import { pageHasRtc, TAB_LOCK_PREFIX } from './protocol.js';
 import { randomHex } from './random-hex.js';
 import { RtcHost } from './rtc-host.js';
 
@@ -133,7 +133,7 @@ class HubSession {
       case 'hello':
         // The hub, not the app, names the tab, the namespace and the servers: an app cannot
         // take over another app's session, read another origin's ports or make the node dial.
-        return this.worker.postMessage({ ...m, tabId: this.tabId, app: hubNamespace(this.origin, String(m.app)), bootstrap, canHost: true });
+        return this.worker.postMessage({ ...m, tabId: this.tabId, app: hubNamespace(this.origin, String(m.app)), bootstrap, canHost: pageHasRtc(), rtc: pageHasRtc() });
       case 'rtc-signal':
         return; // only the hub hosts PeerConnections
       case 'bye':

@@ -11,7 +11,8 @@ export type HostKind = 'shared-worker' | 'leader-tab';
 
 /** Tab -> host: `op` names the call, `id` pairs it with its reply. */
 export type TabRequest =
-  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean }
+  /** `rtc`: this browser's pages have RTCPeerConnection (the node then advertises 'webrtc'); `canHost`: this tab hosts PeerConnections for the node. */
+  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean }
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
   | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
   | { op: 'handle'; port: number }
@@ -63,6 +64,13 @@ export interface BrowserStatus {
   tabs: number;
   links: BrowserLinkStatus[];
   knownPeers: number;
+  /** The node links to other browsers over WebRTC; false where pages have no RTCPeerConnection (WebSocket links only). */
+  webrtc: boolean;
+  /**
+   * How the node's private keys are kept in IndexedDB: `cryptokey` (non-extractable CryptoKeys),
+   * or `bytes` where the browser cannot store a CryptoKey from the worker (WebKit); see docs/BROWSER.md.
+   */
+  keyStorage: 'cryptokey' | 'bytes';
   /** Present when this page reaches the node through a hub on another origin. */
   hub?: HubStatus;
 }
@@ -72,6 +80,11 @@ export interface Conn {
   post(message: unknown, transfer?: Transferable[]): void;
   onMessage(fn: (message: unknown) => void): void;
   close(): void;
+}
+
+/** Whether pages of this browser can make WebRTC links (missing in some builds, or removed by policy). */
+export function pageHasRtc(): boolean {
+  return typeof RTCPeerConnection === 'function';
 }
 
 export const TAB_LOCK_PREFIX = 'meshwork:tab:';

@@ -1,9 +1,7 @@
 /**
- * The node's persistent state in IndexedDB: its identity (a non-extractable Ed25519 CryptoKey
- * pair, stored by structured clone, so the private key never exists as bytes in script), its
- * X25519 key pair for end-to-end encryption (stored the same way) and its peer memory. One database per origin, shared by the SharedWorker and any leader tab.
+ * The node's persistent state in IndexedDB: its key pairs (key-store.ts says how they are kept)
+ * and its peer memory. One database per origin, shared by the SharedWorker and any leader tab.
  */
-import { Identity } from '../core/identity.js';
 import type { PeerStore, StoredPeer } from '../core/peer-memory.js';
 
 const DB_NAME = 'meshwork';
@@ -42,31 +40,6 @@ export const kv = {
       },
     ),
 };
-
-/** The identity kept in IndexedDB, created on first use. Two racing creators agree on the first one stored. */
-export async function loadOrCreateIdentity(db: IDBDatabase): Promise<Identity> {
-  const stored = await kv.get<CryptoKeyPair>(db, 'identity');
-  if (stored?.privateKey && stored.publicKey) return Identity.fromKeyPair(stored);
-  const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
-  if (await kv.add(db, 'identity', pair)) return Identity.fromKeyPair(pair);
-  const winner = await kv.get<CryptoKeyPair>(db, 'identity');
-  if (!winner) throw new Error('identity vanished from IndexedDB');
-  return Identity.fromKeyPair(winner);
-}
-
-/**
- * The node's X25519 key pair for end-to-end encryption, beside its identity: generated here with
- * a non-extractable private key, kept as CryptoKeys. Two racing creators agree on the first stored.
- */
-export async function loadOrCreateE2eKeys(db: IDBDatabase): Promise<CryptoKeyPair> {
-  const stored = await kv.get<CryptoKeyPair>(db, 'e2e-keys');
-  if (stored?.privateKey && stored.publicKey) return stored;
-  const pair = (await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits'])) as CryptoKeyPair;
-  if (await kv.add(db, 'e2e-keys', pair)) return pair;
-  const winner = await kv.get<CryptoKeyPair>(db, 'e2e-keys');
-  if (!winner) throw new Error('e2e keys vanished from IndexedDB');
-  return winner;
-}
 
 /** Peer memory as one IndexedDB value (it is small: bounded per distance bucket). */
 export class IdbPeerStore implements PeerStore {

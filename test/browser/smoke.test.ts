@@ -24,6 +24,8 @@ for (const engine of ENGINES) {
           return st.links.some((l) => l.id === suite.server.id && l.transport === 'websocket') ? st : undefined;
         });
         assert.equal(s.tabs, 2);
+        assert.equal(s.keyStorage, 'cryptokey', 'non-extractable CryptoKeys where the worker can store them');
+        assert.equal(s.webrtc, true);
         await c1.close();
         await c2.close();
       }));

@@ -1,0 +1,105 @@
+/**
+ * The node's two key pairs in IndexedDB: its Ed25519 identity and its X25519 key for end-to-end
+ * encryption. Where the browser can store a CryptoKey by structured clone (Chromium, Firefox,
+ * and WebKit pages), the private keys are non-extractable CryptoKeys: no script ever sees their
+ * bytes. A WebKit SharedWorker cannot clone a CryptoKey at all (DataCloneError, measured in
+ * WebKitGTK 2.50): there the keys are kept as PKCS#8 bytes, imported as non-extractable
+ * CryptoKeys on every start. That costs something: anything able to read this origin's
+ * IndexedDB (script injected into the origin, a browser extension, a copy of the profile) can
+ * copy the private keys and impersonate the node; with CryptoKeys it could only use them while
+ * it runs in the origin. `KeyStorage` says which one a node uses; docs/BROWSER.md has the rest.
+ */
+import { Identity } from '../core/identity.js';
+import { kv } from './store.js';
+
+/** `cryptokey`: non-extractable CryptoKeys by structured clone. `bytes`: PKCS#8 bytes, the fallback. */
+export type KeyStorage = 'cryptokey' | 'bytes';
+
+/** How a key pair is kept when CryptoKeys cannot be cloned. */
+interface KeyBytes {
+  format: 'pkcs8';
+  pkcs8: Uint8Array<ArrayBuffer>;
+  publicKey: Uint8Array<ArrayBuffer>;
+}
+
+interface Algorithm {
+  name: 'Ed25519' | 'X25519';
+  privateUsages: KeyUsage[];
+  publicUsages: KeyUsage[];
+}
+
+const ED25519: Algorithm = { name: 'Ed25519', privateUsages: ['sign'], publicUsages: ['verify'] };
+const X25519: Algorithm = { name: 'X25519', privateUsages: ['deriveBits'], publicUsages: [] };
+
+function isKeyBytes(v: unknown): v is KeyBytes {
+  const b = v as KeyBytes | undefined;
+  return b?.format === 'pkcs8' && b.pkcs8 instanceof Uint8Array && b.publicKey instanceof Uint8Array;
+}
+
+function isCryptoKeyPair(v: unknown): v is CryptoKeyPair {
+  const p = v as CryptoKeyPair | undefined;
+  return !!p?.privateKey && !!p.publicKey && !(p.privateKey instanceof Uint8Array);
+}
+
+/** True for the error a structured clone of a CryptoKey raises where it is not supported. */
+function isCloneError(err: unknown): boolean {
+  return (err as { name?: string } | undefined)?.name === 'DataCloneError';
+}
+
+async function fromBytes(alg: Algorithm, b: KeyBytes): Promise<CryptoKeyPair> {
+  const [privateKey, publicKey] = await Promise.all([
+    crypto.subtle.importKey('pkcs8', b.pkcs8, { name: alg.name }, false, alg.privateUsages),
+    crypto.subtle.importKey('raw', b.publicKey, { name: alg.name }, true, alg.publicUsages),
+  ]);
+  return { privateKey, publicKey };
+}
+
+async function generateBytes(alg: Algorithm): Promise<KeyBytes> {
+  const pair = (await crypto.subtle.generateKey({ name: alg.name }, true, [...alg.privateUsages, ...alg.publicUsages])) as CryptoKeyPair;
+  const [pkcs8, publicKey] = await Promise.all([crypto.subtle.exportKey('pkcs8', pair.privateKey), crypto.subtle.exportKey('raw', pair.publicKey)]);
+  return { format: 'pkcs8', pkcs8: new Uint8Array(pkcs8), publicKey: new Uint8Array(publicKey) };
+}
+
+async function fromStored(alg: Algorithm, v: unknown): Promise<{ pair: CryptoKeyPair; storage: KeyStorage } | undefined> {
+  if (isKeyBytes(v)) return { pair: await fromBytes(alg, v), storage: 'bytes' };
+  if (isCryptoKeyPair(v)) return { pair: v, storage: 'cryptokey' };
+  return undefined;
+}
+
+/**
+ * The key pair stored under `name`, created on first use: as CryptoKeys where they clone, as
+ * bytes where they do not. Two racing creators agree on the first one stored.
+ */
+async function loadOrCreatePair(db: IDBDatabase, name: string, alg: Algorithm): Promise<{ pair: CryptoKeyPair; storage: KeyStorage }> {
+  const stored = await fromStored(alg, await kv.get<unknown>(db, name));
+  if (stored) return stored;
+  const pair = (await crypto.subtle.generateKey({ name: alg.name }, false, [...alg.privateUsages, ...alg.publicUsages])) as CryptoKeyPair;
+  let added: boolean;
+  try {
+    added = await kv.add(db, name, pair);
+    if (added) return { pair, storage: 'cryptokey' };
+  } catch (err) {
+    if (!isCloneError(err)) throw err;
+    const bytes = await generateBytes(alg);
+    added = await kv.add(db, name, bytes);
+    if (added) return { pair: await fromBytes(alg, bytes), storage: 'bytes' };
+  }
+  const winner = await fromStored(alg, await kv.get<unknown>(db, name));
+  if (!winner) throw new Error(`${name} vanished from IndexedDB`);
+  return winner;
+}
+
+export interface NodeKeys {
+  identity: Identity;
+  /** Undefined where this browser has no X25519: the node then runs without encryption. */
+  e2eKeys?: CryptoKeyPair;
+  /** How the private keys are kept; `bytes` when either pair had to fall back. */
+  keyStorage: KeyStorage;
+}
+
+export async function loadOrCreateKeys(db: IDBDatabase): Promise<NodeKeys> {
+  const id = await loadOrCreatePair(db, 'identity', ED25519);
+  const e2e = await loadOrCreatePair(db, 'e2e-keys', X25519).catch(() => undefined);
+  const keyStorage: KeyStorage = id.storage === 'bytes' || e2e?.storage === 'bytes' ? 'bytes' : 'cryptokey';
+  return { identity: await Identity.fromKeyPair(id.pair), e2eKeys: e2e?.pair, keyStorage };
+}

@@ -1,0 +1,145 @@
+/**
+ * The browser node in WebKit: Debian's WebKitGTK MiniBrowser over WebDriver (webkit.ts). This
+ * build has SharedWorker, Web Locks and IndexedDB but no RTCPeerConnection, and its
+ * SharedWorker cannot store a CryptoKey: the node keeps its keys as bytes and links over
+ * WebSocket only, and its traffic to other browsers is routed through the mesh.
+ *
+ *   node --import tsx --test test/browser/webkit.test.ts
+ */
+import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { buildBundles, startServer, waitFor, withLogs } from './harness.js';
+import { launchWebKit, stopDisplay, wk, webkitMissing, type WebKitBrowser } from './webkit.js';
+
+const missing = webkitMissing();
+if (!missing) buildBundles();
+
+const DEMO = fileURLToPath(new URL('../../demo', import.meta.url));
+const RESULTS = fileURLToPath(new URL('../../test-results', import.meta.url));
+
+describe('browser node on webkit', { skip: missing }, () => {
+  let browser: WebKitBrowser;
+  let server: Awaited<ReturnType<typeof startServer>>;
+  before(async () => {
+    server = await startServer();
+    // Without the page cache a page that is left is gone, so leaving the only tab ends the worker.
+      browser = await launchWebKit('webkit', { args: ['--enable-page-cache=false'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    await stopDisplay();
+  });
+
+  test('connect() works: two tabs share one shared-worker node with keys kept as bytes; closing one keeps the node', () =>
+    withLogs(async () => {
+      const s = browser.session;
+      const fixture = server.http;
+      const first = await s.currentHandle();
+      const a = await wk.boot(s, fixture);
+      assert.equal(a.host, 'shared-worker');
+      const st = await wk.status(s);
+      assert.equal(st.keyStorage, 'bytes', 'a WebKit SharedWorker cannot store a CryptoKey');
+      assert.equal(st.webrtc, false, 'no RTCPeerConnection in this WebKit');
+      const second = await s.newTab();
+      const b = await wk.boot(s, fixture);
+      assert.equal(b.id, a.id, 'one node for both tabs');
+      await waitFor('the node counts two tabs', async () => (await wk.status(s)).tabs === 2);
+      await s.closeTab();
+      await s.switchTo(first);
+      assert.ok((await s.handles()).every((h) => h !== second));
+      await waitFor('the node counts one tab (Web Locks told it)', async () => (await wk.status(s)).tabs === 1);
+      const reply = await waitFor('the server reaches the node through the remaining tab', () =>
+        server.request(a.id, 'still here', { port: 1, timeoutMs: 2_000 }).catch(() => undefined),
+      );
+      assert.equal(reply, 'echo:still here');
+    }));
+
+  test('identity and peer memory survive a restart of the node (keys read back from bytes)', () =>
+    withLogs(async () => {
+      const s = browser.session;
+      const fixture = server.http;
+      const a = await wk.boot(s, fixture);
+      const before = await wk.status(s);
+      // Peer memory is written to IndexedDB a moment after a peer is learned: wait for it there.
+      await waitFor('the server in stored peer memory', () =>
+        s.run(
+          () =>
+            new Promise<boolean>((resolve) => {
+              const r = indexedDB.open('meshwork');
+              r.onsuccess = () => {
+                const g = r.result.transaction('kv').objectStore('kv').get('peers');
+                g.onsuccess = () => resolve(Array.isArray(g.result) && g.result.length > 0);
+                g.onerror = () => resolve(false);
+              };
+              r.onerror = () => resolve(false);
+            }),
+        ),
+      );
+      // Leaving the page leaves the worker without tabs, and WebKit ends it. A new page starts a
+      // new one (a later startedAt), which finds the server from memory alone: no bootstrap.
+      const again = await waitFor(
+        'a fresh worker after the only tab left',
+        async () => {
+          await s.goto('about:blank');
+          const r = await wk.boot(s, fixture, { bootstrap: [] });
+          const st = await wk.status(s);
+          return st.startedAt !== before.startedAt ? { r, st } : undefined;
+        },
+        30_000,
+      );
+      assert.equal(again.r.id, a.id, 'the same identity');
+      assert.equal(again.st.keyStorage, 'bytes');
+      await waitFor('a link to the server, dialled from memory', async () => (await wk.status(s)).links.some((l) => l.id === server.id));
+      const reply = await waitFor('a request from the server', () => server.request(a.id, 'warm', { port: 1, timeoutMs: 2_000 }).catch(() => undefined));
+      assert.equal(reply, 'echo:warm');
+    }));
+
+  test('the demo renders with no console errors; screenshot in test-results/', () =>
+    withLogs(async () => {
+      const s = browser.session;
+      const dir = recordingDemo();
+      const demo = await startServer({ static: dir, peers: [server.url!] });
+      try {
+        await s.goto(demo.http);
+        const id = await waitFor('the demo shows its node id', async () => {
+          const text = await s.run(() => document.querySelector('#node-id')?.textContent ?? '');
+          return /^[0-9a-f]{64}$/.test(text) ? text : undefined;
+        });
+        await waitFor('the demo graph shows the server', () => s.run((sid) => !!document.querySelector(`#graph .node[data-id="${sid}"]`), demo.id));
+        mkdirSync(RESULTS, { recursive: true });
+        writeFileSync(`${RESULTS}/demo-webkit.png`, await s.screenshot());
+        const seen = await s.run(() => (window as any).__seen as { errors: string[]; debug: number });
+        assert.ok(seen.debug > 0, 'the recorder saw the node host\'s debug lines: it is listening');
+        assert.deepEqual(seen.errors, [], `console errors on the demo page (node ${id.slice(0, 8)})`);
+      } finally {
+        await demo.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }));
+});
+
+/**
+ * A copy of demo/ whose page first runs a recorder of console errors and uncaught errors
+ * (classic WebDriver cannot read a WebKit console); the demo's own files are unchanged.
+ */
+function recordingDemo(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'meshwork-demo-'));
+  cpSync(DEMO, dir, { recursive: true });
+  const recorder = `<script>
+  window.__seen = { errors: [], debug: 0 };
+  const err = console.error.bind(console), dbg = console.debug.bind(console);
+  console.error = (...a) => { __seen.errors.push(a.map(String).join(' ')); err(...a); };
+  console.debug = (...a) => { __seen.debug++; dbg(...a); };
+  addEventListener('error', (e) => __seen.errors.push('uncaught: ' + e.message));
+  addEventListener('unhandledrejection', (e) => __seen.errors.push('unhandled rejection: ' + String(e.reason)));
+</script>`;
+  const page = join(dir, 'index.html');
+  const html = readFileSync(page, 'utf8');
+  writeFileSync(page, html.replace(/<head>/i, (h) => `${h}\n${recorder}`));
+  return dir;
+}
