@@ -15,7 +15,7 @@ import { sleep, until, within } from '../helpers/wait.js';
 import { client, eventually, FAST, server, stopAll } from './helpers.js';
 import { blast, handshake, openRaw } from './raw-peer.js';
 
-describe('a live server under abuse', { timeout: 60_000 }, () => {
+describe('a live server under abuse', { timeout: 120_000 }, () => {
   let s: ServerNode;
   let other: ServerNode;
   let c: ServerNode;
@@ -39,7 +39,9 @@ describe('a live server under abuse', { timeout: 60_000 }, () => {
     const replies: Promise<unknown>[] = [];
     const traffic = (async () => {
       for (let i = 0; i < n; i++) {
-        replies.push(c.request(other.id, `q${i}`, { port: 5, timeoutMs: 3_000 }));
+        // The claim is that no honest request is lost to the flood, not that it is fast: on a loaded
+        // 2-core machine a reply queued behind 20 000 flood frames took more than 3 s.
+        replies.push(c.request(other.id, `q${i}`, { port: 5, timeoutMs: 15_000 }));
         await sleep(gapMs);
       }
     })();
