@@ -30,8 +30,14 @@ const HUNG_MS = 60_000;
 /** Runs to completion; returns the exit code and the output. */
 async function finished(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const run = meshwork(...args);
-  const code = await within(run.closed, HUNG_MS, `meshwork ${args.join(' ')} to exit`);
-  return { code, stdout: run.stdout(), stderr: run.stderr() };
+  try {
+    const code = await within(run.closed, HUNG_MS, `meshwork ${args.join(' ')} to exit`);
+    return { code, stdout: run.stdout(), stderr: run.stderr() };
+  } finally {
+    // A run that missed its deadline must not outlive the test: with the blocked port or the
+    // corrupt key file cleaned up, it would start for real and serve forever.
+    run.proc.kill('SIGKILL');
+  }
 }
 
 /** Asserts a failed run printed exactly one line, matching `pattern`. */
