@@ -12,11 +12,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { buildBundles, startServer, waitFor, withLogs } from './harness.js';
+import type { Browser, Page } from 'puppeteer-core';
+import { startNode, type ServerNode } from '../../src/server/index.js';
+import { bootTab, buildBundles, ensureBrowsers, launch, startServer, status, waitFor, withLogs } from './harness.js';
 import { launchWebKit, stopDisplay, wk, webkitMissing, type WebKitBrowser } from './webkit.js';
 
 const missing = webkitMissing();
 if (!missing) buildBundles();
+
+after(() => stopDisplay());
 
 const DEMO = fileURLToPath(new URL('../../demo', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../test-results', import.meta.url));
@@ -32,7 +36,6 @@ describe('browser node on webkit', { skip: missing }, () => {
   after(async () => {
     await browser?.close();
     await server?.stop();
-    await stopDisplay();
   });
 
   test('connect() works: two tabs share one shared-worker node with keys kept as bytes; closing one keeps the node', () =>
@@ -120,6 +123,124 @@ describe('browser node on webkit', { skip: missing }, () => {
         await demo.stop();
         rmSync(dir, { recursive: true, force: true });
       }
+    }));
+});
+
+
+/** One node of the cross-engine test, whatever drives it. */
+interface Peer {
+  name: string;
+  id: string;
+  send(to: string, data: string): Promise<void>;
+  request(to: string, data: string): Promise<unknown>;
+  /** Datagrams and publications received so far, as "from|data". */
+  received(): Promise<string[]>;
+  subscribe(topic: string): Promise<void>;
+  publish(topic: string, data: string): Promise<void>;
+}
+
+// In a page: records publications beside the test page's own inbox of datagrams.
+const pageSubscribe = (topic: string) => {
+  const w = window as any;
+  w.T.topics = w.T.topics ?? [];
+  w.mesh.subscribe(topic, (m: any) => w.T.topics.push(`${m.from}|${m.data}`));
+};
+const pageReceived = () => {
+  const w = window as any;
+  return [...w.T.inbox.map((m: any) => `${m.from}|${m.data}`), ...(w.T.topics ?? [])] as string[];
+};
+
+function puppeteerPeer(name: string, page: Page, id: string): Peer {
+  return {
+    name,
+    id,
+    send: (to, data) => page.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 7 }), to, data),
+    request: (to, data) => page.evaluate((t, d) => (window as any).mesh.request(t, d, { port: 1, timeoutMs: 5_000 }), to, data),
+    received: () => page.evaluate(pageReceived),
+    subscribe: (topic) => page.evaluate(pageSubscribe, topic),
+    publish: (topic, data) => page.evaluate((t, d) => (window as any).mesh.publish(t, d), topic, data),
+  };
+}
+
+function webkitPeer(name: string, s: WebKitBrowser['session'], id: string): Peer {
+  return {
+    name,
+    id,
+    send: (to, data) => s.run((t, d) => (window as any).mesh.send(t, d, { port: 7 }), to, data),
+    request: (to, data) => s.run((t, d) => (window as any).mesh.request(t, d, { port: 1, timeoutMs: 5_000 }), to, data),
+    received: () => s.run(pageReceived),
+    subscribe: (topic) => s.run(pageSubscribe, topic),
+    publish: (topic, data) => s.run((t, d) => (window as any).mesh.publish(t, d), topic, data),
+  };
+}
+
+function nodePeer(name: string, node: ServerNode): Peer {
+  const got: string[] = [];
+  node.onMessage((m) => got.push(`${m.from}|${String(m.data)}`));
+  node.handle(1, (m) => `echo:${String(m.data)}`);
+  return {
+    name,
+    id: node.id,
+    send: (to, data) => node.send(to, data, { port: 7 }),
+    request: (to, data) => node.request(to, data, { port: 1, timeoutMs: 5_000 }),
+    received: async () => got,
+    subscribe: async (topic) => void node.subscribe(topic, (m) => got.push(`${m.from}|${String(m.data)}`)),
+    publish: (topic, data) => node.publish(topic, data),
+  };
+}
+
+/** `from` sends (again every second: routes may still be forming) until `to` has it. */
+async function arrives(what: string, from: Peer, to: Peer, send: () => Promise<unknown>): Promise<void> {
+  let last = 0;
+  await waitFor(what, async () => {
+    if (Date.now() - last > 1_000) {
+      last = Date.now();
+      await send().catch(() => undefined);
+    }
+    return (await to.received()).some((r) => r.startsWith(`${from.id}|`) && r.endsWith(`|${what}`));
+  });
+}
+
+describe('webkit with chromium, firefox and node nodes', { skip: missing }, () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let nodeNode: ServerNode;
+  let webkit: WebKitBrowser;
+  let chromium: Browser;
+  let firefox: Browser;
+  before(async () => {
+    ensureBrowsers(['chromium', 'firefox']);
+    server = await startServer();
+    nodeNode = await startNode({ peers: [server.url!], tuning: { maintainMs: 5_000 } });
+    [webkit, chromium, firefox] = await Promise.all([launchWebKit('webkit-x'), launch('chromium'), launch('firefox')]);
+  });
+  after(async () => {
+    await Promise.all([webkit?.close(), chromium?.close(), firefox?.close()]);
+    await nodeNode?.stop();
+    await server?.stop();
+  });
+
+  test('datagrams, requests and pub/sub between a WebKit node and Chromium, Firefox and Node nodes, through the mesh', () =>
+    withLogs(async () => {
+      const w = await wk.boot(webkit.session, server.http);
+      const c = await bootTab(await chromium.createBrowserContext(), server.http, 'chromium');
+      const f = await bootTab(await firefox.createBrowserContext(), server.http, 'firefox');
+      const wkPeer = webkitPeer('webkit', webkit.session, w.id);
+      const others = [puppeteerPeer('chromium', c.page, c.id), puppeteerPeer('firefox', f.page, f.id), nodePeer('node', nodeNode)];
+      for (const o of others) {
+        await arrives(`webkit to ${o.name}`, wkPeer, o, () => wkPeer.send(o.id, `webkit to ${o.name}`));
+        await arrives(`${o.name} to webkit`, o, wkPeer, () => o.send(w.id, `${o.name} to webkit`));
+        assert.equal(await wkPeer.request(o.id, `ask ${o.name}`), `echo:ask ${o.name}`);
+        assert.equal(await o.request(w.id, `${o.name} asks`), `echo:${o.name} asks`);
+      }
+      const topic = 'engines';
+      for (const p of [wkPeer, ...others]) await p.subscribe(topic);
+      for (const o of others) await arrives('news from webkit', wkPeer, o, () => wkPeer.publish(topic, 'news from webkit'));
+      await arrives('news from firefox', others[1]!, wkPeer, () => others[1]!.publish(topic, 'news from firefox'));
+
+      // Without WebRTC in this WebKit, all of that went over WebSocket links and routed hops.
+      const ws = await wk.status(webkit.session);
+      assert.ok(ws.links.every((l) => l.transport === 'websocket'), JSON.stringify(ws.links));
+      for (const page of [c.page, f.page]) assert.ok(!(await status(page)).links.some((l) => l.id === w.id));
     }));
 });
 
