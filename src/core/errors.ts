@@ -26,7 +26,11 @@ export type MeshErrorCode =
   /** The peer's key lacks the proof of work this node asks for (powBits). */
   | 'INSUFFICIENT_WORK'
   /** This node already has its most links from the peer's network address. */
-  | 'ADDRESS_LIMIT';
+  | 'ADDRESS_LIMIT'
+  /** A stream was aborted, by this end (abort, a cancelled reader) or by the other. */
+  | 'ABORTED'
+  /** The other end takes no streams on that port (no handleStreams), or has too many open. */
+  | 'REFUSED';
 
 export class MeshError extends Error {
   override readonly name = 'MeshError';

@@ -12,3 +12,5 @@ export * from './payloads.js';
 export * from './peer-memory.js';
 export * from './node.js';
 export { topicId } from './topic-tree.js';
+export { CoreStream } from './streams/stream.js';
+export type { StreamHandler, StreamStatus } from './streams/service.js';

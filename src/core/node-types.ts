@@ -2,6 +2,7 @@
 import type { Clock, Random } from './clock.js';
 import type { Counters } from './counters.js';
 import type { E2eStatus } from './e2e.js';
+import type { StreamStatus } from './streams/service.js';
 import type { Identity } from './identity.js';
 import type { Link } from './link.js';
 import type { CryptoKeyPairLike } from './webcrypto.js';
@@ -98,6 +99,8 @@ export interface NodeStatus {
   topics: number;
   counters: ReturnType<Counters['toJSON']>;
   e2e: E2eStatus;
+  /** Streams open now, and segments sent again since the node started. */
+  streams: StreamStatus;
 }
 
 export interface NodeEvents {

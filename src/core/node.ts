@@ -38,6 +38,8 @@ import { Lookups } from './lookups.js';
 import { Maintenance } from './maintenance.js';
 import { PubSub } from './pubsub.js';
 import { Services } from './services.js';
+import { StreamService, type StreamHandler } from './streams/service.js';
+import type { CoreStream } from './streams/stream.js';
 
 export type * from './node-types.js';
 
@@ -62,6 +64,7 @@ export class MeshNode {
   private readonly lookups: Lookups;
   private readonly maintenance: Maintenance;
   private readonly services: Services;
+  private readonly streams: StreamService;
   private readonly store?: PeerStore;
   private saveTimer?: TimerHandle;
   private started = false;
@@ -105,6 +108,13 @@ export class MeshNode {
       originate,
       unicastHop: (p) => this.forwarding.unicastHop(p),
       checkTarget: (to) => this.checkTarget(to),
+      drop,
+    });
+    this.streams = new StreamService({
+      clock,
+      random,
+      // Sealed and routed like a datagram, waiting as a datagram does for a full first link.
+      send: (to, payload) => this.services.originateSealed(idFromText(to), PacketKind.Stream, payload, settings.requestTimeoutMs),
       drop,
     });
     this.pubsub = new PubSub({ identity, clock, table, subscribeRefreshMs: settings.subscribeRefreshMs, run, originate, nextPacketId, drop });
@@ -199,6 +209,7 @@ export class MeshNode {
       this.saveTimer?.cancel();
       this.links.closeAll('node stopped');
       this.services.failAll(MeshError.stopped());
+      this.streams.stopAll(MeshError.stopped());
       this.lookups.failAll(MeshError.stopped());
       this.e2e.failAll(MeshError.stopped());
     });
@@ -283,6 +294,8 @@ export class MeshNode {
         return this.services.onData(src, p, hops);
       case PacketKind.Request:
         return this.services.onRequest(src, p, hops, sealed);
+      case PacketKind.Stream:
+        return this.streams.onPacket(src, p.payload);
       case PacketKind.ReliableData:
         return this.services.onReliableData(src, p, hops);
       case PacketKind.Ack:
@@ -352,6 +365,17 @@ export class MeshNode {
     return this.pubsub.publish(topic, data);
   }
 
+  /** Opens a stream to `to` on `port`: ordered, reliable and flow-controlled end to end (docs/STREAMS.md). */
+  openStream(to: string, options: { port?: number; timeoutMs?: number } = {}): CoreStream {
+    this.checkTarget(to);
+    return this.streams.open(to, options.port ?? 0, options);
+  }
+
+  /** Calls `fn` with every stream another node opens to `port`. Returns a function that stops accepting. */
+  handleStreams(port: number, fn: StreamHandler): () => void {
+    return this.streams.handle(port, fn);
+  }
+
   /** Receives WebRTC signalling (or any small control text) sent to this node over the mesh. */
   onSignal(fn: SignalHandler): void {
     this.services.onSignal(fn);
@@ -382,6 +406,7 @@ export class MeshNode {
       topics: this.pubsub.topicCount,
       counters: this.counters.toJSON(),
       e2e: this.e2e.status(),
+      streams: this.streams.status(),
     };
   }
 

@@ -32,10 +32,12 @@ export const PacketKind = {
   ReliableData: 12,
   /** Acknowledges a ReliableData message by its message id. */
   Ack: 13,
+  /** A segment of a stream (src/core/streams): sequenced, acknowledged and windowed end to end. */
+  Stream: 14,
 } as const;
 
 /** Kinds whose payload carries application data and is sealed end to end. */
-export const SEALABLE_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response, PacketKind.ReliableData]);
+export const SEALABLE_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response, PacketKind.ReliableData, PacketKind.Stream]);
 
 /** Kinds delivered to the node closest to `dst` rather than to `dst` exactly. */
 export const ANYCAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Lookup, PacketKind.Publish]);

@@ -91,7 +91,7 @@ export class Services {
    * the actor, because the first packet to a node waits for its key, which arrives through it.
    * `inKind` answers a plaintext request in plaintext.
    */
-  private async originateSealed(dst: NodeId, kind: number, plaintext: Uint8Array, keyWaitMs: number, inKind?: 'plaintext'): Promise<void> {
+  async originateSealed(dst: NodeId, kind: number, plaintext: Uint8Array, keyWaitMs: number, inKind?: 'plaintext'): Promise<void> {
     const { e2e, identity, clock } = this.host;
     const requestTimeoutMs = this.host.settings.requestTimeoutMs;
     const how = await e2e.sealingFor(dst, keyWaitMs, inKind);

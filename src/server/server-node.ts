@@ -4,6 +4,7 @@
  * Node API (`startNode`); the CLI's `meshwork serve` is a thin wrapper around it.
  */
 import { createServer, type Server } from 'node:http';
+import type { ReadableStream, WritableStream } from 'node:stream/web';
 import { resolve } from 'node:path';
 import { MeshError } from '../core/errors.js';
 import { generateWithWork } from '../core/pow.js';
@@ -18,6 +19,21 @@ import { attachMeshEndpoint, type MeshEndpoint } from './mesh-endpoint.js';
 import { checkOptions, DEFAULT_HOST, DEFAULT_LINK_BUDGET, listenerUrl, type StartNodeOptions } from './options.js';
 
 export type Data = string | Uint8Array;
+
+/** A stream to or from another node (docs/STREAMS.md): ordered, reliable, flow-controlled end to end. */
+export interface MeshStream {
+  /** The other end's node id. */
+  readonly remote: string;
+  readonly port: number;
+  /** What the other end writes; errors with MeshError ABORTED, REFUSED or TIMEOUT when the stream fails. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** What this end sends; closing it ends this direction only (half-close). */
+  readonly writable: WritableStream<Uint8Array>;
+  /** Closes the writable (when no writer holds it); resolves once the other end acknowledged everything. */
+  close(): Promise<void>;
+  /** Ends both directions now; the other end sees MeshError ABORTED with `reason`. */
+  abort(reason?: string): void;
+}
 
 export interface ServerStatus extends NodeStatus {
   url: string | undefined;
@@ -137,6 +153,20 @@ export class ServerNode {
   /** Resolves with the reply, or rejects with MeshError TIMEOUT (or UNREACHABLE, REMOTE_ERROR). */
   request(to: string, data: Data, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
     return this.mesh.request(to, plain(data), options);
+  }
+
+  /**
+   * Opens a stream to node `to` on `port` (default 0). Write at once: data waits for the other
+   * end's window. Fails (on its readable and writable) with REFUSED when `to` takes no streams on
+   * that port, TIMEOUT when nothing is heard from `to` for `timeoutMs` (default 30 000).
+   */
+  openStream(to: string, options: { port?: number; timeoutMs?: number } = {}): MeshStream {
+    return this.mesh.openStream(to, options) as unknown as MeshStream;
+  }
+
+  /** Calls `fn` with every stream another node opens to `port`. Returns a function that stops accepting. */
+  handleStreams(port: number, fn: (stream: MeshStream) => void): () => void {
+    return this.mesh.handleStreams(port, (s) => fn(s as unknown as MeshStream));
   }
 
   subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {

@@ -1,0 +1,177 @@
+/**
+ * Streams as a node service: opens streams to (node id, port), accepts them on ports with a
+ * handler, and hands each incoming segment to its stream. It needs of its node only a way to
+ * send a sealed Stream packet to a node id (StreamHost.send), so it does not care how packets
+ * reach a link, nor which path they take: reliability, order and flow control are end to end.
+ */
+import type { Clock, Random, TimerHandle } from '../clock.js';
+import { BoundedMap } from '../dedupe.js';
+import { isMeshError, MeshError } from '../errors.js';
+import { idFromText } from '../id.js';
+import { checkPort, safeCall } from '../node-checks.js';
+import { decodeSegment, encodeSegment, isSequenced, type Segment, SegmentType } from './segments.js';
+import { INITIAL_LIMIT } from './send-window.js';
+import { CoreStream } from './stream.js';
+
+/** Segments a receiver holds per stream (32 KiB each: 1 MiB). */
+export const RECEIVE_WINDOW = 32;
+/** Segments a sender holds per stream, unsent and unacknowledged (2 MiB). */
+export const SEND_BUFFER = 64;
+/** A stream with something unacknowledged and nothing heard for this long fails with TIMEOUT. */
+export const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
+export const MAX_STREAM_TIMEOUT_MS = 600_000;
+/** Streams open at once on one node, both ways; an Open beyond it is refused with BUSY. */
+export const MAX_STREAMS = 1024;
+/** How long a finished stream still answers copies of its last segments (an ack of ours may be lost). */
+const LINGER_MS = 5_000;
+/** Recently ended streams, whose late segments are dropped rather than answered with a Reset. */
+const ENDED_MEMORY = 4096;
+
+export interface StreamHost {
+  clock: Clock;
+  random: Random;
+  /** Seals and routes one Stream packet to `to`; resolves once it left this node. */
+  send(to: string, payload: Uint8Array): Promise<void>;
+  drop(reason: string): void;
+}
+
+export type StreamHandler = (stream: CoreStream) => void;
+
+export interface StreamStatus {
+  open: number;
+  retransmits: number;
+}
+
+export class StreamService {
+  private readonly streams = new Map<string, CoreStream>();
+  private readonly handlers = new Map<number, StreamHandler>();
+  private readonly endedKeys = new BoundedMap<string, true>(ENDED_MEMORY);
+  private readonly lingering = new Set<TimerHandle>();
+  private retransmitsOfEnded = 0;
+  private stopped?: MeshError;
+
+  constructor(private readonly host: StreamHost) {}
+
+  /** Opens a stream to `to` on `port`; data may be written at once (it waits for the other end's window). */
+  open(to: string, port: number, options: { timeoutMs?: number } = {}): CoreStream {
+    if (this.stopped) throw this.stopped;
+    idFromText(to);
+    checkPort(port);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_STREAM_TIMEOUT_MS;
+    if (!(timeoutMs > 0 && timeoutMs <= MAX_STREAM_TIMEOUT_MS)) throw MeshError.invalid(`timeoutMs must be from 1 to ${MAX_STREAM_TIMEOUT_MS}`);
+    if (this.streams.size >= MAX_STREAMS) throw new MeshError('BUSY', `${MAX_STREAMS} streams are open already`);
+    let sid: number;
+    do sid = Math.floor(this.host.random.float() * 2 ** 48);
+    while (this.streams.has(key(to, sid, true)));
+    const stream = this.create(to, port, sid, true, timeoutMs);
+    stream.begin();
+    return stream;
+  }
+
+  /** Calls `fn` with every stream opened to `port`. Returns a function that stops accepting. */
+  handle(port: number, fn: StreamHandler): () => void {
+    checkPort(port);
+    if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a stream handler`);
+    this.handlers.set(port, fn);
+    return () => {
+      if (this.handlers.get(port) === fn) this.handlers.delete(port);
+    };
+  }
+
+  /** A Stream packet's opened payload from `from`. */
+  onPacket(from: string, payload: Uint8Array): void {
+    const seg = decodeSegment(payload);
+    if (typeof seg === 'string') return this.host.drop(seg);
+    const k = key(from, seg.sid, !seg.fromOpener);
+    const stream = this.streams.get(k);
+    if (stream) {
+      const refused = stream.onSegment(seg);
+      if (refused) this.host.drop(refused);
+      return;
+    }
+    if (this.endedKeys.get(k)) return this.host.drop('stream:ended');
+    if (seg.type === SegmentType.Open) return this.accept(from, seg.sid, seg.port, seg);
+    if (seg.type === SegmentType.Reset) return this.host.drop('stream:unknown');
+    // Segments that overtook their stream's Open (lost, or on its way): the opener sends it
+    // again. Anything further than the opener may send unacknowledged means we forgot the stream.
+    if (seg.fromOpener && isSequenced(seg) && seg.seq < INITIAL_LIMIT) return this.host.drop('stream:before-open');
+    this.reset(from, seg, 'ABORTED', 'no such stream');
+    this.host.drop('stream:unknown');
+  }
+
+  /** Ends every stream with `err` (the node stops). */
+  stopAll(err: MeshError): void {
+    this.stopped = err;
+    for (const t of this.lingering) t.cancel();
+    for (const s of [...this.streams.values()]) s.teardown(err);
+    this.streams.clear();
+  }
+
+  status(): StreamStatus {
+    let retransmits = this.retransmitsOfEnded;
+    for (const s of this.streams.values()) retransmits += s.send.retransmits;
+    return { open: this.streams.size, retransmits };
+  }
+
+  private accept(from: string, sid: number, port: number, open: Segment): void {
+    const handler = this.handlers.get(port);
+    if (!handler) {
+      this.reset(from, open, 'REFUSED', `no stream handler on port ${port}`);
+      return this.host.drop('stream:no-handler');
+    }
+    if (this.streams.size >= MAX_STREAMS || this.stopped) {
+      this.reset(from, open, 'REFUSED', `the node is busy (${MAX_STREAMS} streams open)`);
+      return this.host.drop('stream:busy');
+    }
+    const stream = this.create(from, port, sid, false, DEFAULT_STREAM_TIMEOUT_MS);
+    stream.onSegment(open);
+    safeCall(() => handler(stream));
+  }
+
+  private create(remote: string, port: number, sid: number, opener: boolean, timeoutMs: number): CoreStream {
+    const k = key(remote, sid, opener);
+    const stream: CoreStream = new CoreStream(remote, port, sid, opener, {
+      clock: this.host.clock,
+      receiveWindow: RECEIVE_WINDOW,
+      sendBuffer: SEND_BUFFER,
+      timeoutMs,
+      transmit: (seg) => this.transmit(stream, seg),
+      ended: () => this.ended(k, stream),
+    });
+    this.streams.set(k, stream);
+    return stream;
+  }
+
+  private transmit(stream: CoreStream, seg: Segment): void {
+    this.host.send(stream.remote, encodeSegment(seg)).catch((err: unknown) => {
+      // A lost packet is the windows' business (they send it again); these never get better.
+      if (isMeshError(err, 'ENCRYPTION_UNAVAILABLE') || isMeshError(err, 'STOPPED')) stream.teardown(err as MeshError);
+      else this.host.drop(`stream:send-${isMeshError(err) ? err.code : 'error'}`);
+    });
+  }
+
+  /** A finished stream lingers a while to acknowledge copies of the other end's last segments; an aborted one goes at once. */
+  private ended(k: string, stream: CoreStream): void {
+    const forget = () => {
+      if (this.streams.get(k) !== stream) return;
+      this.streams.delete(k);
+      this.endedKeys.set(k, true);
+      this.retransmitsOfEnded += stream.send.retransmits;
+    };
+    if (stream.aborted) return forget();
+    const timer = this.host.clock.setTimeout(() => {
+      this.lingering.delete(timer);
+      forget();
+    }, LINGER_MS);
+    this.lingering.add(timer);
+  }
+
+  private reset(to: string, about: Segment, code: string, reason: string): void {
+    this.host.send(to, encodeSegment({ sid: about.sid, fromOpener: !about.fromOpener, type: SegmentType.Reset, code, reason })).catch(() => this.host.drop('stream:reset-unsent'));
+  }
+}
+
+/** A stream's key: the other end, the opener's stream id, and which end opened it. */
+function key(remote: string, sid: number, weOpened: boolean): string {
+  return `${remote}/${sid}/${weOpened ? 'o' : 'a'}`;
+}
