@@ -34,8 +34,15 @@ export interface ConnectOptions {
   forceLeaderTab?: boolean;
   /** RTCPeerConnection configuration (ICE servers) for the links this tab hosts. */
   rtc?: RTCConfiguration;
-  /** How long to wait for the node host to answer. Default 15 000 ms. */
+  /** How long to wait for the node host to answer, and for its first link. Default 15 000 ms. */
   timeoutMs?: number;
+  /**
+   * Resolve only once the node has a link to the mesh (default true), so the first `send` is
+   * routed instead of failing with UNREACHABLE; rejects with TIMEOUT when no link comes within
+   * `timeoutMs`. With false, `connect()` resolves as soon as the node runs; `mesh.ready` then
+   * tells when it is linked.
+   */
+  waitForLink?: boolean;
   /**
    * URL of a hub page on another origin (`https://mesh.example/meshwork/hub.html`): share that
    * origin's node with apps of other origins. `app` is then scoped to this page's origin, except
@@ -92,6 +99,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
     }
     const hello = mesh.hello();
     await withTimeout(workerError ? Promise.race([hello, workerError]) : hello, timeoutMs, 'starting the mesh node');
+    if (options.waitForLink !== false) await withTimeout(mesh.ready, timeoutMs, 'the first link to the mesh');
   } catch (err) {
     mesh.close();
     throw err;
@@ -109,6 +117,7 @@ async function connectHub(hub: string, options: ConnectOptions): Promise<Mesh> {
   mesh.hubFrame = frame;
   try {
     await withTimeout(mesh.hello(), timeoutMs, 'starting the mesh node through the hub');
+    if (options.waitForLink !== false) await withTimeout(mesh.ready, timeoutMs, 'the first link to the mesh');
   } catch (err) {
     mesh.close();
     throw err;
@@ -137,6 +146,13 @@ export class Mesh {
    * it) to show the hub's button that asks the browser for one node across sites.
    */
   hubFrame?: HTMLIFrameElement;
+  /**
+   * Settles once the node has a link to the mesh; from then on a `send` to any node is routed
+   * (it may still time out if that node is not in the mesh). `connect()` waits for it unless
+   * told `waitForLink: false`.
+   */
+  ready: Promise<void>;
+  private readyResolve!: () => void;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private readonly messageFns = new Set<(m: MeshMessage) => void>();
@@ -149,6 +165,7 @@ export class Mesh {
     private readonly conn: Conn,
     private readonly o: MeshOptions,
   ) {
+    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
     this.rtc = new RtcHost((key, body) => this.fire({ op: 'rtc-signal', key, body }), o.rtc);
     conn.onMessage((m) => this.onHostMessage(m as HostReply | HostEvent));
     // Close our PeerConnections ourselves: a page torn down with them open can leave the far
@@ -235,6 +252,9 @@ export class Mesh {
     const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc() })) as HelloReply;
     this.id = r.id;
     this.host = r.host;
+    // Asked after hello, so it reaches the host once this tab is registered; a new host (after
+    // reattach) is asked again, and a settled promise stays settled.
+    this.call({ op: 'ready' }).then(this.readyResolve, () => undefined);
   }
 
   /** @internal A new leader tab took over, or the hub moved to the shared node: calls to the old host fail, and this tab registers again. */

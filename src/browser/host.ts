@@ -125,6 +125,8 @@ export class NodeHost {
         return node.publish(wireTopic(tab.app, m.topic), m.data);
       case 'status':
         return this.status(node.status());
+      case 'ready':
+        return node.linked();
       case 'reply':
         return this.onReply(tab, m.rid, m.ok, m.data);
       case 'rtc-signal':

@@ -22,6 +22,8 @@ export type TabRequest =
   | { op: 'unsubscribe'; topic: string }
   | { op: 'publish'; topic: string; data: AppData }
   | { op: 'status' }
+  /** Answered once the node has its first link. */
+  | { op: 'ready' }
   | { op: 'reply'; rid: number; ok: boolean; data: AppData }
   | { op: 'rtc-signal'; key: string; body: string }
   | { op: 'bye' };

@@ -410,6 +410,17 @@ export class MeshNode {
     };
   }
 
+  /**
+   * Resolves once the node has a link (at once when it has one): from then on it can reach the
+   * mesh, and a send to any node is routed rather than failing with UNREACHABLE.
+   */
+  linked(): Promise<void> {
+    if (this.table.size > 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.events.on('link-up', () => (off(), resolve()));
+    });
+  }
+
   /** Ids of the open links (for simulators and validators). */
   linkIds(): string[] {
     return [...this.table.all()].map((s) => s.peer!.idText);

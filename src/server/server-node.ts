@@ -123,6 +123,15 @@ export class ServerNode {
     this.id = mesh.id;
   }
 
+  /**
+   * Resolves once the node has its first link (at once when it has one). `startNode()` does not
+   * wait for it, since the first server of a mesh has nobody to link to; a node started with
+   * `peers` awaits `linked()` before its first send, which is then routed, not UNREACHABLE.
+   */
+  linked(): Promise<void> {
+    return this.mesh.linked();
+  }
+
   /** Link and peer events: 'link-up', 'link-down', 'drop', 'peer-learned'. */
   get events(): MeshNode['events'] {
     return this.mesh.events;

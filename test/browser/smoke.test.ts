@@ -29,6 +29,43 @@ for (const engine of ENGINES) {
         await c1.close();
         await c2.close();
       }));
+
+    test('connect() resolves once the node has a link: the first request right after it is routed, not UNREACHABLE', () =>
+      withLogs(async () => {
+        const c1 = await suite.browser.createBrowserContext();
+        const c2 = await suite.browser.createBrowserContext();
+        const [a, b] = await Promise.all([bootTab(c1, suite.server.http, `${engine}:ready/a`), bootTab(c2, suite.server.http, `${engine}:ready/b`)]);
+        // One try, no retry: before this change the first request failed at once with UNREACHABLE.
+        const first = await a.page.evaluate(
+          (to) => (window as any).mesh.request(to, 'first', { port: 1, timeoutMs: 5000 }).then((d: unknown) => ({ d }), (e: any) => ({ code: e.code, message: e.message })),
+          b.id,
+        );
+        assert.deepEqual(first, { d: 'echo:first' });
+        assert.ok((await status(a.page)).links.length > 0, 'linked when connect() resolved');
+        await c1.close();
+        await c2.close();
+      }));
+
+    test('with no reachable bootstrap, connect() rejects with TIMEOUT; with waitForLink: false it resolves and mesh.ready waits', () =>
+      withLogs(async () => {
+        const ctx = await suite.browser.createBrowserContext();
+        const page = await openTab(ctx, suite.server.http, `${engine}:no-link`);
+        const dead = 'ws://127.0.0.1:9/mesh'; // the discard port: nothing listens there
+        const err = await page.evaluate(
+          (url) => (window as any).T.boot({ bootstrap: [url], timeoutMs: 1500 }).then(() => undefined, (e: any) => ({ code: e.code, message: e.message })),
+          dead,
+        );
+        assert.equal(err?.code, 'TIMEOUT', JSON.stringify(err));
+        assert.match(err.message, /first link/);
+        const late = await page.evaluate(async (url) => {
+          await (window as any).T.boot({ bootstrap: [url], waitForLink: false });
+          // A settled `ready` wins this race (its callback is queued first); a pending one loses.
+          const state = await Promise.race([(window as any).mesh.ready.then(() => 'ready'), Promise.resolve().then(() => 'waiting')]);
+          return { state, links: (await (window as any).mesh.status()).links.length };
+        }, dead);
+        assert.deepEqual(late, { state: 'waiting', links: 0 });
+        await ctx.close();
+      }));
   });
 }
 

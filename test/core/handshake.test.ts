@@ -115,6 +115,28 @@ describe('handshake between two nodes', () => {
   });
 });
 
+describe('linked(): ready means ready', () => {
+  it('resolves once the first link is up (not before), and at once after that', async () => {
+    const net = new TestNet();
+    const a = await net.addNode('ready-a');
+    const b = await net.addNode('ready-b', { bootstrap: ['mem:ready-a'] });
+    let linkedAt: number | undefined;
+    void b.node.linked().then(() => (linkedAt = b.node.linkIds().length));
+    await drive(net.clock, b.node.start(), 1000, 'start b');
+    assert.equal(linkedAt, undefined, 'not linked yet when start() resolved');
+    await drive(net.clock, b.node.linked(), 2000, 'b linked');
+    assert.equal(linkedAt, 1, 'resolved with the link in the table');
+    // The first packet after it is routed: a node with a link never fails with UNREACHABLE.
+    await drive(net.clock, a.node.start(), 1000, 'start a');
+    await drive(net.clock, b.node.send(a.node.id, 'first'), 3000, 'first send after linked()');
+    let again = false;
+    void b.node.linked().then(() => (again = true));
+    await Promise.resolve();
+    assert.equal(again, true, 'already linked: resolves at once');
+    await net.stopAll();
+  });
+});
+
 describe('handshake against raw peers', () => {
   it('an honest raw peer gets a link (the harness itself speaks the protocol)', async () => {
     const net = new TestNet();
