@@ -82,7 +82,9 @@ export interface PacketFrame {
   id: number;
   kind: number;
   payload: Uint8Array;
+  /** The source's Ed25519 key; empty in an unsigned packet (see packets.ts). */
   publicKey: Uint8Array;
+  /** Empty in an unsigned packet. */
   signature: Uint8Array;
 }
 
@@ -207,7 +209,10 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult<Frame> {
       const [, src, dst, hops, id, kind, payload, publicKey, signature] = a;
       if (a.length !== 9 || !isBytes(src, ID_BYTES) || !isBytes(dst, ID_BYTES)) return fail('bad-packet');
       if (!isUint(hops) || hops > 255 || !isUint(id) || !isUint(kind) || kind > 255) return fail('bad-packet');
-      if (!isBytes(payload) || !isBytes(publicKey, PUBLIC_KEY_BYTES) || !isBytes(signature, SIGNATURE_BYTES)) return fail('bad-packet');
+      if (!isBytes(payload) || !isBytes(publicKey) || !isBytes(signature)) return fail('bad-packet');
+      // Signed (a key and a signature), or unsigned (neither): a sealed payload whose AEAD proves its source (packets.ts).
+      const signed = publicKey.length === PUBLIC_KEY_BYTES && signature.length === SIGNATURE_BYTES;
+      if (!signed && (publicKey.length !== 0 || signature.length !== 0)) return fail('bad-packet');
       return ok({ type: t, src, dst, hops, id, kind, payload, publicKey, signature });
     }
     case FrameType.Ask: {

@@ -2,10 +2,19 @@
  * End-to-end encryption of application payloads (datagrams, reliable datagrams, requests and
  * replies): forwarding nodes carry them but can read none of them.
  *
- * Key binding: a node's X25519 public key only ever travels inside a packet that the node
- * signed with its Ed25519 identity (a KeyRequest, a KeyReply, or a sealed payload, which names
- * its sender's key), and a packet's source id is the hash of the key that signed it. So a key
- * learned from a packet of node X is X's key: no forwarder can substitute its own.
+ * Key binding: a node's X25519 public key is only ever learned from a packet that the node
+ * signed with its Ed25519 identity (a KeyRequest, a KeyReply, or a signed sealed payload, which
+ * names its sender's key), and a packet's source id is the hash of the key that signed it. So a
+ * key learned from a packet of node X is X's key: no forwarder can substitute its own.
+ *
+ * No signature where the AEAD proves the source: once a sender knows that the destination holds
+ * its key (the destination answered its KeyRequest, or sealed something to it), it sends sealed
+ * payloads unsigned. Only the two ends can derive their pair key, so a payload that opens under
+ * it, with source, destination, packet id and kind in the associated data, comes from the source
+ * and was not altered. The destination opens an unsigned packet only with the key it already
+ * holds for that source (the key named in the packet must be that one), and otherwise drops it
+ * and tells the source its key, which makes the source sign again (after a restart, or once the
+ * destination's cache forgot it).
  *
  * Exchange: the first time A sends to B, A routes a KeyRequest to B carrying A's key; B caches
  * it and answers with its own. From then on both seal to each other without asking. Every
@@ -78,6 +87,9 @@ export interface E2eStatus {
   opened: number;
   plaintextSent: number;
   keyRequests: number;
+  /** Sealed packets sent without a signature (the destination held our key), and opened so. */
+  unsignedSent: number;
+  unsignedOpened: number;
   peersCached: number;
 }
 
@@ -88,8 +100,10 @@ export class E2e {
   private readonly plaintextPeers = new BoundedMap<string, number>(PEER_CACHE);
   private readonly asking = new Map<string, Promise<Sealing>>();
   private readonly notices = new BoundedMap<string, number>(PEER_CACHE);
+  /** Peers known to hold our current key: sealed payloads to them go unsigned. */
+  private readonly holdOurKey = new BoundedMap<string, true>(PEER_CACHE);
   private readonly requests: PendingRequests;
-  private readonly stats = { sealed: 0, opened: 0, plaintextSent: 0, keyRequests: 0 };
+  private readonly stats = { sealed: 0, opened: 0, plaintextSent: 0, keyRequests: 0, unsignedSent: 0, unsignedOpened: 0 };
   private on: boolean;
 
   constructor(private readonly o: E2eOptions) {
@@ -150,25 +164,31 @@ export class E2e {
     return asking;
   }
 
-  /** Seals `plaintext` for `dst` (call inside the actor, just before the packet is signed). */
-  async seal(src: NodeId, dst: NodeId, kind: number, plaintext: Uint8Array, how: Sealing): Promise<Uint8Array> {
+  /**
+   * Seals `plaintext` for `dst` as packet `id` (call inside the actor, just before the packet is
+   * made). `unsigned`: the packet may go without a signature, since `dst` holds our key.
+   */
+  async seal(src: NodeId, dst: NodeId, kind: number, id: number, plaintext: Uint8Array, how: Sealing): Promise<{ payload: Uint8Array; unsigned: boolean }> {
     if ('plaintext' in how) {
       if (!bytesEqual(dst, this.o.id)) this.stats.plaintextSent++;
-      return plaintext;
+      return { payload: plaintext, unsigned: false };
     }
     const mine = await this.own!;
-    const aad = associatedData(src, dst, kind, mine.publicKey, how.peer.publicKey);
+    const aad = associatedData(src, dst, kind, id, mine.publicKey, how.peer.publicKey);
     const { nonce, ciphertext } = await seal(await how.peer.aes, plaintext, aad);
     this.stats.sealed++;
-    return Payload.sealed.encode({ senderKey: mine.publicKey, recipientTag: how.peer.publicKey.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext });
+    const unsigned = this.holdOurKey.get(toHex(dst)) === true;
+    if (unsigned) this.stats.unsignedSent++;
+    return { payload: Payload.sealed.encode({ senderKey: mine.publicKey, recipientTag: how.peer.publicKey.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext }), unsigned };
   }
 
   /**
-   * The plaintext payload of a verified packet of a sealable kind, or a reason to drop it.
-   * `remote` is false for a packet this node sent itself (never sealed, never refused).
+   * The plaintext payload of a packet of a sealable kind (verified, or unsigned), or a reason to
+   * drop it. `remote` is false for a packet this node sent itself (never sealed, never refused).
    */
-  async open(p: PacketFrame, remote: boolean): Promise<Opened | string> {
+  async open(p: PacketFrame, remote: boolean, unsigned = false): Promise<Opened | string> {
     if (!looksSealed(p.payload)) {
+      if (unsigned) return 'e2e:unsigned-plaintext';
       if (remote && this.o.require) return 'e2e:plaintext-refused';
       return { payload: p.payload, sealed: false };
     }
@@ -181,13 +201,28 @@ export class E2e {
       this.notice(p.src);
       return 'e2e:stale-key';
     }
-    const peer = this.learn(p.src, env.senderKey);
+    const src = toHex(p.src);
+    let peer: PeerKey;
+    if (unsigned) {
+      // Only the key a signed packet of this source taught us: no signature binds the one named here.
+      const known = this.peers.get(src);
+      if (!known || !bytesEqual(known.publicKey, env.senderKey)) {
+        this.notice(p.src);
+        return 'e2e:unsigned-unknown-key';
+      }
+      peer = known;
+    } else {
+      peer = this.learn(p.src, env.senderKey);
+    }
     // A key that yields no pair key (a low-order point) is the sender's own doing: drop its packet.
     const aes = await peer.aes.catch(() => undefined);
     if (!aes) return 'e2e:bad-key';
-    const plain = await open(aes, env.nonce, env.ciphertext, associatedData(p.src, p.dst, p.kind, env.senderKey, mine.publicKey));
+    const plain = await open(aes, env.nonce, env.ciphertext, associatedData(p.src, p.dst, p.kind, p.id, env.senderKey, mine.publicKey));
     if (!plain) return 'e2e:bad-ciphertext';
     this.stats.opened++;
+    if (unsigned) this.stats.unsignedOpened++;
+    // It sealed to our current key, so it holds that key: from now on our packets to it go unsigned.
+    this.holdOurKey.set(src, true);
     return { payload: plain, sealed: true };
   }
 
@@ -212,7 +247,14 @@ export class E2e {
       this.peers.take(src);
       this.plaintextPeers.set(src, this.o.clock.now() + PLAINTEXT_PEER_MS);
     }
-    if (r.requestId !== 0 && !this.requests.answer(src, r.requestId, true, r.key)) this.o.drop('late-key-reply');
+    if (r.requestId === 0) {
+      // An unasked correction: it could not open something of ours, so it may not hold our key.
+      this.holdOurKey.take(src);
+      return;
+    }
+    if (!this.requests.answer(src, r.requestId, true, r.key)) return this.o.drop('late-key-reply');
+    // It answered our KeyRequest, which carried our key: it holds it now.
+    if (r.key.length === E2E_KEY_BYTES) this.holdOurKey.set(src, true);
   }
 
   status(): E2eStatus {
@@ -272,6 +314,8 @@ export class E2e {
     const text = toHex(id);
     const known = this.peers.get(text);
     if (known && bytesEqual(known.publicKey, key)) return known;
+    // A new key: the peer restarted, and may have forgotten ours.
+    if (known) this.holdOurKey.take(text);
     const publicKey = key.slice();
     const aes = this.own!.then((mine) => derivePairKey({ id: this.o.id, keys: mine.keys, publicKey: mine.publicKey }, { id, publicKey }));
     aes.catch(() => undefined);
@@ -294,9 +338,10 @@ export class E2e {
 }
 
 /**
- * What the AEAD authenticates besides the plaintext: both node ids, the packet kind and both
- * X25519 keys. The port travels inside the plaintext, so it is hidden and authenticated too.
+ * What the AEAD authenticates besides the plaintext: every packet field a relay must not change
+ * (both node ids, the packet id and the kind; only the hop limit is left out) and both X25519
+ * keys. The port travels inside the plaintext, so it is hidden and authenticated too.
  */
-function associatedData(src: NodeId, dst: NodeId, kind: number, senderKey: Uint8Array, recipientKey: Uint8Array): Uint8Array {
-  return encode([AAD_LABEL, src, dst, kind, senderKey, recipientKey]);
+function associatedData(src: NodeId, dst: NodeId, kind: number, id: number, senderKey: Uint8Array, recipientKey: Uint8Array): Uint8Array {
+  return encode([AAD_LABEL, src, dst, id, kind, senderKey, recipientKey]);
 }

@@ -120,12 +120,15 @@ export class Forwarding {
     this.host.counters.forwarded++;
   }
 
-  /** Signs and routes a packet of ours; delivers it locally when we are its destination. */
-  async originate(dst: NodeId, kind: number, payload: Uint8Array, packetId?: number): Promise<void> {
+  /**
+   * Signs and routes a packet of ours; delivers it locally when we are its destination.
+   * `unsigned` only for a sealed payload to a node that holds our key (packets.ts).
+   */
+  async originate(dst: NodeId, kind: number, payload: Uint8Array, packetId?: number, unsigned = false): Promise<void> {
     if (this.host.isStopped()) throw MeshError.stopped();
     if (payload.length > MAX_PAYLOAD_BYTES + 1024) throw MeshError.payloadTooLarge(payload.length, MAX_PAYLOAD_BYTES);
     const id = packetId ?? this.host.nextPacketId();
-    const packet = await createPacket(this.host.identity, dst, kind, payload, id, DEFAULT_HOP_LIMIT);
+    const packet = await createPacket(this.host.identity, dst, kind, payload, id, DEFAULT_HOP_LIMIT, unsigned);
     this.host.counters.sent++;
     const next = this.nextHopFor(packet);
     if (next) {

@@ -23,7 +23,7 @@ import type { Identity } from './identity.js';
 import type { Link } from './link.js';
 import { DEFAULT_HOP_LIMIT, MAX_REFERRALS } from './limits.js';
 import { FloodGuard } from './rate-limit.js';
-import { PacketKind, SEALABLE_KINDS, verifyPacket } from './packets.js';
+import { isUnsigned, PacketKind, SEALABLE_KINDS, verifyPacket } from './packets.js';
 import { E2e } from './e2e.js';
 import type { AppData } from './payloads.js';
 import { Payload } from './payloads.js';
@@ -86,7 +86,8 @@ export class MeshNode {
     const run = <T>(task: () => T | Promise<T>): Promise<T> => this.actor.run(task);
     const isStopped = () => this.stopped;
     const drop = (reason: string) => this.drop(reason);
-    const originate = (dst: NodeId, kind: number, payload: Uint8Array, packetId?: number) => this.forwarding.originate(dst, kind, payload, packetId);
+    const originate = (dst: NodeId, kind: number, payload: Uint8Array, packetId?: number, unsigned?: boolean) =>
+      this.forwarding.originate(dst, kind, payload, packetId, unsigned);
     const nextPacketId = () => this.nextPacketId();
     this.e2e = new E2e({
       id: identity.id,
@@ -106,6 +107,7 @@ export class MeshNode {
       e2e: this.e2e,
       run,
       originate,
+      nextPacketId,
       unicastHop: (p) => this.forwarding.unicastHop(p),
       checkTarget: (to) => this.checkTarget(to),
       drop,
@@ -274,16 +276,22 @@ export class MeshNode {
   /** A packet that ends here: checked (unless ours), opened when sealed, and handed to its part. */
   private async deliver(p: PacketFrame, from: Session | undefined): Promise<void> {
     const src = toHex(p.src);
+    // Unsigned: a sealed payload whose AEAD proves its source (e2e.ts); nothing else may come so.
+    const unsigned = from !== undefined && isUnsigned(p);
     if (from) {
       if (!this.seen.add(`${src}:${p.id}:${p.kind}`)) return this.drop('duplicate');
-      const bad = await verifyPacket(p);
-      if (bad) return this.drop(bad);
+      if (unsigned) {
+        if (!SEALABLE_KINDS.has(p.kind)) return this.drop('unsigned');
+      } else {
+        const bad = await verifyPacket(p);
+        if (bad) return this.drop(bad);
+      }
     }
     // Links crossed: the first link does not lower the hop limit, each forward does; 0 when local.
     const hops = from ? Math.max(1, DEFAULT_HOP_LIMIT - p.hops + 1) : 0;
     let sealed = false;
     if (SEALABLE_KINDS.has(p.kind)) {
-      const opened = await this.e2e.open(p, from !== undefined);
+      const opened = await this.e2e.open(p, from !== undefined, unsigned);
       if (typeof opened === 'string') return this.drop(opened);
       sealed = opened.sealed;
       p = { ...p, payload: opened.payload };

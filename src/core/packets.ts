@@ -2,6 +2,13 @@
  * Routed packets: created and signed by their source, forwarded hop by hop with only the hop
  * limit changing, verified by their destination. The signature covers everything except the
  * hop limit, and the source id must be the hash of the key that signed.
+ *
+ * One exception: a sealed application payload (SEALABLE_KINDS) to a node that already holds
+ * the source's X25519 key travels unsigned, with an empty key and signature. AES-GCM under the
+ * pair key, which only the two ends can derive, then proves the source, and its associated
+ * data covers every field a relay must not change (source, destination, id, kind: e2e.ts).
+ * The destination accepts an unsigned packet only when the sender key it names is the one it
+ * already learned from a signed packet of that source; anything else is dropped.
  */
 import { encode } from 'cborg';
 import { FrameType, type PacketFrame } from './codec.js';
@@ -48,6 +55,9 @@ export function signedBytes(p: Pick<PacketFrame, 'src' | 'dst' | 'id' | 'kind' |
   return encode(['meshwork/1 packet', p.src, p.dst, p.id, p.kind, p.payload]);
 }
 
+const NONE = new Uint8Array(0);
+
+/** A packet from `identity`, signed unless `unsigned` (only for a sealed payload; see above). */
 export async function createPacket(
   identity: Identity,
   dst: NodeId,
@@ -55,14 +65,22 @@ export async function createPacket(
   payload: Uint8Array,
   id: number,
   hops: number,
+  unsigned = false,
 ): Promise<PacketFrame> {
   const fields = { src: identity.id, dst, id, kind, payload };
+  if (unsigned) return { type: FrameType.Packet, ...fields, hops, publicKey: NONE, signature: NONE };
   const signature = await identity.sign(signedBytes(fields));
   return { type: FrameType.Packet, ...fields, hops, publicKey: identity.publicKey, signature };
 }
 
-/** Undefined when the packet is authentic, else the reason to drop it. */
+/** Whether a packet travels without a signature (its AEAD proves its source). */
+export function isUnsigned(p: Pick<PacketFrame, 'signature'>): boolean {
+  return p.signature.length === 0;
+}
+
+/** Undefined when the packet is authentic, else the reason to drop it. An unsigned packet is 'unsigned' here: only e2e.ts can accept it. */
 export async function verifyPacket(p: PacketFrame): Promise<string | undefined> {
+  if (isUnsigned(p)) return 'unsigned';
   if (!keyMatchesId(p.publicKey, p.src)) return 'forged-source';
   if (!(await verifySignature(p.publicKey, p.signature, signedBytes(p)))) return 'bad-signature';
   return undefined;

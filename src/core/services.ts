@@ -33,8 +33,9 @@ export interface ServicesHost {
   settings: NodeSettings;
   e2e: E2e;
   run<T>(task: () => T | Promise<T>): Promise<T>;
-  /** Signs and routes a packet of ours (call inside the actor). */
-  originate(dst: NodeId, kind: number, payload: Uint8Array): Promise<void>;
+  /** Signs (unless `unsigned`) and routes a packet of ours (call inside the actor). */
+  originate(dst: NodeId, kind: number, payload: Uint8Array, packetId?: number, unsigned?: boolean): Promise<void>;
+  nextPacketId(): number;
   /** The link a packet of ours to `dst` would leave by (forwarding.ts). */
   unicastHop(p: { src: NodeId; dst: NodeId; kind: number }): Session | undefined;
   /** The id of a node the application names; STOPPED once the node stopped. */
@@ -105,7 +106,10 @@ export class Services {
       const full = await this.host.run(async () => {
         const next = this.host.unicastHop({ src: identity.id, dst, kind });
         if (next && next.state !== 'closed' && next.link.bufferedAmount > CONGESTED_BYTES) return next;
-        await this.host.originate(dst, kind, await e2e.seal(identity.id, dst, kind, plaintext, how));
+        // The packet id is chosen before sealing: it is part of the associated data.
+        const id = this.host.nextPacketId();
+        const sealed = await e2e.seal(identity.id, dst, kind, id, plaintext, how);
+        await this.host.originate(dst, kind, sealed.payload, id, sealed.unsigned);
         return undefined;
       });
       if (!full) return;

@@ -14,6 +14,7 @@ import type { Link, LinkHandlers } from '../../src/core/link.js';
 import { MeshNode, type Message, type MeshNodeOptions } from '../../src/core/node.js';
 import { createPacket, PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
+import { exportE2ePublicKey, generateE2eKeys } from '../../src/core/e2e-crypto.js';
 import { utf8 } from '../../src/core/bytes.js';
 import { seededIdentity, TestNet } from '../helpers/mesh.js';
 import { advance, drive, driveUntil } from '../helpers/wait.js';
@@ -161,7 +162,7 @@ describe('end-to-end encryption through a forwarding node', () => {
     await t.net.stopAll();
   });
 
-  it('a payload B alters is dropped and counted by C, never delivered', async () => {
+  it('a payload B alters is dropped and counted by C, never delivered (unsigned: AES-GCM refuses it)', async () => {
     const t = await chain();
     await drive(t.net.clock, t.a.send(t.c.id, 'warm-up', { port: 3 }), 5000, 'warm-up (key exchange)');
     await advance(t.net.clock, 100);
@@ -173,7 +174,6 @@ describe('end-to-end encryption through a forwarding node', () => {
       payload[payload.length - 1]! ^= 0x01;
       return encodeFrame({ ...d.value, payload });
     });
-    const before = t.c.status().counters.dropped['bad-signature'] ?? 0;
     await drive(t.net.clock, t.a.send(t.c.id, 'altered on the way', { port: 3 }), 5000, 'send');
     await advance(t.net.clock, 200);
     assert.deepEqual(
@@ -181,7 +181,143 @@ describe('end-to-end encryption through a forwarding node', () => {
       ['warm-up'],
       'the altered datagram was not delivered',
     );
-    assert.equal(t.c.status().counters.dropped['bad-signature'], before + 1, 'C counted it as a bad signature');
+    assert.equal(t.c.status().counters.dropped['e2e:bad-ciphertext'], 1, 'C counted a ciphertext that does not authenticate');
+    await t.net.stopAll();
+  });
+
+  it('a relay that dresses an unsigned packet up with A’s key and a signature of its own gets a bad signature', async () => {
+    const t = await chain();
+    await drive(t.net.clock, t.a.send(t.c.id, 'warm-up', { port: 3 }), 5000, 'warm-up');
+    await advance(t.net.clock, 100);
+    const mallory = await seededIdentity('e2e/mallory');
+    t.setTap(async (frame) => {
+      const d = decodeFrame(frame);
+      if (!d.ok || d.value.type !== FrameType.Packet || d.value.kind !== PacketKind.Data) return frame;
+      assert.equal(d.value.signature.length, 0, 'unsigned on the way');
+      // Signed over the same fields, but by another key than A's.
+      const p = d.value;
+      const other = await createPacket(mallory, p.dst, p.kind, p.payload, p.id, p.hops);
+      return encodeFrame({ ...p, publicKey: t.aId.publicKey, signature: other.signature });
+    });
+    await drive(t.net.clock, t.a.send(t.c.id, 'dressed up', { port: 3 }), 5000, 'send');
+    await driveUntil(t.net.clock, () => (t.c.status().counters.dropped['bad-signature'] ?? 0) === 1, 2000, 'C dropped it as a bad signature');
+    assert.deepEqual(t.inbox.map((m) => m.data), ['warm-up']);
+    await t.net.stopAll();
+  });
+
+  it('once C holds A’s key, sealed payloads travel unsigned (no key, no signature) and arrive', async () => {
+    const t = await chain();
+    await drive(t.net.clock, t.a.send(t.c.id, 'one', { port: 3 }), 5000, 'first send');
+    const reply = await drive(t.net.clock, t.a.request(t.c.id, 'two', { port: 5 }), 5000, 'request');
+    await drive(t.net.clock, t.a.send(t.c.id, 'three', { port: 6, reliable: true }), 5000, 'reliable send');
+    await advance(t.net.clock, 200);
+    assert.deepEqual(t.inbox.map((m) => m.data), ['one', 'three']);
+    assert.match(String(reply), /^reply to two/);
+    for (const [kind, who] of [
+      [PacketKind.Data, t.a],
+      [PacketKind.Request, t.a],
+      [PacketKind.Response, t.c],
+      [PacketKind.ReliableData, t.a],
+      [PacketKind.Ack, t.c],
+    ] as const) {
+      const sent = packets(t.forwarded, kind, who);
+      assert.ok(sent.length >= 1, `kind ${kind} forwarded`);
+      const sealable = kind !== PacketKind.Ack;
+      for (const p of sent) {
+        assert.equal(p.signature.length, sealable ? 0 : 64, `kind ${kind}: ${sealable ? 'unsigned' : 'signed'}`);
+        assert.equal(p.publicKey.length, sealable ? 0 : 32);
+      }
+    }
+    // Key exchange and control stay signed.
+    for (const kind of [PacketKind.KeyRequest, PacketKind.KeyReply]) for (const p of packets(t.forwarded, kind)) assert.equal(p.signature.length, 64);
+    assert.equal(t.a.status().e2e.unsignedSent, 3);
+    assert.equal(t.c.status().e2e.unsignedOpened, 3);
+    await t.net.stopAll();
+  });
+
+  it('every field a relay must not change is authenticated in an unsigned packet; the hop limit is not', async () => {
+    const t = await chain();
+    await drive(t.net.clock, t.a.send(t.c.id, 'warm-up', { port: 3 }), 5000, 'warm-up');
+    await advance(t.net.clock, 100);
+    const bId = Buffer.from(t.b.id, 'hex');
+    const changes: [string, (p: PacketFrame) => Partial<PacketFrame>, string | undefined][] = [
+      ['packet id', (p) => ({ id: p.id ^ 1 }), 'e2e:bad-ciphertext'],
+      ['kind (another sealable one)', () => ({ kind: PacketKind.ReliableData }), 'e2e:bad-ciphertext'],
+      ['source (a node whose key C does not hold)', () => ({ src: new Uint8Array(bId) }), 'e2e:unsigned-unknown-key'],
+      ['kind (one that must be signed)', () => ({ kind: PacketKind.Signal }), 'unsigned'],
+      ['hop limit', (p) => ({ hops: p.hops - 7 }), undefined],
+    ];
+    for (const [what, change, reason] of changes) {
+      t.setTap((frame) => {
+        const d = decodeFrame(frame);
+        if (!d.ok || d.value.type !== FrameType.Packet || d.value.kind !== PacketKind.Data) return frame;
+        assert.equal(d.value.signature.length, 0, 'unsigned');
+        return encodeFrame({ ...d.value, ...change(d.value) });
+      });
+      const dropped = reason ? t.c.status().counters.dropped[reason] ?? 0 : 0;
+      const delivered = t.inbox.length;
+      await drive(t.net.clock, t.a.send(t.c.id, `altered: ${what}`, { port: 3 }), 5000, `send (${what})`);
+      if (reason) {
+        await driveUntil(t.net.clock, () => (t.c.status().counters.dropped[reason] ?? 0) === dropped + 1, 2000, `${what}: dropped as ${reason}`);
+        assert.equal(t.inbox.length, delivered, `${what}: not delivered`);
+      } else {
+        await driveUntil(t.net.clock, () => t.inbox.length === delivered + 1, 2000, `${what}: delivered`);
+      }
+    }
+    await t.net.stopAll();
+  });
+
+  it('B cannot forge an unsigned packet from A: neither with A’s key named, nor with its own', async () => {
+    const t = await chain();
+    await drive(t.net.clock, t.a.send(t.c.id, 'warm-up', { port: 3 }), 5000, 'warm-up');
+    await advance(t.net.clock, 100);
+    const bKeys = await generateE2eKeys();
+    const bPublic = await exportE2ePublicKey(bKeys);
+    const forgeries: [string, (env: NonNullable<ReturnType<typeof Payload.sealed.decode>>) => Uint8Array, string][] = [
+      // The sealed envelope names A's key, but B cannot derive the A–C pair key: AES-GCM fails.
+      ['A’s key named, ciphertext of B’s making', (env) => Payload.sealed.encode({ ...env, ciphertext: new Uint8Array(env.ciphertext.length).fill(7) }), 'e2e:bad-ciphertext'],
+      // B's own X25519 key: C would derive a pair key with B, but no signature binds that key to A.
+      ['B’s key named', (env) => Payload.sealed.encode({ ...env, senderKey: bPublic }), 'e2e:unsigned-unknown-key'],
+    ];
+    for (const [what, forge, reason] of forgeries) {
+      t.setTap((frame) => {
+        const d = decodeFrame(frame);
+        if (!d.ok || d.value.type !== FrameType.Packet || d.value.kind !== PacketKind.Data) return frame;
+        return encodeFrame({ ...d.value, payload: forge(Payload.sealed.decode(d.value.payload)!) });
+      });
+      await drive(t.net.clock, t.a.send(t.c.id, `forged: ${what}`, { port: 3 }), 5000, `send (${what})`);
+      await driveUntil(t.net.clock, () => (t.c.status().counters.dropped[reason] ?? 0) >= 1, 2000, `${what}: dropped as ${reason}`);
+    }
+    assert.deepEqual(t.inbox.map((m) => m.data), ['warm-up']);
+    // A plaintext payload cannot travel unsigned either.
+    t.setTap((frame) => {
+      const d = decodeFrame(frame);
+      if (!d.ok || d.value.type !== FrameType.Packet || d.value.kind !== PacketKind.Data) return frame;
+      return encodeFrame({ ...d.value, payload: Payload.data.encode({ port: 3, data: 'in the clear, unsigned' }) });
+    });
+    await drive(t.net.clock, t.a.send(t.c.id, 'replaced', { port: 3 }), 5000, 'send');
+    await driveUntil(t.net.clock, () => (t.c.status().counters.dropped['e2e:unsigned-plaintext'] ?? 0) === 1, 2000, 'plaintext unsigned dropped');
+    assert.deepEqual(t.inbox.map((m) => m.data), ['warm-up']);
+    await t.net.stopAll();
+  });
+
+  it('a destination that forgot A’s key (restarted, same keys) drops unsigned packets and tells A, which signs again', async () => {
+    const cKeys = await generateE2eKeys();
+    const t = await chain({}, { e2eKeys: cKeys });
+    await drive(t.net.clock, t.a.send(t.c.id, 'before the restart', { port: 3 }), 5000, 'warm-up');
+    await drive(t.net.clock, t.a.send(t.c.id, 'unsigned now', { port: 3 }), 5000, 'second');
+    assert.ok(t.a.status().e2e.unsignedSent >= 1);
+    await drive(t.net.clock, t.c.stop(), 1000, 'stop c');
+    await driveUntil(t.net.clock, () => t.b.linkIds().length === 1, 5000, 'B saw C go');
+    const c2 = (await t.net.addNode('e2e/c-same-keys', { identity: t.c.identity, e2eKeys: cKeys, addrs: [], bootstrap: ['mem:e2e-b'] })).node;
+    const inbox: string[] = [];
+    c2.onMessage((m) => inbox.push(String(m.data)));
+    await drive(t.net.clock, c2.start(), 1000, 'start c again');
+    await driveUntil(t.net.clock, () => t.b.linkIds().length === 2, 5000, 'C back at B');
+    await drive(t.net.clock, t.a.send(c2.id, 'after the restart', { port: 3, reliable: true, deadlineMs: 5000 }), 6000, 'reliable send');
+    assert.deepEqual(inbox, ['after the restart']);
+    assert.equal(c2.status().counters.dropped['e2e:unsigned-unknown-key'], 1, 'the unsigned copy was refused, once');
+    await drive(t.net.clock, c2.stop(), 1000, 'stop c again');
     await t.net.stopAll();
   });
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { decodeFrame, encodeFrame, type PacketFrame } from '../../src/core/codec.js';
 import { Identity } from '../../src/core/identity.js';
-import { createPacket, PacketKind, signedBytes, verifyPacket } from '../../src/core/packets.js';
+import { createPacket, isUnsigned, PacketKind, signedBytes, verifyPacket } from '../../src/core/packets.js';
 import { seededIdentity } from '../helpers/mesh.js';
 
 describe('packet signatures', () => {
@@ -78,6 +78,25 @@ describe('packet signatures', () => {
     assert.deepEqual(signedBytes({ ...packet, hops: 1 } as PacketFrame), base);
     for (const change of [{ src: bob.id }, { dst: alice.id }, { id: 1 }, { kind: 9 }, { payload: new Uint8Array(0) }]) {
       assert.notDeepEqual(signedBytes({ ...packet, ...change }), base, JSON.stringify(Object.keys(change)));
+    }
+  });
+
+  it('an unsigned packet carries neither key nor signature, survives the codec, and never verifies as signed', async () => {
+    const unsigned = await createPacket(alice, bob.id, PacketKind.Data, Uint8Array.of(9), 7, 64, true);
+    assert.equal(unsigned.publicKey.length, 0);
+    assert.equal(unsigned.signature.length, 0);
+    assert.ok(isUnsigned(unsigned));
+    const wire = encodeFrame(unsigned);
+    assert.ok(wire.length < encodeFrame(packet).length - 90, 'the key and the signature are off the wire');
+    const decoded = decodeFrame(wire);
+    assert.ok(decoded.ok && decoded.value.type === unsigned.type);
+    assert.equal(await verifyPacket(decoded.value as PacketFrame), 'unsigned', 'only the AEAD at the destination can accept it');
+  });
+
+  it('a packet with a key but no signature, or a signature but no key, is malformed', () => {
+    for (const half of [{ signature: new Uint8Array(0) }, { publicKey: new Uint8Array(0) }, { signature: new Uint8Array(63) }]) {
+      const d = decodeFrame(encodeFrame({ ...packet, ...half }));
+      assert.ok(!d.ok && d.reason === 'bad-packet', JSON.stringify(Object.keys(half)));
     }
   });
 });
