@@ -1,7 +1,9 @@
 /** `meshwork serve`: runs a server node until SIGINT/SIGTERM, logging links as they come and go. */
 import type { Command } from 'commander';
+import { MeshError } from '../core/errors.js';
 import { shortId } from '../core/id.js';
 import { startNode, type ServerNode } from '../server/index.js';
+import { builtDemoDir } from '../server/package-dir.js';
 import { collect, parseInteger } from './options.js';
 
 interface ServeOptions {
@@ -10,6 +12,7 @@ interface ServeOptions {
   peer: string[];
   dataDir?: string;
   static?: string;
+  demo: boolean;
   allowOrigin: string[];
   allowAppOrigin: string[];
   linkBudget: number;
@@ -22,12 +25,13 @@ interface ServeOptions {
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('run a server node: the mesh WebSocket endpoint at /mesh, its status at /meshwork/status, static files at /')
+    .description('run a server node: the mesh WebSocket endpoint at /mesh, its status at /meshwork/status, the demo (or your files) at /')
     .option('--port <n>', 'TCP port for HTTP and the mesh endpoint (0 picks a free one)', parseInteger('--port', 0, 65535), 8080)
     .option('--host <addr>', 'interface to listen on (0.0.0.0 for every interface)', '127.0.0.1')
     .option('--peer <url>', 'ws:// or wss:// URL of a server to join through; repeatable; needed only on the first start', collect, [])
     .option('--data-dir <dir>', 'keep the identity key and peer memory in this directory (without it, both are lost on stop)')
-    .option('--static <dir>', 'serve this directory at / (default: a built-in status page)')
+    .option('--static <dir>', 'serve this directory at / instead of the demo')
+    .option('--no-demo', 'serve a plain status page at / instead of the demo')
     .option('--allow-origin <origin>', 'browser origin allowed to join, e.g. https://example.com; repeatable (default: any)', collect, [])
     .option('--allow-app-origin <origin>', 'app origin allowed to embed the hub (/meshwork/hub.html) and share the browser node; repeatable; \'*\' for any origin (default: none but this server\'s own)', collect, [])
     .option('--link-budget <n>', 'most links kept at once', parseInteger('--link-budget', 2, 100_000), 256)
@@ -42,12 +46,13 @@ export function registerServe(program: Command): void {
 }
 
 async function serve(o: ServeOptions): Promise<void> {
+  const page = pageDir(o);
   const node = await startNode({
     port: o.port,
     host: o.host,
     peers: o.peer,
     dataDir: o.dataDir,
-    static: o.static,
+    static: page,
     allowOrigins: o.allowOrigin.length > 0 ? o.allowOrigin : undefined,
     allowAppOrigins: o.allowAppOrigin.length > 0 ? o.allowAppOrigin : undefined,
     linkBudget: o.linkBudget,
@@ -61,12 +66,25 @@ async function serve(o: ServeOptions): Promise<void> {
   console.log(`meshwork: node ${node.id}`);
   console.log(`meshwork: url ${node.url}`);
   console.log(`meshwork: http ${node.url!.replace(/^ws/, 'http').replace(/\/mesh$/, '/')}`);
+  console.log(`meshwork: page ${page === undefined ? 'status page' : page === o.static ? `static ${o.static}` : 'demo'} at /`);
   console.log(`meshwork: data ${status.dataDir ?? 'in memory only (pass --data-dir to keep identity and peers)'}; ${status.knownPeers} known peers`);
   if ((o.host === '0.0.0.0' || o.host === '::') && !o.publicUrl) log(`note: other machines cannot dial ${node.url}; pass --public-url`);
   const links = () => node.mesh.linkIds().length;
   node.events.on('link-up', (e) => log(`link up   ${shortId(e.id)} ${e.transport} ${e.outbound ? 'out' : 'in'} (${links()} links)`));
   node.events.on('link-down', (e) => log(`link down ${shortId(e.id)} ${e.transport}: ${e.reason} (${links()} links)`));
   await untilSignal(node);
+}
+
+/** What / serves: --static DIR, else the demo unless --no-demo (undefined: the built-in status page). */
+function pageDir(o: ServeOptions): string | undefined {
+  if (o.static !== undefined) {
+    if (!o.demo) throw MeshError.invalid('--static and --no-demo cannot be used together: --static already replaces the demo');
+    return o.static;
+  }
+  if (!o.demo) return undefined;
+  const demo = builtDemoDir();
+  if (!demo) log('warning: the demo is not built (run npm run build in the package); serving the status page at /');
+  return demo;
 }
 
 /** Resolves after a clean stop on the first SIGINT/SIGTERM; a second signal exits at once. */

@@ -5,6 +5,7 @@ export const BUILTIN_PAGE = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Meshwork server node</title>
+<link rel="icon" href="/meshwork/favicon.svg" type="image/svg+xml">
 <style>
   body { font: 15px/1.5 system-ui, sans-serif; max-width: 52rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
   code, pre { font: 13px ui-monospace, monospace; }
@@ -17,7 +18,8 @@ export const BUILTIN_PAGE = `<!doctype html>
 <p>This is a Meshwork server: a node of a mesh network
 whose other nodes are mostly browsers. Browsers and other servers join the mesh through its WebSocket
 endpoint at <code>/mesh</code>; after that they route messages to any node id, mostly over their own links.
-Start it with <code>--static DIR</code> to serve your own page here.</p>
+<code>meshwork serve</code> shows the demo here unless started with <code>--no-demo</code>;
+<code>--static DIR</code> serves your own page instead.</p>
 <h2>Status</h2>
 <p id="summary">loading&hellip;</p>
 <table id="links"></table>

@@ -2,13 +2,15 @@
  * The HTTP side of a server node, beside the WebSocket endpoint on the same port:
  *   GET /meshwork/status      the node's status as JSON
  *   GET /meshwork/hub.html    the hub page other origins embed to share this origin's browser node
+ *   GET /meshwork/favicon.svg the site icon (also /favicon.ico when the static dir has none)
  *   GET /meshwork/<name>.js   the browser bundle (and .map) from dist/browser/, when built
- *   GET /...                  the static dir, or the built-in page at /
+ *   GET /...                  the static dir (`meshwork serve`: the demo), or the built-in page at /
  */
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { BUILTIN_PAGE } from './builtin-page.js';
+import { FAVICON_SVG } from './favicon.js';
 import { sendHubPage } from './hub-page.js';
 import { browserBundleDir } from './package-dir.js';
 import { sendFile, sendText, serveStatic } from './static-files.js';
@@ -39,13 +41,17 @@ async function route(req: IncomingMessage, res: ServerResponse, o: RouteOptions)
   if (path === '/mesh') return sendText(res, 426, 'this is the mesh WebSocket endpoint: connect with a WebSocket', { Upgrade: 'websocket' });
   if (path === '/meshwork/status') return sendStatus(res, o.status());
   if (path === '/meshwork/hub.html') return sendHubPage(res, o.appOrigins);
+  if (path === '/meshwork/favicon.svg') return sendIcon(res);
   if (path.startsWith('/meshwork/')) return serveBundle(req, res, path);
-  if (o.staticDir) {
-    if (!(await serveStatic(req, res, o.staticDir, path))) sendText(res, 404, 'not found');
-    return;
-  }
-  if (path === '/' || path === '/index.html') return sendHtml(res, BUILTIN_PAGE);
+  if (o.staticDir && (await serveStatic(req, res, o.staticDir, path))) return;
+  if (path === '/favicon.ico') return sendIcon(res);
+  if (!o.staticDir && (path === '/' || path === '/index.html')) return sendHtml(res, BUILTIN_PAGE);
   sendText(res, 404, 'not found');
+}
+
+function sendIcon(res: ServerResponse): void {
+  res.writeHead(200, { 'Content-Type': 'image/svg+xml', 'Content-Length': Buffer.byteLength(FAVICON_SVG), 'Cache-Control': 'max-age=86400' });
+  res.end(FAVICON_SVG);
 }
 
 function sendStatus(res: ServerResponse, status: unknown): void {

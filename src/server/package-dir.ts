@@ -32,3 +32,9 @@ function readName(manifest: string): string | undefined {
 export function browserBundleDir(): string {
   return join(packageDir(), 'dist', 'browser');
 }
+
+/** The demo app that `meshwork serve` shows at `/`: demo/ with its built app.js, or undefined when not built. */
+export function builtDemoDir(): string | undefined {
+  const dir = join(packageDir(), 'demo');
+  return existsSync(join(dir, 'index.html')) && existsSync(join(dir, 'app.js')) ? dir : undefined;
+}

@@ -144,3 +144,19 @@ test('the demo opened on a second site through the hub chats with the hub origin
       await second.stop();
     }
   }));
+
+test('the plain status page (startNode without static, serve --no-demo) shows its icon and logs no error', { timeout: 30_000 }, () =>
+  withLogs(async () => {
+    const plain = await startServer({ static: undefined });
+    try {
+      const before = problems.length;
+      const page = await openDemo('status-page', 1000, 700, undefined, false, plain.http);
+      const icon = page.waitForResponse((r) => r.url().endsWith('/meshwork/favicon.svg'), { timeout: 10_000 });
+      await page.reload();
+      assert.equal((await icon).status(), 200, 'the icon the page links');
+      await waitFor('the status summary', () => page.$eval('#summary', (el) => /^node [0-9a-f]{64}/.test(el.textContent ?? '')), 10_000);
+      assert.deepEqual(problems.slice(before), [], 'no console errors (a favicon 404 would be one), page errors or failed requests');
+    } finally {
+      await plain.stop();
+    }
+  }));

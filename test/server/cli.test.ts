@@ -84,7 +84,63 @@ describe('meshwork serve', { timeout: 6 * HUNG_MS }, () => {
   it('prints its help', async () => {
     const r = await finished('serve', '--help');
     assert.equal(r.code, 0);
-    for (const flag of ['--port', '--host', '--peer', '--data-dir', '--static', '--allow-origin', '--allow-app-origin', '--link-budget', '--public-url']) assert.ok(r.stdout.includes(flag), flag);
+    for (const flag of ['--port', '--host', '--peer', '--data-dir', '--static', '--no-demo', '--allow-origin', '--allow-app-origin', '--link-budget', '--public-url']) assert.ok(r.stdout.includes(flag), flag);
+  });
+
+  it('refuses --static together with --no-demo', async () => {
+    oneLine(await finished('serve', '--port', '0', '--static', ROOT, '--no-demo'), /^meshwork: --static and --no-demo cannot be used together/);
+  });
+
+  /** Starts `meshwork serve --port 0 …args`, hands its http:// base to `fn`, then stops it. */
+  async function withServe(args: string[], fn: (http: string, stdout: string) => Promise<void>): Promise<void> {
+    const run = meshwork('serve', '--port', '0', ...args);
+    try {
+      await within(run.line(/^meshwork: http /), 15_000, 'the http line');
+      const http = /^meshwork: http (http:\/\/\S+\/)$/m.exec(run.stdout())?.[1];
+      assert.ok(http, run.stdout());
+      await within(run.line(/^meshwork: page /), 5_000, 'the page line');
+      await fn(http, run.stdout());
+    } finally {
+      run.proc.kill('SIGKILL');
+    }
+  }
+
+  it('serves the demo at / by default, with an icon', async () => {
+    await withServe([], async (http, stdout) => {
+      assert.match(stdout, /^meshwork: page demo at \/$/m, 'the demo is built by npm install; without it serve falls back to the status page');
+      const page = await fetch(http);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<title>Meshwork demo<\/title>[\s\S]*href="\/meshwork\/favicon\.svg"/);
+      const app = await fetch(new URL('app.js', http));
+      assert.equal(app.status, 200, 'the demo app is served beside its page');
+      await app.arrayBuffer();
+      for (const icon of ['favicon.ico', 'meshwork/favicon.svg']) {
+        const r = await fetch(new URL(icon, http));
+        assert.equal(r.status, 200, icon);
+        assert.equal(r.headers.get('content-type'), 'image/svg+xml', icon);
+        assert.match(await r.text(), /^<svg /, icon);
+      }
+    });
+  });
+
+  it('serves the plain status page with --no-demo', async () => {
+    await withServe(['--no-demo'], async (http, stdout) => {
+      assert.match(stdout, /^meshwork: page status page at \/$/m);
+      const page = await fetch(http);
+      assert.match(await page.text(), /<title>Meshwork server node<\/title>/);
+      assert.equal((await fetch(new URL('favicon.ico', http)).then((r) => r.status)), 200);
+    });
+  });
+
+  it('serves --static DIR instead of the demo, and its own favicon.ico if it has one', async () => {
+    const dir = await tempDir('cli-static');
+    cleanups.push(dir.remove);
+    await writeFile(join(dir.path, 'index.html'), '<title>mine</title>');
+    await writeFile(join(dir.path, 'favicon.ico'), 'my icon');
+    await withServe(['--static', dir.path], async (http) => {
+      assert.equal(await (await fetch(http)).text(), '<title>mine</title>');
+      assert.equal(await (await fetch(new URL('favicon.ico', http))).text(), 'my icon');
+    });
   });
 
   it('prints its id and url, answers /meshwork/status, and exits 0 on SIGTERM', async () => {
