@@ -16,13 +16,14 @@ import type { Link } from '../core/link.js';
 import type { MeshNode } from '../core/node.js';
 import type { PeerRecord } from '../core/peer-memory.js';
 import { PortLink } from '../transports/port.js';
+import type { IceClient } from './ice-client.js';
 import { withTimeout } from './with-timeout.js';
 
 /** What the broker needs of a tab that can host PeerConnections. */
 export interface RtcHostTab {
   readonly tabId: string;
   readonly alive: boolean;
-  openRtc(key: string, peer: string, initiator: boolean, port: MessagePort): void;
+  openRtc(key: string, peer: string, initiator: boolean, port: MessagePort, iceServers: RTCIceServer[]): void;
   signalRtc(key: string, body: string): void;
 }
 
@@ -34,6 +35,8 @@ interface Attempt {
   link: PortLink;
   /** The link opened and was handed to the node. */
   live: boolean;
+  /** The path ICE selected, as the host tab reported it. */
+  via?: 'direct' | 'turn';
   /** When the link closed (Date.now()), kept a while: a dying tab's channels may close before its lock frees. */
   closedAt?: number;
 }
@@ -42,6 +45,8 @@ interface Attempt {
 const REMEMBER_CLOSED_MS = 10_000;
 
 const OPEN_TIMEOUT_MS = 15_000;
+/** How long a dial waits for an ICE config request in flight. */
+const ICE_WAIT_MS = 3_000;
 
 export class RtcBroker {
   private readonly attempts = new Map<string, Attempt>();
@@ -54,6 +59,7 @@ export class RtcBroker {
     private readonly node: () => MeshNode | undefined,
     private readonly hosts: () => RtcHostTab[],
     private readonly log: (text: string) => void = () => undefined,
+    private readonly ice?: IceClient,
   ) {}
 
   /** Signalling travels over the mesh: it needs at least one open link. */
@@ -67,6 +73,8 @@ export class RtcBroker {
 
   /** Outbound: opens a DataChannel to `peer` through the least busy live host tab. */
   async dial(peer: PeerRecord): Promise<Link> {
+    // A first dial waits (briefly) for the ICE servers a server is handing out: TURN may be the only way.
+    await this.ice?.ready(ICE_WAIT_MS);
     const a = this.start(randomKey(), peer.id, true);
     if (!a) throw new MeshError('DIAL_FAILED', 'no live tab can host a PeerConnection');
     try {
@@ -127,6 +135,19 @@ export class RtcBroker {
       .catch(() => a.link.close('signalling unroutable'));
   }
 
+  /** From a host tab: the path ICE selected for an attempt. */
+  pathFromTab(tabId: string, key: string, via: 'direct' | 'turn'): void {
+    const a = this.attempts.get(key);
+    if (a && a.tab.tabId === tabId) a.via = via;
+  }
+
+  /** The path of the open WebRTC link to each peer, for status. */
+  paths(): Map<string, 'direct' | 'turn'> {
+    const m = new Map<string, 'direct' | 'turn'>();
+    for (const a of this.attempts.values()) if (a.live && !a.link.closed && a.via) m.set(a.peer, a.via);
+    return m;
+  }
+
   /** A tab died: close what it hosted and dial again, through another tab, the links that were up. */
   tabDied(tabId: string): void {
     const peers = new Set<string>();
@@ -171,7 +192,7 @@ export class RtcBroker {
     });
     a = { key, peer, initiator, tab, link, live: false };
     this.attempts.set(key, a);
-    tab.openRtc(key, peer, initiator, channel.port2);
+    tab.openRtc(key, peer, initiator, channel.port2, (this.ice?.servers() ?? []) as RTCIceServer[]);
     return a;
   }
 

@@ -166,7 +166,11 @@ export class Mesh {
     private readonly o: MeshOptions,
   ) {
     this.ready = new Promise((resolve) => (this.readyResolve = resolve));
-    this.rtc = new RtcHost((key, body) => this.fire({ op: 'rtc-signal', key, body }), o.rtc);
+    this.rtc = new RtcHost(
+      (key, body) => this.fire({ op: 'rtc-signal', key, body }),
+      o.rtc,
+      (key, via) => this.fire({ op: 'rtc-path', key, via }),
+    );
     conn.onMessage((m) => this.onHostMessage(m as HostReply | HostEvent));
     // Close our PeerConnections ourselves: a page torn down with them open can leave the far
     // side waiting for ICE consent to expire (about 30 s) before its channel reports closed.
@@ -304,7 +308,7 @@ export class Mesh {
       case 'request':
         return void this.answer(m.rid, m.from, m.data, m.port);
       case 'rtc-open':
-        return this.rtc.open(m.key, m.initiator, m.port as MessagePort);
+        return this.rtc.open(m.key, m.initiator, m.port as MessagePort, m.iceServers);
       case 'rtc-signal':
         return void this.rtc.onSignal(m.key, m.body);
       case 'log':

@@ -8,6 +8,7 @@ import type { Dialer } from '../core/node.js';
 import type { PeerRecord } from '../core/peer-memory.js';
 import { openWebSocketLink } from '../transports/websocket.js';
 import type { RtcBroker } from './broker.js';
+import { DialBackoff } from './dial-backoff.js';
 
 export const WEBRTC_CAP = 'webrtc';
 const WS_TIMEOUT_MS = 5_000;
@@ -20,6 +21,8 @@ export class BrowserDialer implements Dialer {
   constructor(
     private readonly broker: RtcBroker,
     private readonly onDrop?: (reason: string) => void,
+    /** WebRTC dials to peers that keep failing wait out a growing pause (dial-backoff.ts). */
+    readonly backoff = new DialBackoff(),
   ) {}
 
   async dialAddress(addr: string): Promise<Link> {
@@ -35,13 +38,26 @@ export class BrowserDialer implements Dialer {
 
   canDial(peer: PeerRecord): boolean {
     // WebRTC needs a live tab to host the PeerConnection and a link to carry the signalling.
-    return peer.addrs.some(isWebSocketAddr) || (peer.caps.includes(WEBRTC_CAP) && this.broker.hasHost() && this.broker.canSignal());
+    if (peer.addrs.some(isWebSocketAddr)) return true;
+    return peer.caps.includes(WEBRTC_CAP) && this.backoff.allowed(peer.id) && this.broker.hasHost() && this.broker.canSignal();
   }
 
   dial(peer: PeerRecord): Promise<Link> {
     const ws = peer.addrs.find(isWebSocketAddr);
     if (ws) return this.dialAddress(ws);
-    if (peer.caps.includes(WEBRTC_CAP)) return this.broker.dial(peer);
+    if (peer.caps.includes(WEBRTC_CAP)) return this.dialRtc(peer);
     return Promise.reject(new MeshError('DIAL_FAILED', `peer ${peer.id.slice(0, 12)} has no address this browser can dial`));
+  }
+
+  private async dialRtc(peer: PeerRecord): Promise<Link> {
+    this.backoff.started();
+    try {
+      const link = await this.broker.dial(peer);
+      this.backoff.succeededWith(peer.id);
+      return link;
+    } catch (err) {
+      this.backoff.failedWith(peer.id);
+      throw err;
+    }
   }
 }

@@ -10,7 +10,9 @@ import { MeshNode, type Message, type NodeStatus } from '../core/node.js';
 import type { AppData } from '../core/payloads.js';
 import { localPort, localTopic, wirePort, wireTopic } from './apps.js';
 import { RtcBroker, type RtcHostTab } from './broker.js';
+import { DialBackoff, type DialCounters } from './dial-backoff.js';
 import { BrowserDialer, WEBRTC_CAP } from './dialer.js';
+import { IceClient, type IceStatus } from './ice-client.js';
 import type { BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { loadOrCreateKeys, type KeyStorage } from './key-store.js';
@@ -35,8 +37,8 @@ class TabSession implements RtcHostTab {
     readonly conn: Conn,
   ) {}
 
-  openRtc(key: string, peer: string, initiator: boolean, port: MessagePort): void {
-    this.conn.post({ ev: 'rtc-open', key, peer, initiator, port }, [port]);
+  openRtc(key: string, peer: string, initiator: boolean, port: MessagePort, iceServers: RTCIceServer[]): void {
+    this.conn.post({ ev: 'rtc-open', key, peer, initiator, port, iceServers }, [port]);
   }
 
   signalRtc(key: string, body: string): void {
@@ -58,12 +60,19 @@ export class NodeHost {
   /** Set by the first tab's hello: whether this browser's pages can host WebRTC links. */
   private webrtc?: boolean;
   readonly broker: RtcBroker;
+  readonly ice: IceClient;
+  private readonly backoff = new DialBackoff();
 
   constructor(private readonly kind: HostKind) {
+    this.ice = new IceClient(
+      () => this.node,
+      (reason) => this.node?.counters.drop(reason),
+    );
     this.broker = new RtcBroker(
       () => this.node,
       () => [...this.tabs.values()].filter((t) => t.canHost),
       (text) => this.log(text),
+      this.ice,
     );
   }
 
@@ -131,6 +140,8 @@ export class NodeHost {
         return this.onReply(tab, m.rid, m.ok, m.data);
       case 'rtc-signal':
         return this.broker.fromTab(tab.tabId, m.key, m.body);
+      case 'rtc-path':
+        return this.broker.pathFromTab(tab.tabId, m.key, m.via);
       case 'bye':
         tab.lockAbort.abort();
         this.tabDied(tab);
@@ -145,6 +156,7 @@ export class NodeHost {
       this.starting = this.startNode(bootstrap);
       for (const a of bootstrap) this.dialled.add(a);
     }
+    for (const a of bootstrap) this.ice.addBootstrap(a);
     return this.starting;
   }
 
@@ -153,7 +165,7 @@ export class NodeHost {
     // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
     const { identity, e2eKeys, keyStorage } = await loadOrCreateKeys(db);
     this.keyStorage = keyStorage;
-    const dialer = new BrowserDialer(this.broker, (reason) => node.counters.drop(reason));
+    const dialer = new BrowserDialer(this.broker, (reason) => node.counters.drop(reason), this.backoff);
     const node: MeshNode = new MeshNode({
       identity,
       dialer,
@@ -170,6 +182,7 @@ export class NodeHost {
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.onMessage((msg) => this.deliverMessage(msg));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
+    node.events.on('link-up', (e) => this.ice.linkUp(e.id));
     node.events.on('link-down', (e) => this.log(`link down ${e.id.slice(0, 8)} ${e.transport}: ${e.reason}`));
     this.node = node;
     await node.start();
@@ -293,12 +306,21 @@ export class NodeHost {
     for (const t of this.tabs.values()) if (t.alive) t.conn.post({ ev: 'log', text });
   }
 
-  private status(s: NodeStatus): BrowserStatus & { startedAt: number; rehomed: number; hostedBy: Record<string, number>; counters: NodeStatus['counters']; e2e: NodeStatus['e2e'] } {
+  private status(s: NodeStatus): BrowserStatus & {
+    startedAt: number;
+    rehomed: number;
+    hostedBy: Record<string, number>;
+    counters: NodeStatus['counters'];
+    e2e: NodeStatus['e2e'];
+    rtcDials: DialCounters;
+    ice: IceStatus;
+  } {
+    const paths = this.broker.paths();
     return {
       id: s.id,
       host: this.kind,
       tabs: this.tabs.size,
-      links: s.links.map((l) => ({ id: l.id, transport: l.transport, rttMs: l.rttMs })),
+      links: s.links.map((l) => ({ id: l.id, transport: l.transport, rttMs: l.rttMs, ...(l.transport === 'webrtc' && paths.has(l.id) ? { via: paths.get(l.id) } : {}) })),
       knownPeers: s.knownPeers,
       webrtc: this.webrtc !== false,
       keyStorage: this.keyStorage,
@@ -307,6 +329,8 @@ export class NodeHost {
       hostedBy: Object.fromEntries(this.broker.hostedBy()),
       counters: s.counters,
       e2e: s.e2e,
+      rtcDials: this.backoff.counters(),
+      ice: this.ice.status(),
     };
   }
 }

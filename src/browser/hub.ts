@@ -151,7 +151,7 @@ class HubSession {
       else if (!m.ok) console.warn(`meshwork hub: ${m.error.message}`);
       return;
     }
-    if (m.ev === 'rtc-open') return this.rtc.open(m.key, m.initiator, m.port as MessagePort);
+    if (m.ev === 'rtc-open') return this.rtc.open(m.key, m.initiator, m.port as MessagePort, m.iceServers);
     if (m.ev === 'rtc-signal') return void this.rtc.onSignal(m.key, m.body);
     this.app.postMessage(m);
   }

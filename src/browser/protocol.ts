@@ -26,6 +26,8 @@ export type TabRequest =
   | { op: 'ready' }
   | { op: 'reply'; rid: number; ok: boolean; data: AppData }
   | { op: 'rtc-signal'; key: string; body: string }
+  /** The path ICE selected for a hosted PeerConnection (rtc-path.ts). */
+  | { op: 'rtc-path'; key: string; via: 'direct' | 'turn' }
   | { op: 'bye' };
 
 export type TabRequestMessage = TabRequest & { id: number };
@@ -42,7 +44,7 @@ export type HostEvent =
   | { ev: 'message'; from: string; data: AppData; port: number }
   | { ev: 'topic'; topic: string; from: string; data: AppData }
   | { ev: 'request'; rid: number; from: string; data: AppData; port: number }
-  | { ev: 'rtc-open'; key: string; peer: string; initiator: boolean; port: unknown }
+  | { ev: 'rtc-open'; key: string; peer: string; initiator: boolean; port: unknown; iceServers?: RTCIceServer[] }
   | { ev: 'rtc-signal'; key: string; body: string }
   /** From a hub: storage access changed; after `shared`, the page is on another node and says hello again. */
   | { ev: 'hub-mode'; mode: HubMode; reason: string }
@@ -58,6 +60,8 @@ export interface BrowserLinkStatus {
   id: string;
   transport: 'webrtc' | 'websocket' | string;
   rttMs: number | null;
+  /** WebRTC links: through a TURN relay, or direct (host or server-reflexive candidates); unknown until ICE says. */
+  via?: 'direct' | 'turn';
 }
 
 export interface BrowserStatus {

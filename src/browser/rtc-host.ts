@@ -8,6 +8,7 @@
  * consuming is cut off once a bounded amount is outstanding.
  */
 import { PortLink } from '../transports/port.js';
+import { selectedPath, type RtcPath } from './rtc-path.js';
 
 const CHANNEL_LOW_WATER = 256 * 1024;
 /** Bytes from the peer the node may leave unconsumed before the link is cut. */
@@ -28,21 +29,26 @@ export class RtcHost {
 
   constructor(
     private readonly signal: (key: string, body: string) => void,
-    private readonly config: RTCConfiguration = {},
+    /** The page's own configuration (`connect({ rtc })`): when given, it wins over the node's ICE servers. */
+    private readonly config?: RTCConfiguration,
+    /** Told which path ICE selected once a channel opens, and again when it changes. */
+    private readonly onPath: (key: string, via: RtcPath) => void = () => undefined,
   ) {}
 
   get count(): number {
     return this.entries.size;
   }
 
-  open(key: string, initiator: boolean, port: MessagePort): void {
-    const pc = new RTCPeerConnection(this.config);
+  /** `iceServers`: what the node host was handed by a server (or its STUN defaults). */
+  open(key: string, initiator: boolean, port: MessagePort, iceServers: RTCIceServer[] = []): void {
+    const pc = new RTCPeerConnection(this.config ?? { iceServers });
     const pipe = new PortLink(port, { transport: 'webrtc', autoAck: false, onClosed: () => this.drop(key) });
     const e: Entry = { key, pc, pipe, owed: 0, early: [] };
     this.entries.set(key, e);
     pipe.attach({ frame: (b) => this.toChannel(e, b), close: () => this.drop(key) });
     pc.addEventListener('connectionstatechange', () => {
       if (pc.connectionState === 'failed' || pc.connectionState === 'closed') pipe.close(`peer connection ${pc.connectionState}`);
+      if (pc.connectionState === 'connected' && e.dc?.readyState === 'open') this.reportPath(e);
     });
     if (initiator) {
       this.wire(e, pc.createDataChannel('meshwork', { ordered: true }));
@@ -97,6 +103,7 @@ export class RtcHost {
       e.early = [];
       for (const b of early) this.toChannel(e, b);
       e.pipe.markOpen();
+      this.reportPath(e);
     });
     dc.addEventListener('close', () => e.pipe.close('data channel closed'));
     dc.addEventListener('message', (ev: MessageEvent) => {
@@ -111,6 +118,13 @@ export class RtcHost {
       e.owed = 0;
       e.pipe.ack(n);
     });
+  }
+
+  private reportPath(e: Entry): void {
+    selectedPath(e.pc).then(
+      (via) => via && !e.pipe.closed && this.onPath(e.key, via),
+      () => undefined,
+    );
   }
 
   private toChannel(e: Entry, b: Uint8Array): void {

@@ -20,6 +20,9 @@ interface ServeOptions {
   encryption: boolean;
   requireEncryption?: boolean;
   powBits: number;
+  stun: boolean;
+  iceServer: string[];
+  turnSecret?: string;
 }
 
 export function registerServe(program: Command): void {
@@ -37,6 +40,9 @@ export function registerServe(program: Command): void {
     .option('--link-budget <n>', 'most links kept at once', parseInteger('--link-budget', 2, 100_000), 256)
     .option('--pow-bits <n>', 'proof of work asked of every peer key (and made for a new identity of ours); all nodes of a mesh must agree', parseInteger('--pow-bits', 0, 32), 0)
     .option('--public-url <url>', 'ws:// or wss:// URL other nodes should dial to reach this one (behind a proxy, or with --host 0.0.0.0)')
+    .option('--no-stun', 'do not answer STUN on UDP at the HTTP port number (browsers then need ICE servers from elsewhere)')
+    .option('--ice-server <url>', 'stun:, turn: or turns: URL handed to browser nodes over the mesh; repeatable (TURN needs --turn-secret)', collect, [])
+    .option('--turn-secret <secret>', "TURN REST shared secret (coturn's static-auth-secret); browsers get short-lived TURN credentials made from it")
     .option('--no-encryption', 'send datagrams, requests and replies in the clear (end-to-end encryption is on by default)')
     .option('--require-encryption', 'never send or accept datagrams, requests or replies in the clear')
     // Mistakes in options are one line, prefixed like every other error of this command.
@@ -60,6 +66,9 @@ async function serve(o: ServeOptions): Promise<void> {
     encryption: o.encryption,
     requireEncryption: o.requireEncryption,
     powBits: o.powBits,
+    stun: o.stun,
+    iceServers: o.iceServer,
+    turnSecret: o.turnSecret ?? process.env.MESHWORK_TURN_SECRET,
     onWarning: (m) => log(`warning: ${m}`),
   });
   const status = node.status();
@@ -67,6 +76,7 @@ async function serve(o: ServeOptions): Promise<void> {
   console.log(`meshwork: url ${node.url}`);
   console.log(`meshwork: http ${node.url!.replace(/^ws/, 'http').replace(/\/mesh$/, '/')}`);
   console.log(`meshwork: page ${page === undefined ? 'status page' : page === o.static ? `static ${o.static}` : 'demo'} at /`);
+  console.log(`meshwork: stun ${status.stun ? `udp ${status.stun.port}` : 'off'}`);
   console.log(`meshwork: data ${status.dataDir ?? 'in memory only (pass --data-dir to keep identity and peers)'}; ${status.knownPeers} known peers`);
   if ((o.host === '0.0.0.0' || o.host === '::') && !o.publicUrl) log(`note: other machines cannot dial ${node.url}; pass --public-url`);
   const links = () => node.mesh.linkIds().length;

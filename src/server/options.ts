@@ -5,6 +5,7 @@ import { MeshError } from '../core/errors.js';
 import { checkPowBits } from '../core/pow.js';
 import type { MeshNodeOptions } from '../core/node.js';
 import { isWebSocketUrl } from '../transports/websocket-node.js';
+import { checkIceOptions } from './ice-config.js';
 
 export interface StartNodeOptions {
   /** TCP port for HTTP and the WebSocket endpoint (0 picks a free one). Without it the node only dials out. */
@@ -29,6 +30,20 @@ export interface StartNodeOptions {
   linkBudget?: number;
   /** The URL others should dial to reach this node, when it differs from ws://host:port/mesh (proxies, 0.0.0.0). */
   publicUrl?: string;
+  /**
+   * Answer STUN binding requests on UDP at the same port number as HTTP, so browsers behind NAT
+   * learn their public address from this server (docs/NETWORKS.md). Default true when listening.
+   */
+  stun?: boolean;
+  /**
+   * stun:, turn: and turns: URLs handed to browser nodes that ask this server (over the mesh),
+   * after this server's own STUN. TURN URLs need `turnSecret`.
+   */
+  iceServers?: string[];
+  /** The TURN REST shared secret (coturn's static-auth-secret): TURN credentials are made from it per browser node. */
+  turnSecret?: string;
+  /** Lifetime of the TURN credentials handed out. Default 3 600 s; browsers ask again before it ends. */
+  turnTtlSeconds?: number;
   /** How long one outgoing dial may take. Default 5 000 ms. */
   dialTimeoutMs?: number;
   /** End-to-end encryption of datagrams, requests and replies (docs/ENCRYPTION.md). Default true. */
@@ -67,6 +82,10 @@ export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set
     throw MeshError.invalid(`linkBudget must be a whole number of at least 2, got ${String(o.linkBudget)}`);
   }
   if (o.powBits !== undefined) checkPowBits(o.powBits);
+  checkIceOptions(o.iceServers, o.turnSecret);
+  if (o.turnTtlSeconds !== undefined && (!Number.isInteger(o.turnTtlSeconds) || o.turnTtlSeconds < 60 || o.turnTtlSeconds > 7 * 86_400)) {
+    throw MeshError.invalid(`turnTtlSeconds must be a whole number from 60 to 604800, got ${String(o.turnTtlSeconds)}`);
+  }
   if (o.static !== undefined) {
     const s = await stat(resolve(o.static)).catch(() => undefined);
     if (!s?.isDirectory()) throw MeshError.invalid(`static dir ${resolve(o.static)} does not exist or is not a directory`);

@@ -9,13 +9,16 @@ import { resolve } from 'node:path';
 import { MeshError } from '../core/errors.js';
 import { generateWithWork } from '../core/pow.js';
 import { MeshNode, type Message, type NodeStatus, type TopicMessage } from '../core/node.js';
+import { ICE_CAP, ICE_CONFIG_ASK, ICE_CONFIG_PORT } from '../core/ice-protocol.js';
 import { LEAF_CAP } from '../core/routing-table.js';
 import type { AppData } from '../core/payloads.js';
 import { NodeWebSocketDialer } from '../transports/websocket-node.js';
 import { openDataDir, type DataDir } from './data-dir.js';
 import { createRequestHandler } from './http-routes.js';
-import { closeServer, listen } from './listen.js';
+import { iceConfigFor, stunUrlFor } from './ice-config.js';
+import { closeServer } from './listen.js';
 import { attachMeshEndpoint, type MeshEndpoint } from './mesh-endpoint.js';
+import { listenWithStun, type StunServer } from './stun-server.js';
 import { checkOptions, DEFAULT_HOST, DEFAULT_LINK_BUDGET, listenerUrl, type StartNodeOptions } from './options.js';
 
 export type Data = string | Uint8Array;
@@ -43,6 +46,8 @@ export interface ServerStatus extends NodeStatus {
   connections: number;
   /** Absolute path of the data dir; undefined when memory is kept in memory only. */
   dataDir: string | undefined;
+  /** The STUN responder on UDP at the HTTP port number; undefined when off (`stun: false`) or not listening. */
+  stun: { port: number; answered: number } | undefined;
 }
 
 /** Starts a node; resolves once it listens (when given a port) and has begun dialling its peers. */
@@ -54,6 +59,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
   const generate = () => generateWithWork(powBits);
   const data = options.dataDir === undefined ? undefined : await openDataDir(options.dataDir, warn, generate);
   let server: Server | undefined;
+  let stun: StunServer | undefined;
   try {
     const identity = data?.identity ?? (await generate());
     let mesh!: MeshNode;
@@ -66,7 +72,8 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
       store: data?.peers,
       bootstrap: options.peers ?? [],
       // Nobody can dial a node without a port, so it must not be a hop between others.
-      caps: options.port === undefined ? [LEAF_CAP] : [],
+      // A listening server hands ICE servers (its STUN, the operator's TURN) to browsers that ask.
+      caps: options.port === undefined ? [LEAF_CAP] : [ICE_CAP],
       linkBudget,
       encryption: options.encryption,
       requireEncryption: options.requireEncryption,
@@ -86,14 +93,19 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
         drop,
         accept: (link) => void mesh.addLink(link, { outbound: false }).catch(() => undefined), // the core counts why
       });
-      const port = await listen(server, options.port, host);
+      const bound = await listenWithStun(server, options.port, host, options.stun !== false, drop);
+      const port = bound.port;
+      stun = bound.stun;
       url = options.publicUrl ?? listenerUrl(host, port);
       mesh.setAddrs([url]);
+      const ice = { ownStun: stun && stunUrlFor(url), iceServers: options.iceServers ?? [], turnSecret: options.turnSecret, ttlSeconds: options.turnTtlSeconds };
+      mesh.handle(ICE_CONFIG_PORT, (m) => (m.data === ICE_CONFIG_ASK ? JSON.stringify(iceConfigFor(ice, m.from, Date.now())) : undefined));
     }
-    self = new ServerNode(mesh, url, { dialer, server, endpoint, data });
+    self = new ServerNode(mesh, url, { dialer, server, endpoint, data, stun });
     await mesh.start();
     return self;
   } catch (err) {
+    await stun?.close();
     if (server?.listening) await closeServer(server);
     await data?.release();
     throw err;
@@ -105,6 +117,7 @@ interface Parts {
   server?: Server;
   endpoint?: MeshEndpoint;
   data?: DataDir;
+  stun?: StunServer;
 }
 
 export class ServerNode {
@@ -194,6 +207,7 @@ export class ServerNode {
       uptimeMs: Date.now() - this.started,
       connections: this.parts.endpoint?.connections ?? 0,
       dataDir: this.parts.data?.dir,
+      stun: this.parts.stun && { port: this.parts.stun.port, answered: this.parts.stun.answered },
     };
   }
 
@@ -204,11 +218,12 @@ export class ServerNode {
   }
 
   private async shutdown(): Promise<void> {
-    const { dialer, server, endpoint, data } = this.parts;
+    const { dialer, server, endpoint, data, stun } = this.parts;
     dialer.close();
     try {
       await this.mesh.stop();
     } finally {
+      await stun?.close();
       await endpoint?.close(500);
       if (server) await closeServer(server);
       await data?.release();

@@ -1,5 +1,5 @@
 /**
- * The long fuzz run: `npm run fuzz -- --runs 1000000 [--target codec|link|all] [--seed N]`.
+ * The long fuzz run: `npm run fuzz -- --runs 1000000 [--target codec|link|stun|all] [--seed N]`.
  * Runs the same properties as test/core/fuzz.test.ts, many more times, and reports throughput
  * and heap growth (measured after a forced GC, so a leak shows as growth, not as garbage).
  * Exits 1 on the first counterexample (printed with its seed and path, for replay) or when the
@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { parseArgs } from 'node:util';
 import { fuzzInput } from './mutations.js';
-import { checkCodec, checkLiveLink, fuzzLinkCase } from './targets.js';
+import { checkCodec, checkLiveLink, checkStun, fuzzLinkCase, stunInput } from './targets.js';
 
 const { values } = parseArgs({
   options: {
@@ -21,7 +21,7 @@ const { values } = parseArgs({
 const runs = Number(values.runs);
 const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
 if (!Number.isSafeInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
-if (!['codec', 'link', 'all'].includes(values.target)) throw new Error('--target is codec, link or all');
+if (!['codec', 'link', 'stun', 'all'].includes(values.target)) throw new Error('--target is codec, link, stun or all');
 const maxGrowth = Number(values['max-heap-growth-mb']) * 2 ** 20;
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -49,10 +49,11 @@ async function run(name: string, n: number, body: () => Promise<void> | void): P
 
 console.log(`fuzz seed ${seed}${gc ? '' : ' (no --expose-gc: heap figures include garbage)'}`);
 try {
-  if (values.target !== 'link') await run('codec', runs, () => fc.assert(fc.property(fuzzInput, checkCodec), { numRuns: runs, seed }));
+  if (values.target === 'codec' || values.target === 'all') await run('codec', runs, () => fc.assert(fc.property(fuzzInput, checkCodec), { numRuns: runs, seed }));
   // A live link costs a node and a virtual-time handshake per case: a fiftieth of the runs.
   const linkRuns = Math.max(1, Math.floor(runs / 50));
-  if (values.target !== 'codec') await run('link', linkRuns, () => fc.assert(fc.asyncProperty(fuzzLinkCase, checkLiveLink), { numRuns: linkRuns, seed }));
+  if (values.target === 'stun' || values.target === 'all') await run('stun', runs, () => fc.assert(fc.property(stunInput, checkStun), { numRuns: runs, seed }));
+  if (values.target === 'link' || values.target === 'all') await run('link', linkRuns, () => fc.assert(fc.asyncProperty(fuzzLinkCase, checkLiveLink), { numRuns: linkRuns, seed }));
 } catch (err) {
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);

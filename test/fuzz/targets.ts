@@ -1,7 +1,7 @@
 /**
  * Fuzz targets shared by the CI-sized run (test/core/fuzz.test.ts) and the long run
- * (scripts/fuzz.ts): the codec on its own, and a live node's handshake and open link fed
- * random and mutated frames over a memory link on a virtual clock.
+ * (scripts/fuzz.ts): the codec on its own, a live node's handshake and open link fed
+ * random and mutated frames over a memory link on a virtual clock, and the STUN codec.
  */
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -9,6 +9,7 @@ import { decodeCbor, decodeFrame, encodeFrame, FrameType } from '../../src/core/
 import type { Identity } from '../../src/core/identity.js';
 import { createPacket } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
+import { answerStun, decodeStun, encodeStun, readXorMappedAddress, STUN_DROP_REASONS } from '../../src/server/stun-codec.js';
 import { rawHandshake, seededIdentity, TestNet } from '../helpers/mesh.js';
 import { advance, drive, driveUntil } from '../helpers/wait.js';
 import { fuzzInput, mutation, applyMutations } from './mutations.js';
@@ -135,4 +136,41 @@ export async function checkLiveLink(c: FuzzLinkCase): Promise<void> {
   await drive(net.clock, h.node.addLink(link, { outbound: true, expectedId: node.id }), 2000, 'honest handshake');
   await driveUntil(net.clock, () => node.linkIds().includes(h.node.id), 1000, 'the target admits the honest node');
   await net.stopAll();
+}
+
+/** Every reason the STUN codec may give; the codec's own list, checked against what it returns. */
+export const STUN_REASONS = new Set<string>(STUN_DROP_REASONS);
+
+/** STUN datagrams: valid Binding requests with random attributes, then flipped, cut or grown. */
+export const stunInput: fc.Arbitrary<Uint8Array> = fc
+  .tuple(
+    fc.uint8Array({ minLength: 12, maxLength: 12 }),
+    fc.array(fc.record({ type: fc.integer({ min: 0, max: 0xffff }), value: fc.uint8Array({ maxLength: 24 }) }), { maxLength: 4 }),
+    fc.boolean(),
+    fc.array(fc.oneof(fc.record({ op: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }), fc.record({ op: fc.constant('cut' as const), at: fc.nat() }), fc.record({ op: fc.constant('add' as const), bytes: fc.uint8Array({ maxLength: 8 }) })), { maxLength: 3 }),
+  )
+  .map(([txid, attributes, fingerprint, edits]) => {
+    let b = encodeStun({ cls: 'request', method: 1, transactionId: txid, attributes }, fingerprint);
+    for (const e of edits) {
+      if (e.op === 'flip' && b.length > 0) b[e.at % b.length]! ^= 1 << e.bit;
+      else if (e.op === 'cut') b = b.subarray(0, e.at % (b.length + 1));
+      else if (e.op === 'add') b = Uint8Array.from([...b, ...e.bytes]);
+    }
+    return b;
+  });
+
+/**
+ * The STUN property: decoding and answering never throw; a refusal has a listed reason; what
+ * decodes survives a round trip; an answer is itself valid STUN carrying the same transaction.
+ */
+export function checkStun(input: Uint8Array): void {
+  const d = decodeStun(input);
+  if (d.ok) assert.deepEqual(decodeStun(encodeStun(d.value, false)), d, 'an accepted message round-trips');
+  else assert.ok(STUN_REASONS.has(d.reason), `unlisted reason ${d.reason}`);
+  const r = answerStun(input, { address: '203.0.113.7', port: 40000 });
+  if ('drop' in r) return assert.ok(STUN_REASONS.has(r.drop), `unlisted reason ${r.drop}`);
+  const reply = decodeStun(r.reply);
+  assert.ok(reply.ok, 'the answer decodes');
+  assert.deepEqual(reply.value.transactionId, input.slice(8, 20));
+  if (reply.value.cls === 'success') assert.deepEqual(readXorMappedAddress(reply.value), { address: '203.0.113.7', port: 40000 });
 }
