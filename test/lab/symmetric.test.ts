@@ -1,0 +1,73 @@
+/**
+ * The network lab with home 2 behind a symmetric NAT (MASQUERADE --random-fully), where STUN
+ * cannot open a direct path. Without TURN, requests between the homes are all answered through
+ * the mesh and the failing direct dials back off (a few a minute, counted in status); with the
+ * server handing out coturn credentials over the mesh, the browsers link through TURN.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Lab, labUnavailable } from './netns.js';
+import type { RemoteBrowser } from './remote-browser.js';
+import { bootPage, browserIn, ORIGIN, requests, rtcLink, startCoturn, startServer, statusOf, TURN_SECRET, TURN_URL, waitFor } from './scenario.js';
+
+const skip = labUnavailable();
+
+describe('lab: a cone home and a symmetric home', { skip, timeout: 400_000 }, () => {
+  const lab = new Lab(['cone', 'symmetric']);
+  const log: string[] = [];
+  const browsers: RemoteBrowser[] = [];
+  let failed = false;
+
+  before(async () => {
+    await lab.up();
+    await startCoturn(lab, log);
+    await startServer(lab, ['--ice-server', TURN_URL, '--turn-secret', TURN_SECRET], log);
+    browsers.push(browserIn(lab, 1, 'chromium'), browserIn(lab, 2, 'chromium'));
+  });
+
+  after(async () => {
+    if (failed) for (const l of [...log, ...browsers.flatMap((b) => b.logs)].slice(-300)) console.log(`# ${l}`);
+    await Promise.all(browsers.map((b) => b.close()));
+    await lab.down();
+  });
+
+  const step = (name: string, fn: () => Promise<void>) =>
+    it(name, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    });
+
+  step('without TURN every request is answered through the mesh, and failed dials back off', async () => {
+    // The page's own ICE config (STUN only) wins over the server's: these two nodes have no TURN.
+    const rtc = { iceServers: [{ urls: `stun:${new URL(ORIGIN).hostname}:8080` }] };
+    const [a, b] = await Promise.all(browsers.map((x) => bootPage(x, { rtc })));
+    const started = Date.now();
+    // Requests for 40 s: long enough for the first dial to time out and the next to be paused.
+    const r = await requests(a.page, b.id, 80, 500, 5_000);
+    const minutes = (Date.now() - started) / 60_000;
+    assert.equal(r.ok, 80, r.errors.join('; '));
+    const [sa, sb] = await Promise.all([statusOf(a.page), statusOf(b.page)]);
+    assert.ok(!sa.links.some((l) => l.id === b.id), 'no direct link could open');
+    const perMinute = Math.max(sa.rtcDials.failed, sb.rtcDials.failed) / minutes;
+    console.log(`# lab: no TURN: ${sa.rtcDials.failed} + ${sb.rtcDials.failed} failed dials in ${(minutes * 60).toFixed(0)} s; backing off: ${sa.rtcDials.backingOff}, ${sb.rtcDials.backingOff}`);
+    assert.ok(sa.rtcDials.failed + sb.rtcDials.failed >= 1, 'the direct dial was tried and counted');
+    assert.ok(perMinute <= 4, `at most a few failed dials a minute per node, got ${perMinute.toFixed(1)}`);
+    await Promise.all([a.page.close(), b.page.close()]);
+  });
+
+  step('with TURN from the server, the homes link through the relay and requests use it', async () => {
+    const [a, b] = await Promise.all(browsers.map((x) => bootPage(x)));
+    const link = await rtcLink(a.page, b.id, 90_000);
+    assert.equal(link.via, 'turn');
+    const s = await statusOf(a.page);
+    const turn = s.ice.servers.find((e) => e.urls.includes(TURN_URL));
+    assert.ok(turn?.username?.endsWith(`:${a.id}`), `TURN credentials for this node: ${JSON.stringify(s.ice)}`);
+    const r = await requests(a.page, b.id, 10, 50, 5_000);
+    assert.equal(r.ok, 10, r.errors.join('; '));
+    await waitFor('the link still through TURN', async () => (await rtcLink(b.page, a.id, 10_000)).via === 'turn', 20_000);
+  });
+});
