@@ -27,7 +27,7 @@ describe('lab: two homes behind cone NATs', { skip, timeout: 400_000 }, () => {
     await startServer(lab, [], log);
     const b = [browserIn(lab, 1, 'chromium'), browserIn(lab, 2, 'chromium'), browserIn(lab, 2, 'firefox')];
     browsers.push(...b);
-    [c1, c2, f2] = await Promise.all(b.map((x) => bootPage(x)));
+    [c1, c2, f2] = (await Promise.all(b.map((x) => bootPage(x)))) as [typeof c1, typeof c1, typeof c1];
   });
 
   after(async () => {

@@ -10,6 +10,7 @@ import { Lab, labUnavailable } from './netns.js';
 import type { RemoteBrowser } from './remote-browser.js';
 import { bootPage, browserIn, ORIGIN, requests, rtcLink, startCoturn, startServer, statusOf, TURN_SECRET, TURN_URL, waitFor } from './scenario.js';
 
+type Booted = Awaited<ReturnType<typeof bootPage>>;
 const skip = labUnavailable();
 
 describe('lab: a cone home and a symmetric home', { skip, timeout: 400_000 }, () => {
@@ -44,7 +45,7 @@ describe('lab: a cone home and a symmetric home', { skip, timeout: 400_000 }, ()
   step('without TURN every request is answered through the mesh, and failed dials back off', async () => {
     // The page's own ICE config (STUN only) wins over the server's: these two nodes have no TURN.
     const rtc = { iceServers: [{ urls: `stun:${new URL(ORIGIN).hostname}:8080` }] };
-    const [a, b] = await Promise.all(browsers.map((x) => bootPage(x, { rtc })));
+    const [a, b] = (await Promise.all(browsers.map((x) => bootPage(x, { rtc })))) as [Booted, Booted];
     const started = Date.now();
     // Requests for 40 s: long enough for the first dial to time out and the next to be paused.
     const r = await requests(a.page, b.id, 80, 500, 5_000);
@@ -60,7 +61,7 @@ describe('lab: a cone home and a symmetric home', { skip, timeout: 400_000 }, ()
   });
 
   step('with TURN from the server, the homes link through the relay and requests use it', async () => {
-    const [a, b] = await Promise.all(browsers.map((x) => bootPage(x)));
+    const [a, b] = (await Promise.all(browsers.map((x) => bootPage(x)))) as [Booted, Booted];
     const link = await rtcLink(a.page, b.id, 90_000);
     assert.equal(link.via, 'turn');
     const s = await statusOf(a.page);
