@@ -1,4 +1,5 @@
 /** `meshwork serve`: runs a server node until SIGINT/SIGTERM, logging links as they come and go. */
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { MeshError } from '../core/errors.js';
 import { shortId } from '../core/id.js';
@@ -17,6 +18,9 @@ interface ServeOptions {
   allowAppOrigin: string[];
   linkBudget: number;
   publicUrl?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
   encryption: boolean;
   requireEncryption?: boolean;
   powBits: number;
@@ -43,6 +47,9 @@ export function registerServe(program: Command): void {
     .option('--no-stun', 'do not answer STUN on UDP at the HTTP port number (browsers then need ICE servers from elsewhere)')
     .option('--ice-server <url>', 'stun:, turn: or turns: URL handed to browser nodes over the mesh; repeatable (TURN needs --turn-secret)', collect, [])
     .option('--turn-secret <secret>', "TURN REST shared secret (coturn's static-auth-secret); browsers get short-lived TURN credentials made from it")
+    .option('--tls-cert <file>', 'serve https:// and wss:// on the port with this certificate (PEM, chain included); needs --tls-key')
+    .option('--tls-key <file>', 'the private key (PEM) of --tls-cert')
+    .option('--tls-ca <file>', 'also trust the authorities in this PEM file when dialling wss:// peers')
     .option('--no-encryption', 'send datagrams, requests and replies in the clear (end-to-end encryption is on by default)')
     .option('--require-encryption', 'never send or accept datagrams, requests or replies in the clear')
     // Mistakes in options are one line, prefixed like every other error of this command.
@@ -53,6 +60,7 @@ export function registerServe(program: Command): void {
 
 async function serve(o: ServeOptions): Promise<void> {
   const page = pageDir(o);
+  const tls = await readTls(o);
   const node = await startNode({
     port: o.port,
     host: o.host,
@@ -63,6 +71,7 @@ async function serve(o: ServeOptions): Promise<void> {
     allowAppOrigins: o.allowAppOrigin.length > 0 ? o.allowAppOrigin : undefined,
     linkBudget: o.linkBudget,
     publicUrl: o.publicUrl,
+    ...tls,
     encryption: o.encryption,
     requireEncryption: o.requireEncryption,
     powBits: o.powBits,
@@ -95,6 +104,19 @@ function pageDir(o: ServeOptions): string | undefined {
   const demo = builtDemoDir();
   if (!demo) log('warning: the demo is not built (run npm run build in the package); serving the status page at /');
   return demo;
+}
+
+/** Reads the --tls-* files; a missing half or an unreadable file is one clear line. */
+async function readTls(o: ServeOptions): Promise<{ tls?: { cert: string; key: string }; ca?: string }> {
+  if ((o.tlsCert === undefined) !== (o.tlsKey === undefined)) throw MeshError.invalid('--tls-cert and --tls-key go together: give both or neither');
+  const read = (flag: string, file: string) =>
+    readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      throw MeshError.invalid(`cannot read ${flag} ${file}: ${err.code ?? err.message}`);
+    });
+  return {
+    tls: o.tlsCert !== undefined && o.tlsKey !== undefined ? { cert: await read('--tls-cert', o.tlsCert), key: await read('--tls-key', o.tlsKey) } : undefined,
+    ca: o.tlsCa === undefined ? undefined : await read('--tls-ca', o.tlsCa),
+  };
 }
 
 /** Resolves after a clean stop on the first SIGINT/SIGTERM; a second signal exits at once. */

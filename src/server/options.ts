@@ -44,6 +44,16 @@ export interface StartNodeOptions {
   turnSecret?: string;
   /** Lifetime of the TURN credentials handed out. Default 3 600 s; browsers ask again before it ends. */
   turnTtlSeconds?: number;
+  /**
+   * Serve https:// and wss:// on the one port with this certificate (PEM, the chain after the
+   * leaf) and its private key (PEM). Without it the port speaks plain http:// and ws://.
+   */
+  tls?: { cert: string | Uint8Array; key: string | Uint8Array };
+  /**
+   * Certificates (PEM) of authorities trusted, besides Node's built-in list, when dialling wss://
+   * peers: for servers whose certificates a private CA signed.
+   */
+  ca?: string | Uint8Array | (string | Uint8Array)[];
   /** How long one outgoing dial may take. Default 5 000 ms. */
   dialTimeoutMs?: number;
   /** End-to-end encryption of datagrams, requests and replies (docs/ENCRYPTION.md). Default true. */
@@ -86,6 +96,8 @@ export async function checkOptions(o: StartNodeOptions): Promise<{ origins?: Set
   if (o.turnTtlSeconds !== undefined && (!Number.isInteger(o.turnTtlSeconds) || o.turnTtlSeconds < 60 || o.turnTtlSeconds > 7 * 86_400)) {
     throw MeshError.invalid(`turnTtlSeconds must be a whole number from 60 to 604800, got ${String(o.turnTtlSeconds)}`);
   }
+  if (o.tls !== undefined && (!isPem(o.tls.cert) || !isPem(o.tls.key))) throw MeshError.invalid('tls needs both cert and key, as PEM text');
+  if (o.ca !== undefined && ![o.ca].flat().every(isPem)) throw MeshError.invalid('ca must be PEM text (or a list of them)');
   if (o.static !== undefined) {
     const s = await stat(resolve(o.static)).catch(() => undefined);
     if (!s?.isDirectory()) throw MeshError.invalid(`static dir ${resolve(o.static)} does not exist or is not a directory`);
@@ -113,8 +125,13 @@ function normaliseOrigin(text: string): string {
   throw MeshError.invalid(`allowed origin "${text}" is not an origin such as https://example.com`);
 }
 
-/** The ws:// URL of a listener, with IPv6 literals bracketed and wildcard hosts made dialable locally. */
-export function listenerUrl(host: string, port: number): string {
+function isPem(v: unknown): boolean {
+  const text = typeof v === 'string' ? v : v instanceof Uint8Array ? new TextDecoder().decode(v) : '';
+  return text.includes('-----BEGIN ');
+}
+
+/** The ws:// (wss:// with TLS) URL of a listener, with IPv6 literals bracketed and wildcard hosts made dialable locally. */
+export function listenerUrl(host: string, port: number, tls = false): string {
   const h = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  return `ws://${h.includes(':') ? `[${h}]` : h}:${port}/mesh`;
+  return `${tls ? 'wss' : 'ws'}://${h.includes(':') ? `[${h}]` : h}:${port}/mesh`;
 }

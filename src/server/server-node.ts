@@ -4,6 +4,7 @@
  * Node API (`startNode`); the CLI's `meshwork serve` is a thin wrapper around it.
  */
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { ReadableStream, WritableStream } from 'node:stream/web';
 import { resolve } from 'node:path';
 import { MeshError } from '../core/errors.js';
@@ -64,7 +65,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
     const identity = data?.identity ?? (await generate());
     let mesh!: MeshNode;
     const drop = (reason: string) => mesh.counters.drop(reason);
-    const dialer = new NodeWebSocketDialer({ timeoutMs: options.dialTimeoutMs, onDrop: drop });
+    const dialer = new NodeWebSocketDialer({ timeoutMs: options.dialTimeoutMs, onDrop: drop, ca: options.ca === undefined ? undefined : [options.ca].flat() });
     mesh = new MeshNode({
       ...options.tuning,
       identity,
@@ -85,7 +86,8 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
     let self: ServerNode | undefined;
     if (options.port !== undefined) {
       const host = options.host ?? DEFAULT_HOST;
-      server = createServer(createRequestHandler({ status: () => self?.status() ?? mesh.status(), staticDir: options.static && resolve(options.static), appOrigins }));
+      const handler = createRequestHandler({ status: () => self?.status() ?? mesh.status(), staticDir: options.static && resolve(options.static), appOrigins });
+      server = options.tls ? tlsServer(options.tls, handler) : createServer(handler);
       endpoint = attachMeshEndpoint(server, {
         origins,
         // Room for every link plus as many handshakes in flight (refused dials close within seconds).
@@ -96,7 +98,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
       const bound = await listenWithStun(server, options.port, host, options.stun !== false, drop);
       const port = bound.port;
       stun = bound.stun;
-      url = options.publicUrl ?? listenerUrl(host, port);
+      url = options.publicUrl ?? listenerUrl(host, port, options.tls !== undefined);
       mesh.setAddrs([url]);
       const ice = { ownStun: stun && stunUrlFor(url), iceServers: options.iceServers ?? [], turnSecret: options.turnSecret, ttlSeconds: options.turnTtlSeconds };
       mesh.handle(ICE_CONFIG_PORT, (m) => (m.data === ICE_CONFIG_ASK ? JSON.stringify(iceConfigFor(ice, m.from, Date.now())) : undefined));
@@ -110,6 +112,19 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
     await data?.release();
     throw err;
   }
+}
+
+/** An https server (an http.Server underneath, so the rest is the same); a bad certificate or key is INVALID_ARGUMENT. */
+function tlsServer(tls: NonNullable<StartNodeOptions['tls']>, handler: ReturnType<typeof createRequestHandler>): Server {
+  try {
+    return createTlsServer({ cert: pemText(tls.cert), key: pemText(tls.key) }, handler);
+  } catch (err) {
+    throw MeshError.invalid(`the TLS certificate or key cannot be used: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+function pemText(v: string | Uint8Array): string {
+  return typeof v === 'string' ? v : new TextDecoder().decode(v);
 }
 
 interface Parts {

@@ -3,6 +3,7 @@
  * client) hands its MeshNode, so it can reach configured bootstrap URLs and any remembered
  * peer that advertises a ws:// or wss:// address.
  */
+import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import { MeshError } from '../core/errors.js';
 import { MAX_FRAME_BYTES } from '../core/limits.js';
@@ -15,6 +16,8 @@ export interface NodeDialerOptions {
   timeoutMs?: number;
   /** Told about each frame a dialled link refuses (see WebSocketLinkOptions.onDrop). */
   onDrop?: (reason: string) => void;
+  /** Authorities (PEM) trusted for wss:// besides Node's built-in list. */
+  ca?: (string | Uint8Array)[];
 }
 
 export function isWebSocketUrl(addr: string): boolean {
@@ -47,7 +50,9 @@ export class NodeWebSocketDialer implements Dialer {
     if (!isWebSocketUrl(url)) throw new MeshError('DIAL_FAILED', `dial ${url}: not a ws:// or wss:// URL`);
     const timeoutMs = this.options.timeoutMs ?? 5_000;
     // Compression is off: frames are already compact, and inflating untrusted input costs CPU.
-    const socket = new WebSocket(url, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: timeoutMs });
+    // Node's `ca` replaces its built-in list, so extra authorities are added to that list.
+    const ca = this.options.ca && [...rootCertificates, ...this.options.ca.map((c) => (typeof c === 'string' ? c : Buffer.from(c)))];
+    const socket = new WebSocket(url, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: timeoutMs, ...(ca && { ca }) });
     this.inFlight.add(socket);
     let link: WebSocketLink;
     try {

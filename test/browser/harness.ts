@@ -41,15 +41,16 @@ export function buildBundles(): void {
 
 /**
  * `firefoxPrefs`: more Firefox preferences (the hub test auto-answers storage-access prompts);
- * `chromiumProfile`: a Chromium user data dir (the hub test's profile allows third-party cookies).
+ * `chromiumProfile`: a Chromium user data dir (the hub test's profile allows third-party cookies);
+ * `chromiumArgs`: more command-line flags (the TLS test trusts its certificate with one).
  */
-export async function launch(engine: Engine, o: { firefoxPrefs?: Record<string, unknown>; chromiumProfile?: string } = {}): Promise<Browser> {
+export async function launch(engine: Engine, o: { firefoxPrefs?: Record<string, unknown>; chromiumProfile?: string; chromiumArgs?: string[] } = {}): Promise<Browser> {
   if (engine === 'chromium') {
     return puppeteer.launch({
       executablePath: BINARIES.chromium,
       userDataDir: o.chromiumProfile,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', ...(o.chromiumArgs ?? [])],
       protocolTimeout: 60_000,
     });
   }
