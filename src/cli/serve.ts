@@ -91,7 +91,20 @@ async function serve(o: ServeOptions): Promise<void> {
   const links = () => node.mesh.linkIds().length;
   node.events.on('link-up', (e) => log(`link up   ${shortId(e.id)} ${e.transport} ${e.outbound ? 'out' : 'in'} (${links()} links)`));
   node.events.on('link-down', (e) => log(`link down ${shortId(e.id)} ${e.transport}: ${e.reason} (${links()} links)`));
+  logRefusals(node);
   await untilSignal(node);
+}
+
+/** At the link budget every newcomer is refused (counted as handshake:BUSY): say so, at most once a minute. */
+function logRefusals(node: ServerNode): void {
+  let seen = 0;
+  const check = () => {
+    const s = node.status();
+    const now = s.counters.dropped['handshake:BUSY'] ?? 0;
+    if (now > seen) log(`full: refused ${now - seen} newcomer${now - seen === 1 ? '' : 's'} in the last minute (link budget of ${s.linkBudget} is full); raise --link-budget or add a server`);
+    seen = now;
+  };
+  setInterval(check, 60_000).unref();
 }
 
 /** What / serves: --static DIR, else the demo unless --no-demo (undefined: the built-in status page). */
