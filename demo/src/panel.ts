@@ -63,11 +63,11 @@ export function renderStatus(s: BrowserStatus, onPing: (id: string) => void): vo
       ping.addEventListener('click', () => onPing(l.id));
       const action = h('td');
       action.append(ping);
-      tr.append(nameCell, h('td', {}, l.transport === 'webrtc' ? 'WebRTC' : l.transport === 'websocket' ? 'WebSocket' : l.transport), l.rttMs === null ? h('td', { class: 'num muted', title: 'measured by the first keepalive, within 15 s' }, '…') : h('td', { class: 'num' }, formatMs(l.rttMs)), action);
+      tr.append(nameCell, h('td', {}, transportLabel(l)), l.rttMs === null ? h('td', { class: 'num muted', title: 'measured by the first keepalive, within 15 s' }, '…') : h('td', { class: 'num' }, formatMs(l.rttMs)), action);
       return tr;
     });
   // Rebuild only when something visible changed, so a focused Ping button keeps its focus.
-  const key = s.links.map((l) => `${l.id}${l.transport}${formatMs(l.rttMs)}`).sort().join();
+  const key = s.links.map((l) => `${l.id}${transportLabel(l)}${formatMs(l.rttMs)}`).sort().join();
   if (body.dataset.key === key) return;
   const focused = document.activeElement?.getAttribute('aria-label');
   body.dataset.key = key;
@@ -81,4 +81,11 @@ function flash(button: HTMLButtonElement, text: string): void {
   button.dataset.label = old;
   button.textContent = text;
   setTimeout(() => (button.textContent = old), 1500);
+}
+
+/** WebRTC links say whether they go direct or through a TURN relay (known once ICE has chosen). */
+function transportLabel(l: { transport: string; via?: 'direct' | 'turn' }): string {
+  if (l.transport === 'websocket') return 'WebSocket';
+  if (l.transport !== 'webrtc') return l.transport;
+  return l.via === 'turn' ? 'WebRTC via TURN' : l.via === 'direct' ? 'WebRTC direct' : 'WebRTC';
 }
