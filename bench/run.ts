@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'puppeteer-core';
 import { startNode, type ServerNode } from '../src/server/index.js';
 import { connectFigure } from './connect.js';
+import { idle } from './idle.js';
 import { latency } from './latency.js';
 import { CHROMIUM, errorText, launchChromium, ROOT, startPageServer, timeout, type PageServer } from './lib.js';
 import { rehome } from './rehome.js';
@@ -38,6 +39,7 @@ const PARTS: Part[] = [
   { name: 'size', needsBrowser: false, limitMs: () => 90_000, run: size },
   { name: 'rehome', needsBrowser: true, limitMs: (q) => (q ? 45_000 : 90_000), run: rehome },
   { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: connectFigure },
+  { name: 'idle', needsBrowser: true, limitMs: (q) => (q ? 600_000 : 1_500_000), run: idle },
   { name: 'routing', needsBrowser: false, limitMs: (q) => (q ? 150_000 : args.includes('--routing-long') ? 4 * 3_600_000 + 60_000 : 780_000), run: routing },
 ];
 
@@ -113,6 +115,7 @@ async function main(): Promise<void> {
     warmColdRatio: r.connect?.warmColdRatio ?? null,
     rehomeGapMs: r.rehome?.rehomeGapMs ?? null,
     bundleGzipBytes: r.size?.bundleGzipBytes ?? null,
+    idleCpuPctPerNode: r.idle?.idleCpuPctPerNode ?? null,
   };
   const out = {
     ...summary,
@@ -148,6 +151,7 @@ const TARGETS: Record<string, [string, number]> = {
   warmColdRatio: ['<=', 0.5],
   rehomeGapMs: ['<=', 1000],
   bundleGzipBytes: ['<=', 40960],
+  idleCpuPctPerNode: ['<=', 0.2],
 };
 
 function table(r: Record<string, Record<string, any> | undefined>, summary: Record<string, number | null>): string {
@@ -159,6 +163,7 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     connectVsPeerjs: r.connect && !r.connect.error ? `ours ${r.connect.oursFirstMessageMs} ms / PeerJS ${r.connect.peerjsFirstMessageMs ?? '-'} ms` : errOf(r.connect),
     warmColdRatio: r.connect && !r.connect.error ? `warm ${r.connect.warmMs} ms / cold ${r.connect.coldMs} ms` : errOf(r.connect),
     rehomeGapMs: r.rehome && !r.rehome.error ? `links re-homed after ${r.rehome.rehomedAfterMs} ms; ${r.rehome.failed}/${r.rehome.requests} requests failed` : errOf(r.rehome),
+    idleCpuPctPerNode: r.idle && !r.idle.error ? idleDetail(r.idle) : errOf(r.idle),
     bundleGzipBytes: r.size && !r.size.error ? `PeerJS ${r.size.peerjs?.gzipBytes ?? 'n/a'}, js-libp2p ${r.size.libp2p?.gzipBytes ?? 'n/a'}` : errOf(r.size),
   };
   for (const [k, v] of Object.entries(summary)) {
@@ -174,6 +179,13 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
   return [line(rows[0]!), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+function idleDetail(x: Record<string, any>): string {
+  const n8 = x.nodes8 ?? {};
+  const n16 = x.nodes16 ?? {};
+  const s = x.server1000 ?? {};
+  return `8 nodes; 16 nodes: ${n16.idleCpuPctPerNode ?? '-'} %; wake-ups/s per node tab ${n8.tabWakeupsPerSec ?? '-'}, worker ${n8.workerWakeupsPerSec ?? '-'}; server, ${s.clients ?? '-'} idle clients: ${s.serverCpuPctPer1000Links ?? '-'} % per 1 000 links, ${s.rssKBPerLink ?? '-'} KB per link`;
 }
 
 function errOf(x: Record<string, any> | undefined): string {

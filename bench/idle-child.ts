@@ -1,0 +1,36 @@
+/**
+ * A child process of the idle bench, so that its CPU and memory can be read apart from the
+ * bench's own: `server <linkBudget>` runs a server node and prints its URL; `clients <url> <n>`
+ * runs n Node client nodes (each links to that server only) and prints how many are linked.
+ * Lines on stdout are JSON.
+ */
+import { startNode, type ServerNode } from '../src/server/index.js';
+
+const [role, a, b] = process.argv.slice(2);
+const say = (x: unknown) => process.stdout.write(JSON.stringify(x) + '\n');
+
+async function server(linkBudget: number): Promise<void> {
+  const node = await startNode({ port: 0, host: '127.0.0.1', linkBudget });
+  say({ url: node.url, id: node.id });
+}
+
+async function clients(url: string, n: number): Promise<void> {
+  const nodes: ServerNode[] = [];
+  // A few at a time: each handshake signs and verifies, and the server answers them all.
+  for (let i = 0; i < n; i += 20) {
+    const batch = await Promise.all(Array.from({ length: Math.min(20, n - i) }, () => startNode({ peers: [url] })));
+    nodes.push(...batch);
+  }
+  for (;;) {
+    const linked = nodes.filter((x) => x.mesh.linkIds().length > 0).length;
+    say({ linked });
+    if (linked === n) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+if (role === 'server') await server(Number(a));
+else if (role === 'clients') await clients(a!, Number(b));
+else throw new Error(`unknown role ${role}`);
+// Stays up (servers listen; client nodes keep their links) until the bench kills it.
+setInterval(() => undefined, 1 << 30);

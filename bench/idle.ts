@@ -1,0 +1,269 @@
+/**
+ * Figure: what a quiet mesh costs. For N browser nodes (one context and one idle app tab each,
+ * joined through a server node in a child process), once the mesh has settled: the CPU of all
+ * of Chromium's processes over a window, against N blank contexts in the same browser measured
+ * the same way, and the wake-ups per second in the tabs and SharedWorkers by source (counted by
+ * bench/pages/wake-count.js). A third set of N contexts holds as many idle RTCPeerConnections
+ * each as the mesh's nodes had WebRTC links, and nothing else: the floor WebRTC itself sets. Then a server with 1 000 idle Node clients: its CPU and memory per
+ * idle link, against the same server with none.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { BrowserContext, Page, WebWorker } from 'puppeteer-core';
+import type { BenchContext } from './run.js';
+import { openPage, ROOT, round, sleep, waitFor } from './lib.js';
+import { cpuMs, rssBytes, treeCpuByProcess } from './proc.js';
+
+interface Counts {
+  n: Record<string, number>;
+  ms: Record<string, number>;
+  since: number;
+}
+
+const SIZES = [8, 16];
+
+export async function idle(c: BenchContext): Promise<Record<string, unknown>> {
+  const windowMs = c.quick ? 20_000 : 60_000;
+  const out: Record<string, unknown> = { windowSeconds: windowMs / 1000 };
+  const server = await child(['server', '64']);
+  try {
+    const url = (await server.next()).url as string;
+    for (const n of SIZES) out[`nodes${n}`] = await browsers(c, n, url, server.proc.pid!, windowMs);
+  } finally {
+    server.kill();
+  }
+  out.idleCpuPctPerNode = (out[`nodes${SIZES[0]}`] as { idleCpuPctPerNode: number }).idleCpuPctPerNode;
+  out.idleCpuPctPerNode16 = (out[`nodes${SIZES[1]}`] as { idleCpuPctPerNode: number }).idleCpuPctPerNode;
+  out.server1000 = await serverWithClients(c.quick ? 200 : 1000, windowMs);
+  return out;
+}
+
+async function browsers(c: BenchContext, n: number, serverUrl: string, serverPid: number, windowMs: number): Promise<Record<string, unknown>> {
+  const browserPid = c.browser.process()?.pid;
+  if (!browserPid) throw new Error('the browser process id is unknown');
+  // The baseline: n blank contexts, one blank tab each.
+  const blankContexts: BrowserContext[] = [];
+  for (let i = 0; i < n; i++) {
+    const ctx = await c.context();
+    blankContexts.push(ctx);
+    await openPage(ctx, `${c.pages.origin}/blank.html`, c.log);
+  }
+  await sleep(3_000);
+  const blank = await coresByKind(browserPid, windowMs);
+  await Promise.all(blankContexts.map((x) => x.close()));
+  await sleep(2_000);
+
+  // The mesh: n idle app tabs, one per context, each context one node.
+  const pages: Page[] = [];
+  const contexts: BrowserContext[] = [];
+  for (let i = 0; i < n; i++) {
+    const ctx = await c.context();
+    contexts.push(ctx);
+    const page = await openPage(ctx, `${c.pages.origin}/idle.html`, c.log);
+    await page.evaluate((o) => (window as any).T.boot(o), { bootstrap: [serverUrl] });
+    pages.push(page);
+  }
+  const joinedAt = Date.now();
+  const settleMs = await settle(pages);
+  // Maintenance backs off for a while after the last change: leave the mesh alone before measuring.
+  const quietMs = c.quick ? 15_000 : 45_000;
+  await sleep(quietMs);
+  const workers = await workersOf(c, contexts);
+  await Promise.all([...pages.map((p) => p.evaluate(() => (globalThis as any).__wake.reset())), ...workers.map((w) => w.evaluate(() => (globalThis as any).__wake.reset()))]);
+  const serverCpu0 = cpuMs(serverPid);
+  const mesh = await coresByKind(browserPid, windowMs);
+  const serverCores = (cpuMs(serverPid) - serverCpu0) / windowMs;
+  const tabCounts = await Promise.all(pages.map((p) => p.evaluate(() => (globalThis as any).__wake as Counts)));
+  const workerCounts = await Promise.all(workers.map((w) => w.evaluate(() => (globalThis as any).__wake as Counts)));
+  const statuses = await Promise.all(pages.map((p) => p.evaluate(() => (window as any).mesh.status())));
+  await Promise.all(contexts.map((x) => x.close()));
+  await sleep(2_000);
+
+  // The WebRTC floor: as many idle PeerConnections per context as the nodes had WebRTC links.
+  const webrtcLinksMean = statuses.reduce((a: number, s: any) => a + s.links.filter((l: any) => l.transport === 'webrtc').length, 0) / n;
+  const pcsPerContext = 2 * Math.max(1, Math.round(webrtcLinksMean / 2));
+  for (let i = 0; i < n; i++) {
+    const page = await openPage(await c.context(), `${c.pages.origin}/pcs.html`, c.log);
+    await page.evaluate((k) => (window as any).pairs(k), pcsPerContext / 2);
+  }
+  await sleep(5_000);
+  const floor = await coresByKind(browserPid, windowMs);
+
+  const perNode = (mesh.cores - blank.cores) / n;
+  const links = statuses.map((s: any) => s.links.length as number);
+  return {
+    idleCpuPctPerNode: round(perNode * 100, 2),
+    webrtcFloorPctPerNode: round(((floor.cores - blank.cores) / n) * 100, 2),
+    pcsPerContext,
+    meshCores: round(mesh.cores, 4),
+    blankCores: round(blank.cores, 4),
+    floorCores: round(floor.cores, 4),
+    coresByProcess: { mesh: mesh.byKind, blank: blank.byKind, webrtcFloor: floor.byKind },
+    serverCores: round(serverCores, 4),
+    settleSeconds: round(settleMs / 1000, 1),
+    measuredAfterJoinSeconds: round((Date.now() - joinedAt - windowMs) / 1000, 0),
+    linksMean: round(links.reduce((a, b) => a + b, 0) / n, 1),
+    webrtcLinksMean: round(webrtcLinksMean, 1),
+    tabWakeupsPerSec: round(total(tabCounts) / n / (windowMs / 1000), 2),
+    workerWakeupsPerSec: round(total(workerCounts) / n / (windowMs / 1000), 2),
+    sources: sources(tabCounts, workerCounts, n, windowMs),
+  };
+}
+
+/** Waits until every node has a WebRTC link and no node's links changed for 10 s. */
+async function settle(pages: Page[]): Promise<number> {
+  const t0 = Date.now();
+  let last = '';
+  let stableSince = Date.now();
+  await waitFor(
+    'the idle mesh to settle',
+    async () => {
+      const statuses = await Promise.all(pages.map((p) => p.evaluate(() => (window as any).mesh.status())));
+      const shape = statuses.map((s: any) => s.links.map((l: any) => l.id).sort().join(',')).join(';');
+      const ready = statuses.every((s: any) => s.links.some((l: any) => l.transport === 'webrtc'));
+      if (shape !== last || !ready) {
+        last = shape;
+        stableSince = Date.now();
+        return false;
+      }
+      return Date.now() - stableSince >= 10_000;
+    },
+    240_000,
+    2_500,
+  );
+  return Date.now() - t0 - 10_000;
+}
+
+/** The SharedWorker of each context, to read its counters. */
+async function workersOf(c: BenchContext, contexts: BrowserContext[]): Promise<WebWorker[]> {
+  const out: WebWorker[] = [];
+  for (const ctx of contexts) {
+    const target = c.browser.targets().find((t) => t.type() === 'shared_worker' && t.browserContext() === ctx && t.url().endsWith('/idle-worker.js'));
+    const worker = await target?.worker();
+    if (!worker) throw new Error('no SharedWorker target for a context');
+    out.push(worker);
+  }
+  return out;
+}
+
+/** CPU cores used over `ms`: CPU time read before and after, divided by the wall time. */
+async function cores(read: () => number, ms: number): Promise<number> {
+  const c0 = read();
+  const t0 = Date.now();
+  await sleep(ms);
+  return (read() - c0) / (Date.now() - t0);
+}
+
+/**
+ * Cores used by the browser's processes over `ms`, in all and by kind of process. Counted per
+ * process: one that started meanwhile counts whole, one that ended meanwhile (a context closed
+ * before) is left out rather than subtracted.
+ */
+async function coresByKind(browserPid: number, ms: number): Promise<{ cores: number; byKind: Record<string, number | null> }> {
+  const a = treeCpuByProcess(browserPid);
+  const t0 = Date.now();
+  await sleep(ms);
+  const b = treeCpuByProcess(browserPid);
+  const wall = Date.now() - t0;
+  const used: Record<string, number> = {};
+  let sum = 0;
+  for (const [pid, p] of b) {
+    const d = p.cpuMs - (a.get(pid)?.cpuMs ?? 0);
+    used[p.kind] = (used[p.kind] ?? 0) + d;
+    sum += d;
+  }
+  const byKind: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(used)) byKind[k] = round(v / wall, 4);
+  return { cores: sum / wall, byKind };
+}
+
+function total(counts: Counts[]): number {
+  return counts.reduce((a, c) => a + Object.values(c.n).reduce((x, y) => x + y, 0), 0);
+}
+
+/** Wake-ups per second per node, and ms of JS per second per node, by source, tab and worker apart. */
+function sources(tabs: Counts[], workers: Counts[], n: number, windowMs: number): Record<string, unknown>[] {
+  const rows = new Map<string, { tab: number; worker: number; tabMs: number; workerMs: number }>();
+  const add = (list: Counts[], where: 'tab' | 'worker') => {
+    for (const c of list) {
+      for (const [k, v] of Object.entries(c.n)) rowOf(k)[where] += v;
+      for (const [k, v] of Object.entries(c.ms)) rowOf(k)[where === 'tab' ? 'tabMs' : 'workerMs'] += v;
+    }
+  };
+  const rowOf = (k: string) => {
+    let r = rows.get(k);
+    if (!r) rows.set(k, (r = { tab: 0, worker: 0, tabMs: 0, workerMs: 0 }));
+    return r;
+  };
+  add(tabs, 'tab');
+  add(workers, 'worker');
+  const s = windowMs / 1000;
+  return [...rows.entries()]
+    .map(([source, r]) => ({
+      source,
+      tabPerSec: round(r.tab / n / s, 3),
+      workerPerSec: round(r.worker / n / s, 3),
+      jsMsPerSec: round((r.tabMs + r.workerMs) / n / s, 3),
+    }))
+    .sort((a, b) => b.tabPerSec! + b.workerPerSec! - (a.tabPerSec! + a.workerPerSec!));
+}
+
+/** A server node in a child process with `clients` idle Node clients in another: CPU and memory per link. */
+async function serverWithClients(clients: number, windowMs: number): Promise<Record<string, unknown>> {
+  const server = await child(['server', String(clients + 100)]);
+  let crowd: Child | undefined;
+  try {
+    const { url } = await server.next();
+    const pid = server.proc.pid!;
+    await sleep(3_000);
+    const rss0 = rssBytes(pid);
+    const alone = await cores(() => cpuMs(pid), Math.min(windowMs, 20_000));
+    crowd = await child(['clients', url as string, String(clients)]);
+    const t0 = Date.now();
+    for (;;) {
+      const line = await crowd.next(240_000);
+      if (line.linked === clients) break;
+    }
+    const joinSeconds = (Date.now() - t0) / 1000;
+    await sleep(30_000); // the clients' maintenance backs off after their join
+    const busy = await cores(() => cpuMs(pid), windowMs);
+    const rss1 = rssBytes(pid);
+    return {
+      clients,
+      joinSeconds: round(joinSeconds, 1),
+      serverCpuPctAlone: round(alone * 100, 3),
+      serverCpuPct: round(busy * 100, 3),
+      serverCpuPctPer1000Links: round(((busy - alone) * 100 * 1000) / clients, 3),
+      serverRssMB: round(rss1 / 2 ** 20, 1),
+      rssKBPerLink: round((rss1 - rss0) / 1024 / clients, 1),
+    };
+  } finally {
+    crowd?.kill();
+    server.kill();
+  }
+}
+
+interface Child {
+  proc: ChildProcess;
+  next(ms?: number): Promise<Record<string, unknown>>;
+  kill(): void;
+}
+
+/** Starts bench/idle-child.ts; `next` reads its next JSON line. */
+async function child(args: string[]): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/idle-child.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: proc.stdout! })[Symbol.asyncIterator]();
+  return {
+    proc,
+    async next(ms = 60_000) {
+      let t: NodeJS.Timeout | undefined;
+      const r = await Promise.race([
+        lines.next(),
+        new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`idle-child ${args[0]}: no output in ${ms} ms`)), ms))),
+      ]).finally(() => clearTimeout(t));
+      if (r.done) throw new Error(`idle-child ${args[0]} exited`);
+      return JSON.parse(r.value) as Record<string, unknown>;
+    },
+    kill: () => void proc.kill('SIGKILL'),
+  };
+}
