@@ -19,6 +19,7 @@ import type { NodeSettings } from './node-settings.js';
 import type { NodeEvents } from './node-types.js';
 import type { PeerMemory, PeerRecord } from './peer-memory.js';
 import type { FloodGuard } from './rate-limit.js';
+import { Liveness } from './liveness.js';
 import { isLeaf, type RoutingTable } from './routing-table.js';
 import { Session } from './session.js';
 import { FAST_MAINTAIN_MS, type Maintenance } from './maintenance.js';
@@ -39,7 +40,7 @@ export interface LinksHost {
   guard: FloodGuard;
   settings: NodeSettings;
   /** Cooldowns, repairs and the pace of maintenance rounds. */
-  maintenance: Pick<Maintenance, 'coolDown' | 'linked' | 'schedule' | 'hurry' | 'repairSoon'>;
+  maintenance: Pick<Maintenance, 'coolDown' | 'linked' | 'moved' | 'schedule' | 'hurry' | 'repairSoon'>;
   wall(): number;
   run<T>(task: () => T | Promise<T>): Promise<T>;
   drop(reason: string): void;
@@ -65,11 +66,13 @@ interface Handshake {
 export class Links {
   private readonly sessions = new Set<Session>();
   private readonly handshakes = new Map<Session, Handshake>();
-  private pingCounter = 0;
   private readonly id: string;
+  /** Keepalive probes and the dead-peer bound (liveness.ts); absent with keepaliveMs 0. */
+  private readonly liveness?: Liveness;
 
   constructor(private readonly host: LinksHost) {
     this.id = host.identity.idText;
+    if (host.settings.keepaliveMs > 0) this.liveness = new Liveness({ clock: host.clock, run: (task) => void host.run(task), links: () => host.table.all() }, host.settings.keepaliveMs);
   }
 
   /** Whether a session with this peer exists (a handshake under way, or a link). */
@@ -79,6 +82,7 @@ export class Links {
   }
 
   closeAll(reason: string): void {
+    this.liveness?.stop();
     for (const s of [...this.sessions]) s.close(reason);
   }
 
@@ -209,7 +213,9 @@ export class Links {
     session.openedAt = this.host.clock.now();
     table.add(session);
     maintenance.linked(peer.idText, table.bucketOf(peer.id));
-    if (this.host.settings.keepaliveMs > 0) this.ping(session); // an rtt in status() from the start, not after the first keepalive
+    // An rtt in status() from the start, not after the first probe; and the liveness timer covers the new link.
+    this.liveness?.ping(session);
+    this.liveness?.watch();
     this.host.memory.succeeded(peer.idText, this.host.wall());
     this.host.scheduleSave();
     this.host.events.emit('link-up', { id: peer.idText, transport: session.link.transport, outbound: session.outbound });
@@ -270,6 +276,7 @@ export class Links {
     const peer = session.peer;
     if (peer && table.remove(peer.idText, session)) {
       this.host.events.emit('link-down', { id: peer.idText, transport: session.link.transport, reason });
+      this.host.maintenance.moved();
       this.updateNeeds();
       this.host.maintenance.repairSoon();
       // Losing a link our invariant needed, with nobody in memory to replace it: look around
@@ -350,10 +357,5 @@ export class Links {
     if (buckets.length === 0) return;
     link.askedAt = now;
     link.sendFrame({ type: FrameType.Ask, buckets });
-  }
-
-  ping(s: Session): void {
-    s.pingSent = { n: ++this.pingCounter, at: this.host.clock.now() };
-    s.sendFrame({ type: FrameType.Ping, n: s.pingSent.n });
   }
 }

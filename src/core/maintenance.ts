@@ -1,6 +1,8 @@
 /**
  * Link maintenance: dialling the links the routing invariant needs (and a few spares), cooling
- * down peers that failed or refused, periodic rounds that look the mesh up, and keepalives.
+ * down peers that failed or refused, and periodic rounds that look the mesh up: fast while a
+ * node settles, at maintainMs once settled, and slower still while its links stay as they are.
+ * (Keepalives: liveness.ts.)
  * Which link to want is decided in link-policy.ts; this file decides when to dial.
  */
 import type { Clock, Random, TimerHandle } from './clock.js';
@@ -22,6 +24,8 @@ import type { Session } from './session.js';
 export const COOLDOWN_MS = 30_000;
 /** The pace of maintenance while settling; it doubles each round up to maintainMs. */
 export const FAST_MAINTAIN_MS = 2_000;
+/** While its links stay as they are, a settled node's rounds slow down to this many times maintainMs. */
+export const QUIET_MAINTAIN_FACTOR = 4;
 /** How long repairSoon waits, gathering changes. */
 const REPAIR_DELAY_MS = 50;
 /** Spare links dialled per maintenance round at most (see DialContext.spares). */
@@ -48,7 +52,6 @@ export interface MaintenanceHost {
   lookup(target: NodeId): Promise<void>;
   /** Drops topic state not renewed in time (pub/sub). */
   expireTopics(): void;
-  ping(s: Session): void;
   /** Asks a link for nodes in those of our empty buckets it can know about. */
   askFor(gaps: number[], link: Session): void;
 }
@@ -58,9 +61,10 @@ export class Maintenance {
   private readonly cooldown = new Map<string, number>();
   /** Buckets in which a needed dial was refused as BUSY since the bucket last got a link: dialled with Want.Urgent. */
   private readonly refusedBuckets = new Set<number>();
-  private timers: TimerHandle[] = [];
   private maintainTimer?: TimerHandle;
   private maintainInterval = FAST_MAINTAIN_MS;
+  /** Links came or went since the last round. */
+  private linksChanged = false;
   private repairQueued = false;
   /** Maintenance rounds run so far. */
   private rounds = 0;
@@ -82,7 +86,6 @@ export class Maintenance {
   }
 
   stop(): void {
-    for (const t of this.timers) t.cancel();
     this.maintainTimer?.cancel();
   }
 
@@ -95,23 +98,21 @@ export class Maintenance {
   linked(peer: string, bucket: number): void {
     this.refusedBuckets.delete(bucket);
     this.cooldown.delete(peer);
+    this.moved();
+  }
+
+  /** Links came or went: a node whose rounds had slowed past maintainMs looks around again within maintainMs. */
+  moved(): void {
+    this.linksChanged = true;
+    if (this.maintainInterval <= this.host.settings.maintainMs) return;
+    this.maintainInterval = this.host.settings.maintainMs;
+    this.schedule(this.maintainInterval);
   }
 
   /** A link our invariant needed was lost with nobody to replace it: look around again soon. */
   hurry(ms: number): void {
     this.maintainInterval = FAST_MAINTAIN_MS;
     this.schedule(ms);
-  }
-
-  /** Runs `fn` on the actor every `ms` until the node stops. */
-  every(ms: number, fn: () => void | Promise<void>): void {
-    const tick = () => {
-      if (this.host.isStopped()) return;
-      void this.host.run(fn);
-      this.timers.push(this.host.clock.setTimeout(tick, ms));
-      if (this.timers.length > 8) this.timers = this.timers.filter((_, i) => i >= this.timers.length - 4);
-    };
-    this.timers.push(this.host.clock.setTimeout(tick, ms));
   }
 
   schedule(ms: number): void {
@@ -229,7 +230,9 @@ export class Maintenance {
     this.schedule(this.maintainInterval);
     // Settling: just started, or lost a link our invariant needed (the interval was reset).
     const settling = this.settling;
-    this.maintainInterval = Math.min(this.maintainInterval * 2, settings.maintainMs);
+    // Past maintainMs the rounds slow down only while the links stay as they are (moved()).
+    this.maintainInterval = Math.min(this.maintainInterval * 2, this.linksChanged ? settings.maintainMs : QUIET_MAINTAIN_FACTOR * settings.maintainMs);
+    this.linksChanged = false;
     this.rounds++;
     // A settled node looks around only every fourth round, however much its links change: in a
     // growing mesh others keep linking to it, but newcomers find their neighbours themselves,
@@ -257,18 +260,5 @@ export class Maintenance {
     let depth = 0;
     for (const s of this.host.table.all()) depth = Math.max(depth, this.host.table.bucketOf(s.peer!.id));
     return Math.min(depth, 255);
-  }
-
-  /** Pings every link; closes those silent for three keepalive periods. */
-  keepalive(): void {
-    const now = this.host.clock.now();
-    const keepaliveMs = this.host.settings.keepaliveMs;
-    for (const s of this.host.table.all()) {
-      if (now - s.lastHeard > 3 * keepaliveMs) {
-        s.close('keepalive timeout');
-        continue;
-      }
-      this.host.ping(s);
-    }
   }
 }

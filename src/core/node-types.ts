@@ -36,7 +36,11 @@ export interface MeshNodeOptions {
   linkBudget?: number;
   /** Longest interval between maintenance rounds (lookups and repairs). Default 30 000 ms. */
   maintainMs?: number;
-  /** Interval of keepalive pings; a link silent for three intervals is closed. 0 disables. Default 15 000 ms. */
+  /**
+   * The keepalive unit: a link that carried nothing for three of them is closed then (45 s by
+   * default); a quiet link is pinged after two (by the side that dialled it) and traffic counts
+   * as proof of life (liveness.ts). 0 disables. Default 15 000 ms.
+   */
   keepaliveMs?: number;
   handshakeTimeoutMs?: number;
   /** Default request timeout. Default 5 000 ms. */

@@ -6,7 +6,7 @@
  *
  * This file wires the parts, each behind a narrow host interface: links.ts (handshakes,
  * admission, link control), forwarding.ts (next hops, breadcrumbs, originating), lookups.ts,
- * maintenance.ts (dialling, rounds, keepalives), services.ts (datagrams, requests,
+ * maintenance.ts (dialling, rounds), liveness.ts (keepalives), services.ts (datagrams, requests,
  * signalling), pubsub.ts and e2e.ts. What stays here is delivery: which part a packet for us
  * goes to.
  */
@@ -150,7 +150,6 @@ export class MeshNode {
       hasSession: (id) => this.links.hasSession(id),
       lookup: (target) => this.lookups.lookup(target),
       expireTopics: () => this.pubsub.expire(),
-      ping: (s) => this.links.ping(s),
       askFor: (gaps, link) => this.links.askFor(gaps, link),
     });
     this.links = new Links({
@@ -198,8 +197,6 @@ export class MeshNode {
     await this.actor.run(() => {
       this.maintenance.warmStart();
       this.maintenance.schedule(0);
-      if (this.o.keepaliveMs > 0) this.maintenance.every(this.o.keepaliveMs, () => this.maintenance.keepalive());
-      this.maintenance.every(this.o.subscribeRefreshMs, () => this.pubsub.refresh());
     });
   }
 
@@ -208,6 +205,7 @@ export class MeshNode {
     await this.actor.run(() => {
       this.stopped = true;
       this.maintenance.stop();
+      this.pubsub.stop();
       this.saveTimer?.cancel();
       this.links.closeAll('node stopped');
       this.services.failAll(MeshError.stopped());

@@ -8,7 +8,7 @@
  */
 import { encodeFrame, type PacketFrame } from './codec.js';
 import { toHex } from './bytes.js';
-import type { Clock } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
 import { RecentSet } from './dedupe.js';
 import { MeshError } from './errors.js';
 import { idFromText, type NodeId } from './id.js';
@@ -43,8 +43,16 @@ export class PubSub {
   private readonly topics = new TopicTree();
   private readonly seen = new RecentSet(PUBLISH_DEDUPE);
   private resubscribeQueued = false;
+  /** Renewals run on a timer only while there is a topic: a node with none sets no timer. */
+  private refreshTimer?: TimerHandle;
+  private stopped = false;
 
   constructor(private readonly host: PubSubHost) {}
+
+  stop(): void {
+    this.stopped = true;
+    this.refreshTimer?.cancel();
+  }
 
   get topicCount(): number {
     return [...this.topics.all()].length;
@@ -55,6 +63,7 @@ export class PubSub {
     checkTopic(topic);
     const t = this.topics.ensure(topicId(topic), topic);
     t.local.add(fn);
+    this.armRefresh();
     void this.host.run(() => this.subscribeUpstream(t.topic, true));
     return () => void t.local.delete(fn);
   }
@@ -88,6 +97,20 @@ export class PubSub {
     for (const t of [...this.topics.all()]) await this.subscribeUpstream(t.topic, true);
   }
 
+  /** Renews (and expires) every subscribeRefreshMs while any topic is left. */
+  private armRefresh(): void {
+    if (this.refreshTimer || this.stopped) return;
+    this.refreshTimer = this.host.clock.setTimeout(
+      () =>
+        void this.host.run(async () => {
+          this.refreshTimer = undefined;
+          await this.refresh();
+          if (this.topicCount > 0) this.armRefresh();
+        }),
+      this.host.subscribeRefreshMs,
+    );
+  }
+
   /** A subscription that came through us (inside the actor): remember the child, pass it on. */
   async onSubscribe(src: string, p: PacketFrame): Promise<void> {
     const s = Payload.subscribe.decode(p.payload);
@@ -95,6 +118,7 @@ export class PubSub {
     const t = this.topics.ensure(s.topic, '');
     const isNew = t.children.size === 0 && t.local.size === 0;
     t.children.set(src, this.host.clock.now() + 3 * this.host.subscribeRefreshMs);
+    this.armRefresh();
     await this.subscribeUpstream(s.topic, isNew);
   }
 

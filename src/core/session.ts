@@ -49,6 +49,8 @@ export class Session {
   rttMs?: number;
   lastHeard = 0;
   pingSent?: { n: number; at: number };
+  /** When we last pinged this peer (liveness.ts). */
+  probedAt?: number;
   openedAt = 0;
   helloSent = false;
   /** Malformed or unexpected frames received; too many closes the link. */

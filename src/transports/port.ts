@@ -9,8 +9,16 @@
  * (the tab, once the DataChannel's `bufferedAmount` is low) turns `autoAck` off and calls
  * `ack` itself, so a slow DataChannel pushes back all the way to the node.
  *
- * Messages on the port: `{ f: ArrayBuffer }` a frame, `{ a: n }` n bytes consumed,
- * `{ o: 1 }` the far side's channel is open, `{ x: reason }` closed for good.
+ * Acks cost a wake-up of the far side each, so a quiet link does without most of them: a small
+ * frame sent while nothing is outstanding goes without `p` (prompt), and the receiver holds its
+ * ack until it sends a frame of its own the other way (a pong carries the ack of its ping) or
+ * acks a prompt frame. Any other frame asks for a prompt ack, so a sender with more than one
+ * small frame outstanding, and every flow-controlled burst, is acknowledged as before. At most
+ * one small frame per direction waits for its ack.
+ *
+ * Messages on the port: `{ f: ArrayBuffer, p?: 1, a?: n }` a frame (`p`: ack it promptly; `a`:
+ * an ack riding along), `{ a: n }` n bytes consumed, `{ o: 1 }` the far side's channel is open,
+ * `{ x: reason }` closed for good.
  * Uses no DOM or Node types: any MessagePort-shaped object will do.
  */
 import { MeshError } from '../core/errors.js';
@@ -34,7 +42,10 @@ export interface PortLinkOptions {
   onClosed?: (reason: string) => void;
 }
 
-type PortMessage = { f: ArrayBuffer } | { a: number } | { o: 1 } | { x: string };
+type PortMessage = { f: ArrayBuffer; p?: 1; a?: number } | { a: number } | { o: 1 } | { x: string };
+
+/** Frames up to this size, sent with nothing outstanding, may wait for a ride for their ack. */
+const LAZY_ACK_BYTES = 2048;
 
 export class PortLink extends LinkBase {
   readonly transport: TransportKind;
@@ -46,6 +57,8 @@ export class PortLink extends LinkBase {
   private drainWhenEmpty = false;
   private ackOwed = 0;
   private ackQueued = false;
+  /** A frame asked for a prompt ack: the next ack goes out at once instead of waiting for a ride. */
+  private promptOwed = false;
   private openResolve!: () => void;
   private openReject!: (e: Error) => void;
   private isOpen = false;
@@ -75,7 +88,13 @@ export class PortLink extends LinkBase {
     if (frame.length > MAX_FRAME_BYTES) throw MeshError.payloadTooLarge(frame.length, MAX_FRAME_BYTES);
     // A copy we own can be transferred instead of cloned; the caller keeps its view intact.
     const copy = frame.slice().buffer as ArrayBuffer;
-    this.post({ f: copy }, [copy]);
+    const m: { f: ArrayBuffer; p?: 1; a?: number } = { f: copy };
+    if (this.unacked > 0 || frame.length > LAZY_ACK_BYTES) m.p = 1;
+    if (this.ackOwed > 0) {
+      m.a = this.ackOwed; // the ack we owe rides along
+      this.ackOwed = 0;
+    }
+    this.post(m, [copy]);
     this.unacked += frame.length;
     if (this.unacked <= LINK_HIGH_WATER_BYTES) return true;
     this.blocked = true;
@@ -86,11 +105,12 @@ export class PortLink extends LinkBase {
   ack(bytes: number): void {
     if (bytes <= 0 || this.closed) return;
     this.ackOwed += bytes;
-    if (this.ackQueued) return;
+    if (this.ackQueued || !this.promptOwed) return;
     this.ackQueued = true;
     // One ack per burst of frames, not one per frame.
     queueMicrotask(() => {
       this.ackQueued = false;
+      this.promptOwed = false;
       const n = this.ackOwed;
       this.ackOwed = 0;
       if (n > 0 && !this.closed) this.post({ a: n });
@@ -110,27 +130,34 @@ export class PortLink extends LinkBase {
 
   private onMessage(data: unknown): void {
     if (this.closed || typeof data !== 'object' || data === null) return;
-    const m = data as Partial<Record<'f' | 'a' | 'o' | 'x', unknown>>;
+    const m = data as Partial<Record<'f' | 'p' | 'a' | 'o' | 'x', unknown>>;
     if (m.f instanceof ArrayBuffer) {
       const bytes = new Uint8Array(m.f);
+      if (typeof m.a === 'number') this.acked(m.a);
+      if (m.p === 1) this.promptOwed = true;
       if (this.options.autoAck !== false) this.ack(bytes.length);
-      this.receive(bytes);
+      if (!this.closed) this.receive(bytes);
     } else if (typeof m.a === 'number') {
-      this.unacked = Math.max(0, this.unacked - m.a);
-      if (this.blocked && this.unacked <= LINK_HIGH_WATER_BYTES / 2) {
-        this.blocked = false;
-        this.drainWhenEmpty = this.unacked > 0;
-        this.drained();
-      } else if (this.drainWhenEmpty && this.unacked === 0) {
-        // Once more when everything is through, for a sender that waits for an empty buffer.
-        this.drainWhenEmpty = false;
-        this.drained();
-      }
+      this.acked(m.a);
     } else if (m.o === 1) {
       this.isOpen = true;
       this.openResolve();
     } else if (typeof m.x === 'string') {
       this.finish(m.x);
+    }
+  }
+
+  /** The far side consumed `n` more bytes of ours. */
+  private acked(n: number): void {
+    this.unacked = Math.max(0, this.unacked - n);
+    if (this.blocked && this.unacked <= LINK_HIGH_WATER_BYTES / 2) {
+      this.blocked = false;
+      this.drainWhenEmpty = this.unacked > 0;
+      this.drained();
+    } else if (this.drainWhenEmpty && this.unacked === 0) {
+      // Once more when everything is through, for a sender that waits for an empty buffer.
+      this.drainWhenEmpty = false;
+      this.drained();
     }
   }
 
