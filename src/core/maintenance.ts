@@ -25,7 +25,7 @@ export const COOLDOWN_MS = 30_000;
 /** The pace of maintenance while settling; it doubles each round up to maintainMs. */
 export const FAST_MAINTAIN_MS = 2_000;
 /** While its links stay as they are, a settled node's rounds slow down to this many times maintainMs. */
-export const QUIET_MAINTAIN_FACTOR = 4;
+export const QUIET_MAINTAIN_FACTOR = 2;
 /** How long repairSoon waits, gathering changes. */
 const REPAIR_DELAY_MS = 50;
 /** Spare links dialled per maintenance round at most (see DialContext.spares). */
@@ -62,9 +62,11 @@ export class Maintenance {
   /** Buckets in which a needed dial was refused as BUSY since the bucket last got a link: dialled with Want.Urgent. */
   private readonly refusedBuckets = new Set<number>();
   private maintainTimer?: TimerHandle;
+  /** When the next round is due (clock time). */
+  private nextRoundAt = Infinity;
   private maintainInterval = FAST_MAINTAIN_MS;
-  /** Links came or went since the last round. */
-  private linksChanged = false;
+  /** Links came or went, or a dial failed, since the last round. */
+  private changed = false;
   private repairQueued = false;
   /** Maintenance rounds run so far. */
   private rounds = 0;
@@ -103,10 +105,11 @@ export class Maintenance {
 
   /** Links came or went: a node whose rounds had slowed past maintainMs looks around again within maintainMs. */
   moved(): void {
-    this.linksChanged = true;
-    if (this.maintainInterval <= this.host.settings.maintainMs) return;
-    this.maintainInterval = this.host.settings.maintainMs;
-    this.schedule(this.maintainInterval);
+    this.changed = true;
+    const maintainMs = this.host.settings.maintainMs;
+    if (this.maintainInterval <= maintainMs) return;
+    this.maintainInterval = maintainMs;
+    if (this.nextRoundAt > this.host.clock.now() + maintainMs) this.schedule(maintainMs);
   }
 
   /** A link our invariant needed was lost with nobody to replace it: look around again soon. */
@@ -117,6 +120,7 @@ export class Maintenance {
 
   schedule(ms: number): void {
     this.maintainTimer?.cancel();
+    this.nextRoundAt = this.host.clock.now() + ms;
     this.maintainTimer = this.host.clock.setTimeout(() => void this.host.run(() => this.maintain()), ms);
   }
 
@@ -137,6 +141,7 @@ export class Maintenance {
           this.host.run(() => {
             this.host.counters.drop(`dial:${err instanceof MeshError ? err.code : 'error'}`);
             this.cooldown.set(key, clock.now() + this.maintainInterval);
+            this.changed = true;
           }),
       )
       .finally(() => this.host.run(() => this.pendingDials.delete(key)));
@@ -159,6 +164,7 @@ export class Maintenance {
             const code = err instanceof MeshError ? err.code : 'error';
             this.host.counters.drop(`dial:${code}`);
             this.coolDown(rec.id);
+            this.changed = true; // a wish we could not meet: not a time to slow down
             if (code === 'BUSY' && want !== Want.Optional) this.refusedBuckets.add(table.bucketOf(rec.idBytes));
             if (code !== 'BUSY' && code !== 'HANDSHAKE_FAILED') this.host.memory.failed(rec.id);
           }),
@@ -230,9 +236,13 @@ export class Maintenance {
     this.schedule(this.maintainInterval);
     // Settling: just started, or lost a link our invariant needed (the interval was reset).
     const settling = this.settling;
-    // Past maintainMs the rounds slow down only while the links stay as they are (moved()).
-    this.maintainInterval = Math.min(this.maintainInterval * 2, this.linksChanged ? settings.maintainMs : QUIET_MAINTAIN_FACTOR * settings.maintainMs);
-    this.linksChanged = false;
+    // Past maintainMs the rounds slow down only while the links stay as they are (moved()), no
+    // dial failed and every bucket short of the deepest has a link: a node that still wants
+    // links it cannot get keeps looking at the settled pace (after a partition heals, it is
+    // these rounds that find the other side again).
+    const quiet = !this.changed && gaps.length === 0;
+    this.maintainInterval = Math.min(this.maintainInterval * 2, quiet ? QUIET_MAINTAIN_FACTOR * settings.maintainMs : settings.maintainMs);
+    this.changed = false;
     this.rounds++;
     // A settled node looks around only every fourth round, however much its links change: in a
     // growing mesh others keep linking to it, but newcomers find their neighbours themselves,
