@@ -5,13 +5,17 @@
  */
 import type { Page } from 'puppeteer-core';
 import type { BenchContext } from './run.js';
-import { openPage, percentile, ratio, round, waitFor } from './lib.js';
+import { errorText, openPage, percentile, ratio, round, startPeerServer, waitFor } from './lib.js';
 
 const SIZE = 16 * 1024;
 
 interface Tput { start: number; end: number; ack: unknown; errors?: number; congested?: number }
 
-export async function latency(c: BenchContext): Promise<Record<string, unknown>> {
+/**
+ * `peerjs`: also PeerJS's DataConnection between two pages of two other contexts, same payloads,
+ * in the same rounds (rttVsPeerjs, throughputVsPeerjs). `diagnostics`: the hop and crypto figures.
+ */
+export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostics?: boolean } = { peerjs: true, diagnostics: true }): Promise<Record<string, unknown>> {
   const rounds = c.quick ? 2 : 3;
   const rttN = c.quick ? 300 : 1000;
   const tputN = c.quick ? 400 : 1200;
@@ -47,6 +51,24 @@ export async function latency(c: BenchContext): Promise<Record<string, unknown>>
   await ra!.evaluate((s) => (window as any).R.tput(100, s), SIZE);
   await ma!.evaluate((to, s) => (window as any).T.tput(to, 100, s, 64, 5000), b.id, SIZE);
 
+  // PeerJS: its server on loopback, two pages in two more contexts, one DataConnection.
+  let pj: { pa: Page; pb: Page; stop: () => void } | undefined;
+  let peerjsError: string | null = null;
+  if (o.peerjs) {
+    try {
+      const server = await startPeerServer(c.pages);
+      const [pa, pb] = await Promise.all([0, 1].map(async () => openPage(await c.context(), `${c.pages.origin}/peerjs.html`, c.log)));
+      const [, pbId] = await Promise.all([pa!, pb!].map((p) => p.evaluate((opts) => (window as any).P.boot(opts).then((r: any) => r.id), server.options)));
+      await pa!.evaluate((to) => (window as any).P.open(to), pbId);
+      await pa!.evaluate(() => (window as any).P.rtt(100));
+      await pa!.evaluate((s) => (window as any).P.tput(100, s), SIZE);
+      pj = { pa: pa!, pb: pb!, stop: server.stop };
+    } catch (err) {
+      peerjsError = errorText(err);
+    }
+  }
+  const pjRtt: number[] = [], pjTput: number[] = [];
+
   const rawRtt: number[] = [], meshRtt: number[] = [], echoHop: number[] = [], meshHop: number[] = [];
   const rawTput: number[] = [], meshTput: number[] = [];
   const rawTputSender: number[] = [], meshTputSender: number[] = [];
@@ -55,8 +77,11 @@ export async function latency(c: BenchContext): Promise<Record<string, unknown>>
   for (let r = 0; r < rounds; r++) {
     rawRtt.push(...(await ra!.evaluate((n) => (window as any).R.rtt(n), rttN)));
     meshRtt.push(...(await ma!.evaluate((to, n) => (window as any).T.rtt(to, n), b.id, rttN)));
-    echoHop.push(...(await ma!.evaluate((n) => (window as any).echoWorkerRtt(n), hopN)));
-    meshHop.push(...(await ma!.evaluate((n) => (window as any).T.hop(n), hopN)));
+    if (pj) pjRtt.push(...(await pj.pa.evaluate((n) => (window as any).P.rtt(n), rttN)));
+    if (o.diagnostics) {
+      echoHop.push(...(await ma!.evaluate((n) => (window as any).echoWorkerRtt(n), hopN)));
+      meshHop.push(...(await ma!.evaluate((n) => (window as any).T.hop(n), hopN)));
+    }
 
     const rxBefore = await rb!.evaluate(() => ({ ...(window as any).R.rx }));
     const rt: Tput = await ra!.evaluate((n, s) => (window as any).R.tput(n, s), tputN, SIZE);
@@ -71,14 +96,22 @@ export async function latency(c: BenchContext): Promise<Record<string, unknown>>
     meshTputSender.push(((tputN * SIZE) / (mt.end - mt.start)) * 1e-3);
     meshLoss.push(1 - (mAfter.count - mBefore.count) / tputN);
     meshCongested.push(mt.congested ?? 0);
+
+    if (pj) {
+      const pBefore = await pj.pb.evaluate(() => ({ ...(window as any).P.rx }));
+      const pt: Tput = await pj.pa.evaluate((n, s) => (window as any).P.tput(n, s), tputN, SIZE);
+      const pAfter = await pj.pb.evaluate(() => ({ ...(window as any).P.rx }));
+      pjTput.push(((pAfter.bytes - pBefore.bytes) / (pAfter.last - pt.start)) * 1e-3);
+    }
   }
+  pj?.stop();
   // Diagnostic: the same datagrams from the tab to its own node and back (no link, no DataChannel):
   // what the tab <-> worker path and the node's per-packet work cost on their own.
   const sBefore = await ma!.evaluate(() => ({ ...(window as any).T.rx }));
   const st: Tput = await ma!.evaluate((to, n, s) => (window as any).T.tput(to, n, s, 64, 5000), a.id, tputN, SIZE);
   const sAfter = await ma!.evaluate(() => ({ ...(window as any).T.rx }));
   const selfMBps = ((sAfter.bytes - sBefore.bytes) / (sAfter.last - st.start)) * 1e-3;
-  const signVerifyP50 = await ma!.evaluate(() => (window as any).ed25519SignVerify(200));
+  const signVerifyP50 = o.diagnostics ? await ma!.evaluate(() => (window as any).ed25519SignVerify(200)) : null;
   const isolated = await ma!.evaluate(() => (window as any).T.crossOriginIsolated);
   const med = (xs: number[]) => percentile(xs, 0.5);
   const out = {
@@ -94,6 +127,12 @@ export async function latency(c: BenchContext): Promise<Record<string, unknown>>
     rawMBps: round(Math.max(...rawTput), 2),
     meshMBps: round(Math.max(...meshTput), 2),
     throughputRatio: ratio(Math.max(...meshTput), Math.max(...rawTput)),
+    // Against PeerJS's DataConnection, same payloads, same rounds: ours / theirs.
+    peerjsRttP50Ms: pjRtt.length ? round(percentile(pjRtt, 0.5)) : null,
+    peerjsMBps: pjTput.length ? round(Math.max(...pjTput), 2) : null,
+    rttVsPeerjs: pjRtt.length ? ratio(percentile(meshRtt, 0.5), percentile(pjRtt, 0.5)) : null,
+    throughputVsPeerjs: pjTput.length ? ratio(Math.max(...meshTput), Math.max(...pjTput)) : null,
+    peerjsError,
     rawMBpsSenderAck: round(med(rawTputSender), 2),
     meshMBpsSenderAck: round(med(meshTputSender), 2),
     rawMBpsRounds: rawTput.map((x) => round(x, 2)),
@@ -101,14 +140,14 @@ export async function latency(c: BenchContext): Promise<Record<string, unknown>>
     meshToOwnNodeMBps: round(selfMBps, 2),
     meshTputLoss: round(Math.max(...meshLoss), 4),
     meshCongestedRetries: meshCongested,
-    echoWorkerHopP50Ms: round(percentile(echoHop, 0.5)),
-    echoWorkerHopP99Ms: round(percentile(echoHop, 0.99)),
-    meshWorkerHopP50Ms: round(percentile(meshHop, 0.5)),
-    meshWorkerHopP99Ms: round(percentile(meshHop, 0.99)),
-    ed25519SignVerifyP50Ms: round(signVerifyP50),
-    hopRatioP50: ratio(percentile(meshHop, 0.5), percentile(echoHop, 0.5)),
+    echoWorkerHopP50Ms: echoHop.length ? round(percentile(echoHop, 0.5)) : null,
+    echoWorkerHopP99Ms: echoHop.length ? round(percentile(echoHop, 0.99)) : null,
+    meshWorkerHopP50Ms: meshHop.length ? round(percentile(meshHop, 0.5)) : null,
+    meshWorkerHopP99Ms: meshHop.length ? round(percentile(meshHop, 0.99)) : null,
+    ed25519SignVerifyP50Ms: signVerifyP50 == null ? null : round(signVerifyP50),
+    hopRatioP50: meshHop.length ? ratio(percentile(meshHop, 0.5), percentile(echoHop, 0.5)) : null,
     nodeIds: [a.id.slice(0, 12), b.id.slice(0, 12)],
   };
-  await Promise.all([ra, rb, ma, mb].map((p) => p!.close().catch(() => undefined)));
+  await Promise.all([ra, rb, ma, mb, pj?.pa, pj?.pb].map((p) => p?.close().catch(() => undefined)));
   return out;
 }

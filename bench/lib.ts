@@ -12,6 +12,7 @@ import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppete
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const PAGES = join(ROOT, 'bench/pages');
 export const CHROMIUM = '/usr/bin/chromium';
+export const FIREFOX = '/usr/bin/firefox-esr';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -47,6 +48,20 @@ export async function launchChromium(): Promise<Browser> {
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     protocolTimeout: 60_000,
+  });
+}
+
+/** Debian's firefox-esr, headless, with host candidates on loopback allowed (as the browser tests launch it). */
+export async function launchFirefox(): Promise<Browser> {
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: FIREFOX,
+    headless: true,
+    protocolTimeout: 60_000,
+    extraPrefsFirefox: {
+      'media.peerconnection.ice.loopback': true,
+      'media.peerconnection.ice.obfuscate_host_addresses': false,
+    },
   });
 }
 
@@ -135,3 +150,26 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message.split('\n')[0]! : String(e);
 }
+
+/**
+ * PeerJS's own signalling server (npm `peer`) on a free local port, and its client bundle
+ * served at /peerjs.js; `options` is what a page passes to `new Peer()` (no STUN: loopback only).
+ */
+export async function startPeerServer(pages: PageServer): Promise<{ options: Record<string, unknown>; stop: () => void }> {
+  const { PeerServer } = await import('peer');
+  const { createServer: createNetServer } = await import('node:net');
+  const port = await new Promise<number>((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const server = await new Promise<import('node:http').Server>((resolve) => {
+    PeerServer({ port, host: '127.0.0.1', path: '/p' }, (s) => resolve(s as import('node:http').Server));
+  });
+  pages.routes.set('/peerjs.js', join(ROOT, 'node_modules/peerjs/dist/peerjs.min.js'));
+  return { options: { host: '127.0.0.1', port, path: '/p', secure: false, debug: 0, config: { iceServers: [] } }, stop: () => server.close() };
+}
+

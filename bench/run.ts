@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'puppeteer-core';
 import { startNode, type ServerNode } from '../src/server/index.js';
 import { connectFigure } from './connect.js';
+import { firefox } from './firefox.js';
 import { idle } from './idle.js';
 import { latency } from './latency.js';
 import { CHROMIUM, errorText, launchChromium, ROOT, startPageServer, timeout, type PageServer } from './lib.js';
@@ -35,7 +36,8 @@ const args = process.argv.slice(2);
 type Part = { name: string; needsBrowser: boolean; limitMs: (quick: boolean) => number; run: (c: BenchContext) => Promise<Record<string, unknown>> };
 
 const PARTS: Part[] = [
-  { name: 'latency', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: latency },
+  { name: 'latency', needsBrowser: true, limitMs: (q) => (q ? 90_000 : 200_000), run: (c) => latency(c) },
+  { name: 'firefox', needsBrowser: true, limitMs: (q) => (q ? 90_000 : 200_000), run: firefox },
   { name: 'size', needsBrowser: false, limitMs: () => 90_000, run: size },
   { name: 'rehome', needsBrowser: true, limitMs: (q) => (q ? 45_000 : 90_000), run: rehome },
   { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: connectFigure },
@@ -112,6 +114,10 @@ async function main(): Promise<void> {
     rttRatioP99: r.latency?.rttRatioP99 ?? null,
     throughputRatio: r.latency?.throughputRatio ?? null,
     connectVsPeerjs: r.connect?.connectVsPeerjs ?? null,
+    rttVsPeerjs: r.latency?.rttVsPeerjs ?? null,
+    throughputVsPeerjs: r.latency?.throughputVsPeerjs ?? null,
+    'firefox.rttRatioP50': r.firefox?.rttRatioP50 ?? null,
+    'firefox.throughputRatio': r.firefox?.throughputRatio ?? null,
     warmColdRatio: r.connect?.warmColdRatio ?? null,
     rehomeGapMs: r.rehome?.rehomeGapMs ?? null,
     bundleGzipBytes: r.size?.bundleGzipBytes ?? null,
@@ -146,8 +152,12 @@ function machine(): Record<string, unknown> {
 
 const TARGETS: Record<string, [string, number]> = {
   rttRatioP50: ['<=', 1.5],
-  throughputRatio: ['>=', 0.7],
+  throughputRatio: ['>=', 0.8],
   connectVsPeerjs: ['<=', 1],
+  rttVsPeerjs: ['<=', 1],
+  throughputVsPeerjs: ['>=', 1],
+  'firefox.rttRatioP50': ['<=', 1.5],
+  'firefox.throughputRatio': ['>=', 0.8],
   warmColdRatio: ['<=', 0.5],
   rehomeGapMs: ['<=', 1000],
   bundleGzipBytes: ['<=', 40960],
@@ -161,6 +171,10 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     rttRatioP99: r.latency && !r.latency.error ? `mesh ${r.latency.meshRttP99Ms} ms / raw DC ${r.latency.rawRttP99Ms} ms` : errOf(r.latency),
     throughputRatio: r.latency && !r.latency.error ? `mesh ${r.latency.meshMBps} MB/s / raw DC ${r.latency.rawMBps} MB/s (16 KiB msgs)` : errOf(r.latency),
     connectVsPeerjs: r.connect && !r.connect.error ? `ours ${r.connect.oursFirstMessageMs} ms / PeerJS ${r.connect.peerjsFirstMessageMs ?? '-'} ms` : errOf(r.connect),
+    rttVsPeerjs: r.latency && !r.latency.error ? `mesh ${r.latency.meshRttP50Ms} ms / PeerJS DataConnection ${r.latency.peerjsRttP50Ms ?? r.latency.peerjsError ?? '-'} ms (p50)` : errOf(r.latency),
+    throughputVsPeerjs: r.latency && !r.latency.error ? `mesh ${r.latency.meshMBps} MB/s / PeerJS ${r.latency.peerjsMBps ?? '-'} MB/s (16 KiB msgs)` : errOf(r.latency),
+    'firefox.rttRatioP50': r.firefox && !r.firefox.error ? `mesh ${r.firefox.meshRttP50Ms} ms / raw DC ${r.firefox.rawRttP50Ms} ms (${r.firefox.browser})` : errOf(r.firefox),
+    'firefox.throughputRatio': r.firefox && !r.firefox.error ? `mesh ${r.firefox.meshMBps} MB/s / raw DC ${r.firefox.rawMBps} MB/s` : errOf(r.firefox),
     warmColdRatio: r.connect && !r.connect.error ? `warm ${r.connect.warmMs} ms / cold ${r.connect.coldMs} ms` : errOf(r.connect),
     rehomeGapMs: r.rehome && !r.rehome.error ? `links re-homed after ${r.rehome.rehomedAfterMs} ms; ${r.rehome.failed}/${r.rehome.requests} requests failed` : errOf(r.rehome),
     idleCpuPctPerNode: r.idle && !r.idle.error ? idleDetail(r.idle) : errOf(r.idle),

@@ -184,6 +184,8 @@ export class RtcBroker {
     let a: Attempt;
     const link = new PortLink(channel.port1, {
       transport: 'webrtc',
+      // The node's session encodes every frame afresh and keeps none: no copy before the transfer.
+      framesGivenUp: true,
       remoteAddress: `webrtc:${peer.slice(0, 16)}`,
       onClosed: () => {
         a.closedAt = Date.now();

@@ -203,11 +203,18 @@ export class NodeHost {
   // ------------------------------------------------------------ deliveries to tabs
 
   private deliverMessage(msg: Message): void {
+    const to: [TabSession, number][] = [];
     for (const tab of this.tabs.values()) {
       if (!tab.alive || !tab.listening) continue;
       const port = localPort(tab.app, msg.port);
-      if (port !== undefined) tab.conn.post({ ev: 'message', from: msg.from, data: msg.data, port });
+      if (port !== undefined) to.push([tab, port]);
     }
+    // The node is done with a delivered payload (a fresh buffer per packet), so the last tab
+    // gets it transferred rather than copied; the others, if any, get copies first.
+    const buffer = msg.data instanceof Uint8Array && msg.data.buffer instanceof ArrayBuffer ? msg.data.buffer : undefined;
+    to.forEach(([tab, port], i) => {
+      tab.conn.post({ ev: 'message', from: msg.from, data: msg.data, port }, i === to.length - 1 && buffer ? [buffer] : undefined);
+    });
   }
 
   private addHandler(node: MeshNode, tab: TabSession, wire: number): void {

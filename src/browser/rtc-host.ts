@@ -42,7 +42,8 @@ export class RtcHost {
   /** `iceServers`: what the node host was handed by a server (or its STUN defaults). */
   open(key: string, initiator: boolean, port: MessagePort, iceServers: RTCIceServer[] = []): void {
     const pc = new RTCPeerConnection(this.config ?? { iceServers });
-    const pipe = new PortLink(port, { transport: 'webrtc', autoAck: false, onClosed: () => this.drop(key) });
+    // framesGivenUp: each DataChannel message's buffer is handed on to the node as it is.
+    const pipe = new PortLink(port, { transport: 'webrtc', autoAck: false, framesGivenUp: true, onClosed: () => this.drop(key) });
     const e: Entry = { key, pc, pipe, owed: 0, early: [] };
     this.entries.set(key, e);
     pipe.attach({ frame: (b) => this.toChannel(e, b), close: () => this.drop(key) });

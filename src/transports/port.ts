@@ -40,6 +40,12 @@ export interface PortLinkOptions {
   autoAck?: boolean;
   /** Called once when the link closes, whoever closed it (for owners other than the node). */
   onClosed?: (reason: string) => void;
+  /**
+   * The sender gives up every frame it passes to `send` (a node's session encodes each frame
+   * afresh; a DataChannel hands over each message's buffer): a frame that fills its buffer is
+   * transferred without a copy, and the caller's view is detached. Default false: copied.
+   */
+  framesGivenUp?: boolean;
 }
 
 type PortMessage = { f: ArrayBuffer; p?: 1; a?: number } | { a: number } | { o: 1 } | { x: string };
@@ -86,16 +92,19 @@ export class PortLink extends LinkBase {
   send(frame: Uint8Array): boolean {
     if (this.closed) throw MeshError.linkClosed('port link is closed');
     if (frame.length > MAX_FRAME_BYTES) throw MeshError.payloadTooLarge(frame.length, MAX_FRAME_BYTES);
-    // A copy we own can be transferred instead of cloned; the caller keeps its view intact.
-    const copy = frame.slice().buffer as ArrayBuffer;
-    const m: { f: ArrayBuffer; p?: 1; a?: number } = { f: copy };
-    if (this.unacked > 0 || frame.length > LAZY_ACK_BYTES) m.p = 1;
+    const length = frame.length;
+    // Transferred, never cloned: the frame's own buffer when the caller gave it up and it holds
+    // nothing else, else a copy we own (the caller keeps its view intact).
+    const whole = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer;
+    const buffer = this.options.framesGivenUp && whole ? (frame.buffer as ArrayBuffer) : (frame.slice().buffer as ArrayBuffer);
+    const m: { f: ArrayBuffer; p?: 1; a?: number } = { f: buffer };
+    if (this.unacked > 0 || length > LAZY_ACK_BYTES) m.p = 1;
     if (this.ackOwed > 0) {
       m.a = this.ackOwed; // the ack we owe rides along
       this.ackOwed = 0;
     }
-    this.post(m, [copy]);
-    this.unacked += frame.length;
+    this.post(m, [buffer]);
+    this.unacked += length;
     if (this.unacked <= LINK_HIGH_WATER_BYTES) return true;
     this.blocked = true;
     return false;
