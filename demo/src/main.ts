@@ -22,11 +22,32 @@ const APP = 'shared:meshwork-demo';
 const HUB = new URLSearchParams(location.search).get('hub') ?? undefined;
 const STATUS_EVERY_MS = 1_000;
 
+/** The proof of work the server (or the hub's server) asks of every key; 0 when its status does not say. */
+async function serverPowBits(): Promise<number> {
+  try {
+    const status = (await (await fetch(new URL('/meshwork/status', HUB ?? location.href), { cache: 'no-store' })).json()) as { powBits?: unknown };
+    return typeof status.powBits === 'number' ? status.powBits : 0;
+  } catch {
+    return 0;
+  }
+}
+
 async function main(): Promise<void> {
   renderProgress('connecting', 0, 'Starting this browser’s mesh node and dialling the server…');
   let mesh: Mesh;
   try {
-    mesh = await connect({ app: APP, hub: HUB });
+    const powBits = await serverPowBits();
+    mesh = await connect({
+      app: APP,
+      hub: HUB,
+      powBits,
+      // A new identity with proof of work takes about 2^powBits key generations: allow for it.
+      timeoutMs: 15_000 + 2 ** powBits,
+      onWork: (p) =>
+        renderProgress('connecting', 0, p.done
+          ? `Identity made: ${p.tried.toLocaleString()} keys tried in ${(p.ms / 1000).toFixed(1)} s. Dialling the server…`
+          : `Making this browser’s identity with the proof of work the server asks (${p.bits} bits): ${p.tried.toLocaleString()} keys tried, about ${p.expected.toLocaleString()} expected…`),
+    });
   } catch (err) {
     renderProgress('failed', 0, `The mesh node did not start: ${errorText(err)}. Is the browser bundle built (npm run build)?`);
     return;

@@ -9,6 +9,7 @@ import type { AppData } from '../core/payloads.js';
 import { APP_PORTS } from './apps.js';
 import { portConn } from './conn.js';
 import type { HubMode, HubStatus } from './hub-protocol.js';
+import type { WorkProgress } from './key-store.js';
 import type { LeaderTabConn } from './leader.js';
 import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
 import { pageHasRtc, TAB_LOCK_PREFIX, WORKER_OPTIONS } from './protocol.js';
@@ -20,6 +21,7 @@ export { MeshError } from '../core/errors.js';
 export type { MeshErrorCode } from '../core/errors.js';
 export type { AppData } from '../core/payloads.js';
 export type { BrowserStatus, BrowserLinkStatus, HostKind } from './protocol.js';
+export type { WorkProgress } from './key-store.js';
 export type { HubMode, HubStatus } from './hub-protocol.js';
 export { wirePort, wireTopic } from './apps.js';
 
@@ -49,6 +51,15 @@ export interface ConnectOptions {
    * names starting with `shared:`, which every origin naming them shares.
    */
   hub?: string;
+  /**
+   * Proof of work the mesh asks of every key (the servers' `--pow-bits`; every node of a mesh
+   * must agree). A node whose stored identity lacks it makes a new one on first start: about
+   * 2^powBits key generations in the worker (12 bits: a few seconds), tabs staying responsive.
+   * `connect()` waits for it, so give `timeoutMs` room. Default 0 (none).
+   */
+  powBits?: number;
+  /** Told how the proof of work goes while the identity is made (keys tried, of about `expected`). */
+  onWork?: (p: WorkProgress) => void;
 }
 
 export interface MeshMessage {
@@ -90,7 +101,10 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
     leader = new LeaderTabConn(tabId);
     conn = leader;
   }
-  const mesh = new Mesh(conn, { tabId, app, bootstrap, rtc: options.rtc, canHost: () => pageHasRtc() && (shared || leader?.isLeader === true), releaseLock, onPageHide: () => leader?.pageHide() });
+  const mesh = new Mesh(conn, {
+    tabId, app, bootstrap, rtc: options.rtc, powBits: options.powBits, onWork: options.onWork,
+    canHost: () => pageHasRtc() && (shared || leader?.isLeader === true), releaseLock, onPageHide: () => leader?.pageHide(),
+  });
   const timeoutMs = options.timeoutMs ?? 15_000;
   try {
     if (leader) {
@@ -113,7 +127,7 @@ async function connectHub(hub: string, options: ConnectOptions): Promise<Mesh> {
   // lock, so this page does neither.
   const { openHub } = await import('./hub-link.js');
   const { conn, status, frame } = await openHub(hub, timeoutMs);
-  const mesh = new Mesh(conn, { tabId: '', app: options.app ?? '', bootstrap: [], canHost: () => false, releaseLock: () => undefined, hub: status });
+  const mesh = new Mesh(conn, { tabId: '', app: options.app ?? '', bootstrap: [], powBits: options.powBits, onWork: options.onWork, canHost: () => false, releaseLock: () => undefined, hub: status });
   mesh.hubFrame = frame;
   try {
     await withTimeout(mesh.hello(), timeoutMs, 'starting the mesh node through the hub');
@@ -130,6 +144,8 @@ interface MeshOptions {
   app: string;
   bootstrap: string[];
   rtc?: RTCConfiguration;
+  powBits?: number;
+  onWork?: (p: WorkProgress) => void;
   canHost: () => boolean;
   releaseLock: () => void;
   onPageHide?: () => void;
@@ -253,7 +269,7 @@ export class Mesh {
 
   /** @internal Says hello to the host; resolves with the node id. */
   async hello(): Promise<void> {
-    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc() })) as HelloReply;
+    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), powBits: this.o.powBits })) as HelloReply;
     this.id = r.id;
     this.host = r.host;
     // Asked after hello, so it reaches the host once this tab is registered; a new host (after
@@ -316,6 +332,10 @@ export class Mesh {
         return;
       case 'hub-mode':
         return this.onHubMode(m.mode, m.reason);
+      case 'work': {
+        const { ev: _ev, ...progress } = m;
+        return safe(() => this.o.onWork?.(progress));
+      }
     }
   }
 

@@ -7,6 +7,7 @@
  */
 import { MeshError } from '../core/errors.js';
 import { MeshNode, type Message, type NodeStatus } from '../core/node.js';
+import { checkPowBits } from '../core/pow.js';
 import type { AppData } from '../core/payloads.js';
 import { localPort, localTopic, wirePort, wireTopic } from './apps.js';
 import { RtcBroker, type RtcHostTab } from './broker.js';
@@ -15,7 +16,7 @@ import { BrowserDialer, WEBRTC_CAP } from './dialer.js';
 import { IceClient, type IceStatus } from './ice-client.js';
 import type { BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
-import { loadOrCreateKeys, type KeyStorage } from './key-store.js';
+import { loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
 import { IdbPeerStore, openDb } from './store.js';
 
 interface PendingReply {
@@ -57,6 +58,8 @@ export class NodeHost {
   private nextRid = 1;
   private readonly startedAt = Date.now();
   private keyStorage: KeyStorage = 'cryptokey';
+  /** Making an identity with proof of work: the last progress, told to every tab as it goes. */
+  private work?: WorkProgress;
   /** Set by the first tab's hello: whether this browser's pages can host WebRTC links. */
   private webrtc?: boolean;
   readonly broker: RtcBroker;
@@ -107,13 +110,13 @@ export class NodeHost {
   private async dispatch(tab: TabSession | undefined, m: TabRequestMessage): Promise<unknown> {
     if (m.op === 'hello') {
       this.webrtc ??= m.rtc;
-      const node = await this.ensureNode(m.bootstrap);
+      const node = await this.ensureNode(m.bootstrap, m.powBits ?? 0);
       for (const addr of m.bootstrap) this.dialBootstrap(node, addr);
       const reply: HelloReply = { id: node.id, host: this.kind };
       return reply;
     }
     if (!tab || !tab.alive) throw MeshError.invalid('say hello first');
-    const node = await this.ensureNode([]);
+    const node = await this.ensureNode([], 0);
     switch (m.op) {
       case 'send':
         return node.send(m.to, m.data, { port: wirePort(tab.app, m.port), reliable: m.reliable, deadlineMs: m.deadlineMs });
@@ -151,19 +154,24 @@ export class NodeHost {
     }
   }
 
-  private ensureNode(bootstrap: string[]): Promise<MeshNode> {
+  /** The first hello starts the node, with its bootstrap and the proof of work its mesh asks. */
+  private ensureNode(bootstrap: string[], powBits: number): Promise<MeshNode> {
     if (!this.starting) {
-      this.starting = this.startNode(bootstrap);
+      this.starting = this.startNode(bootstrap, powBits);
       for (const a of bootstrap) this.dialled.add(a);
     }
     for (const a of bootstrap) this.ice.addBootstrap(a);
     return this.starting;
   }
 
-  private async startNode(bootstrap: string[]): Promise<MeshNode> {
+  private async startNode(bootstrap: string[], powBits: number): Promise<MeshNode> {
+    checkPowBits(powBits); // before any work: 40 bits would run for ever
     const db = await openDb();
     // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
-    const { identity, e2eKeys, keyStorage } = await loadOrCreateKeys(db);
+    const { identity, e2eKeys, keyStorage } = await loadOrCreateKeys(db, powBits, (p) => {
+      this.work = p;
+      for (const tab of this.tabs.values()) if (tab.alive) tab.conn.post({ ev: 'work', ...p });
+    });
     this.keyStorage = keyStorage;
     const dialer = new BrowserDialer(this.broker, (reason) => node.counters.drop(reason), this.backoff);
     const node: MeshNode = new MeshNode({
@@ -178,6 +186,7 @@ export class NodeHost {
       saveDelayMs: 500,
       encryption: e2eKeys !== undefined,
       e2eKeys,
+      powBits,
     });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.onMessage((msg) => this.deliverMessage(msg));
@@ -331,6 +340,7 @@ export class NodeHost {
       knownPeers: s.knownPeers,
       webrtc: this.webrtc !== false,
       keyStorage: this.keyStorage,
+      ...(this.work && { work: this.work }),
       startedAt: this.startedAt,
       rehomed: this.broker.rehomed,
       hostedBy: Object.fromEntries(this.broker.hostedBy()),

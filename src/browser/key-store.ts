@@ -10,6 +10,7 @@
  * it runs in the origin. `KeyStorage` says which one a node uses; docs/BROWSER.md has the rest.
  */
 import { Identity } from '../core/identity.js';
+import { hasWork } from '../core/pow.js';
 import { kv } from './store.js';
 
 /** `cryptokey`: non-extractable CryptoKeys by structured clone. `bytes`: PKCS#8 bytes, the fallback. */
@@ -66,27 +67,79 @@ async function fromStored(alg: Algorithm, v: unknown): Promise<{ pair: CryptoKey
   return undefined;
 }
 
+/** Progress of making an identity with proof of work (`powBits`): keys tried so far, of about `expected`. */
+export interface WorkProgress {
+  bits: number;
+  tried: number;
+  expected: number;
+  done: boolean;
+  ms: number;
+}
+
+/** Asked of the identity key: whether its public key carries the work, and where to report tries. */
+interface WorkDemand {
+  bits: number;
+  onProgress: (p: WorkProgress) => void;
+}
+
+/** Reported this often while keys are tried: enough for a live counter, cheap for the worker. */
+const PROGRESS_EVERY_MS = 200;
+
 /**
  * The key pair stored under `name`, created on first use: as CryptoKeys where they clone, as
- * bytes where they do not. Two racing creators agree on the first one stored.
+ * bytes where they do not. Two racing creators agree on the first one stored. With `work`, a
+ * new pair is generated until its public key carries `work.bits` of proof of work (about
+ * 2^bits tries, each an async WebCrypto call, so the thread stays responsive), and a stored
+ * pair without that much work is replaced: a mesh asking for work refuses it anyway.
  */
-async function loadOrCreatePair(db: IDBDatabase, name: string, alg: Algorithm): Promise<{ pair: CryptoKeyPair; storage: KeyStorage }> {
+async function loadOrCreatePair(db: IDBDatabase, name: string, alg: Algorithm, work?: WorkDemand): Promise<{ pair: CryptoKeyPair; storage: KeyStorage }> {
   const stored = await fromStored(alg, await kv.get<unknown>(db, name));
-  if (stored) return stored;
-  const pair = (await crypto.subtle.generateKey({ name: alg.name }, false, [...alg.privateUsages, ...alg.publicUsages])) as CryptoKeyPair;
+  const replace = !!stored && !!work && !hasWork(await rawPublicKey(stored.pair), work.bits);
+  if (stored && !replace) return stored;
+  const store = (value: unknown) => (replace ? kv.put(db, name, value).then(() => true) : kv.add(db, name, value));
   let added: boolean;
   try {
-    added = await kv.add(db, name, pair);
+    const pair = await generateUntil(work, async () => {
+      const p = (await crypto.subtle.generateKey({ name: alg.name }, false, [...alg.privateUsages, ...alg.publicUsages])) as CryptoKeyPair;
+      return { value: p, publicKey: await rawPublicKey(p) };
+    });
+    added = await store(pair);
     if (added) return { pair, storage: 'cryptokey' };
   } catch (err) {
     if (!isCloneError(err)) throw err;
-    const bytes = await generateBytes(alg);
-    added = await kv.add(db, name, bytes);
+    const bytes = await generateUntil(work, async () => {
+      const b = await generateBytes(alg);
+      return { value: b, publicKey: b.publicKey };
+    });
+    added = await store(bytes);
     if (added) return { pair: await fromBytes(alg, bytes), storage: 'bytes' };
   }
   const winner = await fromStored(alg, await kv.get<unknown>(db, name));
   if (!winner) throw new Error(`${name} vanished from IndexedDB`);
   return winner;
+}
+
+async function rawPublicKey(pair: CryptoKeyPair): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+}
+
+/** Calls `make` until its key carries the work asked (at once when none is asked), reporting progress. */
+async function generateUntil<T>(work: WorkDemand | undefined, make: () => Promise<{ value: T; publicKey: Uint8Array }>): Promise<T> {
+  if (!work || work.bits <= 0) return (await make()).value;
+  const started = Date.now();
+  const expected = 2 ** work.bits;
+  let tried = 0;
+  let reported = 0;
+  for (;;) {
+    const { value, publicKey } = await make();
+    tried++;
+    const done = hasWork(publicKey, work.bits);
+    if (done || Date.now() - reported >= PROGRESS_EVERY_MS) {
+      reported = Date.now();
+      work.onProgress({ bits: work.bits, tried, expected, done, ms: reported - started });
+    }
+    if (done) return value;
+  }
 }
 
 export interface NodeKeys {
@@ -97,8 +150,9 @@ export interface NodeKeys {
   keyStorage: KeyStorage;
 }
 
-export async function loadOrCreateKeys(db: IDBDatabase): Promise<NodeKeys> {
-  const id = await loadOrCreatePair(db, 'identity', ED25519);
+/** The node's keys; with `powBits` > 0 its identity carries that much proof of work (see core/pow.ts). */
+export async function loadOrCreateKeys(db: IDBDatabase, powBits = 0, onProgress: (p: WorkProgress) => void = () => undefined): Promise<NodeKeys> {
+  const id = await loadOrCreatePair(db, 'identity', ED25519, powBits > 0 ? { bits: powBits, onProgress } : undefined);
   const e2e = await loadOrCreatePair(db, 'e2e-keys', X25519).catch(() => undefined);
   const keyStorage: KeyStorage = id.storage === 'bytes' || e2e?.storage === 'bytes' ? 'bytes' : 'cryptokey';
   return { identity: await Identity.fromKeyPair(id.pair), e2eKeys: e2e?.pair, keyStorage };

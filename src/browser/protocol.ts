@@ -6,13 +6,14 @@
  */
 import type { AppData } from '../core/payloads.js';
 import type { HubMode, HubStatus } from './hub-protocol.js';
+import type { WorkProgress } from './key-store.js';
 
 export type HostKind = 'shared-worker' | 'leader-tab';
 
 /** Tab -> host: `op` names the call, `id` pairs it with its reply. */
 export type TabRequest =
   /** `rtc`: this browser's pages have RTCPeerConnection (the node then advertises 'webrtc'); `canHost`: this tab hosts PeerConnections for the node. */
-  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean }
+  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; powBits?: number }
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
   | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
   | { op: 'handle'; port: number }
@@ -49,7 +50,9 @@ export type HostEvent =
   /** From a hub: storage access changed; after `shared`, the page is on another node and says hello again. */
   | { ev: 'hub-mode'; mode: HubMode; reason: string }
   /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
-  | { ev: 'log'; text: string };
+  | { ev: 'log'; text: string }
+  /** Making the node's identity with proof of work: keys tried so far (see ConnectOptions.powBits). */
+  | ({ ev: 'work' } & WorkProgress);
 
 export interface HelloReply {
   id: string;
@@ -77,6 +80,8 @@ export interface BrowserStatus {
    * or `bytes` where the browser cannot store a CryptoKey from the worker (WebKit); see docs/BROWSER.md.
    */
   keyStorage: 'cryptokey' | 'bytes';
+  /** Present when this node made its identity with proof of work since it started: how many keys it tried, in how long. */
+  work?: WorkProgress;
   /** Present when this page reaches the node through a hub on another origin. */
   hub?: HubStatus;
 }

@@ -49,6 +49,8 @@ export interface ServerStatus extends NodeStatus {
   dataDir: string | undefined;
   /** The STUN responder on UDP at the HTTP port number; undefined when off (`stun: false`) or not listening. */
   stun: { port: number; answered: number } | undefined;
+  /** Proof of work this node asks of every key (browsers read it here to make theirs). */
+  powBits: number;
 }
 
 /** Starts a node; resolves once it listens (when given a port) and has begun dialling its peers. */
@@ -103,7 +105,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
       const ice = { ownStun: stun && stunUrlFor(url), iceServers: options.iceServers ?? [], turnSecret: options.turnSecret, ttlSeconds: options.turnTtlSeconds };
       mesh.handle(ICE_CONFIG_PORT, (m) => (m.data === ICE_CONFIG_ASK ? JSON.stringify(iceConfigFor(ice, m.from, Date.now())) : undefined));
     }
-    self = new ServerNode(mesh, url, { dialer, server, endpoint, data, stun });
+    self = new ServerNode(mesh, url, { dialer, server, endpoint, data, stun, powBits });
     await mesh.start();
     return self;
   } catch (err) {
@@ -133,6 +135,7 @@ interface Parts {
   endpoint?: MeshEndpoint;
   data?: DataDir;
   stun?: StunServer;
+  powBits: number;
 }
 
 export class ServerNode {
@@ -223,6 +226,7 @@ export class ServerNode {
       connections: this.parts.endpoint?.connections ?? 0,
       dataDir: this.parts.data?.dir,
       stun: this.parts.stun && { port: this.parts.stun.port, answered: this.parts.stun.answered },
+      powBits: this.parts.powBits,
     };
   }
 

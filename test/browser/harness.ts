@@ -147,6 +147,7 @@ export interface PageStatus {
   keyStorage?: string;
   webrtc?: boolean;
   counters?: { dropped: Record<string, number> };
+  work?: { bits: number; tried: number; expected: number; done: boolean; ms: number };
 }
 
 export function status(page: Page): Promise<PageStatus> {
