@@ -12,6 +12,7 @@ import { startNode, type ServerNode } from '../src/server/index.js';
 import { connectFigure } from './connect.js';
 import { firefox } from './firefox.js';
 import { idle } from './idle.js';
+import { labFigures } from './lab.js';
 import { latency } from './latency.js';
 import { CHROMIUM, errorText, launchChromium, ROOT, startPageServer, timeout, type PageServer } from './lib.js';
 import { rehome } from './rehome.js';
@@ -42,6 +43,7 @@ const PARTS: Part[] = [
   { name: 'rehome', needsBrowser: true, limitMs: (q) => (q ? 45_000 : 90_000), run: rehome },
   { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: connectFigure },
   { name: 'idle', needsBrowser: true, limitMs: (q) => (q ? 600_000 : 1_500_000), run: idle },
+  { name: 'lab', needsBrowser: false, limitMs: (q) => (q ? 240_000 : 420_000), run: labFigures },
   { name: 'routing', needsBrowser: false, limitMs: (q) => (q ? 150_000 : args.includes('--routing-long') ? 4 * 3_600_000 + 60_000 : 780_000), run: routing },
 ];
 
@@ -122,6 +124,8 @@ async function main(): Promise<void> {
     rehomeGapMs: r.rehome?.rehomeGapMs ?? null,
     bundleGzipBytes: r.size?.bundleGzipBytes ?? null,
     idleCpuPctPerNode: r.idle?.idleCpuPctPerNode ?? null,
+    labDirectLinkVsRaw: r.lab?.directLinkVsRaw ?? null,
+    labOutageRecoveryMs: r.lab?.outageRecoveryMs ?? null,
   };
   const out = {
     ...summary,
@@ -162,6 +166,7 @@ const TARGETS: Record<string, [string, number]> = {
   rehomeGapMs: ['<=', 1000],
   bundleGzipBytes: ['<=', 40960],
   idleCpuPctPerNode: ['<=', 0.2],
+  labOutageRecoveryMs: ['<=', 10000],
 };
 
 function table(r: Record<string, Record<string, any> | undefined>, summary: Record<string, number | null>): string {
@@ -178,6 +183,8 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     warmColdRatio: r.connect && !r.connect.error ? `warm ${r.connect.warmMs} ms / cold ${r.connect.coldMs} ms` : errOf(r.connect),
     rehomeGapMs: r.rehome && !r.rehome.error ? `links re-homed after ${r.rehome.rehomedAfterMs} ms; ${r.rehome.failed}/${r.rehome.requests} requests failed` : errOf(r.rehome),
     idleCpuPctPerNode: r.idle && !r.idle.error ? idleDetail(r.idle) : errOf(r.idle),
+    labDirectLinkVsRaw: r.lab && !r.lab.error ? (r.lab.skipped ? `skipped: ${r.lab.skipped}` : `mesh ${r.lab.meshDirectLinkMs} ms after boot / raw DC ${r.lab.rawDcOpenMs} ms, through two cone NATs`) : errOf(r.lab),
+    labOutageRecoveryMs: r.lab && !r.lab.error ? (r.lab.skipped ? 'skipped' : 'first answer after a 10 s uplink outage ended') : errOf(r.lab),
     bundleGzipBytes: r.size && !r.size.error ? `PeerJS ${r.size.peerjs?.gzipBytes ?? 'n/a'}, js-libp2p ${r.size.libp2p?.gzipBytes ?? 'n/a'}` : errOf(r.size),
   };
   for (const [k, v] of Object.entries(summary)) {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { ICE_CAP, ICE_CONFIG_ASK, ICE_CONFIG_PORT, parseIceConfig, stunUrlFor } from '../../src/core/ice-protocol.js';
+import { IceClient } from '../../src/browser/ice-client.js';
 import type { ServerNode } from '../../src/server/index.js';
 import { client, eventually, server } from './helpers.js';
 
@@ -44,6 +45,27 @@ describe('ICE config over the mesh', { timeout: 30_000 }, () => {
     nodes.push(c);
     const reply = parseIceConfig(await eventually(() => c.request(s.id, ICE_CONFIG_ASK, { port: ICE_CONFIG_PORT }), 10_000, 'the ICE config'));
     assert.deepEqual(reply?.iceServers, []);
+  });
+
+  it("a browser node's ICE client starts with STUN at its bootstrap server, then uses the server's list", async () => {
+    const s = await server({ iceServers: ['turn:turn.example:3478'], turnSecret: 'k' });
+    nodes.push(s);
+    const c = await client([s.url!]);
+    nodes.push(c);
+    const ice = new IceClient(() => c.mesh);
+    ice.addBootstrap(s.url!);
+    const port = new URL(s.url!).port;
+    assert.deepEqual(ice.servers(), [{ urls: [`stun:127.0.0.1:${port}`] }]);
+    await eventually(async () => assert.ok(c.mesh.linkIds().includes(s.id)), 10_000, 'the link to the server');
+    ice.linkUp(s.id);
+    await ice.ready(10_000);
+    ice.stop();
+    const st = ice.status();
+    assert.equal(st.from, s.id);
+    assert.equal(st.asks, 1);
+    assert.ok(st.renewAt! > Date.now() + 2_800_000, 'renewed at four fifths of the hour');
+    assert.deepEqual(st.servers[0], { urls: [`stun:127.0.0.1:${port}`] });
+    assert.equal(st.servers[1]?.username?.endsWith(`:${c.id}`), true);
   });
 
   it('refuses TURN without a secret, and URLs that are not ICE URLs', async () => {
