@@ -88,6 +88,11 @@ export class RemotePage {
     return this.browser.call({ op: 'eval', page: this.n, expr }, 60_000) as Promise<T>;
   }
 
+  /** Evaluates a script given as text (no bundler helpers can sneak into it); resolves with its awaited value. */
+  evalText<T>(expr: string): Promise<T> {
+    return this.browser.call({ op: 'eval', page: this.n, expr }, 60_000) as Promise<T>;
+  }
+
   close(): Promise<unknown> {
     return this.browser.call({ op: 'close-page', page: this.n }, 20_000);
   }
