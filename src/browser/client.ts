@@ -15,6 +15,7 @@ import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, T
 import { pageHasRtc, TAB_LOCK_PREFIX, WORKER_OPTIONS } from './protocol.js';
 import { randomHex } from './random-hex.js';
 import { RtcHost } from './rtc-host.js';
+import { type MeshStream, TabStreams } from './tab-streams.js';
 import { withTimeout } from './with-timeout.js';
 
 export { MeshError } from '../core/errors.js';
@@ -24,6 +25,7 @@ export type { BrowserStatus, BrowserLinkStatus, HostKind } from './protocol.js';
 export type { WorkProgress } from './key-store.js';
 export type { HubMode, HubStatus } from './hub-protocol.js';
 export { wirePort, wireTopic } from './apps.js';
+export type { MeshStream } from './tab-streams.js';
 
 export interface ConnectOptions {
   /** WebSocket URLs of servers to join through. Default: `ws(s)://<this page's host>/mesh`. */
@@ -175,6 +177,7 @@ export class Mesh {
   private readonly handlers = new Map<number, Handler>();
   private readonly topics = new Map<string, Set<(m: TopicMessage) => void>>();
   private readonly rtc: RtcHost;
+  private readonly streams = new TabStreams((req, transfer) => this.call(req, transfer));
   private closed = false;
 
   constructor(
@@ -250,6 +253,26 @@ export class Mesh {
     await this.call({ op: 'publish', topic, data });
   }
 
+  /**
+   * Opens a stream to node `to` on `port` (0..255 of this app): ordered, reliable and
+   * flow-controlled end to end (docs/STREAMS.md). Write at once; the data waits for the other
+   * end's window. Fails with REFUSED when `to` takes no streams there, TIMEOUT when nothing is
+   * heard from it for `timeoutMs` (default 30 000), ABORTED when either end aborts.
+   */
+  openStream(to: string, options: { port?: number; timeoutMs?: number } = {}): MeshStream {
+    if (this.closed) throw MeshError.stopped();
+    if (typeof to !== 'string' || !/^[0-9a-f]{64}$/.test(to)) throw MeshError.invalid('a node id is 64 hex characters');
+    const port = options.port ?? 0;
+    checkPort(port);
+    return this.streams.open(to, port, options.timeoutMs);
+  }
+
+  /** Calls `fn` with every stream another node opens to `port` (0..255). Returns a function that stops accepting. */
+  handleStreams(port: number, fn: (stream: MeshStream) => void): () => void {
+    checkPort(port);
+    return this.streams.handle(port, fn);
+  }
+
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
     return this.o.hub ? { ...s, hub: this.o.hub } : s;
@@ -261,6 +284,7 @@ export class Mesh {
     this.fire({ op: 'bye' });
     this.closed = true;
     this.rtc.closeAll();
+    this.streams.failAll(MeshError.stopped());
     for (const p of this.pending.values()) p.reject(MeshError.stopped());
     this.pending.clear();
     this.o.releaseLock();
@@ -282,18 +306,20 @@ export class Mesh {
     if (this.closed) return;
     for (const p of this.pending.values()) p.reject(new MeshError('STOPPED', 'the node host changed (a new leader tab, or the hub moved to the shared node); try again'));
     this.pending.clear();
+    this.streams.failAll(new MeshError('ABORTED', 'the node host changed: streams of the old host ended'));
     await this.hello().catch(() => undefined);
+    for (const port of this.streams.ports()) this.fire({ op: 'stream-handle', port });
     if (this.messageFns.size > 0) this.fire({ op: 'listen', on: true });
     for (const port of this.handlers.keys()) this.fire({ op: 'handle', port });
     for (const topic of this.topics.keys()) this.fire({ op: 'subscribe', topic });
   }
 
-  private call(req: TabRequest): Promise<unknown> {
+  private call(req: TabRequest, transfer?: Transferable[]): Promise<unknown> {
     if (this.closed) return Promise.reject(MeshError.stopped());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.conn.post({ ...req, id });
+      this.conn.post({ ...req, id }, transfer);
     });
   }
 
@@ -327,6 +353,11 @@ export class Mesh {
         return this.rtc.open(m.key, m.initiator, m.port as MessagePort, m.iceServers);
       case 'rtc-signal':
         return void this.rtc.onSignal(m.key, m.body);
+      case 'stream-incoming':
+      case 'stream-data':
+      case 'stream-end':
+      case 'stream-error':
+        return this.streams.onEvent(m);
       case 'log':
         console.debug(`meshwork host: ${m.text}`);
         return;

@@ -12,6 +12,7 @@ import type { AppData } from '../core/payloads.js';
 import { localPort, localTopic, wirePort, wireTopic } from './apps.js';
 import { RtcBroker, type RtcHostTab } from './broker.js';
 import { DialBackoff, type DialCounters } from './dial-backoff.js';
+import { HostStreams } from './host-streams.js';
 import { BrowserDialer, WEBRTC_CAP } from './dialer.js';
 import { IceClient, type IceStatus } from './ice-client.js';
 import type { BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
@@ -54,6 +55,7 @@ export class NodeHost {
   private readonly handlerTabs = new Map<number, { tabs: TabSession[]; off: () => void }>();
   private readonly topicTabs = new Map<string, { tabs: Set<TabSession>; off: () => void }>();
   private readonly replies = new Map<number, PendingReply>();
+  private readonly streams = new HostStreams();
   private readonly dialled = new Set<string>();
   private nextRid = 1;
   private readonly startedAt = Date.now();
@@ -145,6 +147,20 @@ export class NodeHost {
         return this.broker.fromTab(tab.tabId, m.key, m.body);
       case 'rtc-path':
         return this.broker.pathFromTab(tab.tabId, m.key, m.via);
+      case 'stream-open':
+        return this.streams.open(node, tab, m.sh, m.to, wirePort(tab.app, m.port), m.timeoutMs);
+      case 'stream-handle':
+        return this.streams.handle(node, tab, wirePort(tab.app, m.port));
+      case 'stream-unhandle':
+        return this.streams.unhandle(tab, wirePort(tab.app, m.port));
+      case 'stream-write':
+        return this.streams.write(tab, m.sh, m.data);
+      case 'stream-close':
+        return this.streams.close(tab, m.sh);
+      case 'stream-abort':
+        return this.streams.abort(tab, m.sh, m.reason);
+      case 'stream-read':
+        return this.streams.grant(tab, m.sh, m.bytes);
       case 'bye':
         tab.lockAbort.abort();
         this.tabDied(tab);
@@ -308,6 +324,7 @@ export class NodeHost {
     if (this.tabs.get(tab.tabId) === tab) this.tabs.delete(tab.tabId);
     for (const wire of [...this.handlerTabs.keys()]) this.removeHandler(tab, wire);
     for (const topic of [...this.topicTabs.keys()]) this.removeTopic(tab, topic);
+    this.streams.tabDied(tab);
     for (const [rid, p] of [...this.replies]) {
       if (p.tab !== tab) continue;
       this.replies.delete(rid);

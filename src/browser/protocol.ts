@@ -29,6 +29,16 @@ export type TabRequest =
   | { op: 'rtc-signal'; key: string; body: string }
   /** The path ICE selected for a hosted PeerConnection (rtc-path.ts). */
   | { op: 'rtc-path'; key: string; via: 'direct' | 'turn' }
+  /** Streams (host-streams.ts, tab-streams.ts): `sh` names the stream between this tab and the host. */
+  | { op: 'stream-open'; sh: string; to: string; port: number; timeoutMs?: number }
+  | { op: 'stream-handle'; port: number }
+  | { op: 'stream-unhandle'; port: number }
+  /** Answered once the node's stream accepted the chunk: the reply returns the tab's credit. */
+  | { op: 'stream-write'; sh: string; data: Uint8Array }
+  | { op: 'stream-close'; sh: string }
+  | { op: 'stream-abort'; sh: string; reason: string }
+  /** The tab may take `bytes` more of the stream. */
+  | { op: 'stream-read'; sh: string; bytes: number }
   | { op: 'bye' };
 
 export type TabRequestMessage = TabRequest & { id: number };
@@ -49,6 +59,10 @@ export type HostEvent =
   | { ev: 'rtc-signal'; key: string; body: string }
   /** From a hub: storage access changed; after `shared`, the page is on another node and says hello again. */
   | { ev: 'hub-mode'; mode: HubMode; reason: string }
+  | { ev: 'stream-incoming'; sh: string; from: string; port: number }
+  | { ev: 'stream-data'; sh: string; data: Uint8Array }
+  | { ev: 'stream-end'; sh: string }
+  | { ev: 'stream-error'; sh: string; code: string; message: string }
   /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
   | { ev: 'log'; text: string }
   /** Making the node's identity with proof of work: keys tried so far (see ConnectOptions.powBits). */
@@ -97,6 +111,9 @@ export interface Conn {
 export function pageHasRtc(): boolean {
   return typeof RTCPeerConnection === 'function';
 }
+
+/** Bytes a tab may have in flight toward the host, and that the host may push ahead to a tab, per stream (host-streams.ts). */
+export const TAB_CREDIT_BYTES = 1 << 20;
 
 export const TAB_LOCK_PREFIX = 'meshwork:tab:';
 export const LEADER_LOCK = 'meshwork:leader';

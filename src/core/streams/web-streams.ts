@@ -17,14 +17,14 @@ export interface WritableController {
 export interface ReadableStreamLike<T> {
   readonly locked: boolean;
   cancel(reason?: unknown): Promise<void>;
-  getReader(): { read(): Promise<{ done: boolean; value?: T }>; releaseLock(): void; cancel(reason?: unknown): Promise<void> };
+  getReader(): { read(): Promise<{ done: boolean; value?: T }>; releaseLock(): void; cancel(reason?: unknown): Promise<void>; readonly closed: Promise<void> };
 }
 
 export interface WritableStreamLike<T> {
   readonly locked: boolean;
   close(): Promise<void>;
   abort(reason?: unknown): Promise<void>;
-  getWriter(): { write(chunk: T): Promise<void>; close(): Promise<void>; abort(reason?: unknown): Promise<void>; releaseLock(): void; readonly ready: Promise<void> };
+  getWriter(): { write(chunk: T): Promise<void>; close(): Promise<void>; abort(reason?: unknown): Promise<void>; releaseLock(): void; readonly ready: Promise<void>; readonly closed: Promise<void> };
 }
 
 interface Streams {

@@ -1,0 +1,183 @@
+/**
+ * Streams for tabs, host side. A stream belongs to the node, which lives in the host (the
+ * SharedWorker or the leader tab); the tab that opened or accepted it holds proxies of its
+ * readable and writable, joined over the tab's Conn (see tab-streams.ts). Both directions are
+ * paced by credit, so neither end of the Conn holds more than a bounded amount per stream:
+ * - tab -> node: each `stream-write` is answered once the node's stream accepted the chunk
+ *   (its send buffer had room); the tab keeps at most TAB_CREDIT_BYTES unanswered;
+ * - node -> tab: the host reads from the node's stream only as far as the tab granted with
+ *   `stream-read`, and the tab grants only as its own reader reads.
+ * The node's stream window then carries that pace end to end.
+ */
+import { MeshError } from '../core/errors.js';
+import type { MeshNode } from '../core/node.js';
+import type { CoreStream } from '../core/streams/stream.js';
+import { localPort } from './apps.js';
+import { type Conn, TAB_CREDIT_BYTES } from './protocol.js';
+
+export interface StreamTab {
+  readonly alive: boolean;
+  readonly app: string;
+  readonly conn: Conn;
+}
+
+interface Entry {
+  tab: StreamTab;
+  sh: string;
+  core: CoreStream;
+  writer: ReturnType<CoreStream['writable']['getWriter']>;
+  reader: ReturnType<CoreStream['readable']['getReader']>;
+  /** Writes run one after another, in the order the tab sent them. */
+  chain: Promise<void>;
+  credit: number;
+  reading: boolean;
+  readDone: boolean;
+  writeDone: boolean;
+}
+
+export class HostStreams {
+  private readonly entries = new Map<StreamTab, Map<string, Entry>>();
+  private readonly ports = new Map<number, { tabs: StreamTab[]; off: () => void }>();
+  private nextHandle = 1;
+
+  /** Opens a stream for `tab`, known to it as `sh`. */
+  open(node: MeshNode, tab: StreamTab, sh: string, to: string, wire: number, timeoutMs?: number): void {
+    if (this.entries.get(tab)?.has(sh)) throw MeshError.invalid(`stream handle ${sh} is in use`);
+    this.adopt(tab, sh, node.openStream(to, { port: wire, timeoutMs }));
+  }
+
+  handle(node: MeshNode, tab: StreamTab, wire: number): void {
+    let entry = this.ports.get(wire);
+    if (!entry) {
+      const off = node.handleStreams(wire, (core) => this.incoming(wire, core));
+      entry = { tabs: [], off };
+      this.ports.set(wire, entry);
+    }
+    if (!entry.tabs.includes(tab)) entry.tabs.push(tab);
+  }
+
+  unhandle(tab: StreamTab, wire: number): void {
+    const entry = this.ports.get(wire);
+    if (!entry) return;
+    entry.tabs = entry.tabs.filter((t) => t !== tab);
+    if (entry.tabs.length > 0) return;
+    entry.off();
+    this.ports.delete(wire);
+  }
+
+  /** Resolves once the node's stream accepted `data`: the tab's credit comes back with the reply. */
+  write(tab: StreamTab, sh: string, data: Uint8Array): Promise<void> {
+    const e = this.get(tab, sh);
+    const done = e.chain.then(() => e.writer.write(data));
+    e.chain = done.catch(() => undefined);
+    return done;
+  }
+
+  /** Ends the tab's writing after what it wrote; resolves once the other end acknowledged all of it. */
+  async close(tab: StreamTab, sh: string): Promise<void> {
+    const e = this.get(tab, sh);
+    await e.chain;
+    await e.writer.close();
+    e.writeDone = true;
+    this.settle(e);
+  }
+
+  abort(tab: StreamTab, sh: string, reason: string): void {
+    const e = this.entries.get(tab)?.get(sh);
+    if (!e) return;
+    e.core.abort(reason);
+    this.forget(e);
+  }
+
+  /** The tab may receive `bytes` more of this stream. */
+  grant(tab: StreamTab, sh: string, bytes: number): void {
+    const e = this.entries.get(tab)?.get(sh);
+    if (!e || !(bytes > 0)) return;
+    e.credit = Math.min(e.credit + bytes, TAB_CREDIT_BYTES);
+    void this.pump(e);
+  }
+
+  /** The tab is gone: its streams end (the other ends see ABORTED), its ports stop accepting. */
+  tabDied(tab: StreamTab): void {
+    for (const e of [...(this.entries.get(tab)?.values() ?? [])]) {
+      e.core.abort('the tab holding the stream closed');
+      this.forget(e);
+    }
+    this.entries.delete(tab);
+    for (const wire of [...this.ports.keys()]) this.unhandle(tab, wire);
+  }
+
+  private incoming(wire: number, core: CoreStream): void {
+    const tab = this.ports.get(wire)?.tabs.find((t) => t.alive);
+    if (!tab) return core.abort(`no open tab takes streams on port ${wire % 256}`);
+    const sh = `h${this.nextHandle++}`;
+    this.adopt(tab, sh, core);
+    tab.conn.post({ ev: 'stream-incoming', sh, from: core.remote, port: localPort(tab.app, wire) ?? wire });
+  }
+
+  private adopt(tab: StreamTab, sh: string, core: CoreStream): void {
+    const e: Entry = {
+      tab,
+      sh,
+      core,
+      writer: core.writable.getWriter(),
+      reader: core.readable.getReader(),
+      chain: Promise.resolve(),
+      credit: 0,
+      reading: false,
+      readDone: false,
+      writeDone: false,
+    };
+    // A failure that no pending read or write will report (the tab only writes, say) still reaches the tab.
+    e.writer.closed.catch((err: unknown) => this.failed(e, err));
+    let map = this.entries.get(tab);
+    if (!map) this.entries.set(tab, (map = new Map()));
+    map.set(sh, e);
+  }
+
+  /** Reads from the node's stream as far as the tab's credit goes, and posts each chunk (its buffer transferred). */
+  private async pump(e: Entry): Promise<void> {
+    if (e.reading || e.readDone) return;
+    e.reading = true;
+    try {
+      while (e.credit > 0) {
+        const { done, value } = await e.reader.read();
+        if (done) {
+          e.readDone = true;
+          e.tab.conn.post({ ev: 'stream-end', sh: e.sh });
+          this.settle(e);
+          return;
+        }
+        // A copy owns its whole buffer, so transferring it takes nothing else along.
+        const chunk = value!.slice();
+        e.credit -= chunk.length;
+        e.tab.conn.post({ ev: 'stream-data', sh: e.sh, data: chunk }, [chunk.buffer]);
+      }
+    } catch (err) {
+      this.failed(e, err);
+    } finally {
+      e.reading = false;
+    }
+  }
+
+  private failed(e: Entry, err: unknown): void {
+    if (!this.entries.get(e.tab)?.has(e.sh)) return;
+    const code = err instanceof MeshError ? err.code : 'ABORTED';
+    e.tab.conn.post({ ev: 'stream-error', sh: e.sh, code, message: err instanceof Error ? err.message : String(err) });
+    this.forget(e);
+  }
+
+  private settle(e: Entry): void {
+    if (e.readDone && e.writeDone) this.forget(e);
+  }
+
+  private forget(e: Entry): void {
+    this.entries.get(e.tab)?.delete(e.sh);
+  }
+
+  private get(tab: StreamTab, sh: string): Entry {
+    const e = this.entries.get(tab)?.get(sh);
+    if (!e) throw new MeshError('ABORTED', `stream ${sh} is gone`);
+    return e;
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Streams in real browsers: 50 MB from Chromium to Firefox over their direct WebRTC link and
+ * from a browser to a Node node, SHA-256 equal at both ends; a transfer that survives the tab
+ * hosting its WebRTC link closing mid-way (the link re-homes to another tab, the stream goes
+ * on); 100 small streams at once; an abort from either side reaching the other as ABORTED.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'puppeteer-core';
+import type { MeshStream } from '../../src/server/index.js';
+import { readAll } from '../helpers/streams.js';
+import { bootTab, buildBundles, ensureBrowsers, launch, log, startServer, status, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+
+ensureBrowsers(['chromium', 'firefox']);
+buildBundles();
+
+const MB50 = 50 * 1024 * 1024;
+
+let chromium: Browser;
+let firefox: Browser;
+let server: Awaited<ReturnType<typeof startServer>>;
+before(async () => {
+  [chromium, firefox] = await Promise.all([launch('chromium'), launch('firefox')]);
+  server = await startServer();
+});
+after(async () => {
+  await Promise.all([chromium?.close(), firefox?.close()]);
+  await server?.stop();
+});
+
+/** Sends from `from` to node `to` on `port` and waits for `toPage` to have read and hashed it. */
+async function transfer(from: Page, toPage: Page, to: string, total: number, what: string, during?: (read: number) => Promise<void>): Promise<{ ms: number }> {
+  const before = await toPage.evaluate(() => (window as any).T.stream.results.length as number);
+  const sending = from.evaluate((t, n) => (window as any).T.streamSend(t, 20, n, 256 * 1024, 7), to, total) as Promise<{ sha256: string; ms: number }>;
+  sending.catch(() => undefined);
+  let progressed = false;
+  const result = await waitFor(
+    what,
+    async () => {
+      const s = await toPage.evaluate(() => ({ read: (window as any).T.stream.read as number, results: (window as any).T.stream.results as any[] }));
+      if (during && !progressed && s.read > total / 4) {
+        progressed = true;
+        await during(s.read);
+      }
+      return s.results.length > before ? s.results[s.results.length - 1] : undefined;
+    },
+    150_000,
+    250,
+  );
+  const sent = await sending;
+  assert.equal(result.error, undefined, `${what}: ${result.error} ${result.message}`);
+  assert.equal(result.bytes, total, `${what}: every byte arrived`);
+  assert.equal(result.sha256, sent.sha256, `${what}: SHA-256 equal at both ends`);
+  return { ms: sent.ms };
+}
+
+describe('streams between browsers and Node', { timeout: 600_000 }, () => {
+  it('50 MB from Chromium to Firefox over WebRTC, SHA-256 equal', () =>
+    withLogs(async () => {
+      const c = await bootTab(await chromium.createBrowserContext(), server.http, 'chromium');
+      const f = await bootTab(await firefox.createBrowserContext(), server.http, 'firefox');
+      await waitForRtcLinks(c.page, [f.id], 'chromium linked to firefox over webrtc');
+      await f.page.evaluate(() => (window as any).T.streamServe(20));
+      const { ms } = await transfer(c.page, f.page, f.id, MB50, '50 MB chromium -> firefox');
+      console.log(`# 50 MB Chromium -> Firefox: ${(MB50 / 1e6 / (ms / 1000)).toFixed(1)} MB/s`);
+      await c.page.close();
+      await f.page.close();
+    }));
+
+  it('50 MB from a browser to a Node node and back, SHA-256 equal', () =>
+    withLogs(async () => {
+      const c = await bootTab(await chromium.createBrowserContext(), server.http, 'chromium-node');
+      // Node side: hash what arrives, then answer with 50 MB of its own on the same stream.
+      const back = createHash('sha256');
+      const reply = new Uint8Array(MB50);
+      for (let i = 0; i < reply.length; i += 4096) reply[i] = (i / 4096) & 0xff;
+      back.update(reply);
+      const got = new Promise<{ bytes: number; sha256: string }>((resolve, reject) =>
+        server.handleStreams(21, (s: MeshStream) => {
+          readAll(s.readable)
+            .then(async (r) => {
+              const w = s.writable.getWriter();
+              for (let at = 0; at < reply.length; at += 1 << 20) await w.write(reply.subarray(at, at + (1 << 20)));
+              await w.close();
+              return r;
+            })
+            .then(resolve, reject);
+        }),
+      );
+      const t0 = Date.now();
+      const sent = (await c.page.evaluate(async (to, n) => {
+        const T = (window as any).T;
+        const data = T.content(n, 11);
+        const sha256 = await T.sha256(data);
+        const s = (window as any).mesh.openStream(to, { port: 21 });
+        const w = s.writable.getWriter();
+        for (let at = 0; at < n; at += 256 * 1024) await w.write(data.subarray(at, at + 256 * 1024));
+        await w.close();
+        const parts: Uint8Array[] = [];
+        let bytes = 0;
+        const r = s.readable.getReader();
+        for (;;) {
+          const { done, value } = await r.read();
+          if (done) break;
+          parts.push(value);
+          bytes += value.length;
+        }
+        const all = new Uint8Array(bytes);
+        let at = 0;
+        for (const p of parts) (all.set(p, at), (at += p.length));
+        return { sha256, backBytes: bytes, backSha: await T.sha256(all) };
+      }, server.id, MB50)) as { sha256: string; backBytes: number; backSha: string };
+      const r = await got;
+      console.log(`# 50 MB Chromium -> Node and 50 MB back: ${((2 * MB50) / 1e6 / ((Date.now() - t0) / 1000)).toFixed(1)} MB/s both ways together`);
+      assert.equal(r.bytes, MB50);
+      assert.equal(r.sha256, sent.sha256, 'browser -> Node: SHA-256 equal');
+      assert.equal(sent.backBytes, MB50);
+      assert.equal(sent.backSha, back.digest('hex'), 'Node -> browser: SHA-256 equal');
+      await c.page.close();
+    }));
+
+  it('a stream survives the tab hosting its WebRTC link closing mid-transfer (the link re-homes)', () =>
+    withLogs(async () => {
+      const ctx = await chromium.createBrowserContext();
+      const host = await bootTab(ctx, server.http, 'rehome-host'); // the first tab hosts the node's links
+      const writer = await bootTab(ctx, server.http, 'rehome-writer');
+      const f = await bootTab(await firefox.createBrowserContext(), server.http, 'rehome-firefox');
+      await waitForRtcLinks(writer.page, [f.id], 'chromium linked to firefox over webrtc');
+      await f.page.evaluate(() => (window as any).T.streamServe(20));
+      const total = 20 * 1024 * 1024;
+      await transfer(writer.page, f.page, f.id, total, '20 MB while the hosting tab closes', async (read) => {
+        log(`closing the hosting tab at ${read} bytes`);
+        await host.page.close();
+        // Take the server away too: the stream can only go on over the re-homed WebRTC link.
+        await server.stop();
+      });
+      const s = await status(writer.page);
+      assert.ok((s.rehomed ?? 0) >= 1, `the link was re-homed (${s.rehomed})`);
+      assert.ok(s.links.some((l) => l.id === f.id && l.transport === 'webrtc'), 'over webrtc still');
+      server = await startServer();
+      await writer.page.close();
+      await f.page.close();
+    }));
+
+  it('100 small streams at once, and aborts both ways reach the other end as ABORTED', () =>
+    withLogs(async () => {
+      const c = await bootTab(await chromium.createBrowserContext(), server.http, 'many');
+      server.handleStreams(22, (s: MeshStream) => {
+        void readAll(s.readable).then(async (r) => {
+          const w = s.writable.getWriter();
+          await w.write(new TextEncoder().encode(`${r.bytes}:${r.sha256}`));
+          await w.close();
+        });
+      });
+      const answers = (await c.page.evaluate(async (to) => {
+        const one = async (i: number) => {
+          const s = (window as any).mesh.openStream(to, { port: 22 });
+          const w = s.writable.getWriter();
+          await w.write(new TextEncoder().encode(`stream ${i} `.repeat(1 + i * 10)));
+          await w.close();
+          return new Response(s.readable).text();
+        };
+        return Promise.all(Array.from({ length: 100 }, (_, i) => one(i)));
+      }, server.id)) as string[];
+      for (let i = 0; i < 100; i++) {
+        const body = Buffer.from(`stream ${i} `.repeat(1 + i * 10));
+        assert.equal(answers[i], `${body.length}:${createHash('sha256').update(body).digest('hex')}`, `stream ${i}`);
+      }
+      // The browser aborts: the Node end's reader fails with ABORTED and the reason.
+      const nodeSide = new Promise<unknown>((resolve) => server.handleStreams(23, (s: MeshStream) => void readAll(s.readable).then(() => resolve('ended'), resolve)));
+      await c.page.evaluate(async (to) => {
+        const s = (window as any).mesh.openStream(to, { port: 23 });
+        const w = s.writable.getWriter();
+        await w.write(new Uint8Array(100_000));
+        s.abort('browser changed its mind');
+      }, server.id);
+      const e1 = (await nodeSide) as { code?: string; message?: string };
+      assert.equal(e1.code, 'ABORTED', `Node end sees ABORTED (${String(e1)})`);
+      assert.match(e1.message ?? '', /browser changed its mind/);
+      // Node aborts: the browser's writer fails with ABORTED.
+      server.handleStreams(24, (s: MeshStream) => s.abort('node says no'));
+      const e2 = (await c.page.evaluate(async (to) => {
+        const s = (window as any).mesh.openStream(to, { port: 24 });
+        const w = s.writable.getWriter();
+        try {
+          for (let i = 0; i < 10_000; i++) await w.write(new Uint8Array(64 * 1024));
+          return { code: 'none' };
+        } catch (e: any) {
+          return { code: e.code, message: e.message };
+        }
+      }, server.id)) as { code: string; message: string };
+      assert.equal(e2.code, 'ABORTED', `browser sees ABORTED (${e2.message})`);
+      assert.match(e2.message, /node says no/);
+      await c.page.close();
+    }));
+});
