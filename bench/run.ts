@@ -18,6 +18,7 @@ import { CHROMIUM, errorText, launchChromium, ROOT, startPageServer, timeout, ty
 import { rehome } from './rehome.js';
 import { routing } from './routing.js';
 import { size } from './size.js';
+import { streams } from './streams.js';
 
 export interface BenchContext {
   quick: boolean;
@@ -40,6 +41,7 @@ const PARTS: Part[] = [
   { name: 'latency', needsBrowser: true, limitMs: (q) => (q ? 90_000 : 200_000), run: (c) => latency(c) },
   { name: 'firefox', needsBrowser: true, limitMs: (q) => (q ? 90_000 : 200_000), run: firefox },
   { name: 'size', needsBrowser: false, limitMs: () => 90_000, run: size },
+  { name: 'streams', needsBrowser: true, limitMs: (q) => (q ? 120_000 : 300_000), run: streams },
   { name: 'rehome', needsBrowser: true, limitMs: (q) => (q ? 45_000 : 90_000), run: rehome },
   { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: connectFigure },
   { name: 'idle', needsBrowser: true, limitMs: (q) => (q ? 600_000 : 1_500_000), run: idle },
@@ -122,6 +124,8 @@ async function main(): Promise<void> {
     'firefox.throughputRatio': r.firefox?.throughputRatio ?? null,
     warmColdRatio: r.connect?.warmColdRatio ?? null,
     rehomeGapMs: r.rehome?.rehomeGapMs ?? null,
+    streamThroughputRatio: r.streams?.streamThroughputRatio ?? null,
+    streamVsPeerjs: r.streams?.streamVsPeerjs ?? null,
     bundleGzipBytes: r.size?.bundleGzipBytes ?? null,
     idleCpuPctPerNode: r.idle?.idleCpuPctPerNode ?? null,
     labDirectLinkVsRaw: r.lab?.directLinkVsRaw ?? null,
@@ -164,6 +168,8 @@ const TARGETS: Record<string, [string, number]> = {
   'firefox.throughputRatio': ['>=', 0.8],
   warmColdRatio: ['<=', 0.5],
   rehomeGapMs: ['<=', 1000],
+  streamThroughputRatio: ['>=', 0.8],
+  streamVsPeerjs: ['>=', 1],
   bundleGzipBytes: ['<=', 40960],
   idleCpuPctPerNode: ['<=', 0.2],
   labOutageRecoveryMs: ['<=', 10000],
@@ -185,6 +191,8 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     idleCpuPctPerNode: r.idle && !r.idle.error ? idleDetail(r.idle) : errOf(r.idle),
     labDirectLinkVsRaw: r.lab && !r.lab.error ? (r.lab.skipped ? `skipped: ${r.lab.skipped}` : `mesh ${r.lab.meshDirectLinkMs} ms after boot / raw DC ${r.lab.rawDcOpenMs} ms, through two cone NATs`) : errOf(r.lab),
     labOutageRecoveryMs: r.lab && !r.lab.error ? (r.lab.skipped ? 'skipped' : 'first answer after a 10 s uplink outage ended') : errOf(r.lab),
+    streamThroughputRatio: r.streams && !r.streams.error ? `stream ${r.streams.streamMBps} MB/s / raw DC ${r.streams.rawMBps} MB/s (${r.streams.bytesPerRound / 2 ** 20} MiB per round)` : errOf(r.streams),
+    streamVsPeerjs: r.streams && !r.streams.error ? `stream ${r.streams.streamMBps} MB/s / PeerJS ${r.streams.peerjsMBps ?? '-'} MB/s${r.streams.peerjsError ? ` (${r.streams.peerjsError})` : ''}` : errOf(r.streams),
     bundleGzipBytes: r.size && !r.size.error ? `PeerJS ${r.size.peerjs?.gzipBytes ?? 'n/a'}, js-libp2p ${r.size.libp2p?.gzipBytes ?? 'n/a'}` : errOf(r.size),
   };
   for (const [k, v] of Object.entries(summary)) {

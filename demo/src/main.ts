@@ -1,10 +1,11 @@
 /**
  * The Meshwork demo: one page, built on the public tab API only. It joins the mesh, shows this
  * node and its links, draws the mesh as far as the demo pages can see it, and offers a chat
- * room (pub/sub) and a ping (request/response).
+ * room (pub/sub), a ping (request/response) and a file drop (a stream).
  */
 import { connect, type BrowserStatus, type Mesh } from 'meshwork/client';
 import { Chat } from './chat.js';
+import { FileDrop } from './files.js';
 import { byId, errorText } from './dom.js';
 import { MeshGraph, type GraphModel, type NodeKind } from './graph.js';
 import { renderProgress, renderSelf, renderStatus } from './panel.js';
@@ -61,10 +62,15 @@ async function main(): Promise<void> {
   renderProgress('started', 0, 'Node started. Waiting for a first link…');
 
   const pinger = new Pinger(mesh);
+  const files = new FileDrop(mesh);
+  const pick = (id: string) => {
+    files.pick(id);
+    pinger.pick(id);
+  };
   const subscriptions = new Subscriptions(mesh);
   new Chat(mesh, subscriptions);
   const book = new TopologyBook();
-  const graph = new MeshGraph(document.querySelector<SVGSVGElement>('svg#graph')!, (id) => pinger.pick(id));
+  const graph = new MeshGraph(document.querySelector<SVGSVGElement>('svg#graph')!, pick);
   let last: BrowserStatus | undefined;
 
   const redraw = () => {
@@ -95,7 +101,7 @@ async function main(): Promise<void> {
       const firstLinks = (last?.links.length ?? 0) === 0 && s.links.length > 0;
       last = s;
       subscriptions.linksAre(s.links.map((l) => l.id));
-      renderStatus(s, (id) => pinger.pick(id));
+      renderStatus(s, pick);
       book.expire(Date.now());
       redraw();
       if (firstLinks) publishSummary();
