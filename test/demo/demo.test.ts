@@ -7,7 +7,10 @@
  *   node --import tsx --test test/demo/
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'puppeteer-core';
@@ -158,5 +161,36 @@ test('the plain status page (startNode without static, serve --no-demo) shows it
       assert.deepEqual(problems.slice(before), [], 'no console errors (a favicon 404 would be one), page errors or failed requests');
     } finally {
       await plain.stop();
+    }
+  }));
+
+test('a file dropped on a node in the graph arrives with progress on both sides and its hash checked', { timeout: 90_000 }, () =>
+  withLogs(async () => {
+    const sender = await openDemo('file-sender', 1280, 900);
+    const receiver = await openDemo('file-receiver', 1280, 900);
+    const to = await waitFor('the receiver shows its node id', async () => /^[0-9a-f]{64}$/.test(await nodeId(receiver)) && nodeId(receiver), 20_000);
+    // Pick the receiver in the sender's graph: that fills the file's destination.
+    await sender.$eval(`#graph .node[data-id="${to}"]`, (el) => (el as SVGGElement).focus()).catch(async () => {
+      await waitFor('the receiver in the sender graph', () => sender.$(`#graph .node[data-id="${to}"]`), 30_000, 250);
+      await sender.$eval(`#graph .node[data-id="${to}"]`, (el) => (el as SVGGElement).focus());
+    });
+    await sender.keyboard.press('Enter');
+    assert.equal(await sender.$eval('#file-target', (el) => (el as HTMLInputElement).value), to, 'the pick filled the destination');
+    const dir = mkdtempSync(join(tmpdir(), 'meshwork-demo-file-'));
+    try {
+      const path = join(dir, 'photo.bin');
+      writeFileSync(path, randomBytes(3 * 1024 * 1024 + 17));
+      const input = await sender.$('#file-input');
+      await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(path);
+      await sender.click('#file-send');
+      const done = (page: Page) => page.$eval('#file-transfers li', (li) => (li.className === 'pending' ? undefined : `${li.className}: ${li.textContent}`));
+      const got = await waitFor('the receiver checked the hash', () => done(receiver), 60_000, 100);
+      assert.match(got, /^ok: photo\.bin from .*hash checked/);
+      const sent = await waitFor('the sender heard the hash back', () => done(sender), 20_000, 100);
+      assert.match(sent, /^ok: .*delivered; hash checked by the receiver/);
+      assert.equal(await receiver.$eval('#file-transfers li progress', (p) => (p as HTMLProgressElement).value), 1, 'a full progress bar');
+      assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   }));
