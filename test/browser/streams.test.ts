@@ -108,22 +108,26 @@ describe('streams between browsers and Node', { timeout: 600_000 }, () => {
   it('a stream survives the tab hosting its WebRTC link closing mid-transfer (the link re-homes)', () =>
     withLogs(async () => {
       const ctx = await chromium.createBrowserContext();
-      const host = await bootTab(ctx, server.http, 'rehome-host'); // the first tab hosts the node's links
-      const writer = await bootTab(ctx, server.http, 'rehome-writer');
+      // The link comes up while the first tab is the only one: that tab hosts it.
+      const host = await bootTab(ctx, server.http, 'rehome-host');
       const f = await bootTab(await firefox.createBrowserContext(), server.http, 'rehome-firefox');
-      await waitForRtcLinks(writer.page, [f.id], 'chromium linked to firefox over webrtc');
+      await waitForRtcLinks(host.page, [f.id], 'chromium linked to firefox over webrtc');
+      const writer = await bootTab(ctx, server.http, 'rehome-writer');
       await f.page.evaluate(() => (window as any).T.streamServe(20));
       const total = 20 * 1024 * 1024;
-      await transfer(writer.page, f.page, f.id, total, '20 MB while the hosting tab closes', async (read) => {
-        log(`closing the hosting tab at ${read} bytes`);
-        await host.page.close();
-        // Take the server away too: the stream can only go on over the re-homed WebRTC link.
-        await server.stop();
-      });
-      const s = await status(writer.page);
-      assert.ok((s.rehomed ?? 0) >= 1, `the link was re-homed (${s.rehomed})`);
-      assert.ok(s.links.some((l) => l.id === f.id && l.transport === 'webrtc'), 'over webrtc still');
-      server = await startServer();
+      {
+        await transfer(writer.page, f.page, f.id, total, '20 MB while the hosting tab closes', async (read) => {
+          log(`closing the hosting tab at ${read} bytes`);
+          // The server stays: re-homing signals the new PeerConnection over the mesh, through it.
+          await host.page.close();
+        });
+        const s = await waitFor('the link re-homed to the writer tab', async () => {
+          const st = await status(writer.page);
+          return (st.rehomed ?? 0) >= 1 && st.links.some((l) => l.id === f.id && l.transport === 'webrtc') ? st : undefined;
+        }, 20_000);
+        assert.ok((s.rehomed ?? 0) >= 1, `the link was re-homed (${s.rehomed})`);
+        assert.ok(s.links.some((l) => l.id === f.id && l.transport === 'webrtc'), 'over webrtc still');
+      }
       await writer.page.close();
       await f.page.close();
     }));
