@@ -43,7 +43,7 @@ describe('streams over WebSocket servers', { timeout: 180_000 }, () => {
 
   it('survives the server carrying it leaving mid-transfer (the path re-routes, the endpoints retransmit)', async () => {
     // Both clients first link to more than one server, so a way around the leaving one exists.
-    await eventually(async () => assert.ok(a.status().links.length >= 2 && b.status().links.length >= 2), 20_000, 'clients linked to two servers each');
+    await eventually(async () => assert.ok(a.status().links.length >= 2 && b.status().links.length >= 2, 'two links each'), 20_000, 'clients linked to two servers each');
     const incoming = accepted(b, 21);
     const s = a.openStream(b.id, { port: 21 });
     const total = 30_000_000;
