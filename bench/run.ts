@@ -9,6 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'puppeteer-core';
 import { startNode, type ServerNode } from '../src/server/index.js';
+import { capacity } from './capacity.js';
 import { connectFigure } from './connect.js';
 import { firefox } from './firefox.js';
 import { idle } from './idle.js';
@@ -46,6 +47,7 @@ const PARTS: Part[] = [
   { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: connectFigure },
   { name: 'idle', needsBrowser: true, limitMs: (q) => (q ? 600_000 : 1_500_000), run: idle },
   { name: 'lab', needsBrowser: false, limitMs: (q) => (q ? 240_000 : 420_000), run: labFigures },
+  { name: 'capacity', needsBrowser: false, limitMs: (q) => (q ? 120_000 : 900_000), run: capacity },
   { name: 'routing', needsBrowser: false, limitMs: (q) => (q ? 150_000 : args.includes('--routing-long') ? 4 * 3_600_000 + 60_000 : 780_000), run: routing },
 ];
 
@@ -205,6 +207,10 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     rows.push([`routing N=${s.nodes}`, s.error ? 'n/a' : `hops ${s.hopsMean} (p99 ${s.hopsP99})`, '', '', s.error ?? `links ${s.linksMean} mean; log2 N ${s.log2N}; delivered ${s.deliveryRate}; ${s.wallSeconds} s`]);
   }
   if (r.routing?.error) rows.push(['routing', 'n/a', '', '', r.routing.error]);
+  if (r.capacity) {
+    const k = r.capacity;
+    rows.push(['capacity: p99 > 100 ms at N', k.error ? 'n/a' : String(k.p99PassesLimitAtN ?? `not within ${k.reached}`), '', '', k.error ?? `reached ${k.reached} (${k.stopReason}); server ${k.serverRssPerLinkKB} KB RSS per link`]);
+  }
   const w = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(w[i]!)).join(' | ')} |`;
   return [line(rows[0]!), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
