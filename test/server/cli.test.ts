@@ -95,10 +95,10 @@ describe('meshwork serve', { timeout: 6 * HUNG_MS }, () => {
   async function withServe(args: string[], fn: (http: string, stdout: string) => Promise<void>): Promise<void> {
     const run = meshwork('serve', '--port', '0', ...args);
     try {
-      await within(run.line(/^meshwork: http /), 15_000, 'the http line');
+      await within(run.line(/^meshwork: http /), HUNG_MS, 'the http line');
       const http = /^meshwork: http (http:\/\/\S+\/)$/m.exec(run.stdout())?.[1];
       assert.ok(http, run.stdout());
-      await within(run.line(/^meshwork: page /), 5_000, 'the page line');
+      await within(run.line(/^meshwork: page /), HUNG_MS, 'the page line');
       await fn(http, run.stdout());
     } finally {
       run.proc.kill('SIGKILL');
