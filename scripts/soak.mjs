@@ -6,8 +6,8 @@
 //
 // --runs N     how many runs in a row (default 5)
 // --load K     busy-loop processes beside the suite (default 1; 0 for none)
-// --suite S    which part: `all` (typecheck, Node and browser suites, as `npm test`), `node` or
-//              `browser` (default all)
+// --suite S    which part: `all` (as `npm test`: typecheck, Node, browser and lab suites), `node`,
+//              `browser` or `lab` (default all)
 // --keep-going run every round even after a failure (default: stop at the first failing round)
 // Logs go to test-results/soak/run-<n>.log; the exit code is 1 when any run failed.
 import { spawn } from 'node:child_process';
@@ -25,7 +25,7 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const load = Number(values.load);
-const scripts = { all: 'test', node: 'test:node', browser: 'test:browser' };
+const scripts = { all: 'test', node: 'test:node', browser: 'test:browser', lab: 'test:lab' };
 const script = scripts[values.suite];
 if (!Number.isInteger(runs) || runs < 1 || runs > 100) fail(`--runs must be a whole number from 1 to 100, got ${values.runs}`);
 if (!Number.isInteger(load) || load < 0 || load > 16) fail(`--load must be a whole number from 0 to 16, got ${values.load}`);
