@@ -23,6 +23,8 @@ import { withTimeout } from './with-timeout.js';
 export interface RtcHostTab {
   readonly tabId: string;
   readonly alive: boolean;
+  /** A hidden page is throttled: new links go to visible tabs first. */
+  readonly hidden?: boolean;
   openRtc(key: string, peer: string, initiator: boolean, port: MessagePort, iceServers: RTCIceServer[]): void;
   signalRtc(key: string, body: string): void;
 }
@@ -148,7 +150,7 @@ export class RtcBroker {
     return m;
   }
 
-  /** A tab died: close what it hosted and dial again, through another tab, the links that were up. */
+  /** A tab died, or was frozen or cached: close what it hosted and dial again, through another tab, the links that were up. */
   tabDied(tabId: string): void {
     const peers = new Set<string>();
     for (const a of [...this.attempts.values()]) {
@@ -198,14 +200,18 @@ export class RtcBroker {
     return a;
   }
 
-  /** The live tab hosting the fewest links: spreading them means one closing tab costs less. */
+  /**
+   * A visible live tab before a hidden one (browsers throttle hidden pages), and among those the
+   * one hosting the fewest links: spreading them means one closing tab costs less.
+   */
   private pickHost(): RtcHostTab | undefined {
     const load = new Map<string, number>();
     for (const a of this.attempts.values()) if (!a.link.closed) load.set(a.tab.tabId, (load.get(a.tab.tabId) ?? 0) + 1);
+    const cost = (t: RtcHostTab) => (t.hidden ? 1e6 : 0) + (load.get(t.tabId) ?? 0);
     let best: RtcHostTab | undefined;
     for (const t of this.hosts()) {
       if (!t.alive) continue;
-      if (!best || (load.get(t.tabId) ?? 0) < (load.get(best.tabId) ?? 0)) best = t;
+      if (!best || cost(t) < cost(best)) best = t;
     }
     return best;
   }

@@ -13,6 +13,7 @@ import type { WorkProgress } from './key-store.js';
 import type { LeaderTabConn } from './leader.js';
 import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
 import { pageHasRtc, TAB_LOCK_PREFIX, WORKER_OPTIONS } from './protocol.js';
+import { pageHidden, watchLifecycle } from './lifecycle.js';
 import { randomHex } from './random-hex.js';
 import { RtcHost } from './rtc-host.js';
 import { type MeshStream, TabStreams } from './tab-streams.js';
@@ -197,6 +198,16 @@ export class Mesh {
       this.rtc.closeAll();
       o.onPageHide?.();
     });
+    if (o.tabId !== '') {
+      watchLifecycle({
+        park: () => {
+          this.rtc.closeAll();
+          this.notify({ op: 'lifecycle', state: 'parked' });
+        },
+        resume: () => void this.rejoin(),
+        visibility: (hidden) => this.notify({ op: 'lifecycle', state: hidden ? 'hidden' : 'visible' }),
+      });
+    }
   }
 
   /**
@@ -293,7 +304,7 @@ export class Mesh {
 
   /** @internal Says hello to the host; resolves with the node id. */
   async hello(): Promise<void> {
-    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), powBits: this.o.powBits })) as HelloReply;
+    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), hidden: pageHidden(), powBits: this.o.powBits })) as HelloReply;
     this.id = r.id;
     this.host = r.host;
     // Asked after hello, so it reaches the host once this tab is registered; a new host (after
@@ -307,6 +318,16 @@ export class Mesh {
     for (const p of this.pending.values()) p.reject(new MeshError('STOPPED', 'the node host changed (a new leader tab, or the hub moved to the shared node); try again'));
     this.pending.clear();
     this.streams.failAll(new MeshError('ABORTED', 'the node host changed: streams of the old host ended'));
+    await this.register();
+  }
+
+  /** Back from the freezer or the back/forward cache: say hello again, keeping calls in flight. */
+  private async rejoin(): Promise<void> {
+    if (this.closed) return;
+    await this.register();
+  }
+
+  private async register(): Promise<void> {
     await this.hello().catch(() => undefined);
     for (const port of this.streams.ports()) this.fire({ op: 'stream-handle', port });
     if (this.messageFns.size > 0) this.fire({ op: 'listen', on: true });
@@ -321,6 +342,11 @@ export class Mesh {
       this.pending.set(id, { resolve, reject });
       this.conn.post({ ...req, id }, transfer);
     });
+  }
+
+  /** A message the host does not answer (id 0): a reply could reach a page going into the back/forward cache and evict it. */
+  private notify(req: Extract<TabRequest, { op: 'lifecycle' }>): void {
+    if (!this.closed) this.conn.post({ ...req, id: 0 });
   }
 
   /** A call whose result nobody waits for; a failure is reported on the console. */

@@ -12,6 +12,7 @@ import type { AppData } from '../core/payloads.js';
 import { localPort, localTopic, wirePort, wireTopic } from './apps.js';
 import { RtcBroker, type RtcHostTab } from './broker.js';
 import { DialBackoff, type DialCounters } from './dial-backoff.js';
+import { HeldConn } from './held-conn.js';
 import { HostStreams } from './host-streams.js';
 import { BrowserDialer, WEBRTC_CAP } from './dialer.js';
 import { IceClient, type IceStatus } from './ice-client.js';
@@ -30,13 +31,16 @@ interface PendingReply {
 class TabSession implements RtcHostTab {
   alive = true;
   listening = false;
+  /** Frozen or in the back/forward cache: hosts nothing and answers nothing until it says hello again. */
+  parked = false;
+  hidden = false;
   readonly lockAbort = new AbortController();
 
   constructor(
     readonly tabId: string,
     readonly app: string,
     readonly canHost: boolean,
-    readonly conn: Conn,
+    readonly conn: HeldConn,
   ) {}
 
   openRtc(key: string, peer: string, initiator: boolean, port: MessagePort, iceServers: RTCIceServer[]): void {
@@ -75,18 +79,21 @@ export class NodeHost {
     );
     this.broker = new RtcBroker(
       () => this.node,
-      () => [...this.tabs.values()].filter((t) => t.canHost),
+      () => [...this.tabs.values()].filter((t) => t.canHost && !t.parked),
       (text) => this.log(text),
       this.ice,
     );
   }
 
   /** A new tab connection. Nothing happens until it says hello. */
-  attach(conn: Conn): void {
+  attach(port: Conn): void {
+    const conn = new HeldConn(port);
     let tab: TabSession | undefined;
     conn.onMessage((raw) => {
       const m = raw as TabRequestMessage;
       if (typeof m !== 'object' || m === null || typeof m.id !== 'number') return;
+      // A notification, not a call: no reply, which could reach (and evict) a page being cached.
+      if (m.op === 'lifecycle') return void (tab?.alive && this.lifecycle(tab, m.state));
       if (m.op === 'hello') tab = this.hello(conn, m);
       const current = tab;
       this.dispatch(current, m).then(
@@ -97,10 +104,13 @@ export class NodeHost {
     });
   }
 
-  private hello(conn: Conn, m: Extract<TabRequest, { op: 'hello' }>): TabSession {
+  private hello(conn: HeldConn, m: Extract<TabRequest, { op: 'hello' }>): TabSession {
+    // A parked tab says hello when it runs again: what waited for it goes out now.
+    conn.release();
     const old = this.tabs.get(m.tabId);
     if (old) this.forgetTab(old);
     const tab = new TabSession(m.tabId, m.app, m.canHost, conn);
+    tab.hidden = m.hidden === true;
     this.tabs.set(tab.tabId, tab);
     // The tab holds this lock for its whole life: we get it when the tab is gone.
     navigator.locks
@@ -266,7 +276,9 @@ export class NodeHost {
   private askTab(wire: number, m: Message): Promise<AppData> {
     return new Promise((resolve, reject) => {
       const attempt = () => {
-        const tab = this.handlerTabs.get(wire)?.tabs.find((t) => t.alive);
+        const tabs = this.handlerTabs.get(wire)?.tabs ?? [];
+        // A parked tab answers only when it comes back: ask a running one first.
+        const tab = tabs.find((t) => t.alive && !t.parked) ?? tabs.find((t) => t.alive);
         if (!tab) return reject(new MeshError('UNREACHABLE', `no open tab handles port ${m.port % 256}`));
         const rid = this.nextRid++;
         this.replies.set(rid, { resolve, reject, tab, retry: attempt });
@@ -310,7 +322,22 @@ export class NodeHost {
     }
   }
 
-  // ------------------------------------------------------------ tab death
+  // ------------------------------------------------------------ tab lifecycle and death
+
+  /** A parked tab's links move to running tabs now, as if it had closed; it keeps its handlers and topics. */
+  private lifecycle(tab: TabSession, state: 'parked' | 'hidden' | 'visible'): void {
+    if (state !== 'parked') {
+      tab.hidden = state === 'hidden';
+      return;
+    }
+    if (tab.parked) return;
+    tab.parked = true;
+    tab.conn.hold();
+    this.log(`tab ${tab.tabId.slice(0, 6)} parked (frozen or cached): its links move`);
+    this.broker.tabDied(tab.tabId);
+    // Requests it was already asked stay with it (answered when it returns, or timed out):
+    // asking another tab too could run a handler twice.
+  }
 
   private tabDied(tab: TabSession): void {
     if (!tab.alive) return;
@@ -340,6 +367,7 @@ export class NodeHost {
   }
 
   private status(s: NodeStatus): BrowserStatus & {
+    parkedTabs: number;
     startedAt: number;
     rehomed: number;
     hostedBy: Record<string, number>;
@@ -353,6 +381,7 @@ export class NodeHost {
       id: s.id,
       host: this.kind,
       tabs: this.tabs.size,
+      parkedTabs: [...this.tabs.values()].filter((t) => t.parked).length,
       links: s.links.map((l) => ({ id: l.id, transport: l.transport, rttMs: l.rttMs, ...(l.transport === 'webrtc' && paths.has(l.id) ? { via: paths.get(l.id) } : {}) })),
       knownPeers: s.knownPeers,
       webrtc: this.webrtc !== false,

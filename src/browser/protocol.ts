@@ -12,8 +12,14 @@ export type HostKind = 'shared-worker' | 'leader-tab';
 
 /** Tab -> host: `op` names the call, `id` pairs it with its reply. */
 export type TabRequest =
-  /** `rtc`: this browser's pages have RTCPeerConnection (the node then advertises 'webrtc'); `canHost`: this tab hosts PeerConnections for the node. */
-  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; powBits?: number }
+  /**
+   * `rtc`: this browser's pages have RTCPeerConnection (the node then advertises 'webrtc');
+   * `canHost`: this tab hosts PeerConnections for the node; `hidden`: the page is not visible.
+   * A tab says hello again when it comes back from the freezer or the back/forward cache.
+   */
+  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; hidden?: boolean; powBits?: number }
+  /** A notification (id 0, never answered). `parked`: the page is being frozen or cached (it gave up its links); `hidden`/`visible`: its visibility changed. */
+  | { op: 'lifecycle'; state: 'parked' | 'hidden' | 'visible' }
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
   | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
   | { op: 'handle'; port: number }

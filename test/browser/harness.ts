@@ -145,6 +145,7 @@ export interface PageStatus {
   rehomed?: number;
   hostedBy?: Record<string, number>;
   keyStorage?: string;
+  parkedTabs?: number;
   webrtc?: boolean;
   counters?: { dropped: Record<string, number> };
   work?: { bits: number; tried: number; expected: number; done: boolean; ms: number };
