@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BrowserContext } from 'puppeteer-core';
-import { bootTab, type Booted, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, sleep, status, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+import { alwaysVisible, bootTab, type Booted, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, sleep, status, waitFor, waitForRtcLinks, withLogs } from './harness.js';
 
 ensureBrowsers();
 buildBundles();
@@ -47,7 +47,9 @@ for (const engine of ENGINES) {
           const context: BrowserContext = await suite.browser.createBrowserContext();
           // Host tabs first: the node's first links are hosted by them, not by the app tab.
           const hosts: Booted[] = [];
-          for (let i = 0; i < HOST_TABS; i++) hosts.push(await bootTab(context, url, `${engine}:${name}/host${i}`, opts));
+          // Host tabs stand for windows of their own, visible beside the app's: the node places
+          // links on visible tabs first, and the app tab is the one in front.
+          for (let i = 0; i < HOST_TABS; i++) hosts.push(await bootTab(context, url, `${engine}:${name}/host${i}`, opts, alwaysVisible));
           const app = await bootTab(context, url, `${engine}:${name}/app`, opts);
           return { name, context, hosts, app, opened: HOST_TABS };
         };
@@ -75,7 +77,7 @@ for (const engine of ENGINES) {
           await gone!.page.close();
           closed++;
           log(`closed ${s.name} host tab (hosting ${hosting[victim]} connections)`);
-          s.hosts.push(await bootTab(s.context, url, `${engine}:${s.name}/host${s.opened++}`, opts));
+          s.hosts.push(await bootTab(s.context, url, `${engine}:${s.name}/host${s.opened++}`, opts, alwaysVisible));
           await X.app.page.bringToFront();
         }
         await X.app.page.evaluate(() => (window as any).T.stop());

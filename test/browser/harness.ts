@@ -114,13 +114,25 @@ export async function startServer(options: StartNodeOptions = {}): Promise<Serve
 }
 
 /** Opens a tab in `context` at `url` and waits for the test page's module to load. */
-export async function openTab(context: BrowserContext, url: string, name: string): Promise<Page> {
+export async function openTab(context: BrowserContext, url: string, name: string, setup?: (page: Page) => Promise<void>): Promise<Page> {
   const page = await context.newPage();
+  await setup?.(page);
   page.on('console', (m) => log(`[${name}] ${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => log(`[${name}] pageerror: ${(e as Error).message ?? String(e)}`));
   await page.goto(url, { timeout: 20_000 });
   await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true, { timeout: 20_000 });
   return page;
+}
+
+/**
+ * Makes a page report itself visible whatever tab is in front, as a window of its own would be:
+ * the node places new links on visible tabs first, and headless background tabs are hidden.
+ */
+export async function alwaysVisible(page: Page): Promise<void> {
+  await page.evaluateOnNewDocument(() => {
+    Object.defineProperty(Document.prototype, 'visibilityState', { get: () => 'visible' });
+    Object.defineProperty(Document.prototype, 'hidden', { get: () => false });
+  });
 }
 
 export interface Booted {
@@ -129,8 +141,9 @@ export interface Booted {
   host: string;
 }
 
-export async function bootTab(context: BrowserContext, url: string, name: string, options: Record<string, unknown> = {}): Promise<Booted> {
-  const page = await openTab(context, url, name);
+/** `setup` runs on the new page before it loads (to install scripts that must run first). */
+export async function bootTab(context: BrowserContext, url: string, name: string, options: Record<string, unknown> = {}, setup?: (page: Page) => Promise<void>): Promise<Booted> {
+  const page = await openTab(context, url, name, setup);
   const r = await page.evaluate((o) => (window as any).T.boot(o), options);
   log(`[${name}] booted ${String(r.id).slice(0, 12)} on ${r.host}`);
   return { page, id: r.id as string, host: r.host as string };

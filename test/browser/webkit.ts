@@ -15,7 +15,21 @@ const DRIVER = '/usr/bin/WebKitWebDriver';
 const XVFB = '/usr/bin/Xvfb';
 const INSTALL = 'apt-get install -y webkit2gtk-driver xvfb';
 
+/**
+ * A WebDriver for another WebKit, already running: `safaridriver --port 4444` on a Mac, then
+ * MESHWORK_WEBDRIVER_URL=http://127.0.0.1:4444 (capabilities from MESHWORK_WEBDRIVER_CAPS, JSON;
+ * default Safari). No Xvfb, no MiniBrowser flags; see docs/BROWSER.md for what then changes.
+ */
+export const REMOTE_DRIVER = process.env.MESHWORK_WEBDRIVER_URL;
+
+async function remoteWebKit(): Promise<WebKitBrowser> {
+  const capabilities = JSON.parse(process.env.MESHWORK_WEBDRIVER_CAPS ?? '{"browserName":"safari"}') as Record<string, unknown>;
+  const session = await WebDriverSession.create({ driverUrl: REMOTE_DRIVER!, capabilities });
+  return { session, close: () => session.quit() };
+}
+
 export function webkitMissing(): string | undefined {
+  if (REMOTE_DRIVER) return undefined;
   const missing = [MINIBROWSER, DRIVER, XVFB].filter((p) => !existsSync(p));
   return missing.length ? `missing ${missing.join(', ')}: run as root: ${INSTALL}` : undefined;
 }
@@ -71,6 +85,7 @@ export interface WebKitBrowser {
  * pages that must prove a clean console record it themselves (see webkit.test.ts).
  */
 export async function launchWebKit(name: string, o: { args?: string[] } = {}): Promise<WebKitBrowser> {
+  if (REMOTE_DRIVER) return remoteWebKit();
   const missing = webkitMissing();
   if (missing) throw new Error(missing);
   const { name: disp } = await xDisplay();
