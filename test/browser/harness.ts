@@ -129,10 +129,16 @@ export async function openTab(context: BrowserContext, url: string, name: string
  * the node places new links on visible tabs first, and headless background tabs are hidden.
  */
 export async function alwaysVisible(page: Page): Promise<void> {
-  await page.evaluateOnNewDocument(() => {
-    Object.defineProperty(Document.prototype, 'visibilityState', { get: () => 'visible' });
-    Object.defineProperty(Document.prototype, 'hidden', { get: () => false });
-  });
+  await page.evaluateOnNewDocument(visibilityOverride('visible'));
+}
+
+/**
+ * Page-level emulation of a page's visibility (CDP has no command for it), as source text: a
+ * function would be serialised with the test runner's transpiler helpers, which the page lacks.
+ */
+export function visibilityOverride(state: 'visible' | 'hidden'): string {
+  return `Object.defineProperty(Document.prototype, 'visibilityState', { get() { return '${state}'; } });
+Object.defineProperty(Document.prototype, 'hidden', { get() { return ${state === 'hidden'}; } });`;
 }
 
 export interface Booted {

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { Page } from 'puppeteer-core';
-import { bootTab, type Booted, browserAndServer, buildBundles, ensureBrowsers, log, startServer, status, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+import { alwaysVisible, bootTab, type Booted, browserAndServer, buildBundles, ensureBrowsers, log, startServer, status, waitFor, visibilityOverride, waitForRtcLinks, withLogs } from './harness.js';
 
 ensureBrowsers(['chromium']);
 buildBundles();
@@ -121,14 +121,14 @@ describe('frozen, cached and hidden host tabs in chromium', () => {
       hidden.on('console', (m) => log(`[n2/hidden] ${m.type()}: ${m.text()}`));
       // Page-level emulation of a hidden page (CDP has none for visibility): the lifecycle code
       // reads document.visibilityState, and hears a visibilitychange.
-      await hidden.evaluateOnNewDocument(() => {
-        Object.defineProperty(Document.prototype, 'visibilityState', { get: () => 'hidden' });
-        Object.defineProperty(Document.prototype, 'hidden', { get: () => true });
-      });
+      await hidden.evaluateOnNewDocument(visibilityOverride('hidden'));
+      // The visible tab is emulated too: headless background tabs may be hidden anyway.
       await hidden.goto(suite.server.http);
       await hidden.waitForFunction(() => (window as any).ready === true);
+      assert.equal(await hidden.evaluate(() => document.visibilityState), 'hidden');
       const n2 = await hidden.evaluate((o) => (window as any).T.boot(o) as Promise<{ id: string }>, opts);
-      const visible = await bootTab(ctx, suite.server.http, 'n2/visible', opts);
+      const visible = await bootTab(ctx, suite.server.http, 'n2/visible', opts, alwaysVisible);
+      assert.equal(await visible.page.evaluate(() => document.visibilityState), 'visible');
       const n3 = await bootTab(await suite.browser.createBrowserContext(), suite.server.http, 'n3', opts);
       await waitForRtcLinks(visible.page, [n3.id], 'n2 linked to n3 over webrtc');
       assert.equal(visible.id, n2.id);

@@ -195,15 +195,15 @@ function nodePeer(name: string, node: ServerNode): Peer {
 }
 
 /** `from` sends (again every second: routes may still be forming) until `to` has it. */
-async function arrives(what: string, from: Peer, to: Peer, send: () => Promise<unknown>): Promise<void> {
+async function arrives(what: string, from: Peer, to: Peer, send: () => Promise<unknown>, timeoutMs = 20_000): Promise<void> {
   let last = 0;
-  await waitFor(what, async () => {
+  await waitFor(`"${what}" from ${from.name} at ${to.name}`, async () => {
     if (Date.now() - last > 1_000) {
       last = Date.now();
       await send().catch(() => undefined);
     }
     return (await to.received()).some((r) => r.startsWith(`${from.id}|`) && r.endsWith(`|${what}`));
-  });
+  }, timeoutMs);
 }
 
 describe('webkit with chromium, firefox and node nodes', { skip: missing }, () => {
@@ -231,16 +231,21 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
       const f = await bootTab(await firefox.createBrowserContext(), server.http, 'firefox');
       const wkPeer = webkitPeer('webkit', webkit.session, w.id);
       const others = [puppeteerPeer('chromium', c.page, c.id), puppeteerPeer('firefox', f.page, f.id), nodePeer('node', nodeNode)];
+      // Subscribed first, so the subscriptions settle while the datagrams and requests run.
+      const topic = 'engines';
+      for (const p of [wkPeer, ...others]) await p.subscribe(topic);
       for (const o of others) {
         await arrives(`webkit to ${o.name}`, wkPeer, o, () => wkPeer.send(o.id, `webkit to ${o.name}`));
         await arrives(`${o.name} to webkit`, o, wkPeer, () => o.send(w.id, `${o.name} to webkit`));
         assert.equal(await wkPeer.request(o.id, `ask ${o.name}`), `echo:ask ${o.name}`);
         assert.equal(await o.request(w.id, `${o.name} asks`), `echo:${o.name} asks`);
       }
-      const topic = 'engines';
-      for (const p of [wkPeer, ...others]) await p.subscribe(topic);
-      for (const o of others) await arrives('news from webkit', wkPeer, o, () => wkPeer.publish(topic, 'news from webkit'));
-      await arrives('news from firefox', others[1]!, wkPeer, () => others[1]!.publish(topic, 'news from firefox'));
+      // A subscription sent while the mesh was still forming may have stopped at a node that is
+      // not the topic's rendezvous; it gets there at its next renewal (every 20 s). So a
+      // publication may take up to one renewal to reach everyone: wait that long and more.
+      const PUBSUB_MS = 45_000;
+      for (const o of others) await arrives('news from webkit', wkPeer, o, () => wkPeer.publish(topic, 'news from webkit'), PUBSUB_MS);
+      await arrives('news from firefox', others[1]!, wkPeer, () => others[1]!.publish(topic, 'news from firefox'), PUBSUB_MS);
 
       // Without WebRTC in this WebKit, all of that went over WebSocket links and routed hops.
       const ws = await wk.status(webkit.session);
