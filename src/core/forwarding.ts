@@ -12,7 +12,7 @@ import { MeshError } from './errors.js';
 import { compareDistance, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import { DEFAULT_HOP_LIMIT, MAX_PAYLOAD_BYTES } from './limits.js';
-import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind } from './packets.js';
+import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, SEALABLE_KINDS } from './packets.js';
 import type { FloodGuard } from './rate-limit.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
@@ -132,7 +132,11 @@ export class Forwarding {
     this.host.counters.sent++;
     const next = this.nextHopFor(packet);
     if (next) {
-      if (next.link.bufferedAmount > CONGESTED_BYTES) throw new MeshError('CONGESTED', 'the first link toward the destination is congested');
+      // Application payloads wait for a full link (services.ts) and are refused here only as a
+      // last guard; small control packets (signalling, keys, lookups, acks) still go out, or an
+      // application filling the link would starve what keeps the mesh working: re-homing a
+      // link is signalled over the mesh, often through the very link the data now fills.
+      if (SEALABLE_KINDS.has(kind) && next.link.bufferedAmount > CONGESTED_BYTES) throw new MeshError('CONGESTED', 'the first link toward the destination is congested');
       next.sendFrame(packet);
       return;
     }
