@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isMeshError } from '../../src/core/errors.js';
 import type { MeshNode } from '../../src/core/node.js';
-import { decodeSegment, encodeSegment, SegmentType } from '../../src/core/streams/segments.js';
+import { decodeSegment, encodeSegment, SEGMENT_BYTES, SegmentType } from '../../src/core/streams/segments.js';
 import { RECEIVE_WINDOW, SEND_BUFFER } from '../../src/core/streams/service.js';
 import type { CoreStream } from '../../src/core/streams/stream.js';
 import { TestNet } from '../helpers/mesh.js';
@@ -91,7 +91,7 @@ describe('streams on memory links', () => {
     const forwardedBefore = b.status().counters.forwarded;
     await advance(net.clock, 5_000);
     const crossing = b.status().counters.forwarded - forwardedBefore;
-    const segment = 32 * 1024;
+    const segment = 16 * 1024; // every write of this test is one segment
     const held = server.recv.held;
     console.log(`# stalled reader: writer got ${written} bytes accepted; receiver holds ${held} segments; ${crossing} packets crossed the relay in the last 5 s`);
     assert.equal(held, RECEIVE_WINDOW, `the receiver holds exactly its window (${held})`);
@@ -226,7 +226,7 @@ describe('streams on memory links', () => {
       encodeSegment({ type: SegmentType.Ack, sid: 5, fromOpener: false, next: 3, limit: 2, sack: [] }), // limit below next
       encodeSegment({ type: SegmentType.Open, sid: 5, fromOpener: false, seq: 0, port: 1 }), // opened by the acceptor
       encodeSegment({ type: SegmentType.Data, sid: 5, fromOpener: true, seq: 1, data: new Uint8Array(0) }),
-      encodeSegment({ type: SegmentType.Data, sid: 5, fromOpener: true, seq: 1, data: new Uint8Array(40_000) }), // above SEGMENT_BYTES
+      encodeSegment({ type: SegmentType.Data, sid: 5, fromOpener: true, seq: 1, data: new Uint8Array(SEGMENT_BYTES + 1) }),
       new Uint8Array([0x83, 0x09, 0x01, 0x01]),
       new Uint8Array([0xff]),
     ]) {

@@ -13,7 +13,7 @@ import { decodeCbor, isBytes, isString, isUint } from '../codec.js';
 import { MAX_PORT } from '../payloads.js';
 
 /** Largest data one segment carries: a sealed packet of it stays well under the 64 KiB payload limit. */
-export const SEGMENT_BYTES = 32 * 1024;
+export const SEGMENT_BYTES = 60 * 1024;
 /** Most SACK ranges one Ack carries. */
 export const MAX_SACK_RANGES = 8;
 /** Longest reason text a Reset carries. */

@@ -13,9 +13,9 @@ import { decodeSegment, encodeSegment, isSequenced, type Segment, SegmentType } 
 import { INITIAL_LIMIT } from './send-window.js';
 import { CoreStream } from './stream.js';
 
-/** Segments a receiver holds per stream (32 KiB each: 1 MiB). */
+/** Segments a receiver holds per stream (60 KiB at most each: 1.9 MiB). */
 export const RECEIVE_WINDOW = 32;
-/** Segments a sender holds per stream, unsent and unacknowledged (2 MiB). */
+/** Segments a sender holds per stream, unsent and unacknowledged (3.75 MiB at most). */
 export const SEND_BUFFER = 64;
 /** A stream with something unacknowledged and nothing heard for this long fails with TIMEOUT. */
 export const DEFAULT_STREAM_TIMEOUT_MS = 30_000;
