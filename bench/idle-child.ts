@@ -2,8 +2,10 @@
  * A child process of the idle bench, so that its CPU and memory can be read apart from the
  * bench's own: `server <linkBudget>` runs a server node and prints its URL; `clients <url> <n>`
  * runs n Node client nodes (each links to that server only) and prints how many are linked.
- * Lines on stdout are JSON.
+ * Lines on stdout are JSON. A line `gc` on stdin collects garbage (run with --expose-gc) and
+ * answers with the process's memory: what the bench divides by the links.
  */
+import { createInterface } from 'node:readline';
 import { startNode, type ServerNode } from '../src/server/index.js';
 
 const [role, a, b] = process.argv.slice(2);
@@ -28,6 +30,13 @@ async function clients(url: string, n: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+createInterface({ input: process.stdin }).on('line', (line) => {
+  if (line.trim() !== 'gc') return;
+  (globalThis as { gc?: () => void }).gc?.();
+  const m = process.memoryUsage();
+  say({ rss: m.rss, heapUsed: m.heapUsed, external: m.external + m.arrayBuffers });
+});
 
 if (role === 'server') await server(Number(a));
 else if (role === 'clients') await clients(a!, Number(b));

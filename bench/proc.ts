@@ -1,6 +1,6 @@
 /**
- * CPU time and memory of processes, read from /proc (Linux): what the idle bench measures a
- * browser (all its processes) and a server by, from outside, without waking them.
+ * CPU time of processes, read from /proc (Linux): what the idle bench measures a browser (all
+ * its processes) and a server by, from outside, without waking them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -45,13 +45,6 @@ export function processTree(root: number): number[] {
   return out;
 }
 
-/** CPU time (user + system) used so far by `root` and its descendants, in ms. */
-export function treeCpuMs(root: number): number {
-  let sum = 0;
-  for (const pid of processTree(root)) sum += stat(pid)?.cpuMs ?? 0;
-  return sum;
-}
-
 /**
  * CPU time used so far by `root` and each of its descendants, in ms, with the kind of process:
  * Chromium names it with --type (renderer, utility with --utility-sub-type, gpu-process); the
@@ -78,10 +71,4 @@ export function treeCpuByProcess(root: number): Map<number, { kind: string; cpuM
 /** CPU time used so far by one process (all its threads), in ms. */
 export function cpuMs(pid: number): number {
   return stat(pid)?.cpuMs ?? 0;
-}
-
-/** Resident memory of one process, in bytes. */
-export function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : 0;
 }
