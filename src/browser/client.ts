@@ -6,7 +6,6 @@
  */
 import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import type { AppData } from '../core/payloads.js';
-import { APP_PORTS } from './apps.js';
 import { portConn } from './conn.js';
 import type { HubMode, HubStatus } from './hub-protocol.js';
 import type { WorkProgress } from './key-store.js';
@@ -22,16 +21,18 @@ import { withTimeout } from './with-timeout.js';
 export { MeshError } from '../core/errors.js';
 export type { MeshErrorCode } from '../core/errors.js';
 export type { AppData } from '../core/payloads.js';
-export type { BrowserStatus, BrowserLinkStatus, HostKind } from './protocol.js';
+export type { AttachedApp, BrowserStatus, BrowserLinkStatus, HostKind } from './protocol.js';
 export type { WorkProgress } from './key-store.js';
 export type { HubMode, HubStatus } from './hub-protocol.js';
-export { wirePort, wireTopic } from './apps.js';
 export type { MeshStream } from './tab-streams.js';
 
 export interface ConnectOptions {
   /** WebSocket URLs of servers to join through. Default: `ws(s)://<this page's host>/mesh`. */
   bootstrap?: string[];
-  /** App name: apps sharing a node see only their own ports and topics. Default: the default app. */
+  /**
+   * App name: apps sharing a node see only their own ports and topics. Default: the default app.
+   * Node peers address it as `{ app }` (through a hub: `{ app: '<this origin>/<app>' }`).
+   */
   app?: string;
   /** URL of the worker bundle. Default: `worker.js` beside this module. */
   worker?: string;
@@ -211,7 +212,7 @@ export class Mesh {
   }
 
   /**
-   * Sends a datagram to node `to` on `port` (0..255 of this app). With `reliable: true`, resolves
+   * Sends a datagram to node `to` on `port` (0..65535 of this app). With `reliable: true`, resolves
    * once `to` acknowledged it (its app gets it at most once), or rejects with MeshError TIMEOUT
    * after `deadlineMs` (default 10 000, at most 120 000). Sealed end to end when both nodes encrypt.
    */
@@ -228,7 +229,7 @@ export class Mesh {
     };
   }
 
-  /** Answers requests on `port` (0..255). Returns a function that unregisters the handler. */
+  /** Answers requests on `port` (0..65535). Returns a function that unregisters the handler. */
   handle(port: number, fn: Handler): () => void {
     checkPort(port);
     if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a handler in this tab`);
@@ -286,7 +287,7 @@ export class Mesh {
 
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
-    return this.o.hub ? { ...s, hub: this.o.hub } : s;
+    return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
   }
 
   /** Leaves the node: this tab's handlers, listeners and hosted links go (links are re-homed). */
@@ -416,8 +417,11 @@ export class Mesh {
   }
 }
 
+/** The same bound as the core's (payloads.ts), restated so this tab module pulls in no codec. */
+const MAX_PORT = 65535;
+
 function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port >= APP_PORTS) throw MeshError.invalid(`port must be an integer from 0 to ${APP_PORTS - 1}, got ${port}`);
+  if (!Number.isInteger(port) || port < 0 || port > MAX_PORT) throw MeshError.invalid(`port must be an integer from 0 to ${MAX_PORT}, got ${port}`);
 }
 
 function defaultBootstrap(): string {

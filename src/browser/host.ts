@@ -9,14 +9,15 @@ import { MeshError } from '../core/errors.js';
 import { MeshNode, type Message, type NodeStatus } from '../core/node.js';
 import { checkPowBits } from '../core/pow.js';
 import type { AppData } from '../core/payloads.js';
-import { localPort, localTopic, wirePort, wireTopic } from './apps.js';
+// Streams still use the 8-bit app slots (apps.ts): they have no namespace id yet (issue 17 note).
+import { wirePort } from './apps.js';
 import { RtcBroker, type RtcHostTab } from './broker.js';
 import { DialBackoff, type DialCounters } from './dial-backoff.js';
 import { HeldConn } from './held-conn.js';
 import { HostStreams } from './host-streams.js';
 import { BrowserDialer, WEBRTC_CAP } from './dialer.js';
 import { IceClient, type IceStatus } from './ice-client.js';
-import type { BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
+import type { AttachedApp, BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
 import { IdbPeerStore, openDb } from './store.js';
@@ -38,9 +39,12 @@ class TabSession implements RtcHostTab {
 
   constructor(
     readonly tabId: string,
+    /** The app namespace, exact: a hub names `<origin>/<app>` (hub-protocol.ts). */
     readonly app: string,
     readonly canHost: boolean,
     readonly conn: HeldConn,
+    /** The app's origin when it came through the hub; undefined for this origin's own pages. */
+    readonly origin: string | undefined,
   ) {}
 
   openRtc(key: string, peer: string, initiator: boolean, port: MessagePort, iceServers: RTCIceServer[]): void {
@@ -56,8 +60,11 @@ export class NodeHost {
   node?: MeshNode;
   private starting?: Promise<MeshNode>;
   private readonly tabs = new Map<string, TabSession>();
-  private readonly handlerTabs = new Map<number, { tabs: TabSession[]; off: () => void }>();
+  /** Keyed by app and port (or app and topic): apps never share an entry. */
+  private readonly handlerTabs = new Map<string, { tabs: TabSession[]; off: () => void }>();
   private readonly topicTabs = new Map<string, { tabs: Set<TabSession>; off: () => void }>();
+  /** The node's message listener of each app that has a listening tab. */
+  private readonly appListeners = new Map<string, () => void>();
   private readonly replies = new Map<number, PendingReply>();
   private readonly streams = new HostStreams();
   private readonly dialled = new Set<string>();
@@ -109,7 +116,7 @@ export class NodeHost {
     conn.release();
     const old = this.tabs.get(m.tabId);
     if (old) this.forgetTab(old);
-    const tab = new TabSession(m.tabId, m.app, m.canHost, conn);
+    const tab = new TabSession(m.tabId, m.app, m.canHost, conn, m.origin);
     tab.hidden = m.hidden === true;
     this.tabs.set(tab.tabId, tab);
     // The tab holds this lock for its whole life: we get it when the tab is gone.
@@ -131,24 +138,24 @@ export class NodeHost {
     const node = await this.ensureNode([], 0);
     switch (m.op) {
       case 'send':
-        return node.send(m.to, m.data, { port: wirePort(tab.app, m.port), reliable: m.reliable, deadlineMs: m.deadlineMs });
+        return node.send(m.to, m.data, { app: tab.app, port: m.port, reliable: m.reliable, deadlineMs: m.deadlineMs });
       case 'request':
-        return node.request(m.to, m.data, { port: wirePort(tab.app, m.port), timeoutMs: m.timeoutMs });
+        return node.request(m.to, m.data, { app: tab.app, port: m.port, timeoutMs: m.timeoutMs });
       case 'handle':
-        return this.addHandler(node, tab, wirePort(tab.app, m.port));
+        return this.addHandler(node, tab, m.port);
       case 'unhandle':
-        return this.removeHandler(tab, wirePort(tab.app, m.port));
+        return this.removeHandler(tab, appKey(tab.app, m.port));
       case 'listen':
         tab.listening = m.on;
-        return;
+        return this.updateListener(node, tab.app);
       case 'subscribe':
-        return this.addTopic(node, tab, wireTopic(tab.app, m.topic));
+        return this.addTopic(node, tab, m.topic);
       case 'unsubscribe':
-        return this.removeTopic(tab, wireTopic(tab.app, m.topic));
+        return this.removeTopic(tab, appKey(tab.app, m.topic));
       case 'publish':
-        return node.publish(wireTopic(tab.app, m.topic), m.data);
+        return node.publish(m.topic, m.data, { app: tab.app });
       case 'status':
-        return this.status(node.status());
+        return this.status(node.status(), tab);
       case 'ready':
         return node.linked();
       case 'reply':
@@ -215,7 +222,6 @@ export class NodeHost {
       powBits,
     });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
-    node.onMessage((msg) => this.deliverMessage(msg));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
     node.events.on('link-up', (e) => this.ice.linkUp(e.id));
     node.events.on('link-down', (e) => this.log(`link down ${e.id.slice(0, 8)} ${e.transport}: ${e.reason}`));
@@ -237,52 +243,63 @@ export class NodeHost {
 
   // ------------------------------------------------------------ deliveries to tabs
 
-  private deliverMessage(msg: Message): void {
-    const to: [TabSession, number][] = [];
-    for (const tab of this.tabs.values()) {
-      if (!tab.alive || !tab.listening) continue;
-      const port = localPort(tab.app, msg.port);
-      if (port !== undefined) to.push([tab, port]);
+  /**
+   * The node listens for an app while one of its tabs listens, and not after: datagrams for an
+   * app with no listening tab are then dropped as `no-listener` (reliable ones are retried).
+   */
+  private updateListener(node: MeshNode, app: string): void {
+    const wanted = [...this.tabs.values()].some((t) => t.alive && t.listening && t.app === app);
+    const off = this.appListeners.get(app);
+    if (wanted && !off) this.appListeners.set(app, node.onMessage((msg) => this.deliverMessage(msg), { app }));
+    if (!wanted && off) {
+      off();
+      this.appListeners.delete(app);
     }
+  }
+
+  /** To the listening tabs of exactly the app the message was sent to. */
+  private deliverMessage(msg: Message): void {
+    const to = [...this.tabs.values()].filter((tab) => tab.alive && tab.listening && tab.app === msg.app);
     // The node is done with a delivered payload (a fresh buffer per packet), so the last tab
     // gets it transferred rather than copied; the others, if any, get copies first.
     const buffer = msg.data instanceof Uint8Array && msg.data.buffer instanceof ArrayBuffer ? msg.data.buffer : undefined;
-    to.forEach(([tab, port], i) => {
-      tab.conn.post({ ev: 'message', from: msg.from, data: msg.data, port }, i === to.length - 1 && buffer ? [buffer] : undefined);
+    to.forEach((tab, i) => {
+      tab.conn.post({ ev: 'message', from: msg.from, data: msg.data, port: msg.port }, i === to.length - 1 && buffer ? [buffer] : undefined);
     });
   }
 
-  private addHandler(node: MeshNode, tab: TabSession, wire: number): void {
-    let entry = this.handlerTabs.get(wire);
+  private addHandler(node: MeshNode, tab: TabSession, port: number): void {
+    const key = appKey(tab.app, port);
+    let entry = this.handlerTabs.get(key);
     if (!entry) {
-      const off = node.handle(wire, (m) => this.askTab(wire, m));
+      const off = node.handle(port, (m) => this.askTab(key, m), { app: tab.app });
       entry = { tabs: [], off };
-      this.handlerTabs.set(wire, entry);
+      this.handlerTabs.set(key, entry);
     }
     if (!entry.tabs.includes(tab)) entry.tabs.push(tab);
   }
 
-  private removeHandler(tab: TabSession, wire: number): void {
-    const entry = this.handlerTabs.get(wire);
+  private removeHandler(tab: TabSession, key: string): void {
+    const entry = this.handlerTabs.get(key);
     if (!entry) return;
     entry.tabs = entry.tabs.filter((t) => t !== tab);
     if (entry.tabs.length === 0) {
       entry.off();
-      this.handlerTabs.delete(wire);
+      this.handlerTabs.delete(key);
     }
   }
 
   /** Runs a request through the first live tab that handles its port; another one if that tab dies meanwhile. */
-  private askTab(wire: number, m: Message): Promise<AppData> {
+  private askTab(key: string, m: Message): Promise<AppData> {
     return new Promise((resolve, reject) => {
       const attempt = () => {
-        const tabs = this.handlerTabs.get(wire)?.tabs ?? [];
+        const tabs = this.handlerTabs.get(key)?.tabs ?? [];
         // A parked tab answers only when it comes back: ask a running one first.
         const tab = tabs.find((t) => t.alive && !t.parked) ?? tabs.find((t) => t.alive);
-        if (!tab) return reject(new MeshError('UNREACHABLE', `no open tab handles port ${m.port % 256}`));
+        if (!tab) return reject(new MeshError('UNREACHABLE', `no open tab handles port ${m.port}`));
         const rid = this.nextRid++;
         this.replies.set(rid, { resolve, reject, tab, retry: attempt });
-        tab.conn.post({ ev: 'request', rid, from: m.from, data: m.data, port: localPort(tab.app, wire) });
+        tab.conn.post({ ev: 'request', rid, from: m.from, data: m.data, port: m.port });
       };
       attempt();
     });
@@ -297,28 +314,30 @@ export class NodeHost {
   }
 
   private addTopic(node: MeshNode, tab: TabSession, topic: string): void {
-    let entry = this.topicTabs.get(topic);
+    const key = appKey(tab.app, topic);
+    let entry = this.topicTabs.get(key);
     if (!entry) {
       const tabs = new Set<TabSession>();
-      const off = node.subscribe(topic, (m) => {
-        for (const t of tabs) {
-          const local = localTopic(t.app, m.topic);
-          if (t.alive && local !== undefined) t.conn.post({ ev: 'topic', topic: local, from: m.from, data: m.data });
-        }
-      });
+      const off = node.subscribe(
+        topic,
+        (m) => {
+          for (const t of tabs) if (t.alive) t.conn.post({ ev: 'topic', topic: m.topic, from: m.from, data: m.data });
+        },
+        { app: tab.app },
+      );
       entry = { tabs, off };
-      this.topicTabs.set(topic, entry);
+      this.topicTabs.set(key, entry);
     }
     entry.tabs.add(tab);
   }
 
-  private removeTopic(tab: TabSession, topic: string): void {
-    const entry = this.topicTabs.get(topic);
+  private removeTopic(tab: TabSession, key: string): void {
+    const entry = this.topicTabs.get(key);
     if (!entry) return;
     entry.tabs.delete(tab);
     if (entry.tabs.size === 0) {
       entry.off();
-      this.topicTabs.delete(topic);
+      this.topicTabs.delete(key);
     }
   }
 
@@ -349,9 +368,10 @@ export class NodeHost {
   private forgetTab(tab: TabSession): void {
     tab.alive = false;
     if (this.tabs.get(tab.tabId) === tab) this.tabs.delete(tab.tabId);
-    for (const wire of [...this.handlerTabs.keys()]) this.removeHandler(tab, wire);
-    for (const topic of [...this.topicTabs.keys()]) this.removeTopic(tab, topic);
+    for (const key of [...this.handlerTabs.keys()]) this.removeHandler(tab, key);
+    for (const key of [...this.topicTabs.keys()]) this.removeTopic(tab, key);
     this.streams.tabDied(tab);
+    if (this.node) this.updateListener(this.node, tab.app);
     for (const [rid, p] of [...this.replies]) {
       if (p.tab !== tab) continue;
       this.replies.delete(rid);
@@ -366,7 +386,12 @@ export class NodeHost {
     for (const t of this.tabs.values()) if (t.alive) t.conn.post({ ev: 'log', text });
   }
 
-  private status(s: NodeStatus): BrowserStatus & {
+  /**
+   * The node's status for `tab`. A page of this origin also gets `apps`: every app attached to
+   * the node, with its origin, so it can show its user which sites use the node. Apps that came
+   * through the hub do not: one site must not learn which other sites its user visits.
+   */
+  private status(s: NodeStatus, tab: TabSession): BrowserStatus & {
     parkedTabs: number;
     startedAt: number;
     rehomed: number;
@@ -394,6 +419,25 @@ export class NodeHost {
       e2e: s.e2e,
       rtcDials: this.backoff.counters(),
       ice: this.ice.status(),
+      ...(tab.origin === undefined ? { apps: this.attachedApps() } : {}),
     };
   }
+
+  private attachedApps(): AttachedApp[] {
+    const byApp = new Map<string, AttachedApp>();
+    for (const t of this.tabs.values()) {
+      if (!t.alive) continue;
+      const origin = t.origin ?? self.location.origin;
+      const key = JSON.stringify([origin, t.app]);
+      const entry = byApp.get(key) ?? { origin, app: t.app, via: t.origin === undefined ? 'direct' : 'hub', tabs: 0 };
+      entry.tabs++;
+      byApp.set(key, entry);
+    }
+    return [...byApp.values()];
+  }
+}
+
+/** An app's key for one port or one topic. */
+function appKey(app: string, portOrTopic: number | string): string {
+  return JSON.stringify([app, portOrTopic]);
 }

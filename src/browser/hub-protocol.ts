@@ -21,6 +21,8 @@ export type HubMode = 'shared' | 'per-site';
 
 export interface HubStatus {
   url: string;
+  /** The id of the node this app is on (in `status()`; the same as `mesh.id`). */
+  node?: string;
   mode: HubMode;
   /** Why this mode: what the storage-access request said. */
   reason: string;

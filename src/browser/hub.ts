@@ -131,9 +131,9 @@ class HubSession {
     if (this.closed || typeof m !== 'object' || m === null || typeof m.id !== 'number' || m.id <= 0) return;
     switch (m.op) {
       case 'hello':
-        // The hub, not the app, names the tab, the namespace and the servers: an app cannot
-        // take over another app's session, read another origin's ports or make the node dial.
-        return this.worker.postMessage({ ...m, tabId: this.tabId, app: hubNamespace(this.origin, String(m.app)), bootstrap, canHost: pageHasRtc(), rtc: pageHasRtc() });
+        // The hub, not the app, names the tab, the namespace, the origin and the servers: an app
+        // cannot take over another app's session, read another origin's ports or make the node dial.
+        return this.worker.postMessage({ ...m, tabId: this.tabId, app: hubNamespace(this.origin, String(m.app)), origin: this.origin, bootstrap, canHost: pageHasRtc(), rtc: pageHasRtc() });
       case 'rtc-signal':
         return; // only the hub hosts PeerConnections
       case 'bye':

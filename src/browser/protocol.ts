@@ -16,8 +16,9 @@ export type TabRequest =
    * `rtc`: this browser's pages have RTCPeerConnection (the node then advertises 'webrtc');
    * `canHost`: this tab hosts PeerConnections for the node; `hidden`: the page is not visible.
    * A tab says hello again when it comes back from the freezer or the back/forward cache.
+   * `origin`: set by the hub to the app's origin; absent for pages of the node's own origin.
    */
-  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; hidden?: boolean; powBits?: number }
+  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; hidden?: boolean; powBits?: number; origin?: string }
   /** A notification (id 0, never answered). `parked`: the page is being frozen or cached (it gave up its links); `hidden`/`visible`: its visibility changed. */
   | { op: 'lifecycle'; state: 'parked' | 'hidden' | 'visible' }
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
@@ -104,6 +105,18 @@ export interface BrowserStatus {
   work?: WorkProgress;
   /** Present when this page reaches the node through a hub on another origin. */
   hub?: HubStatus;
+  /** Pages of the node's own origin only: every app attached to the node now. */
+  apps?: AttachedApp[];
+}
+
+export interface AttachedApp {
+  /** The app page's origin. */
+  origin: string;
+  /** Its namespace on the node (`<origin>/<app>` through the hub; `shared:` names as given). */
+  app: string;
+  /** `hub`: an app on another origin, through /meshwork/hub.html; `direct`: a page of this origin. */
+  via: 'hub' | 'direct';
+  tabs: number;
 }
 
 /** A duplex message channel between one tab and the host: a MessagePort or an adapter. */

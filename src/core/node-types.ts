@@ -72,6 +72,8 @@ export interface Message {
   from: string;
   data: AppData;
   port: number;
+  /** The app it was sent to ('' for the default app), as its listener or handler named it. */
+  app: string;
   /** Links the packet crossed. */
   hops: number;
 }
@@ -79,7 +81,9 @@ export interface Message {
 export interface TopicMessage {
   from: string;
   data: AppData;
+  /** The topic as the subscribing app named it. */
   topic: string;
+  app: string;
 }
 
 export interface LinkStatus {

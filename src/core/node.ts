@@ -40,6 +40,7 @@ import { PubSub } from './pubsub.js';
 import { Services } from './services.js';
 import { StreamService, type StreamHandler } from './streams/service.js';
 import type { CoreStream } from './streams/stream.js';
+import { checkApp } from './app-namespace.js';
 
 export type * from './node-types.js';
 
@@ -338,37 +339,37 @@ export class MeshNode {
   // ---------------------------------------------------------------- services (services.ts, pubsub.ts)
 
   /**
-   * Sends a datagram to `to` (a node id) on `port`. Resolves once it has left this node; with
+   * Sends a datagram to `to` (a node id), app `app` (default: the default app), on `port`. Resolves once it has left this node; with
    * `reliable`, once `to` acknowledged it (delivered at most once), else rejects with TIMEOUT
    * after `deadlineMs`. The first send to a node waits for its encryption key (one round trip).
    */
-  send(to: string, data: AppData, options: { port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
+  send(to: string, data: AppData, options: { app?: string; port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
     return this.services.send(to, data, options);
   }
 
-  /** Listens to datagrams on every port. Returns a function that stops listening. */
-  onMessage(fn: (m: Message) => void): () => void {
-    return this.services.onMessage(fn);
+  /** Listens to datagrams on every port of `app` (default: the default app). Returns a function that stops listening. */
+  onMessage(fn: (m: Message) => void, options: { app?: string } = {}): () => void {
+    return this.services.onMessage(fn, options.app);
   }
 
-  /** Answers requests on `port` with `fn`'s return value (or its error). Returns an unregister function. */
-  handle(port: number, fn: RequestHandler): () => void {
-    return this.services.handle(port, fn);
+  /** Answers requests on `port` of `app` with `fn`'s return value (or its error). Returns an unregister function. */
+  handle(port: number, fn: RequestHandler, options: { app?: string } = {}): () => void {
+    return this.services.handle(port, fn, options.app);
   }
 
   /** Sends a request and resolves with the reply; rejects with MeshError TIMEOUT when none comes. */
-  request(to: string, data: AppData, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
+  request(to: string, data: AppData, options: { app?: string; port?: number; timeoutMs?: number } = {}): Promise<AppData> {
     return this.services.request(to, data, options);
   }
 
-  /** Receives every publication on `topic` from now on. Returns an unsubscribe function. */
-  subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
-    return this.pubsub.subscribe(topic, fn);
+  /** Receives every publication on `topic` of `app` from now on. Returns an unsubscribe function. */
+  subscribe(topic: string, fn: (m: TopicMessage) => void, options: { app?: string } = {}): () => void {
+    return this.pubsub.subscribe(topic, fn, checkApp(options.app));
   }
 
-  /** Publishes to every subscriber of `topic`. */
-  publish(topic: string, data: AppData): Promise<void> {
-    return this.pubsub.publish(topic, data);
+  /** Publishes to every subscriber of `topic` of `app`. */
+  publish(topic: string, data: AppData, options: { app?: string } = {}): Promise<void> {
+    return this.pubsub.publish(topic, data, checkApp(options.app));
   }
 
   /** Opens a stream to `to` on `port`: ordered, reliable and flow-controlled end to end (docs/STREAMS.md). */

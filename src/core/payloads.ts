@@ -5,11 +5,13 @@
 import { encode } from 'cborg';
 import { decodeCbor, decodePeerInfoList, isBytes, isString, isUint, peerInfoToWire, type PeerInfo } from './codec.js';
 import { ID_BYTES } from './id.js';
+import { isAppId } from './app-namespace.js';
 
 export type AppData = string | Uint8Array;
 
-export interface DataPayload { port: number; data: AppData }
-export interface RequestPayload { port: number; requestId: number; data: AppData }
+/** `app`: the destination app's wire id (app-namespace.ts), empty for the default app. */
+export interface DataPayload { app: Uint8Array; port: number; data: AppData }
+export interface RequestPayload { app: Uint8Array; port: number; requestId: number; data: AppData }
 export interface ResponsePayload { requestId: number; ok: boolean; data: AppData }
 export interface LookupPayload { requestId: number }
 export interface FoundPayload { requestId: number; peers: PeerInfo[] }
@@ -24,11 +26,11 @@ export interface KeyReplyPayload { requestId: number; key: Uint8Array }
 /** An encrypted payload: the sender's X25519 key, the first bytes of the recipient's, a nonce, the ciphertext. */
 export interface SealedPayload { senderKey: Uint8Array; recipientTag: Uint8Array; nonce: Uint8Array; ciphertext: Uint8Array }
 /** A datagram the sender retries until acknowledged; `messageId` is the same in every copy. */
-export interface ReliableDataPayload { port: number; messageId: number; data: AppData }
+export interface ReliableDataPayload { app: Uint8Array; port: number; messageId: number; data: AppData }
 export interface AckPayload { messageId: number }
 
 export const MAX_FOUND = 32;
-/** The marker that opens a sealed payload: every plaintext payload that may be sealed opens with a number instead. */
+/** The marker that opens a sealed payload: every plaintext payload that may be sealed opens with a shorter array instead. */
 export const SEALED_MARK = 'e2e/1';
 export const RECIPIENT_TAG_BYTES = 8;
 export const MAX_PORT = 65535;
@@ -45,13 +47,13 @@ function parse<T>(bytes: Uint8Array, length: number, build: (a: unknown[]) => T 
 
 export const Payload = {
   data: {
-    encode: (p: DataPayload) => encode([p.port, p.data]),
-    decode: (b: Uint8Array) => parse(b, 2, ([port, data]) => (isPort(port) && isData(data) ? { port, data } : undefined)),
+    encode: (p: DataPayload) => encode([p.app, p.port, p.data]),
+    decode: (b: Uint8Array) => parse(b, 3, ([app, port, data]) => (isAppId(app) && isPort(port) && isData(data) ? { app, port, data } : undefined)),
   },
   request: {
-    encode: (p: RequestPayload) => encode([p.port, p.requestId, p.data]),
+    encode: (p: RequestPayload) => encode([p.app, p.port, p.requestId, p.data]),
     decode: (b: Uint8Array) =>
-      parse(b, 3, ([port, requestId, data]) => (isPort(port) && isUint(requestId) && isData(data) ? { port, requestId, data } : undefined)),
+      parse(b, 4, ([app, port, requestId, data]) => (isAppId(app) && isPort(port) && isUint(requestId) && isData(data) ? { app, port, requestId, data } : undefined)),
   },
   response: {
     encode: (p: ResponsePayload) => encode([p.requestId, p.ok, p.data]),
@@ -106,9 +108,9 @@ export const Payload = {
       ),
   },
   reliableData: {
-    encode: (p: ReliableDataPayload) => encode([p.port, p.messageId, p.data]),
+    encode: (p: ReliableDataPayload) => encode([p.app, p.port, p.messageId, p.data]),
     decode: (b: Uint8Array) =>
-      parse(b, 3, ([port, messageId, data]) => (isPort(port) && isUint(messageId) && isData(data) ? { port, messageId, data } : undefined)),
+      parse(b, 4, ([app, port, messageId, data]) => (isAppId(app) && isPort(port) && isUint(messageId) && isData(data) ? { app, port, messageId, data } : undefined)),
   },
   ack: {
     encode: (p: AckPayload) => encode([p.messageId]),

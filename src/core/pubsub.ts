@@ -10,6 +10,7 @@ import { encodeFrame, type PacketFrame } from './codec.js';
 import { toHex } from './bytes.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { RecentSet } from './dedupe.js';
+import { appTopic, localTopic } from './app-namespace.js';
 import { MeshError } from './errors.js';
 import { idFromText, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
@@ -59,21 +60,27 @@ export class PubSub {
   }
 
   /** Receives every publication on `topic` from now on. Returns an unsubscribe function. */
-  subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
+  subscribe(topic: string, fn: (m: TopicMessage) => void, app = ''): () => void {
     checkTopic(topic);
-    const t = this.topics.ensure(topicId(topic), topic);
-    t.local.add(fn);
+    const wire = appTopic(app, topic);
+    checkTopic(wire);
+    const t = this.topics.ensure(topicId(wire), wire);
+    // Told in the app's own terms: its topic name, and which app.
+    const local = (m: Omit<TopicMessage, 'app'>) => fn({ ...m, topic: localTopic(app, m.topic), app });
+    t.local.add(local);
     this.armRefresh();
     void this.host.run(() => this.subscribeUpstream(t.topic, true));
-    return () => void t.local.delete(fn);
+    return () => void t.local.delete(local);
   }
 
   /** Publishes to every subscriber of `topic`. */
-  publish(topic: string, data: AppData): Promise<void> {
+  publish(topic: string, data: AppData, app = ''): Promise<void> {
     checkTopic(topic);
+    const wire = appTopic(app, topic);
+    checkTopic(wire);
     checkData(data);
-    const tid = topicId(topic);
-    return this.host.run(() => this.host.originate(tid, PacketKind.Publish, Payload.publish.encode({ topic: tid, name: topic, data })));
+    const tid = topicId(wire);
+    return this.host.run(() => this.host.originate(tid, PacketKind.Publish, Payload.publish.encode({ topic: tid, name: wire, data })));
   }
 
   /** Forgets children whose subscriptions lapsed (inside the actor). */
@@ -136,7 +143,7 @@ export class PubSub {
     if (!d) return this.host.drop('bad-payload');
     const t = this.topics.get(toHex(d.topic));
     if (!t) return;
-    const m: TopicMessage = { from: toHex(p.src), data: d.data, topic: d.name };
+    const m: Omit<TopicMessage, 'app'> = { from: toHex(p.src), data: d.data, topic: d.name };
     for (const fn of t.local) safeCall(() => fn(m));
     const inner = encodeFrame(p);
     for (const child of t.children.keys()) {

@@ -11,6 +11,8 @@ import { MeshError } from './errors.js';
 import { shortId, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import { checkData, checkPort, safeCall } from './node-checks.js';
+import { appId, checkApp } from './app-namespace.js';
+import { AppRegistry } from './app-registry.js';
 import type { NodeSettings } from './node-settings.js';
 import type { Message, RequestHandler, SignalHandler } from './node-types.js';
 import { PacketKind } from './packets.js';
@@ -44,8 +46,8 @@ export interface ServicesHost {
 }
 
 export class Services {
-  private readonly messageListeners = new Set<(m: Message) => void>();
-  private readonly handlers = new Map<number, RequestHandler>();
+  /** Message listeners and request handlers, per app namespace (app-registry.ts). */
+  private readonly apps = new AppRegistry();
   private signalHandler?: SignalHandler;
   private readonly requests: PendingRequests;
   private readonly reliableOut: ReliableSender;
@@ -68,20 +70,21 @@ export class Services {
   // ---------------------------------------------------------------- datagrams
 
   /**
-   * Sends a datagram to `to` (a node id) on `port`. Resolves once it has left this node; with
+   * Sends a datagram to `to` (a node id), app `app` (default: the default app), `port`. Resolves once it has left this node; with
    * `reliable`, once `to` acknowledged it (delivered at most once), else rejects with TIMEOUT
    * after `deadlineMs`. The first send to a node waits for its encryption key (one round trip).
    */
-  send(to: string, data: AppData, options: { port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
+  send(to: string, data: AppData, options: { app?: string; port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
     const dst = this.host.checkTarget(to);
     const port = checkPort(options.port ?? 0);
+    const app = appId(checkApp(options.app));
     checkData(data);
     const requestTimeoutMs = this.host.settings.requestTimeoutMs;
-    if (!options.reliable) return this.originateSealed(dst, PacketKind.Data, Payload.data.encode({ port, data }), requestTimeoutMs);
+    if (!options.reliable) return this.originateSealed(dst, PacketKind.Data, Payload.data.encode({ app, port, data }), requestTimeoutMs);
     const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     if (!(deadlineMs > 0 && deadlineMs <= MAX_DEADLINE_MS)) throw MeshError.invalid(`deadlineMs must be from 1 to ${MAX_DEADLINE_MS}`);
     const messageId = this.reliableOut.nextId();
-    const plaintext = Payload.reliableData.encode({ port, messageId, data });
+    const plaintext = Payload.reliableData.encode({ app, port, messageId, data });
     return this.reliableOut.send(toHex(dst), messageId, deadlineMs, (remaining) =>
       this.originateSealed(dst, PacketKind.ReliableData, plaintext, Math.min(remaining, RELIABLE_KEY_WAIT_MS)),
     );
@@ -136,18 +139,19 @@ export class Services {
     for (const wake of waiters) wake();
   }
 
-  /** Listens to datagrams on every port. Returns a function that stops listening. */
-  onMessage(fn: (m: Message) => void): () => void {
-    this.messageListeners.add(fn);
-    return () => void this.messageListeners.delete(fn);
+  /** Listens to datagrams on every port of `app` (default: the default app). Returns a function that stops listening. */
+  onMessage(fn: (m: Message) => void, app?: string): () => void {
+    return this.apps.onMessage(fn, app);
   }
 
+  /** A datagram goes only to the listeners of the app whose id it names, exactly. */
   onData(src: string, p: PacketFrame, hops: number): void {
     const d = Payload.data.decode(p.payload);
     if (!d) return this.host.drop('bad-payload');
-    const m: Message = { from: src, data: d.data, port: d.port, hops };
-    if (this.messageListeners.size === 0) return this.host.drop('no-listener');
-    for (const fn of this.messageListeners) safeCall(() => fn(m));
+    const to = this.apps.listenersOf(d.app);
+    if (!to) return this.host.drop('no-listener');
+    const m: Message = { from: src, data: d.data, port: d.port, app: to.app, hops };
+    for (const fn of to.fns) safeCall(() => fn(m));
   }
 
   onReliableData(src: string, p: PacketFrame, hops: number): void | Promise<void> {
@@ -160,10 +164,11 @@ export class Services {
       return ack();
     }
     // Not acknowledged, so the sender tries again: a listener may be there by then.
-    if (this.messageListeners.size === 0) return this.host.drop('no-listener');
+    const to = this.apps.listenersOf(d.app);
+    if (!to) return this.host.drop('no-listener');
     if (!this.reliableIn.record(src, d.messageId)) return this.host.drop('reliable-window-full');
-    const m: Message = { from: src, data: d.data, port: d.port, hops };
-    for (const fn of this.messageListeners) safeCall(() => fn(m));
+    const m: Message = { from: src, data: d.data, port: d.port, app: to.app, hops };
+    for (const fn of to.fns) safeCall(() => fn(m));
     return ack();
   }
 
@@ -175,20 +180,16 @@ export class Services {
 
   // ---------------------------------------------------------------- requests
 
-  /** Answers requests on `port` with `fn`'s return value (or its error). Returns an unregister function. */
-  handle(port: number, fn: RequestHandler): () => void {
-    checkPort(port);
-    if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a handler`);
-    this.handlers.set(port, fn);
-    return () => {
-      if (this.handlers.get(port) === fn) this.handlers.delete(port);
-    };
+  /** Answers requests on `port` of `app` with `fn`'s return value (or its error). Returns an unregister function. */
+  handle(port: number, fn: RequestHandler, app?: string): () => void {
+    return this.apps.handle(port, fn, app);
   }
 
   /** Sends a request and resolves with the reply; rejects with MeshError TIMEOUT when none comes. */
-  request(to: string, data: AppData, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
+  request(to: string, data: AppData, options: { app?: string; port?: number; timeoutMs?: number } = {}): Promise<AppData> {
     const dst = this.host.checkTarget(to);
     const port = checkPort(options.port ?? 0);
+    const app = appId(checkApp(options.app));
     checkData(data);
     const timeoutMs = options.timeoutMs ?? this.host.settings.requestTimeoutMs;
     if (!(timeoutMs > 0)) throw MeshError.invalid('timeoutMs must be positive');
@@ -196,7 +197,7 @@ export class Services {
       .run(() => this.requests.open(toHex(dst), timeoutMs, `request to ${shortId(to)} port ${port}`))
       .then(({ requestId, reply }) => {
         // The key exchange, when this is the first packet to `to`, counts within the timeout.
-        this.originateSealed(dst, PacketKind.Request, Payload.request.encode({ port, requestId, data }), timeoutMs).catch((err: unknown) =>
+        this.originateSealed(dst, PacketKind.Request, Payload.request.encode({ app, port, requestId, data }), timeoutMs).catch((err: unknown) =>
           this.host.run(() => this.requests.fail(requestId, err as Error)),
         );
         return reply;
@@ -206,7 +207,7 @@ export class Services {
   onRequest(src: string, p: PacketFrame, hops: number, sealed: boolean): void {
     const r = Payload.request.decode(p.payload);
     if (!r) return this.host.drop('bad-payload');
-    const handler = this.handlers.get(r.port);
+    const handler = this.apps.handlerOf(r.app, r.port);
     if (!handler) return this.host.drop('no-handler');
     // Answered in kind: sealed to a sealed request (its sender's key came with it), else in the clear.
     const reply = (ok: boolean, data: AppData) =>
@@ -215,7 +216,7 @@ export class Services {
       );
     // The handler runs outside the actor: a slow handler must not stall the node.
     Promise.resolve()
-      .then(() => handler({ from: src, data: r.data, port: r.port, hops }))
+      .then(() => handler.fn({ from: src, data: r.data, port: r.port, app: handler.app, hops }))
       .then(
         (data) => reply(true, data ?? new Uint8Array(0)),
         (err: unknown) => reply(false, err instanceof Error ? err.message : String(err)),

@@ -169,29 +169,33 @@ export class ServerNode {
   }
 
   /**
-   * Sends a datagram to node `to` on `port` (default 0); strings arrive as strings, bytes as bytes.
-   * With `reliable`, resolves once `to` acknowledged it (delivered at most once), or rejects with
-   * TIMEOUT after `deadlineMs` (default 10 000).
+   * Sends a datagram to node `to`, app `app` (default: the default app), `port` (default 0);
+   * strings arrive as strings, bytes as bytes. With `reliable`, resolves once `to` acknowledged
+   * it (delivered at most once), or rejects with TIMEOUT after `deadlineMs` (default 10 000).
    */
-  send(to: string, data: Data, options: { port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
+  send(to: string, data: Data, options: { app?: string; port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
     return this.mesh.send(to, plain(data), options);
   }
 
-  /** Calls `fn` for every datagram this node receives. Returns the unsubscribe function. */
-  onMessage(fn: (m: Message) => void): () => void {
-    return this.mesh.onMessage(fn);
+  /** Calls `fn` for every datagram this node receives for `app` (default: the default app). Returns the unsubscribe function. */
+  onMessage(fn: (m: Message) => void, options: { app?: string } = {}): () => void {
+    return this.mesh.onMessage(fn, options);
   }
 
-  /** Answers requests on `port` with what `fn` returns; a thrown error reaches the caller as REMOTE_ERROR. */
-  handle(port: number, fn: (m: Message) => Data | void | Promise<Data | void>): () => void {
-    return this.mesh.handle(port, async (m) => {
-      const reply = await fn(m);
-      return reply === undefined ? undefined : plain(reply);
-    });
+  /** Answers requests on `port` of `app` with what `fn` returns; a thrown error reaches the caller as REMOTE_ERROR. */
+  handle(port: number, fn: (m: Message) => Data | void | Promise<Data | void>, options: { app?: string } = {}): () => void {
+    return this.mesh.handle(
+      port,
+      async (m) => {
+        const reply = await fn(m);
+        return reply === undefined ? undefined : plain(reply);
+      },
+      options,
+    );
   }
 
   /** Resolves with the reply, or rejects with MeshError TIMEOUT (or UNREACHABLE, REMOTE_ERROR). */
-  request(to: string, data: Data, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
+  request(to: string, data: Data, options: { app?: string; port?: number; timeoutMs?: number } = {}): Promise<AppData> {
     return this.mesh.request(to, plain(data), options);
   }
 
@@ -209,12 +213,12 @@ export class ServerNode {
     return this.mesh.handleStreams(port, (s) => fn(s as unknown as MeshStream));
   }
 
-  subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
-    return this.mesh.subscribe(topic, fn);
+  subscribe(topic: string, fn: (m: TopicMessage) => void, options: { app?: string } = {}): () => void {
+    return this.mesh.subscribe(topic, fn, options);
   }
 
-  publish(topic: string, data: Data): Promise<void> {
-    return this.mesh.publish(topic, plain(data));
+  publish(topic: string, data: Data, options: { app?: string } = {}): Promise<void> {
+    return this.mesh.publish(topic, plain(data), options);
   }
 
   status(): ServerStatus {

@@ -12,7 +12,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'puppeteer-core';
-import { wirePort } from '../../src/browser/apps.js';
 import { hubNamespace, type HubStatus } from '../../src/browser/hub-protocol.js';
 import { bootTab, buildBundles, deliver, ENGINES, ensureBrowsers, launch, log, openTab, sleep, startServer, status, waitFor, withLogs } from './harness.js';
 
@@ -81,12 +80,12 @@ for (const engine of ENGINES) {
         const a2 = await bootApp(ctx, originA2, `${engine}:origin-a2`, { hub: hubUrl(), app: 'chat' });
         assert.equal(a.id, a2.id, 'one site, one partition, one node');
         assert.equal((await status(a.page)).tabs, 2);
-        const portOf = (origin: string, p: number) => wirePort(hubNamespace(origin, 'chat'), p);
+        const appOf = (origin: string) => hubNamespace(origin, 'chat');
         // The hub server node is linked to the browser node: address each app by its namespace.
-        const reply = await waitFor('a request reaches app A', () => hub.request(a.id, 'x', { port: portOf(originA, 1), timeoutMs: 2_000 }).catch(() => undefined));
+        const reply = await waitFor('a request reaches app A', () => hub.request(a.id, 'x', { app: appOf(originA), port: 1, timeoutMs: 2_000 }).catch(() => undefined));
         assert.equal(reply, 'app-echo:x');
-        await hub.send(a.id, 'for A', { port: portOf(originA, 7) });
-        await hub.send(a.id, 'for A2', { port: portOf(originA2, 7) });
+        await hub.send(a.id, 'for A', { app: appOf(originA), port: 7 });
+        await hub.send(a.id, 'for A2', { app: appOf(originA2), port: 7 });
         const inbox = (p: Page) => p.evaluate(() => (window as any).T.inbox.map((m: any) => `${m.data}@${m.port}`));
         await waitFor('both messages arrive', async () => (await inbox(a.page)).length > 0 && (await inbox(a2.page)).length > 0);
         await sleep(300);
@@ -129,7 +128,7 @@ for (const engine of ENGINES) {
           assert.equal(after.hub?.reason, 'storage access granted, but this browser does not extend it to SharedWorker');
         }
         assert.equal(after.id, a.id, 'still on the same node');
-        const reply = await waitFor('the app still answers', () => hub.request(a.id, 'y', { port: wirePort(hubNamespace(as(siteA, '127.0.0.1'), 'chat'), 1), timeoutMs: 2_000 }).catch(() => undefined));
+        const reply = await waitFor('the app still answers', () => hub.request(a.id, 'y', { app: hubNamespace(as(siteA, '127.0.0.1'), 'chat'), port: 1, timeoutMs: 2_000 }).catch(() => undefined));
         assert.equal(reply, 'app-echo:y');
         await ctx.close();
       }));
@@ -220,15 +219,90 @@ if (ENGINES.includes('chromium')) {
         const a2 = await bootApp(ctx, originA, 'shared:a-chat', { hub: hubUrl, app: 'chat' });
         const b2 = await bootApp(ctx, originB, 'shared:b-chat', { hub: hubUrl, app: 'chat' });
         assert.equal(a2.id, b2.id);
-        await waitFor('the server reaches the node', () => hub.request(a.id, 'x', { port: wirePort(hubNamespace(originA, 'chat'), 1), timeoutMs: 2_000 }).catch(() => undefined));
-        await hub.send(a.id, 'for A', { port: wirePort(hubNamespace(originA, 'chat'), 7) });
-        await hub.send(a.id, 'for B', { port: wirePort(hubNamespace(originB, 'chat'), 7) });
+        await waitFor('the server reaches the node', () => hub.request(a.id, 'x', { app: hubNamespace(originA, 'chat'), port: 1, timeoutMs: 2_000 }).catch(() => undefined));
+        await hub.send(a.id, 'for A', { app: hubNamespace(originA, 'chat'), port: 7 });
+        await hub.send(a.id, 'for B', { app: hubNamespace(originB, 'chat'), port: 7 });
         const inbox = (p: Page) => p.evaluate(() => (window as any).T.inbox.map((m: any) => m.data));
         await waitFor('both arrive', async () => (await inbox(a2.page)).length > 0 && (await inbox(b2.page)).length > 0);
         await sleep(300);
         assert.deepEqual(await inbox(a2.page), ['for A']);
         assert.deepEqual(await inbox(b2.page), ['for B']);
         assert.ok(!(await inbox(a.page)).includes('for A'), 'the shared: app does not see origin-scoped ports');
+      }));
+
+    test('the attack of issue 17: another origin on the same node, under any name, gets nothing sent to the first-party chat and cannot answer for it', () =>
+      withLogs(async () => {
+        const ctx = browser.defaultBrowserContext();
+        const hubUrl = `${hub.http}meshwork/hub.html`;
+        const hubOrigin = hub.http.replace(/\/$/, '');
+        const attackerOrigin = as(siteB, 'localhost');
+        // The first-party app `chat`, on the hub's own origin: echoes on port 1, keeps an inbox.
+        const chat = await bootTab(ctx, hub.http, 'attack:first-party-chat', { app: 'chat' });
+        // The attacker: many apps through the hub, among them x182 (chat's slot under the old 8-bit
+        // scheme), chat itself, look-alikes and the default app; each listens and answers on 1, 2 and 7.
+        const names = ['x182', 'chat', '', 'Chat', 'chat ', 'shared:chat', '../chat', `${hubOrigin}/chat`, ...Array.from({ length: 16 }, (_, i) => `probe-${i}`)];
+        const attacker = await openTab(ctx, `${attackerOrigin}/app.html`, 'attack:attacker');
+        const attack = await attacker.evaluate(
+          async (url, apps, client) => {
+            const { connect } = await import(client);
+            const w = window as any;
+            w.caught = [];
+            w.asked = [];
+            w.meshes = [];
+            for (const app of apps) {
+              const m = await connect({ hub: url, app });
+              m.onMessage((x: any) => w.caught.push({ app, data: x.data, port: x.port }));
+              for (const port of [1, 2, 7]) m.handle(port, (x: any) => (w.asked.push({ app, port, data: x.data }), 'forged'));
+              await m.status(); // calls are answered in order: the handlers above are registered
+              w.meshes.push(m);
+            }
+            const s = await w.meshes[0].status();
+            return { ids: w.meshes.map((m: any) => m.id), hub: s.hub, apps: s.apps ?? null };
+          },
+          hubUrl,
+          names,
+          '/meshwork/client.js',
+        );
+        assert.ok(attack.ids.every((id: string) => id === chat.id), 'the attacker is on the very node of the first-party chat');
+        assert.deepEqual([attack.hub.mode, attack.hub.node], ['shared', chat.id], 'and its status says which node, in which mode');
+        assert.equal(attack.apps, null, 'an app through the hub is not told which other sites use the node');
+        // A first-party page lists what is attached to its node.
+        const apps = (await chat.page.evaluate(() => (window as any).mesh.status())).apps as { origin: string; app: string; via: string; tabs: number }[];
+        console.log(`attached apps: ${JSON.stringify(apps.map((x) => [x.origin, x.app, x.via, x.tabs]))}`);
+        assert.ok(apps.some((x) => x.origin === hubOrigin && x.app === 'chat' && x.via === 'direct'));
+        for (const name of names) assert.ok(apps.some((x) => x.origin === attackerOrigin && x.app === hubNamespace(attackerOrigin, name) && x.via === 'hub'), `lists ${name}`);
+
+        // A Node peer (the server) talks to the first-party chat on that node.
+        assert.equal(await waitFor('the server reaches chat', () => hub.request(chat.id, 'q', { app: 'chat', port: 1, timeoutMs: 2_000 }).catch(() => undefined)), 'echo:q');
+        await hub.send(chat.id, 'secret datagram', { app: 'chat', port: 7 });
+        await hub.send(chat.id, 'secret reliable', { app: 'chat', port: 7, reliable: true });
+        await assert.rejects(hub.request(chat.id, 'who answers port 2?', { app: 'chat', port: 2, timeoutMs: 1_500 }), (e: Error & { code?: string }) => e.code === 'TIMEOUT');
+        // After the secrets, one sentinel to each attacker app: once every app has its own, anything
+        // sent to chat before would have reached the attacker too.
+        for (const name of names) await hub.send(chat.id, `sentinel ${name}`, { app: hubNamespace(attackerOrigin, name), port: 7 });
+        await waitFor('every attacker app has its sentinel', () => attacker.evaluate((n) => (window as any).caught.filter((c: any) => c.data.startsWith('sentinel ')).length === n, names.length), 10_000);
+        const firstParty = await chat.page.evaluate(() => (window as any).T.inbox.map((m: any) => m.data));
+        assert.ok(firstParty.includes('secret datagram') && firstParty.includes('secret reliable'), 'chat got both');
+        const caught = await attacker.evaluate(() => (window as any).caught);
+        assert.deepEqual(caught.filter((c: any) => !c.data.startsWith('sentinel ')), [], 'the attacker caught nothing sent to chat');
+        assert.ok(caught.every((c: any) => c.data === `sentinel ${c.app}`), 'each app got only its own sentinel');
+        assert.deepEqual(await attacker.evaluate(() => (window as any).asked), [], 'no request to chat reached the attacker');
+
+        // Sends from the attacker's apps leave from the node's id but in the attacker's namespaces:
+        // a Node peer listening as chat hears none of them.
+        const heardAsChat: string[] = [];
+        const heardAsAttacker: string[] = [];
+        const offs = [
+          hub.onMessage((m) => heardAsChat.push(String(m.data)), { app: 'chat' }),
+          hub.onMessage((m) => heardAsAttacker.push(String(m.data)), { app: hubNamespace(attackerOrigin, 'chat') }),
+        ];
+        try {
+          await attacker.evaluate((to) => Promise.all((window as any).meshes.map((m: any) => m.send(to, 'forged from the attacker', { port: 7 }))), hub.id);
+          await waitFor('the attacker\'s own namespace hears it', async () => heardAsAttacker.length > 0, 10_000);
+          assert.deepEqual(heardAsChat, [], 'nothing arrives as chat');
+        } finally {
+          for (const off of offs) off();
+        }
       }));
   });
 }

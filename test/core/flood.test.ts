@@ -93,7 +93,7 @@ describe('a node under a flood', () => {
     c.node.onMessage(() => got++);
     const flood = 300;
     for (let i = 0; i < flood; i++) {
-      raw.send(await createPacket(me, c.node.identity.id, PacketKind.Data, Payload.data.encode({ port: 1, data: `spam ${i}` }), i, 64));
+      raw.send(await createPacket(me, c.node.identity.id, PacketKind.Data, Payload.data.encode({ app: new Uint8Array(0), port: 1, data: `spam ${i}` }), i, 64));
     }
     const honest = await honestRequests(net, a, c);
     await advance(net.clock, 100);

@@ -300,7 +300,7 @@ describe('frames on an open link', () => {
     const { net, b, me, raw } = await openLink();
     const got: unknown[] = [];
     b.node.onMessage((m) => got.push(m.data));
-    const payload = Payload.data.encode({ port: 3, data: 'hello from raw' });
+    const payload = Payload.data.encode({ app: new Uint8Array(0), port: 3, data: 'hello from raw' });
     const good = await createPacket(me, b.node.identity.id, PacketKind.Data, payload, 1, 64);
     raw.send(good);
     raw.send({ ...good, id: 2 }); // the signature covers the id

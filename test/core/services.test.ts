@@ -177,6 +177,60 @@ describe('services over a converged network', () => {
     });
   });
 
+  describe('app namespaces', () => {
+    it('deliver a datagram only to the app it names, exactly, and say which app', async () => {
+      const got: string[] = [];
+      const offs = [
+        b.onMessage((m) => got.push(`chat:${m.app}:${String(m.data)}`), { app: 'chat' }),
+        // The name whose 8-bit slot equalled chat's under the old scheme, look-alikes, and the default app.
+        ...['x182', 'chat ', 'Chat', 'chat/', 'shared:chat'].map((app) => b.onMessage((m) => got.push(`${app}:${String(m.data)}`), { app })),
+        b.onMessage((m) => got.push(`default:${String(m.data)}`)),
+      ];
+      try {
+        await run(a.send(b.id, 'for chat', { app: 'chat', port: 7 }), 'send to chat');
+        await run(a.send(b.id, 'for default', { port: 7 }), 'send to the default app');
+        await run(a.send(b.id, 'for x182', { app: 'x182', port: 7 }), 'send to x182');
+        await run(a.send(b.id, 'for nobody', { app: 'nobody', port: 7 }), 'send to an app nobody runs');
+        await advance(sim.clock, 1000);
+      } finally {
+        for (const off of offs) off();
+      }
+      assert.deepEqual(got.sort(), ['chat:chat:for chat', 'default:for default', 'x182:for x182']);
+    });
+
+    it('answer a request only with the handler of the app and port it names', async () => {
+      const offs = [b.handle(5, () => 'chat answers', { app: 'chat' }), b.handle(5, () => 'x182 answers', { app: 'x182' }), b.handle(5, (m) => `default answers (${m.app === '' ? 'default' : m.app})`)];
+      try {
+        assert.equal(await run(a.request(b.id, 'q', { app: 'chat', port: 5 }), 'request chat'), 'chat answers');
+        assert.equal(await run(a.request(b.id, 'q', { app: 'x182', port: 5 }), 'request x182'), 'x182 answers');
+        assert.equal(await run(a.request(b.id, 'q', { port: 5 }), 'request default'), 'default answers (default)');
+        await run(attempt(() => a.request(b.id, 'q', { app: 'chat2', port: 5, timeoutMs: 500 })).then(() => assert.fail('answered'), isCode('TIMEOUT')), 'request an app with no handler');
+        assert.throws(() => b.handle(5, () => 'again', { app: 'chat' }), isCode('INVALID_ARGUMENT'));
+      } finally {
+        for (const off of offs) off();
+      }
+    });
+
+    it('keep topics apart per app; default-app topics may not take the form named apps travel under', async () => {
+      const got: string[] = [];
+      const offs = [
+        b.subscribe('news', (m) => got.push(`chat:${m.topic}:${m.app}:${String(m.data)}`), { app: 'chat' }),
+        b.subscribe('news', (m) => got.push(`default:${m.topic}:${String(m.data)}`)),
+        b.subscribe('chat/news', (m) => got.push(`default-lookalike:${String(m.data)}`)),
+      ];
+      try {
+        await advance(sim.clock, 2000);
+        await run(a.publish('news', 'to chat', { app: 'chat' }), 'publish to chat');
+        await run(a.publish('news', 'to default'), 'publish to default');
+        await advance(sim.clock, 2000);
+      } finally {
+        for (const off of offs) off();
+      }
+      assert.deepEqual(got.sort(), ['chat:news:chat:to chat', 'default:news:to default']);
+      assert.throws(() => a.subscribe('app:0123/x', () => undefined), isCode('INVALID_ARGUMENT'));
+    });
+  });
+
   describe('refusals', () => {
     it('PAYLOAD_TOO_LARGE for payloads over MAX_PAYLOAD_BYTES, counted in UTF-8 bytes for text', async () => {
       const tooBig: [string, string | Uint8Array][] = [
