@@ -340,7 +340,8 @@ export class E2e {
 /**
  * What the AEAD authenticates besides the plaintext: every packet field a relay must not change
  * (both node ids, the packet id and the kind; only the hop limit is left out) and both X25519
- * keys. The port travels inside the plaintext, so it is hidden and authenticated too.
+ * keys. The app namespace id and the port travel inside the plaintext, so they are hidden and
+ * authenticated too.
  */
 function associatedData(src: NodeId, dst: NodeId, kind: number, id: number, senderKey: Uint8Array, recipientKey: Uint8Array): Uint8Array {
   return encode([AAD_LABEL, src, dst, id, kind, senderKey, recipientKey]);
