@@ -293,7 +293,7 @@ describe('end-to-end encryption through a forwarding node', () => {
     t.setTap((frame) => {
       const d = decodeFrame(frame);
       if (!d.ok || d.value.type !== FrameType.Packet || d.value.kind !== PacketKind.Data) return frame;
-      return encodeFrame({ ...d.value, payload: Payload.data.encode({ port: 3, data: 'in the clear, unsigned' }) });
+      return encodeFrame({ ...d.value, payload: Payload.data.encode({ app: new Uint8Array(0), port: 3, data: 'in the clear, unsigned' }) });
     });
     await drive(t.net.clock, t.a.send(t.c.id, 'replaced', { port: 3 }), 5000, 'send');
     await driveUntil(t.net.clock, () => (t.c.status().counters.dropped['e2e:unsigned-plaintext'] ?? 0) === 1, 2000, 'plaintext unsigned dropped');
