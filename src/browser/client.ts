@@ -266,7 +266,7 @@ export class Mesh {
   }
 
   /**
-   * Opens a stream to node `to` on `port` (0..255 of this app): ordered, reliable and
+   * Opens a stream to node `to` on `port` (0..65535 of this app): ordered, reliable and
    * flow-controlled end to end (docs/STREAMS.md). Write at once; the data waits for the other
    * end's window. Fails with REFUSED when `to` takes no streams there, TIMEOUT when nothing is
    * heard from it for `timeoutMs` (default 30 000), ABORTED when either end aborts.
@@ -279,7 +279,7 @@ export class Mesh {
     return this.streams.open(to, port, options.timeoutMs);
   }
 
-  /** Calls `fn` with every stream another node opens to `port` (0..255). Returns a function that stops accepting. */
+  /** Calls `fn` with every stream another node opens to `port` (0..65535) of this app. Returns a function that stops accepting. */
   handleStreams(port: number, fn: (stream: MeshStream) => void): () => void {
     checkPort(port);
     return this.streams.handle(port, fn);

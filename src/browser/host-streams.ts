@@ -12,7 +12,6 @@
 import { MeshError } from '../core/errors.js';
 import type { MeshNode } from '../core/node.js';
 import type { CoreStream } from '../core/streams/stream.js';
-import { localPort } from './apps.js';
 import { type Conn, TAB_CREDIT_BYTES } from './protocol.js';
 
 export interface StreamTab {
@@ -37,32 +36,35 @@ interface Entry {
 
 export class HostStreams {
   private readonly entries = new Map<StreamTab, Map<string, Entry>>();
-  private readonly ports = new Map<number, { tabs: StreamTab[]; off: () => void }>();
+  /** Ports taking streams, by app and port (`portKey`): tabs of one app share its ports, no other app sees them. */
+  private readonly ports = new Map<string, { port: number; tabs: StreamTab[]; off: () => void }>();
   private nextHandle = 1;
 
   /** Opens a stream for `tab`, known to it as `sh`. */
-  open(node: MeshNode, tab: StreamTab, sh: string, to: string, wire: number, timeoutMs?: number): void {
+  open(node: MeshNode, tab: StreamTab, sh: string, to: string, port: number, timeoutMs?: number): void {
     if (this.entries.get(tab)?.has(sh)) throw MeshError.invalid(`stream handle ${sh} is in use`);
-    this.adopt(tab, sh, node.openStream(to, { port: wire, timeoutMs }));
+    this.adopt(tab, sh, node.openStream(to, { port, timeoutMs, app: tab.app }));
   }
 
-  handle(node: MeshNode, tab: StreamTab, wire: number): void {
-    let entry = this.ports.get(wire);
+  handle(node: MeshNode, tab: StreamTab, port: number): void {
+    const k = portKey(tab.app, port);
+    let entry = this.ports.get(k);
     if (!entry) {
-      const off = node.handleStreams(wire, (core) => this.incoming(wire, core));
-      entry = { tabs: [], off };
-      this.ports.set(wire, entry);
+      const off = node.handleStreams(port, (core) => this.incoming(k, core), { app: tab.app });
+      entry = { port, tabs: [], off };
+      this.ports.set(k, entry);
     }
     if (!entry.tabs.includes(tab)) entry.tabs.push(tab);
   }
 
-  unhandle(tab: StreamTab, wire: number): void {
-    const entry = this.ports.get(wire);
+  unhandle(tab: StreamTab, port: number): void {
+    const k = portKey(tab.app, port);
+    const entry = this.ports.get(k);
     if (!entry) return;
     entry.tabs = entry.tabs.filter((t) => t !== tab);
     if (entry.tabs.length > 0) return;
     entry.off();
-    this.ports.delete(wire);
+    this.ports.delete(k);
   }
 
   /** Resolves once the node's stream accepted `data`: the tab's credit comes back with the reply. */
@@ -104,15 +106,15 @@ export class HostStreams {
       this.forget(e);
     }
     this.entries.delete(tab);
-    for (const wire of [...this.ports.keys()]) this.unhandle(tab, wire);
+    for (const { port } of [...this.ports.values()]) this.unhandle(tab, port);
   }
 
-  private incoming(wire: number, core: CoreStream): void {
-    const tab = this.ports.get(wire)?.tabs.find((t) => t.alive);
-    if (!tab) return core.abort(`no open tab takes streams on port ${wire % 256}`);
+  private incoming(k: string, core: CoreStream): void {
+    const tab = this.ports.get(k)?.tabs.find((t) => t.alive);
+    if (!tab) return core.abort(`no open tab takes streams on port ${core.port}`);
     const sh = `h${this.nextHandle++}`;
     this.adopt(tab, sh, core);
-    tab.conn.post({ ev: 'stream-incoming', sh, from: core.remote, port: localPort(tab.app, wire) ?? wire });
+    tab.conn.post({ ev: 'stream-incoming', sh, from: core.remote, port: core.port });
   }
 
   private adopt(tab: StreamTab, sh: string, core: CoreStream): void {
@@ -180,4 +182,8 @@ export class HostStreams {
     if (!e) throw new MeshError('ABORTED', `stream ${sh} is gone`);
     return e;
   }
+}
+
+function portKey(app: string, port: number): string {
+  return `${app}\n${port}`;
 }

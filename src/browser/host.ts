@@ -9,8 +9,6 @@ import { MeshError } from '../core/errors.js';
 import { MeshNode, type Message, type NodeStatus } from '../core/node.js';
 import { checkPowBits } from '../core/pow.js';
 import type { AppData } from '../core/payloads.js';
-// Streams still use the 8-bit app slots (apps.ts): they have no namespace id yet (issue 17 note).
-import { wirePort } from './apps.js';
 import { RtcBroker, type RtcHostTab } from './broker.js';
 import { DialBackoff, type DialCounters } from './dial-backoff.js';
 import { HeldConn } from './held-conn.js';
@@ -165,11 +163,11 @@ export class NodeHost {
       case 'rtc-path':
         return this.broker.pathFromTab(tab.tabId, m.key, m.via);
       case 'stream-open':
-        return this.streams.open(node, tab, m.sh, m.to, wirePort(tab.app, m.port), m.timeoutMs);
+        return this.streams.open(node, tab, m.sh, m.to, m.port, m.timeoutMs);
       case 'stream-handle':
-        return this.streams.handle(node, tab, wirePort(tab.app, m.port));
+        return this.streams.handle(node, tab, m.port);
       case 'stream-unhandle':
-        return this.streams.unhandle(tab, wirePort(tab.app, m.port));
+        return this.streams.unhandle(tab, m.port);
       case 'stream-write':
         return this.streams.write(tab, m.sh, m.data);
       case 'stream-close':

@@ -11,7 +11,7 @@ import { type HostEvent, TAB_CREDIT_BYTES, type TabRequest } from './protocol.js
 export interface MeshStream {
   /** The other end's node id. */
   readonly remote: string;
-  /** This app's port (0..255). */
+  /** This app's port (0..65535). */
   readonly port: number;
   readonly readable: ReadableStream<Uint8Array>;
   readonly writable: WritableStream<Uint8Array>;

@@ -373,14 +373,14 @@ export class MeshNode {
   }
 
   /** Opens a stream to `to` on `port`: ordered, reliable and flow-controlled end to end (docs/STREAMS.md). */
-  openStream(to: string, options: { port?: number; timeoutMs?: number } = {}): CoreStream {
+  openStream(to: string, options: { port?: number; timeoutMs?: number; app?: string } = {}): CoreStream {
     this.checkTarget(to);
     return this.streams.open(to, options.port ?? 0, options);
   }
 
-  /** Calls `fn` with every stream another node opens to `port`. Returns a function that stops accepting. */
-  handleStreams(port: number, fn: StreamHandler): () => void {
-    return this.streams.handle(port, fn);
+  /** Calls `fn` with every stream another node opens to `port` of `app`. Returns a function that stops accepting. */
+  handleStreams(port: number, fn: StreamHandler, options: { app?: string } = {}): () => void {
+    return this.streams.handle(port, fn, options.app);
   }
 
   /** Receives WebRTC signalling (or any small control text) sent to this node over the mesh. */

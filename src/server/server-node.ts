@@ -204,13 +204,13 @@ export class ServerNode {
    * end's window. Fails (on its readable and writable) with REFUSED when `to` takes no streams on
    * that port, TIMEOUT when nothing is heard from `to` for `timeoutMs` (default 30 000).
    */
-  openStream(to: string, options: { port?: number; timeoutMs?: number } = {}): MeshStream {
+  openStream(to: string, options: { port?: number; timeoutMs?: number; app?: string } = {}): MeshStream {
     return this.mesh.openStream(to, options) as unknown as MeshStream;
   }
 
   /** Calls `fn` with every stream another node opens to `port`. Returns a function that stops accepting. */
-  handleStreams(port: number, fn: (stream: MeshStream) => void): () => void {
-    return this.mesh.handleStreams(port, (s) => fn(s as unknown as MeshStream));
+  handleStreams(port: number, fn: (stream: MeshStream) => void, options: { app?: string } = {}): () => void {
+    return this.mesh.handleStreams(port, (s) => fn(s as unknown as MeshStream), options);
   }
 
   subscribe(topic: string, fn: (m: TopicMessage) => void, options: { app?: string } = {}): () => void {

@@ -196,6 +196,26 @@ describe('streams on memory links', () => {
     await net.stopAll();
   });
 
+  it('a stream reaches only the app it was opened to: a look-alike name (x182) or the default app on the same port is never offered it', async () => {
+    const { net, a, c } = await line();
+    const offered: string[] = [];
+    c.handleStreams(3, () => void offered.push('x182'), { app: 'x182' }); // the old 8-bit slot of "chat"
+    c.handleStreams(3, () => void offered.push('default'));
+    const toChat = new Promise<CoreStream>((resolve) => c.handleStreams(3, (st) => resolve(st), { app: 'chat' }));
+    const s = a.openStream(c.id, { port: 3, app: 'chat' });
+    const w = s.writable.getWriter();
+    await drive(net.clock, w.write(new Uint8Array([1, 2, 3])), 5000, 'write to chat');
+    const got = await drive(net.clock, toChat, 5000, 'chat accepts');
+    assert.equal(got.app, 'chat');
+    assert.deepEqual(offered, [], 'no other app was offered the stream');
+    // Opened to an app with no handler on that port: refused, though other apps handle port 3.
+    const stray = a.openStream(c.id, { port: 3, app: 'Chat' });
+    const e = await drive(net.clock, errorOf(stray.readable.getReader().read()), 10_000, 'refused');
+    assert.ok(isMeshError(e, 'REFUSED'), `REFUSED, got ${String(e)}`);
+    assert.deepEqual(offered, [], 'still no other app was offered anything');
+    await net.stopAll();
+  });
+
   it('a stream whose other end is gone fails with TIMEOUT after timeoutMs of silence', async () => {
     const { net, a, b, c } = await line();
     void accept(c, 13);
@@ -224,7 +244,8 @@ describe('streams on memory links', () => {
     for (const bad of [
       encodeSegment({ type: SegmentType.Ack, sid: 5, fromOpener: false, next: 3, limit: 40, sack: [2, 7] }), // range below next
       encodeSegment({ type: SegmentType.Ack, sid: 5, fromOpener: false, next: 3, limit: 2, sack: [] }), // limit below next
-      encodeSegment({ type: SegmentType.Open, sid: 5, fromOpener: false, seq: 0, port: 1 }), // opened by the acceptor
+      encodeSegment({ type: SegmentType.Open, sid: 5, fromOpener: false, seq: 0, port: 1, app: new Uint8Array(0) }), // opened by the acceptor
+      encodeSegment({ type: SegmentType.Open, sid: 5, fromOpener: true, seq: 0, port: 1, app: new Uint8Array(5) }), // an app id of neither 0 nor 16 bytes
       encodeSegment({ type: SegmentType.Data, sid: 5, fromOpener: true, seq: 1, data: new Uint8Array(0) }),
       encodeSegment({ type: SegmentType.Data, sid: 5, fromOpener: true, seq: 1, data: new Uint8Array(SEGMENT_BYTES + 1) }),
       new Uint8Array([0x83, 0x09, 0x01, 0x01]),

@@ -10,6 +10,7 @@
  */
 import { encode } from 'cborg';
 import { decodeCbor, isBytes, isString, isUint } from '../codec.js';
+import { isAppId } from '../app-namespace.js';
 import { MAX_PORT } from '../payloads.js';
 
 /** Largest data one segment carries: a sealed packet of it stays well under the 64 KiB payload limit. */
@@ -39,7 +40,7 @@ interface Head {
   fromOpener: boolean;
 }
 export type Sequenced =
-  | (Head & { type: typeof SegmentType.Open; seq: number; port: number })
+  | (Head & { type: typeof SegmentType.Open; seq: number; port: number; app: Uint8Array })
   | (Head & { type: typeof SegmentType.Data; seq: number; data: Uint8Array })
   | (Head & { type: typeof SegmentType.Fin; seq: number });
 export type AckSegment = Head & {
@@ -65,7 +66,7 @@ export function encodeSegment(s: Segment): Uint8Array {
   const head = [s.type, s.sid, s.fromOpener ? 1 : 0];
   switch (s.type) {
     case SegmentType.Open:
-      return encode([...head, s.seq, s.port]);
+      return encode([...head, s.seq, s.port, s.app]);
     case SegmentType.Data:
       return encode([...head, s.seq, s.data]);
     case SegmentType.Fin:
@@ -89,7 +90,7 @@ export function decodeSegment(bytes: Uint8Array): Segment | string {
   const head = { sid, fromOpener: dir === 1 };
   switch (type) {
     case SegmentType.Open:
-      if (a.length === 5 && a[3] === 0 && isUint(a[4]) && a[4] <= MAX_PORT && head.fromOpener) return { ...head, type, seq: 0, port: a[4] };
+      if (a.length === 6 && a[3] === 0 && isUint(a[4]) && a[4] <= MAX_PORT && isAppId(a[5]) && head.fromOpener) return { ...head, type, seq: 0, port: a[4], app: a[5] };
       break;
     case SegmentType.Data:
       if (a.length === 5 && isUint(a[3]) && isBytes(a[4]) && a[4].length > 0 && a[4].length <= SEGMENT_BYTES) return { ...head, type, seq: a[3], data: a[4] };

@@ -47,7 +47,7 @@ interface InFlight {
   lost: boolean;
 }
 
-type Body = { type: typeof SegmentType.Open; port: number } | { type: typeof SegmentType.Data; data: Uint8Array } | { type: typeof SegmentType.Fin };
+type Body = { type: typeof SegmentType.Open; port: number; app: Uint8Array } | { type: typeof SegmentType.Data; data: Uint8Array } | { type: typeof SegmentType.Fin };
 
 export class SendWindow {
   readonly rtt = new RttEstimator();
@@ -98,8 +98,8 @@ export class SendWindow {
     return this.nextSeq;
   }
 
-  open(port: number): void {
-    this.push({ type: SegmentType.Open, port });
+  open(port: number, app: Uint8Array): void {
+    this.push({ type: SegmentType.Open, port, app });
   }
 
   /** Queues `bytes` (copied, in segments); resolves once all of it is in the send buffer. */

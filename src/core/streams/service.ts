@@ -5,6 +5,7 @@
  * reach a link, nor which path they take: reliability, order and flow control are end to end.
  */
 import type { Clock, Random, TimerHandle } from '../clock.js';
+import { appId, appKey, checkApp } from '../app-namespace.js';
 import { BoundedMap } from '../dedupe.js';
 import { isMeshError, MeshError } from '../errors.js';
 import { idFromText } from '../id.js';
@@ -44,7 +45,8 @@ export interface StreamStatus {
 
 export class StreamService {
   private readonly streams = new Map<string, CoreStream>();
-  private readonly handlers = new Map<number, StreamHandler>();
+  /** Handlers by app and port (`handlerKey`): an app sees only streams opened to its own ports. */
+  private readonly handlers = new Map<string, { app: string; fn: StreamHandler }>();
   private readonly endedKeys = new BoundedMap<string, true>(ENDED_MEMORY);
   private readonly lingering = new Set<TimerHandle>();
   private retransmitsOfEnded = 0;
@@ -52,8 +54,9 @@ export class StreamService {
 
   constructor(private readonly host: StreamHost) {}
 
-  /** Opens a stream to `to` on `port`; data may be written at once (it waits for the other end's window). */
-  open(to: string, port: number, options: { timeoutMs?: number } = {}): CoreStream {
+  /** Opens a stream to `to` on `port` of `app`; data may be written at once (it waits for the other end's window). */
+  open(to: string, port: number, options: { timeoutMs?: number; app?: string } = {}): CoreStream {
+    const app = checkApp(options.app);
     if (this.stopped) throw this.stopped;
     idFromText(to);
     checkPort(port);
@@ -63,18 +66,21 @@ export class StreamService {
     let sid: number;
     do sid = Math.floor(this.host.random.float() * 2 ** 48);
     while (this.streams.has(key(to, sid, true)));
-    const stream = this.create(to, port, sid, true, timeoutMs);
+    const stream = this.create(to, port, app, sid, true, timeoutMs);
     stream.begin();
     return stream;
   }
 
-  /** Calls `fn` with every stream opened to `port`. Returns a function that stops accepting. */
-  handle(port: number, fn: StreamHandler): () => void {
+  /** Calls `fn` with every stream opened to `port` of `app` ('' the default app). Returns a function that stops accepting. */
+  handle(port: number, fn: StreamHandler, app = ''): () => void {
     checkPort(port);
-    if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a stream handler`);
-    this.handlers.set(port, fn);
+    checkApp(app);
+    const k = handlerKey(appId(app), port);
+    if (this.handlers.has(k)) throw MeshError.invalid(`port ${port}${app ? ` of app "${app}"` : ''} already has a stream handler`);
+    const entry = { app, fn };
+    this.handlers.set(k, entry);
     return () => {
-      if (this.handlers.get(port) === fn) this.handlers.delete(port);
+      if (this.handlers.get(k) === entry) this.handlers.delete(k);
     };
   }
 
@@ -90,7 +96,7 @@ export class StreamService {
       return;
     }
     if (this.endedKeys.get(k)) return this.host.drop('stream:ended');
-    if (seg.type === SegmentType.Open) return this.accept(from, seg.sid, seg.port, seg);
+    if (seg.type === SegmentType.Open) return this.accept(from, seg.sid, seg.port, seg.app, seg);
     if (seg.type === SegmentType.Reset) return this.host.drop('stream:unknown');
     // Segments that overtook their stream's Open (lost, or on its way): the opener sends it
     // again. Anything further than the opener may send unacknowledged means we forgot the stream.
@@ -113,8 +119,9 @@ export class StreamService {
     return { open: this.streams.size, retransmits };
   }
 
-  private accept(from: string, sid: number, port: number, open: Segment): void {
-    const handler = this.handlers.get(port);
+  private accept(from: string, sid: number, port: number, app: Uint8Array, open: Segment): void {
+    // Exact match on the 128-bit app id: no other app's handler ever sees this stream.
+    const handler = this.handlers.get(handlerKey(app, port));
     if (!handler) {
       this.reset(from, open, 'REFUSED', `no stream handler on port ${port}`);
       return this.host.drop('stream:no-handler');
@@ -123,14 +130,14 @@ export class StreamService {
       this.reset(from, open, 'REFUSED', `the node is busy (${MAX_STREAMS} streams open)`);
       return this.host.drop('stream:busy');
     }
-    const stream = this.create(from, port, sid, false, DEFAULT_STREAM_TIMEOUT_MS);
+    const stream = this.create(from, port, handler.app, sid, false, DEFAULT_STREAM_TIMEOUT_MS);
     stream.onSegment(open);
-    safeCall(() => handler(stream));
+    safeCall(() => handler.fn(stream));
   }
 
-  private create(remote: string, port: number, sid: number, opener: boolean, timeoutMs: number): CoreStream {
+  private create(remote: string, port: number, app: string, sid: number, opener: boolean, timeoutMs: number): CoreStream {
     const k = key(remote, sid, opener);
-    const stream: CoreStream = new CoreStream(remote, port, sid, opener, {
+    const stream: CoreStream = new CoreStream(remote, port, app, sid, opener, {
       clock: this.host.clock,
       receiveWindow: RECEIVE_WINDOW,
       sendBuffer: SEND_BUFFER,
@@ -174,4 +181,8 @@ export class StreamService {
 /** A stream's key: the other end, the opener's stream id, and which end opened it. */
 function key(remote: string, sid: number, weOpened: boolean): string {
   return `${remote}/${sid}/${weOpened ? 'o' : 'a'}`;
+}
+
+function handlerKey(app: Uint8Array, port: number): string {
+  return `${appKey(app)}/${port}`;
 }

@@ -5,6 +5,7 @@
  * reading stops the window from opening, and the far writer stops with it.
  */
 import type { Clock } from '../clock.js';
+import { appId } from '../app-namespace.js';
 import { MeshError } from '../errors.js';
 import { ReceiveWindow } from './receive-window.js';
 import { type AckSegment, MAX_REASON_CHARS, type Segment, SegmentType, type Sequenced } from './segments.js';
@@ -38,6 +39,8 @@ export class CoreStream {
     /** The other end's node id. */
     readonly remote: string,
     readonly port: number,
+    /** The app (namespace) whose port this is: '' for the default app. */
+    readonly app: string,
     readonly sid: number,
     /** Whether this end opened the stream. */
     readonly opener: boolean,
@@ -76,7 +79,7 @@ export class CoreStream {
 
   /** Sends the opening segment (the opener only, once the service knows the stream). */
   begin(): void {
-    if (this.opener) this.send.open(this.port);
+    if (this.opener) this.send.open(this.port, appId(this.app));
   }
 
   /**
