@@ -146,7 +146,9 @@ test('npx meshwork --help and npx meshwork serve run from the installed package'
   const serve = startChild('npx', ['--no', '--', 'meshwork', 'serve', '--port', '0'], { cwd: project, detached: true });
   try {
     const http = (await within(serve.line(/^meshwork: http (http:\/\/\S+\/)$/), 30_000, 'the http line'))[1]!;
-    await within(serve.line(/^meshwork: page demo at \/$/), 5_000, 'the demo is served');
+    // The page line follows the http line at once; it names what `/` serves (the demo, built into the package).
+    const served = (await within(serve.line(/^meshwork: page (.+) at \/$/), 30_000, 'the page line'))[1];
+    assert.equal(served, 'demo', 'the installed package serves its built demo at /');
     const page = await fetch(http);
     assert.match(await page.text(), /<title>Meshwork demo<\/title>/);
     for (const path of ['app.js', 'meshwork/client.js', 'meshwork/worker.js', 'meshwork/favicon.svg']) {
