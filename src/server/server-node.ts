@@ -29,6 +29,8 @@ export interface MeshStream {
   /** The other end's node id. */
   readonly remote: string;
   readonly port: number;
+  /** The app (namespace) the stream was opened to: '' for the default app. */
+  readonly app: string;
   /** What the other end writes; errors with MeshError ABORTED, REFUSED or TIMEOUT when the stream fails. */
   readonly readable: ReadableStream<Uint8Array>;
   /** What this end sends; closing it ends this direction only (half-close). */
