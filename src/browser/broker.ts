@@ -17,6 +17,7 @@ import type { MeshNode } from '../core/node.js';
 import type { PeerRecord } from '../core/peer-memory.js';
 import { PortLink } from '../transports/port.js';
 import type { IceClient } from './ice-client.js';
+import { TAB_PARKED } from './protocol.js';
 import { withTimeout } from './with-timeout.js';
 
 /** What the broker needs of a tab that can host PeerConnections. */
@@ -62,6 +63,8 @@ export class RtcBroker {
     private readonly hosts: () => RtcHostTab[],
     private readonly log: (text: string) => void = () => undefined,
     private readonly ice?: IceClient,
+    /** A tab announced, as it closed a channel it hosted, that it is being frozen or cached. */
+    private readonly parked: (tabId: string) => void = () => undefined,
   ) {}
 
   /** Signalling travels over the mesh: it needs at least one open link. */
@@ -189,6 +192,8 @@ export class RtcBroker {
       // The node's session encodes every frame afresh and keeps none: no copy before the transfer.
       framesGivenUp: true,
       remoteAddress: `webrtc:${peer.slice(0, 16)}`,
+      // Before the node hears of the close (and logs it to every tab): see TAB_PARKED.
+      onFarClose: (reason) => reason === TAB_PARKED && this.parked(a.tab.tabId),
       onClosed: () => {
         a.closedAt = Date.now();
         setTimeout(() => this.attempts.get(key) === a && this.attempts.delete(key), REMEMBER_CLOSED_MS);

@@ -11,7 +11,7 @@ import type { HubMode, HubStatus } from './hub-protocol.js';
 import type { WorkProgress } from './key-store.js';
 import type { LeaderTabConn } from './leader.js';
 import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
-import { pageHasRtc, TAB_LOCK_PREFIX, WORKER_OPTIONS } from './protocol.js';
+import { pageHasRtc, TAB_LOCK_PREFIX, TAB_PARKED, WORKER_OPTIONS } from './protocol.js';
 import { pageHidden, watchLifecycle } from './lifecycle.js';
 import { randomHex } from './random-hex.js';
 import { RtcHost } from './rtc-host.js';
@@ -193,22 +193,24 @@ export class Mesh {
       (key, via) => this.fire({ op: 'rtc-path', key, via }),
     );
     conn.onMessage((m) => this.onHostMessage(m as HostReply | HostEvent));
+    if (o.tabId !== '') {
+      // Registered before the pagehide listener below, so a page going into the back/forward
+      // cache says so before its channels close (see TAB_PARKED).
+      watchLifecycle({
+        park: () => {
+          this.notify({ op: 'lifecycle', state: 'parked' });
+          this.rtc.closeAll(TAB_PARKED);
+        },
+        resume: () => void this.rejoin(),
+        visibility: (hidden) => this.notify({ op: 'lifecycle', state: hidden ? 'hidden' : 'visible' }),
+      });
+    }
     // Close our PeerConnections ourselves: a page torn down with them open can leave the far
     // side waiting for ICE consent to expire (about 30 s) before its channel reports closed.
     addEventListener('pagehide', () => {
       this.rtc.closeAll();
       o.onPageHide?.();
     });
-    if (o.tabId !== '') {
-      watchLifecycle({
-        park: () => {
-          this.rtc.closeAll();
-          this.notify({ op: 'lifecycle', state: 'parked' });
-        },
-        resume: () => void this.rejoin(),
-        visibility: (hidden) => this.notify({ op: 'lifecycle', state: hidden ? 'hidden' : 'visible' }),
-      });
-    }
   }
 
   /**

@@ -87,6 +87,10 @@ export class NodeHost {
       () => [...this.tabs.values()].filter((t) => t.canHost && !t.parked),
       (text) => this.log(text),
       this.ice,
+      (tabId) => {
+        const tab = this.tabs.get(tabId);
+        if (tab) this.lifecycle(tab, 'parked');
+      },
     );
   }
 

@@ -145,3 +145,10 @@ export const BROADCAST_NAME = 'meshwork:leader-tab';
  * without the option ignore it.
  */
 export const WORKER_OPTIONS = { type: 'module', name: 'meshwork', sameSiteCookies: 'none' } as WorkerOptions;
+
+/**
+ * The reason a parking tab gives as it closes the channels it hosts. The node host may hear these
+ * closes before the tab's `lifecycle` notice (they travel on other MessagePorts), and must hold
+ * the tab's messages from the first of them: a message to a page in the back/forward cache evicts it.
+ */
+export const TAB_PARKED = 'host tab parked';

@@ -78,8 +78,8 @@ export class RtcHost {
     }
   }
 
-  closeAll(): void {
-    for (const e of [...this.entries.values()]) e.pipe.close('host tab closing');
+  closeAll(reason = 'host tab closing'): void {
+    for (const e of [...this.entries.values()]) e.pipe.close(reason);
   }
 
   /** Sets our local description, waits for ICE gathering, and sends the whole SDP in one signal. */

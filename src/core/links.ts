@@ -25,6 +25,8 @@ import { Session } from './session.js';
 import { FAST_MAINTAIN_MS, type Maintenance } from './maintenance.js';
 
 const MAX_BAD_FRAMES = 16;
+/** How long a link replaced by a duplicate stays open for packets already on their way. */
+const RETIRE_MS = 2_000;
 /** A peer's Asks are answered at most this often. */
 const ASK_INTERVAL_MS = 1_000;
 
@@ -200,7 +202,7 @@ export class Links {
         return;
       }
       table.remove(peer.idText, existing);
-      existing.close('replaced by a duplicate link');
+      this.retire(existing);
     }
     if (this.refuseIfAddressFull(session)) return;
     const room = this.roomFor(peer.id, session.peerWant);
@@ -225,6 +227,14 @@ export class Links {
     this.askFor(emptyBuckets(table), session);
     maintenance.repairSoon();
     h?.resolve(session);
+  }
+
+  /**
+   * A link replaced by a duplicate carries nothing new from us, but stays open a while for what
+   * the peer sent on it before it made the same choice: closing it at once lost those packets.
+   */
+  private retire(session: Session): void {
+    this.host.clock.setTimeout(() => void this.host.run(() => session.state !== 'closed' && session.close('replaced by a duplicate link')), RETIRE_MS);
   }
 
   /** Refuses the handshake when we already keep the most links from the peer's network address. */

@@ -40,6 +40,8 @@ export interface PortLinkOptions {
   autoAck?: boolean;
   /** Called once when the link closes, whoever closed it (for owners other than the node). */
   onClosed?: (reason: string) => void;
+  /** Called when the far side announces its close, before the link's user hears of it. */
+  onFarClose?: (reason: string) => void;
   /**
    * The sender gives up every frame it passes to `send` (a node's session encodes each frame
    * afresh; a DataChannel hands over each message's buffer): a frame that fills its buffer is
@@ -152,6 +154,7 @@ export class PortLink extends LinkBase {
       this.isOpen = true;
       this.openResolve();
     } else if (typeof m.x === 'string') {
+      this.options.onFarClose?.(m.x);
       this.finish(m.x);
     }
   }

@@ -113,6 +113,35 @@ describe('handshake between two nodes', () => {
     assert.equal(first.closed, false, 'the first link survives');
     await net.stopAll();
   });
+
+  it('loses nothing in flight when both sides dialled and one link replaces the other', async () => {
+    const net = new TestNet();
+    const [x, y] = [await net.addNode('dup-x'), await net.addNode('dup-y')];
+    // Both sides keep the link dialled by the smaller id: the larger dials first, and its link
+    // is the one that goes once the smaller one's link comes up.
+    const [small, large] = x.node.id < y.node.id ? [x, y] : [y, x];
+    const first = await drive(net.clock, net.network.dial(large.addr, small.addr, net.clock.scoped(50)), 1000, 'dial');
+    await drive(net.clock, large.node.addLink(first, { outbound: true }), 2000, 'first link');
+    const got: string[] = [];
+    small.node.onMessage((m) => got.push(String(m.data)));
+    await drive(net.clock, large.node.send(small.node.id, 'warm-up'), 2000, 'warm-up');
+    await driveUntil(net.clock, () => got.length === 1, 1000, 'warm-up arrives');
+    const second = drive(net.clock, net.network.dial(small.addr, large.addr, net.clock.scoped(51)), 1000, 'dial').then((l) => small.node.addLink(l, { outbound: true }));
+    // A datagram every millisecond while the second link's handshake runs: some leave on the
+    // first link after the small side has already switched to the second.
+    const sent: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      sent.push(`d${i}`);
+      void large.node.send(small.node.id, `d${i}`);
+      await net.clock.runUntil(net.clock.now() + 1);
+    }
+    await drive(net.clock, second, 2000, 'second link');
+    await driveUntil(net.clock, () => first.closed, 5000, 'the replaced link closes');
+    assert.deepEqual(got.slice(1).sort(), sent.sort(), 'every datagram arrived');
+    assert.deepEqual(small.node.linkIds(), [large.node.id]);
+    assert.deepEqual(large.node.linkIds(), [small.node.id]);
+    await net.stopAll();
+  });
 });
 
 describe('linked(): ready means ready', () => {
