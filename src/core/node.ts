@@ -203,6 +203,9 @@ export class MeshNode {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
+    // While the links are still up: the other ends of our streams hear why they end.
+    await this.streams.resetAll('the node stopped');
+    if (this.stopped) return;
     await this.actor.run(() => {
       this.stopped = true;
       this.maintenance.stop();

@@ -216,6 +216,27 @@ describe('streams on memory links', () => {
     await net.stopAll();
   });
 
+  it('a node that stops tells the other end of its streams at once: ABORTED, not a TIMEOUT later', async () => {
+    const { net, a, c } = await line();
+    const accepted = accept(c, 14);
+    const s = a.openStream(c.id, { port: 14, timeoutMs: 30_000 });
+    const w = s.writable.getWriter();
+    await drive(net.clock, w.write(new Uint8Array(100)), 5000, 'first write');
+    const remote = await drive(net.clock, accepted, 5000, 'accepted');
+    const reader = remote.readable.getReader();
+    await drive(net.clock, reader.read(), 5000, 'first read');
+    const writing = errorOf((async () => { for (;;) await w.write(new Uint8Array(1000)); })());
+    await drive(net.clock, c.stop(), 5000, 'the accepting node stops');
+    const start = net.clock.now();
+    const e = await drive(net.clock, writing, 5000, 'the writer hears of it');
+    assert.ok(isMeshError(e, 'ABORTED'), `ABORTED, got ${String(e)}`);
+    assert.match((e as Error).message, /the node stopped/);
+    assert.ok(net.clock.now() - start < 1000, 'within a round trip, not the 30 s stream timeout');
+    const own = await drive(net.clock, errorOf((async () => { for (;;) if ((await reader.read()).done) return; })()), 1000, 'the stopped end reads');
+    assert.ok(isMeshError(own, 'STOPPED'), `the stopped end fails its own stream with STOPPED, got ${String(own)}`);
+    await net.stopAll();
+  });
+
   it('a stream whose other end is gone fails with TIMEOUT after timeoutMs of silence', async () => {
     const { net, a, b, c } = await line();
     void accept(c, 13);

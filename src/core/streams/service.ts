@@ -105,6 +105,20 @@ export class StreamService {
     this.host.drop('stream:unknown');
   }
 
+  /**
+   * Tells the other end of every stream still running that this node is stopping, so its app
+   * hears ABORTED now rather than TIMEOUT after the stream's timeout. Resolves once each Reset
+   * left this node (or could not); call before the links close.
+   */
+  async resetAll(reason: string): Promise<void> {
+    const live = [...this.streams.values()].filter((s) => !s.over);
+    await Promise.all(
+      live.map((s) =>
+        this.host.send(s.remote, encodeSegment({ sid: s.sid, fromOpener: s.opener, type: SegmentType.Reset, code: 'ABORTED', reason })).catch(() => this.host.drop('stream:reset-unsent')),
+      ),
+    );
+  }
+
   /** Ends every stream with `err` (the node stops). */
   stopAll(err: MeshError): void {
     this.stopped = err;

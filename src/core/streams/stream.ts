@@ -150,6 +150,11 @@ export class CoreStream {
     this.teardown(new MeshError('TIMEOUT', `stream to ${this.remote.slice(0, 8)} port ${this.port}: nothing heard for ${seconds} s`));
   }
 
+  /** Whether the stream is over, finished or failed: nothing more is owed to the other end. */
+  get over(): boolean {
+    return this.error !== undefined || this.isEnded;
+  }
+
   /** Whether the stream ended in an error (aborted, refused, timed out, stopped). */
   get aborted(): boolean {
     return this.error !== undefined;
