@@ -210,7 +210,7 @@ function sources(tabs: Counts[], workers: Counts[], n: number, windowMs: number)
 }
 
 /** A server node in a child process with `clients` idle Node clients in another: CPU and memory per link. */
-async function serverWithClients(clients: number, windowMs: number): Promise<Record<string, unknown>> {
+export async function serverWithClients(clients: number, windowMs: number): Promise<Record<string, unknown>> {
   const server = await child(['server', String(clients + 100)]);
   let crowd: Child | undefined;
   try {
