@@ -218,6 +218,8 @@ export class Links {
     // An rtt in status() from the start, not after the first probe; and the liveness timer covers the new link.
     this.liveness?.ping(session);
     this.liveness?.watch();
+    // The hello is proven now: its addresses and capabilities replace what others told us.
+    this.host.memory.learn(peer, this.host.wall(), true);
     this.host.memory.succeeded(peer.idText, this.host.wall());
     this.host.scheduleSave();
     this.host.events.emit('link-up', { id: peer.idText, transport: session.link.transport, outbound: session.outbound });

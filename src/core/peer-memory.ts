@@ -74,16 +74,21 @@ export class PeerMemory {
     return [...(this.buckets.get(bucket) ?? [])].map((id) => this.records.get(id)!);
   }
 
-  /** Learns of a peer (from a hello, a lookup reply or a referral). Returns the record if kept. */
-  learn(info: PeerInfo, now: number): PeerRecord | undefined {
+  /**
+   * Learns of a peer (from a hello, a lookup reply or a referral). Returns the record if kept.
+   * What others say of a peer may be partial, so an empty address or capability list from them
+   * keeps what we knew; what the peer itself said in a proven handshake (`firsthand`) replaces
+   * it, so a node that lost WebRTC is not dialled over WebRTC again.
+   */
+  learn(info: PeerInfo, now: number, firsthand = false): PeerRecord | undefined {
     const idBytes = idFromPublicKey(info.publicKey);
     const id = toHex(idBytes);
     if (idBytes.every((b, i) => b === this.self[i])) return undefined;
     let rec = this.records.get(id);
     if (rec) {
       rec.lastSeen = Math.max(rec.lastSeen, now);
-      if (info.addrs.length > 0) rec.addrs = info.addrs;
-      if (info.caps.length > 0) rec.caps = info.caps;
+      if (firsthand || info.addrs.length > 0) rec.addrs = info.addrs;
+      if (firsthand || info.caps.length > 0) rec.caps = info.caps;
       this.dirty = true;
       return rec;
     }

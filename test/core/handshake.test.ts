@@ -144,6 +144,27 @@ describe('handshake between two nodes', () => {
   });
 });
 
+describe('what a peer says of itself', () => {
+  it('replaces what memory held once its hello is proven: a node restarted without WebRTC is no longer known as webrtc', async () => {
+    const net = new TestNet();
+    const a = await net.addNode('caps-a');
+    const b1 = await net.addNode('caps-b', { caps: ['webrtc'], addrs: [] });
+    const l1 = await drive(net.clock, net.network.dial(b1.addr, a.addr, net.clock.scoped(60)), 1000, 'dial');
+    await drive(net.clock, b1.node.addLink(l1, { outbound: true }), 2000, 'link with webrtc');
+    await driveUntil(net.clock, () => a.node.linkIds().includes(b1.node.id), 1000, 'a admitted the link too');
+    assert.deepEqual(a.node.memory.get(b1.node.id)?.caps, ['webrtc']);
+    await drive(net.clock, b1.node.stop(), 1000, 'b stops');
+    // The same identity, now without the capability.
+    const b2 = await net.addNode('caps-b2', { identity: await seededIdentity('caps-b'), caps: [], addrs: [] });
+    assert.equal(b2.node.id, b1.node.id);
+    const l2 = await drive(net.clock, net.network.dial(b2.addr, a.addr, net.clock.scoped(61)), 1000, 'dial');
+    await drive(net.clock, b2.node.addLink(l2, { outbound: true }), 2000, 'link without webrtc');
+    await driveUntil(net.clock, () => a.node.linkIds().includes(b2.node.id), 1000, 'a admitted the link too');
+    assert.deepEqual(a.node.memory.get(b2.node.id)?.caps, [], 'the proven hello replaced the old caps');
+    await net.stopAll();
+  });
+});
+
 describe('linked(): ready means ready', () => {
   it('resolves once the first link is up (not before), and at once after that', async () => {
     const net = new TestNet();

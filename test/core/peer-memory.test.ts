@@ -83,6 +83,15 @@ describe('peer memory', () => {
     assert.equal(memory.size, 1);
   });
 
+  it('takes a peer\'s own word (firsthand) over what others said: a node that lost WebRTC loses the cap', () => {
+    const memory = new PeerMemory(hashToId(keyOf(1)));
+    const rec = memory.learn(info(keyOf(3), [], ['webrtc']), 10)!;
+    memory.learn(info(keyOf(3), [], []), 20); // a third party's partial news keeps the cap
+    assert.deepEqual(rec.caps, ['webrtc']);
+    memory.learn(info(keyOf(3), [], []), 30, true); // its own proven hello says it has none now
+    assert.deepEqual([rec.lastSeen, rec.caps], [30, []]);
+  });
+
   it(`forgets a peer after ${MAX_FAILURES} failed dials in a row; a success resets the count`, () => {
     const memory = new PeerMemory(self);
     const rec = memory.learn(info(keyOf(7)), 1)!;
