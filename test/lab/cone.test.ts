@@ -7,21 +7,19 @@
  * the reason, where the lab cannot run (not root).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe } from 'node:test';
 import { Lab, labUnavailable } from './netns.js';
-import type { RemoteBrowser, RemotePage } from './remote-browser.js';
-import { bootPage, browserIn, requests, rtcLink, startServer, statusOf, waitFor } from './scenario.js';
+import type { RemotePage } from './remote-browser.js';
+import { bootPage, browserIn, labSuite, requests, rtcLink, startServer, statusOf, waitFor } from './scenario.js';
 
 const skip = labUnavailable();
 
 describe('lab: two homes behind cone NATs', { skip, timeout: 400_000 }, () => {
   const lab = new Lab(['cone', 'cone']);
-  const log: string[] = [];
-  const browsers: RemoteBrowser[] = [];
+  const { log, browsers, step } = labSuite(lab);
   let c1: { page: RemotePage; id: string };
   let c2: { page: RemotePage; id: string };
   let f2: { page: RemotePage; id: string };
-  let failed = false;
 
   before(async () => {
     await lab.up();
@@ -30,22 +28,6 @@ describe('lab: two homes behind cone NATs', { skip, timeout: 400_000 }, () => {
     browsers.push(...b);
     [c1, c2, f2] = (await Promise.all(b.map((x) => bootPage(x)))) as [typeof c1, typeof c1, typeof c1];
   });
-
-  after(async () => {
-    if (failed) for (const l of [...log, ...browsers.flatMap((b) => b.logs)].slice(-300)) console.log(`# ${l}`);
-    await Promise.all(browsers.map((b) => b.close()));
-    await lab.down();
-  });
-
-  const step = (name: string, fn: () => Promise<void>) =>
-    it(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    });
 
   step('Chromium links to Chromium in the other home directly, with STUN from the server', async () => {
     const link = await rtcLink(c1.page, c2.id, 60_000);

@@ -3,6 +3,7 @@
  * namespace, browsers in the homes, and bounded waits on what the pages' nodes report.
  */
 import { createInterface } from 'node:readline';
+import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { buildBundles, FIXTURES } from '../browser/harness.js';
 import { SERVER_IP, type Lab } from './netns.js';
@@ -134,4 +135,30 @@ export function requests(page: RemotePage, to: string, n: number, everyMs: numbe
     everyMs,
     timeoutMs,
   );
+}
+
+/**
+ * What every lab suite keeps: its log lines and browsers, closed with the lab after the suite
+ * (the last 300 lines printed first when a step failed); and `step`, a test that marks the
+ * suite failed. Call inside the suite's `describe`.
+ */
+export function labSuite(lab: Lab): { log: string[]; browsers: RemoteBrowser[]; step: (name: string, fn: () => Promise<void>) => void } {
+  const log: string[] = [];
+  const browsers: RemoteBrowser[] = [];
+  let failed = false;
+  after(async () => {
+    if (failed) for (const l of [...log, ...browsers.flatMap((b) => b.logs)].slice(-300)) console.log(`# ${l}`);
+    await Promise.all(browsers.map((b) => b.close()));
+    await lab.down();
+  });
+  const step = (name: string, fn: () => Promise<void>) =>
+    void it(name, async () => {
+      try {
+        await fn();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    });
+  return { log, browsers, step };
 }

@@ -5,19 +5,16 @@
  * server handing out coturn credentials over the mesh, the browsers link through TURN.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe } from 'node:test';
 import { Lab, labUnavailable } from './netns.js';
-import type { RemoteBrowser } from './remote-browser.js';
-import { bootPage, browserIn, ORIGIN, requests, rtcLink, startCoturn, startServer, statusOf, TURN_SECRET, TURN_URL, waitFor } from './scenario.js';
+import { bootPage, browserIn, labSuite, ORIGIN, requests, rtcLink, startCoturn, startServer, statusOf, TURN_SECRET, TURN_URL, waitFor } from './scenario.js';
 
 type Booted = Awaited<ReturnType<typeof bootPage>>;
 const skip = labUnavailable();
 
 describe('lab: a cone home and a symmetric home', { skip, timeout: 400_000 }, () => {
   const lab = new Lab(['cone', 'symmetric']);
-  const log: string[] = [];
-  const browsers: RemoteBrowser[] = [];
-  let failed = false;
+  const { log, browsers, step } = labSuite(lab);
 
   before(async () => {
     await lab.up();
@@ -25,22 +22,6 @@ describe('lab: a cone home and a symmetric home', { skip, timeout: 400_000 }, ()
     await startServer(lab, ['--ice-server', TURN_URL, '--turn-secret', TURN_SECRET], log);
     browsers.push(browserIn(lab, 1, 'chromium'), browserIn(lab, 2, 'chromium'));
   });
-
-  after(async () => {
-    if (failed) for (const l of [...log, ...browsers.flatMap((b) => b.logs)].slice(-300)) console.log(`# ${l}`);
-    await Promise.all(browsers.map((b) => b.close()));
-    await lab.down();
-  });
-
-  const step = (name: string, fn: () => Promise<void>) =>
-    it(name, async () => {
-      try {
-        await fn();
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    });
 
   step('without TURN every request is answered through the mesh, and failed dials back off', async () => {
     // The page's own ICE config (STUN only) wins over the server's: these two nodes have no TURN.
