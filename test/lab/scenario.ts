@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import { after, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { buildBundles, FIXTURES } from '../browser/harness.js';
+import { buildBundles, FIXTURES, waitFor } from '../browser/harness.js';
 import { SERVER_IP, type Lab } from './netns.js';
 import { RemoteBrowser, type LabEngine, type RemotePage } from './remote-browser.js';
 
@@ -78,21 +78,8 @@ export function statusOf(page: RemotePage): Promise<LabStatus> {
   return page.eval(() => (window as any).mesh.status());
 }
 
-/** Polls `check` every `everyMs` until it returns a truthy value; fails naming `what` after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false | null>, timeoutMs: number, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+// Bounded polling, the same as the browser suites'.
+export { waitFor } from '../browser/harness.js';
 
 /** Waits for a WebRTC link from `page` to `peer`, and resolves with it once its path is known. */
 export async function rtcLink(page: RemotePage, peer: string, timeoutMs: number): Promise<LinkInfo> {
