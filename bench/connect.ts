@@ -7,25 +7,12 @@
  * page against the same profile reopening it after its node stopped (identity and peer memory
  * in IndexedDB), both sending to an already running browser.
  */
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import type { Page } from 'puppeteer-core';
 import type { BenchContext } from './run.js';
-import { errorText, openPage, percentile, ratio, ROOT, round, sleep, waitFor } from './lib.js';
+import { errorText, openPage, percentile, ratio, round, sleep, startPeerServer, waitFor } from './lib.js';
 
 const abs = () => performance.timeOrigin + performance.now();
 let seq = 0;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function connectFigure(c: BenchContext): Promise<Record<string, unknown>> {
   const trials = c.quick ? 2 : 5;
@@ -61,14 +48,9 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   let stopPeer: (() => void) | undefined;
   let peerOptions: Record<string, unknown> = {};
   try {
-    const { PeerServer } = await import('peer');
-    const port = await freePort();
-    const server = await new Promise<import('node:http').Server>((resolve) => {
-      PeerServer({ port, host: '127.0.0.1', path: '/p' }, (s) => resolve(s as import('node:http').Server));
-    });
-    stopPeer = () => server.close();
-    peerOptions = { host: '127.0.0.1', port, path: '/p', secure: false, debug: 0, config: { iceServers: [] } };
-    c.pages.routes.set('/peerjs.js', join(ROOT, 'node_modules/peerjs/dist/peerjs.min.js'));
+    const server = await startPeerServer(c.pages);
+    stopPeer = server.stop;
+    peerOptions = server.options;
     peerjs = { ms: [], connectMs: [] };
   } catch (err) {
     peerjs = { error: `PeerJS server could not start: ${errorText(err)}` };

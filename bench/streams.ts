@@ -5,23 +5,10 @@
  * PeerJS sending the same number of bytes over its DataConnection, all in the same run.
  * Throughput is counted at the receiver, to its last byte; the best of the rounds of each.
  */
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import type { BenchContext } from './run.js';
-import { errorText, openPage, ratio, ROOT, round, waitFor } from './lib.js';
+import { errorText, openPage, ratio, round, startPeerServer, waitFor } from './lib.js';
 
 const CHUNK = 256 * 1024;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export async function streams(c: BenchContext): Promise<Record<string, unknown>> {
   const total = (c.quick ? 8 : 32) * 1024 * 1024;
@@ -49,14 +36,9 @@ export async function streams(c: BenchContext): Promise<Record<string, unknown>>
   let pa: import('puppeteer-core').Page | undefined;
   let pb: import('puppeteer-core').Page | undefined;
   try {
-    const { PeerServer } = await import('peer');
-    const port = await freePort();
-    const server = await new Promise<import('node:http').Server>((resolve) => {
-      PeerServer({ port, host: '127.0.0.1', path: '/p' }, (s) => resolve(s as import('node:http').Server));
-    });
-    stopPeer = () => server.close();
-    const peerOptions = { host: '127.0.0.1', port, path: '/p', secure: false, debug: 0, config: { iceServers: [] } };
-    c.pages.routes.set('/peerjs.js', join(ROOT, 'node_modules/peerjs/dist/peerjs.min.js'));
+    const server = await startPeerServer(c.pages);
+    stopPeer = server.stop;
+    const peerOptions = server.options;
     [pa, pb] = await Promise.all([0, 1].map(async () => openPage(await c.context(), `${c.pages.origin}/peerjs.html`, c.log)));
     await pa!.evaluate((o) => (window as any).P.boot(o), peerOptions);
     const pbId = (await pb!.evaluate((o) => (window as any).P.boot(o), peerOptions)).id as string;
