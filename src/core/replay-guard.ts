@@ -1,0 +1,82 @@
+/**
+ * Replays beyond the dedupe window. The dedupe set remembers the last 8 192 packets a node
+ * received, so a captured packet replayed after that many others would be accepted again. This
+ * closes it with two rules, both on the packet id, which the source signs:
+ *
+ * 1. Packet ids are a per-source sequence: each node numbers its packets with
+ *    max(last + 1, wall-clock ms x 1024), so they only grow, and they say roughly when they
+ *    were made (a restarted node starts above where it stopped, as long as its clock did not
+ *    go back).
+ * 2. A receiver keeps, per source, a floor and the ids it accepted above it (at most RECENT):
+ *    an id at or below the floor, or already accepted, is a replay. When RECENT ids are held,
+ *    the smallest becomes the floor, so packets may arrive out of order by up to RECENT places.
+ *    A source the receiver does not remember (a first contact, or one pushed out of the
+ *    SOURCES table by newer ones) is accepted only if its id's time is within MAX_SKEW of the
+ *    receiver's clock.
+ *
+ * So a replay is refused while its source is remembered, whatever else arrived meanwhile (the
+ * window is per source, not shared), and once forgotten, unless the packet is at most MAX_SKEW
+ * old. The cost: nodes need clocks within MAX_SKEW of each other (5 minutes, the bound
+ * Kerberos uses) to reach nodes that do not know them yet. Checked only after the packet's
+ * signature, so a forger cannot raise another source's floor.
+ */
+import { BoundedMap } from './dedupe.js';
+
+/** Packet ids per wall-clock millisecond before a sender's numbering runs ahead of its clock. */
+export const IDS_PER_MS = 1024;
+/** Sources remembered at once. */
+export const SOURCES = 8192;
+/** Ids remembered above a source's floor: how far out of order its packets may arrive. */
+export const RECENT = 32;
+/** Largest difference between a forgotten source's packet time and the receiver's clock. */
+export const MAX_SKEW_MS = 5 * 60_000;
+
+/** The id of the `n`th packet made at wall-clock time `ms` (tests craft packets with it). */
+export function packetIdAt(ms: number, n = 0): number {
+  return Math.max(0, Math.floor(ms)) * IDS_PER_MS + n;
+}
+
+/** A node's own packet numbering. */
+export class PacketSequence {
+  private last = -1;
+  constructor(private readonly wall: () => number) {}
+
+  next(): number {
+    this.last = Math.max(this.last + 1, packetIdAt(this.wall()));
+    return this.last;
+  }
+}
+
+interface SourceWindow {
+  floor: number;
+  recent: Set<number>;
+}
+
+/** The receiver's side. */
+export class ReplayGuard {
+  private readonly sources = new BoundedMap<string, SourceWindow>(SOURCES);
+
+  constructor(private readonly wall: () => number) {}
+
+  /** Records packet `id` of `src` (a verified packet); returns the reason to drop it, or undefined. */
+  check(src: string, id: number): string | undefined {
+    const w = this.sources.get(src);
+    if (!w) {
+      const skew = Math.abs(id / IDS_PER_MS - this.wall());
+      if (skew > MAX_SKEW_MS) return 'replay:clock-skew';
+      this.sources.set(src, { floor: -1, recent: new Set([id]) });
+      return undefined;
+    }
+    if (id <= w.floor) return 'replay:old';
+    if (w.recent.has(id)) return 'replay';
+    w.recent.add(id);
+    if (w.recent.size > RECENT) {
+      let min = Infinity;
+      for (const x of w.recent) if (x < min) min = x;
+      w.recent.delete(min);
+      w.floor = min;
+    }
+    this.sources.set(src, w); // the most recently heard sources are kept longest
+    return undefined;
+  }
+}
