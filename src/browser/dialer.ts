@@ -10,7 +10,9 @@ import { openWebSocketLink } from '../transports/websocket.js';
 import type { RtcBroker } from './broker.js';
 import { DialBackoff } from './dial-backoff.js';
 
-export const WEBRTC_CAP = 'webrtc';
+import { WEBRTC_CAP } from '../core/reachability.js';
+
+export { WEBRTC_CAP };
 const WS_TIMEOUT_MS = 5_000;
 
 export function isWebSocketAddr(addr: string): boolean {

@@ -8,12 +8,13 @@
 import { MeshError } from '../core/errors.js';
 import { MeshNode, type Message, type NodeStatus } from '../core/node.js';
 import { checkPowBits } from '../core/pow.js';
+import { reachabilityCaps } from '../core/reachability.js';
 import type { AppData } from '../core/payloads.js';
 import { RtcBroker, type RtcHostTab } from './broker.js';
 import { DialBackoff, type DialCounters } from './dial-backoff.js';
 import { HeldConn } from './held-conn.js';
 import { HostStreams } from './host-streams.js';
-import { BrowserDialer, WEBRTC_CAP } from './dialer.js';
+import { BrowserDialer } from './dialer.js';
 import { IceClient, type IceStatus } from './ice-client.js';
 import type { AttachedApp, BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
@@ -214,9 +215,9 @@ export class NodeHost {
       dialer,
       store: new IdbPeerStore(db),
       bootstrap,
-      // Without RTCPeerConnection in its pages the node does not claim WebRTC, so no browser
-      // tries to dial it directly: it keeps WebSocket links and its traffic is routed.
-      caps: this.webrtc === false ? [] : [WEBRTC_CAP],
+      // Without RTCPeerConnection in its pages nobody can dial the node: it announces `leaf`
+      // instead of WebRTC, keeps its WebSocket links, and is never a hop or a rendezvous.
+      caps: reachabilityCaps({ listens: false, webrtc: this.webrtc !== false }),
       addrs: [],
       saveDelayMs: 500,
       encryption: e2eKeys !== undefined,

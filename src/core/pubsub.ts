@@ -111,8 +111,13 @@ export class PubSub {
       () =>
         void this.host.run(async () => {
           this.refreshTimer = undefined;
-          await this.refresh();
-          if (this.topicCount > 0) this.armRefresh();
+          // Re-armed even when a renewal throws: a timer that stopped would let every
+          // subscription through this node lapse at its parent, silently and for good.
+          try {
+            await this.refresh();
+          } finally {
+            if (this.topicCount > 0) this.armRefresh();
+          }
         }),
       this.host.subscribeRefreshMs,
     );

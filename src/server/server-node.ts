@@ -10,8 +10,8 @@ import { resolve } from 'node:path';
 import { MeshError } from '../core/errors.js';
 import { generateWithWork } from '../core/pow.js';
 import { MeshNode, type Message, type NodeStatus, type TopicMessage } from '../core/node.js';
-import { ICE_CAP, ICE_CONFIG_ASK, ICE_CONFIG_PORT } from '../core/ice-protocol.js';
-import { LEAF_CAP } from '../core/routing-table.js';
+import { ICE_CONFIG_ASK, ICE_CONFIG_PORT } from '../core/ice-protocol.js';
+import { reachabilityCaps } from '../core/reachability.js';
 import type { AppData } from '../core/payloads.js';
 import { NodeWebSocketDialer } from '../transports/websocket-node.js';
 import { openDataDir, type DataDir } from './data-dir.js';
@@ -76,9 +76,8 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
       dialer,
       store: data?.peers,
       bootstrap: options.peers ?? [],
-      // Nobody can dial a node without a port, so it must not be a hop between others.
-      // A listening server hands ICE servers (its STUN, the operator's TURN) to browsers that ask.
-      caps: options.port === undefined ? [LEAF_CAP] : [ICE_CAP],
+      // Nobody can dial a node without a port (a leaf); a listening one also hands out ICE servers.
+      caps: reachabilityCaps({ listens: options.port !== undefined, webrtc: false }),
       linkBudget,
       encryption: options.encryption,
       requireEncryption: options.requireEncryption,
