@@ -215,10 +215,11 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
   before(async () => {
     ensureBrowsers(['chromium', 'firefox']);
     server = await startServer();
-    // A Node node with a port. With a portless one (a leaf: never a hop) a publication from the
-    // WebKit node missed the Chromium subscriber for 45 s in 2 of 5 runs; the cause is not found
-    // yet (suspected: a leaf near the topic's rendezvous; see notes/i13.md).
-    nodeNode = await startNode({ port: 0, host: '127.0.0.1', peers: [server.url!], tuning: { maintainMs: 5_000 } });
+    // A Node node without a port: like the WebKit node (no WebRTC here), nobody can dial it, so
+    // both announce `leaf` (core/reachability.ts). Before they did, the WebKit node was a hop
+    // and could be a topic's rendezvous that the browsers could not link to, and a publication
+    // from it missed the Chromium subscriber in about half the runs (issue 13).
+    nodeNode = await startNode({ peers: [server.url!], tuning: { maintainMs: 5_000 } });
     [webkit, chromium, firefox] = await Promise.all([launchWebKit('webkit-x'), launch('chromium'), launch('firefox')]);
   });
   after(async () => {
@@ -253,11 +254,7 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
       met = { wkPeer, others, topic };
     }));
 
-  // A known bug, not yet found: in this mesh (one server, WebKit on WebSocket only, Chromium and
-  // Firefox on WebRTC, a Node node) a publication from WebKit missed the Chromium subscriber for
-  // 45 s in about half the runs (CI of 2026-11-30 included). It runs, and prints its outcome, but
-  // cannot fail the suite until the cause is fixed; the closing note of 2026-11-30 tracks it.
-  test('pub/sub between the WebKit node and the others', { todo: 'publication from WebKit sometimes misses a subscriber: cause not found' }, () =>
+  test('pub/sub between the WebKit node and the others', () =>
     withLogs(async () => {
       assert.ok(met, 'the first test met every peer');
       const { wkPeer, others, topic } = met;
