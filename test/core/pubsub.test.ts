@@ -23,7 +23,7 @@ interface Mesh {
  * WebRTC-capable node dials it there (standing in for WebRTC signalled through the mesh), and
  * nobody at all dials a node without WebRTC or a port.
  */
-async function deployment(): Promise<Mesh> {
+async function deployment(shape: { browsers: string[]; webkit: string; listening?: string[] } = { browsers: ['chromium-1', 'firefox-1', 'chromium-2', 'firefox-2'], webkit: 'webkit' }): Promise<Mesh> {
   const net = new TestNet();
   const hidden = new Map<string, string>(); // node id -> where a WebRTC dial reaches it
   let owner = 1000;
@@ -45,30 +45,48 @@ async function deployment(): Promise<Mesh> {
     if (webrtc) hidden.set(t.node.id, addr);
     all.push(t);
   };
-  for (const label of ['chromium-1', 'firefox-1', 'chromium-2', 'firefox-2']) await unlisted(label, true);
-  await unlisted('webkit', false);
+  for (const label of shape.browsers) await unlisted(label, true);
+  await unlisted(shape.webkit, false);
   await unlisted('node-without-port', false);
+  // Node nodes with a port: everybody can dial them, but they can dial no browser.
+  for (const label of shape.listening ?? []) {
+    all.push(await net.addNode(label, { bootstrap: [server.addr], caps: reachabilityCaps({ listens: true, webrtc: false }), dialer: dialer(`mem:${label}`, false) }));
+  }
   for (const t of all) await drive(net.clock, t.node.start(), 5_000, `start ${t.addr}`);
   await advance(net.clock, 20_000);
   return { net, all };
 }
 
+/** Publishes on every topic from every node; returns the deliveries that never happened. */
+async function missedDeliveries({ net, all }: Mesh, topicCount: number): Promise<{ missed: string[]; total: number }> {
+  const topics = Array.from({ length: topicCount }, (_, i) => `topic-${i}`);
+  const heard = new Set<string>(); // `${topic}|${publisher}|${subscriber}`
+  for (const t of all) for (const topic of topics) t.node.subscribe(topic, (m) => void heard.add(`${topic}|${String(m.data)}|${t.addr}`));
+  // Subscriptions travel hop by hop; one renewal period (20 s) settles any sent early.
+  await advance(net.clock, 25_000);
+  for (const topic of topics) for (const p of all) await drive(net.clock, p.node.publish(topic, p.addr), 2_000, `publish ${topic} at ${p.addr}`);
+  await advance(net.clock, 2_000);
+  const missed: string[] = [];
+  for (const topic of topics) for (const p of all) for (const s of all) if (!heard.has(`${topic}|${p.addr}|${s.addr}`)) missed.push(`${topic} ${p.addr} -> ${s.addr}`);
+  await net.stopAll();
+  return { missed, total: topics.length * all.length * all.length };
+}
+
 describe('pub/sub in a mesh with nodes nobody can dial', () => {
   it('every publication, from every node, reaches every subscriber of its topic', async () => {
-    const { net, all } = await deployment();
     // Enough topics that some land next to each undialable node (before the fix, 21 of 40
     // topics split in two trees, most of them at the browser without WebRTC).
-    const topics = Array.from({ length: 40 }, (_, i) => `topic-${i}`);
-    const heard = new Set<string>(); // `${topic}|${publisher}|${subscriber}`
-    for (const t of all) for (const topic of topics) t.node.subscribe(topic, (m) => void heard.add(`${topic}|${String(m.data)}|${t.addr}`));
-    // Subscriptions travel hop by hop; one renewal period (20 s) settles any sent early.
-    await advance(net.clock, 25_000);
-    for (const topic of topics) for (const p of all) await drive(net.clock, p.node.publish(topic, p.addr), 2_000, `publish ${topic} at ${p.addr}`);
-    await advance(net.clock, 2_000);
-    const missed: string[] = [];
-    for (const topic of topics) for (const p of all) for (const s of all) if (!heard.has(`${topic}|${p.addr}|${s.addr}`)) missed.push(`${topic} ${p.addr} -> ${s.addr}`);
-    const total = topics.length * all.length * all.length;
-    await net.stopAll();
+    const { missed, total } = await missedDeliveries(await deployment(), 40);
+    assert.deepEqual(missed.slice(0, 10), [], `${missed.length} of ${total} deliveries missed`);
+  });
+
+  // Known hole, not fixed (notes/i13-pubsub.md): a listening Node node cannot dial a browser, so
+  // when a browser is alone in one of its buckets and no browser happens to dial it, the node is
+  // a local minimum for topics near that browser, and its subscribers (and the leaves linked to
+  // it) form a tree of their own. In this shape 288 of 4 840 deliveries are missed.
+  it('the same with two more listening Node nodes', { todo: 'a listening node cannot dial browsers: a hole in its buckets splits topic trees' }, async () => {
+    const shape = { browsers: ['c1a', 'f1a', 'c2a', 'f2a', 'c3a', 'f3a'], webkit: 'webkit-a', listening: ['node-with-port', 'server-2'] };
+    const { missed, total } = await missedDeliveries(await deployment(shape), 40);
     assert.deepEqual(missed.slice(0, 10), [], `${missed.length} of ${total} deliveries missed`);
   });
 
