@@ -191,9 +191,12 @@ export class RtcBroker {
       transport: 'webrtc',
       // The node's session encodes every frame afresh and keeps none: no copy before the transfer.
       framesGivenUp: true,
+      // Until the hosting tab reports the peer's address from the selected candidate pair: one
+      // address per peer, so a link whose address stays unknown is never capped with another.
       remoteAddress: `webrtc:${peer.slice(0, 16)}`,
       // Before the node hears of the close (and logs it to every tab): see TAB_PARKED.
       onFarClose: (reason) => reason === TAB_PARKED && this.parked(a.tab.tabId),
+      learnAddress: true,
       onClosed: () => {
         a.closedAt = Date.now();
         setTimeout(() => this.attempts.get(key) === a && this.attempts.delete(key), REMEMBER_CLOSED_MS);
@@ -219,6 +222,13 @@ export class RtcBroker {
       if (!best || cost(t) < cost(best)) best = t;
     }
     return best;
+  }
+
+  /** The network address each open WebRTC link counts under, as its hosting tab reported it (for first-party status). */
+  addresses(): Map<string, string> {
+    const m = new Map<string, string>();
+    for (const a of this.attempts.values()) if (a.live && !a.link.closed && a.link.remoteAddress) m.set(a.peer, a.link.remoteAddress);
+    return m;
   }
 
   /** Links per host tab, for status. */

@@ -16,7 +16,7 @@ import { HeldConn } from './held-conn.js';
 import { HostStreams } from './host-streams.js';
 import { BrowserDialer } from './dialer.js';
 import { IceClient, type IceStatus } from './ice-client.js';
-import type { AttachedApp, BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
+import type { AttachedApp, BrowserLinkStatus, BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
 import { IdbPeerStore, openDb } from './store.js';
@@ -410,7 +410,7 @@ export class NodeHost {
       host: this.kind,
       tabs: this.tabs.size,
       parkedTabs: [...this.tabs.values()].filter((t) => t.parked).length,
-      links: s.links.map((l) => ({ id: l.id, transport: l.transport, rttMs: l.rttMs, ...(l.transport === 'webrtc' && paths.has(l.id) ? { via: paths.get(l.id) } : {}) })),
+      links: this.linkStatus(s, tab, paths),
       knownPeers: s.knownPeers,
       webrtc: this.webrtc !== false,
       keyStorage: this.keyStorage,
@@ -424,6 +424,16 @@ export class NodeHost {
       ice: this.ice.status(),
       ...(tab.origin === undefined ? { apps: this.attachedApps() } : {}),
     };
+  }
+
+  /** Links; for pages of this origin also the peer address a WebRTC link counts under (never told to other sites). */
+  private linkStatus(s: NodeStatus, tab: TabSession, paths: Map<string, 'direct' | 'turn'>): BrowserLinkStatus[] {
+    const addresses = tab.origin === undefined ? this.broker.addresses() : new Map<string, string>();
+    return s.links.map((l) => {
+      const via = l.transport === 'webrtc' ? paths.get(l.id) : undefined;
+      const address = l.transport === 'webrtc' ? addresses.get(l.id) : undefined;
+      return { id: l.id, transport: l.transport, rttMs: l.rttMs, ...(via ? { via } : {}), ...(address ? { address } : {}) };
+    });
   }
 
   private attachedApps(): AttachedApp[] {

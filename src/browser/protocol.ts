@@ -86,6 +86,11 @@ export interface BrowserLinkStatus {
   rttMs: number | null;
   /** WebRTC links: through a TURN relay, or direct (host or server-reflexive candidates); unknown until ICE says. */
   via?: 'direct' | 'turn';
+  /**
+   * WebRTC links, pages of the node's own origin only: the peer's address from the selected ICE
+   * candidate pair, which the per-address link cap counts (`webrtc:<id>` while unknown).
+   */
+  address?: string;
 }
 
 export interface BrowserStatus {

@@ -14,6 +14,10 @@ const CHANNEL_LOW_WATER = 256 * 1024;
 /** Bytes from the peer the node may leave unconsumed before the link is cut. */
 const MAX_UNCONSUMED = 16 * 1024 * 1024;
 const GATHER_TIMEOUT_MS = 3_000;
+/** Frames from the peer held while its address is read (it only sends its hello by then). */
+const MAX_HELD_FRAMES = 64;
+/** How long reading the selected candidate pair may take before the link opens without it. */
+const STATS_TIMEOUT_MS = 1_000;
 
 interface Entry {
   key: string;
@@ -22,6 +26,8 @@ interface Entry {
   dc?: RTCDataChannel;
   owed: number;
   early: Uint8Array[];
+  /** Frames from the peer held until the node knows the peer's address (see wire). */
+  inbound?: Uint8Array[];
 }
 
 export class RtcHost {
@@ -103,16 +109,29 @@ export class RtcHost {
       const early = e.early;
       e.early = [];
       for (const b of early) this.toChannel(e, b);
-      e.pipe.markOpen();
-      this.reportPath(e);
+      // The node caps links per network address (docs/SECURITY.md); a worker never sees the
+      // peer's IP, so this tab reads it from the selected candidate pair and tells it with the
+      // open. The peer's frames wait until then, so its hello is judged with the address known.
+      e.inbound = [];
+      void remoteAddressOf(e.pc).then((address) => {
+        const held = e.inbound ?? [];
+        e.inbound = undefined;
+        e.pipe.markOpen(address);
+        for (const b of held) this.fromChannel(e, b);
+        this.reportPath(e);
+      });
     });
     dc.addEventListener('close', () => e.pipe.close('data channel closed'));
     dc.addEventListener('message', (ev: MessageEvent) => {
       if (e.pipe.closed) return;
       const data = ev.data as ArrayBuffer | string;
       if (typeof data === 'string') return e.pipe.close('text on the data channel');
-      e.pipe.send(new Uint8Array(data));
-      if (e.pipe.bufferedAmount > MAX_UNCONSUMED) e.pipe.close('the node is not consuming its data channel');
+      if (e.inbound) {
+        e.inbound.push(new Uint8Array(data));
+        if (e.inbound.length > MAX_HELD_FRAMES) e.pipe.close('too many frames before the channel was set up');
+        return;
+      }
+      this.fromChannel(e, new Uint8Array(data));
     });
     dc.addEventListener('bufferedamountlow', () => {
       const n = e.owed;
@@ -126,6 +145,12 @@ export class RtcHost {
       (via) => via && !e.pipe.closed && this.onPath(e.key, via),
       () => undefined,
     );
+  }
+
+  private fromChannel(e: Entry, b: Uint8Array): void {
+    if (e.pipe.closed) return;
+    e.pipe.send(b);
+    if (e.pipe.bufferedAmount > MAX_UNCONSUMED) e.pipe.close('the node is not consuming its data channel');
   }
 
   private toChannel(e: Entry, b: Uint8Array): void {
@@ -154,6 +179,31 @@ export class RtcHost {
     } catch {
       // Already closed.
     }
+  }
+}
+
+/**
+ * The peer's IP from the selected candidate pair, or undefined: unknown, hidden (Chromium 156
+ * reports an empty address for a peer's host candidate, which it only ever saw as an mDNS
+ * `.local` name, though the IP of a peer-reflexive one; Firefox 153 reports the IP), or a TURN
+ * relay's address, which many unrelated peers share and which must not count as one host.
+ */
+export async function remoteAddressOf(pc: RTCPeerConnection): Promise<string | undefined> {
+  try {
+    const stats = await Promise.race([pc.getStats(), new Promise<undefined>((r) => setTimeout(r, STATS_TIMEOUT_MS))]);
+    if (!stats) return undefined;
+    let pair: RTCIceCandidatePairStats | undefined;
+    stats.forEach((r: RTCStats & Record<string, unknown>) => {
+      if (r.type === 'transport' && typeof r.selectedCandidatePairId === 'string') pair = stats.get(r.selectedCandidatePairId) as RTCIceCandidatePairStats | undefined;
+    });
+    // Firefox marks the pair instead of naming it on a transport.
+    if (!pair) stats.forEach((r: RTCStats & Record<string, unknown>) => void (r.type === 'candidate-pair' && r.selected === true && (pair = r as unknown as RTCIceCandidatePairStats)));
+    const remote = pair && (stats.get(pair.remoteCandidateId) as (RTCStats & { address?: string; ip?: string; candidateType?: string }) | undefined);
+    const address = remote?.address ?? remote?.ip;
+    if (!address || remote?.candidateType === 'relay') return undefined;
+    return /^[0-9.]+$/.test(address) || address.includes(':') ? address : undefined;
+  } catch {
+    return undefined;
   }
 }
 

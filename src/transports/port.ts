@@ -17,8 +17,8 @@
  * one small frame per direction waits for its ack.
  *
  * Messages on the port: `{ f: ArrayBuffer, p?: 1, a?: n }` a frame (`p`: ack it promptly; `a`:
- * an ack riding along), `{ a: n }` n bytes consumed, `{ o: 1 }` the far side's channel is open,
- * `{ x: reason }` closed for good.
+ * an ack riding along), `{ a: n }` n bytes consumed, `{ o: 1, r?: address }` the far side's channel is open
+ * (and the network address of its peer, when the tab learned it), `{ x: reason }` closed for good.
  * Uses no DOM or Node types: any MessagePort-shaped object will do.
  */
 import { MeshError } from '../core/errors.js';
@@ -36,6 +36,11 @@ export interface PortLinkOptions {
   /** What the link reports as its transport: 'webrtc' for a brokered DataChannel. Default 'port'. */
   transport?: TransportKind;
   remoteAddress?: string;
+  /**
+   * Take the peer's network address from the far side's open message (the worker end of a
+   * brokered link: the hosting tab reads it from the selected ICE candidate pair). Default false.
+   */
+  learnAddress?: boolean;
   /** Acknowledge frames as soon as they are delivered. Default true. */
   autoAck?: boolean;
   /** Called once when the link closes, whoever closed it (for owners other than the node). */
@@ -50,14 +55,15 @@ export interface PortLinkOptions {
   framesGivenUp?: boolean;
 }
 
-type PortMessage = { f: ArrayBuffer; p?: 1; a?: number } | { a: number } | { o: 1 } | { x: string };
+type PortMessage = { f: ArrayBuffer; p?: 1; a?: number } | { a: number } | { o: 1; r?: string } | { x: string };
 
 /** Frames up to this size, sent with nothing outstanding, may wait for a ride for their ack. */
 const LAZY_ACK_BYTES = 2048;
 
 export class PortLink extends LinkBase {
   readonly transport: TransportKind;
-  override readonly remoteAddress?: string;
+  /** Set once at open when `learnAddress`: the node checks it when the peer's hello arrives, after that. */
+  override remoteAddress?: string;
   /** Resolves when the far side reports its channel open; rejects if the link closes first. */
   readonly opened: Promise<void>;
   private unacked = 0;
@@ -128,9 +134,9 @@ export class PortLink extends LinkBase {
     });
   }
 
-  /** Tells the far side that the channel behind this end is open (tab side of a brokered link). */
-  markOpen(): void {
-    if (!this.closed) this.post({ o: 1 });
+  /** Tells the far side that the channel behind this end is open (tab side of a brokered link), and the peer's address if known. */
+  markOpen(remoteAddress?: string): void {
+    if (!this.closed) this.post(remoteAddress === undefined ? { o: 1 } : { o: 1, r: remoteAddress });
   }
 
   close(reason = 'closed by local side'): void {
@@ -141,7 +147,7 @@ export class PortLink extends LinkBase {
 
   private onMessage(data: unknown): void {
     if (this.closed || typeof data !== 'object' || data === null) return;
-    const m = data as Partial<Record<'f' | 'p' | 'a' | 'o' | 'x', unknown>>;
+    const m = data as Partial<Record<'f' | 'p' | 'a' | 'o' | 'r' | 'x', unknown>>;
     if (m.f instanceof ArrayBuffer) {
       const bytes = new Uint8Array(m.f);
       if (typeof m.a === 'number') this.acked(m.a);
@@ -151,6 +157,7 @@ export class PortLink extends LinkBase {
     } else if (typeof m.a === 'number') {
       this.acked(m.a);
     } else if (m.o === 1) {
+      if (this.options.learnAddress && typeof m.r === 'string' && m.r.length <= 64) this.remoteAddress = m.r;
       this.isOpen = true;
       this.openResolve();
     } else if (typeof m.x === 'string') {
