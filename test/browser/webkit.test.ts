@@ -142,6 +142,8 @@ interface Peer {
   received(): Promise<string[]>;
   subscribe(topic: string): Promise<void>;
   publish(topic: string, data: string): Promise<void>;
+  /** The node's counters (status().counters): what it dropped and why. */
+  counters(): Promise<unknown>;
 }
 
 // In a page: records publications beside the test page's own inbox of datagrams.
@@ -164,6 +166,7 @@ function puppeteerPeer(name: string, page: Page, id: string): Peer {
     received: () => page.evaluate(pageReceived),
     subscribe: (topic) => page.evaluate(pageSubscribe, topic),
     publish: (topic, data) => page.evaluate((t, d) => (window as any).mesh.publish(t, d), topic, data),
+    counters: async () => (await status(page)).counters,
   };
 }
 
@@ -176,6 +179,7 @@ function webkitPeer(name: string, s: WebKitBrowser['session'], id: string): Peer
     received: () => s.run(pageReceived),
     subscribe: (topic) => s.run(pageSubscribe, topic),
     publish: (topic, data) => s.run((t, d) => (window as any).mesh.publish(t, d), topic, data),
+    counters: async () => (await wk.status(s)).counters,
   };
 }
 
@@ -191,6 +195,7 @@ function nodePeer(name: string, node: ServerNode): Peer {
     received: async () => got,
     subscribe: async (topic) => void node.subscribe(topic, (m) => got.push(`${m.from}|${String(m.data)}`)),
     publish: (topic, data) => node.publish(topic, data),
+    counters: async () => node.status().counters,
   };
 }
 
@@ -262,8 +267,17 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
       // not the topic's rendezvous; it gets there at its next renewal (every 20 s). So a
       // publication may take up to one renewal to reach everyone: wait that long and more.
       const PUBSUB_MS = 45_000;
-      for (const o of others) await arrives('news from webkit', wkPeer, o, () => wkPeer.publish(topic, 'news from webkit'), PUBSUB_MS);
-      await arrives('news from firefox', others[1]!, wkPeer, () => others[1]!.publish(topic, 'news from firefox'), PUBSUB_MS);
+      const drops = async (when: string) => {
+        for (const p of [wkPeer, ...others]) console.log(`# ${when} ${p.name} ${p.id.slice(0, 8)} counters ${JSON.stringify(await p.counters().catch((e) => String(e)))}`);
+        console.log(`# ${when} server ${server.id.slice(0, 8)} counters ${JSON.stringify(server.status().counters)}`);
+      };
+      await drops('before pub/sub:');
+      try {
+        for (const o of others) await arrives('news from webkit', wkPeer, o, () => wkPeer.publish(topic, 'news from webkit'), PUBSUB_MS);
+        await arrives('news from firefox', others[1]!, wkPeer, () => others[1]!.publish(topic, 'news from firefox'), PUBSUB_MS);
+      } finally {
+        await drops('after pub/sub:');
+      }
     }));
 });
 
