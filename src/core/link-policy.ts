@@ -6,6 +6,7 @@
 import { bitAt, compareDistance, type NodeId } from './id.js';
 import type { PeerMemory, PeerRecord } from './peer-memory.js';
 import { isLeaf, type RoutingTable } from './routing-table.js';
+import { WEBRTC_CAP } from './reachability.js';
 import type { Session } from './session.js';
 
 /** How many of the closest links are protected in addition to one link per bucket. */
@@ -91,6 +92,11 @@ export interface DialContext {
    * takes a slot on its peer that a needed link may later evict, so spares grow slowly.
    */
   spares: number;
+  /**
+   * Whether a node that dials only addresses (a listening server) can reach us: we listen
+   * ourselves, or we are a leaf, which no route passes through. Default true (nothing owed).
+   */
+  addressable?: boolean;
 }
 
 /** Peers worth dialling now, most important first: empty buckets, closest nodes, then spares. */
@@ -125,6 +131,8 @@ export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean
   for (const [bucket, c] of [...bestPerBucket].sort((a, b) => b[0] - a[0])) {
     if (!counts.get(bucket)) want(c.rec);
   }
+  // 1b. Links a listening peer needs and cannot make (see owedToListeners).
+  for (const c of owedToListeners(ctx, candidates)) want(c.rec, false);
   // 2. The closest known nodes: the neighbour set.
   const linked = [...table.all()].filter((s) => !isLeaf(s)).map((s) => s.peer!.id);
   const closestLinked = linked.sort((a, b) => compareDistance(a, b, self))[NEIGHBOURS - 1];
@@ -150,4 +158,21 @@ export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean
     for (const c of extras.slice(0, spare)) want(c.rec, false);
   }
   return wishes;
+}
+
+/**
+ * A listening node that dials only addresses (a server: it has no WebRTC) cannot dial us when we
+ * have no address (a browser). Its bucket toward us holds us and everyone in our buckets deeper
+ * than the one it sits in; if we know nobody there with an address, nobody there may ever dial
+ * it, its bucket stays empty, and it becomes a local minimum for ids near us (topics near us
+ * then meet at two places; issue 13). So we dial it ourselves: it is needed by the peer, not by us.
+ */
+function owedToListeners<C extends { rec: PeerRecord; bucket: number }>(ctx: DialContext, candidates: C[]): C[] {
+  if (ctx.addressable !== false) return [];
+  const { table, memory } = ctx;
+  // The deepest of our buckets holding a node with an address: a listener beyond it is owed.
+  let deepestListening = -1;
+  for (const s of table.all()) if (s.peer!.addrs.length > 0) deepestListening = Math.max(deepestListening, table.bucketOf(s.peer!.id));
+  for (const rec of memory.all()) if (rec.addrs.length > 0) deepestListening = Math.max(deepestListening, table.bucketOf(rec.idBytes));
+  return candidates.filter((c) => c.rec.addrs.length > 0 && !c.rec.caps.includes(WEBRTC_CAP) && c.bucket >= deepestListening);
 }

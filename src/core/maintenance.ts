@@ -17,7 +17,7 @@ import { dialWishes, pickEviction } from './link-policy.js';
 import type { NodeSettings } from './node-settings.js';
 import type { Dialer } from './node-types.js';
 import type { PeerMemory, PeerRecord } from './peer-memory.js';
-import type { RoutingTable } from './routing-table.js';
+import { LEAF_CAP, type RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
 
 /** How long a peer that failed, refused or evicted us is left alone. */
@@ -206,6 +206,7 @@ export class Maintenance {
       coolingDown: this.coolingDown,
       canDial: (r) => dialer.canDial(r),
       spares: this.maintainInterval >= 4 * FAST_MAINTAIN_MS ? spares : 0,
+      addressable: settings.addrs.length > 0 || settings.caps.includes(LEAF_CAP),
     });
     for (const { rec, needed } of wishes) {
       if (this.pendingDials.size >= settings.maxPendingDials) break;

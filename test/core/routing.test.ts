@@ -330,6 +330,17 @@ describe('link policy', () => {
       assert.equal(dialWishes(ctx(tableWith(me, self, []), again.memory))[0]!.rec.id, first!.id);
     });
 
+    it('without an address of its own, dials a listener that knows nobody deeper on its side to dial (owed, not needed)', () => {
+      const { memory, byBucket } = memoryWith([0, 3], 2);
+      const [near, far] = [byBucket.get(3)!, byBucket.get(0)!];
+      const table = tableWith(me, self, [{ id: near[0]!.idBytes }, { id: far[0]!.idBytes }]);
+      // The listener in bucket 3 has nobody with an address deeper on our side: only we can fill its bucket.
+      const owed = dialWishes(ctx(table, memory, { spares: 0, addressable: false })).filter((w) => !w.needed);
+      assert.deepEqual(owed.map((w) => w.rec.id), [near[1]!.id]);
+      // The one in bucket 0 has them (bucket 3's listeners are on our side of it); and a node with an address owes nothing.
+      assert.deepEqual(dialWishes(ctx(table, memory, { spares: 0, addressable: true })).filter((w) => !w.needed), []);
+    });
+
     it('adds spare links only within the budget less the reserve', () => {
       const { memory, byBucket } = memoryWith([0, 1, 2, 3], 4);
       // Covered buckets: nothing is needed, so any wish is a spare.
