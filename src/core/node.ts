@@ -45,6 +45,10 @@ import { checkApp } from './app-namespace.js';
 
 export type * from './node-types.js';
 
+/** Publishers whose publication window a node keeps, and ids per window (replay-guard.ts). */
+const PUBLISHERS = 1024;
+const PUBLICATION_WINDOW = 256;
+
 export class MeshNode {
   readonly identity: Identity;
   readonly id: string;
@@ -62,6 +66,12 @@ export class MeshNode {
   /** Packet ids: a growing sequence, and replays past the dedupe window refused (replay-guard.ts). */
   private readonly sequence: PacketSequence;
   private readonly replays: ReplayGuard;
+  /**
+   * Publications handed down the tree, by publisher: the PublishDown around one is checked
+   * against its sender, but anyone may wrap a captured publication in a fresh PublishDown. A
+   * wider window, as one publisher's publications on different topics take different trees.
+   */
+  private readonly publicationReplays: ReplayGuard;
   private readonly e2e: E2e;
   private readonly pubsub: PubSub;
   private readonly forwarding: Forwarding;
@@ -83,6 +93,7 @@ export class MeshNode {
     this.wall = options.wallClock ?? (() => Date.now());
     this.sequence = new PacketSequence(this.wall);
     this.replays = new ReplayGuard(this.wall);
+    this.publicationReplays = new ReplayGuard(this.wall, PUBLISHERS, PUBLICATION_WINDOW);
     this.store = options.store;
     // Hardening (docs/SECURITY.md): flood limits per link and source.
     const guard = new FloodGuard(options.rateLimits);
@@ -339,14 +350,21 @@ export class MeshNode {
         return this.lookups.onFound(src, p);
       case PacketKind.Subscribe:
         return this.pubsub.onSubscribe(src, p);
-      case PacketKind.Publish:
+      case PacketKind.Publish: {
+        // At its rendezvous: filed by publisher too, so a copy wrapped later is known here.
+        const replay = from ? this.publicationReplays.check(src, p.id) : undefined;
+        if (replay) return this.drop(replay === 'replay' ? 'duplicate-publication' : `publication:${replay}`);
         return this.pubsub.onPublish(p);
+      }
       case PacketKind.PublishDown: {
         const d = Payload.publishDown.decode(p.payload);
         const inner = d && decodeFrame(d.inner);
         if (!inner || !inner.ok || inner.value.type !== FrameType.Packet || inner.value.kind !== PacketKind.Publish) return this.drop('bad-payload');
         const bad = await verifyPacket(inner.value);
         if (bad) return this.drop(`publication:${bad}`);
+        // An id already accepted is a second copy (or a replay of one): counted as pub/sub does.
+        const replay = this.publicationReplays.check(toHex(inner.value.src), inner.value.id);
+        if (replay) return this.drop(replay === 'replay' ? 'duplicate-publication' : `publication:${replay}`);
         return this.pubsub.fanOut(inner.value);
       }
       case PacketKind.Signal:

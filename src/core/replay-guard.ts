@@ -54,9 +54,16 @@ interface SourceWindow {
 
 /** The receiver's side. */
 export class ReplayGuard {
-  private readonly sources = new BoundedMap<string, SourceWindow>(SOURCES);
+  private readonly sources: BoundedMap<string, SourceWindow>;
 
-  constructor(private readonly wall: () => number) {}
+  /** `sources` remembered, `recent` ids each above its floor (publications need a wider window: node.ts). */
+  constructor(
+    private readonly wall: () => number,
+    sources = SOURCES,
+    private readonly recent = RECENT,
+  ) {
+    this.sources = new BoundedMap<string, SourceWindow>(sources);
+  }
 
   /** Records packet `id` of `src` (a verified packet); returns the reason to drop it, or undefined. */
   check(src: string, id: number): string | undefined {
@@ -70,7 +77,7 @@ export class ReplayGuard {
     if (id <= w.floor) return 'replay:old';
     if (w.recent.has(id)) return 'replay';
     w.recent.add(id);
-    if (w.recent.size > RECENT) {
+    if (w.recent.size > this.recent) {
       let min = Infinity;
       for (const x of w.recent) if (x < min) min = x;
       w.recent.delete(min);

@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { appId } from '../../src/core/app-namespace.js';
+import { encodeFrame } from '../../src/core/codec.js';
 import { Identity } from '../../src/core/identity.js';
 import { createPacket, PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
 import { MAX_SKEW_MS, packetIdAt } from '../../src/core/replay-guard.js';
+import { topicId } from '../../src/core/topic-tree.js';
 import type { ServerNode } from '../../src/server/index.js';
 import { until } from '../helpers/wait.js';
 import { server } from './helpers.js';
@@ -73,6 +75,43 @@ describe('replays beyond the dedupe window', () => {
     assert.deepEqual(datagrams, ['once', 'after']);
     assert.equal(handled, 1, 'the request was handled once');
     assert.equal(dropped(s, 'no-signal-handler'), signals0 + 1, 'the signal was delivered once');
+  });
+
+  it('refuses a publication wrapped again in a fresh PublishDown after 5 000 others, once its dedupe set forgot it', async () => {
+    const q = await openRaw(s.url!, await Identity.generate());
+    const news: string[] = [];
+    const off = s.subscribe('news', (m) => void news.push(String(m.data)));
+    try {
+      await handshake(q);
+      await until(() => s.mesh.linkIds().includes(q.identity.idText), 3_000, 'linked');
+      const dst = s.mesh.identity.id;
+      const tid = topicId('news');
+      const t0 = Date.now();
+      let n = 0;
+      const publication = (data: string) => createPacket(q.identity, tid, PacketKind.Publish, Payload.publish.encode({ topic: tid, name: 'news', data }), packetIdAt(t0, n++), 64);
+      // Each wrapping is a new packet of q's (a new id): only the publication inside repeats.
+      const wrapped = async (inner: Awaited<ReturnType<typeof publication>>) =>
+        createPacket(q.identity, dst, PacketKind.PublishDown, Payload.publishDown.encode({ inner: encodeFrame(inner) }), packetIdAt(t0, n++), 64);
+      const first = await publication('first');
+      q.raw.send(await wrapped(first));
+      await until(() => news.length === 1, 5_000, 'the publication delivered');
+      // More than the 4 096 publications the subscriber's dedupe set remembers.
+      const others = 5_000;
+      for (let i = 0; i < others; i += 250) {
+        const batch = await Promise.all(Array.from({ length: Math.min(250, others - i) }, (_, j) => publication(`other ${i + j}`)));
+        for (const pk of await Promise.all(batch.map(wrapped))) q.raw.send(pk);
+      }
+      await until(() => news.length === 1 + others, 60_000, `${others} other publications delivered`);
+      const old0 = dropped(s, 'publication:replay:old');
+      q.raw.send(await wrapped(first));
+      await until(() => dropped(s, 'publication:replay:old') === old0 + 1, 5_000, 'the re-wrapped publication refused');
+      q.raw.send(await wrapped(await publication('after')));
+      await until(() => news.includes('after'), 5_000, 'a fresh publication delivered');
+      assert.equal(news.filter((x) => x === 'first').length, 1, 'the first publication delivered once');
+    } finally {
+      off();
+      q.ws.terminate();
+    }
   });
 
   it('refuses a first packet from an unknown source whose time is off by more than the bound', async () => {
