@@ -138,6 +138,10 @@ test('the demo opened on a second site through the hub chats with the hub origin
       const hubId = await waitFor('the hub page shows its node id', async () => /^[0-9a-f]{64}$/.test(await nodeId(viaHub)) && nodeId(viaHub), 20_000);
       await waitFor('it says where its node runs', () => viaHub.$eval('#self-host', (el) => /through its hub \(one node per site\)/.test(el.textContent ?? '')), 5_000);
       assert.notEqual(hubId, await nodeId(direct));
+      // Chat is pub/sub, best effort: a message sent while the two nodes are still joining can
+      // meet a subscription that is moving between rendezvous. Send once the reader's graph
+      // shows the sender's node, as a user would see before chatting (CI failed once without it).
+      await waitFor('the hub page in the direct page\'s graph', () => direct.$(`#graph .node[data-id="${hubId}"]`), 30_000, 250);
       const text = `hello through the hub ${hubId.slice(0, 8)}`;
       await viaHub.type('#chat-input', text);
       await viaHub.keyboard.press('Enter');
