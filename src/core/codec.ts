@@ -19,6 +19,12 @@ export const FrameType = {
   Packet: 7,
   Ask: 8,
   Tell: 9,
+  /**
+   * The sender has carried no application traffic on this WebRTC link for its idle time and
+   * can spare it (idle-links.ts): the receiver closes it as IDLE if it can spare it too.
+   * Sent only to peers of wire minor 1 or later.
+   */
+  Rest: 10,
 } as const;
 
 /** What a node says about a peer it knows: enough to verify and dial it. */
@@ -103,7 +109,12 @@ export interface TellFrame {
   peers: PeerInfo[];
 }
 
-export type Frame = HelloFrame | ProofFrame | ErrorFrame | PingFrame | NeedFrame | PacketFrame | AskFrame | TellFrame;
+/** See FrameType.Rest. */
+export interface RestFrame {
+  type: typeof FrameType.Rest;
+}
+
+export type Frame = HelloFrame | ProofFrame | ErrorFrame | PingFrame | NeedFrame | PacketFrame | AskFrame | TellFrame | RestFrame;
 
 export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -134,6 +145,9 @@ export function encodeFrame(frame: Frame): Uint8Array {
       break;
     case FrameType.Tell:
       body = [frame.type, frame.peers.map(peerInfoToWire)];
+      break;
+    case FrameType.Rest:
+      body = [frame.type];
       break;
   }
   const cbor = encode(body);
@@ -226,6 +240,9 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult<Frame> {
       if (!peers) return fail('bad-tell');
       return ok({ type: t, peers });
     }
+    case FrameType.Rest:
+      if (a.length !== 1) return fail('bad-rest');
+      return ok({ type: t });
     default:
       return fail('unknown-frame-type');
   }

@@ -30,7 +30,9 @@ export type MeshErrorCode =
   /** A stream was aborted, by this end (abort, a cancelled reader) or by the other. */
   | 'ABORTED'
   /** The other end takes no streams on that port (no handleStreams), or has too many open. */
-  | 'REFUSED';
+  | 'REFUSED'
+  /** A WebRTC link closed because it carried no application traffic for its idle time (idle-links.ts). */
+  | 'IDLE';
 
 export class MeshError extends Error {
   override readonly name = 'MeshError';

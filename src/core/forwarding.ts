@@ -16,6 +16,7 @@ import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, SEALABLE_KIN
 import type { FloodGuard } from './rate-limit.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
+import { APP_KINDS, IdleLinks } from './idle-links.js';
 
 /** Bytes queued on a link past which our own packets wait for it to drain (and forwarded ones are dropped). */
 export const CONGESTED_BYTES = 4 * 1024 * 1024;
@@ -34,6 +35,10 @@ export interface ForwardingHost {
   /** Takes a packet that ends here (for us, hop by hop, or an anycast with no closer link). */
   deliver(p: PacketFrame, from: Session | undefined): Promise<void>;
   drop(reason: string): void;
+  /** We originate an application packet for `dst` (idle-links.ts: traffic wakes a resting peer). */
+  appTraffic(dst: string): void;
+  /** Whether this node closed idle links, so its table lacks links by choice (idle-links.ts). */
+  trimmed(): boolean;
 }
 
 export class Forwarding {
@@ -60,7 +65,7 @@ export class Forwarding {
     // retrace its path to a node that greedy routing alone cannot reach.
     this.crumbs.set(crumbKey(p.src), from);
     if (!dstIsSelf && !HOP_BY_HOP_KINDS.has(p.kind)) {
-      const next = this.nextHopFor(p);
+      const next = this.nextHopFor(p, from);
       if (next) return this.forward(p, next);
       if (!ANYCAST_KINDS.has(p.kind)) return this.host.drop('no-route');
     }
@@ -68,7 +73,7 @@ export class Forwarding {
   }
 
   /** Greedy next hop; answers to lookups prefer the breadcrumb their lookup left. */
-  nextHopFor(p: Pick<PacketFrame, 'src' | 'dst' | 'id' | 'kind'>): Session | undefined {
+  nextHopFor(p: Pick<PacketFrame, 'src' | 'dst' | 'id' | 'kind'>, from?: Session): Session | undefined {
     if (p.kind === PacketKind.Found) {
       // Taken, not read: should the answer ever come back here, it goes on greedily, so
       // breadcrumbs and greedy steps cannot chase each other in a loop.
@@ -81,7 +86,7 @@ export class Forwarding {
       return this.host.table.nextHop(p.dst, src, src === this.id);
     }
     if (ANYCAST_KINDS.has(p.kind)) return this.host.table.nextHop(p.dst);
-    return this.unicastHop(p);
+    return this.unicastHop(p, from);
   }
 
   /**
@@ -93,9 +98,12 @@ export class Forwarding {
    * first, since it is known to reach a node that was asking. At its source only, a packet with
    * no other way out goes to the closest link with a dial address (a server, linked to many),
    * else to the closest link. Later hops never hand a packet back to its source; the hop limit
-   * bounds the rare path that mixes crumbs and greedy steps.
+   * bounds the rare path that mixes crumbs and greedy steps. A node that closed idle links
+   * (idle-links.ts) lacks links by choice, so a packet it cannot move on goes to one of its
+   * server links, other than the one it came by: the server is linked to many, and both ends
+   * of every idle link that closed keep one.
    */
-  unicastHop(p: Pick<PacketFrame, 'src' | 'dst' | 'kind'>): Session | undefined {
+  unicastHop(p: Pick<PacketFrame, 'src' | 'dst' | 'kind'>, from?: Session): Session | undefined {
     const table = this.host.table;
     const src = toHex(p.src);
     const dst = toHex(p.dst);
@@ -108,14 +116,25 @@ export class Forwarding {
     const greedy = src === this.id ? table.nextHop(p.dst) : table.nextHop(p.dst, src);
     if (greedy) return greedy;
     if (crumb) return crumb;
-    if (src !== this.id) return undefined;
+    if (src !== this.id) return this.host.trimmed() ? this.serverHop(p.dst, src, from) : undefined;
     const links = [...table.all()].sort((a, b) => compareDistance(a.peer!.id, b.peer!.id, p.dst));
     return links.find((s) => s.peer!.addrs.length > 0) ?? links[0];
+  }
+
+  /** The server link (non-WebRTC, with a dial address) closest to `dst`, other than the way the packet came. */
+  private serverHop(dst: NodeId, src: string, from: Session | undefined): Session | undefined {
+    let best: Session | undefined;
+    for (const s of this.host.table.all()) {
+      if (s === from || s.peer!.idText === src || s.link.transport === 'webrtc' || s.peer!.addrs.length === 0) continue;
+      if (!best || compareDistance(s.peer!.id, best.peer!.id, dst) < 0) best = s;
+    }
+    return best;
   }
 
   private forward(p: PacketFrame, next: Session): void {
     if (p.hops <= 1) return this.host.drop('hop-limit');
     if (next.link.bufferedAmount > CONGESTED_BYTES) return this.host.drop('congested');
+    IdleLinks.carried(next, p.kind, this.host.clock.now());
     next.sendFrame({ ...p, hops: p.hops - 1 });
     this.host.counters.forwarded++;
   }
@@ -130,6 +149,7 @@ export class Forwarding {
     const id = packetId ?? this.host.nextPacketId();
     const packet = await createPacket(this.host.identity, dst, kind, payload, id, DEFAULT_HOP_LIMIT, unsigned);
     this.host.counters.sent++;
+    if (APP_KINDS.has(kind)) this.host.appTraffic(toHex(dst));
     const next = this.nextHopFor(packet);
     if (next) {
       // Application payloads wait for a full link (services.ts) and are refused here only as a
@@ -137,6 +157,7 @@ export class Forwarding {
       // application filling the link would starve what keeps the mesh working: re-homing a
       // link is signalled over the mesh, often through the very link the data now fills.
       if (SEALABLE_KINDS.has(kind) && next.link.bufferedAmount > CONGESTED_BYTES) throw new MeshError('CONGESTED', 'the first link toward the destination is congested');
+      IdleLinks.carried(next, kind, this.host.clock.now());
       next.sendFrame(packet);
       return;
     }

@@ -1,6 +1,7 @@
 /** Wire limits: one place, so the codec, the services and the docs agree. */
 export const WIRE_VERSION = 1;
-export const WIRE_MINOR = 0;
+/** 1: Rest frames (idle WebRTC links, idle-links.ts); a peer of minor 0 is never sent one. */
+export const WIRE_MINOR = 1;
 /** Largest frame any link carries or accepts, header included. */
 export const MAX_FRAME_BYTES = 96 * 1024;
 /** Largest application payload in one datagram, request, reply or publication. */

@@ -97,6 +97,12 @@ export interface DialContext {
    * ourselves, or we are a leaf, which no route passes through. Default true (nothing owed).
    */
   addressable?: boolean;
+  /**
+   * Peers whose link closed as idle (idle-links.ts). They are not dialled, and they hold their
+   * place as if still linked: their bucket counts as covered and they count among the closest
+   * linked nodes, so no other node is dialled in their stead (it would go idle in turn).
+   */
+  resting?: (id: string) => boolean;
 }
 
 /** Peers worth dialling now, most important first: empty buckets, closest nodes, then spares. */
@@ -104,13 +110,19 @@ export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean
   const { table, memory } = ctx;
   const self = table.self;
   const candidates: { rec: PeerRecord; id: NodeId; bucket: number }[] = [];
+  const standby: PeerRecord[] = [];
   for (const rec of memory.all()) {
+    if (ctx.resting?.(rec.id) && !table.has(rec.id)) {
+      standby.push(rec);
+      continue;
+    }
     if (table.has(rec.id) || ctx.pending.has(rec.id) || ctx.coolingDown(rec.id) || !ctx.canDial(rec)) continue;
     const id = rec.idBytes;
     candidates.push({ rec, id, bucket: table.bucketOf(id) });
   }
   if (candidates.length === 0) return [];
   const counts = table.bucketCounts();
+  for (const rec of standby) counts.set(table.bucketOf(rec.idBytes), (counts.get(table.bucketOf(rec.idBytes)) ?? 0) + 1);
   const wishes: { rec: PeerRecord; needed: boolean }[] = [];
   const chosen = new Set<string>();
   const want = (rec: PeerRecord, needed = true) => {
@@ -135,6 +147,7 @@ export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean
   for (const c of owedToListeners(ctx, candidates)) want(c.rec, false);
   // 2. The closest known nodes: the neighbour set.
   const linked = [...table.all()].filter((s) => !isLeaf(s)).map((s) => s.peer!.id);
+  for (const rec of standby) linked.push(rec.idBytes);
   const closestLinked = linked.sort((a, b) => compareDistance(a, b, self))[NEIGHBOURS - 1];
   for (const c of [...candidates].sort((a, b) => compareDistance(a.id, b.id, self)).slice(0, NEIGHBOURS)) {
     if (!closestLinked || compareDistance(c.id, closestLinked, self) < 0) want(c.rec);
@@ -146,6 +159,10 @@ export function dialWishes(ctx: DialContext): { rec: PeerRecord; needed: boolean
     for (const s of table.all()) {
       const b = table.bucketOf(s.peer!.id);
       covered.add(`${b}/${bitAt(s.peer!.id, b + 1)}`);
+    }
+    for (const rec of standby) {
+      const b = table.bucketOf(rec.idBytes);
+      covered.add(`${b}/${bitAt(rec.idBytes, b + 1)}`);
     }
     const extras: (typeof candidates)[number][] = [];
     for (const c of candidates.sort(byPreference)) {

@@ -23,6 +23,7 @@ import { Liveness } from './liveness.js';
 import { isLeaf, type RoutingTable } from './routing-table.js';
 import { Session } from './session.js';
 import { FAST_MAINTAIN_MS, type Maintenance } from './maintenance.js';
+import { IDLE_REASON, IdleLinks } from './idle-links.js';
 
 const MAX_BAD_FRAMES = 16;
 /** How long a link replaced by a duplicate stays open for packets already on their way. */
@@ -53,6 +54,8 @@ export interface LinksHost {
   onPacket(from: Session, p: PacketFrame): Promise<void>;
   /** A link's send buffer drained: wakes senders waiting for it. */
   drained(session: Session): void;
+  /** Idle WebRTC links (idle-links.ts). */
+  idle: IdleLinks;
   /** A link came up: subscriptions may take a better way now. */
   resubscribeSoon(): void;
   /** Nodes to suggest to a peer we refuse or evict. */
@@ -218,6 +221,7 @@ export class Links {
     // An rtt in status() from the start, not after the first probe; and the liveness timer covers the new link.
     this.liveness?.ping(session);
     this.liveness?.watch();
+    this.host.idle.linked(peer.idText);
     // The hello is proven now: its addresses and capabilities replace what others told us.
     this.host.memory.learn(peer, this.host.wall(), true);
     this.host.memory.succeeded(peer.idText, this.host.wall());
@@ -287,13 +291,16 @@ export class Links {
     this.host.drained(session);
     const peer = session.peer;
     if (peer && table.remove(peer.idText, session)) {
+      // Before the repair: a peer whose link closed as idle rests, and is not dialled again.
+      const idle = this.host.idle.closed(session, reason);
       this.host.events.emit('link-down', { id: peer.idText, transport: session.link.transport, reason });
       this.host.maintenance.moved();
       this.updateNeeds();
       this.host.maintenance.repairSoon();
       // Losing a link our invariant needed, with nobody in memory to replace it: look around
       // again soon. When memory has a replacement the repair dials it; spares come and go quietly.
-      if (table.size === 0 || (session.weNeedSent && !this.hasReplacement(peer.id))) {
+      // A resting peer keeps its place in the wishes (link-policy.ts): nothing to look for.
+      if (table.size === 0 || (!idle && session.weNeedSent && !this.hasReplacement(peer.id))) {
         this.host.maintenance.hurry(table.size === 0 ? 0 : FAST_MAINTAIN_MS);
       }
     }
@@ -309,7 +316,10 @@ export class Links {
   private onOpenFrame(session: Session, frame: Frame): void | Promise<void> {
     switch (frame.type) {
       case FrameType.Packet:
+        IdleLinks.carried(session, frame.kind, this.host.clock.now());
         return this.host.onPacket(session, frame);
+      case FrameType.Rest:
+        return this.host.idle.onRest(session);
       case FrameType.Ping:
         session.sendFrame({ type: FrameType.Pong, n: frame.n });
         return;
@@ -343,7 +353,9 @@ export class Links {
       case FrameType.Error:
         // The peer is refusing or evicting us (the close follows): remember whom it suggests instead.
         for (const p of frame.referrals) this.host.learn(p);
-        this.host.maintenance.coolDown(session.peer!.idText);
+        // An idle close: the peer rests (not dialled, no cooldown needed).
+        if (frame.code === IDLE_REASON) this.host.idle.heardIdle(session);
+        else this.host.maintenance.coolDown(session.peer!.idText);
         return;
       default:
         this.dropFrom(session, 'unexpected-frame');

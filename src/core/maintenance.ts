@@ -54,6 +54,8 @@ export interface MaintenanceHost {
   expireTopics(): void;
   /** Asks a link for nodes in those of our empty buckets it can know about. */
   askFor(gaps: number[], link: Session): void;
+  /** Whether a peer's link closed as idle and no traffic asked for it since (idle-links.ts). */
+  resting(id: string): boolean;
 }
 
 export class Maintenance {
@@ -122,6 +124,12 @@ export class Maintenance {
     this.maintainTimer?.cancel();
     this.nextRoundAt = this.host.clock.now() + ms;
     this.maintainTimer = this.host.clock.setTimeout(() => void this.host.run(() => this.maintain()), ms);
+  }
+
+  /** Dials a known peer now, as a spare (a resting peer that traffic woke: idle-links.ts). */
+  dialNow(id: string): void {
+    const rec = this.host.memory.get(id);
+    if (rec) this.dialPeer(rec, Want.Optional, true);
   }
 
   // ---------------------------------------------------------------- dialling
@@ -207,6 +215,7 @@ export class Maintenance {
       canDial: (r) => dialer.canDial(r),
       spares: this.maintainInterval >= 4 * FAST_MAINTAIN_MS ? spares : 0,
       addressable: settings.addrs.length > 0 || settings.caps.includes(LEAF_CAP),
+      resting: (id) => this.host.resting(id),
     });
     for (const { rec, needed } of wishes) {
       if (this.pendingDials.size >= settings.maxPendingDials) break;

@@ -4,6 +4,7 @@ import { MeshError } from './errors.js';
 import type { Identity } from './identity.js';
 import type { MeshNodeOptions } from './node-types.js';
 import { checkPowBits, hasWork } from './pow.js';
+import { DEFAULT_IDLE_LINK_MS } from './idle-links.js';
 
 /** Every plain setting of MeshNodeOptions, defaults applied. `addrs` may change before start. */
 export type NodeSettings = Required<
@@ -18,6 +19,7 @@ export function nodeSettings(options: MeshNodeOptions, identity: Identity): Node
     linkBudget: options.linkBudget ?? 24,
     maintainMs: options.maintainMs ?? 30_000,
     keepaliveMs: options.keepaliveMs ?? 15_000,
+    idleLinkMs: options.idleLinkMs ?? DEFAULT_IDLE_LINK_MS,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
     saveDelayMs: options.saveDelayMs ?? 2_000,
@@ -27,6 +29,7 @@ export function nodeSettings(options: MeshNodeOptions, identity: Identity): Node
     powBits: checkPowBits(options.powBits ?? 0),
   };
   if (!hasWork(identity.publicKey, o.powBits)) throw MeshError.invalid(`the identity lacks the ${o.powBits} bits of work this node asks of every peer (see generateWithWork)`);
+  if (!(o.idleLinkMs >= 0)) throw MeshError.invalid('idleLinkMs must be 0 (never) or a positive number of ms');
   if (!Number.isInteger(o.linkBudget) || o.linkBudget < 2) throw MeshError.invalid('linkBudget must be an integer of at least 2');
   return o;
 }

@@ -42,6 +42,13 @@ export interface MeshNodeOptions {
    * as proof of life (liveness.ts). 0 disables. Default 15 000 ms.
    */
   keepaliveMs?: number;
+  /**
+   * A WebRTC link that carried no application traffic (datagrams, requests and replies,
+   * streams, publications) for this long is closed as IDLE, when both ends keep a link to a
+   * server; traffic between the two nodes through the mesh dials it again (idle-links.ts,
+   * docs/ROUTING.md). 0 never closes idle links. Default 120 000 ms.
+   */
+  idleLinkMs?: number;
   handshakeTimeoutMs?: number;
   /** Default request timeout. Default 5 000 ms. */
   requestTimeoutMs?: number;

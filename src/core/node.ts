@@ -42,6 +42,7 @@ import { StreamService, type StreamHandler } from './streams/service.js';
 import type { CoreStream } from './streams/stream.js';
 import { PacketSequence, ReplayGuard } from './replay-guard.js';
 import { checkApp } from './app-namespace.js';
+import { APP_KINDS, IdleLinks } from './idle-links.js';
 
 export type * from './node-types.js';
 
@@ -80,6 +81,7 @@ export class MeshNode {
   private readonly maintenance: Maintenance;
   private readonly services: Services;
   private readonly streams: StreamService;
+  private readonly idle: IdleLinks;
   private readonly store?: PeerStore;
   private saveTimer?: TimerHandle;
   private started = false;
@@ -138,7 +140,28 @@ export class MeshNode {
       drop,
     });
     this.pubsub = new PubSub({ identity, clock, table, subscribeRefreshMs: settings.subscribeRefreshMs, run, originate, nextPacketId, drop });
-    this.forwarding = new Forwarding({ identity, clock, table, counters, guard, isStopped, nextPacketId, deliver: (p, from) => this.deliver(p, from), drop });
+    this.idle = new IdleLinks({
+      clock,
+      id: this.id,
+      table,
+      idleMs: settings.idleLinkMs,
+      run: (task) => void run(task),
+      dial: (peer) => this.maintenance.dialNow(peer),
+      repairSoon: () => this.maintenance.repairSoon(),
+    });
+    this.forwarding = new Forwarding({
+      identity,
+      clock,
+      table,
+      counters,
+      guard,
+      isStopped,
+      nextPacketId,
+      deliver: (p, from) => this.deliver(p, from),
+      drop,
+      appTraffic: (dst) => this.idle.traffic(dst),
+      trimmed: () => this.idle.restingCount > 0,
+    });
     this.lookups = new Lookups({
       identity,
       clock,
@@ -169,6 +192,7 @@ export class MeshNode {
       lookup: (target) => this.lookups.lookup(target),
       expireTopics: () => this.pubsub.expire(),
       askFor: (gaps, link) => this.links.askFor(gaps, link),
+      resting: (id) => this.idle.isResting(id),
     });
     this.links = new Links({
       identity,
@@ -181,6 +205,7 @@ export class MeshNode {
       guard,
       settings,
       maintenance: this.maintenance,
+      idle: this.idle,
       wall: this.wall,
       run,
       drop,
@@ -226,6 +251,7 @@ export class MeshNode {
     await this.actor.run(() => {
       this.stopped = true;
       this.maintenance.stop();
+      this.idle.stop();
       this.pubsub.stop();
       this.saveTimer?.cancel();
       this.links.closeAll('node stopped');
@@ -327,6 +353,7 @@ export class MeshNode {
       if (replay) return this.drop(replay);
     }
     this.counters.delivered++;
+    if (from && APP_KINDS.has(p.kind)) this.idle.traffic(src);
     switch (p.kind) {
       case PacketKind.Data:
         return this.services.onData(src, p, hops);

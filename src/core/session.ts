@@ -52,6 +52,10 @@ export class Session {
   /** When we last pinged this peer (liveness.ts). */
   probedAt?: number;
   openedAt = 0;
+  /** When this link last carried an application packet, either way (idle-links.ts). */
+  lastAppAt = 0;
+  /** When we last offered the peer to rest this idle link (a Rest frame), if we did. */
+  restOfferedAt?: number;
   helloSent = false;
   /** Malformed or unexpected frames received; too many closes the link. */
   badFrames = 0;

@@ -5,7 +5,7 @@
  */
 import { type Clock, SeededRandom } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
-import { LINK_HIGH_WATER_BYTES, LinkBase } from '../core/link.js';
+import { LINK_HIGH_WATER_BYTES, LinkBase, type TransportKind } from '../core/link.js';
 import type { Dialer } from '../core/node.js';
 import type { PeerRecord } from '../core/peer-memory.js';
 
@@ -56,8 +56,11 @@ export class MemoryNetwork {
     return this.listeners.has(address);
   }
 
-  /** Opens a link from `from` to the listener at `to`, after one round trip of latency. */
-  dial(from: string, to: string, clock: Clock): Promise<MemoryLink> {
+  /**
+   * Opens a link from `from` to the listener at `to`, after one round trip of latency. Both
+   * ends report `transport` (default 'memory'): tests stand one in for a WebRTC DataChannel.
+   */
+  dial(from: string, to: string, clock: Clock, transport: TransportKind = 'memory'): Promise<MemoryLink> {
     return new Promise((resolve, reject) => {
       const fail = (why: string) => reject(new MeshError('DIAL_FAILED', `dial ${to}: ${why}`));
       clock.setTimeout(() => {
@@ -68,8 +71,8 @@ export class MemoryNetwork {
         const n = (this.pairCounter.get(key) ?? 0) + 1;
         this.pairCounter.set(key, n);
         const name = `${key}#${n}`;
-        const a = new MemoryLink(this, clock, to, from, new SeededRandom(`${this.seed}/${name}/a`));
-        const b = new MemoryLink(this, listener.clock, from, to, new SeededRandom(`${this.seed}/${name}/b`));
+        const a = new MemoryLink(this, clock, to, from, new SeededRandom(`${this.seed}/${name}/a`), transport);
+        const b = new MemoryLink(this, listener.clock, from, to, new SeededRandom(`${this.seed}/${name}/b`), transport);
         a.peer = b;
         b.peer = a;
         this.liveLinks.add(a);
@@ -107,7 +110,6 @@ export class MemoryNetwork {
 }
 
 export class MemoryLink extends LinkBase {
-  readonly transport = 'memory' as const;
   /** @internal */ peer?: MemoryLink;
   private inFlight = 0;
   private lastArrival = 0;
@@ -119,6 +121,7 @@ export class MemoryLink extends LinkBase {
     override readonly remoteAddress: string,
     readonly localAddress: string,
     private readonly random: SeededRandom,
+    readonly transport: TransportKind = 'memory',
   ) {
     super();
   }
@@ -175,12 +178,16 @@ export class MemoryLink extends LinkBase {
   }
 }
 
-/** A node's Dialer on a memory network: it dials `mem:` addresses from its own address. */
-export function memoryDialer(network: MemoryNetwork, from: string, clock: Clock): Dialer {
+/**
+ * A node's Dialer on a memory network: it dials `mem:` addresses from its own address.
+ * `transportFor` names the kind a dialled peer's link reports (tests: 'webrtc' between two
+ * nodes that stand in for browsers); addresses dialled blind are 'memory'.
+ */
+export function memoryDialer(network: MemoryNetwork, from: string, clock: Clock, transportFor?: (rec: PeerRecord) => TransportKind): Dialer {
   const memAddr = (rec: PeerRecord) => rec.addrs.find((x) => x.startsWith('mem:'));
   return {
     dialAddress: (to) => network.dial(from, to, clock),
     canDial: (rec) => memAddr(rec) !== undefined,
-    dial: (rec) => network.dial(from, memAddr(rec)!, clock),
+    dial: (rec) => network.dial(from, memAddr(rec)!, clock, transportFor?.(rec)),
   };
 }

@@ -224,9 +224,15 @@ describe('codec refusals', () => {
   });
 
   it('unknown frame types', () => {
-    for (const t of [0, 10, 255, 1_000_000, -1, '1', 1.5, true, null]) {
+    for (const t of [0, 11, 255, 1_000_000, -1, '1', 1.5, true, null]) {
       expectReason(rawFrame([t, 5]), 'unknown-frame-type', `type ${JSON.stringify(t)}`);
     }
+  });
+
+  it('rest frames carry nothing but their type', () => {
+    const d = decodeFrame(encodeFrame({ type: FrameType.Rest }));
+    assert.ok(d.ok && d.value.type === FrameType.Rest, 'a rest frame round-trips');
+    expectReason(rawFrame([FrameType.Rest, 5]), 'bad-rest', 'a rest frame with a field');
   });
 
   /** Replaces element `i` of a valid body (or truncates/extends it) and expects `reason`. */

@@ -32,6 +32,7 @@ export const DECODE_REASONS = new Set([
   'bad-packet',
   'bad-ask',
   'bad-tell',
+  'bad-rest',
 ]);
 
 /**

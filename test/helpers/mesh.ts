@@ -8,7 +8,8 @@ import { concatBytes, utf8 } from '../../src/core/bytes.js';
 import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type HelloFrame } from '../../src/core/codec.js';
 import { SeededRandom } from '../../src/core/clock.js';
 import { Identity } from '../../src/core/identity.js';
-import type { Link } from '../../src/core/link.js';
+import type { Link, TransportKind } from '../../src/core/link.js';
+import type { PeerRecord } from '../../src/core/peer-memory.js';
 import { MeshNode, type MeshNodeOptions } from '../../src/core/node.js';
 import { MemoryNetwork, memoryDialer, type MemoryLink, type MemoryNetworkOptions } from '../../src/transports/memory.js';
 import { VirtualClock } from '../../src/sim/virtual-clock.js';
@@ -34,13 +35,16 @@ export class TestNet {
     this.network = new MemoryNetwork({ latencyMs: 5, seed: 'test', ...options });
   }
 
-  /** A node listening at `mem:<label>`, accepting every inbound link. Not started. */
-  async addNode(label: string, options: Partial<MeshNodeOptions> = {}): Promise<TestNode> {
+  /**
+   * A node listening at `mem:<label>`, accepting every inbound link. Not started. `transportFor`
+   * names the kind of the links it dials to a peer (memoryDialer): 'webrtc' stands in for a browser pair.
+   */
+  async addNode(label: string, options: Partial<MeshNodeOptions> = {}, transportFor?: (rec: PeerRecord) => TransportKind): Promise<TestNode> {
     const owner = this.owners++;
     const clock = this.clock.scoped(owner);
     const addr = `mem:${label}`;
     const network = this.network;
-    const dialer = memoryDialer(network, addr, clock);
+    const dialer = memoryDialer(network, addr, clock, transportFor);
     const node = new MeshNode({
       identity: await seededIdentity(label),
       clock,
