@@ -64,6 +64,12 @@ export interface ConnectOptions {
   powBits?: number;
   /** Told how the proof of work goes while the identity is made (keys tried, of about `expected`). */
   onWork?: (p: WorkProgress) => void;
+  /**
+   * How long a WebRTC link may carry no application traffic before it closes, while the node
+   * keeps its server link; traffic between the two nodes dials it again (docs/ROUTING.md, "Idle
+   * WebRTC links"). The first tab to connect sets it for the node. Default 120 000 ms; 0 never.
+   */
+  idleLinkMs?: number;
 }
 
 export interface MeshMessage {
@@ -106,7 +112,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
     conn = leader;
   }
   const mesh = new Mesh(conn, {
-    tabId, app, bootstrap, rtc: options.rtc, powBits: options.powBits, onWork: options.onWork,
+    tabId, app, bootstrap, rtc: options.rtc, powBits: options.powBits, onWork: options.onWork, idleLinkMs: options.idleLinkMs,
     canHost: () => pageHasRtc() && (shared || leader?.isLeader === true), releaseLock, onPageHide: () => leader?.pageHide(),
   });
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -150,6 +156,7 @@ interface MeshOptions {
   rtc?: RTCConfiguration;
   powBits?: number;
   onWork?: (p: WorkProgress) => void;
+  idleLinkMs?: number;
   canHost: () => boolean;
   releaseLock: () => void;
   onPageHide?: () => void;
@@ -307,7 +314,7 @@ export class Mesh {
 
   /** @internal Says hello to the host; resolves with the node id. */
   async hello(): Promise<void> {
-    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), hidden: pageHidden(), powBits: this.o.powBits })) as HelloReply;
+    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), hidden: pageHidden(), powBits: this.o.powBits, idleLinkMs: this.o.idleLinkMs })) as HelloReply;
     this.id = r.id;
     this.host = r.host;
     // Asked after hello, so it reaches the host once this tab is registered; a new host (after

@@ -132,7 +132,7 @@ export class NodeHost {
   private async dispatch(tab: TabSession | undefined, m: TabRequestMessage): Promise<unknown> {
     if (m.op === 'hello') {
       this.webrtc ??= m.rtc;
-      const node = await this.ensureNode(m.bootstrap, m.powBits ?? 0);
+      const node = await this.ensureNode(m.bootstrap, m.powBits ?? 0, m.idleLinkMs);
       for (const addr of m.bootstrap) this.dialBootstrap(node, addr);
       const reply: HelloReply = { id: node.id, host: this.kind };
       return reply;
@@ -191,16 +191,16 @@ export class NodeHost {
   }
 
   /** The first hello starts the node, with its bootstrap and the proof of work its mesh asks. */
-  private ensureNode(bootstrap: string[], powBits: number): Promise<MeshNode> {
+  private ensureNode(bootstrap: string[], powBits: number, idleLinkMs?: number): Promise<MeshNode> {
     if (!this.starting) {
-      this.starting = this.startNode(bootstrap, powBits);
+      this.starting = this.startNode(bootstrap, powBits, idleLinkMs);
       for (const a of bootstrap) this.dialled.add(a);
     }
     for (const a of bootstrap) this.ice.addBootstrap(a);
     return this.starting;
   }
 
-  private async startNode(bootstrap: string[], powBits: number): Promise<MeshNode> {
+  private async startNode(bootstrap: string[], powBits: number, idleLinkMs?: number): Promise<MeshNode> {
     checkPowBits(powBits); // before any work: 40 bits would run for ever
     const db = await openDb();
     // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
@@ -223,6 +223,7 @@ export class NodeHost {
       encryption: e2eKeys !== undefined,
       e2eKeys,
       powBits,
+      idleLinkMs,
     });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
