@@ -14,6 +14,14 @@
  *    SOURCES table by newer ones) is accepted only if its id's time is within MAX_SKEW of the
  *    receiver's clock.
  *
+ * 3. Lanes: the lowest LANE_BITS bits of an id name a lane, and each lane is a sequence of its
+ *    own (rule 1, within the ids of that lane); the receiver keeps its window per (source,
+ *    lane). A node numbers its own packets in lane 0; a tab that builds and seals packets
+ *    itself for the links it hosts (the data plane in the host tab, docs/DATA-PLANE.md) is
+ *    granted another lane by its node, so the two interleave without either's ids falling
+ *    under the other's floor. A lane is no weaker than a source: a replay of a lane's packet
+ *    meets that lane's window, and the id (lane included) is signed or in the AEAD's data.
+ *
  * So a replay is refused while its source is remembered, whatever else arrived meanwhile (the
  * window is per source, not shared), and once forgotten, unless the packet is at most MAX_SKEW
  * old. The cost: nodes need clocks within MAX_SKEW of each other (5 minutes, the bound
@@ -22,27 +30,44 @@
  */
 import { BoundedMap } from './dedupe.js';
 
-/** Packet ids per wall-clock millisecond before a sender's numbering runs ahead of its clock. */
+/** Packet ids per wall-clock millisecond (all lanes together) before a sender's numbering runs ahead of its clock. */
 export const IDS_PER_MS = 1024;
-/** Sources remembered at once. */
+/** Low bits of a packet id that name its lane (rule 3). IDS_PER_MS is a multiple of LANES. */
+export const LANE_BITS = 3;
+export const LANES = 1 << LANE_BITS;
+/** The lane a node numbers its own packets in. */
+export const NODE_LANE = 0;
+/** Sources remembered at once (each (source, lane) pair counts as one; most sources use lane 0 only). */
 export const SOURCES = 8192;
 /** Ids remembered above a source's floor: how far out of order its packets may arrive. */
 export const RECENT = 32;
 /** Largest difference between a forgotten source's packet time and the receiver's clock. */
 export const MAX_SKEW_MS = 5 * 60_000;
 
-/** The id of the `n`th packet made at wall-clock time `ms` (tests craft packets with it). */
-export function packetIdAt(ms: number, n = 0): number {
-  return Math.max(0, Math.floor(ms)) * IDS_PER_MS + n;
+/** The id of the `n`th packet of `lane` made at wall-clock time `ms` (tests craft packets with it). */
+export function packetIdAt(ms: number, n = 0, lane = NODE_LANE): number {
+  return Math.max(0, Math.floor(ms)) * IDS_PER_MS + n * LANES + lane;
 }
 
-/** A node's own packet numbering. */
+/** The lane a packet id belongs to (ids are safe integers, beyond 32 bits: no bit operators). */
+export function laneOf(id: number): number {
+  return id % LANES;
+}
+
+/** One lane's packet numbering: a node's own (lane 0), or a tab's granted lane. */
 export class PacketSequence {
   private last = -1;
-  constructor(private readonly wall: () => number) {}
+  constructor(
+    private readonly wall: () => number,
+    readonly lane = NODE_LANE,
+  ) {
+    if (!Number.isInteger(lane) || lane < 0 || lane >= LANES) throw new RangeError(`a lane is an integer from 0 to ${LANES - 1}`);
+  }
 
   next(): number {
-    this.last = Math.max(this.last + 1, packetIdAt(this.wall()));
+    const base = Math.max(this.last + 1, packetIdAt(this.wall()));
+    // The first id at or above `base` in this lane.
+    this.last = base + ((this.lane - laneOf(base) + LANES) % LANES);
     return this.last;
   }
 }
@@ -65,8 +90,9 @@ export class ReplayGuard {
     this.sources = new BoundedMap<string, SourceWindow>(sources);
   }
 
-  /** Records packet `id` of `src` (a verified packet); returns the reason to drop it, or undefined. */
-  check(src: string, id: number): string | undefined {
+  /** Records packet `id` of `src` (a verified packet); returns the reason to drop it, or undefined. The window is per (source, lane). */
+  check(source: string, id: number): string | undefined {
+    const src = `${source}/${laneOf(id)}`;
     const w = this.sources.get(src);
     if (!w) {
       const skew = Math.abs(id / IDS_PER_MS - this.wall());
