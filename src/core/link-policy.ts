@@ -35,6 +35,35 @@ export function neededByUs(table: RoutingTable, session: Session): boolean {
   return closerInBucket === 0 || closer < NEIGHBOURS;
 }
 
+/**
+ * The links `neededByUs` calls needed, all in one pass: a sort instead of a scan of the table per
+ * link. A server with a thousand leaves re-checks every link on each join and leave, and the
+ * scans made that quadratic (16 % of its CPU in the capacity bench's profile).
+ */
+export function neededLinks(table: RoutingTable): Set<Session> {
+  const self = table.self;
+  const routers = [...table.all()].filter((s) => !isLeaf(s)).sort((a, b) => compareDistance(a.peer!.id, b.peer!.id, self));
+  const needed = new Set<Session>();
+  const firstInBucket = new Map<number, NodeId>();
+  routers.forEach((s, rank) => {
+    const bucket = table.bucketOf(s.peer!.id);
+    if (!firstInBucket.has(bucket)) {
+      firstInBucket.set(bucket, s.peer!.id);
+      needed.add(s); // nothing closer in its bucket
+    } else if (rank < NEIGHBOURS) needed.add(s);
+  });
+  // A leaf counts in no one's tally, but is itself needed when closer than those that cover it.
+  const lastNeighbour = routers[NEIGHBOURS - 1]?.peer!.id;
+  for (const s of table.all()) {
+    if (!isLeaf(s)) continue;
+    const id = s.peer!.id;
+    const first = firstInBucket.get(table.bucketOf(id));
+    const closerThan = (other: NodeId | undefined) => other === undefined || compareDistance(id, other, self) < 0;
+    if (closerThan(first) || closerThan(lastNeighbour)) needed.add(s);
+  }
+  return needed;
+}
+
 /** True when a link to `id` (not yet linked) would be needed by our routing invariant. */
 export function wouldBeNeeded(table: RoutingTable, id: NodeId): boolean {
   const bucket = table.bucketOf(id);
@@ -63,8 +92,9 @@ export function pickEviction(table: RoutingTable, mayHurtPeer: boolean): Session
   for (const b of counts.keys()) deepest = Math.max(deepest, b);
   let best: Session | undefined;
   let bestScore = -Infinity;
+  const needed = neededLinks(table);
   for (const s of table.all()) {
-    if (neededByUs(table, s)) continue;
+    if (needed.has(s)) continue;
     const bucket = table.bucketOf(s.peer!.id);
     let score: number;
     if (!s.peerNeedsUs) score = 1000 + (counts.get(bucket) ?? 0);

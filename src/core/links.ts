@@ -13,7 +13,7 @@ import { idFromPublicKey, idFromText, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import type { Link } from './link.js';
 import { emptyBuckets, gapsBelow, peersForAsk } from './bucket-gaps.js';
-import { neededByUs, pickEviction, RESERVE, wouldBeNeeded } from './link-policy.js';
+import { neededLinks, pickEviction, RESERVE, wouldBeNeeded } from './link-policy.js';
 import { linksFrom, networkAddressOf } from './address-limit.js';
 import type { NodeSettings } from './node-settings.js';
 import type { NodeEvents } from './node-types.js';
@@ -364,8 +364,9 @@ export class Links {
 
   /** Tells each peer whether we need its link, when that changed. */
   private updateNeeds(): void {
+    const needed = neededLinks(this.host.table);
     for (const s of this.host.table.all()) {
-      const need = neededByUs(this.host.table, s);
+      const need = needed.has(s);
       if (s.weNeedSent !== need) {
         s.weNeedSent = need;
         s.sendFrame({ type: FrameType.Need, need });

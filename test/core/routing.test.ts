@@ -10,7 +10,7 @@ import { toHex } from '../../src/core/bytes.js';
 import { SeededRandom } from '../../src/core/clock.js';
 import { commonPrefixLength, compareDistance, hashToId, ID_BYTES, idFromPublicKey, type NodeId } from '../../src/core/id.js';
 import type { Identity } from '../../src/core/identity.js';
-import { dialWishes, NEIGHBOURS, neededByUs, pickEviction, RESERVE, wouldBeNeeded } from '../../src/core/link-policy.js';
+import { dialWishes, NEIGHBOURS, neededByUs, neededLinks, pickEviction, RESERVE, wouldBeNeeded } from '../../src/core/link-policy.js';
 import { PeerMemory, type PeerRecord } from '../../src/core/peer-memory.js';
 import type { RoutingTable } from '../../src/core/routing-table.js';
 import { Simulation } from '../../src/sim/simulation.js';
@@ -227,6 +227,18 @@ describe('link policy', () => {
         assert.ok(closer >= NEIGHBOURS, `the victim has ${closer} closer links: it is one of the ${NEIGHBOURS} closest`);
         if (!mayHurtPeer) assert.equal(victim.peerNeedsUs, false, 'a link the peer needs goes only when we may hurt the peer');
         assert.equal(neededByUs(table, victim), false);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('neededLinks marks exactly the links neededByUs calls needed, leaves included', () => {
+    fc.assert(
+      fc.property(clusteredIds(1, 40), fc.array(fc.boolean(), { minLength: 40, maxLength: 40 }), (ids, leaves) => {
+        const links = ids.filter((i) => toHex(i) !== toHex(self)).map((id, k) => ({ id, leaf: leaves[k]! }));
+        const table = tableWith(me, self, links);
+        const needed = neededLinks(table);
+        for (const s of table.all()) assert.equal(needed.has(s), neededByUs(table, s), `link ${s.peer!.idText} (leaf ${links.find((l) => toHex(l.id) === s.peer!.idText)!.leaf})`);
       }),
       { numRuns: 300 },
     );
