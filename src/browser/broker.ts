@@ -55,6 +55,8 @@ export class RtcBroker {
   private readonly attempts = new Map<string, Attempt>();
   /** Counts re-dials after a tab's death, for status and tests. */
   rehomed = 0;
+  /** Told when a link closes (fast-grants.ts checks its grants again). */
+  onLinkClosed?: () => void;
   /** Logs every signal to the tabs' consoles (diagnostics). */
   debug = false;
 
@@ -199,6 +201,7 @@ export class RtcBroker {
       learnAddress: true,
       onClosed: () => {
         a.closedAt = Date.now();
+        this.onLinkClosed?.();
         setTimeout(() => this.attempts.get(key) === a && this.attempts.delete(key), REMEMBER_CLOSED_MS);
       },
     });
@@ -229,6 +232,13 @@ export class RtcBroker {
     const m = new Map<string, string>();
     for (const a of this.attempts.values()) if (a.live && !a.link.closed && a.link.remoteAddress) m.set(a.peer, a.link.remoteAddress);
     return m;
+  }
+
+  /** The open WebRTC links and the tab hosting each (fast-grants.ts). */
+  hostedLinks(): { key: string; peer: string; tabId: string }[] {
+    const out: { key: string; peer: string; tabId: string }[] = [];
+    for (const a of this.attempts.values()) if (a.live && !a.link.closed) out.push({ key: a.key, peer: a.peer, tabId: a.tab.tabId });
+    return out;
   }
 
   /** Links per host tab, for status. */

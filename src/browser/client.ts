@@ -15,6 +15,7 @@ import { pageHasRtc, TAB_LOCK_PREFIX, TAB_PARKED, WORKER_OPTIONS } from './proto
 import { pageHidden, watchLifecycle } from './lifecycle.js';
 import { randomHex } from './random-hex.js';
 import { RtcHost } from './rtc-host.js';
+import type { FastPath } from './fast-path.js';
 import { type MeshStream, TabStreams } from './tab-streams.js';
 import { withTimeout } from './with-timeout.js';
 
@@ -70,6 +71,13 @@ export interface ConnectOptions {
    * WebRTC links"). The first tab to connect sets it for the node. Default 120 000 ms; 0 never.
    */
   idleLinkMs?: number;
+  /**
+   * The data plane in the host tab (docs/DATA-PLANE.md): while this tab is the only tab of its
+   * app and hosts the WebRTC link to a peer, its datagrams and requests to that peer, and the
+   * peer's to it, are sealed and opened in this tab and never cross to the worker. Default true;
+   * false sends everything through the node.
+   */
+  fastPath?: boolean;
 }
 
 export interface MeshMessage {
@@ -112,7 +120,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
     conn = leader;
   }
   const mesh = new Mesh(conn, {
-    tabId, app, bootstrap, rtc: options.rtc, powBits: options.powBits, onWork: options.onWork, idleLinkMs: options.idleLinkMs,
+    tabId, app, bootstrap, rtc: options.rtc, powBits: options.powBits, onWork: options.onWork, idleLinkMs: options.idleLinkMs, fastPath: options.fastPath !== false,
     canHost: () => pageHasRtc() && (shared || leader?.isLeader === true), releaseLock, onPageHide: () => leader?.pageHide(),
   });
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -157,6 +165,7 @@ interface MeshOptions {
   powBits?: number;
   onWork?: (p: WorkProgress) => void;
   idleLinkMs?: number;
+  fastPath?: boolean;
   canHost: () => boolean;
   releaseLock: () => void;
   onPageHide?: () => void;
@@ -188,6 +197,9 @@ export class Mesh {
   private readonly rtc: RtcHost;
   private readonly streams = new TabStreams((req, transfer) => this.call(req, transfer));
   private closed = false;
+  /** The data plane, loaded with the first grant (fast-path.ts): pages that never get one never load it. */
+  private fast?: FastPath;
+  private fastLoading?: Promise<FastPath>;
 
   constructor(
     private readonly conn: Conn,
@@ -226,7 +238,15 @@ export class Mesh {
    * after `deadlineMs` (default 10 000, at most 120 000). Sealed end to end when both nodes encrypt.
    */
   async send(to: string, data: AppData, options: { port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
-    await this.call({ op: 'send', to, data, port: options.port ?? 0, reliable: options.reliable, deadlineMs: options.deadlineMs });
+    const viaNode = async () => {
+      await this.call({ op: 'send', to, data, port: options.port ?? 0, reliable: options.reliable, deadlineMs: options.deadlineMs });
+    };
+    if (!options.reliable && this.fast?.has(to) && !this.closed) {
+      const port = options.port ?? 0;
+      checkPort(port);
+      return this.fast.send(to, data, port, viaNode);
+    }
+    return viaNode();
   }
 
   /** Listens to datagrams on every port of this app. Returns a function that stops listening. */
@@ -252,7 +272,17 @@ export class Mesh {
   }
 
   request(to: string, data: AppData, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
-    return this.call({ op: 'request', to, data, port: options.port ?? 0, timeoutMs: options.timeoutMs }) as Promise<AppData>;
+    const viaNode = () => this.call({ op: 'request', to, data, port: options.port ?? 0, timeoutMs: options.timeoutMs }) as Promise<AppData>;
+    if (this.fast?.has(to) && !this.closed) {
+      try {
+        const port = options.port ?? 0;
+        checkPort(port);
+        return this.fast.request(to, data, port, options.timeoutMs, viaNode);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return viaNode();
   }
 
   subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
@@ -296,6 +326,7 @@ export class Mesh {
 
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
+    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, dropped: {} };
     return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
   }
 
@@ -306,6 +337,7 @@ export class Mesh {
     this.closed = true;
     this.rtc.closeAll();
     this.streams.failAll(MeshError.stopped());
+    this.fast?.failAll(MeshError.stopped());
     for (const p of this.pending.values()) p.reject(MeshError.stopped());
     this.pending.clear();
     this.o.releaseLock();
@@ -314,7 +346,7 @@ export class Mesh {
 
   /** @internal Says hello to the host; resolves with the node id. */
   async hello(): Promise<void> {
-    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), hidden: pageHidden(), powBits: this.o.powBits, idleLinkMs: this.o.idleLinkMs })) as HelloReply;
+    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), hidden: pageHidden(), powBits: this.o.powBits, idleLinkMs: this.o.idleLinkMs, fastPath: this.o.fastPath })) as HelloReply;
     this.id = r.id;
     this.host = r.host;
     // Asked after hello, so it reaches the host once this tab is registered; a new host (after
@@ -389,6 +421,11 @@ export class Mesh {
         return this.rtc.open(m.key, m.initiator, m.port as MessagePort, m.iceServers);
       case 'rtc-signal':
         return void this.rtc.onSignal(m.key, m.body);
+      case 'fast-grant':
+        // Through the loading promise, so a revoke that follows is applied after its grant.
+        return void this.fastPath().then((f) => f.grant(m), (err: unknown) => console.warn('meshwork: the data plane did not load', err));
+      case 'fast-revoke':
+        return void this.fastLoading?.then((f) => f.revoke(m.key), () => undefined);
       case 'stream-incoming':
       case 'stream-data':
       case 'stream-end':
@@ -404,6 +441,32 @@ export class Mesh {
         return safe(() => this.o.onWork?.(progress));
       }
     }
+  }
+
+  private fastPath(): Promise<FastPath> {
+    this.fastLoading ??= import('./fast-path.js').then(({ FastPath }) => {
+      const fast = new FastPath({
+        rtc: this.rtc,
+        listening: () => this.messageFns.size > 0,
+        deliver: (from, data, port) => {
+          for (const fn of this.messageFns) safe(() => fn({ from, data, port }));
+        },
+        handles: (port) => this.handlers.has(port),
+        runHandler: async (from, data, port) => {
+          try {
+            const out = await this.handlers.get(port)!({ from, data, port });
+            return { ok: true, data: out ?? new Uint8Array(0) };
+          } catch (err) {
+            return { ok: false, data: err instanceof Error ? err.message : String(err) };
+          }
+        },
+        traffic: (peers) => this.fire({ op: 'fast-traffic', peers }),
+      });
+      this.rtc.tap = fast;
+      this.fast = fast;
+      return fast;
+    });
+    return this.fastLoading;
   }
 
   private onHubMode(mode: HubMode, reason: string): void {

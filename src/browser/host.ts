@@ -15,8 +15,9 @@ import { DialBackoff, type DialCounters } from './dial-backoff.js';
 import { HeldConn } from './held-conn.js';
 import { HostStreams } from './host-streams.js';
 import { BrowserDialer } from './dialer.js';
+import { FastGrants, type FastTab } from './fast-grants.js';
 import { IceClient, type IceStatus } from './ice-client.js';
-import type { AttachedApp, BrowserLinkStatus, BrowserStatus, Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
+import type { AttachedApp, BrowserLinkStatus, BrowserStatus, Conn, HelloReply, HostEvent, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
 import { IdbPeerStore, openDb } from './store.js';
@@ -28,8 +29,10 @@ interface PendingReply {
   retry: () => void;
 }
 
-class TabSession implements RtcHostTab {
+class TabSession implements RtcHostTab, FastTab {
   alive = true;
+  /** The tab asked for the data plane (fast-grants.ts). */
+  fastPath = false;
   listening = false;
   /** Frozen or in the back/forward cache: hosts nothing and answers nothing until it says hello again. */
   parked = false;
@@ -52,6 +55,10 @@ class TabSession implements RtcHostTab {
 
   signalRtc(key: string, body: string): void {
     this.conn.post({ ev: 'rtc-signal', key, body });
+  }
+
+  post(message: HostEvent, transfer?: Transferable[]): void {
+    this.conn.post(message, transfer);
   }
 }
 
@@ -77,6 +84,8 @@ export class NodeHost {
   readonly broker: RtcBroker;
   readonly ice: IceClient;
   private readonly backoff = new DialBackoff();
+  /** The data plane in host tabs: which tab seals and opens which peer's packets itself. */
+  private readonly grants: FastGrants;
 
   constructor(private readonly kind: HostKind) {
     this.ice = new IceClient(
@@ -93,6 +102,13 @@ export class NodeHost {
         if (tab) this.lifecycle(tab, 'parked');
       },
     );
+    this.grants = new FastGrants({
+      node: () => this.node,
+      tabs: () => this.tabs.values(),
+      hostedLinks: () => this.broker.hostedLinks(),
+      log: (text) => this.log(text),
+    });
+    this.broker.onLinkClosed = () => this.grants.refresh();
   }
 
   /** A new tab connection. Nothing happens until it says hello. */
@@ -121,7 +137,10 @@ export class NodeHost {
     if (old) this.forgetTab(old);
     const tab = new TabSession(m.tabId, m.app, m.canHost, conn, m.origin);
     tab.hidden = m.hidden === true;
+    tab.fastPath = m.fastPath === true;
     this.tabs.set(tab.tabId, tab);
+    // A second tab of an app takes the first one's grants back now, before it listens to anything.
+    this.grants.refresh();
     // The tab holds this lock for its whole life: we get it when the tab is gone.
     navigator.locks
       .request(TAB_LOCK_PREFIX + tab.tabId, { signal: tab.lockAbort.signal }, () => this.tabDied(tab))
@@ -181,6 +200,11 @@ export class NodeHost {
         return this.streams.abort(tab, m.sh, m.reason);
       case 'stream-read':
         return this.streams.grant(tab, m.sh, m.bytes);
+      case 'fast-traffic':
+        // Only a page of this origin hosts links and holds grants (fast-grants.ts).
+        if (tab.origin !== undefined || !Array.isArray(m.peers)) return;
+        for (const peer of m.peers) if (typeof peer === 'string') node.noteAppTraffic(peer);
+        return;
       case 'bye':
         tab.lockAbort.abort();
         this.tabDied(tab);
@@ -229,6 +253,7 @@ export class NodeHost {
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
     node.events.on('link-up', (e) => this.ice.linkUp(e.id));
     node.events.on('link-down', (e) => this.log(`link down ${e.id.slice(0, 8)} ${e.transport}: ${e.reason}`));
+    for (const ev of ['link-up', 'link-down', 'peer-key'] as const) node.events.on(ev, () => this.grants.refresh());
     this.node = node;
     await node.start();
     return node;
@@ -358,6 +383,7 @@ export class NodeHost {
     tab.conn.hold();
     this.log(`tab ${tab.tabId.slice(0, 6)} parked (frozen or cached): its links move`);
     this.broker.tabDied(tab.tabId);
+    this.grants.refresh();
     // Requests it was already asked stay with it (answered when it returns, or timed out):
     // asking another tab too could run a handler twice.
   }
@@ -375,6 +401,7 @@ export class NodeHost {
     for (const key of [...this.handlerTabs.keys()]) this.removeHandler(tab, key);
     for (const key of [...this.topicTabs.keys()]) this.removeTopic(tab, key);
     this.streams.tabDied(tab);
+    this.grants.tabGone(tab);
     if (this.node) this.updateListener(this.node, tab.app);
     for (const [rid, p] of [...this.replies]) {
       if (p.tab !== tab) continue;
@@ -403,6 +430,7 @@ export class NodeHost {
     counters: NodeStatus['counters'];
     e2e: NodeStatus['e2e'];
     rtcDials: DialCounters;
+    fastGrants: { granted: number; revoked: number };
     ice: IceStatus;
   } {
     const paths = this.broker.paths();
@@ -422,6 +450,7 @@ export class NodeHost {
       counters: s.counters,
       e2e: s.e2e,
       rtcDials: this.backoff.counters(),
+      fastGrants: { granted: this.grants.granted, revoked: this.grants.revoked },
       ice: this.ice.status(),
       ...(tab.origin === undefined ? { apps: this.attachedApps() } : {}),
     };

@@ -18,7 +18,7 @@ export type TabRequest =
    * A tab says hello again when it comes back from the freezer or the back/forward cache.
    * `origin`: set by the hub to the app's origin; absent for pages of the node's own origin.
    */
-  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; hidden?: boolean; powBits?: number; idleLinkMs?: number; origin?: string }
+  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; hidden?: boolean; powBits?: number; idleLinkMs?: number; origin?: string; fastPath?: boolean }
   /** A notification (id 0, never answered). `parked`: the page is being frozen or cached (it gave up its links); `hidden`/`visible`: its visibility changed. */
   | { op: 'lifecycle'; state: 'parked' | 'hidden' | 'visible' }
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
@@ -46,6 +46,8 @@ export type TabRequest =
   | { op: 'stream-abort'; sh: string; reason: string }
   /** The tab may take `bytes` more of the stream. */
   | { op: 'stream-read'; sh: string; bytes: number }
+  /** The data plane (fast-path.ts): this tab carried application packets to or from these peers on the links it hosts. */
+  | { op: 'fast-traffic'; peers: string[] }
   | { op: 'bye' };
 
 export type TabRequestMessage = TabRequest & { id: number };
@@ -70,6 +72,14 @@ export type HostEvent =
   | { ev: 'stream-data'; sh: string; data: Uint8Array }
   | { ev: 'stream-end'; sh: string }
   | { ev: 'stream-error'; sh: string; code: string; message: string }
+  /**
+   * The data plane in the host tab (docs/DATA-PLANE.md): this tab may seal and open Data, Request
+   * and Response packets to and from `peer` itself, on the link it hosts under `key`. `aes` is the
+   * pair's non-extractable AES-GCM key; `app` this tab's 16-byte app id; `lane` its packet-id lane.
+   */
+  | { ev: 'fast-grant'; key: string; peer: string; self: string; aes: CryptoKey; ownPublic: Uint8Array; peerPublic: Uint8Array; app: Uint8Array; lane: number }
+  /** The grant for the link `key` is taken back: packets to and from its peer go through the node again. */
+  | { ev: 'fast-revoke'; key: string; reason: string }
   /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
   | { ev: 'log'; text: string }
   /** Making the node's identity with proof of work: keys tried so far (see ConnectOptions.powBits). */
@@ -112,6 +122,23 @@ export interface BrowserStatus {
   hub?: HubStatus;
   /** Pages of the node's own origin only: every app attached to the node now. */
   apps?: AttachedApp[];
+  /** The data plane in this tab (docs/DATA-PLANE.md): absent when it is off (`connect({ fastPath: false })`). */
+  fastPath?: FastPathStatus;
+}
+
+/** What this tab's data plane did (fast-path.ts). */
+export interface FastPathStatus {
+  /** Peers this tab holds a grant for now. */
+  granted: number;
+  grants: number;
+  revoked: number;
+  sent: number;
+  received: number;
+  requests: number;
+  responses: number;
+  /** Frames this tab opened and handed on to the node (another app, no listener, a request of the node's). */
+  handedOn: number;
+  dropped: Record<string, number>;
 }
 
 export interface AttachedApp {

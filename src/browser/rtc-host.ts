@@ -11,6 +11,8 @@ import { PortLink } from '../transports/port.js';
 import { selectedPath, type RtcPath } from './rtc-path.js';
 
 const CHANNEL_LOW_WATER = 256 * 1024;
+/** Past this many bytes queued on the DataChannel, the tab's own sends (sendOwn) wait for it to drain. */
+const OWN_HIGH_WATER = 1024 * 1024;
 /** Bytes from the peer the node may leave unconsumed before the link is cut. */
 const MAX_UNCONSUMED = 16 * 1024 * 1024;
 const GATHER_TIMEOUT_MS = 3_000;
@@ -28,10 +30,22 @@ interface Entry {
   early: Uint8Array[];
   /** Frames from the peer held until the node knows the peer's address (see wire). */
   inbound?: Uint8Array[];
+  /** The tab's own sends (sendOwn) waiting for the channel to drain. */
+  drainWaiters: (() => void)[];
+}
+
+/**
+ * The data plane in this tab (fast-path.ts): `take` may claim a frame from the peer before it
+ * goes to the node (true: claimed); `gone` hears that a link's entry went.
+ */
+export interface RtcTap {
+  take(key: string, frame: Uint8Array): boolean;
+  gone(key: string): void;
 }
 
 export class RtcHost {
   private readonly entries = new Map<string, Entry>();
+  tap?: RtcTap;
 
   constructor(
     private readonly signal: (key: string, body: string) => void,
@@ -50,7 +64,7 @@ export class RtcHost {
     const pc = new RTCPeerConnection(this.config ?? { iceServers });
     // framesGivenUp: each DataChannel message's buffer is handed on to the node as it is.
     const pipe = new PortLink(port, { transport: 'webrtc', autoAck: false, framesGivenUp: true, onClosed: () => this.drop(key) });
-    const e: Entry = { key, pc, pipe, owed: 0, early: [] };
+    const e: Entry = { key, pc, pipe, owed: 0, early: [], drainWaiters: [] };
     this.entries.set(key, e);
     pipe.attach({ frame: (b) => this.toChannel(e, b), close: () => this.drop(key) });
     pc.addEventListener('connectionstatechange', () => {
@@ -137,6 +151,9 @@ export class RtcHost {
       const n = e.owed;
       e.owed = 0;
       e.pipe.ack(n);
+      const waiters = e.drainWaiters;
+      e.drainWaiters = [];
+      for (const wake of waiters) wake();
     });
   }
 
@@ -147,7 +164,42 @@ export class RtcHost {
     );
   }
 
+  /**
+   * A frame this tab made (the data plane), on the link `key`: written in the order of the calls,
+   * among the node's frames. While more than OWN_HIGH_WATER bytes wait on the channel it waits
+   * for the channel to drain first, so the tab cannot starve the node's frames; the node's
+   * window (toChannel) sees these bytes in `bufferedAmount` too. False when the link is gone.
+   */
+  async sendOwn(key: string, frame: Uint8Array): Promise<boolean> {
+    for (;;) {
+      const e = this.entries.get(key);
+      const dc = e?.dc;
+      if (!e || !dc || dc.readyState !== 'open' || e.pipe.closed) return false;
+      if (dc.bufferedAmount <= OWN_HIGH_WATER) {
+        try {
+          dc.send(frame as Uint8Array<ArrayBuffer>);
+          return true;
+        } catch {
+          return false;
+        }
+      }
+      await new Promise<void>((resolve) => e.drainWaiters.push(resolve));
+    }
+  }
+
+  /** A frame from the peer that the data plane opened and hands on to the node after all. */
+  toNode(key: string, frame: Uint8Array): void {
+    const e = this.entries.get(key);
+    if (e) this.toPipe(e, frame);
+  }
+
   private fromChannel(e: Entry, b: Uint8Array): void {
+    if (e.pipe.closed) return;
+    if (this.tap?.take(e.key, b)) return;
+    this.toPipe(e, b);
+  }
+
+  private toPipe(e: Entry, b: Uint8Array): void {
     if (e.pipe.closed) return;
     e.pipe.send(b);
     if (e.pipe.bufferedAmount > MAX_UNCONSUMED) e.pipe.close('the node is not consuming its data channel');
@@ -173,6 +225,9 @@ export class RtcHost {
     if (!e) return;
     this.entries.delete(key);
     if (!e.pipe.closed) e.pipe.close('closed');
+    for (const wake of e.drainWaiters) wake();
+    e.drainWaiters = [];
+    this.tap?.gone(key);
     try {
       e.dc?.close();
       e.pc.close();

@@ -6,6 +6,7 @@
  * The slice of SubtleCrypto used here is typed locally, like webcrypto.ts does for signing, so
  * `core/` still compiles without DOM or Node type libraries.
  */
+import { encode } from 'cborg';
 import { concatBytes, toHex, utf8 } from './bytes.js';
 import type { CryptoKeyLike, CryptoKeyPairLike } from './webcrypto.js';
 
@@ -92,4 +93,16 @@ export async function open(key: CryptoKeyLike, nonce: Uint8Array, ciphertext: Ui
   } catch {
     return undefined;
   }
+}
+
+const AAD_LABEL = 'meshwork/1 e2e';
+
+/**
+ * What the AEAD authenticates besides the plaintext: every packet field a relay must not change
+ * (both node ids, the packet id and the kind; only the hop limit is left out) and both X25519
+ * keys. The app namespace id and the port travel inside the plaintext, so they are hidden and
+ * authenticated too. Shared by the node (e2e.ts) and a host tab's data plane (fast-path.ts).
+ */
+export function associatedData(src: Uint8Array, dst: Uint8Array, kind: number, id: number, senderKey: Uint8Array, recipientKey: Uint8Array): Uint8Array {
+  return encode([AAD_LABEL, src, dst, id, kind, senderKey, recipientKey]);
 }

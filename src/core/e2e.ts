@@ -27,11 +27,10 @@
  * `requireEncryption` a node refuses to send or accept plaintext application payloads.
  */
 import { bytesEqual, toHex } from './bytes.js';
-import { encode } from 'cborg';
 import type { Clock } from './clock.js';
 import type { PacketFrame } from './codec.js';
 import { BoundedMap } from './dedupe.js';
-import { derivePairKey, E2E_KEY_BYTES, exportE2ePublicKey, generateE2eKeys, open, seal } from './e2e-crypto.js';
+import { associatedData, derivePairKey, E2E_KEY_BYTES, exportE2ePublicKey, generateE2eKeys, open, seal } from './e2e-crypto.js';
 import { MeshError } from './errors.js';
 import { shortId, type NodeId } from './id.js';
 import { PacketKind } from './packets.js';
@@ -45,7 +44,6 @@ const PEER_CACHE = 4096;
 const PLAINTEXT_PEER_MS = 10 * 60_000;
 /** At most one unasked key correction per peer in this interval. */
 const NOTICE_INTERVAL_MS = 1_000;
-const AAD_LABEL = 'meshwork/1 e2e';
 
 /** How often an unanswered key request is sent again. */
 const KEY_REQUEST_RESEND_MS = 400;
@@ -63,6 +61,18 @@ export interface E2eOptions {
   /** Signs and routes a packet of ours (call inside the actor). */
   originate: (dst: NodeId, kind: number, payload: Uint8Array) => Promise<void>;
   drop: (reason: string) => void;
+  /**
+   * Told when what this node may seal to `peer` changes: its key was learned or replaced, or it
+   * became known to hold our key, or may no longer (a host tab's data plane grant follows it).
+   */
+  keyState?: (peer: string) => void;
+}
+
+/** What a host tab needs to seal to and open from one peer itself (docs/DATA-PLANE.md). */
+export interface PeerPair {
+  aes: Promise<CryptoKeyLike>;
+  peerPublic: Uint8Array;
+  ownPublic: Uint8Array;
 }
 
 interface PeerKey {
@@ -222,7 +232,7 @@ export class E2e {
     this.stats.opened++;
     if (unsigned) this.stats.unsignedOpened++;
     // It sealed to our current key, so it holds that key: from now on our packets to it go unsigned.
-    this.holdOurKey.set(src, true);
+    this.holds(src, true);
     return { payload: plain, sealed: true };
   }
 
@@ -244,17 +254,34 @@ export class E2e {
       this.plaintextPeers.take(src);
       if (this.on) this.learn(p.src, r.key);
     } else {
-      this.peers.take(src);
+      if (this.peers.take(src)) this.o.keyState?.(src);
       this.plaintextPeers.set(src, this.o.clock.now() + PLAINTEXT_PEER_MS);
     }
     if (r.requestId === 0) {
       // An unasked correction: it could not open something of ours, so it may not hold our key.
-      this.holdOurKey.take(src);
+      this.holds(src, false);
       return;
     }
     if (!this.requests.answer(src, r.requestId, true, r.key)) return this.o.drop('late-key-reply');
     // It answered our KeyRequest, which carried our key: it holds it now.
-    if (r.key.length === E2E_KEY_BYTES) this.holdOurKey.set(src, true);
+    if (r.key.length === E2E_KEY_BYTES) this.holds(src, true);
+  }
+
+  /**
+   * The pair key and both X25519 keys for `peer` (hex), when its key is known and it is known to
+   * hold ours: exactly when our sealed packets to it go unsigned, so a host tab may send them too.
+   */
+  pairFor(peer: string): PeerPair | undefined {
+    const known = this.peers.get(peer);
+    if (!this.on || !known || !this.ownPublic || this.holdOurKey.get(peer) !== true) return undefined;
+    return { aes: known.aes, peerPublic: known.publicKey, ownPublic: this.ownPublic };
+  }
+
+  private holds(peer: string, yes: boolean): void {
+    const was = this.holdOurKey.get(peer) === true;
+    if (yes) this.holdOurKey.set(peer, true);
+    else this.holdOurKey.take(peer);
+    if (was !== yes) this.o.keyState?.(peer);
   }
 
   status(): E2eStatus {
@@ -315,13 +342,14 @@ export class E2e {
     const known = this.peers.get(text);
     if (known && bytesEqual(known.publicKey, key)) return known;
     // A new key: the peer restarted, and may have forgotten ours.
-    if (known) this.holdOurKey.take(text);
+    if (known) this.holds(text, false);
     const publicKey = key.slice();
     const aes = this.own!.then((mine) => derivePairKey({ id: this.o.id, keys: mine.keys, publicKey: mine.publicKey }, { id, publicKey }));
     aes.catch(() => undefined);
     const peer = { publicKey, aes };
     this.peers.set(text, peer);
     this.plaintextPeers.take(text);
+    if (known) this.o.keyState?.(text);
     return peer;
   }
 
@@ -335,14 +363,4 @@ export class E2e {
       this.o.run(() => this.o.originate(to, PacketKind.KeyReply, Payload.keyReply.encode({ requestId: 0, key: mine.publicKey })).catch(() => undefined)),
     );
   }
-}
-
-/**
- * What the AEAD authenticates besides the plaintext: every packet field a relay must not change
- * (both node ids, the packet id and the kind; only the hop limit is left out) and both X25519
- * keys. The app namespace id and the port travel inside the plaintext, so they are hidden and
- * authenticated too.
- */
-function associatedData(src: NodeId, dst: NodeId, kind: number, id: number, senderKey: Uint8Array, recipientKey: Uint8Array): Uint8Array {
-  return encode([AAD_LABEL, src, dst, id, kind, senderKey, recipientKey]);
 }

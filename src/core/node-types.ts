@@ -123,6 +123,8 @@ export interface NodeEvents {
   'link-down': { id: string; transport: string; reason: string };
   drop: { reason: string };
   'peer-learned': { id: string };
+  /** What this node may seal to `id` changed (e2e.ts keyState): a host tab's data plane grant is checked again. */
+  'peer-key': { id: string };
 }
 
 export type RequestHandler = (m: Message) => AppData | void | Promise<AppData | void>;

@@ -24,7 +24,7 @@ import type { Link } from './link.js';
 import { DEFAULT_HOP_LIMIT, MAX_REFERRALS } from './limits.js';
 import { FloodGuard } from './rate-limit.js';
 import { isUnsigned, PacketKind, SEALABLE_KINDS, verifyPacket } from './packets.js';
-import { E2e } from './e2e.js';
+import { E2e, type PeerPair } from './e2e.js';
 import type { AppData } from './payloads.js';
 import { Payload } from './payloads.js';
 import { PeerMemory, type PeerRecord, type PeerStore } from './peer-memory.js';
@@ -118,6 +118,7 @@ export class MeshNode {
       run,
       originate,
       drop,
+      keyState: (peer) => this.events.emit('peer-key', { id: peer }),
     });
     this.services = new Services({
       identity,
@@ -455,6 +456,21 @@ export class MeshNode {
 
   sendSignal(to: string, body: string): Promise<void> {
     return this.services.sendSignal(to, body);
+  }
+
+  // ---------------------------------------------------------------- the data plane in a host tab
+
+  /** The keys a host tab needs to seal to and open from `peer` itself, when our unsigned sealed packets may go to it (e2e.ts pairFor). */
+  fastPair(peer: string): PeerPair | undefined {
+    return this.e2e.pairFor(peer);
+  }
+
+  /** A host tab carried application packets to or from `peer` on their link: the link is not idle (idle-links.ts). */
+  noteAppTraffic(peer: string): void {
+    void this.actor.run(() => {
+      const s = this.table.get(peer);
+      if (s) IdleLinks.carried(s, PacketKind.Data, this.clock.now());
+    });
   }
 
   // ---------------------------------------------------------------- observation

@@ -1,0 +1,154 @@
+/**
+ * The data plane in the host tab (docs/DATA-PLANE.md), node side: which tab may seal and open
+ * application packets to and from which linked peer itself. A grant for the WebRTC link to peer
+ * P hosted by tab T is given when all of these hold, and taken back as soon as one does not:
+ *
+ * - the link is open and it is the node's only open WebRTC link to P (the tab then sends on the
+ *   link the node uses);
+ * - T asked for the data plane, runs (not parked), is a page of the node's own origin, and is
+ *   the only live tab of its app: a datagram T takes is then delivered to every listener of the
+ *   app, as the node would deliver it;
+ * - the node knows P's X25519 key and P is known to hold ours (e2e.ts pairFor): exactly when the
+ *   node itself sends P unsigned sealed packets.
+ *
+ * It is checked again on every event that may change one of them: a link up or down, a tab's
+ * hello, park or death, and a change of what the node may seal to P (the `peer-key` event).
+ * Each granted tab gets a packet-id lane (1-7) for its life, so its ids and the node's never
+ * fall under each other's replay floor (replay-guard.ts).
+ */
+import { appId } from '../core/app-namespace.js';
+import type { MeshNode } from '../core/node.js';
+import { LANES, NODE_LANE } from '../core/replay-guard.js';
+import type { HostEvent } from './protocol.js';
+
+/** What the grants need of a tab. */
+export interface FastTab {
+  readonly tabId: string;
+  readonly app: string;
+  readonly alive: boolean;
+  readonly parked: boolean;
+  /** Undefined for a page of the node's own origin. */
+  readonly origin: string | undefined;
+  readonly fastPath: boolean;
+  post(message: HostEvent, transfer?: Transferable[]): void;
+}
+
+export interface FastGrantsHost {
+  node(): MeshNode | undefined;
+  tabs(): Iterable<FastTab>;
+  hostedLinks(): { key: string; peer: string; tabId: string }[];
+  log(text: string): void;
+}
+
+interface Given {
+  peer: string;
+  tab: FastTab;
+  peerPublic: string;
+}
+
+export class FastGrants {
+  /** By link key. */
+  private readonly given = new Map<string, Given>();
+  private readonly lanes = new Map<FastTab, number>();
+  private running = false;
+  private again = false;
+  granted = 0;
+  revoked = 0;
+
+  constructor(private readonly host: FastGrantsHost) {}
+
+  /** Checks every grant again (see the file comment); revocations go out before anything is awaited. */
+  refresh(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void this.run().finally(() => {
+      this.running = false;
+      if (this.again) {
+        this.again = false;
+        this.refresh();
+      }
+    });
+  }
+
+  /** A tab is gone: its grants with it (no message: nobody is there), and its lane is free again. */
+  tabGone(tab: FastTab): void {
+    for (const [key, g] of [...this.given]) if (g.tab === tab) this.given.delete(key);
+    this.lanes.delete(tab);
+    this.refresh();
+  }
+
+  private async run(): Promise<void> {
+    const wanted = this.wanted();
+    for (const [key, g] of [...this.given]) {
+      const w = wanted.get(key);
+      if (w && w.tab === g.tab && w.peerPublic === g.peerPublic) continue;
+      this.given.delete(key);
+      this.revoked++;
+      if (g.tab.alive) g.tab.post({ ev: 'fast-revoke', key, reason: w ? 'changed' : 'no longer eligible' });
+    }
+    for (const [key, w] of wanted) {
+      if (this.given.has(key)) continue;
+      const lane = this.laneOf(w.tab);
+      if (lane === undefined) continue;
+      const aes = await w.pair.aes.catch(() => undefined);
+      // Checked again after the wait: the link, the tab or the key may have changed meanwhile.
+      const now = this.wanted().get(key);
+      if (!aes || !now || now.tab !== w.tab || now.peerPublic !== w.peerPublic || this.given.has(key)) continue;
+      const node = this.host.node()!;
+      try {
+        w.tab.post({
+          ev: 'fast-grant', key, peer: w.peer, self: node.id, aes: aes as CryptoKey,
+          ownPublic: w.pair.ownPublic, peerPublic: w.pair.peerPublic, app: appId(w.tab.app), lane,
+        });
+      } catch (err) {
+        // An engine that cannot post a CryptoKey to a page: that tab goes through the node.
+        this.host.log(`fast path: cannot grant ${w.peer.slice(0, 8)} to tab ${w.tab.tabId.slice(0, 6)}: ${(err as Error).message}`);
+        continue;
+      }
+      this.given.set(key, { peer: w.peer, tab: w.tab, peerPublic: w.peerPublic });
+      this.granted++;
+    }
+  }
+
+  /** The grants that should exist now, by link key. */
+  private wanted(): Map<string, { peer: string; tab: FastTab; peerPublic: string; pair: NonNullable<ReturnType<MeshNode['fastPair']>> }> {
+    const out = new Map<string, { peer: string; tab: FastTab; peerPublic: string; pair: NonNullable<ReturnType<MeshNode['fastPair']>> }>();
+    const node = this.host.node();
+    if (!node) return out;
+    const tabs = [...this.host.tabs()].filter((t) => t.alive);
+    const links = this.host.hostedLinks();
+    const perPeer = new Map<string, number>();
+    for (const l of links) perPeer.set(l.peer, (perPeer.get(l.peer) ?? 0) + 1);
+    for (const l of links) {
+      if (perPeer.get(l.peer) !== 1) continue;
+      const tab = tabs.find((t) => t.tabId === l.tabId);
+      if (!tab || !tab.fastPath || tab.parked || tab.origin !== undefined) continue;
+      if (tabs.filter((t) => t.app === tab.app).length !== 1) continue;
+      const pair = node.fastPair(l.peer);
+      if (!pair) continue;
+      out.set(l.key, { peer: l.peer, tab, peerPublic: hex(pair.peerPublic), pair });
+    }
+    return out;
+  }
+
+  private laneOf(tab: FastTab): number | undefined {
+    const held = this.lanes.get(tab);
+    if (held !== undefined) return held;
+    const used = new Set(this.lanes.values());
+    for (let lane = NODE_LANE + 1; lane < LANES; lane++) {
+      if (used.has(lane)) continue;
+      this.lanes.set(tab, lane);
+      return lane;
+    }
+    return undefined;
+  }
+}
+
+function hex(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += x.toString(16).padStart(2, '0');
+  return s;
+}

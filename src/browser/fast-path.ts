@@ -1,0 +1,298 @@
+/**
+ * The data plane in the host tab (docs/DATA-PLANE.md), tab side. For a WebRTC link this tab
+ * hosts, the node may grant it the pair key of the link's peer: the tab then seals its app's
+ * datagrams and requests to that peer itself and writes them on the DataChannel, and opens the
+ * Data, Request and Response packets that the peer itself sends it there, without a MessagePort
+ * leg to the node's worker. Everything else goes to the node as before, untouched.
+ *
+ * What the tab claims from the channel: an unsigned Packet frame of kind Data, Request or
+ * Response, for our id, whose source is the link's own peer (such a packet only ever travels in
+ * the DTLS channel between the two nodes), on a link it holds a grant for (or, for a Response to
+ * a request of its own, held one for). It opens it as the node would (e2e.ts): the sender key
+ * named must be the one granted, the recipient tag ours, the AES-GCM tag must hold over the
+ * packet's source, destination, id and kind and both keys; then a replay window per (source,
+ * lane) as the node keeps. A packet that fails is dropped here with its reason (`fast:...`); an
+ * opened one this tab cannot take (another app, no listener, no handler, a Response to the
+ * node's own request) goes on to the node whole, which opens it again.
+ */
+import { bytesEqual } from '../core/bytes.js';
+import { decodeFrame, encodeFrame, FrameType, type PacketFrame } from '../core/codec.js';
+import { associatedData, open, seal } from '../core/e2e-crypto.js';
+import { MeshError } from '../core/errors.js';
+import { idFromText } from '../core/id.js';
+import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
+import { checkData } from '../core/node-checks.js';
+import { PacketKind } from '../core/packets.js';
+import { type AppData, Payload, RECIPIENT_TAG_BYTES } from '../core/payloads.js';
+import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
+import type { FastPathStatus, HostEvent } from './protocol.js';
+import type { RtcHost, RtcTap } from './rtc-host.js';
+
+type GrantEvent = Extract<HostEvent, { ev: 'fast-grant' }>;
+
+interface Grant {
+  key: string;
+  peer: string;
+  peerId: Uint8Array;
+  selfId: Uint8Array;
+  aes: CryptoKey;
+  ownPublic: Uint8Array;
+  peerPublic: Uint8Array;
+  app: Uint8Array;
+  seq: PacketSequence;
+}
+
+interface PendingRequest {
+  peer: string;
+  /** The grant it was sent under: its Response opens with this key even after a revoke. */
+  grant: Grant;
+  resolve: (d: AppData) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** What the data plane needs of its tab. */
+export interface FastPathHost {
+  rtc: RtcHost;
+  /** Whether the app listens to datagrams in this tab. */
+  listening(): boolean;
+  deliver(from: string, data: AppData, port: number): void;
+  /** This tab's handler for `port`, if any. */
+  handles(port: number): boolean;
+  runHandler(from: string, data: AppData, port: number): Promise<{ ok: boolean; data: AppData }>;
+  /** Tells the node which peers this tab carried application packets with (idle-links.ts). */
+  traffic(peers: string[]): void;
+}
+
+/** The node's request ids count up from 1; the tab's live above this, so the two never meet (DATA-PLANE.md). */
+const TAB_REQUEST_BASE = 2 ** 40;
+/** The node's default request timeout (node-settings.ts), the same for requests the tab sends itself. */
+const REQUEST_TIMEOUT_MS = 5_000;
+/** How often the tab tells the node of its traffic, while there is some: well under any idle time. */
+const TRAFFIC_REPORT_MS = 2_000;
+const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
+const NONE = new Uint8Array(0);
+
+export class FastPath implements RtcTap {
+  private readonly byPeer = new Map<string, Grant>();
+  private readonly byKey = new Map<string, Grant>();
+  /** One numbering per lane, kept across grants: a lane granted again continues above its last id. */
+  private readonly lanes = new Map<number, PacketSequence>();
+  private readonly replays = new ReplayGuard(() => Date.now());
+  private readonly pending = new Map<number, PendingRequest>();
+  private nextRequest = TAB_REQUEST_BASE;
+  /** Claimed frames are opened one after another, in the order they came. */
+  private inbound: Promise<void> = Promise.resolve();
+  /** Our packets are sealed and written in the order they were sent. */
+  private outbound: Promise<unknown> = Promise.resolve();
+  private readonly busyPeers = new Set<string>();
+  private reportTimer?: ReturnType<typeof setTimeout>;
+  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0 };
+  private readonly dropped: Record<string, number> = {};
+
+  constructor(private readonly host: FastPathHost) {}
+
+  grant(g: GrantEvent): void {
+    const old = this.byPeer.get(g.peer);
+    if (old) this.forget(old);
+    let seq = this.lanes.get(g.lane);
+    if (!seq) this.lanes.set(g.lane, (seq = new PacketSequence(() => Date.now(), g.lane)));
+    const grant: Grant = {
+      key: g.key, peer: g.peer, peerId: idFromText(g.peer), selfId: idFromText(g.self), aes: g.aes,
+      ownPublic: g.ownPublic, peerPublic: g.peerPublic, app: g.app, seq,
+    };
+    this.byPeer.set(g.peer, grant);
+    this.byKey.set(g.key, grant);
+    this.stats.grants++;
+  }
+
+  revoke(key: string): void {
+    const g = this.byKey.get(key);
+    if (!g) return;
+    this.forget(g);
+    this.stats.revoked++;
+  }
+
+  /** The link's entry went (RtcTap): its grant goes with it. */
+  gone(key: string): void {
+    this.revoke(key);
+  }
+
+  /** The tab closes: requests waiting for an answer fail with `err`. */
+  failAll(err: Error): void {
+    for (const id of [...this.pending.keys()]) {
+      const p = this.pending.get(id)!;
+      this.settle(id, () => p.reject(err));
+    }
+  }
+
+  /** Whether a datagram or request to `to` goes on the fast path. */
+  has(to: string): boolean {
+    return this.byPeer.has(to);
+  }
+
+  status(): FastPathStatus {
+    return { granted: this.byPeer.size, ...this.stats, dropped: { ...this.dropped } };
+  }
+
+  /**
+   * A datagram to a granted peer; resolves once written on its DataChannel, as the node's
+   * resolves once it left the node. Should the link be gone by then (its grant with it), the
+   * datagram goes through the node instead (`viaNode`).
+   */
+  send(to: string, data: AppData, port: number, viaNode: () => Promise<void>): Promise<void> {
+    checkData(data);
+    const g = this.byPeer.get(to)!;
+    const plaintext = Payload.data.encode({ app: g.app, port, data });
+    return this.queue(g, PacketKind.Data, plaintext).then((sent) => {
+      if (!sent) return viaNode();
+      this.stats.sent++;
+    });
+  }
+
+  /** A request to a granted peer; through the node instead (`viaNode`) when the link turns out gone before it is written. */
+  request(to: string, data: AppData, port: number, timeoutMs: number | undefined, viaNode: () => Promise<AppData>): Promise<AppData> {
+    checkData(data);
+    const ms = timeoutMs ?? REQUEST_TIMEOUT_MS;
+    if (!(ms > 0)) throw MeshError.invalid('timeoutMs must be positive');
+    const g = this.byPeer.get(to)!;
+    const requestId = this.nextRequest++;
+    return new Promise<AppData>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(requestId);
+        reject(MeshError.timeout(`request to ${to.slice(0, 12)} port ${port}`, ms));
+      }, ms);
+      this.pending.set(requestId, { peer: to, grant: g, resolve, reject, timer });
+      const plaintext = Payload.request.encode({ app: g.app, port, requestId, data });
+      this.queue(g, PacketKind.Request, plaintext).then(
+        (sent) => {
+          if (sent) return void this.stats.requests++;
+          this.settle(requestId, () => viaNode().then(resolve, reject));
+        },
+        (err: unknown) => this.settle(requestId, () => reject(err as Error)),
+      );
+    });
+  }
+
+  /** RtcTap: claims a frame from the peer of link `key` when it is ours to open (see the file comment). */
+  take(key: string, frame: Uint8Array): boolean {
+    // A Packet frame: the version byte, a CBOR array of 9, type 7. Anything else is the node's.
+    if (frame.length < 3 || frame[1] !== 0x89 || frame[2] !== FrameType.Packet) return false;
+    const grant = this.byKey.get(key);
+    if (!grant && this.pending.size === 0) return false;
+    const d = decodeFrame(frame);
+    if (!d.ok || d.value.type !== FrameType.Packet) return false;
+    const p = d.value;
+    if (p.signature.length !== 0 || !FAST_KINDS.has(p.kind)) return false;
+    // A Response may answer a request sent under a grant since revoked: it opens with that grant's key.
+    const g = grant ?? (p.kind === PacketKind.Response ? this.pendingGrant(key) : undefined);
+    if (!g || !bytesEqual(p.src, g.peerId) || !bytesEqual(p.dst, g.selfId)) return false;
+    this.inbound = this.inbound.then(() => this.onPacket(g, p, frame)).catch(() => this.drop('fast:error'));
+    return true;
+  }
+
+  private async onPacket(g: Grant, p: PacketFrame, frame: Uint8Array): Promise<void> {
+    const env = Payload.sealed.decode(p.payload);
+    if (!env) return this.drop('fast:bad-envelope');
+    // Sealed to another key of ours, or under a key of the peer's the grant does not name: the
+    // node knows what to do (tell the peer our key, learn its new one).
+    if (!bytesEqual(env.recipientTag, g.ownPublic.subarray(0, RECIPIENT_TAG_BYTES)) || !bytesEqual(env.senderKey, g.peerPublic)) return this.handOn(g, frame);
+    const plain = await open(g.aes, env.nonce, env.ciphertext, associatedData(p.src, p.dst, p.kind, p.id, env.senderKey, g.ownPublic));
+    if (!plain) return this.drop('fast:bad-ciphertext');
+    if (p.kind === PacketKind.Data) {
+      const m = Payload.data.decode(plain);
+      if (!m) return this.drop('fast:bad-payload');
+      if (!bytesEqual(m.app, g.app) || !this.host.listening() || !this.byKey.has(g.key)) return this.handOn(g, frame);
+      if (!this.fresh(g, p)) return;
+      this.stats.received++;
+      this.busy(g.peer);
+      return this.host.deliver(g.peer, m.data, m.port);
+    }
+    if (p.kind === PacketKind.Request) {
+      const r = Payload.request.decode(plain);
+      if (!r) return this.drop('fast:bad-payload');
+      if (!bytesEqual(r.app, g.app) || !this.host.handles(r.port) || !this.byKey.has(g.key)) return this.handOn(g, frame);
+      if (!this.fresh(g, p)) return;
+      this.stats.received++;
+      this.busy(g.peer);
+      // The handler runs beside the next packets, as the node's do; its answer goes back sealed here.
+      void this.host.runHandler(g.peer, r.data, r.port).then(({ ok, data }) => {
+        checkData(data);
+        return this.queue(g, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data })).then((sent) => {
+          if (sent) this.stats.responses++;
+          else this.drop('fast:reply-unsent');
+        });
+      }).catch(() => this.drop('fast:reply-unsent'));
+      return;
+    }
+    const r = Payload.response.decode(plain);
+    if (!r) return this.drop('fast:bad-payload');
+    const waiting = this.pending.get(r.requestId);
+    if (!waiting || waiting.peer !== g.peer) return this.handOn(g, frame);
+    if (!this.fresh(g, p)) return;
+    this.stats.received++;
+    this.busy(g.peer);
+    this.settle(r.requestId, () => (r.ok ? waiting.resolve(r.data) : waiting.reject(new MeshError('REMOTE_ERROR', `remote handler failed: ${String(r.data)}`))));
+  }
+
+  /** The replay window, as the node keeps it (per source and lane), after the AEAD proved the packet. */
+  private fresh(g: Grant, p: PacketFrame): boolean {
+    const replay = this.replays.check(g.peer, p.id);
+    if (replay) this.drop(`fast:${replay}`);
+    return replay === undefined;
+  }
+
+  private handOn(g: Grant, frame: Uint8Array): void {
+    this.stats.handedOn++;
+    this.host.rtc.toNode(g.key, frame);
+  }
+
+  /** Seals and writes one packet of ours, after those queued before it. Resolves false when the link is gone. */
+  private queue(g: Grant, kind: number, plaintext: Uint8Array): Promise<boolean> {
+    const run = this.outbound.then(async () => {
+      const id = g.seq.next();
+      const { nonce, ciphertext } = await seal(g.aes, plaintext, associatedData(g.selfId, g.peerId, kind, id, g.ownPublic, g.peerPublic));
+      const payload = Payload.sealed.encode({ senderKey: g.ownPublic, recipientTag: g.peerPublic.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext });
+      const frame = encodeFrame({ type: FrameType.Packet, src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id, kind, payload, publicKey: NONE, signature: NONE });
+      const sent = await this.host.rtc.sendOwn(g.key, frame);
+      if (sent) this.busy(g.peer);
+      // The link went (its entry first, the revoke after): nothing more goes this way.
+      else this.revoke(g.key);
+      return sent;
+    });
+    this.outbound = run.catch(() => undefined);
+    return run;
+  }
+
+  private pendingGrant(key: string): Grant | undefined {
+    for (const p of this.pending.values()) if (p.grant.key === key) return p.grant;
+    return undefined;
+  }
+
+  private settle(requestId: number, fn: () => void): void {
+    const p = this.pending.get(requestId);
+    if (!p) return;
+    this.pending.delete(requestId);
+    clearTimeout(p.timer);
+    fn();
+  }
+
+  private forget(g: Grant): void {
+    if (this.byPeer.get(g.peer) === g) this.byPeer.delete(g.peer);
+    if (this.byKey.get(g.key) === g) this.byKey.delete(g.key);
+  }
+
+  private busy(peer: string): void {
+    this.busyPeers.add(peer);
+    this.reportTimer ??= setTimeout(() => {
+      this.reportTimer = undefined;
+      const peers = [...this.busyPeers];
+      this.busyPeers.clear();
+      this.host.traffic(peers);
+    }, TRAFFIC_REPORT_MS);
+  }
+
+  private drop(reason: string): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The data plane in the host tab (docs/DATA-PLANE.md), in real Chromium and Firefox: two
+ * browsers, one tab each, linked over WebRTC. Once the two nodes hold each other's keys, each
+ * tab holds a grant for the other's link, and its datagrams and requests to the other, and the
+ * other's to it, are sealed and opened in the tab (the counters in `status().fastPath` show it;
+ * the node's worker sees none of them). A second tab of the app in one browser takes that tab's
+ * grant back: traffic then goes through its node to both tabs, and nothing is lost.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Page } from 'puppeteer-core';
+import { bootTab, type Booted, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+
+ensureBrowsers();
+buildBundles();
+
+interface Fast {
+  granted: number;
+  grants: number;
+  revoked: number;
+  sent: number;
+  received: number;
+  requests: number;
+  responses: number;
+  handedOn: number;
+  dropped: Record<string, number>;
+}
+
+const fastOf = (page: Page): Promise<Fast> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath));
+const request = (page: Page, to: string, data: string): Promise<unknown> => page.evaluate((t, d) => (window as any).mesh.request(t, d, { port: 1, timeoutMs: 10_000 }), to, data);
+const send = (page: Page, to: string, data: string): Promise<void> => page.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 5 }), to, data);
+const inbox = (page: Page, from: string, prefix: string): Promise<string[]> =>
+  page.evaluate((f, p) => (window as any).T.inbox.filter((m: any) => m.from === f && m.port === 5 && String(m.data).startsWith(p)).map((m: any) => m.data), from, prefix);
+
+for (const engine of ENGINES) {
+  describe(`the data plane in the host tab (${engine})`, () => {
+    const suite = browserAndServer(engine);
+
+    test('a single tab sends and answers on the fast path; a second tab of the app revokes it and nothing is lost', () =>
+      withLogs(async () => {
+        const { browser, server } = suite;
+        const ctxA = await browser.createBrowserContext();
+        const ctxB = await browser.createBrowserContext();
+        const a: Booted = await bootTab(ctxA, server.http, `${engine}:A`, { bootstrap: [server.url] });
+        const b: Booted = await bootTab(ctxB, server.http, `${engine}:B`, { bootstrap: [server.url] });
+        await waitForRtcLinks(a.page, [b.id], 'A linked to B over webrtc');
+        await waitForRtcLinks(b.page, [a.id], 'B linked to A over webrtc');
+
+        // The first request makes the key exchange; each node then knows the other holds its key.
+        assert.equal(await request(a.page, b.id, 'first'), 'echo:first');
+        await waitFor('both tabs hold a grant for the other', async () => (await fastOf(a.page)).granted === 1 && (await fastOf(b.page)).granted === 1, 20_000);
+        const a0 = await fastOf(a.page);
+        const b0 = await fastOf(b.page);
+
+        const N = 20;
+        for (let i = 0; i < N; i++) assert.equal(await request(a.page, b.id, `fast${i}`), `echo:fast${i}`);
+        for (let i = 0; i < N; i++) assert.equal(await request(b.page, a.id, `back${i}`), `echo:back${i}`);
+        for (let i = 0; i < N; i++) await send(a.page, b.id, `dg${i}`);
+        await waitFor(`B has the ${N} datagrams`, async () => (await inbox(b.page, a.id, 'dg')).length === N, 10_000);
+        assert.deepEqual(await inbox(b.page, a.id, 'dg'), Array.from({ length: N }, (_, i) => `dg${i}`), 'datagrams arrive once each, in order');
+
+        const a1 = await fastOf(a.page);
+        const b1 = await fastOf(b.page);
+        log(`fast path A ${JSON.stringify(a1)} B ${JSON.stringify(b1)}`);
+        // A: N requests and N datagrams sent, N answers to B's requests; N responses and N requests of B received.
+        assert.equal(a1.requests - a0.requests, N, 'A sent its requests on the fast path');
+        assert.equal(a1.sent - a0.sent, N, 'A sent its datagrams on the fast path');
+        assert.equal(a1.responses - a0.responses, N, "A answered B's requests on the fast path");
+        assert.equal(a1.received - a0.received, 2 * N, "A opened B's responses and requests itself");
+        assert.equal(b1.received - b0.received, 3 * N, "B opened A's requests, datagrams and responses itself");
+        assert.equal(b1.responses - b0.responses, N, "B answered A's requests on the fast path");
+        assert.deepEqual(a1.dropped, {}, 'A dropped nothing');
+        assert.deepEqual(b1.dropped, {}, 'B dropped nothing');
+
+        // A second tab of the app in browser B: B's first tab loses its grant at once.
+        const b2: Booted = await bootTab(ctxB, server.http, `${engine}:B2`, { bootstrap: [server.url] });
+        assert.equal(b2.id, b.id, 'the second tab shares the node');
+        await waitFor("B's first tab lost its grant", async () => (await fastOf(b.page)).granted === 0, 10_000);
+        const bRevoked = await fastOf(b.page);
+        assert.ok(bRevoked.revoked >= 1, 'the grant was revoked');
+
+        // Datagrams from A (still a single tab: its grant stays) reach both tabs of B through B's node.
+        for (let i = 0; i < N; i++) await send(a.page, b.id, `two${i}`);
+        const want = Array.from({ length: N }, (_, i) => `two${i}`);
+        for (const [name, page] of [['B', b.page], ['B2', b2.page]] as const) {
+          await waitFor(`${name} has the ${N} datagrams sent after the second tab came`, async () => (await inbox(page, a.id, 'two')).length === N, 10_000);
+          assert.deepEqual((await inbox(page, a.id, 'two')).sort(), [...want].sort(), `${name}: every datagram, once`);
+        }
+        // Requests both ways still answered, B's through its node.
+        for (let i = 0; i < N; i++) assert.equal(await request(a.page, b.id, `after${i}`), `echo:after${i}`);
+        for (let i = 0; i < N; i++) assert.equal(await request(b.page, a.id, `nodeway${i}`), `echo:nodeway${i}`);
+        const b3 = await fastOf(b.page);
+        assert.equal(b3.requests, bRevoked.requests, "B's requests after the revoke went through its node");
+        assert.equal(b3.sent, bRevoked.sent, 'and so did its datagrams (none)');
+        assert.equal(b3.received, bRevoked.received, "B's first tab opened nothing itself after the revoke");
+        const a3 = await fastOf(a.page);
+        assert.equal(a3.granted, 1, 'A, a single tab, keeps its grant');
+        assert.deepEqual(a3.dropped, {}, 'A dropped nothing');
+        assert.deepEqual(b3.dropped, {}, 'B dropped nothing');
+        await ctxA.close();
+        await ctxB.close();
+      }));
+  });
+}
