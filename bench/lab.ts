@@ -6,15 +6,28 @@
  *   `via: 'direct'` link to the other; against a raw RTCPeerConnection pair in the same two
  *   pages with the same STUN (the server's), signalled by the bench itself in one round trip:
  *   the floor for opening a DataChannel through these routers;
- * - recovery: home 1's uplink down 10 s; time from its return to the first answered request.
- * Not measured here: the PeerJS comparison through the lab, and figures at 40 ms RTT (this
- * machine's kernel has no sch_netem). Without root the part is skipped with the reason.
+ * - recovery: home 1's uplink down 10 s; time from its return to the first answered request;
+ * - then with 20 ms one way on each WAN (40 ms RTT per WAN, 80 ms between the homes; netem, or
+ *   the lab's delay line where the kernel has none): request round trips between the homes
+ *   against a raw DataChannel's ping between the same two pages; and cold against warm start
+ *   of home 1's node, each timed from opening the page until its routing table is as full as
+ *   before (its server link and its direct link to home 2: all this three-node mesh has). Warm
+ *   is the same browser context (identity, peer memory) in a new tab once the old node stopped.
+ * - PeerJS through the same routers: a PeerServer in the server namespace, PeerJS given the same
+ *   ICE servers as the mesh nodes (the server's STUN); from both peers open to an open
+ *   DataConnection between the homes.
+ * Without root the part is skipped with the reason.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Lab, labUnavailable, SERVER_IP } from '../test/lab/netns.js';
-import type { RemotePage } from '../test/lab/remote-browser.js';
-import { bootPage, browserIn, HTTP_PORT, requests, startServer, statusOf, waitFor } from '../test/lab/scenario.js';
+import type { RemoteBrowser, RemotePage } from '../test/lab/remote-browser.js';
+import { bootPage, browserIn, HTTP_PORT, requests, startServer, statusOf, waitFor, type LabStatus } from '../test/lab/scenario.js';
 import { percentile, ratio, round } from './lib.js';
 import type { BenchContext } from './run.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export async function labFigures(c: BenchContext): Promise<Record<string, unknown>> {
   const why = labUnavailable();
@@ -23,14 +36,16 @@ export async function labFigures(c: BenchContext): Promise<Record<string, unknow
     return { skipped: why };
   }
   const trials = c.quick ? 1 : 3;
-  const lab = new Lab(['cone', 'cone']);
+  const lab = new Lab(['cone', 'cone'], { shapeable: true });
   const browsers = [] as ReturnType<typeof browserIn>[];
   try {
     await lab.up();
     await startServer(lab, [], c.log);
     browsers.push(browserIn(lab, 1, 'chromium'), browserIn(lab, 2, 'chromium'));
+    await startPeerServer(lab, c.log);
     const mesh: number[] = [];
     const raw: number[] = [];
+    const pj: number[] = [];
     let recoveryMs: number | null = null;
     for (let i = 0; i < trials; i++) {
       const t0 = Date.now();
@@ -40,7 +55,8 @@ export async function labFigures(c: BenchContext): Promise<Record<string, unknow
       await waitFor('a direct link', async () => (await statusOf(a.page)).links.some((l) => l.id === b.id && l.via === 'direct'), 90_000, 50);
       mesh.push(Date.now() - booted);
       c.log.push(`trial ${i}: boot ${booted - t0} ms, direct link ${Date.now() - booted} ms after`);
-      raw.push(await rawOpenMs(a.page, b.page));
+      raw.push((await rawPair(a.page, b.page, 0)).openMs);
+      pj.push(await peerjsOpenMs(a.page, b.page));
       if (i === trials - 1) {
         await lab.uplink(1, false);
         const downAt = Date.now();
@@ -51,6 +67,7 @@ export async function labFigures(c: BenchContext): Promise<Record<string, unknow
       }
       await Promise.all([a.page.close(), b.page.close()]);
     }
+    const slow = await at40msRtt(lab, browsers as [RemoteBrowser, RemoteBrowser], trials, c.log);
     const med = (xs: number[]) => percentile(xs, 0.5);
     return {
       trials,
@@ -59,8 +76,13 @@ export async function labFigures(c: BenchContext): Promise<Record<string, unknow
       rawDcOpenMs: round(med(raw), 0),
       rawDcOpenTrialsMs: raw,
       directLinkVsRaw: ratio(med(mesh), med(raw)),
+      peerjsOpenMs: round(med(pj), 0),
+      peerjsOpenTrialsMs: pj,
+      directLinkVsPeerjs: ratio(med(mesh), med(pj)),
       outageRecoveryMs: recoveryMs,
-      notMeasured: 'PeerJS through the lab; RTT and warm/cold at 40 ms (no sch_netem in this kernel)',
+      at40msRtt: slow,
+      rttRatioAt40ms: 'rttRatioP50' in slow ? slow.rttRatioP50 : null,
+      warmColdRatioAt40ms: 'warmColdRatio' in slow ? slow.warmColdRatio : null,
     };
   } finally {
     await Promise.all(browsers.map((b) => b.close()));
@@ -68,8 +90,102 @@ export async function labFigures(c: BenchContext): Promise<Record<string, unknow
   }
 }
 
-/** A raw RTCPeerConnection pair between the two pages, with the server's STUN: ms until both channels are open. */
-async function rawOpenMs(a: RemotePage, b: RemotePage): Promise<number> {
+const PEERJS_PORT = 9000;
+
+/** A PeerServer (the `peer` package) in the server namespace; resolves once it listens. */
+async function startPeerServer(lab: Lab, log: string[]): Promise<void> {
+  const script = `import('peer').then(({ PeerServer }) => PeerServer({ port: ${PEERJS_PORT}, host: '${SERVER_IP}', path: '/p' }, () => console.log('listening')))`;
+  const child = lab.spawn(lab.ns('srv'), [process.execPath, '-e', script], { cwd: ROOT });
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('the PeerServer did not start in 30 s')), 30_000);
+    child.stderr!.on('data', (d: Buffer) => log.push(`[peerjs] ${d.toString().trim()}`));
+    child.stdout!.on('data', (d: Buffer) => /listening/.test(d.toString()) && (clearTimeout(t), resolve()));
+    child.on('exit', (code) => (clearTimeout(t), reject(new Error(`the PeerServer exited ${code}: ${log.slice(-5).join('\n')}`))));
+  });
+}
+
+/**
+ * PeerJS between the two pages, with the mesh's ICE servers: both peers open at the PeerServer,
+ * then ms from there until a's DataConnection to b is open. The client library is evaluated
+ * into the pages as text (the lab's pages are the mesh's own).
+ */
+async function peerjsOpenMs(a: RemotePage, b: RemotePage): Promise<number> {
+  const lib = readFileSync(join(ROOT, 'node_modules/peerjs/dist/peerjs.min.js'), 'utf8');
+  const options = { host: SERVER_IP, port: PEERJS_PORT, path: '/p', secure: false, debug: 0, config: { iceServers: [{ urls: `stun:${SERVER_IP}:${HTTP_PORT}` }] } };
+  const open = `(() => { ${lib}
+    ; return new Promise((resolve, reject) => {
+      const peer = new Peer(${JSON.stringify(options)});
+      window.pjPeer = peer;
+      peer.on('open', (id) => resolve(id));
+      peer.on('error', (e) => reject(new Error(String(e.type ?? e))));
+      setTimeout(() => reject(new Error('no PeerJS id in 20 s')), 20_000);
+    }); })()`;
+  const [, bId] = await Promise.all([a.evalText<string>(open), b.evalText<string>(open)]);
+  const ms = await a.evalText<number>(`new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const conn = window.pjPeer.connect(${JSON.stringify(bId)}, { reliable: true });
+    conn.on('open', () => resolve(Math.round(performance.now() - t0)));
+    conn.on('error', (e) => reject(new Error(String(e))));
+    setTimeout(() => reject(new Error('no PeerJS DataConnection in 30 s')), 30_000);
+  })`);
+  await Promise.all([a.evalText('window.pjPeer.destroy()'), b.evalText('window.pjPeer.destroy()')]);
+  return ms;
+}
+
+/** The figures at 40 ms RTT per WAN (see the top of the file); `skipped` where no delay can be added. */
+async function at40msRtt(lab: Lab, browsers: [RemoteBrowser, RemoteBrowser], trials: number, log: string[]): Promise<Record<string, unknown>> {
+  const { delay } = await lab.shape(20, 0);
+  if (!delay) return { skipped: lab.noDelayReason ?? 'no way to add delay on this kernel' };
+  const full = (s: LabStatus, other: string) => s.links.some((l) => l.transport !== 'webrtc') && s.links.some((l) => l.id === other && l.via === 'direct');
+  const untilFull = async (page: RemotePage, other: string, t0: number) => {
+    await waitFor('the routing table as full as before', async () => full(await statusOf(page), other), 90_000, 20);
+    return Date.now() - t0;
+  };
+  const b = await bootPage(browsers[1]);
+  const meshRtt: number[] = [];
+  const rawRtt: number[] = [];
+  const cold: number[] = [];
+  const warm: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    let t0 = Date.now();
+    const a = await bootPage(browsers[0]);
+    cold.push(await untilFull(a.page, b.id, t0));
+    const r = await requests(a.page, b.id, 20, 200, 5_000);
+    if (r.ok !== 20) throw new Error(`at 40 ms RTT, ${20 - r.ok} of 20 requests failed: ${r.errors.join('; ')}`);
+    meshRtt.push(...r.ms);
+    rawRtt.push(...(await rawPair(a.page, b.page, 20)).rttMs);
+    // Warm: the same context in a new tab, once home 2 saw the old node go (its worker stopped).
+    await a.page.closeTab();
+    await waitFor('home 2 sees the closed node go', async () => !(await statusOf(b.page)).links.some((l) => l.id === a.id), 30_000, 50);
+    t0 = Date.now();
+    await a.page.reopen();
+    const again = (await a.page.eval((o) => (window as any).T.boot(o), {})) as { id: string };
+    if (again.id !== a.id) throw new Error(`the warm node has another id (${again.id}): the context lost its storage`);
+    warm.push(await untilFull(a.page, b.id, t0));
+    log.push(`40 ms trial ${i}: cold ${cold.at(-1)} ms, warm ${warm.at(-1)} ms, mesh RTT p50 ${percentile(r.ms, 0.5).toFixed(1)} ms`);
+    await a.page.close();
+  }
+  await b.page.close();
+  const med = (xs: number[]) => percentile(xs, 0.5);
+  return {
+    oneWayDelayPerWanMs: 20,
+    meshRttP50Ms: round(med(meshRtt), 1),
+    rawDcRttP50Ms: round(med(rawRtt), 1),
+    rttRatioP50: ratio(med(meshRtt), med(rawRtt)),
+    coldToFullMs: round(med(cold), 0),
+    warmToFullMs: round(med(warm), 0),
+    coldTrialsMs: cold,
+    warmTrialsMs: warm,
+    warmColdRatio: ratio(med(warm), med(cold)),
+  };
+}
+
+/**
+ * A raw RTCPeerConnection pair between the two pages, with the server's STUN, signalled by the
+ * bench in one round trip: ms until both channels are open, then `pings` round trips of a
+ * small message (the far side echoes), one at a time.
+ */
+async function rawPair(a: RemotePage, b: RemotePage, pings: number): Promise<{ openMs: number; rttMs: number[] }> {
   const ice = [{ urls: `stun:${SERVER_IP}:${HTTP_PORT}` }];
   // As text: the bundler's name-keeping helpers must not end up inside the page's code.
   const setup = (init: boolean) => `(() => {
@@ -77,7 +193,11 @@ async function rawOpenMs(a: RemotePage, b: RemotePage): Promise<number> {
     window.rawPc = pc;
     window.rawT0 = performance.now();
     window.rawOpen = new Promise((resolve) => {
-      const on = (ch) => { ch.onopen = () => resolve(performance.now() - window.rawT0); };
+      const on = (ch) => {
+        window.rawCh = ch;
+        ch.onopen = () => resolve(performance.now() - window.rawT0);
+        if (!${init}) ch.onmessage = (e) => ch.send(e.data);
+      };
       if (${init}) on(pc.createDataChannel('raw')); else pc.ondatachannel = (e) => on(e.channel);
     });
     window.rawGathered = () => new Promise((r) => {
@@ -85,6 +205,15 @@ async function rawOpenMs(a: RemotePage, b: RemotePage): Promise<number> {
       pc.onicegatheringstatechange = () => pc.iceGatheringState === 'complete' && r();
       setTimeout(r, 3000);
     });
+    window.rawPing = async (n) => {
+      const ch = window.rawCh, out = [];
+      for (let i = 0; i < n; i++) {
+        const t0 = performance.now();
+        await new Promise((r, j) => { ch.onmessage = () => r(); ch.send('p' + i); setTimeout(() => j(new Error('no echo in 5 s')), 5000); });
+        out.push(performance.now() - t0);
+      }
+      return out;
+    };
     return true;
   })()`;
   await a.evalText(setup(true));
@@ -104,7 +233,10 @@ async function rawOpenMs(a: RemotePage, b: RemotePage): Promise<number> {
   }, offer);
   await a.eval(async (sdp: string) => (window as any).rawPc.setRemoteDescription({ type: 'answer', sdp }), answer);
   const ms = await a.eval(() => Promise.race([(window as any).rawOpen, new Promise<number>((r) => setTimeout(() => r(-1), 15_000))]));
-  await Promise.all([a.eval(() => (window as any).rawPc.close()), b.eval(() => (window as any).rawPc.close())]);
   if (ms < 0) throw new Error('the raw DataChannel did not open in 15 s');
-  return Math.round(ms);
+  // The answering side's channel opens a moment later: its echo must be in place first.
+  await b.eval(() => (window as any).rawOpen);
+  const rttMs = pings > 0 ? await a.evalText<number[]>(`window.rawPing(${pings})`) : [];
+  await Promise.all([a.eval(() => (window as any).rawPc.close()), b.eval(() => (window as any).rawPc.close())]);
+  return { openMs: Math.round(ms), rttMs };
 }

@@ -132,6 +132,9 @@ async function main(): Promise<void> {
     idleCpuPctPerNode: r.idle?.idleCpuPctPerNode ?? null,
     labDirectLinkVsRaw: r.lab?.directLinkVsRaw ?? null,
     labOutageRecoveryMs: r.lab?.outageRecoveryMs ?? null,
+    labDirectLinkVsPeerjs: r.lab?.directLinkVsPeerjs ?? null,
+    labRttRatioAt40ms: r.lab?.rttRatioAt40ms ?? null,
+    labWarmColdRatioAt40ms: r.lab?.warmColdRatioAt40ms ?? null,
   };
   const out = {
     ...summary,
@@ -148,6 +151,13 @@ async function main(): Promise<void> {
   console.log('');
   console.log(table(r, summary));
   console.log(`\nwrote bench/results/latest.json (${out.wallSeconds} s)`);
+}
+
+/** The detail of a figure measured at 40 ms RTT in the lab part, or why there is none. */
+function labSlow(lab: Record<string, any> | undefined, detail: (s: Record<string, any>) => string): string {
+  if (!lab || lab.error) return errOf(lab);
+  if (lab.skipped) return `skipped: ${lab.skipped}`;
+  return lab.at40msRtt?.skipped ? `not measured: ${lab.at40msRtt.skipped}` : detail(lab.at40msRtt);
 }
 
 function machine(): Record<string, unknown> {
@@ -193,6 +203,9 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     idleCpuPctPerNode: r.idle && !r.idle.error ? idleDetail(r.idle) : errOf(r.idle),
     labDirectLinkVsRaw: r.lab && !r.lab.error ? (r.lab.skipped ? `skipped: ${r.lab.skipped}` : `mesh ${r.lab.meshDirectLinkMs} ms after boot / raw DC ${r.lab.rawDcOpenMs} ms, through two cone NATs`) : errOf(r.lab),
     labOutageRecoveryMs: r.lab && !r.lab.error ? (r.lab.skipped ? 'skipped' : 'first answer after a 10 s uplink outage ended') : errOf(r.lab),
+    labDirectLinkVsPeerjs: r.lab && !r.lab.error ? (r.lab.skipped ? 'skipped' : `mesh ${r.lab.meshDirectLinkMs} ms after boot / PeerJS ${r.lab.peerjsOpenMs} ms from both peers open to an open DataConnection (told the other's id), same STUN`) : errOf(r.lab),
+    labRttRatioAt40ms: labSlow(r.lab, (s) => `mesh ${s.meshRttP50Ms} ms / raw DC ${s.rawDcRttP50Ms} ms between the homes, 40 ms RTT per WAN`),
+    labWarmColdRatioAt40ms: labSlow(r.lab, (s) => `warm ${s.warmToFullMs} ms / cold ${s.coldToFullMs} ms to a full routing table, 40 ms RTT per WAN`),
     streamThroughputRatio: r.streams && !r.streams.error ? `stream ${r.streams.streamMBps} MB/s / raw DC ${r.streams.rawMBps} MB/s (${r.streams.bytesPerRound / 2 ** 20} MiB per round)` : errOf(r.streams),
     streamVsPeerjs: r.streams && !r.streams.error ? `stream ${r.streams.streamMBps} MB/s / PeerJS ${r.streams.peerjsMBps ?? '-'} MB/s${r.streams.peerjsError ? ` (${r.streams.peerjsError})` : ''}` : errOf(r.streams),
     bundleGzipBytes: r.size && !r.size.error ? `PeerJS ${r.size.peerjs?.gzipBytes ?? 'n/a'}, js-libp2p ${r.size.libp2p?.gzipBytes ?? 'n/a'}` : errOf(r.size),

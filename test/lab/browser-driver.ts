@@ -5,7 +5,8 @@
  * loopback, which the root namespace cannot reach; a driver inside the namespace reaches both
  * engines the same way.
  *
- * In:  { id, op: 'open', url } | { id, op: 'eval', page, expr } | { id, op: 'close' }
+ * In:  { id, op: 'open', url } | { id, op: 'eval', page, expr } | { id, op: 'close-page', page }
+ *      | { id, op: 'close-tab', page } | { id, op: 'reopen', page } | { id, op: 'close' }
  * Out: { id, ok: true, value } | { id, ok: false, error } | { log: text }
  */
 import { createInterface } from 'node:readline';
@@ -39,18 +40,34 @@ async function launch(): Promise<Browser> {
 
 const browserP = launch();
 const pages: Page[] = [];
+const urls: string[] = [];
+
+async function load(page: Page, n: number, url: string): Promise<number> {
+  pages[n] = page;
+  page.on('console', (c) => out({ log: `[page ${n}] ${c.type()}: ${c.text()}` }));
+  page.on('pageerror', (e) => out({ log: `[page ${n}] pageerror: ${(e as Error).message ?? String(e)}` }));
+  await page.goto(url, { timeout: 60_000 });
+  await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true, { timeout: 60_000 });
+  return n;
+}
 
 async function handle(m: { id: number; op: string; url?: string; page?: number; expr?: string }): Promise<unknown> {
   const browser = await browserP;
   if (m.op === 'open') {
     const context = await browser.createBrowserContext();
-    const page = await context.newPage();
-    const n = pages.push(page) - 1;
-    page.on('console', (c) => out({ log: `[page ${n}] ${c.type()}: ${c.text()}` }));
-    page.on('pageerror', (e) => out({ log: `[page ${n}] pageerror: ${(e as Error).message ?? String(e)}` }));
-    await page.goto(m.url!, { timeout: 60_000 });
-    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true, { timeout: 60_000 });
-    return n;
+    return load(await context.newPage(), pages.length, m.url!);
+  }
+  // A warm restart: 'close-tab' closes the page but keeps its context (the storage that holds
+  // the node's identity and peer memory); 'reopen' loads the same URL in a new tab of it.
+  if (m.op === 'close-tab') {
+    const old = pages[m.page!]!;
+    urls[m.page!] = old.url();
+    await old.close();
+    return null;
+  }
+  if (m.op === 'reopen') {
+    const context = pages[m.page!]!.browserContext(); // still the closed tab's context
+    return load(await context.newPage(), m.page!, urls[m.page!]!);
   }
   if (m.op === 'eval') return pages[m.page!]!.evaluate(m.expr!);
   if (m.op === 'close-page') {

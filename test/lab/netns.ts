@@ -16,6 +16,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { DelayLine, delayLineUnavailable } from './delay-line.js';
 
 const run = promisify(execFile);
 
@@ -35,12 +36,27 @@ export function labUnavailable(): string | undefined {
 
 let labs = 0;
 
+export interface LabOptions {
+  /**
+   * The lab will shape its WANs (`shape()`): where the kernel has no sch_netem, wire each WAN
+   * through a delay line (delay-line.py between two TAPs) instead of a veth pair, so that
+   * latency can still be added. Off by default: the other scenarios need no userspace hop.
+   */
+  shapeable?: boolean;
+}
+
 export class Lab {
   readonly prefix: string;
+  /** Why the WANs carry no added delay even when shaped, if they cannot (printed by the tests). */
+  noDelayReason: string | undefined;
   private readonly children = new Set<ChildProcess>();
   private made: string[] = [];
+  private readonly delayLines: DelayLine[] = [];
 
-  constructor(private readonly routers: [RouterKind, RouterKind]) {
+  constructor(
+    private readonly routers: [RouterKind, RouterKind],
+    private readonly options: LabOptions = {},
+  ) {
     this.prefix = `mwlab${process.pid}x${labs++}`;
   }
 
@@ -70,10 +86,18 @@ export class Lab {
     await this.exec(inet, 'ip', 'link', 'set', 'srv-br', 'master', 'br0', 'up');
     await this.exec(this.ns('srv'), 'ip', 'addr', 'add', `${SERVER_IP}/24`, 'dev', 'srv0');
     await this.exec(this.ns('srv'), 'ip', 'link', 'set', 'srv0', 'up');
+    const useDelayLines = this.options.shapeable === true && !(await this.hasNetem());
+    if (useDelayLines) this.noDelayReason = delayLineUnavailable();
     for (const i of [1, 2] as const) {
       const nat = this.ns(`nat${i}`);
       const home = this.ns(`home${i}`);
-      await ip('link', 'add', `wan${i}`, 'netns', nat, 'type', 'veth', 'peer', 'name', `nat${i}-br`, 'netns', inet);
+      if (useDelayLines && !this.noDelayReason) {
+        const line = await DelayLine.start((cmd) => this.spawn(nat, cmd), `wan${i}`, `nat${i}-br`);
+        this.delayLines.push(line);
+        await this.exec(nat, 'ip', 'link', 'set', `nat${i}-br`, 'netns', inet);
+      } else {
+        await ip('link', 'add', `wan${i}`, 'netns', nat, 'type', 'veth', 'peer', 'name', `nat${i}-br`, 'netns', inet);
+      }
       await this.exec(inet, 'ip', 'link', 'set', `nat${i}-br`, 'master', 'br0', 'up');
       await this.exec(nat, 'ip', 'addr', 'add', `198.51.100.2${i}/24`, 'dev', `wan${i}`);
       await this.exec(nat, 'ip', 'link', 'set', `wan${i}`, 'up');
@@ -92,12 +116,30 @@ export class Lab {
     }
   }
 
+  /** Whether this kernel has sch_netem (tried on the internet namespace's loopback). */
+  private async hasNetem(): Promise<boolean> {
+    const inet = this.ns('inet');
+    try {
+      await this.exec(inet, 'tc', 'qdisc', 'add', 'dev', 'lo', 'root', 'netem', 'delay', '1ms');
+    } catch (err) {
+      if (/qdisc kind is unknown/.test((err as Error).message)) return false;
+      throw err;
+    }
+    await this.exec(inet, 'tc', 'qdisc', 'del', 'dev', 'lo', 'root');
+    return true;
+  }
+
   /**
-   * Latency and loss on both directions of each home's WAN link, with netem. A kernel without
-   * sch_netem (this project's machine: CONFIG_NET_SCH_NETEM is not set) gets the loss alone,
-   * from iptables' statistic match; resolves with whether the delay could be applied.
+   * Latency and loss on both directions of each home's WAN link: with the delay lines where the
+   * lab has them (a `shapeable` lab on a kernel without sch_netem, such as this project's
+   * machine), else with netem; a kernel with neither gets the loss alone, from iptables'
+   * statistic match. Resolves with whether the delay could be applied.
    */
   async shape(oneWayDelayMs: number, lossPercent: number): Promise<{ delay: boolean }> {
+    if (this.delayLines.length > 0) {
+      for (const line of this.delayLines) await line.shape(oneWayDelayMs, lossPercent);
+      return { delay: true };
+    }
     const netem = ['netem', 'delay', `${oneWayDelayMs}ms`, 'loss', `${lossPercent}%`];
     try {
       for (const i of [1, 2] as const) {

@@ -96,4 +96,14 @@ export class RemotePage {
   close(): Promise<unknown> {
     return this.browser.call({ op: 'close-page', page: this.n }, 20_000);
   }
+
+  /** Closes the tab but keeps its browser context (storage): `reopen()` then starts the node warm. */
+  closeTab(): Promise<unknown> {
+    return this.browser.call({ op: 'close-tab', page: this.n }, 20_000);
+  }
+
+  /** Loads the page again in a new tab of the same context. */
+  async reopen(timeoutMs = 90_000): Promise<void> {
+    await this.browser.call({ op: 'reopen', page: this.n }, timeoutMs);
+  }
 }
