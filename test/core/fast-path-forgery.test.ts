@@ -159,4 +159,16 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
     assert.equal(await c.fast.request(d.id, 'q', 1, 5_000, async () => 'answered by the node'), 'answered by the node');
     assert.equal(a.wire.length + c.wire.length, 0, 'nothing written');
   });
+
+  test('sends made at once are sealed side by side but written, numbered and delivered in call order', async () => {
+    const [a, b] = await pair();
+    const N = 50;
+    await Promise.all(Array.from({ length: N }, (_, i) => a.fast.send(b.id, `m${i}`, 5, noNode)));
+    const ids = a.wire.map((f) => (decodeFrame(f) as { ok: true; value: PacketFrame }).value.id);
+    assert.deepEqual(ids, [...ids].sort((x, y) => x - y), 'ids grow along the wire');
+    for (const f of a.wire) assert.equal(b.fast.take(KEY, f), true);
+    await until(() => b.inbox.length === N, 5_000, 'every message delivered');
+    assert.deepEqual(b.inbox.map((m) => m.data), Array.from({ length: N }, (_, i) => `m${i}`));
+    assert.deepEqual(b.fast.status().dropped, {});
+  });
 });
