@@ -8,9 +8,7 @@
  * sends one request a second to a partner picked at random, so every request and every reply crosses
  * the server: the worst case for it, where browsers would carry much of it over WebRTC.
  * The clients run without end-to-end encryption: the server only forwards, so its work is
- * the same, and the clients' crypto would compete with it for this machine's two cores (also,
- * with encryption on, 150 clients answering each other at once saw two requests in three time
- * out with their replies arriving late: counted as late-response and late-key-reply; see the note).
+ * the same, and the clients' crypto would compete with it for this machine's two cores.
  * Every few seconds a window records N, request latency p50/p99 (a timeout counts as
  * the whole 5 s), the server's CPU and memory, and this process's event-loop delay (when that is
  * high, the clients, not the server, are the bottleneck). Writes docs/capacity.svg.

@@ -45,8 +45,15 @@ const PLAINTEXT_PEER_MS = 10 * 60_000;
 /** At most one unasked key correction per peer in this interval. */
 const NOTICE_INTERVAL_MS = 1_000;
 
-/** How often an unanswered key request is sent again. */
+/**
+ * When an unanswered key request is sent again: after 400 ms, then twice as long each time, up
+ * to 3.2 s. A fixed interval turned a busy moment into a storm: with 150 nodes asking at once,
+ * each answer took longer than 400 ms, so every node asked four or five times, each ask cost a
+ * signature and a signed answer, and that work delayed the answers further (681 answers counted
+ * late for 150 requests, one request in five timed out).
+ */
 const KEY_REQUEST_RESEND_MS = 400;
+const KEY_REQUEST_RESEND_MAX_MS = 3_200;
 
 export interface E2eOptions {
   /** This node's id. */
@@ -306,15 +313,15 @@ export class E2e {
       // until the answer comes or the wait ends (a late second answer is dropped, counted).
       let settled = false;
       void reply.then(() => (settled = true), () => (settled = true));
-      const again = (): void => {
+      const again = (afterMs: number): void => {
         if (settled) return;
         this.o.clock.setTimeout(() => {
           if (settled) return;
           void this.o.run(() => this.o.originate(dst, PacketKind.KeyRequest, payload).catch(() => undefined));
-          again();
-        }, KEY_REQUEST_RESEND_MS);
+          again(Math.min(afterMs * 2, KEY_REQUEST_RESEND_MAX_MS));
+        }, afterMs);
       };
-      again();
+      again(KEY_REQUEST_RESEND_MS);
       return { reply };
     });
     await reply.reply;

@@ -394,6 +394,24 @@ describe('end-to-end encryption through a forwarding node', () => {
     await t.net.stopAll();
   });
 
+  it('an unanswered key request is asked again after 400 ms, then twice as long each time up to 3.2 s', async () => {
+    const t = await chain();
+    const seenAt: number[] = [];
+    t.setTap((frame) => {
+      const d = decodeFrame(frame);
+      if (!(d.ok && d.value.type === FrameType.Packet && d.value.kind === PacketKind.KeyRequest)) return frame;
+      seenAt.push(t.net.clock.now());
+      return null;
+    });
+    await assert.rejects(drive(t.net.clock, t.a.request(t.c.id, MARKER, { port: 5, timeoutMs: 10_000 }), 20_000, 'request'), (e: unknown) => isMeshError(e, 'TIMEOUT'));
+    const gaps = seenAt.slice(1).map((at, i) => at - seenAt[i]!);
+    // A fixed 400 ms would be 24 asks in 10 s: under load, each answer later than that multiplied the work.
+    const expected = [400, 800, 1600, 3200, 3200];
+    assert.equal(gaps.length, expected.length, `asks at ${seenAt.map((x) => x - seenAt[0]!).join(', ')} ms`);
+    gaps.forEach((g, i) => assert.ok(Math.abs(g - expected[i]!) <= 50, `gap ${i}: ${g} ms, expected ${expected[i]}`));
+    await t.net.stopAll();
+  });
+
   it('a key request that nobody answers fails the send with TIMEOUT, never falls back to plaintext', async () => {
     const t = await chain();
     // B swallows key requests: a downgrade attempt.
