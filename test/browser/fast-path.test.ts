@@ -4,7 +4,9 @@
  * tab holds a grant for the other's link, and its datagrams and requests to the other, and the
  * other's to it, are sealed and opened in the tab (the counters in `status().fastPath` show it;
  * the node's worker sees none of them). A second tab of the app in one browser takes that tab's
- * grant back: traffic then goes through its node to both tabs, and nothing is lost.
+ * grant back: traffic then goes through its node to both tabs, and nothing is lost. When the
+ * first tab closes, its link's grant goes with the link, and the link re-homed through the
+ * second tab (now the app's only one) is granted to that tab.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -36,7 +38,7 @@ for (const engine of ENGINES) {
   describe(`the data plane in the host tab (${engine})`, () => {
     const suite = browserAndServer(engine);
 
-    test('a single tab sends and answers on the fast path; a second tab of the app revokes it and nothing is lost', () =>
+    test('a single tab sends and answers on the fast path; a second tab of the app revokes it and nothing is lost; a re-homed link is granted to the new host tab', () =>
       withLogs(async () => {
         const { browser, server } = suite;
         const ctxA = await browser.createBrowserContext();
@@ -97,6 +99,22 @@ for (const engine of ENGINES) {
         assert.equal(a3.granted, 1, 'A, a single tab, keeps its grant');
         assert.deepEqual(a3.dropped, {}, 'A dropped nothing');
         assert.deepEqual(b3.dropped, {}, 'B dropped nothing');
+
+        // The first tab of B, which hosts the link, closes: the link closes (A's grant goes with
+        // it), B's node re-homes it through B2, now its app's only tab, and both get a grant for
+        // the new link.
+        const aBefore = await fastOf(a.page);
+        await b.page.close();
+        await waitForRtcLinks(b2.page, [a.id], "B's link to A re-homed through B2");
+        await waitFor('B2 and A hold a grant for the new link', async () => (await fastOf(b2.page)).granted === 1 && (await fastOf(a.page)).grants > aBefore.grants, 20_000);
+        const b2Before = await fastOf(b2.page);
+        const aGranted = await fastOf(a.page);
+        assert.ok(aGranted.revoked > aBefore.revoked, "A's grant for the closed link was taken back");
+        for (let i = 0; i < N; i++) assert.equal(await request(a.page, b.id, `rehomed${i}`), `echo:rehomed${i}`);
+        const b2After = await fastOf(b2.page);
+        assert.equal(b2After.received - b2Before.received, N, "B2 opened A's requests itself");
+        assert.equal(b2After.responses - b2Before.responses, N, 'and answered them on the fast path');
+        assert.deepEqual(b2After.dropped, {}, 'B2 dropped nothing');
         await ctxA.close();
         await ctxB.close();
       }));
