@@ -412,6 +412,41 @@ describe('end-to-end encryption through a forwarding node', () => {
     await t.net.stopAll();
   });
 
+  it('fastPair (what a host tab is granted: docs/DATA-PLANE.md) follows the key state, and every change is told as a peer-key event', async () => {
+    const t = await chain();
+    const told: string[] = [];
+    t.a.events.on('peer-key', (e) => told.push(e.id));
+    assert.equal(t.a.fastPair(t.c.id), undefined, 'no key exchanged yet: nothing to grant');
+    await drive(t.net.clock, t.a.send(t.c.id, 'warm-up', { port: 3 }), 5000, 'warm-up');
+    await advance(t.net.clock, 100);
+    const before = t.a.fastPair(t.c.id);
+    assert.ok(before, 'C answered our key request: it holds our key, so a tab may seal to it');
+    assert.ok(t.c.fastPair(t.a.id), 'C opened a sealed packet of ours: it may seal to us too');
+    assert.ok(told.includes(t.c.id), 'told when C came to hold our key');
+    // C comes back with a new X25519 key: the old pair must go, and a new one come only once C holds our key again.
+    await drive(t.net.clock, t.c.stop(), 1000, 'stop c');
+    await driveUntil(t.net.clock, () => t.b.linkIds().length === 1, 5000, 'B saw C go');
+    const c2 = (await t.net.addNode('e2e/c-rekeyed', { identity: t.c.identity, addrs: [], bootstrap: ['mem:e2e-b'] })).node;
+    c2.onMessage(() => undefined);
+    await drive(t.net.clock, c2.start(), 1000, 'start c again');
+    await driveUntil(t.net.clock, () => t.b.linkIds().length === 2, 5000, 'C back at B');
+    const toldBefore = told.length;
+    await drive(t.net.clock, t.a.send(c2.id, 'after the restart', { port: 3, reliable: true, deadlineMs: 5000 }), 6000, 'reliable send');
+    await advance(t.net.clock, 100);
+    assert.ok(told.slice(toldBefore).includes(t.c.id), 'told when the key changed');
+    assert.equal(t.a.fastPair(t.c.id), undefined, 'the old pair is gone, and C is not yet known to hold our key (its ack is not sealed)');
+    // C seals something to A: A now knows C holds its key, under C's new key.
+    t.a.onMessage(() => undefined);
+    await drive(t.net.clock, c2.send(t.a.id, 'sealed to A', { port: 3 }), 5000, 'C sends to A');
+    await advance(t.net.clock, 100);
+    const after = t.a.fastPair(t.c.id);
+    assert.ok(after, 'granted again once C is known to hold our key');
+    assert.ok(told.slice(toldBefore).filter((id) => id === t.c.id).length >= 2, 'told again then');
+    assert.notDeepEqual(after.peerPublic, before.peerPublic, "C's new key, never the old one");
+    await drive(t.net.clock, c2.stop(), 1000, 'stop c again');
+    await t.net.stopAll();
+  });
+
   it('a key request that nobody answers fails the send with TIMEOUT, never falls back to plaintext', async () => {
     const t = await chain();
     // B swallows key requests: a downgrade attempt.
