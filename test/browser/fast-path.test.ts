@@ -118,5 +118,37 @@ for (const engine of ENGINES) {
         await ctxA.close();
         await ctxB.close();
       }));
+
+    test('traffic on the fast path keeps the link from closing as idle (the tab tells its node)', () =>
+      withLogs(async () => {
+        const { browser, server } = suite;
+        // The node never sees these packets; without the tab's report it would close the link as
+        // idle after IDLE_MS (test/browser/idle.test.ts shows that it does when nothing flows).
+        const IDLE_MS = 6_000;
+        const ctxs = [await browser.createBrowserContext(), await browser.createBrowserContext()];
+        const a = await bootTab(ctxs[0]!, server.http, `${engine}:idle-A`, { bootstrap: [server.url], idleLinkMs: IDLE_MS });
+        const b = await bootTab(ctxs[1]!, server.http, `${engine}:idle-B`, { bootstrap: [server.url], idleLinkMs: IDLE_MS });
+        await waitForRtcLinks(a.page, [b.id], 'A linked to B over webrtc');
+        assert.equal(await request(a.page, b.id, 'first'), 'echo:first');
+        await waitFor('A holds a grant for B', async () => (await fastOf(a.page)).granted === 1, 20_000);
+        const before = await fastOf(a.page);
+        // Requests for three idle times, one every 100 ms.
+        const done: number = await a.page.evaluate(async (to, ms) => {
+          const end = Date.now() + ms;
+          let n = 0;
+          while (Date.now() < end) {
+            await (window as any).mesh.request(to, `keep${n}`, { port: 1, timeoutMs: 10_000 });
+            n++;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          return n;
+        }, b.id, 3 * IDLE_MS);
+        const after = await fastOf(a.page);
+        const s = await a.page.evaluate(() => (window as any).mesh.status());
+        assert.ok(s.links.some((l: any) => l.id === b.id && l.transport === 'webrtc'), 'the WebRTC link is still up');
+        assert.equal(after.revoked, before.revoked, 'the grant was never taken back (the link never closed)');
+        assert.equal(after.requests - before.requests, done, `all ${done} requests went on the fast path`);
+        for (const c of ctxs) await c.close();
+      }));
   });
 }
