@@ -13,6 +13,7 @@ import type { BrowserContext, Page, WebWorker } from 'puppeteer-core';
 import type { BenchContext } from './run.js';
 import { openPage, ROOT, round, sleep, waitFor } from './lib.js';
 import { cpuMs, treeCpuByProcess } from './proc.js';
+import { DEFAULT_IDLE_LINK_MS } from '../src/core/idle-links.js';
 
 interface Counts {
   n: Record<string, number>;
@@ -82,7 +83,8 @@ async function browsers(c: BenchContext, n: number, serverUrl: string, serverPid
 
   // The WebRTC floor: as many idle PeerConnections per context as the nodes had WebRTC links.
   const webrtcLinksMean = statuses.reduce((a: number, s: any) => a + s.links.filter((l: any) => l.transport === 'webrtc').length, 0) / n;
-  const pcsPerContext = 2 * Math.max(1, Math.round(webrtcLinksMean / 2));
+  // None, when every idle link closed (idle-links.ts): then the floor is the blank baseline.
+  const pcsPerContext = 2 * Math.round(webrtcLinksMean / 2);
   for (let i = 0; i < n; i++) {
     const page = await openPage(await c.context(), `${c.pages.origin}/pcs.html`, c.log);
     await page.evaluate((k) => (window as any).pairs(k), pcsPerContext / 2);
@@ -111,25 +113,30 @@ async function browsers(c: BenchContext, n: number, serverUrl: string, serverPid
   };
 }
 
-/** Waits until every node has a WebRTC link and no node's links changed for 10 s. */
+/**
+ * Waits until every node has had a WebRTC link (the mesh formed), then until the product's
+ * default idle time (idle-links.ts) has passed since, with 20 s to spare, and no node's links
+ * changed for 10 s: what a user's idle tab looks like once its idle links closed.
+ */
 async function settle(pages: Page[]): Promise<number> {
   const t0 = Date.now();
   let last = '';
   let stableSince = Date.now();
+  let formedAt = Infinity;
   await waitFor(
     'the idle mesh to settle',
     async () => {
       const statuses = await Promise.all(pages.map((p) => p.evaluate(() => (window as any).mesh.status())));
       const shape = statuses.map((s: any) => s.links.map((l: any) => l.id).sort().join(',')).join(';');
-      const ready = statuses.every((s: any) => s.links.some((l: any) => l.transport === 'webrtc'));
-      if (shape !== last || !ready) {
+      if (formedAt === Infinity && statuses.every((s: any) => s.links.some((l: any) => l.transport === 'webrtc'))) formedAt = Date.now();
+      if (shape !== last || formedAt === Infinity) {
         last = shape;
         stableSince = Date.now();
         return false;
       }
-      return Date.now() - stableSince >= 10_000;
+      return Date.now() - stableSince >= 10_000 && Date.now() - formedAt >= DEFAULT_IDLE_LINK_MS + 20_000;
     },
-    240_000,
+    240_000 + DEFAULT_IDLE_LINK_MS,
     2_500,
   );
   return Date.now() - t0 - 10_000;
