@@ -81,18 +81,19 @@ export interface PageServer {
   close(): Promise<void>;
 }
 
-export async function startPageServer(): Promise<PageServer> {
+/** `bundles`: the directory holding the browser bundles (client.js, worker.js, chunks). */
+export async function startPageServer(bundles: string): Promise<PageServer> {
   const routes = new Map<string, string>([
-    ['/meshwork/client.js', join(ROOT, 'dist/browser/client.js')],
-    ['/meshwork/worker.js', join(ROOT, 'dist/browser/worker.js')],
+    ['/meshwork/client.js', join(bundles, 'client.js')],
+    ['/meshwork/worker.js', join(bundles, 'worker.js')],
   ]);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
-    // The browser bundle is split into entries and shared chunks: any flat /meshwork/*.js is a file of dist/browser.
+    // The browser bundle is split into entries and shared chunks: any flat /meshwork/*.js is a file of `bundles`.
     const chunk = /^\/meshwork\/([A-Za-z0-9_-]+\.js)$/.exec(path)?.[1];
     const file =
       routes.get(path) ??
-      (chunk ? join(ROOT, 'dist/browser', chunk) : undefined) ??
+      (chunk ? join(bundles, chunk) : undefined) ??
       (/^\/[a-z0-9-]+\.(html|js)$/.test(path) ? join(PAGES, path.slice(1)) : undefined);
     if (!file) return void res.writeHead(404).end('not found');
     readFile(file).then(

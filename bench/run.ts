@@ -4,15 +4,16 @@
  * Every part fails soft: its error is recorded and the others still run.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'puppeteer-core';
 import { startNode, type ServerNode } from '../src/server/index.js';
 import { capacity } from './capacity.js';
 import { connectFigure } from './connect.js';
 import { firefox } from './firefox.js';
-import { idle } from './idle.js';
+import { DEFAULT_IDLE_LINK_MS } from '../src/core/idle-links.js';
+import { idle, SIZES } from './idle.js';
 import { labFigures } from './lab.js';
 import { latency } from './latency.js';
 import { CHROMIUM, errorText, launchChromium, ROOT, startPageServer, timeout, type PageServer } from './lib.js';
@@ -45,7 +46,9 @@ const PARTS: Part[] = [
   { name: 'streams', needsBrowser: true, limitMs: (q) => (q ? 120_000 : 300_000), run: streams },
   { name: 'rehome', needsBrowser: true, limitMs: (q) => (q ? 45_000 : 90_000), run: rehome },
   { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: connectFigure },
-  { name: 'idle', needsBrowser: true, limitMs: (q) => (q ? 600_000 : 1_500_000), run: idle },
+  // The idle part waits, for each mesh size, until the product's default idle time has run out
+  // for every WebRTC link (bench/idle.ts, settle): that wait comes on top of the measuring.
+  { name: 'idle', needsBrowser: true, limitMs: (q) => (q ? 600_000 : 1_500_000) + SIZES.length * (DEFAULT_IDLE_LINK_MS + 60_000), run: idle },
   { name: 'lab', needsBrowser: false, limitMs: (q) => (q ? 240_000 : 420_000), run: labFigures },
   { name: 'capacity', needsBrowser: false, limitMs: (q) => (q ? 120_000 : 900_000), run: capacity },
   { name: 'routing', needsBrowser: false, limitMs: (q) => (q ? 150_000 : args.includes('--routing-long') ? 4 * 3_600_000 + 60_000 : 780_000), run: routing },
@@ -62,15 +65,20 @@ async function main(): Promise<void> {
   let pages: PageServer | undefined;
   let server: ServerNode | undefined;
   let setupError: string | undefined;
+  let bundles: string | undefined;
   const parts = PARTS.filter((p) => !only || only.includes(p.name));
   try {
     if (parts.some((p) => p.needsBrowser)) {
       // Without a bundle or a browser the browser parts fail (recorded); the others still run.
       try {
         console.log(`# meshwork bench${quick ? ' --quick' : ''}: building the browser bundle`);
-        execFileSync(process.execPath, ['scripts/build-browser.mjs'], { cwd: ROOT, stdio: 'inherit' });
+        // Into a directory of its own, not dist/browser: a browser test run in this checkout
+        // deletes and rebuilds dist/browser, and a page loading meanwhile found no worker.js
+        // ("the shared worker at .../idle-worker.js failed to start").
+        bundles = mkdtempSync(join(tmpdir(), 'meshwork-bench-'));
+        execFileSync(process.execPath, ['scripts/build-browser.mjs', `--outdir=${bundles}`], { cwd: ROOT, stdio: 'inherit' });
         browser = await launchChromium();
-        pages = await startPageServer();
+        pages = await startPageServer(bundles);
         server = await startNode({ port: 0, host: '127.0.0.1', tuning: { maintainMs: 5_000 } });
       } catch (err) {
         setupError = `browser setup failed: ${errorText(err)}`;
@@ -112,6 +120,7 @@ async function main(): Promise<void> {
     await browser?.close().catch(() => undefined);
     await pages?.close().catch(() => undefined);
     await server?.stop().catch(() => undefined);
+    if (bundles) rmSync(bundles, { recursive: true, force: true });
   }
 
   const r = results as Record<string, Record<string, any> | undefined>;
@@ -233,7 +242,7 @@ function idleDetail(x: Record<string, any>): string {
   const n8 = x.nodes8 ?? {};
   const n16 = x.nodes16 ?? {};
   const s = x.server1000 ?? {};
-  return `8 nodes; 16 nodes: ${n16.idleCpuPctPerNode ?? '-'} %; wake-ups/s per node tab ${n8.tabWakeupsPerSec ?? '-'}, worker ${n8.workerWakeupsPerSec ?? '-'}; server, ${s.clients ?? '-'} idle clients: ${s.serverCpuPctPer1000Links ?? '-'} % per 1 000 links, ${s.rssKBPerLink ?? '-'} KB per link`;
+  return `8 nodes (${n8.linkedCpuPctPerNode ?? '-'} % before idle links closed); 16 nodes: ${n16.idleCpuPctPerNode ?? '-'} % (${n16.linkedCpuPctPerNode ?? '-'} %); wake-ups/s per node tab ${n8.tabWakeupsPerSec ?? '-'}, worker ${n8.workerWakeupsPerSec ?? '-'}; server, ${s.clients ?? '-'} idle clients: ${s.serverCpuPctPer1000Links ?? '-'} % per 1 000 links, ${s.rssKBPerLink ?? '-'} KB per link`;
 }
 
 function errOf(x: Record<string, any> | undefined): string {

@@ -1,9 +1,13 @@
 // Bundles the browser node: dist/browser/client.js (the tab API, an ES module) and
 // dist/browser/worker.js (the SharedWorker), minified with source maps, plus the client's
 // type declarations under dist/browser/types for `meshwork/client`; and the demo app, demo/app.js.
+// `--outdir=DIR`: only the browser bundles, into DIR instead of dist/browser (the bench builds
+// its own copy there: every browser test file rebuilds dist/browser, deleting it first, so a
+// bench serving dist/browser while tests run in the same checkout loses its files mid-run).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -19,19 +23,24 @@ const common = {
   logLevel: 'warning',
 };
 
+const outArg = process.argv.find((a) => a.startsWith('--outdir='))?.slice('--outdir='.length);
+const outdir = outArg ? resolve(outArg) : `${root}/dist/browser`;
+
 // Chunk names change with their content: start clean, or old chunks would pile up.
-rmSync(`${root}/dist/browser`, { recursive: true, force: true });
+rmSync(outdir, { recursive: true, force: true });
 
 await build({
   ...common,
   // hub.js is the script of /meshwork/hub.html, the page other origins embed (src/browser/hub.ts).
   entryPoints: { client: 'src/browser/client.ts', worker: 'src/browser/worker.ts', hub: 'src/browser/hub.ts' },
-  outdir: 'dist/browser',
+  outdir,
   // The leader-tab fallback is a dynamic import: split it (and what it shares with the worker)
   // into chunks, so a page with SharedWorker loads only the small tab module.
   splitting: true,
   chunkNames: 'chunk-[hash]',
 });
+
+if (outArg) process.exit(0);
 
 // The demo app (demo/src) to demo/app.js, served with the demo page. It imports the tab API
 // as 'meshwork/client', which is left out of the bundle and loaded from /meshwork/client.js:
