@@ -107,6 +107,8 @@ async function browsers(c: BenchContext, n: number, serverUrl: string, serverPid
   const { cores: idleCores, byKind: idleByKind, ...idleRest } = trimmed;
   return {
     idleCpuPctPerNode: perNode(trimmed),
+    // With no baseline subtracted: an upper bound that the blank baseline's noise cannot push below zero.
+    idleCpuPctPerNodeUpperBound: round((trimmed.cores / n) * 100, 2),
     linkedCpuPctPerNode: perNode(linked),
     webrtcFloorPctPerNode: perNode(floor),
     pcsPerContext,
@@ -135,11 +137,13 @@ async function browsers(c: BenchContext, n: number, serverUrl: string, serverPid
  */
 async function measureMesh(browserPid: number, serverPid: number, windowMs: number, pages: Page[], workers: WebWorker[], watch: LinkWatch, joinedAt: number) {
   const n = pages.length;
-  await Promise.all([...pages.map((p) => p.evaluate(() => (globalThis as any).__wake.reset())), ...workers.map((w) => w.evaluate(() => (globalThis as any).__wake.reset()))]);
+  // Read the links before the counters start: the bench's own status() calls are not the node's wake-ups.
   const shape0 = (await watch.poll()).shape;
+  await Promise.all([...pages.map((p) => p.evaluate(() => (globalThis as any).__wake.reset())), ...workers.map((w) => w.evaluate(() => (globalThis as any).__wake.reset()))]);
   const serverCpu0 = cpuMs(serverPid);
   const mesh = await coresByKind(browserPid, windowMs);
   const serverCores = (cpuMs(serverPid) - serverCpu0) / windowMs;
+  // Serialized when read: the status() calls below do not count.
   const tabCounts = await Promise.all(pages.map((p) => p.evaluate(() => (globalThis as any).__wake as Counts)));
   const workerCounts = await Promise.all(workers.map((w) => w.evaluate(() => (globalThis as any).__wake as Counts)));
   const { statuses, shape } = await watch.poll();
