@@ -14,6 +14,8 @@ interface Tput { start: number; end: number; ack: unknown; errors?: number; cong
 /**
  * `peerjs`: also PeerJS's DataConnection between two pages of two other contexts, same payloads,
  * in the same rounds (rttVsPeerjs, throughputVsPeerjs). `diagnostics`: the hop and crypto figures.
+ * Always, in the same rounds: a second mesh pair with `connect({ fastPath: false })`, whose
+ * packets all cross the worker (the path before the data plane in the host tab): `nodePath*`.
  */
 export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostics?: boolean } = { peerjs: true, diagnostics: true }): Promise<Record<string, unknown>> {
   const rounds = c.quick ? 2 : 3;
@@ -51,6 +53,28 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
   await ra!.evaluate((s) => (window as any).R.tput(100, s), SIZE);
   await ma!.evaluate((to, s) => (window as any).T.tput(to, 100, s, 64, 5000), b.id, SIZE);
 
+  // The node path: the same pages with the data plane off, so every packet crosses the worker.
+  // Not every run gets the two a direct link (each node links where its routing needs; with four
+  // nodes it may not be to the other): then the figures are null and say why, the rest stands.
+  let node: { na: Page; nb: Page; to: string } | undefined;
+  let nodePathError: string | null = null;
+  try {
+    const [na, nb] = await Promise.all([0, 1].map(async () => openPage(await c.context(), `${c.pages.origin}/mesh.html`, c.log)));
+    const nBoot = (p: Page) => p.evaluate((o) => (window as any).T.boot(o), { bootstrap: [c.meshUrl], fastPath: false });
+    await nBoot(na!);
+    const to = (await nBoot(nb!)).id as string;
+    await waitFor('a WebRTC link between the two node-path nodes', async () => {
+      const s = await na!.evaluate(() => (window as any).mesh.status());
+      return s.links.some((l: any) => l.id === to && l.transport === 'webrtc');
+    }, 30_000, 100);
+    await na!.evaluate((t) => (window as any).T.rtt(t, 100), to);
+    await na!.evaluate((t, s) => (window as any).T.tput(t, 100, s, 64, 5000), to, SIZE);
+    node = { na: na!, nb: nb!, to };
+  } catch (err) {
+    nodePathError = errorText(err);
+  }
+  const nodeRtt: number[] = [], nodeTput: number[] = [];
+
   // PeerJS: its server on loopback, two pages in two more contexts, one DataConnection.
   let pj: { pa: Page; pb: Page; stop: () => void } | undefined;
   let peerjsError: string | null = null;
@@ -77,6 +101,7 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
   for (let r = 0; r < rounds; r++) {
     rawRtt.push(...(await ra!.evaluate((n) => (window as any).R.rtt(n), rttN)));
     meshRtt.push(...(await ma!.evaluate((to, n) => (window as any).T.rtt(to, n), b.id, rttN)));
+    if (node) nodeRtt.push(...(await node.na.evaluate((to, n) => (window as any).T.rtt(to, n), node.to, rttN)));
     if (pj) pjRtt.push(...(await pj.pa.evaluate((n) => (window as any).P.rtt(n), rttN)));
     if (o.diagnostics) {
       echoHop.push(...(await ma!.evaluate((n) => (window as any).echoWorkerRtt(n), hopN)));
@@ -97,6 +122,13 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
     meshLoss.push(1 - (mAfter.count - mBefore.count) / tputN);
     meshCongested.push(mt.congested ?? 0);
 
+    if (node) {
+      const nBefore = await node.nb.evaluate(() => ({ ...(window as any).T.rx }));
+      const nt: Tput = await node.na.evaluate((to, n, s) => (window as any).T.tput(to, n, s, 64, 5000), node.to, tputN, SIZE);
+      const nAfter = await node.nb.evaluate(() => ({ ...(window as any).T.rx }));
+      nodeTput.push(((nAfter.bytes - nBefore.bytes) / (nAfter.last - nt.start)) * 1e-3);
+    }
+
     if (pj) {
       const pBefore = await pj.pb.evaluate(() => ({ ...(window as any).P.rx }));
       const pt: Tput = await pj.pa.evaluate((n, s) => (window as any).P.tput(n, s), tputN, SIZE);
@@ -113,6 +145,8 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
   const selfMBps = ((sAfter.bytes - sBefore.bytes) / (sAfter.last - st.start)) * 1e-3;
   const signVerifyP50 = o.diagnostics ? await ma!.evaluate(() => (window as any).ed25519SignVerify(200)) : null;
   const isolated = await ma!.evaluate(() => (window as any).T.crossOriginIsolated);
+  // What the measured mesh pair's tabs did themselves (status().fastPath): proof that it took the data plane.
+  const fastPath = await ma!.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath ?? null));
   const med = (xs: number[]) => percentile(xs, 0.5);
   const out = {
     crossOriginIsolated: isolated,
@@ -133,6 +167,14 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
     rttVsPeerjs: pjRtt.length ? ratio(percentile(meshRtt, 0.5), percentile(pjRtt, 0.5)) : null,
     throughputVsPeerjs: pjTput.length ? ratio(Math.max(...meshTput), Math.max(...pjTput)) : null,
     peerjsError,
+    // Same rounds, data plane off (every packet through the worker): the path before issue 14's data plane.
+    nodePathRttP50Ms: node ? round(percentile(nodeRtt, 0.5)) : null,
+    nodePathMBps: node ? round(Math.max(...nodeTput), 2) : null,
+    nodePathRttRatioP50: node ? ratio(percentile(nodeRtt, 0.5), percentile(rawRtt, 0.5)) : null,
+    nodePathThroughputRatio: node ? ratio(Math.max(...nodeTput), Math.max(...rawTput)) : null,
+    nodePathError,
+    fastPathRequests: fastPath?.requests ?? null,
+    fastPathSent: fastPath?.sent ?? null,
     rawMBpsSenderAck: round(med(rawTputSender), 2),
     meshMBpsSenderAck: round(med(meshTputSender), 2),
     rawMBpsRounds: rawTput.map((x) => round(x, 2)),
@@ -148,6 +190,6 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
     hopRatioP50: meshHop.length ? ratio(percentile(meshHop, 0.5), percentile(echoHop, 0.5)) : null,
     nodeIds: [a.id.slice(0, 12), b.id.slice(0, 12)],
   };
-  await Promise.all([ra, rb, ma, mb, pj?.pa, pj?.pb].map((p) => p?.close().catch(() => undefined)));
+  await Promise.all([ra, rb, ma, mb, node?.na, node?.nb, pj?.pa, pj?.pb].map((p) => p?.close().catch(() => undefined)));
   return out;
 }

@@ -224,6 +224,14 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     const met = v == null || !t ? '' : (t[0] === '<=' ? v <= t[1] : v >= t[1]) ? 'yes' : 'NO';
     rows.push([k, v == null ? 'n/a' : String(v), t ? `${t[0]} ${t[1]}` : '', met, detail[k] ?? '']);
   }
+  for (const [name, part] of [['', r.latency], ['firefox.', r.firefox]] as const) {
+    if (!part || part.error) continue;
+    if (part.nodePathRttRatioP50 == null) {
+      rows.push([`${name}rtt/throughput, data plane off`, 'n/a', '', '', `not measured: ${part.nodePathError ?? 'no figures'}`]);
+      continue;
+    }
+    rows.push([`${name}rtt/throughput, data plane off`, `${part.nodePathRttRatioP50} / ${part.nodePathThroughputRatio}`, '', '', `same run, connect({ fastPath: false }): ${part.nodePathRttP50Ms} ms, ${part.nodePathMBps} MB/s; the measured pair's tab sent ${part.fastPathRequests} requests itself`]);
+  }
   rows.push(['tab<->worker hop p50', r.latency?.meshWorkerHopP50Ms != null ? `${r.latency.meshWorkerHopP50Ms} ms` : 'n/a', '', '', `echo SharedWorker ${r.latency?.echoWorkerHopP50Ms ?? '-'} ms`]);
   for (const s of (r.routing?.runs as any[] | undefined) ?? []) {
     rows.push([`routing N=${s.nodes}`, s.error ? 'n/a' : `hops ${s.hopsMean} (p99 ${s.hopsP99})`, '', '', s.error ?? `links ${s.linksMean} mean; log2 N ${s.log2N}; delivered ${s.deliveryRate}; ${s.wallSeconds} s`]);
