@@ -10,7 +10,7 @@
  */
 import type { PeerInfo } from './codec.js';
 import { MAX_ASKED_BUCKETS, MAX_REFERRALS } from './limits.js';
-import type { PeerMemory } from './peer-memory.js';
+import { mayName, type PeerMemory } from './peer-memory.js';
 import { isLeaf, type RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
 
@@ -62,7 +62,7 @@ export function peersForAsk(table: RoutingTable, memory: PeerMemory, asker: Sess
     }
     for (const r of memory.inBucket(b)) {
       if (named >= PER_BUCKET || out.length >= MAX_REFERRALS) break;
-      if (r.failures > 0 || table.has(r.id)) continue;
+      if (!mayName(r) || table.has(r.id)) continue;
       out.push({ publicKey: r.publicKey, addrs: r.addrs, caps: r.caps });
       named++;
     }

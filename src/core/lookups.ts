@@ -10,7 +10,7 @@ import type { Identity } from './identity.js';
 import type { NodeSettings } from './node-settings.js';
 import { PacketKind } from './packets.js';
 import { MAX_FOUND, Payload } from './payloads.js';
-import type { PeerMemory, PeerRecord } from './peer-memory.js';
+import { mayName, type PeerMemory, type PeerRecord } from './peer-memory.js';
 import { PendingRequests } from './requests.js';
 import type { RoutingTable } from './routing-table.js';
 
@@ -101,7 +101,7 @@ export class Lookups {
     const { table, memory } = this.host;
     const infos = new Map<string, { text: string; id: NodeId; info: PeerInfo }>();
     for (const s of table.all()) infos.set(s.peer!.idText, { text: s.peer!.idText, id: s.peer!.id, info: s.peer! });
-    for (const r of memory.all()) if (!infos.has(r.id) && r.failures === 0) infos.set(r.id, { text: r.id, id: r.idBytes, info: r });
+    for (const r of memory.all()) if (!infos.has(r.id) && mayName(r)) infos.set(r.id, { text: r.id, id: r.idBytes, info: r });
     const sorted = [...infos.values()].sort((a, b) => compareDistance(a.id, b.id, target));
     const out: PeerInfo[] = [];
     const picked = new Set<string>();

@@ -44,6 +44,18 @@ export interface PeerStore {
 }
 
 export const PER_BUCKET = 8;
+
+/**
+ * Whether a remembered (not linked) peer may be named to others, in lookup answers and in
+ * answers to Asks: only one that has not failed and that has an address the asker can check.
+ * A peer without an address (a browser) is reached only through a live link of its own, and a
+ * node that is not linked to it cannot tell whether it still exists: departed browsers handed
+ * out to a newcomer filled its dial slots with WebRTC dials that could only time out (15 s
+ * each), and its link to a live browser waited behind them (measured in the network lab).
+ */
+export function mayName(r: PeerRecord): boolean {
+  return r.failures === 0 && r.addrs.length > 0;
+}
 /** Dial failures after which a record is forgotten. */
 export const MAX_FAILURES = 3;
 
