@@ -78,6 +78,13 @@ export interface ConnectOptions {
    * false sends everything through the node.
    */
   fastPath?: boolean;
+  /**
+   * Most links the node keeps from one network address, WebRTC links counted by the peer's IP
+   * (docs/SECURITY.md, "Links per network address"). The first tab to connect sets it for the
+   * node. Default 16; a positive integer. Lower suits a node that must not be crowded by one
+   * office or one carrier's NAT; the lab test uses 1 to see the cap refuse with three browsers.
+   */
+  maxLinksPerAddress?: number;
 }
 
 export interface MeshMessage {
@@ -121,6 +128,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   }
   const mesh = new Mesh(conn, {
     tabId, app, bootstrap, rtc: options.rtc, powBits: options.powBits, onWork: options.onWork, idleLinkMs: options.idleLinkMs, fastPath: options.fastPath !== false,
+    maxLinksPerAddress: options.maxLinksPerAddress,
     canHost: () => pageHasRtc() && (shared || leader?.isLeader === true), releaseLock, onPageHide: () => leader?.pageHide(),
   });
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -166,6 +174,7 @@ interface MeshOptions {
   onWork?: (p: WorkProgress) => void;
   idleLinkMs?: number;
   fastPath?: boolean;
+  maxLinksPerAddress?: number;
   canHost: () => boolean;
   releaseLock: () => void;
   onPageHide?: () => void;
@@ -346,7 +355,7 @@ export class Mesh {
 
   /** @internal Says hello to the host; resolves with the node id. */
   async hello(): Promise<void> {
-    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), hidden: pageHidden(), powBits: this.o.powBits, idleLinkMs: this.o.idleLinkMs, fastPath: this.o.fastPath })) as HelloReply;
+    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), hidden: pageHidden(), powBits: this.o.powBits, idleLinkMs: this.o.idleLinkMs, fastPath: this.o.fastPath, maxLinksPerAddress: this.o.maxLinksPerAddress })) as HelloReply;
     this.id = r.id;
     this.host = r.host;
     // Asked after hello, so it reaches the host once this tab is registered; a new host (after

@@ -7,6 +7,7 @@
  */
 import { MeshError } from '../core/errors.js';
 import { MeshNode, type Message, type NodeStatus } from '../core/node.js';
+import type { MeshNodeOptions } from '../core/node-types.js';
 import { checkPowBits } from '../core/pow.js';
 import { reachabilityCaps } from '../core/reachability.js';
 import type { AppData } from '../core/payloads.js';
@@ -21,6 +22,9 @@ import type { AttachedApp, BrowserLinkStatus, BrowserStatus, Conn, HelloReply, H
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
 import { IdbPeerStore, openDb } from './store.js';
+
+/** Node options a page may set with connect(); the first hello's stand for the node. */
+type NodeLimits = Pick<MeshNodeOptions, 'idleLinkMs' | 'maxLinksPerAddress'>;
 
 interface PendingReply {
   resolve: (d: AppData) => void;
@@ -151,7 +155,7 @@ export class NodeHost {
   private async dispatch(tab: TabSession | undefined, m: TabRequestMessage): Promise<unknown> {
     if (m.op === 'hello') {
       this.webrtc ??= m.rtc;
-      const node = await this.ensureNode(m.bootstrap, m.powBits ?? 0, m.idleLinkMs);
+      const node = await this.ensureNode(m.bootstrap, m.powBits ?? 0, { idleLinkMs: m.idleLinkMs, maxLinksPerAddress: m.maxLinksPerAddress });
       for (const addr of m.bootstrap) this.dialBootstrap(node, addr);
       const reply: HelloReply = { id: node.id, host: this.kind };
       return reply;
@@ -215,16 +219,16 @@ export class NodeHost {
   }
 
   /** The first hello starts the node, with its bootstrap and the proof of work its mesh asks. */
-  private ensureNode(bootstrap: string[], powBits: number, idleLinkMs?: number): Promise<MeshNode> {
+  private ensureNode(bootstrap: string[], powBits: number, limits: NodeLimits = {}): Promise<MeshNode> {
     if (!this.starting) {
-      this.starting = this.startNode(bootstrap, powBits, idleLinkMs);
+      this.starting = this.startNode(bootstrap, powBits, limits);
       for (const a of bootstrap) this.dialled.add(a);
     }
     for (const a of bootstrap) this.ice.addBootstrap(a);
     return this.starting;
   }
 
-  private async startNode(bootstrap: string[], powBits: number, idleLinkMs?: number): Promise<MeshNode> {
+  private async startNode(bootstrap: string[], powBits: number, limits: NodeLimits): Promise<MeshNode> {
     checkPowBits(powBits); // before any work: 40 bits would run for ever
     const db = await openDb();
     // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
@@ -247,7 +251,7 @@ export class NodeHost {
       encryption: e2eKeys !== undefined,
       e2eKeys,
       powBits,
-      idleLinkMs,
+      ...limits,
     });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));

@@ -133,7 +133,8 @@ class HubSession {
       case 'hello':
         // The hub, not the app, names the tab, the namespace, the origin and the servers: an app
         // cannot take over another app's session, read another origin's ports or make the node dial.
-        return this.worker.postMessage({ ...m, tabId: this.tabId, app: hubNamespace(this.origin, String(m.app)), origin: this.origin, bootstrap, canHost: pageHasRtc(), rtc: pageHasRtc(), fastPath: false });
+        // Nor loosen the node's per-address link cap (a security limit) if its hello comes first.
+        return this.worker.postMessage({ ...m, tabId: this.tabId, app: hubNamespace(this.origin, String(m.app)), origin: this.origin, bootstrap, canHost: pageHasRtc(), rtc: pageHasRtc(), fastPath: false, maxLinksPerAddress: undefined });
       case 'rtc-signal':
         return; // only the hub hosts PeerConnections
       case 'bye':

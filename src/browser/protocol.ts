@@ -18,7 +18,7 @@ export type TabRequest =
    * A tab says hello again when it comes back from the freezer or the back/forward cache.
    * `origin`: set by the hub to the app's origin; absent for pages of the node's own origin.
    */
-  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; hidden?: boolean; powBits?: number; idleLinkMs?: number; origin?: string; fastPath?: boolean }
+  | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; hidden?: boolean; powBits?: number; idleLinkMs?: number; maxLinksPerAddress?: number; origin?: string; fastPath?: boolean }
   /** A notification (id 0, never answered). `parked`: the page is being frozen or cached (it gave up its links); `hidden`/`visible`: its visibility changed. */
   | { op: 'lifecycle'; state: 'parked' | 'hidden' | 'visible' }
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }

@@ -31,5 +31,7 @@ export function nodeSettings(options: MeshNodeOptions, identity: Identity): Node
   if (!hasWork(identity.publicKey, o.powBits)) throw MeshError.invalid(`the identity lacks the ${o.powBits} bits of work this node asks of every peer (see generateWithWork)`);
   if (!(o.idleLinkMs >= 0)) throw MeshError.invalid('idleLinkMs must be 0 (never) or a positive number of ms');
   if (!Number.isInteger(o.linkBudget) || o.linkBudget < 2) throw MeshError.invalid('linkBudget must be an integer of at least 2');
+  // Zero or a fraction would refuse every link with an address: say so instead.
+  if (!(o.maxLinksPerAddress === Infinity || (Number.isInteger(o.maxLinksPerAddress) && o.maxLinksPerAddress >= 1))) throw MeshError.invalid('maxLinksPerAddress must be a positive integer (Infinity: no cap)');
   return o;
 }

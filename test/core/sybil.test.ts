@@ -8,6 +8,7 @@ import { networkAddressOf } from '../../src/core/address-limit.js';
 import { FrameType, type ErrorFrame } from '../../src/core/codec.js';
 import { isMeshError } from '../../src/core/errors.js';
 import { idFromPublicKey } from '../../src/core/id.js';
+import { MeshNode } from '../../src/core/node.js';
 import type { Identity } from '../../src/core/identity.js';
 import { generateWithWork, hasWork, workBits } from '../../src/core/pow.js';
 import { rawHandshake, seededIdentity, TestNet } from '../helpers/mesh.js';
@@ -82,6 +83,14 @@ describe('links per network address', () => {
       [undefined, undefined],
     ];
     for (const [remote, expected] of cases) assert.equal(networkAddressOf(remote), expected, String(remote));
+  });
+
+  it('refuses a cap that is not a positive integer with INVALID_ARGUMENT (a page can set it: connect({ maxLinksPerAddress }))', async () => {
+    const identity = await seededIdentity('cap options');
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      assert.throws(() => new MeshNode({ identity, maxLinksPerAddress: bad }), (e: unknown) => isMeshError(e, 'INVALID_ARGUMENT'), String(bad));
+    }
+    for (const good of [1, 16, Infinity]) assert.ok(new MeshNode({ identity, maxLinksPerAddress: good }), String(good));
   });
 
   it('refuses links from one address past the cap with ADDRESS_LIMIT, and still takes others', async () => {

@@ -20,12 +20,15 @@ export interface LinkInfo {
   transport: string;
   rttMs: number | null;
   via?: 'direct' | 'turn';
+  /** The peer's address the per-address cap counts (WebRTC links: from the selected candidate pair). */
+  address?: string;
 }
 export interface LabStatus {
   id: string;
   links: LinkInfo[];
   rtcDials: { attempted: number; succeeded: number; failed: number; backingOff: number };
   ice: { from?: string; servers: { urls: string[]; username?: string }[] };
+  counters: { forwarded: number; delivered: number; sent: number; dropped: Record<string, number> };
 }
 
 /** Starts `meshwork serve` in the server namespace; resolves once it printed its URL. */
