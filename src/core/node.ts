@@ -7,29 +7,25 @@
  * This file wires the parts, each behind a narrow host interface: links.ts (handshakes,
  * admission, link control), forwarding.ts (next hops, breadcrumbs, originating), lookups.ts,
  * maintenance.ts (dialling, rounds), liveness.ts (keepalives), services.ts (datagrams, requests,
- * signalling), pubsub.ts and e2e.ts. What stays here is delivery: which part a packet for us
- * goes to.
+ * signalling), pubsub.ts, e2e.ts and delivery.ts (which part a packet for us goes to). What
+ * stays here is the wiring and the public API.
  */
-import { toHex } from './bytes.js';
 import { type Clock, type Random, systemClock, systemRandom, type TimerHandle } from './clock.js';
-import { decodeFrame, FrameType, type PacketFrame, type PeerInfo, type WantLevel } from './codec.js';
+import type { PeerInfo, WantLevel } from './codec.js';
 import { Counters } from './counters.js';
-import { RecentSet } from './dedupe.js';
 import { MeshError } from './errors.js';
 import { Actor } from './actor.js';
 import { Emitter } from './emitter.js';
 import { idFromText, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import type { Link } from './link.js';
-import { DEFAULT_HOP_LIMIT, MAX_REFERRALS } from './limits.js';
+import { MAX_REFERRALS } from './limits.js';
 import { FloodGuard } from './rate-limit.js';
-import { isUnsigned, PacketKind, SEALABLE_KINDS, verifyPacket } from './packets.js';
+import { PacketKind } from './packets.js';
 import { E2e, type PeerPair } from './e2e.js';
 import type { AppData } from './payloads.js';
-import { Payload } from './payloads.js';
 import { PeerMemory, type PeerRecord, type PeerStore } from './peer-memory.js';
 import { LEAF_CAP, RoutingTable } from './routing-table.js';
-import type { Session } from './session.js';
 import { nodeSettings, type NodeSettings } from './node-settings.js';
 import type { Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TopicMessage } from './node-types.js';
 import { Forwarding } from './forwarding.js';
@@ -40,15 +36,13 @@ import { PubSub } from './pubsub.js';
 import { Services } from './services.js';
 import { StreamService, type StreamHandler } from './streams/service.js';
 import type { CoreStream } from './streams/stream.js';
-import { PacketSequence, ReplayGuard } from './replay-guard.js';
+import { PacketSequence } from './replay-guard.js';
+import { Delivery } from './delivery.js';
 import { checkApp } from './app-namespace.js';
-import { APP_KINDS, IdleLinks } from './idle-links.js';
+import { IdleLinks } from './idle-links.js';
 
 export type * from './node-types.js';
 
-/** Publishers whose publication window a node keeps, and ids per window (replay-guard.ts). */
-const PUBLISHERS = 1024;
-const PUBLICATION_WINDOW = 256;
 
 export class MeshNode {
   readonly identity: Identity;
@@ -63,16 +57,9 @@ export class MeshNode {
   private readonly wall: () => number;
   private readonly table: RoutingTable;
   private readonly o: NodeSettings;
-  private readonly seen = new RecentSet(8192);
   /** Packet ids: a growing sequence, and replays past the dedupe window refused (replay-guard.ts). */
   private readonly sequence: PacketSequence;
-  private readonly replays: ReplayGuard;
-  /**
-   * Publications handed down the tree, by publisher: the PublishDown around one is checked
-   * against its sender, but anyone may wrap a captured publication in a fresh PublishDown. A
-   * wider window, as one publisher's publications on different topics take different trees.
-   */
-  private readonly publicationReplays: ReplayGuard;
+  private readonly delivery: Delivery;
   private readonly e2e: E2e;
   private readonly pubsub: PubSub;
   private readonly forwarding: Forwarding;
@@ -94,8 +81,6 @@ export class MeshNode {
     this.random = options.random ?? systemRandom;
     this.wall = options.wallClock ?? (() => Date.now());
     this.sequence = new PacketSequence(this.wall);
-    this.replays = new ReplayGuard(this.wall);
-    this.publicationReplays = new ReplayGuard(this.wall, PUBLISHERS, PUBLICATION_WINDOW);
     this.store = options.store;
     // Hardening (docs/SECURITY.md): flood limits per link and source.
     const guard = new FloodGuard(options.rateLimits);
@@ -158,7 +143,7 @@ export class MeshNode {
       guard,
       isStopped,
       nextPacketId,
-      deliver: (p, from) => this.deliver(p, from),
+      deliver: (p, from) => this.delivery.deliver(p, from),
       drop,
       appTraffic: (dst) => this.idle.traffic(dst),
       trimmed: () => this.idle.restingCount > 0,
@@ -217,6 +202,10 @@ export class MeshNode {
       resubscribeSoon: () => this.pubsub.resubscribeSoon(),
       referralsFor: (target) => this.lookups.closestKnown(target, MAX_REFERRALS, false),
     });
+    this.delivery = new Delivery(
+      { counters, e2e: this.e2e, services: this.services, streams: this.streams, lookups: this.lookups, pubsub: this.pubsub, idle: this.idle, drop },
+      this.wall,
+    );
   }
 
   get addrs(): string[] {
@@ -325,83 +314,6 @@ export class MeshNode {
   // ---------------------------------------------------------------- delivery
 
   /** A packet that ends here: checked (unless ours), opened when sealed, and handed to its part. */
-  private async deliver(p: PacketFrame, from: Session | undefined): Promise<void> {
-    const src = toHex(p.src);
-    // Unsigned: a sealed payload whose AEAD proves its source (e2e.ts); nothing else may come so.
-    const unsigned = from !== undefined && isUnsigned(p);
-    if (from) {
-      if (!this.seen.add(`${src}:${p.id}:${p.kind}`)) return this.drop('duplicate');
-      if (unsigned) {
-        if (!SEALABLE_KINDS.has(p.kind)) return this.drop('unsigned');
-      } else {
-        const bad = await verifyPacket(p);
-        if (bad) return this.drop(bad);
-      }
-    }
-    // Links crossed: the first link does not lower the hop limit, each forward does; 0 when local.
-    const hops = from ? Math.max(1, DEFAULT_HOP_LIMIT - p.hops + 1) : 0;
-    let sealed = false;
-    if (SEALABLE_KINDS.has(p.kind)) {
-      const opened = await this.e2e.open(p, from !== undefined, unsigned);
-      if (typeof opened === 'string') return this.drop(opened);
-      sealed = opened.sealed;
-      p = { ...p, payload: opened.payload };
-    }
-    // After the signature or the AEAD tag, so no forger can move another source's window.
-    // A Found answer carries its lookup's id, from the asker's sequence, not its source's.
-    if (from && p.kind !== PacketKind.Found) {
-      const replay = this.replays.check(src, p.id);
-      if (replay) return this.drop(replay);
-    }
-    this.counters.delivered++;
-    if (from && APP_KINDS.has(p.kind)) this.idle.traffic(src);
-    switch (p.kind) {
-      case PacketKind.Data:
-        return this.services.onData(src, p, hops);
-      case PacketKind.Request:
-        return this.services.onRequest(src, p, hops, sealed);
-      case PacketKind.Stream:
-        return this.streams.onPacket(src, p.payload);
-      case PacketKind.ReliableData:
-        return this.services.onReliableData(src, p, hops);
-      case PacketKind.Ack:
-        return this.services.onAck(src, p);
-      case PacketKind.KeyRequest:
-        return this.e2e.onKeyRequest(p);
-      case PacketKind.KeyReply:
-        return this.e2e.onKeyReply(p);
-      case PacketKind.Response:
-        return this.services.onResponse(src, p);
-      case PacketKind.Lookup:
-        return this.lookups.onLookup(src, p);
-      case PacketKind.Found:
-        return this.lookups.onFound(src, p);
-      case PacketKind.Subscribe:
-        return this.pubsub.onSubscribe(src, p);
-      case PacketKind.Publish: {
-        // At its rendezvous: filed by publisher too, so a copy wrapped later is known here.
-        const replay = from ? this.publicationReplays.check(src, p.id) : undefined;
-        if (replay) return this.drop(replay === 'replay' ? 'duplicate-publication' : `publication:${replay}`);
-        return this.pubsub.onPublish(p);
-      }
-      case PacketKind.PublishDown: {
-        const d = Payload.publishDown.decode(p.payload);
-        const inner = d && decodeFrame(d.inner);
-        if (!inner || !inner.ok || inner.value.type !== FrameType.Packet || inner.value.kind !== PacketKind.Publish) return this.drop('bad-payload');
-        const bad = await verifyPacket(inner.value);
-        if (bad) return this.drop(`publication:${bad}`);
-        // An id already accepted is a second copy (or a replay of one): counted as pub/sub does.
-        const replay = this.publicationReplays.check(toHex(inner.value.src), inner.value.id);
-        if (replay) return this.drop(replay === 'replay' ? 'duplicate-publication' : `publication:${replay}`);
-        return this.pubsub.fanOut(inner.value);
-      }
-      case PacketKind.Signal:
-        return this.services.onSignalPacket(src, p);
-      default:
-        this.drop('unknown-kind');
-    }
-  }
-
   // ---------------------------------------------------------------- services (services.ts, pubsub.ts)
 
   /**
