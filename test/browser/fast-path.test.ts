@@ -12,21 +12,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Page } from 'puppeteer-core';
 import { bootTab, type Booted, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+import type { FastPathStatus } from '../../src/browser/protocol.js';
 
 ensureBrowsers();
 buildBundles();
 
-interface Fast {
-  granted: number;
-  grants: number;
-  revoked: number;
-  sent: number;
-  received: number;
-  requests: number;
-  responses: number;
-  handedOn: number;
-  dropped: Record<string, number>;
-}
+type Fast = FastPathStatus;
 
 const fastOf = (page: Page): Promise<Fast> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath));
 const request = (page: Page, to: string, data: string): Promise<unknown> => page.evaluate((t, d) => (window as any).mesh.request(t, d, { port: 1, timeoutMs: 10_000 }), to, data);
