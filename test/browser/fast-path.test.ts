@@ -98,9 +98,21 @@ for (const engine of ENGINES) {
         await b.page.close();
         await waitForRtcLinks(b2.page, [a.id], "B's link to A re-homed through B2");
         await waitFor('B2 and A hold a grant for the new link', async () => (await fastOf(b2.page)).granted === 1 && (await fastOf(a.page)).grants > aBefore.grants, 20_000);
-        const b2Before = await fastOf(b2.page);
         const aGranted = await fastOf(a.page);
         assert.ok(aGranted.revoked > aBefore.revoked, "A's grant for the closed link was taken back");
+        // Both nodes may dial each other again at once (B's to re-home, A's to repair its mesh):
+        // each keeps one of the two links, and while both are open neither is granted, so a first
+        // grant may be taken back and given again for the link kept. The re-home has settled when
+        // a request of A's is opened by B2 itself; the N after it must all be.
+        let probes = 0;
+        await waitFor('a request of A opened by B2 itself', async () => {
+          const before = (await fastOf(b2.page)).received;
+          assert.equal(await request(a.page, b.id, `settle${probes}`), `echo:settle${probes}`);
+          probes++;
+          return (await fastOf(b2.page)).received > before;
+        }, 20_000);
+        log(`re-home settled after ${probes} probe request(s)`);
+        const b2Before = await fastOf(b2.page);
         for (let i = 0; i < N; i++) assert.equal(await request(a.page, b.id, `rehomed${i}`), `echo:rehomed${i}`);
         const b2After = await fastOf(b2.page);
         assert.equal(b2After.received - b2Before.received, N, "B2 opened A's requests itself");
