@@ -174,7 +174,7 @@ export class Maintenance {
             this.coolDown(rec.id);
             this.changed = true; // a wish we could not meet: not a time to slow down
             if (code === 'BUSY' && want !== Want.Optional) this.refusedBuckets.add(table.bucketOf(rec.idBytes));
-            if (code !== 'BUSY' && code !== 'HANDSHAKE_FAILED') this.host.memory.failed(rec.id);
+            if (code !== 'BUSY' && code !== 'ADDRESS_LIMIT' && code !== 'HANDSHAKE_FAILED') this.host.memory.failed(rec.id);
           }),
       )
       .finally(() =>

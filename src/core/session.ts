@@ -87,7 +87,10 @@ export class Session {
    */
   async handshake(frame: Frame): Promise<boolean> {
     if (frame.type === FrameType.Error) {
-      throw new MeshError(frame.code === 'BUSY' ? 'BUSY' : 'HANDSHAKE_FAILED', `peer refused the link: ${frame.code}: ${frame.message}`);
+      // A full node's refusal keeps its code (the dialler tries elsewhere, and counts why); any
+      // other refusal is a failed handshake.
+      const code = frame.code === 'BUSY' || frame.code === 'ADDRESS_LIMIT' ? frame.code : 'HANDSHAKE_FAILED';
+      throw new MeshError(code, `peer refused the link: ${frame.code}: ${frame.message}`);
     }
     if (frame.type === FrameType.Hello) {
       if (this.theirHello) return this.refuse('HANDSHAKE_FAILED', 'second hello');

@@ -44,13 +44,14 @@ describe('the per-address cap on brokered WebRTC links', () => {
       node.addLink(worker, { outbound: false }).catch(() => undefined);
       return peer.addLink(tab, { outbound: true, expectedId: node.id }).then(
         () => 'linked',
-        (err: unknown) => (isMeshError(err) ? 'refused' : String(err)),
+        (err: unknown) => (isMeshError(err) ? `refused:${err.code}` : String(err)),
       );
     };
     try {
       const sameHost = [await link('192.0.2.77'), await link('192.0.2.77'), await link('192.0.2.77')];
-      assert.deepEqual(sameHost, ['linked', 'linked', 'refused'], 'two links from 192.0.2.77, the third refused');
+      assert.deepEqual(sameHost, ['linked', 'linked', 'refused:ADDRESS_LIMIT'], 'two links from 192.0.2.77, the third refused, and told why');
       assert.equal(node.status().counters.dropped['handshake:ADDRESS_LIMIT'], 1, 'refused for its address');
+      assert.equal(peers[2]!.status().counters.dropped['handshake:ADDRESS_LIMIT'], 1, 'the refused node counts the reason it was given');
       assert.equal(await link('198.51.100.5'), 'linked', 'another address is taken');
       assert.deepEqual([await link(undefined), await link(undefined)], ['linked', 'linked'], 'unknown addresses are one per peer');
       await until(() => node.linkIds().length === 5, 3_000, 'five links up');
