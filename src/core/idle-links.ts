@@ -25,8 +25,9 @@
  *   direct link again (the other only if traffic goes on three times as long without one).
  * - Losing the last server link wakes every resting peer: the node needs the browser mesh again.
  */
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock } from './clock.js';
 import { FrameType } from './codec.js';
+import { EarliestTimer } from './earliest-timer.js';
 import { PacketKind } from './packets.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
@@ -82,11 +83,11 @@ interface Resting {
 
 export class IdleLinks {
   private readonly resting = new Map<string, Resting>();
-  private timer?: TimerHandle;
-  private timerAt = Infinity;
-  private stopped = false;
+  private readonly timer: EarliestTimer;
 
-  constructor(private readonly host: IdleLinksHost) {}
+  constructor(private readonly host: IdleLinksHost) {
+    this.timer = new EarliestTimer(host.clock, () => this.host.run(() => this.tick()));
+  }
 
   /** Whether `peer` is resting: its link was closed as idle and no traffic asked for it since. */
   isResting(peer: string): boolean {
@@ -116,18 +117,14 @@ export class IdleLinks {
 
   /** Arms the one timer for the earliest idle link due an offer; none while not anchored. */
   watch(): void {
-    if (this.stopped || this.host.idleMs <= 0) return;
+    if (this.timer.stopped || this.host.idleMs <= 0) return;
     let due = Infinity;
     if (this.anchored()) for (const s of this.host.table.all()) if (this.eligible(s)) due = Math.min(due, this.dueAt(s));
-    if (due === Infinity || due >= this.timerAt) return;
-    this.timer?.cancel();
-    this.timerAt = due;
-    this.timer = this.host.clock.setTimeout(() => this.host.run(() => this.tick()), Math.max(0, due - this.host.clock.now()));
+    this.timer.arm(due);
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
+    this.timer.stop();
   }
 
   /** The peer offers to rest `s`: close it as idle if we can spare it too. */
@@ -204,9 +201,7 @@ export class IdleLinks {
   }
 
   private tick(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    if (this.stopped || !this.anchored()) return;
+    if (this.timer.stopped || !this.anchored()) return;
     const now = this.host.clock.now();
     for (const s of this.host.table.all()) {
       if (!this.eligible(s) || this.dueAt(s) > now) continue;

@@ -15,8 +15,9 @@
  * - One timer per node, not per link, set for the earliest thing due; probes due within a
  *   twelfth of the bound ride on the same wake-up. No link, no timer.
  */
-import type { Clock, TimerHandle } from './clock.js';
+import type { Clock } from './clock.js';
 import { FrameType } from './codec.js';
+import { EarliestTimer } from './earliest-timer.js';
 import type { Session } from './session.js';
 
 export interface LivenessHost {
@@ -30,16 +31,15 @@ export interface LivenessHost {
 export class Liveness {
   /** A link silent this long is closed. */
   readonly deadMs: number;
-  private timer?: TimerHandle;
-  private timerAt = Infinity;
+  private readonly timer: EarliestTimer;
   private pingCounter = 0;
-  private stopped = false;
 
   constructor(
     private readonly host: LivenessHost,
     keepaliveMs: number,
   ) {
     this.deadMs = 3 * keepaliveMs;
+    this.timer = new EarliestTimer(host.clock, () => this.host.run(() => this.tick()));
   }
 
   /** Sends a ping now (a new link's first rtt, and every probe). */
@@ -52,18 +52,14 @@ export class Liveness {
 
   /** A link came up (or anything else changed what is due): make sure the timer covers it. */
   watch(): void {
-    if (this.stopped) return;
+    if (this.timer.stopped) return;
     let due = Infinity;
     for (const s of this.host.links()) due = Math.min(due, this.nextProbe(s), s.lastHeard + this.deadMs);
-    if (due === Infinity || due >= this.timerAt) return;
-    this.timer?.cancel();
-    this.timerAt = due;
-    this.timer = this.host.clock.setTimeout(() => this.host.run(() => this.tick()), Math.max(0, due - this.host.clock.now()));
+    this.timer.arm(due);
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
+    this.timer.stop();
   }
 
   /** When `s` should next be pinged, if it stays quiet. */
@@ -73,9 +69,7 @@ export class Liveness {
   }
 
   private tick(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    if (this.stopped) return;
+    if (this.timer.stopped) return;
     const now = this.host.clock.now();
     const early = this.deadMs / 12;
     for (const s of [...this.host.links()]) {
