@@ -62,7 +62,10 @@ describe('kill -9 and restart', { timeout: 60_000 }, () => {
       handled.set(String(m.data), (handled.get(String(m.data)) ?? 0) + 1);
       return `re: ${String(m.data)}`;
     });
-    await eventually(() => a.request(b.id, 'warm up', { port: 5, timeoutMs: 700 }), 10_000, 'a reaches b through the server');
+    // Each probe its own payload: a probe that timed out may still be handled, and the retry is
+    // another request, not a second handling of the same one (checked at the end).
+    let probe = 0;
+    await eventually(() => a.request(b.id, `warm up ${probe++}`, { port: 5, timeoutMs: 700 }), 10_000, 'a reaches b through the server');
     await until(() => readdirSync(dir.path).includes('peers.json'), 10_000, 'the server saved its peer memory');
     // A stale temp file, as a crash mid-save would leave one.
     await writeFile(join(dir.path, '.peers.json.tmp-99999-deadbeef'), '{"format":"meshwork-pe');
@@ -96,7 +99,7 @@ describe('kill -9 and restart', { timeout: 60_000 }, () => {
     const status = (await (await fetch(`http://127.0.0.1:${port}/meshwork/status`)).json()) as { knownPeers: number };
     assert.ok(status.knownPeers >= 2, `memory restored: ${status.knownPeers} known peers`);
 
-    await eventually(() => a.request(b.id, 'back', { port: 5, timeoutMs: 700 }), 15_000, 'traffic through the restarted server');
+    await eventually(() => a.request(b.id, `back ${probe++}`, { port: 5, timeoutMs: 700 }), 15_000, 'traffic through the restarted server');
     const answeredBefore = answered;
     await until(() => answered >= answeredBefore + 3, 10_000, 'requests of the traffic answered after the restart');
     sending = false;
