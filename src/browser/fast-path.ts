@@ -25,6 +25,7 @@ import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload, RECIPIENT_TAG_BYTES } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
+import { CryptoSlots } from './crypto-slots.js';
 import type { FastPathStatus, HostEvent } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
 
@@ -72,6 +73,8 @@ const REQUEST_TIMEOUT_MS = 5_000;
 const TRAFFIC_REPORT_MS = 2_000;
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
 const NONE = new Uint8Array(0);
+/** AES-GCM calls in flight at once (seals and opens together): see crypto-slots.ts. */
+const CRYPTO_SLOTS = 4;
 /** An opened frame the tab cannot take: it goes to the node whole. */
 const HAND_ON = Symbol('hand on');
 
@@ -83,10 +86,11 @@ export class FastPath implements RtcTap {
   private readonly replays = new ReplayGuard(() => Date.now());
   private readonly pending = new Map<number, PendingRequest>();
   private nextRequest = TAB_REQUEST_BASE;
-  /** Claimed frames are opened several at a time, and taken one after another in the order they came. */
+  /** Claimed frames are opened a few at a time (CRYPTO_SLOTS), and taken one after another in the order they came. */
   private inbound: Promise<void> = Promise.resolve();
-  /** Our packets are numbered and written in the order they were sent (sealed several at a time). */
+  /** Our packets are numbered and written in the order they were sent (sealed a few at a time). */
   private outbound: Promise<unknown> = Promise.resolve();
+  private readonly slots = new CryptoSlots(CRYPTO_SLOTS);
   private readonly busyPeers = new Set<string>();
   private reportTimer?: ReturnType<typeof setTimeout>;
   private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0 };
@@ -189,7 +193,7 @@ export class FastPath implements RtcTap {
     // A Response may answer a request sent under a grant since revoked: it opens with that grant's key.
     const g = grant ?? (p.kind === PacketKind.Response ? this.pendingGrant(key) : undefined);
     if (!g || !bytesEqual(p.src, g.peerId) || !bytesEqual(p.dst, g.selfId)) return false;
-    // Opened at once, so AES-GCM runs for several frames at a time; taken in arrival order.
+    // Opened as soon as a crypto slot is free, so AES-GCM runs for a few frames at a time; taken in arrival order.
     const opened = this.openSealed(g, p);
     this.inbound = this.inbound
       .then(() => opened)
@@ -205,7 +209,7 @@ export class FastPath implements RtcTap {
     // Sealed to another key of ours, or under a key of the peer's the grant does not name: the
     // node knows what to do (tell the peer our key, learn its new one).
     if (!bytesEqual(env.recipientTag, g.ownPublic.subarray(0, RECIPIENT_TAG_BYTES)) || !bytesEqual(env.senderKey, g.peerPublic)) return HAND_ON;
-    const plain = await open(g.aes, env.nonce, env.ciphertext, associatedData(p.src, p.dst, p.kind, p.id, env.senderKey, g.ownPublic));
+    const plain = await this.slots.run(() => open(g.aes, env.nonce, env.ciphertext, associatedData(p.src, p.dst, p.kind, p.id, env.senderKey, g.ownPublic)));
     return plain ?? 'fast:bad-ciphertext';
   }
 
@@ -262,9 +266,10 @@ export class FastPath implements RtcTap {
 
   /** Seals and writes one packet of ours, after those queued before it. Resolves false when the link is gone. */
   private queue(g: Grant, kind: number, plaintext: Uint8Array): Promise<boolean> {
-    // The id in call order, the sealing at once (several run at a time), the writing in call order.
+    // The id in call order, the sealing as soon as a crypto slot is free, the writing in call order.
     const id = g.seq.next();
-    const sealed = seal(g.aes, plaintext, associatedData(g.selfId, g.peerId, kind, id, g.ownPublic, g.peerPublic));
+    const aad = associatedData(g.selfId, g.peerId, kind, id, g.ownPublic, g.peerPublic);
+    const sealed = this.slots.run(() => seal(g.aes, plaintext, aad));
     sealed.catch(() => undefined);
     const run = this.outbound.then(async () => {
       const { nonce, ciphertext } = await sealed;
