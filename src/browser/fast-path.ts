@@ -16,7 +16,6 @@
  * node's own request) goes on to the node whole, which opens it again.
  */
 import { bytesEqual } from '../core/bytes.js';
-import { decodeFrame, encodeFrame, FrameType, type PacketFrame } from '../core/codec.js';
 import { associatedData, open, seal } from '../core/e2e-crypto.js';
 import { MeshError } from '../core/errors.js';
 import { idFromText } from '../core/id.js';
@@ -25,6 +24,7 @@ import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload, RECIPIENT_TAG_BYTES } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
+import { readSealedPacket, writeSealedPacket, type SealedPacket } from '../core/sealed-frame.js';
 import { CryptoSlots } from './crypto-slots.js';
 import type { FastPathStatus, HostEvent } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
@@ -72,7 +72,6 @@ const REQUEST_TIMEOUT_MS = 5_000;
 /** How often the tab tells the node of its traffic, while there is some: well under any idle time. */
 const TRAFFIC_REPORT_MS = 2_000;
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
-const NONE = new Uint8Array(0);
 /** AES-GCM calls in flight at once (seals and opens together): see crypto-slots.ts. */
 const CRYPTO_SLOTS = 4;
 /** An opened frame the tab cannot take: it goes to the node whole. */
@@ -182,14 +181,12 @@ export class FastPath implements RtcTap {
 
   /** RtcTap: claims a frame from the peer of link `key` when it is ours to open (see the file comment). */
   take(key: string, frame: Uint8Array): boolean {
-    // A Packet frame: the version byte, a CBOR array of 9, type 7. Anything else is the node's.
-    if (frame.length < 3 || frame[1] !== 0x89 || frame[2] !== FrameType.Packet) return false;
     const grant = this.byKey.get(key);
     if (!grant && this.pending.size === 0) return false;
-    const d = decodeFrame(frame);
-    if (!d.ok || d.value.type !== FrameType.Packet) return false;
-    const p = d.value;
-    if (p.signature.length !== 0 || !FAST_KINDS.has(p.kind)) return false;
+    // One pass, views into the frame: an unsigned Packet with a sealed payload in its one exact
+    // encoding (sealed-frame.ts), or the node's to judge.
+    const p = readSealedPacket(frame);
+    if (!p || !FAST_KINDS.has(p.kind)) return false;
     // A Response may answer a request sent under a grant since revoked: it opens with that grant's key.
     const g = grant ?? (p.kind === PacketKind.Response ? this.pendingGrant(key) : undefined);
     if (!g || !bytesEqual(p.src, g.peerId) || !bytesEqual(p.dst, g.selfId)) return false;
@@ -203,17 +200,16 @@ export class FastPath implements RtcTap {
   }
 
   /** The plaintext; HAND_ON for the node to deal with; or the reason to drop it. */
-  private async openSealed(g: Grant, p: PacketFrame): Promise<Uint8Array | typeof HAND_ON | string> {
-    const env = Payload.sealed.decode(p.payload);
-    if (!env) return 'fast:bad-envelope';
+  private async openSealed(g: Grant, p: SealedPacket): Promise<Uint8Array | typeof HAND_ON | string> {
     // Sealed to another key of ours, or under a key of the peer's the grant does not name: the
     // node knows what to do (tell the peer our key, learn its new one).
-    if (!bytesEqual(env.recipientTag, g.ownPublic.subarray(0, RECIPIENT_TAG_BYTES)) || !bytesEqual(env.senderKey, g.peerPublic)) return HAND_ON;
-    const plain = await this.slots.run(() => open(g.aes, env.nonce, env.ciphertext, associatedData(p.src, p.dst, p.kind, p.id, env.senderKey, g.ownPublic)));
+    if (!bytesEqual(p.recipientTag, g.ownPublic.subarray(0, RECIPIENT_TAG_BYTES)) || !bytesEqual(p.senderKey, g.peerPublic)) return HAND_ON;
+    const aad = associatedData(p.src, p.dst, p.kind, p.id, p.senderKey, g.ownPublic);
+    const plain = await this.slots.run(() => open(g.aes, p.nonce, p.ciphertext, aad));
     return plain ?? 'fast:bad-ciphertext';
   }
 
-  private onOpened(g: Grant, p: PacketFrame, frame: Uint8Array, plain: Uint8Array | typeof HAND_ON | string): void {
+  private onOpened(g: Grant, p: SealedPacket, frame: Uint8Array, plain: Uint8Array | typeof HAND_ON | string): void {
     if (plain === HAND_ON) return this.handOn(g, frame);
     if (typeof plain === 'string') return this.drop(plain);
     if (p.kind === PacketKind.Data) {
@@ -253,7 +249,7 @@ export class FastPath implements RtcTap {
   }
 
   /** The replay window, as the node keeps it (per source and lane), after the AEAD proved the packet. */
-  private fresh(g: Grant, p: PacketFrame): boolean {
+  private fresh(g: Grant, p: SealedPacket): boolean {
     const replay = this.replays.check(g.peer, p.id);
     if (replay) this.drop(`fast:${replay}`);
     return replay === undefined;
@@ -273,8 +269,11 @@ export class FastPath implements RtcTap {
     sealed.catch(() => undefined);
     const run = this.outbound.then(async () => {
       const { nonce, ciphertext } = await sealed;
-      const payload = Payload.sealed.encode({ senderKey: g.ownPublic, recipientTag: g.peerPublic.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext });
-      const frame = encodeFrame({ type: FrameType.Packet, src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id, kind, payload, publicKey: NONE, signature: NONE });
+      // One buffer, one copy of the ciphertext (sealed-frame.ts): the bytes encodeFrame would write.
+      const frame = writeSealedPacket({
+        src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id, kind,
+        senderKey: g.ownPublic, recipientTag: g.peerPublic.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext,
+      });
       const sent = await this.host.rtc.sendOwn(g.key, frame);
       if (sent) this.busy(g.peer);
       // The link went (its entry first, the revoke after): nothing more goes this way.

@@ -13,6 +13,7 @@ import { toHex } from '../../src/core/bytes.js';
 import { decodeFrame, encodeFrame, FrameType, type PacketFrame } from '../../src/core/codec.js';
 import { derivePairKey, exportE2ePublicKey, generateE2eKeys } from '../../src/core/e2e-crypto.js';
 import { PacketKind } from '../../src/core/packets.js';
+import { Payload } from '../../src/core/payloads.js';
 import { laneOf } from '../../src/core/replay-guard.js';
 import { FastPath } from '../../src/browser/fast-path.js';
 import type { RtcHost } from '../../src/browser/rtc-host.js';
@@ -114,7 +115,7 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
     assert.equal(b.inbox.length, 1, 'delivered once');
   });
 
-  test('what the tab may not open goes to the node untouched: another source, another destination, a signed packet, another sender key', async () => {
+  test('what the tab may not open goes to the node untouched: another source, another destination, a signed packet, a plaintext payload, an encoding that is not the one, another sender key', async () => {
     const [a, b] = await pair();
     await a.fast.send(b.id, 'x', 5, noNode);
     const p = lastPacket(a);
@@ -123,6 +124,17 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
     assert.equal(b.fast.take(KEY, encodeFrame({ ...p, dst: other })), false, 'not for us: the node forwards it');
     assert.equal(b.fast.take(KEY, encodeFrame({ ...p, publicKey: new Uint8Array(32), signature: new Uint8Array(64) })), false, 'signed: the node verifies it');
     assert.equal(b.fast.take('another-link', a.wire.at(-1)!), false, 'on a link without a grant: the node');
+    // From the link peer to us, unsigned, but not a sealed envelope: the node judges it (and drops it).
+    const unsealed = encodeFrame({ ...p, payload: Payload.data.encode({ app: appId(''), port: 5, data: 'plain' }) });
+    assert.equal(b.fast.take(KEY, unsealed), false, 'a plaintext payload: the node');
+    // The same packet with its hop limit in a longer head than needed (valid CBOR, not the one
+    // encoding): the tab's one-pass reader leaves it to the node's strict decoder, which refuses it.
+    const good = a.wire.at(-1)!;
+    const at = 1 + 1 + 1 + 34 + 34; // version, array head, type, src, dst: then the hop limit
+    assert.deepEqual([...good.subarray(at, at + 2)], [0x18, 64], 'the hop limit, 64, in a 2-byte head');
+    const loose = Uint8Array.from([...good.subarray(0, at), 0x19, 0x00, ...good.subarray(at + 1)]);
+    assert.equal(b.fast.take(KEY, loose), false, 'a head that is not minimal: the node');
+    assert.equal(decodeFrame(loose).ok, false, 'which refuses it');
     // Sealed under a sender key the grant does not name (the peer restarted): handed on whole for the node to learn it.
     const [c, d] = await pair();
     await c.fast.send(d.id, 'y', 5, noNode);

@@ -1,0 +1,174 @@
+/**
+ * An unsigned Packet frame with a sealed payload, written and read in one pass over one buffer:
+ * the host tab's data plane (src/browser/fast-path.ts) sends and claims nothing else, once per
+ * packet, so it skips the general codec's three CBOR encodes (payload, envelope, frame, each a
+ * fresh copy of the ciphertext) and two strict decodes (each copying it again).
+ *
+ * `writeSealedPacket` gives exactly the bytes of `encodeFrame` over `Payload.sealed.encode`
+ * (test/core/sealed-frame.test.ts checks it byte for byte). `readSealedPacket` accepts only that
+ * exact shape (minimal CBOR heads, definite lengths, nothing after the frame) and returns views
+ * into the frame, no copies; anything else is undefined, and the caller leaves the frame to the
+ * node, whose strict decoder (codec.ts) judges it. So whatever this reads, the strict decoder
+ * would read the same way (the test checks that over mutated frames too).
+ */
+import { ID_BYTES } from './id.js';
+import { MAX_FRAME_BYTES, WIRE_VERSION } from './limits.js';
+import { FrameType } from './codec.js';
+import { RECIPIENT_TAG_BYTES, SEALED_MARK } from './payloads.js';
+import { E2E_KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './e2e-crypto.js';
+
+export interface SealedPacket {
+  src: Uint8Array;
+  dst: Uint8Array;
+  hops: number;
+  id: number;
+  kind: number;
+  senderKey: Uint8Array;
+  recipientTag: Uint8Array;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+const UINT = 0;
+const BYTES = 2;
+const TEXT = 3;
+const ARRAY = 4;
+const MARK = Array.from(SEALED_MARK, (c) => c.charCodeAt(0));
+
+/** Bytes of a CBOR head for `n` (minimal, as cborg writes it). */
+function headBytes(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
+}
+
+function writeHead(out: Uint8Array, at: number, major: number, n: number): number {
+  const m = major << 5;
+  if (n < 24) {
+    out[at] = m | n;
+    return at + 1;
+  }
+  if (n < 0x100) {
+    out[at] = m | 24;
+    out[at + 1] = n;
+    return at + 2;
+  }
+  if (n < 0x10000) {
+    out[at] = m | 25;
+    out[at + 1] = n >>> 8;
+    out[at + 2] = n & 0xff;
+    return at + 3;
+  }
+  const view = new DataView(out.buffer, out.byteOffset + at + 1);
+  if (n < 0x100000000) {
+    out[at] = m | 26;
+    view.setUint32(0, n);
+    return at + 5;
+  }
+  out[at] = m | 27;
+  view.setUint32(0, Math.floor(n / 0x100000000));
+  view.setUint32(4, n >>> 0);
+  return at + 9;
+}
+
+function writeBytes(out: Uint8Array, at: number, b: Uint8Array): number {
+  at = writeHead(out, at, BYTES, b.length);
+  out.set(b, at);
+  return at + b.length;
+}
+
+/** The frame `encodeFrame` writes for this packet with `Payload.sealed.encode` as its payload, unsigned. */
+export function writeSealedPacket(p: SealedPacket): Uint8Array {
+  const sealedLength =
+    1 + 1 + MARK.length + headBytes(p.senderKey.length) + p.senderKey.length + headBytes(p.recipientTag.length) + p.recipientTag.length +
+    headBytes(p.nonce.length) + p.nonce.length + headBytes(p.ciphertext.length) + p.ciphertext.length;
+  const length =
+    1 + 1 + 1 + headBytes(p.src.length) + p.src.length + headBytes(p.dst.length) + p.dst.length + headBytes(p.hops) + headBytes(p.id) +
+    headBytes(p.kind) + headBytes(sealedLength) + sealedLength + 2;
+  const out = new Uint8Array(length);
+  out[0] = WIRE_VERSION;
+  let at = writeHead(out, 1, ARRAY, 9);
+  at = writeHead(out, at, UINT, FrameType.Packet);
+  at = writeBytes(out, at, p.src);
+  at = writeBytes(out, at, p.dst);
+  at = writeHead(out, at, UINT, p.hops);
+  at = writeHead(out, at, UINT, p.id);
+  at = writeHead(out, at, UINT, p.kind);
+  at = writeHead(out, at, BYTES, sealedLength);
+  at = writeHead(out, at, ARRAY, 5);
+  at = writeHead(out, at, TEXT, MARK.length);
+  out.set(MARK, at);
+  at += MARK.length;
+  at = writeBytes(out, at, p.senderKey);
+  at = writeBytes(out, at, p.recipientTag);
+  at = writeBytes(out, at, p.nonce);
+  at = writeBytes(out, at, p.ciphertext);
+  // The empty public key and signature of an unsigned packet.
+  out[at++] = BYTES << 5;
+  out[at++] = BYTES << 5;
+  return out;
+}
+
+/** A cursor over a frame that refuses anything but minimal definite heads of the expected type. */
+class Reader {
+  at = 0;
+  constructor(readonly b: Uint8Array) {}
+
+  /** The argument of a head of `major` type, or -1. */
+  head(major: number): number {
+    const b = this.b;
+    const first = b[this.at];
+    if (first === undefined || first >> 5 !== major) return -1;
+    const info = first & 31;
+    if (info < 24) {
+      this.at += 1;
+      return info;
+    }
+    const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
+    if (size === 0 || this.at + 1 + size > b.length) return -1;
+    let n = 0;
+    for (let i = 1; i <= size; i++) n = n * 256 + b[this.at + i]!;
+    // Minimal heads only (the strict decoder refuses the others), and ids within 2^53.
+    const floor = size === 1 ? 24 : size === 2 ? 0x100 : size === 4 ? 0x10000 : 0x100000000;
+    if (n < floor || n > Number.MAX_SAFE_INTEGER) return -1;
+    this.at += 1 + size;
+    return n;
+  }
+
+  /** A byte string (of `length` bytes if given) as a view into the frame, or undefined. */
+  bytes(length?: number): Uint8Array | undefined {
+    const n = this.head(BYTES);
+    if (n < 0 || (length !== undefined && n !== length) || this.at + n > this.b.length) return undefined;
+    const view = this.b.subarray(this.at, this.at + n);
+    this.at += n;
+    return view;
+  }
+}
+
+/**
+ * The fields of an unsigned Packet frame with a sealed payload, as views into `frame`; undefined
+ * for any other frame or any other encoding of one (see the file comment).
+ */
+export function readSealedPacket(frame: Uint8Array): SealedPacket | undefined {
+  if (frame.length > MAX_FRAME_BYTES || frame[0] !== WIRE_VERSION) return undefined;
+  const r = new Reader(frame);
+  r.at = 1;
+  if (r.head(ARRAY) !== 9 || r.head(UINT) !== FrameType.Packet) return undefined;
+  const src = r.bytes(ID_BYTES);
+  const dst = r.bytes(ID_BYTES);
+  if (!src || !dst) return undefined;
+  const hops = r.head(UINT);
+  const id = r.head(UINT);
+  const kind = r.head(UINT);
+  if (hops < 0 || hops > 255 || id < 0 || kind < 0 || kind > 255) return undefined;
+  const payloadLength = r.head(BYTES);
+  // The payload, then exactly the empty key and signature of an unsigned packet, and the end.
+  const end = r.at + payloadLength;
+  if (payloadLength < 0 || end + 2 !== frame.length || frame[end] !== BYTES << 5 || frame[end + 1] !== BYTES << 5) return undefined;
+  if (r.head(ARRAY) !== 5 || r.head(TEXT) !== MARK.length) return undefined;
+  for (const c of MARK) if (frame[r.at++] !== c) return undefined;
+  const senderKey = r.bytes(E2E_KEY_BYTES);
+  const recipientTag = r.bytes(RECIPIENT_TAG_BYTES);
+  const nonce = r.bytes(NONCE_BYTES);
+  const ciphertext = r.bytes();
+  if (!senderKey || !recipientTag || !nonce || !ciphertext || ciphertext.length < TAG_BYTES || r.at !== end) return undefined;
+  return { src, dst, hops, id, kind, senderKey, recipientTag, nonce, ciphertext };
+}
