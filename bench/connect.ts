@@ -24,6 +24,15 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     connectMs: round(percentile(xs.map((x) => x.connect), 0.5), 1),
     firstMessageAfterBothConnectedMs: round(percentile(xs.map((x) => x.afterConnect), 0.5), 1),
   };
+  // Where connect() spends its time: each step of status().boot, in ms after the tab's connect()
+  // began (both pages of every trial), and the first message's arrival after the later `ready`.
+  const bootSteps: Record<string, number[]> = {};
+  const noteBoot = (boot: { node: Record<string, number>; tab?: Record<string, number> } | undefined) => {
+    const from = boot?.tab?.connect;
+    if (!boot || from === undefined) return;
+    const steps: Record<string, number> = { ...boot.node, ...Object.fromEntries(Object.entries(boot.tab ?? {}).map(([k, v]) => [`tab:${k}`, v])) };
+    for (const [k, v] of Object.entries(steps)) (bootSteps[k] ??= []).push(v - from);
+  };
   const meshUrl = `${c.pages.origin}/mesh.html`;
   const bootMesh = (p: Page) => p.evaluate((o) => (window as any).T.boot(o), { bootstrap: [c.meshUrl] });
 
@@ -37,6 +46,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     const token = `first:${++seq}`;
     const r = await pa.evaluate((to: string, t: string) => (window as any).T.firstRequest(to, t, 20), b.id, token);
     const at: number = await pb.evaluate((t: string) => (window as any).T.rx.seen[t], token);
+    for (const p of [pa, pb]) noteBoot(await p.evaluate(() => (window as any).mesh.status().then((s: any) => s.boot)).catch(() => undefined));
     await Promise.all([ca.close(), cb.close()]);
     failedTries.push(...r.errors);
     phases.ours.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
@@ -143,6 +153,12 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     warmNodeRestarted: restarted,
     warmColdRatio: ratio(med(warm), med(cold)),
     phasesMedian: { ours: medPhases(phases.ours), peerjs: medPhases(phases.peerjs) },
+    // Median ms after connect() began, over both pages of the first-message trials, sorted by time.
+    bootStepsMedianMs: Object.fromEntries(
+      Object.entries(bootSteps)
+        .map(([k, xs]) => [k, round(percentile(xs, 0.5), 1)] as const)
+        .sort((a, b) => (a[1] ?? 0) - (b[1] ?? 0)),
+    ),
     oursFailedFirstTries: failedTries.length,
     oursFailedFirstTryErrors: [...new Set(failedTries)].slice(0, 3),
   };

@@ -6,6 +6,7 @@
  */
 import { MeshError, type MeshErrorCode } from '../core/errors.js';
 import type { AppData } from '../core/payloads.js';
+import { mark, type BootMarks } from './boot-marks.js';
 import { portConn } from './conn.js';
 import type { HubMode, HubStatus } from './hub-protocol.js';
 import type { WorkProgress } from './key-store.js';
@@ -103,8 +104,11 @@ export type Handler = (m: MeshMessage) => AppData | void | Promise<AppData | voi
 
 export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   if (options.hub !== undefined) return connectHub(options.hub, options);
+  const boot: BootMarks = {};
+  mark(boot, 'connect');
   const tabId = randomHex(12);
   const releaseLock = await holdTabLock(tabId);
+  mark(boot, 'lock');
   const bootstrap = options.bootstrap ?? [defaultBootstrap()];
   const app = options.app ?? '';
   const workerUrl = new URL(options.worker ?? new URL('./worker.js', import.meta.url).href, location.href);
@@ -128,7 +132,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   }
   const mesh = new Mesh(conn, {
     tabId, app, bootstrap, rtc: options.rtc, powBits: options.powBits, onWork: options.onWork, idleLinkMs: options.idleLinkMs, fastPath: options.fastPath !== false,
-    maxLinksPerAddress: options.maxLinksPerAddress,
+    maxLinksPerAddress: options.maxLinksPerAddress, boot,
     canHost: () => pageHasRtc() && (shared || leader?.isLeader === true), releaseLock, onPageHide: () => leader?.pageHide(),
   });
   const timeoutMs = options.timeoutMs ?? 15_000;
@@ -139,7 +143,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
     }
     const hello = mesh.hello();
     await withTimeout(workerError ? Promise.race([hello, workerError]) : hello, timeoutMs, 'starting the mesh node');
+    mark(boot, 'hello');
     if (options.waitForLink !== false) await withTimeout(mesh.ready, timeoutMs, 'the first link to the mesh');
+    mark(boot, 'ready');
   } catch (err) {
     mesh.close();
     throw err;
@@ -179,6 +185,8 @@ interface MeshOptions {
   releaseLock: () => void;
   onPageHide?: () => void;
   hub?: HubStatus;
+  /** This tab's connect() steps (status().boot.tab). */
+  boot?: BootMarks;
 }
 
 export class Mesh {
@@ -335,6 +343,7 @@ export class Mesh {
 
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
+    if (s.boot && this.o.boot) s.boot.tab = this.o.boot;
     if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, dropped: {} };
     return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
   }

@@ -25,17 +25,22 @@ export class BrowserDialer implements Dialer {
     private readonly onDrop?: (reason: string) => void,
     /** WebRTC dials to peers that keep failing wait out a growing pause (dial-backoff.ts). */
     readonly backoff = new DialBackoff(),
+    /** Told `ws-dial` and `ws-open` as a WebSocket dial starts and opens (boot marks). */
+    private readonly onStep: (step: 'ws-dial' | 'ws-open') => void = () => undefined,
   ) {}
 
   async dialAddress(addr: string): Promise<Link> {
     if (!isWebSocketAddr(addr)) throw new MeshError('DIAL_FAILED', `dial ${addr}: a browser dials only ws:// and wss:// addresses`);
     let socket: WebSocket;
     try {
+      this.onStep('ws-dial');
       socket = new WebSocket(addr);
     } catch (err) {
       throw new MeshError('DIAL_FAILED', `dial ${addr}: ${(err as Error).message}`);
     }
-    return openWebSocketLink(socket, addr, WS_TIMEOUT_MS, { onDrop: this.onDrop });
+    const link = await openWebSocketLink(socket, addr, WS_TIMEOUT_MS, { onDrop: this.onDrop });
+    this.onStep('ws-open');
+    return link;
   }
 
   canDial(peer: PeerRecord): boolean {

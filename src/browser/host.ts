@@ -12,6 +12,7 @@ import { checkPowBits } from '../core/pow.js';
 import { reachabilityCaps } from '../core/reachability.js';
 import type { AppData } from '../core/payloads.js';
 import { RtcBroker, type RtcHostTab } from './broker.js';
+import { mark, type BootMarks } from './boot-marks.js';
 import { DialBackoff, type DialCounters } from './dial-backoff.js';
 import { HeldConn } from './held-conn.js';
 import { HostStreams } from './host-streams.js';
@@ -90,8 +91,11 @@ export class NodeHost {
   private readonly backoff = new DialBackoff();
   /** The data plane in host tabs: which tab seals and opens which peer's packets itself. */
   private readonly grants: FastGrants;
+  /** When each step of the node's start happened (status().boot). */
+  readonly boot: BootMarks = {};
 
   constructor(private readonly kind: HostKind) {
+    mark(this.boot, 'host');
     this.ice = new IceClient(
       () => this.node,
       (reason) => this.node?.counters.drop(reason),
@@ -154,6 +158,7 @@ export class NodeHost {
 
   private async dispatch(tab: TabSession | undefined, m: TabRequestMessage): Promise<unknown> {
     if (m.op === 'hello') {
+      mark(this.boot, 'hello');
       this.webrtc ??= m.rtc;
       const node = await this.ensureNode(m.bootstrap, m.powBits ?? 0, { idleLinkMs: m.idleLinkMs, maxLinksPerAddress: m.maxLinksPerAddress });
       for (const addr of m.bootstrap) this.dialBootstrap(node, addr);
@@ -231,13 +236,15 @@ export class NodeHost {
   private async startNode(bootstrap: string[], powBits: number, limits: NodeLimits): Promise<MeshNode> {
     checkPowBits(powBits); // before any work: 40 bits would run for ever
     const db = await openDb();
+    mark(this.boot, 'db');
     // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
     const { identity, e2eKeys, keyStorage } = await loadOrCreateKeys(db, powBits, (p) => {
       this.work = p;
       for (const tab of this.tabs.values()) if (tab.alive) tab.conn.post({ ev: 'work', ...p });
     });
     this.keyStorage = keyStorage;
-    const dialer = new BrowserDialer(this.broker, (reason) => node.counters.drop(reason), this.backoff);
+    mark(this.boot, 'keys');
+    const dialer = new BrowserDialer(this.broker, (reason) => node.counters.drop(reason), this.backoff, (step) => mark(this.boot, step));
     const node: MeshNode = new MeshNode({
       identity,
       dialer,
@@ -256,10 +263,12 @@ export class NodeHost {
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
     node.events.on('link-up', (e) => this.ice.linkUp(e.id));
+    node.events.on('link-up', (e) => mark(this.boot, e.transport === 'webrtc' ? 'webrtc-link' : 'link'));
     node.events.on('link-down', (e) => this.log(`link down ${e.id.slice(0, 8)} ${e.transport}: ${e.reason}`));
     for (const ev of ['link-up', 'link-down', 'peer-key'] as const) node.events.on(ev, () => this.grants.refresh());
     this.node = node;
     await node.start();
+    mark(this.boot, 'started');
     return node;
   }
 
@@ -456,6 +465,7 @@ export class NodeHost {
       rtcDials: this.backoff.counters(),
       fastGrants: { granted: this.grants.granted, revoked: this.grants.revoked },
       ice: this.ice.status(),
+      boot: { node: this.boot },
       ...(tab.origin === undefined ? { apps: this.attachedApps() } : {}),
     };
   }

@@ -124,6 +124,12 @@ export interface BrowserStatus {
   apps?: AttachedApp[];
   /** The data plane in this tab (docs/DATA-PLANE.md): absent when it is off (`connect({ fastPath: false })`). */
   fastPath?: FastPathStatus;
+  /**
+   * When each step of the start happened (absolute ms, boot-marks.ts): `node` from the node host
+   * (worker script ran, first hello, IndexedDB open, keys loaded, node started, WebSocket dialled and
+   * open, first link up), `tab` from this tab's connect() (lock held, hello answered, ready).
+   */
+  boot?: { node: Record<string, number>; tab?: Record<string, number> };
 }
 
 /** What this tab's data plane did (fast-path.ts). */

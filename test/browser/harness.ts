@@ -168,6 +168,8 @@ export interface PageStatus {
   webrtc?: boolean;
   counters?: { dropped: Record<string, number> };
   work?: { bits: number; tried: number; expected: number; done: boolean; ms: number };
+  /** When each step of the start happened (absolute ms; protocol.ts BrowserStatus.boot). */
+  boot?: { node: Record<string, number>; tab?: Record<string, number> };
 }
 
 export function status(page: Page): Promise<PageStatus> {

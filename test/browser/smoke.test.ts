@@ -41,7 +41,16 @@ for (const engine of ENGINES) {
           b.id,
         );
         assert.deepEqual(first, { d: 'echo:first' });
-        assert.ok((await status(a.page)).links.length > 0, 'linked when connect() resolved');
+        const st = await status(a.page);
+        assert.ok(st.links.length > 0, 'linked when connect() resolved');
+        // status().boot: every step of the start, in the order it must happen (each side on its own clock).
+        const { node, tab } = st.boot as { node: Record<string, number>; tab: Record<string, number> };
+        const inOrder = (marks: Record<string, number>, names: string[]) => {
+          for (let i = 1; i < names.length; i++) assert.ok(marks[names[i - 1]!]! <= marks[names[i]!]!, `${names[i - 1]} before ${names[i]}: ${JSON.stringify(marks)}`);
+        };
+        inOrder(node, ['host', 'hello', 'db', 'keys', 'started', 'link']);
+        inOrder(node, ['hello', 'ws-dial', 'ws-open', 'link']);
+        inOrder(tab, ['connect', 'lock', 'hello', 'ready']);
         await c1.close();
         await c2.close();
       }));
