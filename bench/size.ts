@@ -76,20 +76,23 @@ async function soft(what: () => Promise<Measured>, pkg: string): Promise<Measure
 }
 
 /**
- * Meshwork as shipped: client and worker built together with code splitting (as
- * scripts/build-browser.mjs does), counting every file a page with SharedWorker loads: both
- * entries and the chunks they import statically. The leader-tab fallback, a dynamic import
+ * Meshwork as shipped (scripts/build-browser.mjs): the client with code splitting, the worker as
+ * one classic script; counting every file a page with SharedWorker loads: client.js and the
+ * chunks it imports statically, and worker.js. The leader-tab fallback, a dynamic import
  * loaded only where SharedWorker is missing, is reported apart.
  */
 async function measureMeshwork(): Promise<Measured & { leaderFallbackGzipBytes: number }> {
   const r = await build({
     ...COMMON,
-    entryPoints: { client: 'src/browser/client.ts', worker: 'src/browser/worker.ts' },
+    entryPoints: { client: 'src/browser/client.ts' },
     outdir: 'out',
     splitting: true,
     chunkNames: 'chunk-[hash]',
     metafile: true,
   });
+  const w = await build({ ...COMMON, format: 'iife', entryPoints: { worker: 'src/browser/worker.ts' }, outdir: 'out', metafile: true });
+  Object.assign(r.metafile!.outputs, w.metafile!.outputs);
+  r.outputFiles!.push(...w.outputFiles!);
   const outputs = r.metafile!.outputs;
   const gz = new Map(r.outputFiles!.filter((f) => f.path.endsWith('.js')).map((f) => [f.path.slice(f.path.lastIndexOf('/out/') + 1), f.contents]));
   const loaded = new Set<string>();

@@ -1,7 +1,7 @@
 // Counts wake-ups for the idle bench: every timer callback and every event the browser
 // dispatches to this global (a tab or the SharedWorker), by source, with the time spent in it.
-// Loaded before Meshwork: as a classic script in the page, as the first import of the worker
-// wrapper (idle-worker.js). Frames on a DataChannel or on the worker's link ports are sorted by
+// Loaded before Meshwork: as a classic script in the page, by the worker wrapper's importScripts
+// (idle-worker.js). Frames on a DataChannel or on the worker's link ports are sorted by
 // frame type (and packet kind), so the table says which protocol message woke the thread.
 (() => {
   const W = { since: performance.now(), n: {}, ms: {}, reset() { W.since = performance.now(); W.n = {}; W.ms = {}; } };

@@ -180,9 +180,11 @@ export const BROADCAST_NAME = 'meshwork:leader-tab';
  * How every page and hub opens the node's worker. Options are part of a SharedWorker's identity:
  * a hub in a third-party iframe may only open one with `sameSiteCookies: 'none'` (Chromium), so
  * first-party pages do the same, or they would run a second node on the same identity. Browsers
- * without the option ignore it.
+ * without the option ignore it. No `type`: worker.js is one classic script (it starts sooner than a
+ * module worker). The type is part of the identity too: a tab of a version that opened it as a
+ * module, still open during an upgrade, makes a new tab's worker fail to start until it closes.
  */
-export const WORKER_OPTIONS = { type: 'module', name: 'meshwork', sameSiteCookies: 'none' } as WorkerOptions;
+export const WORKER_OPTIONS = { name: 'meshwork', sameSiteCookies: 'none' } as WorkerOptions;
 
 /**
  * The reason a parking tab gives as it closes the channels it hosts. The node host may hear these
