@@ -9,8 +9,14 @@
  *   loss, so a stream shares a relay's link instead of overfilling it (relays drop, they do not
  *   queue without bound).
  * - Loss is detected from the other end's selective acks (three later segments arrived, or a
- *   segment sent later arrived and a quarter of a round trip has passed) or, failing that, by
- *   the retransmission timeout (rtt.ts).
+ *   segment sent later arrived and a quarter of a round trip has passed). When the
+ *   retransmission timeout (rtt.ts) fires instead, nothing is declared lost yet: the links a
+ *   stream rides on are reliable and ordered, and a loss repaired below us (SCTP, TCP) stalls
+ *   everything behind it for a while, then delivers it all. So the timeout sends one probe, the
+ *   newest segment not yet acknowledged, whose selective ack shows any hole before it. Only
+ *   after PROBES_BEFORE_COLLAPSE probes in a row went unanswered is everything in flight taken
+ *   as lost and the congestion window cut to one segment (RFC 8985's tail loss probe and RFC
+ *   9002's probe timeout are built on the same reasoning).
  * - The send buffer (`maxBuffered` segments, unsent and unacknowledged together) bounds this
  *   end's memory: `write` waits for room, which is what holds a writer to its reader's pace.
  *
@@ -28,6 +34,8 @@ export const INITIAL_CWND = 10;
 const MAX_CWND = 256;
 /** Later segments acknowledged before an earlier one counts as lost. */
 const DUP_THRESH = 3;
+/** Timeouts in a row answered by a probe before everything in flight is taken as lost. */
+export const PROBES_BEFORE_COLLAPSE = 2;
 
 export interface SendWindowHost {
   clock: Clock;
@@ -70,6 +78,8 @@ export class SendWindow {
   private error?: Error;
   /** Segments sent again (for status and tests). */
   retransmits = 0;
+  /** Timeouts since the last acknowledgement of anything new. */
+  private timeoutsInRow = 0;
 
   constructor(
     private readonly host: SendWindowHost,
@@ -169,6 +179,7 @@ export class SendWindow {
     }
     if (sample !== undefined) this.rtt.sample(sample);
     if (newly > 0) {
+      this.timeoutsInRow = 0;
       this.markLosses(now, latestOrder);
       this.grow(newly, ack.next);
       this.restartTimer();
@@ -227,15 +238,15 @@ export class SendWindow {
 
   private markLosses(now: number, latestOrder: number): void {
     const srtt = this.rtt.smoothedMs ?? 0;
-    let sackedAbove = 0;
     let lossEvent = false;
-    const entries = [...this.inflight.values()].reverse();
+    const entries = [...this.inflight.values()];
+    const sacked = entries.filter((e) => e.sacked);
     for (const e of entries) {
-      if (e.sacked) {
-        sackedAbove++;
-        continue;
-      }
-      if (e.lost) continue;
+      if (e.sacked || e.lost) continue;
+      // Only segments sent after this one's latest transmission count against it: acks of
+      // segments sent before a retransmission say nothing about the retransmission.
+      let sackedAbove = 0;
+      for (const x of sacked) if (x.seg.seq > e.seg.seq && x.order > e.order) sackedAbove++;
       const reordered = e.order < latestOrder && now - e.sentAt >= srtt * 1.25;
       if (sackedAbove >= DUP_THRESH || (sackedAbove > 0 && reordered)) {
         e.lost = true;
@@ -285,14 +296,22 @@ export class SendWindow {
     const now = this.host.clock.now();
     if (now - this.lastHeard >= this.o.timeoutMs) return this.host.stalled();
     this.rtt.backOff();
-    let outstanding = false;
+    this.timeoutsInRow++;
+    let oldest: InFlight | undefined;
+    let newest: InFlight | undefined;
     for (const e of this.inflight.values()) {
-      if (!e.sacked) {
-        e.lost = true;
-        outstanding = true;
-      }
+      if (e.sacked) continue;
+      oldest ??= e;
+      newest = e;
     }
-    if (outstanding) {
+    if (oldest && newest && this.timeoutsInRow <= PROBES_BEFORE_COLLAPSE) {
+      // A probe, outside the congestion window: one segment, sent again. The newest, whose ack
+      // shows every hole before it; but the opening segment while it is unacknowledged, since
+      // the other end ignores the rest of a stream it was never told of.
+      this.retransmits++;
+      this.send(oldest.seg.type === SegmentType.Open ? oldest : newest);
+    } else if (newest) {
+      for (const e of this.inflight.values()) if (!e.sacked) e.lost = true;
       this.ssthresh = Math.max(2, this.cwnd / 2);
       this.cwnd = 1;
       this.recoveryPoint = this.nextSeq;
