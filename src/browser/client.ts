@@ -107,8 +107,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   const boot: BootMarks = {};
   mark(boot, 'connect');
   const tabId = randomHex(12);
-  const releaseLock = await holdTabLock(tabId);
-  mark(boot, 'lock');
+  const lockHeld = holdTabLock(tabId);
   const bootstrap = options.bootstrap ?? [defaultBootstrap()];
   const app = options.app ?? '';
   const workerUrl = new URL(options.worker ?? new URL('./worker.js', import.meta.url).href, location.href);
@@ -116,12 +115,18 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   let conn: Conn;
   let leader: LeaderTabConn | undefined;
   let workerError: Promise<never> | undefined;
-  if (shared) {
-    const worker = new SharedWorker(workerUrl.href, WORKER_OPTIONS);
+  // The worker starts while the tab's lock is taken: nothing reaches it before our hello, which
+  // waits for the lock (the host learns of the tab's death from it).
+  const worker = shared ? new SharedWorker(workerUrl.href, WORKER_OPTIONS) : undefined;
+  if (worker) {
     workerError = new Promise<never>((_, reject) =>
       worker.addEventListener('error', () => reject(new MeshError('STOPPED', `the shared worker at ${workerUrl.href} failed to start`))),
     );
     workerError.catch(() => undefined);
+  }
+  const releaseLock = await lockHeld;
+  mark(boot, 'lock');
+  if (worker) {
     conn = portConn(worker.port);
   } else {
     // Loaded only where needed: the fallback carries a whole node, which tabs of a browser with
