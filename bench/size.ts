@@ -4,7 +4,7 @@
  * WebSocket transports with what they need to dial: Noise, Yamux, circuit relay, identify),
  * all bundled here from npm with the same settings.
  */
-import { build, type BuildOptions } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -75,24 +75,28 @@ async function soft(what: () => Promise<Measured>, pkg: string): Promise<Measure
   }
 }
 
+/** client.ts's dynamic imports of the parts it loads only when needed stay imports (as in scripts/build-browser.mjs). */
+const LAZY_EXTERNAL: Plugin = {
+  name: 'lazy-external',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(fast-path|hub-link|leader)\.js$/ }, (a) => (a.importer.endsWith('client.ts') ? { path: a.path, external: true } : undefined));
+  },
+};
+
 /**
- * Meshwork as shipped (scripts/build-browser.mjs): the client with code splitting, the worker as
- * one classic script; counting every file a page with SharedWorker loads: client.js and the
- * chunks it imports statically, and worker.js. The leader-tab fallback, a dynamic import
- * loaded only where SharedWorker is missing, is reported apart.
+ * Meshwork as shipped (scripts/build-browser.mjs): client.js one module with no static imports,
+ * worker.js one classic script; a page with SharedWorker loads both. The leader-tab fallback
+ * (leader.js and its chunks, built with the hub page's script and the data plane), loaded only
+ * where SharedWorker is missing, is reported apart.
  */
 async function measureMeshwork(): Promise<Measured & { leaderFallbackGzipBytes: number }> {
-  const r = await build({
-    ...COMMON,
-    entryPoints: { client: 'src/browser/client.ts' },
-    outdir: 'out',
-    splitting: true,
-    chunkNames: 'chunk-[hash]',
-    metafile: true,
-  });
+  const r = await build({ ...COMMON, entryPoints: { client: 'src/browser/client.ts' }, outdir: 'out', plugins: [LAZY_EXTERNAL], metafile: true });
   const w = await build({ ...COMMON, format: 'iife', entryPoints: { worker: 'src/browser/worker.ts' }, outdir: 'out', metafile: true });
-  Object.assign(r.metafile!.outputs, w.metafile!.outputs);
-  r.outputFiles!.push(...w.outputFiles!);
+  const l = await build({ ...COMMON, entryPoints: { leader: 'src/browser/leader.ts' }, outdir: 'out', splitting: true, chunkNames: 'chunk-[hash]', metafile: true });
+  for (const x of [w, l]) {
+    Object.assign(r.metafile!.outputs, x.metafile!.outputs);
+    r.outputFiles!.push(...x.outputFiles!);
+  }
   const outputs = r.metafile!.outputs;
   const gz = new Map(r.outputFiles!.filter((f) => f.path.endsWith('.js')).map((f) => [f.path.slice(f.path.lastIndexOf('/out/') + 1), f.contents]));
   const loaded = new Set<string>();

@@ -23,19 +23,37 @@ const common = {
   logLevel: 'warning',
 };
 
+/** client.ts's `import('./fast-path.js')` and the like stay imports of those files, built apart. */
+const lazyExternal = {
+  name: 'meshwork-lazy-external',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/(fast-path|hub-link|leader)\.js$/ }, (a) => (a.importer.endsWith('client.ts') ? { path: a.path, external: true } : undefined));
+  },
+};
+
 const outArg = process.argv.find((a) => a.startsWith('--outdir='))?.slice('--outdir='.length);
 const outdir = outArg ? resolve(outArg) : `${root}/dist/browser`;
 
 // Chunk names change with their content: start clean, or old chunks would pile up.
 rmSync(outdir, { recursive: true, force: true });
 
+// The tab module: one file with no static imports, so a page fetches it in one round trip (a
+// module that imports chunks costs a second round before it runs: docs/BENCHMARKS.md, "Time to
+// first message"). What it loads only when needed (the data plane, the hub link, the leader-tab
+// fallback, which carries a whole node) stays out of it, built below as files of their own.
+const LAZY = ['fast-path', 'hub-link', 'leader'];
+await build({
+  ...common,
+  entryPoints: { client: 'src/browser/client.ts' },
+  outdir,
+  plugins: [lazyExternal],
+});
+
 await build({
   ...common,
   // hub.js is the script of /meshwork/hub.html, the page other origins embed (src/browser/hub.ts).
-  entryPoints: { client: 'src/browser/client.ts', hub: 'src/browser/hub.ts' },
+  entryPoints: { hub: 'src/browser/hub.ts', ...Object.fromEntries(LAZY.map((name) => [name, `src/browser/${name}.ts`])) },
   outdir,
-  // The leader-tab fallback is a dynamic import: split it into chunks, so a page with
-  // SharedWorker loads only the small tab module.
   splitting: true,
   chunkNames: 'chunk-[hash]',
 });

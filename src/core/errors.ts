@@ -34,14 +34,27 @@ export type MeshErrorCode =
   /** A WebRTC link closed because it carried no application traffic for its idle time (idle-links.ts). */
   | 'IDLE';
 
+/** Set on every MeshError, whichever copy of this module made it (see Symbol.hasInstance below). */
+const MESH_ERROR: unique symbol = Symbol.for('meshwork.MeshError');
+
 export class MeshError extends Error {
   override readonly name = 'MeshError';
+  readonly [MESH_ERROR] = true;
   constructor(
     readonly code: MeshErrorCode,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+
+  /**
+   * `err instanceof MeshError` holds for a MeshError made by any copy of this class: the browser
+   * tab's module (client.js) and the parts it loads later (the data plane, the hub link, the
+   * leader-tab fallback) are built as separate files, and each carries its own copy.
+   */
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === 'object' && x !== null && (x as { [MESH_ERROR]?: unknown })[MESH_ERROR] === true;
   }
 
   static timeout(what: string, ms: number): MeshError {
