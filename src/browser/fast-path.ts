@@ -72,7 +72,10 @@ const REQUEST_TIMEOUT_MS = 5_000;
 /** How often the tab tells the node of its traffic, while there is some: well under any idle time. */
 const TRAFFIC_REPORT_MS = 2_000;
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
-/** AES-GCM calls in flight at once (seals and opens together): see crypto-slots.ts. */
+/**
+ * AES-GCM calls in flight at once, per direction (see crypto-slots.ts): seals and opens have a
+ * bound each, so a burst of sends never holds up opening what arrives, nor the other way round.
+ */
 const CRYPTO_SLOTS = 4;
 /** An opened frame the tab cannot take: it goes to the node whole. */
 const HAND_ON = Symbol('hand on');
@@ -89,7 +92,8 @@ export class FastPath implements RtcTap {
   private inbound: Promise<void> = Promise.resolve();
   /** Our packets are numbered and written in the order they were sent (sealed a few at a time). */
   private outbound: Promise<unknown> = Promise.resolve();
-  private readonly slots = new CryptoSlots(CRYPTO_SLOTS);
+  private readonly sealSlots = new CryptoSlots(CRYPTO_SLOTS);
+  private readonly openSlots = new CryptoSlots(CRYPTO_SLOTS);
   private readonly busyPeers = new Set<string>();
   private reportTimer?: ReturnType<typeof setTimeout>;
   private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0 };
@@ -205,7 +209,7 @@ export class FastPath implements RtcTap {
     // node knows what to do (tell the peer our key, learn its new one).
     if (!bytesEqual(p.recipientTag, g.ownPublic.subarray(0, RECIPIENT_TAG_BYTES)) || !bytesEqual(p.senderKey, g.peerPublic)) return HAND_ON;
     const aad = associatedData(p.src, p.dst, p.kind, p.id, p.senderKey, g.ownPublic);
-    const plain = await this.slots.run(() => open(g.aes, p.nonce, p.ciphertext, aad));
+    const plain = await this.openSlots.run(() => open(g.aes, p.nonce, p.ciphertext, aad));
     return plain ?? 'fast:bad-ciphertext';
   }
 
@@ -265,7 +269,7 @@ export class FastPath implements RtcTap {
     // The id in call order, the sealing as soon as a crypto slot is free, the writing in call order.
     const id = g.seq.next();
     const aad = associatedData(g.selfId, g.peerId, kind, id, g.ownPublic, g.peerPublic);
-    const sealed = this.slots.run(() => seal(g.aes, plaintext, aad));
+    const sealed = this.sealSlots.run(() => seal(g.aes, plaintext, aad));
     sealed.catch(() => undefined);
     const run = this.outbound.then(async () => {
       const { nonce, ciphertext } = await sealed;
