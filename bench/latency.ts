@@ -137,6 +137,7 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
     }
   }
   pj?.stop();
+  const second = await secondTab(c, ra!, ma!, b.id, rounds, rttN);
   // Diagnostic: the same datagrams from the tab to its own node and back (no link, no DataChannel):
   // what the tab <-> worker path and the node's per-packet work cost on their own.
   const sBefore = await ma!.evaluate(() => ({ ...(window as any).T.rx }));
@@ -189,7 +190,44 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
     ed25519SignVerifyP50Ms: signVerifyP50 == null ? null : round(signVerifyP50),
     hopRatioP50: meshHop.length ? ratio(percentile(meshHop, 0.5), percentile(echoHop, 0.5)) : null,
     nodeIds: [a.id.slice(0, 12), b.id.slice(0, 12)],
+    ...second.figures,
   };
-  await Promise.all([ra, rb, ma, mb, node?.na, node?.nb, pj?.pa, pj?.pb].map((p) => p?.close().catch(() => undefined)));
+  await Promise.all([ra, rb, ma, mb, second.page, node?.na, node?.nb, pj?.pa, pj?.pb].map((p) => p?.close().catch(() => undefined)));
   return out;
+}
+
+/**
+ * Several tabs (docs/DATA-PLANE.md, "Several tabs"): after the main rounds, a second tab of A's
+ * app opens in A's browser, sharing A's node; the WebRTC link to B stays hosted by the first tab.
+ * Its round trip to B against the raw DataChannel, alternating in the same rounds, and the first
+ * tab's own round trip now that its app has two tabs. Apart from the main rounds so that those
+ * keep measuring one tab per browser.
+ */
+async function secondTab(c: BenchContext, ra: Page, ma: Page, to: string, rounds: number, n: number): Promise<{ page?: Page; figures: Record<string, unknown> }> {
+  const raw: number[] = [], second: number[] = [], host: number[] = [];
+  let page: Page | undefined;
+  try {
+    page = await openPage(ma.browserContext(), `${c.pages.origin}/mesh.html`, c.log);
+    await page.evaluate((o) => (window as any).T.boot(o), { bootstrap: [c.meshUrl] });
+    await page.evaluate((t) => (window as any).T.rtt(t, 100), to);
+    for (let r = 0; r < rounds; r++) {
+      raw.push(...(await ra.evaluate((k) => (window as any).R.rtt(k), n)));
+      second.push(...(await page.evaluate((t, k) => (window as any).T.rtt(t, k), to, n)));
+      host.push(...(await ma.evaluate((t, k) => (window as any).T.rtt(t, k), to, n)));
+    }
+    const fast = await page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath ?? null));
+    return {
+      page,
+      figures: {
+        secondTabRawRttP50Ms: round(percentile(raw, 0.5)),
+        secondTabRttP50Ms: round(percentile(second, 0.5)),
+        rttRatioP50SecondTab: ratio(percentile(second, 0.5), percentile(raw, 0.5)),
+        rttRatioP50HostTabOfTwo: ratio(percentile(host, 0.5), percentile(raw, 0.5)),
+        secondTabRequestsViaTab: fast?.viaTab ?? null,
+        secondTabError: null,
+      },
+    };
+  } catch (err) {
+    return { page, figures: { rttRatioP50SecondTab: null, secondTabError: errorText(err) } };
+  }
 }

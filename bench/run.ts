@@ -40,7 +40,7 @@ const args = process.argv.slice(2);
 type Part = { name: string; needsBrowser: boolean; limitMs: (quick: boolean) => number; run: (c: BenchContext) => Promise<Record<string, unknown>> };
 
 const PARTS: Part[] = [
-  { name: 'latency', needsBrowser: true, limitMs: (q) => (q ? 90_000 : 200_000), run: (c) => latency(c) },
+  { name: 'latency', needsBrowser: true, limitMs: (q) => (q ? 120_000 : 240_000), run: (c) => latency(c) },
   { name: 'firefox', needsBrowser: true, limitMs: (q) => (q ? 90_000 : 200_000), run: firefox },
   { name: 'size', needsBrowser: false, limitMs: () => 90_000, run: size },
   { name: 'streams', needsBrowser: true, limitMs: (q) => (q ? 120_000 : 300_000), run: streams },
@@ -127,6 +127,7 @@ async function main(): Promise<void> {
   const summary = {
     rttRatioP50: r.latency?.rttRatioP50 ?? null,
     rttRatioP99: r.latency?.rttRatioP99 ?? null,
+    rttRatioP50SecondTab: r.latency?.rttRatioP50SecondTab ?? null,
     throughputRatio: r.latency?.throughputRatio ?? null,
     connectVsPeerjs: r.connect?.connectVsPeerjs ?? null,
     rttVsPeerjs: r.latency?.rttVsPeerjs ?? null,
@@ -201,6 +202,7 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
   const detail: Record<string, string> = {
     rttRatioP50: r.latency && !r.latency.error ? `mesh ${r.latency.meshRttP50Ms} ms / raw DC ${r.latency.rawRttP50Ms} ms` : errOf(r.latency),
     rttRatioP99: r.latency && !r.latency.error ? `mesh ${r.latency.meshRttP99Ms} ms / raw DC ${r.latency.rawRttP99Ms} ms` : errOf(r.latency),
+    rttRatioP50SecondTab: r.latency && !r.latency.error ? (r.latency.secondTabError ? `failed: ${r.latency.secondTabError}` : `second tab of the app ${r.latency.secondTabRttP50Ms} ms / raw DC ${r.latency.secondTabRawRttP50Ms} ms (link hosted by the first tab; ${r.latency.secondTabRequestsViaTab ?? 0} frames through it)`) : errOf(r.latency),
     throughputRatio: r.latency && !r.latency.error ? `mesh ${r.latency.meshMBps} MB/s / raw DC ${r.latency.rawMBps} MB/s (16 KiB msgs)` : errOf(r.latency),
     connectVsPeerjs: r.connect && !r.connect.error ? `ours ${r.connect.oursFirstMessageMs} ms / PeerJS ${r.connect.peerjsFirstMessageMs ?? '-'} ms` : errOf(r.connect),
     rttVsPeerjs: r.latency && !r.latency.error ? `mesh ${r.latency.meshRttP50Ms} ms / PeerJS DataConnection ${r.latency.peerjsRttP50Ms ?? r.latency.peerjsError ?? '-'} ms (p50)` : errOf(r.latency),
