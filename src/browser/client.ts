@@ -241,6 +241,7 @@ export class Mesh {
         park: () => {
           this.notify({ op: 'lifecycle', state: 'parked' });
           this.rtc.closeAll(TAB_PARKED);
+          this.fast?.relays.closeAll();
         },
         resume: () => void this.rejoin(),
         visibility: (hidden) => this.notify({ op: 'lifecycle', state: hidden ? 'hidden' : 'visible' }),
@@ -250,6 +251,7 @@ export class Mesh {
     // side waiting for ICE consent to expire (about 30 s) before its channel reports closed.
     addEventListener('pagehide', () => {
       this.rtc.closeAll();
+      this.fast?.relays.closeAll();
       o.onPageHide?.();
     });
   }
@@ -349,7 +351,7 @@ export class Mesh {
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
     if (s.boot && this.o.boot) s.boot.tab = this.o.boot;
-    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, dropped: {} };
+    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, dropped: {} };
     return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
   }
 
@@ -361,6 +363,7 @@ export class Mesh {
     this.rtc.closeAll();
     this.streams.failAll(MeshError.stopped());
     this.fast?.failAll(MeshError.stopped());
+    this.fast?.relays.closeAll();
     for (const p of this.pending.values()) p.reject(MeshError.stopped());
     this.pending.clear();
     this.o.releaseLock();
@@ -449,6 +452,11 @@ export class Mesh {
         return void this.fastPath().then((f) => f.grant(m), (err: unknown) => console.warn('meshwork: the data plane did not load', err));
       case 'fast-revoke':
         return void this.fastLoading?.then((f) => f.revoke(m.key), () => undefined);
+      case 'relay-port':
+        // Through the loading promise too: the channel is open before a grant that names it.
+        return void this.fastPath().then((f) => f.relays.open(m.ch, m.port as MessagePort), () => (m.port as MessagePort).close());
+      case 'relay-close':
+        return void this.fastLoading?.then((f) => f.relays.close(m.ch), () => undefined);
       case 'stream-incoming':
       case 'stream-data':
       case 'stream-end':

@@ -5,21 +5,25 @@
  *
  * - the link is open and it is the node's only open WebRTC link to P (the tab then sends on the
  *   link the node uses);
- * - T asked for the data plane, runs (not parked), is a page of the node's own origin, and is
- *   the only live tab of its app: a datagram T takes is then delivered to every listener of the
- *   app, as the node would deliver it;
+ * - T asked for the data plane, runs (not parked), and is a page of the node's own origin;
+ *   it may also take the peer's datagrams and requests (`inbound`) only while it is the only
+ *   live tab of its app: a datagram T takes is then delivered to every listener of the app, as
+ *   the node would deliver it (a change of `inbound` is a revoke and a new grant);
  * - the node knows P's X25519 key and P is known to hold ours (e2e.ts pairFor): exactly when the
  *   node itself sends P unsigned sealed packets.
  *
  * It is checked again on every event that may change one of them: a link up or down, a tab's
  * hello, park or death, and a change of what the node may seal to P (the `peer-key` event).
  * Each granted tab gets a packet-id lane (1-7) for its life, so its ids and the node's never
- * fall under each other's replay floor (replay-guard.ts).
+ * fall under each other's replay floor (replay-guard.ts). Every other tab of the node may send
+ * through T's link over a channel to T (relay-grants.ts), told after each check.
  */
 import { appId } from '../core/app-namespace.js';
 import type { MeshNode } from '../core/node.js';
 import { LANES, NODE_LANE } from '../core/replay-guard.js';
 import type { HostEvent } from './protocol.js';
+
+export type FastGrantMessage = Extract<HostEvent, { ev: 'fast-grant' }>;
 
 /** What the grants need of a tab. */
 export interface FastTab {
@@ -38,12 +42,16 @@ export interface FastGrantsHost {
   tabs(): Iterable<FastTab>;
   hostedLinks(): { key: string; peer: string; tabId: string }[];
   log(text: string): void;
+  /** The grants in force changed, or may have (relay-grants.ts): called after each revoke and grant pass, with no await between. */
+  settled?(given: ReadonlyMap<string, { tab: FastTab; message: FastGrantMessage }>): void;
 }
 
 interface Given {
   peer: string;
   tab: FastTab;
   peerPublic: string;
+  inbound: boolean;
+  message: FastGrantMessage;
 }
 
 export class FastGrants {
@@ -84,11 +92,12 @@ export class FastGrants {
     const wanted = this.wanted();
     for (const [key, g] of [...this.given]) {
       const w = wanted.get(key);
-      if (w && w.tab === g.tab && w.peerPublic === g.peerPublic) continue;
+      if (w && w.tab === g.tab && w.peerPublic === g.peerPublic && w.inbound === g.inbound) continue;
       this.given.delete(key);
       this.revoked++;
       if (g.tab.alive) g.tab.post({ ev: 'fast-revoke', key, reason: w ? 'changed' : 'no longer eligible' });
     }
+    this.host.settled?.(this.given);
     for (const [key, w] of wanted) {
       if (this.given.has(key)) continue;
       const lane = this.laneOf(w.tab);
@@ -96,26 +105,28 @@ export class FastGrants {
       const aes = await w.pair.aes.catch(() => undefined);
       // Checked again after the wait: the link, the tab or the key may have changed meanwhile.
       const now = this.wanted().get(key);
-      if (!aes || !now || now.tab !== w.tab || now.peerPublic !== w.peerPublic || this.given.has(key)) continue;
+      if (!aes || !now || now.tab !== w.tab || now.peerPublic !== w.peerPublic || now.inbound !== w.inbound || this.given.has(key)) continue;
       const node = this.host.node()!;
+      const message: FastGrantMessage = {
+        ev: 'fast-grant', key, peer: w.peer, self: node.id, aes: aes as CryptoKey,
+        ownPublic: w.pair.ownPublic, peerPublic: w.pair.peerPublic, app: appId(w.tab.app), lane, inbound: w.inbound,
+      };
       try {
-        w.tab.post({
-          ev: 'fast-grant', key, peer: w.peer, self: node.id, aes: aes as CryptoKey,
-          ownPublic: w.pair.ownPublic, peerPublic: w.pair.peerPublic, app: appId(w.tab.app), lane,
-        });
+        w.tab.post(message);
       } catch (err) {
         // An engine that cannot post a CryptoKey to a page: that tab goes through the node.
         this.host.log(`fast path: cannot grant ${w.peer.slice(0, 8)} to tab ${w.tab.tabId.slice(0, 6)}: ${(err as Error).message}`);
         continue;
       }
-      this.given.set(key, { peer: w.peer, tab: w.tab, peerPublic: w.peerPublic });
+      this.given.set(key, { peer: w.peer, tab: w.tab, peerPublic: w.peerPublic, inbound: w.inbound, message });
       this.granted++;
     }
+    this.host.settled?.(this.given);
   }
 
   /** The grants that should exist now, by link key. */
-  private wanted(): Map<string, { peer: string; tab: FastTab; peerPublic: string; pair: NonNullable<ReturnType<MeshNode['fastPair']>> }> {
-    const out = new Map<string, { peer: string; tab: FastTab; peerPublic: string; pair: NonNullable<ReturnType<MeshNode['fastPair']>> }>();
+  private wanted(): Map<string, Wanted> {
+    const out = new Map<string, Wanted>();
     const node = this.host.node();
     if (!node) return out;
     const tabs = [...this.host.tabs()].filter((t) => t.alive);
@@ -126,15 +137,16 @@ export class FastGrants {
       if (perPeer.get(l.peer) !== 1) continue;
       const tab = tabs.find((t) => t.tabId === l.tabId);
       if (!tab || !tab.fastPath || tab.parked || tab.origin !== undefined) continue;
-      if (tabs.filter((t) => t.app === tab.app).length !== 1) continue;
+      const inbound = tabs.filter((t) => t.app === tab.app).length === 1;
       const pair = node.fastPair(l.peer);
       if (!pair) continue;
-      out.set(l.key, { peer: l.peer, tab, peerPublic: hex(pair.peerPublic), pair });
+      out.set(l.key, { peer: l.peer, tab, peerPublic: hex(pair.peerPublic), inbound, pair });
     }
     return out;
   }
 
-  private laneOf(tab: FastTab): number | undefined {
+  /** The tab's packet-id lane, held for its life; undefined when all are taken. */
+  laneOf(tab: FastTab): number | undefined {
     const held = this.lanes.get(tab);
     if (held !== undefined) return held;
     const used = new Set(this.lanes.values());
@@ -145,6 +157,14 @@ export class FastGrants {
     }
     return undefined;
   }
+}
+
+interface Wanted {
+  peer: string;
+  tab: FastTab;
+  peerPublic: string;
+  inbound: boolean;
+  pair: NonNullable<ReturnType<MeshNode['fastPair']>>;
 }
 
 function hex(b: Uint8Array): string {

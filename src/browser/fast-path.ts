@@ -28,6 +28,7 @@ import { readSealedPacket, writeSealedPacket, type SealedPacket } from '../core/
 import { CryptoSlots } from './crypto-slots.js';
 import type { FastPathStatus, HostEvent } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
+import { TabRelays } from './tab-relay.js';
 
 type GrantEvent = Extract<HostEvent, { ev: 'fast-grant' }>;
 
@@ -41,6 +42,11 @@ interface Grant {
   peerPublic: Uint8Array;
   app: Uint8Array;
   seq: PacketSequence;
+  lane: number;
+  /** May take the peer's Data and Request packets (the app has no other tab); Responses to our own requests always. */
+  inbound: boolean;
+  /** The link lives in another tab: frames go to it over this relay channel (tab-relay.ts). */
+  via?: string;
 }
 
 interface PendingRequest {
@@ -65,8 +71,16 @@ export interface FastPathHost {
   traffic(peers: string[]): void;
 }
 
-/** The node's request ids count up from 1; the tab's live above this, so the two never meet (DATA-PLANE.md). */
+/**
+ * The node's request ids count up from 1; a tab's live above this, in a range of its lane's
+ * (lanes 1-7), so that neither the node's nor another tab's ever meet them, also where one tab
+ * routes another's answers (tab-relay.ts). Within the range a tab starts from the clock (8 per
+ * ms), so a tab given a lane after an earlier one starts above the ids that one used.
+ */
 const TAB_REQUEST_BASE = 2 ** 40;
+function firstRequestId(lane: number): number {
+  return TAB_REQUEST_BASE * lane + (Date.now() % 2 ** 36) * 8;
+}
 /** The node's default request timeout (node-settings.ts), the same for requests the tab sends itself. */
 const REQUEST_TIMEOUT_MS = 5_000;
 /** How often the tab tells the node of its traffic, while there is some: well under any idle time. */
@@ -87,7 +101,18 @@ export class FastPath implements RtcTap {
   private readonly lanes = new Map<number, PacketSequence>();
   private readonly replays = new ReplayGuard(() => Date.now());
   private readonly pending = new Map<number, PendingRequest>();
-  private nextRequest = TAB_REQUEST_BASE;
+  /** Request ids by lane (see firstRequestId). */
+  private readonly requestIds = new Map<number, number>();
+  /** Relay channels to other tabs of the node, and the routes of requests relayed through this one (tab-relay.ts). */
+  readonly relays: TabRelays<Grant> = new TabRelays<Grant>({
+    hostGrant: (key) => {
+      const g = this.byKey.get(key);
+      return g && g.via === undefined ? g : undefined;
+    },
+    write: (key, frame) => this.host.rtc.sendOwn(key, frame),
+    answered: (rid, from, ok, data) => this.answered(rid, from, ok, data),
+    busy: (peer) => this.busy(peer),
+  });
   /** Claimed frames are opened a few at a time (CRYPTO_SLOTS), and taken one after another in the order they came. */
   private inbound: Promise<void> = Promise.resolve();
   /** Our packets are numbered and written in the order they were sent (sealed a few at a time). */
@@ -96,7 +121,7 @@ export class FastPath implements RtcTap {
   private readonly openSlots = new CryptoSlots(CRYPTO_SLOTS);
   private readonly busyPeers = new Set<string>();
   private reportTimer?: ReturnType<typeof setTimeout>;
-  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0 };
+  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0 };
   private readonly dropped: Record<string, number> = {};
 
   constructor(private readonly host: FastPathHost) {}
@@ -108,7 +133,8 @@ export class FastPath implements RtcTap {
     if (!seq) this.lanes.set(g.lane, (seq = new PacketSequence(() => Date.now(), g.lane)));
     const grant: Grant = {
       key: g.key, peer: g.peer, peerId: idFromText(g.peer), selfId: idFromText(g.self), aes: g.aes,
-      ownPublic: g.ownPublic, peerPublic: g.peerPublic, app: g.app, seq,
+      ownPublic: g.ownPublic, peerPublic: g.peerPublic, app: g.app, seq, lane: g.lane,
+      inbound: g.inbound !== false && g.via === undefined, ...(g.via !== undefined ? { via: g.via } : {}),
     };
     this.byPeer.set(g.peer, grant);
     this.byKey.set(g.key, grant);
@@ -141,7 +167,7 @@ export class FastPath implements RtcTap {
   }
 
   status(): FastPathStatus {
-    return { granted: this.byPeer.size, ...this.stats, dropped: { ...this.dropped } };
+    return { granted: this.byPeer.size, ...this.stats, ...this.relays.stats, dropped: { ...this.dropped } };
   }
 
   /**
@@ -165,7 +191,8 @@ export class FastPath implements RtcTap {
     const ms = timeoutMs ?? REQUEST_TIMEOUT_MS;
     if (!(ms > 0)) throw MeshError.invalid('timeoutMs must be positive');
     const g = this.byPeer.get(to)!;
-    const requestId = this.nextRequest++;
+    const requestId = this.requestIds.get(g.lane) ?? firstRequestId(g.lane);
+    this.requestIds.set(g.lane, requestId + 1);
     return new Promise<AppData>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(requestId);
@@ -173,7 +200,7 @@ export class FastPath implements RtcTap {
       }, ms);
       this.pending.set(requestId, { peer: to, grant: g, resolve, reject, timer });
       const plaintext = Payload.request.encode({ app: g.app, port, requestId, data });
-      this.queue(g, PacketKind.Request, plaintext).then(
+      this.queue(g, PacketKind.Request, plaintext, { rid: requestId, ms }).then(
         (sent) => {
           if (sent) return void this.stats.requests++;
           this.settle(requestId, () => viaNode().then(resolve, reject));
@@ -186,11 +213,13 @@ export class FastPath implements RtcTap {
   /** RtcTap: claims a frame from the peer of link `key` when it is ours to open (see the file comment). */
   take(key: string, frame: Uint8Array): boolean {
     const grant = this.byKey.get(key);
-    if (!grant && this.pending.size === 0) return false;
+    if (!grant && this.pending.size === 0 && !this.relays.routing) return false;
     // One pass, views into the frame: an unsigned Packet with a sealed payload in its one exact
     // encoding (sealed-frame.ts), or the node's to judge.
     const p = readSealedPacket(frame);
     if (!p || !FAST_KINDS.has(p.kind)) return false;
+    // While its app has other tabs, a datagram or request is the node's to hand out (inbound false).
+    if (p.kind !== PacketKind.Response && grant?.inbound === false) return false;
     // A Response may answer a request sent under a grant since revoked: it opens with that grant's key.
     const g = grant ?? (p.kind === PacketKind.Response ? this.pendingGrant(key) : undefined);
     if (!g || !bytesEqual(p.src, g.peerId) || !bytesEqual(p.dst, g.selfId)) return false;
@@ -245,7 +274,14 @@ export class FastPath implements RtcTap {
     const r = Payload.response.decode(plain);
     if (!r) return this.drop('fast:bad-payload');
     const waiting = this.pending.get(r.requestId);
-    if (!waiting || waiting.peer !== g.peer) return this.handOn(g, frame);
+    if (!waiting || waiting.peer !== g.peer) {
+      // The answer to a request another tab sent through this one: back to it, one leg.
+      if (!this.relays.isRouted(g.key, g.peer, r.requestId)) return this.handOn(g, frame);
+      if (!this.fresh(g, p)) return;
+      this.busy(g.peer);
+      this.relays.routeAnswer(g.key, g.peer, r.requestId, r.ok, r.data);
+      return;
+    }
     if (!this.fresh(g, p)) return;
     this.stats.received++;
     this.busy(g.peer);
@@ -264,8 +300,11 @@ export class FastPath implements RtcTap {
     this.host.rtc.toNode(g.key, frame);
   }
 
-  /** Seals and writes one packet of ours, after those queued before it. Resolves false when the link is gone. */
-  private queue(g: Grant, kind: number, plaintext: Uint8Array): Promise<boolean> {
+  /**
+   * Seals and writes one packet of ours, after those queued before it. Resolves false when the
+   * link is gone. `req`: a request's id and timeout, for the host tab that routes its answer.
+   */
+  private queue(g: Grant, kind: number, plaintext: Uint8Array, req?: { rid: number; ms: number }): Promise<boolean> {
     // The id in call order, the sealing as soon as a crypto slot is free, the writing in call order.
     const id = g.seq.next();
     const aad = associatedData(g.selfId, g.peerId, kind, id, g.ownPublic, g.peerPublic);
@@ -278,19 +317,45 @@ export class FastPath implements RtcTap {
         src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id, kind,
         senderKey: g.ownPublic, recipientTag: g.peerPublic.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext,
       });
-      const sent = await this.host.rtc.sendOwn(g.key, frame);
-      if (sent) this.busy(g.peer);
-      // The link went (its entry first, the revoke after): nothing more goes this way.
-      else this.revoke(g.key);
-      return sent;
+      return this.write(g, frame, req);
     });
     this.outbound = run.catch(() => undefined);
-    return run;
+    return run.then(({ sent }) => sent).then((sent) => {
+      if (sent) this.busy(g.peer);
+      // The link went (its entry first, the revoke after): nothing more goes this way.
+      else if (this.byKey.get(g.key) === g) this.revoke(g.key);
+      return sent;
+    });
+  }
+
+  /**
+   * Writes a frame: on the DataChannel when this tab hosts the link (the next frame waits for
+   * it), else posted to the tab that does (the next frame waits only for the relay's window;
+   * `sent` settles with that tab's ack).
+   */
+  private async write(g: Grant, frame: Uint8Array, req?: { rid: number; ms: number }): Promise<{ sent: Promise<boolean> }> {
+    if (g.via === undefined) return { sent: Promise.resolve(await this.host.rtc.sendOwn(g.key, frame)) };
+    const posted = await this.relays.post(g.via, g.key, frame, req?.rid, req?.ms);
+    return {
+      sent: posted.sent.then((ok) => {
+        if (ok) this.stats.viaTab++;
+        return ok;
+      }),
+    };
+  }
+
+  /** Tab-relay client: the host tab opened the answer to our request `rid`. */
+  private answered(rid: number, from: string, ok: boolean, data: AppData): void {
+    const waiting = this.pending.get(rid);
+    if (!waiting || waiting.peer !== from) return this.drop('fast:stray-answer');
+    this.stats.viaTabAnswers++;
+    this.stats.received++;
+    this.settle(rid, () => (ok ? waiting.resolve(data) : waiting.reject(new MeshError('REMOTE_ERROR', `remote handler failed: ${String(data)}`))));
   }
 
   private pendingGrant(key: string): Grant | undefined {
-    for (const p of this.pending.values()) if (p.grant.key === key) return p.grant;
-    return undefined;
+    for (const p of this.pending.values()) if (p.grant.key === key && p.grant.via === undefined) return p.grant;
+    return this.relays.routedGrant(key);
   }
 
   private settle(requestId: number, fn: () => void): void {

@@ -18,6 +18,7 @@ import { HeldConn } from './held-conn.js';
 import { HostStreams } from './host-streams.js';
 import { BrowserDialer } from './dialer.js';
 import { FastGrants, type FastTab } from './fast-grants.js';
+import { RelayGrants } from './relay-grants.js';
 import { IceClient, type IceStatus } from './ice-client.js';
 import type { AttachedApp, BrowserLinkStatus, BrowserStatus, Conn, HelloReply, HostEvent, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
@@ -91,6 +92,8 @@ export class NodeHost {
   private readonly backoff = new DialBackoff();
   /** The data plane in host tabs: which tab seals and opens which peer's packets itself. */
   private readonly grants: FastGrants;
+  /** Tabs without a link sending through the tab that hosts it (relay-grants.ts); SharedWorker only. */
+  private readonly relays?: RelayGrants;
   /** When each step of the node's start happened (status().boot). */
   readonly boot: BootMarks = {};
 
@@ -110,11 +113,16 @@ export class NodeHost {
         if (tab) this.lifecycle(tab, 'parked');
       },
     );
+    const relays = kind === 'shared-worker'
+      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), log: (text) => this.log(text) })
+      : undefined;
+    this.relays = relays;
     this.grants = new FastGrants({
       node: () => this.node,
       tabs: () => this.tabs.values(),
       hostedLinks: () => this.broker.hostedLinks(),
       log: (text) => this.log(text),
+      settled: relays && ((given) => relays.sync(given)),
     });
     this.broker.onLinkClosed = () => this.grants.refresh();
   }
@@ -443,7 +451,7 @@ export class NodeHost {
     counters: NodeStatus['counters'];
     e2e: NodeStatus['e2e'];
     rtcDials: DialCounters;
-    fastGrants: { granted: number; revoked: number };
+    fastGrants: { granted: number; revoked: number; relayGranted: number; relayRevoked: number };
     ice: IceStatus;
   } {
     const paths = this.broker.paths();
@@ -463,7 +471,7 @@ export class NodeHost {
       counters: s.counters,
       e2e: s.e2e,
       rtcDials: this.backoff.counters(),
-      fastGrants: { granted: this.grants.granted, revoked: this.grants.revoked },
+      fastGrants: { granted: this.grants.granted, revoked: this.grants.revoked, relayGranted: this.relays?.granted ?? 0, relayRevoked: this.relays?.revoked ?? 0 },
       ice: this.ice.status(),
       boot: { node: this.boot },
       ...(tab.origin === undefined ? { apps: this.attachedApps() } : {}),

@@ -77,9 +77,26 @@ export type HostEvent =
    * and Response packets to and from `peer` itself, on the link it hosts under `key`. `aes` is the
    * pair's non-extractable AES-GCM key; `app` this tab's 16-byte app id; `lane` its packet-id lane.
    */
-  | { ev: 'fast-grant'; key: string; peer: string; self: string; aes: CryptoKey; ownPublic: Uint8Array; peerPublic: Uint8Array; app: Uint8Array; lane: number }
+  | {
+      ev: 'fast-grant'; key: string; peer: string; self: string; aes: CryptoKey; ownPublic: Uint8Array; peerPublic: Uint8Array; app: Uint8Array; lane: number;
+      /**
+       * The tab may also take the peer's Data and Request packets for its app (absent: true). False
+       * while its app has other tabs: a datagram must reach every listening tab, which the node does.
+       */
+      inbound?: boolean;
+      /**
+       * The link is hosted by another tab (tab-relay.ts): frames go to that tab over the relay
+       * channel `via` (a `relay-port` event), which writes them on the DataChannel and passes back
+       * the answers to this tab's requests.
+       */
+      via?: string;
+    }
   /** The grant for the link `key` is taken back: packets to and from its peer go through the node again. */
   | { ev: 'fast-revoke'; key: string; reason: string }
+  /** One end of a MessageChannel to another tab of this node (tab-relay.ts): the relay channel `ch`. */
+  | { ev: 'relay-port'; ch: string; port: unknown }
+  /** The tab at the other end of relay channel `ch` is gone or parked: what waits on it fails over to the node. */
+  | { ev: 'relay-close'; ch: string }
   /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
   | { ev: 'log'; text: string }
   /** Making the node's identity with proof of work: keys tried so far (see ConnectOptions.powBits). */
@@ -144,6 +161,14 @@ export interface FastPathStatus {
   responses: number;
   /** Frames this tab opened and handed on to the node (another app, no listener, a request of the node's). */
   handedOn: number;
+  /** Host tab of a link (tab-relay.ts): frames other tabs sealed that this tab wrote on its DataChannel. */
+  relayedOut: number;
+  /** Host tab: Responses this tab opened and passed straight to the tab whose request they answer. */
+  relayedBack: number;
+  /** A tab without the link: datagrams, requests and answers it sealed and sent through the host tab's channel (counted in sent/requests too). */
+  viaTab: number;
+  /** A tab without the link: Responses to its requests that the host tab passed to it. */
+  viaTabAnswers: number;
   dropped: Record<string, number>;
 }
 

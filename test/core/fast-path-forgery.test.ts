@@ -31,6 +31,25 @@ interface End {
   inbox: { from: string; data: unknown; port: number }[];
   /** The DataChannel is open (sendOwn writes); false: the link is gone. */
   open: boolean;
+  /** The grant it was given, for another tab of the same node to copy (relay grants). */
+  grant: GrantEvent;
+}
+
+type GrantEvent = Parameters<FastPath['grant']>[0];
+
+/** A tab of `host`'s node without the link: sends and answers only (a relay grant naming channel `via`). */
+function otherTab(host: End, via: string, lane: number): End {
+  const end: End = { fast: undefined as unknown as FastPath, id: host.id, wire: [], handedOn: [], inbox: [], open: false, grant: { ...host.grant, lane, via, inbound: false } };
+  end.fast = new FastPath({
+    rtc: { sendOwn: async () => false, toNode: () => undefined } as unknown as RtcHost,
+    listening: () => true,
+    deliver: (from, data, port) => void end.inbox.push({ from, data, port }),
+    handles: () => false,
+    runHandler: async () => ({ ok: false, data: 'none' }),
+    traffic: () => undefined,
+  });
+  end.fast.grant(end.grant);
+  return end;
 }
 
 async function pair(): Promise<[End, End]> {
@@ -44,7 +63,8 @@ async function pair(): Promise<[End, End]> {
   for (const [i, me] of made.entries()) {
     const them = made[1 - i]!;
     const aes = await derivePairKey(me, them);
-    const end: End = { fast: undefined as unknown as FastPath, id: toHex(me.id), wire: [], handedOn: [], inbox: [], open: true };
+    const grant: GrantEvent = { ev: 'fast-grant', key: KEY, peer: toHex(them.id), self: toHex(me.id), aes: aes as CryptoKey, ownPublic: me.publicKey, peerPublic: them.publicKey, app: appId(''), lane: 1 + i };
+    const end: End = { fast: undefined as unknown as FastPath, id: toHex(me.id), wire: [], handedOn: [], inbox: [], open: true, grant };
     const rtc = {
       sendOwn: async (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame), true),
       toNode: (_key: string, frame: Uint8Array) => void end.handedOn.push(frame),
@@ -57,7 +77,7 @@ async function pair(): Promise<[End, End]> {
       runHandler: async (_from, data) => ({ ok: true, data: `echo:${String(data)}` }),
       traffic: () => undefined,
     });
-    end.fast.grant({ ev: 'fast-grant', key: KEY, peer: toHex(them.id), self: toHex(me.id), aes: aes as CryptoKey, ownPublic: me.publicKey, peerPublic: them.publicKey, app: appId(''), lane: 1 + i });
+    end.fast.grant(grant);
     ends.push(end);
   }
   return ends as [End, End];
@@ -182,5 +202,85 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
     await until(() => b.inbox.length === N, 5_000, 'every message delivered');
     assert.deepEqual(b.inbox.map((m) => m.data), Array.from({ length: N }, (_, i) => `m${i}`));
     assert.deepEqual(b.fast.status().dropped, {});
+  });
+
+  test('a tab without the link sends through the host tab over a channel; the answer goes back to it by request id; a replay of it goes to the node', async () => {
+    const [a, b] = await pair();
+    const a2 = otherTab(a, 'r1', 3);
+    const mc = new MessageChannel();
+    a.fast.relays.open('r1', mc.port1);
+    a2.fast.relays.open('r1', mc.port2);
+    try {
+      await a2.fast.send(b.id, 'from the second tab', 5, noNode);
+      assert.equal(a.wire.length, 1, 'written on the host tab\'s channel');
+      assert.equal(laneOf(lastPacket(a).id), 3, "in the second tab's lane");
+      assert.equal(b.fast.take(KEY, a.wire[0]!), true);
+      await until(() => b.inbox.length === 1, 5_000, 'delivered');
+      assert.deepEqual(b.inbox[0], { from: a.id, data: 'from the second tab', port: 5 });
+
+      const answer = a2.fast.request(b.id, 'q', 1, 5_000, noNode);
+      await until(() => a.wire.length === 2, 5_000, 'the request written by the host tab');
+      assert.equal(b.fast.take(KEY, a.wire[1]!), true);
+      await until(() => b.wire.length === 1, 5_000, 'the response written');
+      assert.equal(a.fast.take(KEY, b.wire[0]!), true, 'the host tab claims the answer to a request it relayed');
+      assert.equal(await answer, 'echo:q');
+      const [s1, s2] = [a.fast.status(), a2.fast.status()];
+      assert.deepEqual([s1.relayedOut, s1.relayedBack, s1.received], [2, 1, 0], 'host tab: two frames written for the other tab, one answer passed back');
+      assert.deepEqual([s2.viaTab, s2.viaTabAnswers, s2.sent, s2.requests], [2, 1, 1, 1], 'other tab: both through the host tab');
+      // The same Response again: its route is gone, so it is the node's (which drops it as a late response).
+      assert.equal(a.fast.take(KEY, b.wire[0]!), true);
+      await until(() => a.handedOn.length === 1, 5_000, 'a replayed answer handed on to the node');
+      assert.equal(a2.fast.status().viaTabAnswers, 1, 'not passed to the other tab twice');
+    } finally {
+      mc.port1.close();
+    }
+  });
+
+  test('the host tab writes nothing for another tab on a link it holds no grant for (the other tab goes through the node); an answer for no request of the tab is dropped', async () => {
+    const [a, b] = await pair();
+    const a2 = otherTab(a, 'r1', 3);
+    const mc = new MessageChannel();
+    a.fast.relays.open('r1', mc.port1);
+    a2.fast.relays.open('r1', mc.port2);
+    try {
+      a.fast.revoke(KEY);
+      const viaNode: string[] = [];
+      await a2.fast.send(b.id, 'd', 5, async () => void viaNode.push('send'));
+      assert.deepEqual(viaNode, ['send'], 'refused by the host tab: through the node');
+      assert.equal(a.wire.length, 0, 'nothing written');
+      assert.equal(a2.fast.has(b.id), false, "the other tab's grant went with the refusal");
+      assert.equal(a.fast.status().relayedOut, 0);
+      // A channel closed with a request posted and not acknowledged: the request waits for its
+      // timeout (it may have been written), never sent again through the node.
+      const c2 = otherTab(a, 'r2', 4);
+      const mc2 = new MessageChannel();
+      const posted: { t: string; rid?: number }[] = [];
+      mc2.port1.onmessage = (ev) => void posted.push(ev.data);
+      c2.fast.relays.open('r2', mc2.port2);
+      const late = c2.fast.request(b.id, 'lost', 1, 300, async () => 'through the node');
+      await until(() => posted.length === 1, 5_000, 'the request posted to the host tab');
+      // An answer for no request of this tab: dropped, counted.
+      mc2.port1.postMessage({ t: 'answer', rid: posted[0]!.rid! + 1, from: b.id, ok: true, data: 'stray' });
+      await until(() => c2.fast.status().dropped['fast:stray-answer'] === 1, 5_000, 'a stray answer dropped');
+      c2.fast.relays.close('r2');
+      await assert.rejects(late, (e: Error & { code?: string }) => e.code === 'TIMEOUT', 'timed out, not sent twice');
+      mc2.port1.close();
+    } finally {
+      mc.port1.close();
+    }
+    void b;
+  });
+
+  test('a grant without inbound (the app has other tabs) leaves datagrams and requests to the node, and still claims answers to its own requests', async () => {
+    const [a, b] = await pair();
+    b.fast.grant({ ...b.grant, inbound: false });
+    await a.fast.send(b.id, 'to the node', 5, noNode);
+    assert.equal(b.fast.take(KEY, a.wire.at(-1)!), false, 'a datagram: the node hands it to every listening tab');
+    const answer = b.fast.request(a.id, 'ping', 1, 5_000, noNode);
+    await until(() => b.wire.length === 1, 5_000, 'the request written');
+    assert.equal(a.fast.take(KEY, b.wire[0]!), true);
+    await until(() => a.wire.length === 2, 5_000, 'the response written');
+    assert.equal(b.fast.take(KEY, a.wire[1]!), true, 'the answer to its own request is claimed');
+    assert.equal(await answer, 'echo:ping');
   });
 });

@@ -1,0 +1,118 @@
+/**
+ * The data plane across tabs (docs/DATA-PLANE.md, "Several tabs"), node side: for every link
+ * whose host tab T1 holds a grant (fast-grants.ts), every other tab T2 of the node that asked for
+ * the data plane gets a grant too, naming a MessageChannel between T2 and T1 (tab-relay.ts).
+ * T2 then seals its datagrams and requests to that peer itself, with the same pair key and a
+ * packet-id lane of its own, and posts the frames to T1, which writes them on the DataChannel and
+ * passes back the answers: one MessagePort leg each way instead of two through the worker.
+ *
+ * A relay grant lives exactly as long as the host grant it copies: a revoke of that one (the
+ * link went, the key changed, the host tab parked or died) takes the relay grants back in the
+ * same pass, before any await (FastGrants calls `sync` right after its revokes). A tab that
+ * dies or parks loses its grants and channels; the tab at the other end of a channel is told
+ * (`relay-close`), since a MessagePort says nothing when its tab dies (BROWSER-FACTS.md).
+ *
+ * Only where the node runs in a SharedWorker: a leader tab's followers talk to it over a
+ * BroadcastChannel, which cannot carry a MessagePort.
+ */
+import { appId } from '../core/app-namespace.js';
+import type { FastGrantMessage, FastTab } from './fast-grants.js';
+
+export interface RelayGrantsHost {
+  tabs(): Iterable<FastTab>;
+  /** The tab's packet-id lane (FastGrants.laneOf): one allocator for host and relay grants alike. */
+  laneOf(tab: FastTab): number | undefined;
+  log(text: string): void;
+}
+
+interface Channel {
+  ch: string;
+  a: FastTab;
+  b: FastTab;
+}
+
+interface Given {
+  tab: FastTab;
+  key: string;
+  /** The host grant it copies: another one (given again) means this one is given again too. */
+  host: FastGrantMessage;
+}
+
+export class RelayGrants {
+  /** By the two tab ids, sorted. */
+  private readonly channels = new Map<string, Channel>();
+  /** By link key and tab id. */
+  private readonly given = new Map<string, Given>();
+  private nextChannel = 1;
+  granted = 0;
+  revoked = 0;
+
+  constructor(private readonly host: RelayGrantsHost) {}
+
+  /** Matches the relay grants and channels to the host grants in force, `given` by link key. No await. */
+  sync(hostGrants: ReadonlyMap<string, { tab: FastTab; message: FastGrantMessage }>): void {
+    const tabs = [...this.host.tabs()].filter(eligible);
+    for (const [id, c] of [...this.channels]) {
+      if (eligible(c.a) && eligible(c.b)) continue;
+      this.channels.delete(id);
+      for (const t of [c.a, c.b]) if (t.alive) t.post({ ev: 'relay-close', ch: c.ch });
+    }
+    const wanted = new Map<string, Given>();
+    for (const [key, h] of hostGrants) {
+      if (!eligible(h.tab)) continue;
+      for (const tab of tabs) if (tab !== h.tab) wanted.set(givenKey(key, tab), { tab, key, host: h.message });
+    }
+    for (const [id, g] of [...this.given]) {
+      const w = wanted.get(id);
+      if (w && w.tab === g.tab && w.host === g.host) continue;
+      this.given.delete(id);
+      this.revoked++;
+      if (g.tab.alive) g.tab.post({ ev: 'fast-revoke', key: g.key, reason: w ? 'changed' : 'no longer eligible' });
+    }
+    for (const [id, w] of wanted) {
+      if (this.given.has(id)) continue;
+      const lane = this.host.laneOf(w.tab);
+      const hostTab = hostGrants.get(w.key)!.tab;
+      if (lane === undefined) continue;
+      const ch = this.channel(hostTab, w.tab);
+      if (!ch) continue;
+      const message: FastGrantMessage = { ...w.host, app: appId(w.tab.app), lane, inbound: false, via: ch };
+      try {
+        w.tab.post(message);
+      } catch (err) {
+        this.host.log(`relay: cannot grant ${w.host.peer.slice(0, 8)} to tab ${w.tab.tabId.slice(0, 6)}: ${(err as Error).message}`);
+        continue;
+      }
+      this.given.set(id, w);
+      this.granted++;
+    }
+  }
+
+  /** The channel between two tabs, made and handed to both on first use. */
+  private channel(a: FastTab, b: FastTab): string | undefined {
+    const id = [a.tabId, b.tabId].sort().join('|');
+    const had = this.channels.get(id);
+    if (had && had.a === a && had.b === b) return had.ch;
+    if (had && had.a === b && had.b === a) return had.ch;
+    const ch = `r${this.nextChannel++}`;
+    try {
+      const mc = new MessageChannel();
+      a.post({ ev: 'relay-port', ch, port: mc.port1 }, [mc.port1]);
+      b.post({ ev: 'relay-port', ch, port: mc.port2 }, [mc.port2]);
+    } catch (err) {
+      this.host.log(`relay: no channel between tabs ${a.tabId.slice(0, 6)} and ${b.tabId.slice(0, 6)}: ${(err as Error).message}`);
+      return undefined;
+    }
+    this.channels.set(id, { ch, a, b });
+    return ch;
+  }
+}
+
+/** A tab that may hold grants: running, a page of the node's own origin that asked for the data plane. */
+function eligible(t: FastTab): boolean {
+  return t.alive && !t.parked && t.fastPath && t.origin === undefined;
+}
+
+function givenKey(key: string, tab: FastTab): string {
+  return `${key}\n${tab.tabId}`;
+}

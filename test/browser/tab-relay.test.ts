@@ -1,0 +1,135 @@
+/**
+ * The data plane across tabs (docs/DATA-PLANE.md, "Several tabs"), in real Chromium and Firefox:
+ * browser A with two tabs of one app, the WebRTC link to browser B hosted by A's first tab. The
+ * second tab's datagrams and requests to B are sealed in that tab and posted to the first over
+ * the MessageChannel A's worker set up; the first writes them on the DataChannel and passes the
+ * answers back. The counters prove the path: the second tab's frames went through the first
+ * (`viaTab`, `relayedOut`), B opened them itself, and A's worker sealed and opened none of them.
+ * Closing the second tab leaves the first tab's path intact (its app is single-tab again: it
+ * takes B's packets itself once more); closing the first re-homes the link to the second, which
+ * then holds a grant for it and loses nothing.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Page } from 'puppeteer-core';
+import { bootTab, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+import type { FastPathStatus } from '../../src/browser/protocol.js';
+
+ensureBrowsers();
+buildBundles();
+
+const fastOf = (page: Page): Promise<FastPathStatus> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath));
+/** What the node's worker sealed and opened itself (e2e.ts status). */
+const workerE2e = (page: Page): Promise<{ sealed: number; opened: number }> =>
+  page.evaluate(() => (window as any).mesh.status().then((s: any) => ({ sealed: s.e2e.sealed, opened: s.e2e.opened })));
+const request = (page: Page, to: string, data: string): Promise<unknown> => page.evaluate((t, d) => (window as any).mesh.request(t, d, { port: 1, timeoutMs: 10_000 }), to, data);
+const send = (page: Page, to: string, data: string): Promise<void> => page.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 5 }), to, data);
+const inbox = (page: Page, from: string, prefix: string): Promise<string[]> =>
+  page.evaluate((f, p) => (window as any).T.inbox.filter((m: any) => m.from === f && m.port === 5 && String(m.data).startsWith(p)).map((m: any) => m.data), from, prefix);
+const delta = (after: FastPathStatus, before: FastPathStatus, k: keyof FastPathStatus): number => (after[k] as number) - (before[k] as number);
+
+for (const engine of ENGINES) {
+  describe(`the data plane across tabs (${engine})`, () => {
+    const suite = browserAndServer(engine);
+
+    /** A (one tab) and B (one tab) linked, each holding a grant for the other; then a second tab in A. */
+    async function twoTabsAndB(name: string) {
+      const { browser, server } = suite;
+      const ctxA = await browser.createBrowserContext();
+      const ctxB = await browser.createBrowserContext();
+      const a1 = await bootTab(ctxA, server.http, `${engine}:${name}-A1`, { bootstrap: [server.url] });
+      const b = await bootTab(ctxB, server.http, `${engine}:${name}-B`, { bootstrap: [server.url] });
+      await waitForRtcLinks(a1.page, [b.id], 'A linked to B over webrtc');
+      assert.equal(await request(a1.page, b.id, 'first'), 'echo:first');
+      await waitFor('A1 and B hold a grant for each other', async () => (await fastOf(a1.page)).granted === 1 && (await fastOf(b.page)).granted === 1, 20_000);
+      const a2 = await bootTab(ctxA, server.http, `${engine}:${name}-A2`, { bootstrap: [server.url] });
+      assert.equal(a2.id, a1.id, 'the second tab shares the node');
+      // A1 hosts the link; A2 gets a grant through it, and A1's is given again without inbound (its app has two tabs now).
+      await waitFor('A2 holds a grant through A1, and A1 one of its own', async () => (await fastOf(a2.page)).granted === 1 && (await fastOf(a1.page)).granted === 1, 20_000);
+      const hosted = await a1.page.evaluate(() => (window as any).mesh.status().then((s: any) => s.hostedBy));
+      log(`hostedBy ${JSON.stringify(hosted)}`);
+      return { ctxA, ctxB, a1, a2, b };
+    }
+
+    test("a second tab's requests and datagrams go tab 2 -> tab 1 -> DataChannel and are answered; closing tab 2 leaves tab 1's path intact", () =>
+      withLogs(async () => {
+        const { ctxA, ctxB, a1, a2, b } = await twoTabsAndB('relay');
+        const N = 20;
+        const [a1_0, a2_0, b_0, w_0] = [await fastOf(a1.page), await fastOf(a2.page), await fastOf(b.page), await workerE2e(a1.page)];
+        for (let i = 0; i < N; i++) assert.equal(await request(a2.page, b.id, `t2-${i}`), `echo:t2-${i}`);
+        for (let i = 0; i < N; i++) await send(a2.page, b.id, `dg${i}`);
+        await waitFor(`B has the ${N} datagrams of the second tab`, async () => (await inbox(b.page, a2.id, 'dg')).length === N, 10_000);
+        assert.deepEqual(await inbox(b.page, a2.id, 'dg'), Array.from({ length: N }, (_, i) => `dg${i}`), 'once each, in order');
+        // The first tab, with its app now on two tabs, still sends on its own grant.
+        for (let i = 0; i < N; i++) assert.equal(await request(a1.page, b.id, `t1-${i}`), `echo:t1-${i}`);
+        const [a1_1, a2_1, b_1, w_1] = [await fastOf(a1.page), await fastOf(a2.page), await fastOf(b.page), await workerE2e(a1.page)];
+        log(`A1 ${JSON.stringify(a1_1)} A2 ${JSON.stringify(a2_1)} B ${JSON.stringify(b_1)} worker ${JSON.stringify(w_0)} -> ${JSON.stringify(w_1)}`);
+        assert.equal(delta(a2_1, a2_0, 'requests'), N, 'A2 sealed its requests itself');
+        assert.equal(delta(a2_1, a2_0, 'sent'), N, 'and its datagrams');
+        assert.equal(delta(a2_1, a2_0, 'viaTab'), 2 * N, 'all of them through the tab that hosts the link');
+        assert.equal(delta(a2_1, a2_0, 'viaTabAnswers'), N, 'the answers came back from that tab');
+        assert.equal(delta(a1_1, a1_0, 'relayedOut'), 2 * N, "A1 wrote A2's frames on its DataChannel");
+        assert.equal(delta(a1_1, a1_0, 'relayedBack'), N, "and passed B's answers straight to A2");
+        assert.equal(delta(a1_1, a1_0, 'requests'), N, "A1's own requests on its grant");
+        assert.equal(delta(b_1, b_0, 'received'), 3 * N, 'B opened every request and datagram itself');
+        assert.equal(delta(b_1, b_0, 'responses'), 2 * N, 'and answered on its fast path');
+        assert.equal(w_1.sealed - w_0.sealed, 0, "A's worker sealed none of them");
+        assert.equal(w_1.opened - w_0.opened, 0, "and opened none of the answers");
+        for (const s of [a1_1, a2_1, b_1]) assert.deepEqual(s.dropped, {}, 'nothing dropped');
+
+        // B's requests to A: A's app has two tabs, so they go through A's node (inbound is the node's), answered.
+        for (let i = 0; i < 5; i++) assert.equal(await request(b.page, a1.id, `in${i}`), `echo:in${i}`);
+
+        // The second tab closes: the channel goes, and A1's app is single-tab again: its grant takes B's packets once more.
+        const a1Before = await fastOf(a1.page);
+        await a2.page.close();
+        await waitFor('A1 given its grant again with inbound', async () => {
+          const s = await fastOf(a1.page);
+          return s.granted === 1 && s.grants > a1Before.grants;
+        }, 20_000);
+        const a1_2 = await fastOf(a1.page);
+        for (let i = 0; i < N; i++) assert.equal(await request(a1.page, b.id, `after${i}`), `echo:after${i}`);
+        for (let i = 0; i < N; i++) assert.equal(await request(b.page, a1.id, `back${i}`), `echo:back${i}`);
+        const a1_3 = await fastOf(a1.page);
+        assert.equal(delta(a1_3, a1_2, 'requests'), N, "A1's requests on its fast path");
+        assert.equal(delta(a1_3, a1_2, 'received'), 2 * N, "A1 opened B's answers and B's requests itself");
+        assert.equal(delta(a1_3, a1_2, 'responses'), N, "and answered B's requests itself");
+        assert.equal(delta(a1_3, a1_2, 'relayedOut'), 0, 'nothing relayed any more');
+        assert.deepEqual(a1_3.dropped, {}, 'A1 dropped nothing');
+        await ctxA.close();
+        await ctxB.close();
+      }));
+
+    test('closing the tab that hosts the link re-homes it to the second tab, which then holds the grant and loses nothing', () =>
+      withLogs(async () => {
+        const { ctxA, ctxB, a1, a2, b } = await twoTabsAndB('rehome');
+        for (let i = 0; i < 5; i++) assert.equal(await request(a2.page, b.id, `via${i}`), `echo:via${i}`);
+        assert.equal((await fastOf(a2.page)).viaTab, 5, 'A2 sent through A1');
+        const bBefore = await fastOf(b.page);
+        await a1.page.close();
+        await waitForRtcLinks(a2.page, [b.id], "A's link to B re-homed through A2");
+        // Each request is answered, whichever way it goes while the link moves; then they go on A2's own grant.
+        let probes = 0;
+        await waitFor('a request of A2 written on its own DataChannel', async () => {
+          const before = await fastOf(a2.page);
+          assert.equal(await request(a2.page, b.id, `settle${probes}`), `echo:settle${probes}`);
+          probes++;
+          const after = await fastOf(a2.page);
+          return after.requests > before.requests && after.viaTab === before.viaTab;
+        }, 20_000);
+        log(`re-home settled after ${probes} probe request(s)`);
+        const a2_0 = await fastOf(a2.page);
+        const N = 20;
+        for (let i = 0; i < N; i++) assert.equal(await request(a2.page, b.id, `own${i}`), `echo:own${i}`);
+        for (let i = 0; i < N; i++) assert.equal(await request(b.page, a2.id, `back${i}`), `echo:back${i}`);
+        const a2_1 = await fastOf(a2.page);
+        assert.equal(delta(a2_1, a2_0, 'requests'), N, "A2's requests on its own grant");
+        assert.equal(delta(a2_1, a2_0, 'viaTab'), 0, 'none through another tab');
+        assert.equal(delta(a2_1, a2_0, 'received'), 2 * N, "A2 opened B's answers and requests itself");
+        assert.deepEqual(a2_1.dropped, {}, 'A2 dropped nothing');
+        assert.deepEqual((await fastOf(b.page)).dropped, bBefore.dropped, 'B dropped nothing');
+        await ctxA.close();
+        await ctxB.close();
+      }));
+  });
+}
