@@ -165,7 +165,7 @@ export interface FastPathStatus {
   relayedOut: number;
   /** Host tab: Responses this tab opened and passed straight to the tab whose request they answer. */
   relayedBack: number;
-  /** A tab without the link: datagrams, requests and answers it sealed and sent through the host tab's channel (counted in sent/requests too). */
+  /** A tab without the link: datagrams and requests it sealed and sent through the host tab's channel (counted in sent/requests too). */
   viaTab: number;
   /** A tab without the link: Responses to its requests that the host tab passed to it. */
   viaTabAnswers: number;
