@@ -61,7 +61,8 @@ export class Delivery {
   async deliver(p: PacketFrame, from: Session | undefined): Promise<void> {
     const { e2e, services, streams, lookups, pubsub, idle } = this.host;
     const src = toHex(p.src);
-    // Unsigned: a sealed payload whose AEAD proves its source (e2e.ts); nothing else may come so.
+    // Unsigned: a sealed payload whose AEAD proves its source (e2e.ts), or an application payload
+    // from the peer at the other end of a bound channel; nothing else may come so.
     const unsigned = from !== undefined && isUnsigned(p);
     if (from) {
       if (!this.seen.add(`${src}:${p.id}:${p.kind}`)) return this.host.drop('duplicate');
@@ -76,7 +77,9 @@ export class Delivery {
     const hops = from ? Math.max(1, DEFAULT_HOP_LIMIT - p.hops + 1) : 0;
     let sealed = false;
     if (SEALABLE_KINDS.has(p.kind)) {
-      const opened = await e2e.open(p, from !== undefined, unsigned);
+      // Straight from its source over a channel bound to it (session.ts): the channel proves the source.
+      const direct = unsigned && from!.channelBound && from!.peer?.idText === src;
+      const opened = await e2e.open(p, from !== undefined, unsigned, direct);
       if (typeof opened === 'string') return this.host.drop(opened);
       sealed = opened.sealed;
       p = { ...p, payload: opened.payload };

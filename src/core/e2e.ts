@@ -107,6 +107,12 @@ export interface E2eStatus {
   /** Sealed packets sent without a signature (the destination held our key), and opened so. */
   unsignedSent: number;
   unsignedOpened: number;
+  /**
+   * Application packets sent to, and taken from, the peer at the other end of a bound channel
+   * without AES-GCM (session.ts `channelBound`: DTLS bound to both identities carries them).
+   */
+  directSent: number;
+  directOpened: number;
   peersCached: number;
 }
 
@@ -120,7 +126,7 @@ export class E2e {
   /** Peers known to hold our current key: sealed payloads to them go unsigned. */
   private readonly holdOurKey = new BoundedMap<string, true>(PEER_CACHE);
   private readonly requests: PendingRequests;
-  private readonly stats = { sealed: 0, opened: 0, plaintextSent: 0, keyRequests: 0, unsignedSent: 0, unsignedOpened: 0 };
+  private readonly stats = { sealed: 0, opened: 0, plaintextSent: 0, keyRequests: 0, unsignedSent: 0, unsignedOpened: 0, directSent: 0, directOpened: 0 };
   private on: boolean;
 
   constructor(private readonly o: E2eOptions) {
@@ -181,6 +187,11 @@ export class E2e {
     return asking;
   }
 
+  /** Counts an application packet sent in the clear inside a channel bound to its destination (services.ts). */
+  sentDirect(): void {
+    this.stats.directSent++;
+  }
+
   /**
    * Seals `plaintext` for `dst` as packet `id` (call inside the actor, just before the packet is
    * made). `unsigned`: the packet may go without a signature, since `dst` holds our key.
@@ -203,8 +214,14 @@ export class E2e {
    * The plaintext payload of a packet of a sealable kind (verified, or unsigned), or a reason to
    * drop it. `remote` is false for a packet this node sent itself (never sealed, never refused).
    */
-  async open(p: PacketFrame, remote: boolean, unsigned = false): Promise<Opened | string> {
+  async open(p: PacketFrame, remote: boolean, unsigned = false, direct = false): Promise<Opened | string> {
     if (!looksSealed(p.payload)) {
+      // From the peer at the other end of a channel bound to it (session.ts): DTLS kept it
+      // confidential and proves its source, so it counts as sealed (a request is answered sealed).
+      if (unsigned && direct && bytesEqual(p.dst, this.o.id)) {
+        this.stats.directOpened++;
+        return { payload: p.payload, sealed: true };
+      }
       if (unsigned) return 'e2e:unsigned-plaintext';
       if (remote && this.o.require) return 'e2e:plaintext-refused';
       return { payload: p.payload, sealed: false };

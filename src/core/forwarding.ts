@@ -12,6 +12,7 @@ import { MeshError } from './errors.js';
 import { compareDistance, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import { DEFAULT_HOP_LIMIT, MAX_PAYLOAD_BYTES } from './limits.js';
+import { looksSealed } from './payloads.js';
 import { ANYCAST_KINDS, createPacket, HOP_BY_HOP_KINDS, PacketKind, SEALABLE_KINDS } from './packets.js';
 import type { FloodGuard } from './rate-limit.js';
 import type { RoutingTable } from './routing-table.js';
@@ -141,7 +142,8 @@ export class Forwarding {
 
   /**
    * Signs and routes a packet of ours; delivers it locally when we are its destination.
-   * `unsigned` only for a sealed payload to a node that holds our key (packets.ts).
+   * `unsigned` only for a sealed payload to a node that holds our key (packets.ts), or for an
+   * application payload to the peer at the other end of a bound channel (session.ts).
    */
   async originate(dst: NodeId, kind: number, payload: Uint8Array, packetId?: number, unsigned = false): Promise<void> {
     if (this.host.isStopped()) throw MeshError.stopped();
@@ -151,6 +153,12 @@ export class Forwarding {
     this.host.counters.sent++;
     if (APP_KINDS.has(kind)) this.host.appTraffic(toHex(dst));
     const next = this.nextHopFor(packet);
+    // An unsigned payload in the clear may only go straight into a channel bound to its
+    // destination (services.ts decides so in this same turn): never to a relay.
+    if (unsigned && !looksSealed(payload) && !(next?.channelBound && next.peer?.idText === toHex(dst))) {
+      this.host.drop('direct-unbound');
+      throw MeshError.unreachable(toHex(dst));
+    }
     if (next) {
       // Application payloads wait for a full link (services.ts) and are refused here only as a
       // last guard; small control packets (signalling, keys, lookups, acks) still go out, or an

@@ -5,6 +5,19 @@
  */
 export type TransportKind = 'memory' | 'websocket' | 'webrtc' | 'port';
 
+/**
+ * What identifies the secure channel under a link, as each end sees it: for a WebRTC link, the
+ * DTLS certificate fingerprints its two session descriptions name (the browser checks the far
+ * certificate against `remote`). The link handshake signs over it (session.ts), so a link that
+ * both ends bound is known to be one channel end to end, with no third party terminating it.
+ */
+export interface ChannelBinding {
+  /** This end's certificate, as its own session description names it. */
+  local: Uint8Array;
+  /** The other end's, as the description it sent names it. */
+  remote: Uint8Array;
+}
+
 export interface LinkHandlers {
   /** One whole frame from the other side. */
   frame(bytes: Uint8Array): void;
@@ -21,6 +34,8 @@ export interface Link {
   /** Bytes accepted by `send` and not yet handed to the network. */
   readonly bufferedAmount: number;
   readonly closed: boolean;
+  /** The channel's identity (DTLS fingerprints), when the transport has one and knows it before the handshake. */
+  readonly channelBinding?: ChannelBinding;
   /**
    * Queues one frame. Returns false once `bufferedAmount` is above the high-water mark: the
    * caller should wait for `drain` before sending more. Throws a MeshError LINK_CLOSED when closed.
@@ -45,6 +60,7 @@ export const LINK_HIGH_WATER_BYTES = 1024 * 1024;
 export abstract class LinkBase implements Link {
   abstract readonly transport: TransportKind;
   readonly remoteAddress?: string;
+  channelBinding?: ChannelBinding;
   private handlers?: LinkHandlers;
   private early: Uint8Array[] = [];
   private closeReason?: string;

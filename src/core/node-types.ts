@@ -103,6 +103,11 @@ export interface LinkStatus {
   addrs: string[];
   /** Bytes queued toward the peer and not yet sent: a slow reader shows here (bounded; docs/SECURITY.md). */
   bufferedBytes: number;
+  /**
+   * The handshake bound the link's secure channel (DTLS) to both identities (session.ts):
+   * application packets to and from this peer travel inside it without a second seal.
+   */
+  bound: boolean;
 }
 
 export interface NodeStatus {

@@ -400,6 +400,7 @@ export class MeshNode {
         peerNeedsUs: s.peerNeedsUs,
         addrs: s.peer!.addrs,
         bufferedBytes: s.link.bufferedAmount,
+        bound: s.channelBound,
       })),
       knownPeers: this.memory.size,
       linkBudget: this.o.linkBudget,

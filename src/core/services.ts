@@ -3,7 +3,7 @@
  * their replies, and signalling text. Application payloads are sealed end to end (e2e.ts)
  * and wait, rather than fail, while the first link toward their destination is full.
  */
-import { toHex } from './bytes.js';
+import { bytesEqual, toHex } from './bytes.js';
 import type { Clock, Random } from './clock.js';
 import type { PacketFrame } from './codec.js';
 import type { E2e } from './e2e.js';
@@ -26,6 +26,14 @@ import { CONGESTED_BYTES } from './forwarding.js';
 const RELIABLE_KEY_WAIT_MS = 2_000;
 /** How often a sender waiting for a full link looks again when no drain event comes. */
 const DRAIN_POLL_MS = 20;
+
+/** originateSealed: the packet must be sealed, and the key is not known yet. */
+const NEEDS_KEY = 'needs-key';
+
+/** Whether `next` is a link straight to `dst` over a channel bound to it (session.ts). */
+function isDirect(next: Session | undefined, dst: NodeId): next is Session {
+  return next !== undefined && next.channelBound && next.peer !== undefined && bytesEqual(next.peer.id, dst);
+}
 
 /** What the services need of their node. */
 export interface ServicesHost {
@@ -93,12 +101,16 @@ export class Services {
   /**
    * Seals an application payload for `dst` (when both ends encrypt) and routes it. Runs outside
    * the actor, because the first packet to a node waits for its key, which arrives through it.
-   * `inKind` answers a plaintext request in plaintext.
+   * `inKind` answers a plaintext request in plaintext. A packet whose first hop is `dst` itself,
+   * over a channel bound to it (session.ts `channelBound`), needs no sealing and no key: it goes
+   * unsigned in the clear inside that channel, which keeps it between the two and proves its
+   * source (e2e.ts takes it only so). Which it is gets decided in the turn that sends it.
    */
   async originateSealed(dst: NodeId, kind: number, plaintext: Uint8Array, keyWaitMs: number, inKind?: 'plaintext'): Promise<void> {
     const { e2e, identity, clock } = this.host;
     const requestTimeoutMs = this.host.settings.requestTimeoutMs;
-    const how = await e2e.sealingFor(dst, keyWaitMs, inKind);
+    const firstHop = () => this.host.unicastHop({ src: identity.id, dst, kind });
+    let how = isDirect(firstHop(), dst) ? undefined : await e2e.sealingFor(dst, keyWaitMs, inKind);
     // While the first link toward `dst` holds more than CONGESTED_BYTES, wait for it to drain
     // (outside the actor): an application sending faster than the link carries is slowed down,
     // not refused. The check and the send share one actor turn, so concurrent sends cannot all
@@ -107,8 +119,14 @@ export class Services {
     const deadline = clock.now() + requestTimeoutMs;
     for (;;) {
       const full = await this.host.run(async () => {
-        const next = this.host.unicastHop({ src: identity.id, dst, kind });
+        const next = firstHop();
         if (next && next.state !== 'closed' && next.link.bufferedAmount > CONGESTED_BYTES) return next;
+        if (isDirect(next, dst)) {
+          e2e.sentDirect();
+          await this.host.originate(dst, kind, plaintext, undefined, true);
+          return undefined;
+        }
+        if (!how) return NEEDS_KEY;
         // The packet id is chosen before sealing: it is part of the associated data.
         const id = this.host.nextPacketId();
         const sealed = await e2e.seal(identity.id, dst, kind, id, plaintext, how);
@@ -116,6 +134,11 @@ export class Services {
         return undefined;
       });
       if (!full) return;
+      // The bound link went between the first look and the send: seal after all.
+      if (full === NEEDS_KEY) {
+        how = await e2e.sealingFor(dst, keyWaitMs, inKind);
+        continue;
+      }
       if (clock.now() >= deadline) throw new MeshError('CONGESTED', `the first link toward ${shortId(toHex(dst))} stayed full for ${requestTimeoutMs} ms`);
       await this.drainOf(full);
     }

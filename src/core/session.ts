@@ -4,6 +4,15 @@
  * addresses), then a proof: a signature over a transcript binding the signer's key to both
  * nonces. A peer whose key does not hash to the id we dialled, whose proof fails, or whose
  * major version we do not speak is refused with an error frame and a reason.
+ *
+ * Channel binding: on a link whose transport names its secure channel (a WebRTC link: both DTLS
+ * fingerprints, link.ts `ChannelBinding`), the hello says so (BOUND_CAP), and when both hellos
+ * do, each proof also covers the fingerprints as its signer sees them (its own, then the other
+ * end's). A party that terminated DTLS on each side (it had swapped the fingerprints in the
+ * signalling) sees two different pairs, so the proofs it relays fail on both ends. A link whose
+ * two proofs covered them is `channelBound`: the channel itself then proves that what arrives
+ * on it comes from the peer, and stays between the two (e2e.ts takes its plaintext packets).
+ * Stripping the mark from a hello only gives an unbound link, which is what it was before.
  */
 import { concatBytes, toHex, utf8 } from './bytes.js';
 import { encodeFrame, FrameType, Want, type Frame, type HelloFrame, type PeerInfo, type WantLevel } from './codec.js';
@@ -15,6 +24,9 @@ import { WIRE_MINOR } from './limits.js';
 import { hasWork } from './pow.js';
 
 const TRANSCRIPT_LABEL = utf8('meshwork/1 link proof');
+const BINDING_LABEL = utf8('meshwork/1 channel');
+/** In a hello: this end knows its link's channel binding and will sign over it. Never stored as a node capability. */
+export const BOUND_CAP = 'bound';
 
 export type SessionState = 'hello' | 'open' | 'closed';
 
@@ -42,6 +54,8 @@ export class Session {
   private theirHello?: HelloFrame;
   private proofVerified = false;
   private proofSent = false;
+  /** Both hellos offered channel binding, so both proofs cover it. */
+  private binding = false;
   /** Set when the peer said this link keeps its routing invariant. */
   peerNeedsUs = false;
   /** What we last told the peer about our need of this link. */
@@ -73,12 +87,18 @@ export class Session {
     return this.options.outbound;
   }
 
+  /** The handshake proved that the link's secure channel ends at the peer (see the file comment). */
+  get channelBound(): boolean {
+    return this.binding && this.state === 'open';
+  }
+
   /** Sends our hello (once). The dialling side calls it at once; the answering side after the dialler's hello. */
   begin(): void {
     if (this.helloSent) return;
     this.helloSent = true;
     const o = this.options;
-    this.sendFrame({ type: FrameType.Hello, minor: WIRE_MINOR, want: o.want, publicKey: o.identity.publicKey, nonce: o.nonce, caps: o.caps, addrs: o.addrs });
+    const caps = this.link.channelBinding ? [...o.caps, BOUND_CAP] : o.caps;
+    this.sendFrame({ type: FrameType.Hello, minor: WIRE_MINOR, want: o.want, publicKey: o.identity.publicKey, nonce: o.nonce, caps, addrs: o.addrs });
   }
 
   /**
@@ -105,8 +125,12 @@ export class Session {
       if (!hasWork(frame.publicKey, bits)) return this.refuse('INSUFFICIENT_WORK', `this mesh asks for keys with ${bits} bits of work`);
       this.theirHello = frame;
       this.peerNeedsUs = frame.want !== Want.Optional;
-      this.peer = { id, idText: toHex(id), publicKey: frame.publicKey, addrs: frame.addrs, caps: frame.caps, minor: frame.minor };
-      const signature = await this.options.identity.sign(transcript(this.options.identity.publicKey, frame.nonce, this.options.nonce));
+      const binding = this.link.channelBinding;
+      this.binding = binding !== undefined && frame.caps.includes(BOUND_CAP);
+      const caps = frame.caps.filter((c) => c !== BOUND_CAP);
+      this.peer = { id, idText: toHex(id), publicKey: frame.publicKey, addrs: frame.addrs, caps, minor: frame.minor };
+      const ours = transcript(this.options.identity.publicKey, frame.nonce, this.options.nonce, this.binding ? [binding!.local, binding!.remote] : undefined);
+      const signature = await this.options.identity.sign(ours);
       if (this.state === 'closed') return false;
       this.sendFrame({ type: FrameType.Proof, signature });
       this.proofSent = true;
@@ -116,7 +140,10 @@ export class Session {
       const hello = this.theirHello;
       if (!hello) return this.refuse('HANDSHAKE_FAILED', 'proof before hello');
       if (this.proofVerified) return this.refuse('HANDSHAKE_FAILED', 'second proof');
-      const ok = await verifySignature(hello.publicKey, frame.signature, transcript(hello.publicKey, this.options.nonce, hello.nonce));
+      // Their proof covers the channel as they see it: their certificate first, then ours.
+      const binding = this.binding ? [this.link.channelBinding!.remote, this.link.channelBinding!.local] : undefined;
+      const ok = await verifySignature(hello.publicKey, frame.signature, transcript(hello.publicKey, this.options.nonce, hello.nonce, binding));
+      if (!ok && binding) return this.refuse('HANDSHAKE_FAILED', 'the proof does not cover this channel: the peer sees other DTLS fingerprints, so the channel does not end at it');
       if (!ok) return this.refuse('HANDSHAKE_FAILED', 'the proof of key possession does not verify');
       this.proofVerified = true;
       return this.maybeOpen();
@@ -153,7 +180,14 @@ export class Session {
   }
 }
 
-/** What a signer proves: its own key, the verifier's nonce (freshness) and its own nonce. */
-function transcript(signerKey: Uint8Array, verifierNonce: Uint8Array, signerNonce: Uint8Array): Uint8Array {
-  return concatBytes(TRANSCRIPT_LABEL, signerKey, verifierNonce, signerNonce);
+/**
+ * What a signer proves: its own key, the verifier's nonce (freshness) and its own nonce; on a
+ * bound link also the channel's fingerprints, the signer's own first. Each part has a fixed
+ * length but the fingerprints, which come last and length-prefixed.
+ */
+function transcript(signerKey: Uint8Array, verifierNonce: Uint8Array, signerNonce: Uint8Array, channel?: Uint8Array[]): Uint8Array {
+  const base = concatBytes(TRANSCRIPT_LABEL, signerKey, verifierNonce, signerNonce);
+  if (!channel) return base;
+  const parts = channel.flatMap((c) => [new Uint8Array([c.length >> 8, c.length & 0xff]), c]);
+  return concatBytes(base, BINDING_LABEL, ...parts);
 }
