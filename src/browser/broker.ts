@@ -18,6 +18,7 @@ import type { PeerRecord } from '../core/peer-memory.js';
 import { PortLink } from '../transports/port.js';
 import type { IceClient } from './ice-client.js';
 import { TAB_PARKED } from './protocol.js';
+import { sdpFingerprints } from './sdp-fingerprint.js';
 import { withTimeout } from './with-timeout.js';
 
 /** What the broker needs of a tab that can host PeerConnections. */
@@ -42,6 +43,9 @@ interface Attempt {
   via?: 'direct' | 'turn';
   /** When the link closed (Date.now()), kept a while: a dying tab's channels may close before its lock frees. */
   closedAt?: number;
+  /** The DTLS fingerprints our description and the peer's name (sdp-fingerprint.ts). */
+  localFp?: Uint8Array;
+  remoteFp?: Uint8Array;
 }
 
 /** How long a closed attempt is remembered, to re-dial it if its tab turns out to have died. */
@@ -97,9 +101,9 @@ export class RtcBroker {
 
   /** A signal from the mesh: an offer starts an inbound attempt; anything else goes to its attempt's tab. */
   onSignal(from: string, body: string): void {
-    let msg: { k?: unknown; t?: unknown };
+    let msg: { k?: unknown; t?: unknown; sdp?: unknown };
     try {
-      msg = JSON.parse(body) as { k?: unknown; t?: unknown };
+      msg = JSON.parse(body) as { k?: unknown; t?: unknown; sdp?: unknown };
     } catch {
       return;
     }
@@ -129,7 +133,21 @@ export class RtcBroker {
         },
       );
     }
+    this.fingerprint(a, msg, 'remote');
     a.tab.signalRtc(a.key, body);
+  }
+
+  /**
+   * Notes the fingerprints of a description on its way out (ours) or in (the peer's). Once both
+   * are known, the link carries them as its channel binding, which its handshake signs over
+   * (session.ts): both descriptions are exchanged before DTLS, so before the link opens.
+   */
+  private fingerprint(a: Attempt, msg: { t?: unknown; sdp?: unknown }, side: 'local' | 'remote'): void {
+    if ((msg.t !== 'offer' && msg.t !== 'answer') || typeof msg.sdp !== 'string') return;
+    const fp = sdpFingerprints(msg.sdp);
+    if (side === 'local') a.localFp = fp;
+    else a.remoteFp = fp;
+    a.link.channelBinding = a.localFp && a.remoteFp ? { local: a.localFp, remote: a.remoteFp } : undefined;
   }
 
   /** From a host tab: signalling to carry to the attempt's peer. */
@@ -137,6 +155,11 @@ export class RtcBroker {
     const a = this.attempts.get(key);
     if (this.debug) this.log(`signal out ${key.slice(0, 6)} to ${a?.peer.slice(0, 8)} ${a ? '' : '(no attempt)'}`);
     if (!a || a.tab.tabId !== tabId) return;
+    try {
+      this.fingerprint(a, JSON.parse(body) as { t?: unknown; sdp?: unknown }, 'local');
+    } catch {
+      // Our own tab's JSON: cannot fail; an unparsable one only leaves the link unbound.
+    }
     this.node()
       ?.sendSignal(a.peer, body)
       .catch(() => a.link.close('signalling unroutable'));
@@ -234,10 +257,10 @@ export class RtcBroker {
     return m;
   }
 
-  /** The open WebRTC links and the tab hosting each (fast-grants.ts). */
-  hostedLinks(): { key: string; peer: string; tabId: string }[] {
-    const out: { key: string; peer: string; tabId: string }[] = [];
-    for (const a of this.attempts.values()) if (a.live && !a.link.closed) out.push({ key: a.key, peer: a.peer, tabId: a.tab.tabId });
+  /** The open WebRTC links, the tab hosting each, and the link itself (fast-grants.ts). */
+  hostedLinks(): { key: string; peer: string; tabId: string; link: Link }[] {
+    const out: { key: string; peer: string; tabId: string; link: Link }[] = [];
+    for (const a of this.attempts.values()) if (a.live && !a.link.closed) out.push({ key: a.key, peer: a.peer, tabId: a.tab.tabId, link: a.link });
     return out;
   }
 

@@ -9,8 +9,10 @@
  *   it may also take the peer's datagrams and requests (`inbound`) only while it is the only
  *   live tab of its app: a datagram T takes is then delivered to every listener of the app, as
  *   the node would deliver it (a change of `inbound` is a revoke and a new grant);
- * - the node knows P's X25519 key and P is known to hold ours (e2e.ts pairFor): exactly when the
- *   node itself sends P unsigned sealed packets.
+ * - the link's handshake bound its DTLS channel to P (session.ts `channelBound`: the tab then
+ *   writes and takes P's packets in the clear inside it, as the node does), or else the node
+ *   knows P's X25519 key and P is known to hold ours (e2e.ts pairFor): exactly when the node
+ *   itself sends P unsigned sealed packets, and the tab seals and opens them with the pair key.
  *
  * It is checked again on every event that may change one of them: a link up or down, a tab's
  * hello, park or death, and a change of what the node may seal to P (the `peer-key` event).
@@ -21,6 +23,7 @@
 import { appId } from '../core/app-namespace.js';
 import type { MeshNode } from '../core/node.js';
 import { LANES, NODE_LANE } from '../core/replay-guard.js';
+import type { Link } from '../core/link.js';
 import type { HostEvent } from './protocol.js';
 
 export type FastGrantMessage = Extract<HostEvent, { ev: 'fast-grant' }>;
@@ -40,7 +43,7 @@ export interface FastTab {
 export interface FastGrantsHost {
   node(): MeshNode | undefined;
   tabs(): Iterable<FastTab>;
-  hostedLinks(): { key: string; peer: string; tabId: string }[];
+  hostedLinks(): { key: string; peer: string; tabId: string; link: Link }[];
   log(text: string): void;
   /** The grants in force changed, or may have (relay-grants.ts): called after each revoke and grant pass, with no await between. */
   settled?(given: ReadonlyMap<string, { tab: FastTab; message: FastGrantMessage }>): void;
@@ -51,8 +54,12 @@ interface Given {
   tab: FastTab;
   peerPublic: string;
   inbound: boolean;
+  bound: boolean;
   message: FastGrantMessage;
 }
+
+type Same = Pick<Given, 'tab' | 'peerPublic' | 'inbound' | 'bound'>;
+const same = (a: Same, b: Same) => a.tab === b.tab && a.peerPublic === b.peerPublic && a.inbound === b.inbound && a.bound === b.bound;
 
 export class FastGrants {
   /** By link key. */
@@ -92,7 +99,7 @@ export class FastGrants {
     const wanted = this.wanted();
     for (const [key, g] of [...this.given]) {
       const w = wanted.get(key);
-      if (w && w.tab === g.tab && w.peerPublic === g.peerPublic && w.inbound === g.inbound) continue;
+      if (w && same(w, g)) continue;
       this.given.delete(key);
       this.revoked++;
       if (g.tab.alive) g.tab.post({ ev: 'fast-revoke', key, reason: w ? 'changed' : 'no longer eligible' });
@@ -102,14 +109,14 @@ export class FastGrants {
       if (this.given.has(key)) continue;
       const lane = this.laneOf(w.tab);
       if (lane === undefined) continue;
-      const aes = await w.pair.aes.catch(() => undefined);
+      const aes = w.pair ? await w.pair.aes.catch(() => undefined) : undefined;
       // Checked again after the wait: the link, the tab or the key may have changed meanwhile.
       const now = this.wanted().get(key);
-      if (!aes || !now || now.tab !== w.tab || now.peerPublic !== w.peerPublic || now.inbound !== w.inbound || this.given.has(key)) continue;
+      if ((!aes && !w.bound) || !now || !same(now, w) || this.given.has(key)) continue;
       const node = this.host.node()!;
       const message: FastGrantMessage = {
-        ev: 'fast-grant', key, peer: w.peer, self: node.id, aes: aes as CryptoKey,
-        ownPublic: w.pair.ownPublic, peerPublic: w.pair.peerPublic, app: appId(w.tab.app), lane, inbound: w.inbound,
+        ev: 'fast-grant', key, peer: w.peer, self: node.id, bound: w.bound, app: appId(w.tab.app), lane, inbound: w.inbound,
+        ...(aes && w.pair ? { aes: aes as CryptoKey, ownPublic: w.pair.ownPublic, peerPublic: w.pair.peerPublic } : {}),
       };
       try {
         w.tab.post(message);
@@ -118,7 +125,7 @@ export class FastGrants {
         this.host.log(`fast path: cannot grant ${w.peer.slice(0, 8)} to tab ${w.tab.tabId.slice(0, 6)}: ${(err as Error).message}`);
         continue;
       }
-      this.given.set(key, { peer: w.peer, tab: w.tab, peerPublic: w.peerPublic, inbound: w.inbound, message });
+      this.given.set(key, { peer: w.peer, tab: w.tab, peerPublic: w.peerPublic, inbound: w.inbound, bound: w.bound, message });
       this.granted++;
     }
     this.host.settled?.(this.given);
@@ -139,8 +146,9 @@ export class FastGrants {
       if (!tab || !tab.fastPath || tab.parked || tab.origin !== undefined) continue;
       const inbound = tabs.filter((t) => t.app === tab.app).length === 1;
       const pair = node.fastPair(l.peer);
-      if (!pair) continue;
-      out.set(l.key, { peer: l.peer, tab, peerPublic: hex(pair.peerPublic), inbound, pair });
+      const bound = node.boundOn(l.peer, l.link);
+      if (!pair && !bound) continue;
+      out.set(l.key, { peer: l.peer, tab, peerPublic: pair ? hex(pair.peerPublic) : '', inbound, bound, pair });
     }
     return out;
   }
@@ -164,7 +172,8 @@ interface Wanted {
   tab: FastTab;
   peerPublic: string;
   inbound: boolean;
-  pair: NonNullable<ReturnType<MeshNode['fastPair']>>;
+  bound: boolean;
+  pair: ReturnType<MeshNode['fastPair']>;
 }
 
 function hex(b: Uint8Array): string {

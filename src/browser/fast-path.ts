@@ -24,7 +24,7 @@ import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload, RECIPIENT_TAG_BYTES } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
-import { readSealedPacket, writeSealedPacket, type SealedPacket } from '../core/sealed-frame.js';
+import { readPlainPacket, readSealedPacket, writePlainPacket, writeSealedPacket, type PacketHead, type SealedPacket } from '../core/sealed-frame.js';
 import { CryptoSlots } from './crypto-slots.js';
 import type { FastPathStatus, HostEvent } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
@@ -37,9 +37,10 @@ interface Grant {
   peer: string;
   peerId: Uint8Array;
   selfId: Uint8Array;
-  aes: CryptoKey;
-  ownPublic: Uint8Array;
-  peerPublic: Uint8Array;
+  /** The link's channel is bound to the peer: our packets go in the clear inside it, and the peer's are taken so. */
+  bound: boolean;
+  /** The pair key, when the node may seal to the peer: sealed packets from it are opened here. */
+  sealing?: { aes: CryptoKey; ownPublic: Uint8Array; peerPublic: Uint8Array };
   app: Uint8Array;
   seq: PacketSequence;
   lane: number;
@@ -121,7 +122,7 @@ export class FastPath implements RtcTap {
   private readonly openSlots = new CryptoSlots(CRYPTO_SLOTS);
   private readonly busyPeers = new Set<string>();
   private reportTimer?: ReturnType<typeof setTimeout>;
-  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0 };
+  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
 
   constructor(private readonly host: FastPathHost) {}
@@ -131,9 +132,9 @@ export class FastPath implements RtcTap {
     if (old) this.forget(old);
     let seq = this.lanes.get(g.lane);
     if (!seq) this.lanes.set(g.lane, (seq = new PacketSequence(() => Date.now(), g.lane)));
+    const sealing = g.aes && g.ownPublic && g.peerPublic ? { aes: g.aes, ownPublic: g.ownPublic, peerPublic: g.peerPublic } : undefined;
     const grant: Grant = {
-      key: g.key, peer: g.peer, peerId: idFromText(g.peer), selfId: idFromText(g.self), aes: g.aes,
-      ownPublic: g.ownPublic, peerPublic: g.peerPublic, app: g.app, seq, lane: g.lane,
+      key: g.key, peer: g.peer, peerId: idFromText(g.peer), selfId: idFromText(g.self), bound: g.bound, sealing, app: g.app, seq, lane: g.lane,
       inbound: g.inbound !== false && g.via === undefined, ...(g.via !== undefined ? { via: g.via } : {}),
     };
     this.byPeer.set(g.peer, grant);
@@ -167,7 +168,9 @@ export class FastPath implements RtcTap {
   }
 
   status(): FastPathStatus {
-    return { granted: this.byPeer.size, ...this.stats, ...this.relays.stats, dropped: { ...this.dropped } };
+    let bound = 0;
+    for (const g of this.byPeer.values()) if (g.bound) bound++;
+    return { granted: this.byPeer.size, bound, ...this.stats, ...this.relays.stats, dropped: { ...this.dropped } };
   }
 
   /**
@@ -210,21 +213,33 @@ export class FastPath implements RtcTap {
     });
   }
 
-  /** RtcTap: claims a frame from the peer of link `key` when it is ours to open (see the file comment). */
+  /** RtcTap: claims a frame from the peer of link `key` when it is ours to take (see the file comment). */
   take(key: string, frame: Uint8Array): boolean {
     const grant = this.byKey.get(key);
     if (!grant && this.pending.size === 0 && !this.relays.routing) return false;
-    // One pass, views into the frame: an unsigned Packet with a sealed payload in its one exact
-    // encoding (sealed-frame.ts), or the node's to judge.
-    const p = readSealedPacket(frame);
-    if (!p || !FAST_KINDS.has(p.kind)) return false;
+    // A Response may answer a request sent under a grant since revoked: it is taken as that grant says.
     // While its app has other tabs, a datagram or request is the node's to hand out (inbound false).
-    if (p.kind !== PacketKind.Response && grant?.inbound === false) return false;
-    // A Response may answer a request sent under a grant since revoked: it opens with that grant's key.
-    const g = grant ?? (p.kind === PacketKind.Response ? this.pendingGrant(key) : undefined);
-    if (!g || !bytesEqual(p.src, g.peerId) || !bytesEqual(p.dst, g.selfId)) return false;
+    const grantFor = (kind: number): Grant | undefined => {
+      if (!FAST_KINDS.has(kind)) return undefined;
+      if (kind !== PacketKind.Response) return grant?.inbound === false ? undefined : grant;
+      return grant ?? this.pendingGrant(key);
+    };
+    // One pass, views into the frame (sealed-frame.ts): an unsigned Packet in its one exact
+    // encoding, its payload in the clear (only on a bound channel) or sealed; else the node's to judge.
+    const clear = readPlainPacket(frame);
+    if (clear) {
+      const g = grantFor(clear.kind);
+      if (!g || !g.bound || !this.fromPeer(g, clear)) return false;
+      this.stats.clear++;
+      this.inbound = this.inbound.then(() => this.onOpened(g, clear, frame, clear.payload)).catch(() => this.drop('fast:error'));
+      return true;
+    }
+    const p = readSealedPacket(frame);
+    if (!p) return false;
+    const g = grantFor(p.kind);
+    if (!g?.sealing || !this.fromPeer(g, p)) return false;
     // Opened as soon as a crypto slot is free, so AES-GCM runs for a few frames at a time; taken in arrival order.
-    const opened = this.openSealed(g, p);
+    const opened = this.openSealed(g.sealing, p);
     this.inbound = this.inbound
       .then(() => opened)
       .then((plain) => this.onOpened(g, p, frame, plain))
@@ -232,17 +247,22 @@ export class FastPath implements RtcTap {
     return true;
   }
 
+  /** Sent by the link's own peer, to us: only such a packet travels inside the channel alone. */
+  private fromPeer(g: Grant, p: PacketHead): boolean {
+    return bytesEqual(p.src, g.peerId) && bytesEqual(p.dst, g.selfId);
+  }
+
   /** The plaintext; HAND_ON for the node to deal with; or the reason to drop it. */
-  private async openSealed(g: Grant, p: SealedPacket): Promise<Uint8Array | typeof HAND_ON | string> {
+  private async openSealed(k: NonNullable<Grant['sealing']>, p: SealedPacket): Promise<Uint8Array | typeof HAND_ON | string> {
     // Sealed to another key of ours, or under a key of the peer's the grant does not name: the
     // node knows what to do (tell the peer our key, learn its new one).
-    if (!bytesEqual(p.recipientTag, g.ownPublic.subarray(0, RECIPIENT_TAG_BYTES)) || !bytesEqual(p.senderKey, g.peerPublic)) return HAND_ON;
-    const aad = associatedData(p.src, p.dst, p.kind, p.id, p.senderKey, g.ownPublic);
-    const plain = await this.openSlots.run(() => open(g.aes, p.nonce, p.ciphertext, aad));
+    if (!bytesEqual(p.recipientTag, k.ownPublic.subarray(0, RECIPIENT_TAG_BYTES)) || !bytesEqual(p.senderKey, k.peerPublic)) return HAND_ON;
+    const aad = associatedData(p.src, p.dst, p.kind, p.id, p.senderKey, k.ownPublic);
+    const plain = await this.openSlots.run(() => open(k.aes, p.nonce, p.ciphertext, aad));
     return plain ?? 'fast:bad-ciphertext';
   }
 
-  private onOpened(g: Grant, p: SealedPacket, frame: Uint8Array, plain: Uint8Array | typeof HAND_ON | string): void {
+  private onOpened(g: Grant, p: PacketHead, frame: Uint8Array, plain: Uint8Array | typeof HAND_ON | string): void {
     if (plain === HAND_ON) return this.handOn(g, frame);
     if (typeof plain === 'string') return this.drop(plain);
     if (p.kind === PacketKind.Data) {
@@ -289,7 +309,7 @@ export class FastPath implements RtcTap {
   }
 
   /** The replay window, as the node keeps it (per source and lane), after the AEAD proved the packet. */
-  private fresh(g: Grant, p: SealedPacket): boolean {
+  private fresh(g: Grant, p: PacketHead): boolean {
     const replay = this.replays.check(g.peer, p.id);
     if (replay) this.drop(`fast:${replay}`);
     return replay === undefined;
@@ -301,24 +321,28 @@ export class FastPath implements RtcTap {
   }
 
   /**
-   * Seals and writes one packet of ours, after those queued before it. Resolves false when the
-   * link is gone. `req`: a request's id and timeout, for the host tab that routes its answer.
+   * Writes one packet of ours, after those queued before it: in the clear on a bound channel,
+   * else sealed. Resolves false when the link is gone. `req`: a request's id and timeout, for
+   * the host tab that routes its answer.
    */
   private queue(g: Grant, kind: number, plaintext: Uint8Array, req?: { rid: number; ms: number }): Promise<boolean> {
     // The id in call order, the sealing as soon as a crypto slot is free, the writing in call order.
     const id = g.seq.next();
-    const aad = associatedData(g.selfId, g.peerId, kind, id, g.ownPublic, g.peerPublic);
-    const sealed = this.sealSlots.run(() => seal(g.aes, plaintext, aad));
-    sealed.catch(() => undefined);
-    const run = this.outbound.then(async () => {
-      const { nonce, ciphertext } = await sealed;
+    const head = { src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id, kind };
+    let frame: Promise<Uint8Array>;
+    if (g.bound) {
+      this.stats.clear++;
+      frame = Promise.resolve(writePlainPacket({ ...head, payload: plaintext }));
+    } else {
+      const k = g.sealing!;
+      const aad = associatedData(g.selfId, g.peerId, kind, id, k.ownPublic, k.peerPublic);
       // One buffer, one copy of the ciphertext (sealed-frame.ts): the bytes encodeFrame would write.
-      const frame = writeSealedPacket({
-        src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id, kind,
-        senderKey: g.ownPublic, recipientTag: g.peerPublic.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext,
-      });
-      return this.write(g, frame, req);
-    });
+      frame = this.sealSlots.run(() => seal(k.aes, plaintext, aad)).then(({ nonce, ciphertext }) =>
+        writeSealedPacket({ ...head, senderKey: k.ownPublic, recipientTag: k.peerPublic.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext }),
+      );
+      frame.catch(() => undefined);
+    }
+    const run = this.outbound.then(async () => this.write(g, await frame, req));
     this.outbound = run.catch(() => undefined);
     return run.then(({ sent }) => sent).then((sent) => {
       if (sent) this.busy(g.peer);

@@ -484,7 +484,7 @@ export class NodeHost {
     return s.links.map((l) => {
       const via = l.transport === 'webrtc' ? paths.get(l.id) : undefined;
       const address = l.transport === 'webrtc' ? addresses.get(l.id) : undefined;
-      return { id: l.id, transport: l.transport, rttMs: l.rttMs, ...(via ? { via } : {}), ...(address ? { address } : {}) };
+      return { id: l.id, transport: l.transport, rttMs: l.rttMs, ...(via ? { via } : {}), ...(address ? { address } : {}), ...(l.bound ? { bound: true } : {}) };
     });
   }
 

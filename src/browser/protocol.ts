@@ -78,7 +78,11 @@ export type HostEvent =
    * pair's non-extractable AES-GCM key; `app` this tab's 16-byte app id; `lane` its packet-id lane.
    */
   | {
-      ev: 'fast-grant'; key: string; peer: string; self: string; aes: CryptoKey; ownPublic: Uint8Array; peerPublic: Uint8Array; app: Uint8Array; lane: number;
+      ev: 'fast-grant'; key: string; peer: string; self: string; app: Uint8Array; lane: number;
+      /** The link's DTLS channel is bound to the peer (session.ts): packets go in the clear inside it. */
+      bound: boolean;
+      /** The pair key, when the node may seal to the peer; without it the tab leaves sealed packets to the node. */
+      aes?: CryptoKey; ownPublic?: Uint8Array; peerPublic?: Uint8Array;
       /**
        * The tab may also take the peer's Data and Request packets for its app (absent: true). False
        * while its app has other tabs: a datagram must reach every listening tab, which the node does.
@@ -118,6 +122,8 @@ export interface BrowserLinkStatus {
    * candidate pair, which the per-address link cap counts (`webrtc:<id>` while unknown).
    */
   address?: string;
+  /** The link's DTLS channel is bound to the peer's identity (session.ts): packets go in it without a second seal. */
+  bound?: boolean;
 }
 
 export interface BrowserStatus {
@@ -153,6 +159,10 @@ export interface BrowserStatus {
 export interface FastPathStatus {
   /** Peers this tab holds a grant for now. */
   granted: number;
+  /** Of those, the ones whose link's DTLS channel is bound to the peer (packets in the clear inside it). */
+  bound: number;
+  /** Packets written or taken in the clear inside a bound channel (no AES-GCM). */
+  clear: number;
   grants: number;
   revoked: number;
   sent: number;

@@ -377,6 +377,15 @@ export class MeshNode {
     return this.e2e.pairFor(peer);
   }
 
+  /**
+   * Whether our open link to `peer` is `link` and its handshake bound the channel (session.ts):
+   * the tab hosting that channel may then carry application packets to and from `peer` in the clear.
+   */
+  boundOn(peer: string, link: Link): boolean {
+    const s = this.table.get(peer);
+    return s !== undefined && s.link === link && s.channelBound;
+  }
+
   /** A host tab carried application packets to or from `peer` on their link: the link is not idle (idle-links.ts). */
   noteAppTraffic(peer: string): void {
     void this.actor.run(() => {

@@ -14,15 +14,10 @@
 import { ID_BYTES } from './id.js';
 import { MAX_FRAME_BYTES, WIRE_VERSION } from './limits.js';
 import { FrameType } from './codec.js';
-import { RECIPIENT_TAG_BYTES, SEALED_MARK } from './payloads.js';
+import { looksSealed, RECIPIENT_TAG_BYTES, SEALED_MARK } from './payloads.js';
 import { E2E_KEY_BYTES, NONCE_BYTES, TAG_BYTES } from './e2e-crypto.js';
 
-export interface SealedPacket {
-  src: Uint8Array;
-  dst: Uint8Array;
-  hops: number;
-  id: number;
-  kind: number;
+export interface SealedPacket extends PacketHead {
   senderKey: Uint8Array;
   recipientTag: Uint8Array;
   nonce: Uint8Array;
@@ -75,14 +70,28 @@ function writeBytes(out: Uint8Array, at: number, b: Uint8Array): number {
   return at + b.length;
 }
 
-/** The frame `encodeFrame` writes for this packet with `Payload.sealed.encode` as its payload, unsigned. */
-export function writeSealedPacket(p: SealedPacket): Uint8Array {
-  const sealedLength =
-    1 + 1 + MARK.length + headBytes(p.senderKey.length) + p.senderKey.length + headBytes(p.recipientTag.length) + p.recipientTag.length +
-    headBytes(p.nonce.length) + p.nonce.length + headBytes(p.ciphertext.length) + p.ciphertext.length;
+/** The fields of a routed packet the one-pass writer and reader deal with, besides its payload. */
+export interface PacketHead {
+  src: Uint8Array;
+  dst: Uint8Array;
+  hops: number;
+  id: number;
+  kind: number;
+}
+
+/** An unsigned packet whose payload is in the clear: only ever inside a bound channel (session.ts). */
+export interface PlainPacket extends PacketHead {
+  payload: Uint8Array;
+}
+
+/**
+ * Writes an unsigned Packet frame whose payload is `payloadLength` bytes, which `fill` writes
+ * at the offset it is given (returning the offset after them).
+ */
+function writeUnsigned(p: PacketHead, payloadLength: number, fill: (out: Uint8Array, at: number) => number): Uint8Array {
   const length =
     1 + 1 + 1 + headBytes(p.src.length) + p.src.length + headBytes(p.dst.length) + p.dst.length + headBytes(p.hops) + headBytes(p.id) +
-    headBytes(p.kind) + headBytes(sealedLength) + sealedLength + 2;
+    headBytes(p.kind) + headBytes(payloadLength) + payloadLength + 2;
   const out = new Uint8Array(length);
   out[0] = WIRE_VERSION;
   let at = writeHead(out, 1, ARRAY, 9);
@@ -92,19 +101,37 @@ export function writeSealedPacket(p: SealedPacket): Uint8Array {
   at = writeHead(out, at, UINT, p.hops);
   at = writeHead(out, at, UINT, p.id);
   at = writeHead(out, at, UINT, p.kind);
-  at = writeHead(out, at, BYTES, sealedLength);
-  at = writeHead(out, at, ARRAY, 5);
-  at = writeHead(out, at, TEXT, MARK.length);
-  out.set(MARK, at);
-  at += MARK.length;
-  at = writeBytes(out, at, p.senderKey);
-  at = writeBytes(out, at, p.recipientTag);
-  at = writeBytes(out, at, p.nonce);
-  at = writeBytes(out, at, p.ciphertext);
+  at = writeHead(out, at, BYTES, payloadLength);
+  at = fill(out, at);
   // The empty public key and signature of an unsigned packet.
   out[at++] = BYTES << 5;
   out[at++] = BYTES << 5;
   return out;
+}
+
+/** The frame `encodeFrame` writes for this packet with `Payload.sealed.encode` as its payload, unsigned. */
+export function writeSealedPacket(p: SealedPacket): Uint8Array {
+  const sealedLength =
+    1 + 1 + MARK.length + headBytes(p.senderKey.length) + p.senderKey.length + headBytes(p.recipientTag.length) + p.recipientTag.length +
+    headBytes(p.nonce.length) + p.nonce.length + headBytes(p.ciphertext.length) + p.ciphertext.length;
+  return writeUnsigned(p, sealedLength, (out, at) => {
+    at = writeHead(out, at, ARRAY, 5);
+    at = writeHead(out, at, TEXT, MARK.length);
+    out.set(MARK, at);
+    at += MARK.length;
+    at = writeBytes(out, at, p.senderKey);
+    at = writeBytes(out, at, p.recipientTag);
+    at = writeBytes(out, at, p.nonce);
+    return writeBytes(out, at, p.ciphertext);
+  });
+}
+
+/** The frame `encodeFrame` writes for this unsigned packet with its payload in the clear. */
+export function writePlainPacket(p: PlainPacket): Uint8Array {
+  return writeUnsigned(p, p.payload.length, (out, at) => {
+    out.set(p.payload, at);
+    return at + p.payload.length;
+  });
 }
 
 /** A cursor over a frame that refuses anything but minimal definite heads of the expected type. */
@@ -144,10 +171,10 @@ class Reader {
 }
 
 /**
- * The fields of an unsigned Packet frame with a sealed payload, as views into `frame`; undefined
- * for any other frame or any other encoding of one (see the file comment).
+ * The head of an unsigned Packet frame in its one exact encoding, and where its payload lies
+ * (a reader placed at the payload's start); undefined for anything else.
  */
-export function readSealedPacket(frame: Uint8Array): SealedPacket | undefined {
+function readUnsigned(frame: Uint8Array): { head: PacketHead; r: Reader; end: number } | undefined {
   if (frame.length > MAX_FRAME_BYTES || frame[0] !== WIRE_VERSION) return undefined;
   const r = new Reader(frame);
   r.at = 1;
@@ -163,6 +190,17 @@ export function readSealedPacket(frame: Uint8Array): SealedPacket | undefined {
   // The payload, then exactly the empty key and signature of an unsigned packet, and the end.
   const end = r.at + payloadLength;
   if (payloadLength < 0 || end + 2 !== frame.length || frame[end] !== BYTES << 5 || frame[end + 1] !== BYTES << 5) return undefined;
+  return { head: { src, dst, hops, id, kind }, r, end };
+}
+
+/**
+ * The fields of an unsigned Packet frame with a sealed payload, as views into `frame`; undefined
+ * for any other frame or any other encoding of one (see the file comment).
+ */
+export function readSealedPacket(frame: Uint8Array): SealedPacket | undefined {
+  const u = readUnsigned(frame);
+  if (!u) return undefined;
+  const { r, end } = u;
   if (r.head(ARRAY) !== 5 || r.head(TEXT) !== MARK.length) return undefined;
   for (const c of MARK) if (frame[r.at++] !== c) return undefined;
   const senderKey = r.bytes(E2E_KEY_BYTES);
@@ -170,5 +208,18 @@ export function readSealedPacket(frame: Uint8Array): SealedPacket | undefined {
   const nonce = r.bytes(NONCE_BYTES);
   const ciphertext = r.bytes();
   if (!senderKey || !recipientTag || !nonce || !ciphertext || ciphertext.length < TAG_BYTES || r.at !== end) return undefined;
-  return { src, dst, hops, id, kind, senderKey, recipientTag, nonce, ciphertext };
+  return { ...u.head, senderKey, recipientTag, nonce, ciphertext };
+}
+
+/**
+ * The fields of an unsigned Packet frame whose payload is not a sealed envelope (what a bound
+ * channel carries), the payload a view into `frame`; undefined for anything else. The payload's
+ * own CBOR is left to the strict payload decoder (payloads.ts).
+ */
+export function readPlainPacket(frame: Uint8Array): PlainPacket | undefined {
+  const u = readUnsigned(frame);
+  if (!u) return undefined;
+  const payload = frame.subarray(u.r.at, u.end);
+  if (looksSealed(payload)) return undefined;
+  return { ...u.head, payload };
 }

@@ -1,9 +1,9 @@
 /**
  * The data plane in the host tab (docs/DATA-PLANE.md), in real Chromium and Firefox: two
- * browsers, one tab each, linked over WebRTC. Once the two nodes hold each other's keys, each
- * tab holds a grant for the other's link, and its datagrams and requests to the other, and the
- * other's to it, are sealed and opened in the tab (the counters in `status().fastPath` show it;
- * the node's worker sees none of them). A second tab of the app in one browser takes back that
+ * browsers, one tab each, linked over WebRTC. The link's handshake binds its DTLS channel to
+ * both identities, so each tab holds a grant for the other's link, and its datagrams and requests
+ * to the other, and the other's to it, are written and taken in the tab, in the clear inside
+ * DTLS (the counters in `status().fastPath` show it; the node's worker sees none of them). A second tab of the app in one browser takes back that
  * tab's right to take the peer's datagrams and requests (its grant is given again without it):
  * those then go through its node to both tabs, its own requests stay in the tab, and nothing is
  * lost (test/browser/tab-relay.test.ts: the second tab's own traffic). When the
@@ -66,6 +66,17 @@ for (const engine of ENGINES) {
         assert.equal(b1.responses - b0.responses, N, "B answered A's requests on the fast path");
         assert.deepEqual(a1.dropped, {}, 'A dropped nothing');
         assert.deepEqual(b1.dropped, {}, 'B dropped nothing');
+        // The link's DTLS channel is bound to both identities (session.ts: the handshake signed
+        // both fingerprints of the real session descriptions), so all of it crossed in the clear
+        // inside DTLS, with no AES-GCM: A wrote 3N and took 2N, B wrote 2N and took 3N.
+        assert.equal(a1.bound, 1, "A's grant is for a bound channel");
+        assert.equal(b1.bound, 1, "B's grant is for a bound channel");
+        assert.equal(a1.clear - a0.clear, 5 * N, 'A: every packet in the clear inside DTLS');
+        assert.equal(b1.clear - b0.clear, 5 * N, 'B: every packet in the clear inside DTLS');
+        for (const [page, peer] of [[a.page, b.id], [b.page, a.id]] as const) {
+          const links = await page.evaluate(() => (window as any).mesh.status().then((s: any) => s.links));
+          assert.equal(links.find((l: any) => l.id === peer)?.bound, true, 'status shows the link bound');
+        }
 
         // A second tab of the app in browser B: B's first tab's grant is taken back at once, and
         // given again without inbound (A's datagrams must reach both tabs: B's node hands them out).

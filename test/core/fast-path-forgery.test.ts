@@ -52,7 +52,8 @@ function otherTab(host: End, via: string, lane: number): End {
   return end;
 }
 
-async function pair(): Promise<[End, End]> {
+/** Two ends of one link; `bound`: its DTLS channel is bound to both (packets in the clear), with the pair key too or not. */
+async function pair(bound = false, sealing = true): Promise<[End, End]> {
   const made = await Promise.all(
     [0, 1].map(async () => {
       const keys = await generateE2eKeys();
@@ -63,7 +64,8 @@ async function pair(): Promise<[End, End]> {
   for (const [i, me] of made.entries()) {
     const them = made[1 - i]!;
     const aes = await derivePairKey(me, them);
-    const grant: GrantEvent = { ev: 'fast-grant', key: KEY, peer: toHex(them.id), self: toHex(me.id), aes: aes as CryptoKey, ownPublic: me.publicKey, peerPublic: them.publicKey, app: appId(''), lane: 1 + i };
+    const keys = sealing ? { aes: aes as CryptoKey, ownPublic: me.publicKey, peerPublic: them.publicKey } : {};
+    const grant: GrantEvent = { ev: 'fast-grant', key: KEY, peer: toHex(them.id), self: toHex(me.id), bound, ...keys, app: appId(''), lane: 1 + i };
     const end: End = { fast: undefined as unknown as FastPath, id: toHex(me.id), wire: [], handedOn: [], inbox: [], open: true, grant };
     const rtc = {
       sendOwn: async (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame), true),
@@ -282,5 +284,68 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
     await until(() => a.wire.length === 2, 5_000, 'the response written');
     assert.equal(b.fast.take(KEY, a.wire[1]!), true, 'the answer to its own request is claimed');
     assert.equal(await answer, 'echo:ping');
+  });
+
+  test('on a bound channel: datagrams and requests cross in the clear, unsigned, with no AES-GCM, and only the link peer\'s own packets to us are taken', async () => {
+    const [a, b] = await pair(true, false);
+    await a.fast.send(b.id, 'hello in the clear', 5, noNode);
+    const p = lastPacket(a);
+    assert.equal(p.signature.length, 0, 'unsigned: the bound channel proves the source');
+    assert.deepEqual(Payload.data.decode(p.payload), { app: appId(''), port: 5, data: 'hello in the clear' }, 'the payload in the clear');
+    assert.equal(b.fast.take(KEY, a.wire.at(-1)!), true);
+    await until(() => b.inbox.length === 1, 5_000, 'the datagram delivered');
+    const answer = a.fast.request(b.id, 'ping', 1, 5_000, noNode);
+    await until(() => a.wire.length === 2, 5_000, 'the request written');
+    assert.equal(b.fast.take(KEY, a.wire[1]!), true);
+    await until(() => b.wire.length === 1, 5_000, 'the response written');
+    assert.equal(a.fast.take(KEY, b.wire[0]!), true);
+    assert.equal(await answer, 'echo:ping');
+    assert.equal(a.fast.status().clear, 3, 'two written and one taken in the clear');
+    assert.equal(a.fast.status().bound, 1);
+    // The same rules as for sealed packets: another source, destination, a signed packet or another link: the node's.
+    const other = crypto.getRandomValues(new Uint8Array(32));
+    assert.equal(b.fast.take(KEY, encodeFrame({ ...p, src: other })), false, 'another source');
+    assert.equal(b.fast.take(KEY, encodeFrame({ ...p, dst: other })), false, 'another destination');
+    assert.equal(b.fast.take(KEY, encodeFrame({ ...p, publicKey: new Uint8Array(32), signature: new Uint8Array(64) })), false, 'signed');
+    assert.equal(b.fast.take('another-link', a.wire[0]!), false, 'another link');
+    // A sealed packet on a bound grant without the pair key: the node opens it.
+    const [c, d] = await pair();
+    await c.fast.send(d.id, 'sealed', 5, noNode);
+    assert.equal(b.fast.take(KEY, encodeFrame({ ...lastPacket(c), src: p.src, dst: p.dst })), false, 'sealed, no key here: the node');
+    // A replay is refused as for sealed packets.
+    assert.equal(b.fast.take(KEY, a.wire[0]!), true);
+    await until(() => dropped(b, 'fast:replay') === 1, 5_000, 'replayed: dropped');
+    assert.equal(b.inbox.length, 1, 'delivered once');
+  });
+
+  test('a plaintext packet on a link that is not bound is never taken, even from the link peer', async () => {
+    const [a, b] = await pair(true, false);
+    const [c, d] = await pair(false, true);
+    await a.fast.send(b.id, 'x', 5, noNode);
+    const p = lastPacket(a);
+    await c.fast.send(d.id, 'y', 5, noNode);
+    const q = lastPacket(c);
+    // Made to come from d's link peer to d, on d's link: still the node's to judge (and drop).
+    assert.equal(d.fast.take(KEY, encodeFrame({ ...p, src: q.src, dst: q.dst })), false);
+    assert.equal(d.inbox.length, 0);
+  });
+
+  test('a tab without the link writes in the clear through the host tab on a bound channel, and gets its answer back', async () => {
+    const [a, b] = await pair(true, false);
+    const a2 = otherTab(a, 'ch-1', 5);
+    const ch = new MessageChannel();
+    a.fast.relays.open('ch-1', ch.port1);
+    a2.fast.relays.open('ch-1', ch.port2);
+    const answer = a2.fast.request(b.id, 'from the second tab', 1, 5_000, noNode);
+    await until(() => a.wire.length === 1, 5_000, 'the host tab wrote the second tab\'s request');
+    const req = lastPacket(a);
+    assert.equal(req.signature.length, 0);
+    assert.equal(Payload.request.decode(req.payload)?.data, 'from the second tab', 'in the clear inside the channel');
+    assert.equal(b.fast.take(KEY, a.wire[0]!), true);
+    await until(() => b.wire.length === 1, 5_000, 'answered');
+    assert.equal(a.fast.take(KEY, b.wire[0]!), true, 'the host tab takes the answer and passes it back');
+    assert.equal(await answer, 'echo:from the second tab');
+    ch.port1.close();
+    ch.port2.close();
   });
 });

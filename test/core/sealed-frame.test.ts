@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { decodeFrame, encodeFrame, FrameType, type PacketFrame } from '../../src/core/codec.js';
 import { Payload } from '../../src/core/payloads.js';
-import { readSealedPacket, writeSealedPacket, type SealedPacket } from '../../src/core/sealed-frame.js';
+import { readPlainPacket, readSealedPacket, writePlainPacket, writeSealedPacket, type PlainPacket, type SealedPacket } from '../../src/core/sealed-frame.js';
 import { applyMutations, mutation } from '../fuzz/mutations.js';
 
 const NONE = new Uint8Array(0);
@@ -36,7 +36,7 @@ function strictRead(frame: Uint8Array): SealedPacket | undefined {
   return { src, dst, hops, id, kind, ...env };
 }
 
-const plain = (p: SealedPacket | undefined) => p && Object.fromEntries(Object.entries(p).map(([k, v]) => [k, v instanceof Uint8Array ? [...v] : v]));
+const plain = (p: SealedPacket | PlainPacket | undefined) => p && Object.fromEntries(Object.entries(p).map(([k, v]) => [k, v instanceof Uint8Array ? [...v] : v]));
 
 const arbPacket: fc.Arbitrary<SealedPacket> = fc.record({
   src: fc.uint8Array({ minLength: 32, maxLength: 32 }),
@@ -105,5 +105,69 @@ describe('sealed packet frames in one pass', () => {
       { numRuns: 3_000, seed: 14 },
     );
     assert.ok(accepted > 100, `some mutated frames are still well-formed sealed packets (${accepted})`);
+  });
+});
+
+/** An unsigned packet with its payload in the clear, as the codec writes it. */
+function plainViaCodec(p: PlainPacket, signed = false): PacketFrame {
+  return { type: FrameType.Packet, src: p.src, dst: p.dst, hops: p.hops, id: p.id, kind: p.kind, payload: p.payload, publicKey: signed ? bytes(32) : NONE, signature: signed ? bytes(64) : NONE };
+}
+
+/** What the strict decoder reads as an unsigned packet whose payload is no sealed envelope. */
+function strictReadPlain(frame: Uint8Array): PlainPacket | undefined {
+  const d = decodeFrame(frame);
+  if (!d.ok || d.value.type !== FrameType.Packet || d.value.signature.length !== 0 || Payload.sealed.decode(d.value.payload)) return undefined;
+  const { src, dst, hops, id, kind, payload } = d.value;
+  return { src, dst, hops, id, kind, payload };
+}
+
+const arbPlain: fc.Arbitrary<PlainPacket> = fc.record({
+  src: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  dst: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  hops: fc.integer({ min: 0, max: 255 }),
+  id: fc.oneof(fc.nat(), fc.maxSafeNat()),
+  kind: fc.integer({ min: 0, max: 255 }),
+  payload: fc.oneof(
+    fc.tuple(fc.uint8Array({ maxLength: 16 }), fc.integer({ min: 0, max: 65_535 }), fc.string({ maxLength: 300 })).map(([app, port, data]) => Payload.data.encode({ app, port, data })),
+    fc.uint8Array({ maxLength: 600 }),
+  ),
+});
+
+describe('plaintext packet frames in one pass (inside a bound channel)', () => {
+  test('the writer gives exactly the codec bytes; the reader reads them back as views, and leaves sealed payloads alone', () => {
+    for (const n of [0, 23, 24, 255, 256, 65_536]) {
+      const payload = Payload.data.encode({ app: NONE, port: 7, data: bytes(n, 9) });
+      const p: PlainPacket = { src: bytes(32, 1), dst: bytes(32, 2), hops: 64, id: 2 ** 40 + n, kind: 1, payload };
+      const frame = writePlainPacket(p);
+      assert.deepEqual(frame, encodeFrame(plainViaCodec(p)), `data ${n} bytes`);
+      const r = readPlainPacket(frame);
+      assert.deepEqual(plain(r), plain(p));
+      assert.equal(r!.payload.buffer, frame.buffer, 'a view, not a copy');
+      assert.equal(readSealedPacket(frame), undefined, 'no sealed packet');
+    }
+    fc.assert(fc.property(arbPlain, (p) => {
+      const frame = writePlainPacket(p);
+      assert.deepEqual(frame, encodeFrame(plainViaCodec(p)));
+      assert.deepEqual(plain(readPlainPacket(frame)), plain(strictReadPlain(frame)));
+    }), { numRuns: 500 });
+    const sealed = writeSealedPacket(packet());
+    assert.equal(readPlainPacket(sealed), undefined, 'a sealed envelope is not plaintext');
+    const p: PlainPacket = { src: bytes(32, 1), dst: bytes(32, 2), hops: 64, id: 9, kind: 1, payload: Payload.data.encode({ app: NONE, port: 1, data: 'x' }) };
+    assert.equal(readPlainPacket(encodeFrame(plainViaCodec(p, true))), undefined, 'signed: the node\'s');
+  });
+
+  test('mutated frames: whatever the plain reader accepts, the strict decoder reads the same', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(arbPlain, fc.array(mutation, { minLength: 1, maxLength: 3 }), (p, ms) => {
+        const frame = applyMutations(plainViaCodec(p), ms);
+        const r = readPlainPacket(frame);
+        if (r === undefined) return;
+        accepted++;
+        assert.deepEqual(plain(r), plain(strictReadPlain(frame)), 'the reader and the strict decoder agree');
+      }),
+      { numRuns: 3_000, seed: 14 },
+    );
+    assert.ok(accepted > 100, `some mutated frames are still well-formed plain packets (${accepted})`);
   });
 });
