@@ -121,11 +121,17 @@ describe('streams between browsers and Node', { timeout: 600_000 }, () => {
           // The server stays: re-homing signals the new PeerConnection over the mesh, through it.
           await host.page.close();
         });
+        // The 20 MB were all read, so a new WebRTC link carried the rest. Which side dialled it is
+        // a race: the writer's node re-homes the link (`rehomed`), and Firefox's node repairs its
+        // mesh, each as soon as it sees the close; when Firefox's link is up first, the writer's
+        // re-home finds the peer linked and is not counted. Either way the writer tab, now the
+        // node's only tab, hosts it.
         const s = await waitFor('the link re-homed to the writer tab', async () => {
           const st = await status(writer.page);
-          return (st.rehomed ?? 0) >= 1 && st.links.some((l) => l.id === f.id && l.transport === 'webrtc') ? st : undefined;
+          const hosted = Object.values(st.hostedBy ?? {}).reduce((n, k) => n + k, 0);
+          return hosted >= 1 && st.links.some((l) => l.id === f.id && l.transport === 'webrtc') ? st : undefined;
         }, 20_000);
-        assert.ok((s.rehomed ?? 0) >= 1, `the link was re-homed (${s.rehomed})`);
+        log(`re-homed by the writer's node: ${s.rehomed ?? 0} (0: Firefox's node dialled first)`);
         assert.ok(s.links.some((l) => l.id === f.id && l.transport === 'webrtc'), 'over webrtc still');
       }
       await writer.page.close();
