@@ -8,7 +8,10 @@
  * pair key, which only the two ends can derive, then proves the source, and its associated
  * data covers every field a relay must not change (source, destination, id, kind: e2e.ts).
  * The destination accepts an unsigned packet only when the sender key it names is the one it
- * already learned from a signed packet of that source; anything else is dropped.
+ * already learned from a signed packet of that source; anything else is dropped. And an
+ * application payload to the peer at the other end of a link whose handshake bound its DTLS
+ * channel (session.ts) travels unsigned in the clear inside that channel, taken only from that
+ * peer (e2e.ts, delivery.ts).
  */
 import { encode } from 'cborg';
 import { FrameType, type PacketFrame } from './codec.js';
