@@ -118,6 +118,12 @@ export class MeshNode {
       checkTarget: (to) => this.checkTarget(to),
       drop,
     });
+    // A bound link carries packets to its peer without sealing (services.ts), so nothing asks for
+    // the peer's key; it is fetched anyway, in the background, so that when the link goes, what
+    // then goes through a relay is sealed at once rather than a key exchange later.
+    this.events.on('link-up', (e) => {
+      if (this.e2e.enabled && this.table.get(e.id)?.channelBound) void this.e2e.sealingFor(idFromText(e.id), settings.requestTimeoutMs).catch(() => undefined);
+    });
     this.streams = new StreamService({
       clock,
       random,

@@ -87,9 +87,12 @@ export class Session {
     return this.options.outbound;
   }
 
-  /** The handshake proved that the link's secure channel ends at the peer (see the file comment). */
+  /**
+   * The handshake proved that the link's secure channel ends at the peer (see the file comment).
+   * It stays so after the link closes: frames the peer sent before still arrive, from it.
+   */
   get channelBound(): boolean {
-    return this.binding && this.state === 'open';
+    return this.binding && this.proofSent && this.proofVerified;
   }
 
   /** Sends our hello (once). The dialling side calls it at once; the answering side after the dialler's hello. */

@@ -117,10 +117,13 @@ for (const engine of ENGINES) {
         assert.deepEqual(Object.entries(got).filter(([, n]) => n > 1), [], 'no reliable datagram delivered twice');
         for (const r of reliable) if (r.ok) assert.equal(got[r.text], 1, `${r.text} was acknowledged, so delivered`);
         assert.ok(requests.filter((r) => r.ok).length > requests.length / 2, 'most requests were answered');
-        // And all of it sealed end to end, with the keys kept in IndexedDB.
-        const e2e = (s: unknown) => (s as { e2e: { enabled: boolean; sealed: number; opened: number } }).e2e;
+        // And all of it encrypted end to end: sealed with the keys kept in IndexedDB when it went
+        // through the server, inside the WebRTC link's DTLS channel, bound to both nodes, when direct.
+        const e2e = (s: unknown) => (s as { e2e: { enabled: boolean; sealed: number; opened: number; directOpened: number; plaintextSent: number } }).e2e;
         assert.ok(e2e(xs).enabled && e2e(ys).enabled, 'both browser nodes encrypt');
-        assert.ok(e2e(ys).opened >= Object.keys(handled).length + Object.keys(got).length, 'every request and datagram Y took was sealed');
+        assert.equal(e2e(xs).plaintextSent + e2e(ys).plaintextSent, 0, 'nothing went in the clear outside DTLS');
+        assert.ok(e2e(ys).directOpened > 0, 'the direct links were bound: requests came inside DTLS without a second seal');
+        assert.ok(e2e(ys).opened + e2e(ys).directOpened >= Object.keys(handled).length + Object.keys(got).length, 'every request and datagram Y took was sealed or came inside a bound channel');
       }));
   });
 }
