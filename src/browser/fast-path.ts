@@ -112,6 +112,11 @@ export class FastPath implements RtcTap {
     },
     write: (key, frame) => this.host.rtc.sendOwn(key, frame),
     answered: (rid, from, ok, data) => this.answered(rid, from, ok, data),
+    delivered: (from, port, data) => {
+      if (!this.host.listening()) return;
+      this.stats.viaTabData++;
+      this.host.deliver(from, data, port);
+    },
     busy: (peer) => this.busy(peer),
   });
   /** Claimed frames are opened a few at a time (CRYPTO_SLOTS), and taken one after another in the order they came. */
@@ -122,7 +127,7 @@ export class FastPath implements RtcTap {
   private readonly openSlots = new CryptoSlots(CRYPTO_SLOTS);
   private readonly busyPeers = new Set<string>();
   private reportTimer?: ReturnType<typeof setTimeout>;
-  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, clear: 0 };
+  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
 
   constructor(private readonly host: FastPathHost) {}
@@ -218,10 +223,12 @@ export class FastPath implements RtcTap {
     const grant = this.byKey.get(key);
     if (!grant && this.pending.size === 0 && !this.relays.routing) return false;
     // A Response may answer a request sent under a grant since revoked: it is taken as that grant says.
-    // While its app has other tabs, a datagram or request is the node's to hand out (inbound false).
+    // While its app has other tabs, a request is the node's to hand out (inbound false), and so is
+    // a datagram unless the node told this tab where the app's listening tabs are.
     const grantFor = (kind: number): Grant | undefined => {
       if (!FAST_KINDS.has(kind)) return undefined;
-      if (kind !== PacketKind.Response) return grant?.inbound === false ? undefined : grant;
+      if (kind === PacketKind.Request) return grant?.inbound === false ? undefined : grant;
+      if (kind === PacketKind.Data) return grant?.inbound === false && !this.relays.fanningOut ? undefined : grant;
       return grant ?? this.pendingGrant(key);
     };
     // One pass, views into the frame (sealed-frame.ts): an unsigned Packet in its one exact
@@ -268,11 +275,22 @@ export class FastPath implements RtcTap {
     if (p.kind === PacketKind.Data) {
       const m = Payload.data.decode(plain);
       if (!m) return this.drop('fast:bad-payload');
-      if (!bytesEqual(m.app, g.app) || !this.host.listening() || !this.byKey.has(g.key)) return this.handOn(g, frame);
+      if (!bytesEqual(m.app, g.app) || !this.byKey.has(g.key)) return this.handOn(g, frame);
+      if (g.inbound) {
+        if (!this.host.listening()) return this.handOn(g, frame);
+        if (!this.fresh(g, p)) return;
+        this.stats.received++;
+        this.busy(g.peer);
+        return this.host.deliver(g.peer, m.data, m.port);
+      }
+      // The app has several tabs: to each of its listening tabs, over their channels (tab-relay.ts).
+      if (!this.relays.fanningOut) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
       this.stats.received++;
       this.busy(g.peer);
-      return this.host.deliver(g.peer, m.data, m.port);
+      const self = () => this.host.listening() && this.host.deliver(g.peer, m.data, m.port);
+      if (!this.relays.fanOut(g.peer, m.port, m.data, self)) this.drop('fast:listener-gone');
+      return;
     }
     if (p.kind === PacketKind.Request) {
       const r = Payload.request.decode(plain);

@@ -186,6 +186,8 @@ export class NodeHost {
         return this.removeHandler(tab, appKey(tab.app, m.port));
       case 'listen':
         tab.listening = m.on;
+        // The host tab of a link fanning this app's datagrams out learns of it before this reply.
+        this.relays?.syncListeners();
         return this.updateListener(node, tab.app);
       case 'subscribe':
         return this.addTopic(node, tab, m.topic);

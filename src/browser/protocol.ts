@@ -101,6 +101,11 @@ export type HostEvent =
   | { ev: 'relay-port'; ch: string; port: unknown }
   /** The tab at the other end of relay channel `ch` is gone or parked: what waits on it fails over to the node. */
   | { ev: 'relay-close'; ch: string }
+  /**
+   * To a host tab whose app has several tabs: where a datagram to the app goes (`self`, or relay
+   * channels), all its listening tabs; null: the node hands the app's datagrams out.
+   */
+  | { ev: 'fast-listeners'; tabs: string[] | null }
   /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
   | { ev: 'log'; text: string }
   /** Making the node's identity with proof of work: keys tried so far (see ConnectOptions.powBits). */
@@ -179,6 +184,10 @@ export interface FastPathStatus {
   viaTab: number;
   /** A tab without the link: Responses to its requests that the host tab passed to it. */
   viaTabAnswers: number;
+  /** Host tab of an app with several tabs: datagrams it opened and passed to another listening tab of the app. */
+  relayedData: number;
+  /** Datagrams to this tab's app that the host tab of the link opened and passed to it. */
+  viaTabData: number;
   dropped: Record<string, number>;
 }
 

@@ -18,8 +18,13 @@
 import { appId } from '../core/app-namespace.js';
 import type { FastGrantMessage, FastTab } from './fast-grants.js';
 
+/** A tab as the relays see it: `listening` to its app's datagrams. */
+export interface RelayTab extends FastTab {
+  readonly listening: boolean;
+}
+
 export interface RelayGrantsHost {
-  tabs(): Iterable<FastTab>;
+  tabs(): Iterable<RelayTab>;
   /** The tab's packet-id lane (FastGrants.laneOf): one allocator for host and relay grants alike. */
   laneOf(tab: FastTab): number | undefined;
   log(text: string): void;
@@ -44,6 +49,10 @@ export class RelayGrants {
   /** By link key and tab id. */
   private readonly given = new Map<string, Given>();
   private nextChannel = 1;
+  /** The host grants of the last sync, for `syncListeners`. */
+  private hostGrants: ReadonlyMap<string, { tab: FastTab; message: FastGrantMessage }> = new Map();
+  /** The listener list last told to each host tab (JSON). */
+  private readonly told = new Map<FastTab, string>();
   granted = 0;
   revoked = 0;
 
@@ -51,6 +60,7 @@ export class RelayGrants {
 
   /** Matches the relay grants and channels to the host grants in force, `given` by link key. No await. */
   sync(hostGrants: ReadonlyMap<string, { tab: FastTab; message: FastGrantMessage }>): void {
+    this.hostGrants = hostGrants;
     const tabs = [...this.host.tabs()].filter(eligible);
     for (const [id, c] of [...this.channels]) {
       if (eligible(c.a) && eligible(c.b)) continue;
@@ -86,6 +96,44 @@ export class RelayGrants {
       this.given.set(id, w);
       this.granted++;
     }
+    this.syncListeners();
+  }
+
+  /**
+   * Tells each host tab whose app has several tabs where a datagram to its app goes: every
+   * listening tab of the app, itself (`self`) or over a channel. Null (the node hands them out)
+   * unless every listener is running and has a channel to it: a parked tab gets its datagrams
+   * when it comes back, from the node, and a tab without a channel only from the node. Called
+   * on every sync and when a tab starts or stops listening, before its reply.
+   */
+  syncListeners(): void {
+    const all = [...this.host.tabs()].filter((t) => t.alive);
+    const hosts = new Set<FastTab>();
+    for (const h of this.hostGrants.values()) if (h.message.inbound === false && eligible(h.tab)) hosts.add(h.tab);
+    for (const [tab] of [...this.told]) {
+      if (hosts.has(tab)) continue;
+      this.told.delete(tab);
+      if (tab.alive) tab.post({ ev: 'fast-listeners', tabs: null });
+    }
+    for (const t1 of hosts) {
+      const listeners = all.filter((t) => t.app === t1.app && t.listening);
+      let list: string[] | null = listeners.length > 0 ? [] : null;
+      for (const l of listeners) {
+        if (!list) break;
+        const ch = l === t1 ? 'self' : eligible(l) ? this.channelBetween(t1, l) : undefined;
+        if (ch === undefined) list = null;
+        else list.push(ch);
+      }
+      const json = JSON.stringify(list);
+      if (this.told.get(t1) === json) continue;
+      this.told.set(t1, json);
+      t1.post({ ev: 'fast-listeners', tabs: list });
+    }
+  }
+
+  private channelBetween(a: FastTab, b: FastTab): string | undefined {
+    const c = this.channels.get([a.tabId, b.tabId].sort().join('|'));
+    return c && ((c.a === a && c.b === b) || (c.a === b && c.b === a)) ? c.ch : undefined;
   }
 
   /** The channel between two tabs, made and handed to both on first use. */

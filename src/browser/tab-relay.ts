@@ -24,6 +24,8 @@ type RelayMessage =
   | { t: 'frame'; seq: number; key: string; frame: Uint8Array; rid?: number; ms?: number }
   | { t: 'ack'; seq: number; ok: boolean }
   | { t: 'answer'; rid: number; from: string; ok: boolean; data: AppData }
+  /** A datagram to this tab's app that the host tab opened (its app has several tabs: DATA-PLANE.md, "Several tabs"). */
+  | { t: 'data'; from: string; port: number; data: AppData }
   /** This end closes (its tab parks or goes): the other stops posting at once, before the worker tells it. */
   | { t: 'bye' };
 
@@ -36,6 +38,8 @@ export interface RelayHost {
   relayFrame(key: string, frame: Uint8Array, back: RelayChannel, rid?: number, ms?: number): Promise<boolean>;
   /** Client role: the host tab opened the answer to our request `rid` from `from`. */
   relayedAnswer(rid: number, from: string, ok: boolean, data: AppData): void;
+  /** Client role: the host tab opened a datagram to our app. */
+  relayedData(from: string, port: number, data: AppData): void;
   /** The channel closed: routes that answered on it go. */
   channelClosed(ch: RelayChannel): void;
 }
@@ -105,6 +109,18 @@ export class RelayChannel {
     }
   }
 
+  /** Host role: a datagram to the other tab's app (the same as ours), opened here. `move`: its buffer may be moved, nothing else reads it. */
+  data(from: string, port: number, data: AppData, move: boolean): void {
+    if (this.closed) return;
+    const m: RelayMessage = { t: 'data', from, port, data };
+    const buffers = move && data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
+    try {
+      this.port.postMessage(m, buffers);
+    } catch {
+      this.port.postMessage(m);
+    }
+  }
+
   /** The other tab is gone or parked (the worker says so), or this tab is: nothing more goes either way. */
   close(): void {
     if (this.closed) return;
@@ -130,6 +146,7 @@ export class RelayChannel {
     if (m.t === 'ack') return this.ack(m.seq, m.ok === true);
     if (m.t === 'bye') return this.close();
     if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data);
+    if (m.t === 'data') return this.host.relayedData(m.from, m.port, m.data);
     if (m.t === 'frame' && m.frame instanceof Uint8Array && typeof m.key === 'string') {
       const { key, frame, rid, ms } = m;
       this.serving = this.serving
@@ -165,6 +182,8 @@ export interface RelayOwner<G> {
   write(key: string, frame: Uint8Array): Promise<boolean>;
   /** Client role: the answer to our request `rid`. */
   answered(rid: number, from: string, ok: boolean, data: AppData): void;
+  /** Client role: a datagram to our app, opened by the host tab. */
+  delivered(from: string, port: number, data: AppData): void;
   /** Application traffic with `peer` (the idle-link report). */
   busy(peer: string): void;
 }
@@ -188,7 +207,42 @@ const DEFAULT_REQUEST_MS = 5_000;
 export class TabRelays<G> implements RelayHost {
   private readonly channels = new Map<string, RelayChannel>();
   private readonly routes = new Map<number, Route<G>>();
-  readonly stats = { relayedOut: 0, relayedBack: 0 };
+  readonly stats = { relayedOut: 0, relayedBack: 0, relayedData: 0 };
+  /**
+   * Host role, while this tab's app has several tabs: where a datagram to the app goes, `self`
+   * or a channel, as the node told (`fast-listeners`); null: the node hands them out.
+   */
+  private listeners: string[] | null = null;
+
+  /** The node's list of this app's listening tabs (null: leave the app's datagrams to the node). */
+  setListeners(tabs: string[] | null): void {
+    this.listeners = tabs;
+  }
+
+  /** Whether this tab may take a datagram to its app although the app has other tabs. */
+  get fanningOut(): boolean {
+    return this.listeners !== null;
+  }
+
+  /**
+   * Host role: a datagram to this tab's app, opened here, goes to every listening tab of the app
+   * as the node would send it; `self`: whether this tab itself listens. False: no list (the
+   * node's), or a listener's channel is gone (counted by the caller).
+   */
+  fanOut(from: string, port: number, data: AppData, self: () => void): boolean {
+    const to = this.listeners;
+    if (!to) return false;
+    let all = true;
+    const channels = to.filter((t) => t !== 'self').map((t) => this.channels.get(t));
+    channels.forEach((c, i) => {
+      if (!c || c.closed) return void (all = false);
+      // The last one gets the buffer moved, the others copies, and this tab (if it listens) first.
+      c.data(from, port, data, i === channels.length - 1 && !to.includes('self'));
+      this.stats.relayedData++;
+    });
+    if (to.includes('self')) self();
+    return all;
+  }
 
   constructor(private readonly owner: RelayOwner<G>) {}
 
@@ -263,6 +317,10 @@ export class TabRelays<G> implements RelayHost {
       this.routes.delete(rid);
     }
     return ok;
+  }
+
+  relayedData(from: string, port: number, data: AppData): void {
+    this.owner.delivered(from, port, data);
   }
 
   relayedAnswer(rid: number, from: string, ok: boolean, data: AppData): void {

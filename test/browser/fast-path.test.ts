@@ -3,10 +3,12 @@
  * browsers, one tab each, linked over WebRTC. The link's handshake binds its DTLS channel to
  * both identities, so each tab holds a grant for the other's link, and its datagrams and requests
  * to the other, and the other's to it, are written and taken in the tab, in the clear inside
- * DTLS (the counters in `status().fastPath` show it; the node's worker sees none of them). A second tab of the app in one browser takes back that
- * tab's right to take the peer's datagrams and requests (its grant is given again without it):
- * those then go through its node to both tabs, its own requests stay in the tab, and nothing is
- * lost (test/browser/tab-relay.test.ts: the second tab's own traffic). When the
+ * DTLS (the counters in `status().fastPath` show it; the node's worker sees none of them). A
+ * second tab of the app in one browser takes back that tab's right to take the peer's requests
+ * (its grant is given again without `inbound`): those then go through its node, the peer's
+ * datagrams go from the first tab to both (over the channel the node set up between them), its
+ * own requests stay in the tab, and nothing is lost (test/browser/tab-relay.test.ts: the second
+ * tab's own traffic). When the
  * first tab closes, its link's grant goes with the link, and the link re-homed through the
  * second tab (now the app's only one) is granted to that tab.
  */
@@ -79,16 +81,25 @@ for (const engine of ENGINES) {
         }
 
         // A second tab of the app in browser B: B's first tab's grant is taken back at once, and
-        // given again without inbound (A's datagrams must reach both tabs: B's node hands them out).
+        // given again without inbound (A's requests are the node's to hand out; A's datagrams must
+        // reach both tabs: the first tab passes them on once the node told it the listening tabs).
         const b2: Booted = await bootTab(ctxB, server.http, `${engine}:B2`, { bootstrap: [server.url] });
         assert.equal(b2.id, b.id, 'the second tab shares the node');
         await waitFor("B's first tab's grant given again without inbound", async () => {
           const s = await fastOf(b.page);
           return s.revoked > b1.revoked && s.granted === 1;
         }, 10_000);
+        // The node tells B's first tab where the app's listening tabs are just after the grant:
+        // A's datagrams go through B's node until then, so probe until one is passed on by the tab.
+        let probes0 = 0;
+        await waitFor("B's first tab passing A's datagrams to B2", async () => {
+          const before = (await fastOf(b.page)).relayedData;
+          await send(a.page, b.id, `probe${probes0++}`);
+          return waitFor('the probe', async () => (await inbox(b2.page, a.id, 'probe')).length === probes0, 5_000, 50).then(async () => (await fastOf(b.page)).relayedData > before);
+        }, 20_000);
         const bRevoked = await fastOf(b.page);
 
-        // Datagrams from A (still a single tab: its grant stays) reach both tabs of B through B's node.
+        // Datagrams from A (still a single tab: its grant stays) reach both tabs of B through B's first tab.
         for (let i = 0; i < N; i++) await send(a.page, b.id, `two${i}`);
         const want = Array.from({ length: N }, (_, i) => `two${i}`);
         for (const [name, page] of [['B', b.page], ['B2', b2.page]] as const) {
@@ -100,7 +111,8 @@ for (const engine of ENGINES) {
         for (let i = 0; i < N; i++) assert.equal(await request(b.page, a.id, `twotabs${i}`), `echo:twotabs${i}`);
         const b3 = await fastOf(b.page);
         assert.equal(b3.requests - bRevoked.requests, N, "B's first tab still sends its requests itself");
-        assert.equal(b3.received - bRevoked.received, N, "and opens their answers, but none of A's datagrams or requests");
+        assert.equal(b3.received - bRevoked.received, 2 * N, "and opens their answers, and A's datagrams, which it passes to B2 too");
+        assert.equal(b3.relayedData - bRevoked.relayedData, N, 'every datagram passed to B2 over their channel');
         assert.equal(b3.responses, bRevoked.responses, "A's requests were answered through B's node");
         const a3 = await fastOf(a.page);
         assert.equal(a3.granted, 1, 'A, a single tab, keeps its grant');

@@ -5,6 +5,8 @@
  * the MessageChannel A's worker set up; the first writes them on the DataChannel and passes the
  * answers back. The counters prove the path: the second tab's frames went through the first
  * (`viaTab`, `relayedOut`), B opened them itself, and A's worker sealed and opened none of them.
+ * B's datagrams to A are opened by the first tab and passed to the second over the same channel;
+ * B's requests to A go through A's node, which picks the handling tab.
  * Closing the second tab leaves the first tab's path intact (its app is single-tab again: it
  * takes B's packets itself once more); closing the first re-homes the link to the second, which
  * then holds a grant for it and loses nothing.
@@ -77,8 +79,26 @@ for (const engine of ENGINES) {
         assert.equal(w_1.opened - w_0.opened, 0, "and opened none of the answers");
         for (const s of [a1_1, a2_1, b_1]) assert.deepEqual(s.dropped, {}, 'nothing dropped');
 
-        // B's requests to A: A's app has two tabs, so they go through A's node (inbound is the node's), answered.
+        // B's requests to A: A's app has two tabs, so they go through A's node (it picks the handling tab), answered.
         for (let i = 0; i < 5; i++) assert.equal(await request(b.page, a1.id, `in${i}`), `echo:in${i}`);
+        // B's datagrams to A: A1 opens them and passes them to A2 over their channel; both tabs get each once.
+        let probes = 0;
+        await waitFor('A1 passing datagrams to A2', async () => {
+          const before = (await fastOf(a1.page)).relayedData;
+          await send(b.page, a1.id, `probe${probes++}`);
+          return waitFor('the probe', async () => (await inbox(a2.page, b.id, 'probe')).length === probes, 5_000, 50).then(async () => (await fastOf(a1.page)).relayedData > before);
+        }, 20_000);
+        const [a1_d, a2_d, w_d] = [await fastOf(a1.page), await fastOf(a2.page), await workerE2e(a1.page)];
+        for (let i = 0; i < N; i++) await send(b.page, a1.id, `in-dg${i}`);
+        const want = Array.from({ length: N }, (_, i) => `in-dg${i}`);
+        for (const [name, page] of [['A1', a1.page], ['A2', a2.page]] as const) {
+          await waitFor(`${name} has B's ${N} datagrams`, async () => (await inbox(page, b.id, 'in-dg')).length === N, 10_000);
+          assert.deepEqual(await inbox(page, b.id, 'in-dg'), want, `${name}: each once, in order`);
+        }
+        const [a1_e, a2_e, w_e] = [await fastOf(a1.page), await fastOf(a2.page), await workerE2e(a1.page)];
+        assert.equal(delta(a1_e, a1_d, 'relayedData'), N, 'A1 opened them and passed each to A2');
+        assert.equal(delta(a2_e, a2_d, 'viaTabData'), N, 'A2 got each from A1');
+        assert.equal(w_e.opened - w_d.opened, 0, "A's worker opened none of them");
 
         // The second tab closes: the channel goes, and A1's app is single-tab again: its grant takes B's packets once more.
         const a1Before = await fastOf(a1.page);

@@ -348,4 +348,37 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
     ch.port1.close();
     ch.port2.close();
   });
+
+  test("an app with several tabs: the host tab takes a datagram only with the node's list of listening tabs, and passes it to each once", async () => {
+    const [a, b] = await pair();
+    a.fast.grant({ ...a.grant, inbound: false });
+    const a2 = otherTab(a, 'r1', 3);
+    const mc = new MessageChannel();
+    a.fast.relays.open('r1', mc.port1);
+    a2.fast.relays.open('r1', mc.port2);
+    try {
+      await b.fast.send(a.id, 'one', 5, noNode);
+      assert.equal(a.fast.take(KEY, b.wire.at(-1)!), false, 'no list from the node: its datagram');
+      a.fast.relays.setListeners(['self', 'r1']);
+      assert.equal(a.fast.take(KEY, b.wire.at(-1)!), true, 'with the list: taken');
+      await until(() => a.inbox.length === 1 && a2.inbox.length === 1, 5_000, 'delivered in both tabs');
+      assert.deepEqual([a.inbox[0], a2.inbox[0]], [{ from: b.id, data: 'one', port: 5 }, { from: b.id, data: 'one', port: 5 }]);
+      assert.equal(a.fast.take(KEY, b.wire.at(-1)!), true);
+      await until(() => dropped(a, 'fast:replay') === 1, 5_000, 'the same datagram again: a replay, passed on to nobody');
+      assert.equal(a2.inbox.length, 1);
+      // A listener whose channel is gone: the others still get it, and the loss is counted.
+      a.fast.relays.setListeners(['self', 'r9']);
+      await b.fast.send(a.id, 'two', 5, noNode);
+      assert.equal(a.fast.take(KEY, b.wire.at(-1)!), true);
+      await until(() => dropped(a, 'fast:listener-gone') === 1, 5_000, 'counted');
+      assert.equal(a.inbox.length, 2);
+      // A request stays the node's: it picks the handling tab.
+      void b.fast.request(a.id, 'q', 1, 200, noNode).catch(() => undefined);
+      await until(() => b.wire.length === 3, 5_000, 'the request written');
+      assert.equal(a.fast.take(KEY, b.wire[2]!), false, "a request to a multi-tab app: the node's");
+      assert.deepEqual([a.fast.status().relayedData, a2.fast.status().viaTabData], [1, 1]);
+    } finally {
+      mc.port1.close();
+    }
+  });
 });
