@@ -12,11 +12,11 @@ import { SeededRandom } from '../../src/core/clock.js';
 import { encodeFrame } from '../../src/core/codec.js';
 import { isMeshError } from '../../src/core/errors.js';
 import { idFromText } from '../../src/core/id.js';
-import type { ChannelBinding, Link, LinkHandlers } from '../../src/core/link.js';
+import type { ChannelBinding, Link } from '../../src/core/link.js';
 import { MeshNode, type Message } from '../../src/core/node.js';
 import { createPacket, PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
-import { seededIdentity, TestNet } from '../helpers/mesh.js';
+import { LinkWrapper, seededIdentity, TestNet } from '../helpers/mesh.js';
 import { advance, drive, driveUntil } from '../helpers/wait.js';
 
 const FP_A = utf8('sha-256 AA:01:02');
@@ -25,28 +25,12 @@ const FP_M1 = utf8('sha-256 4D:31:00');
 const FP_M2 = utf8('sha-256 4D:32:00');
 
 /** A link whose transport knows its channel's fingerprints (the broker's PortLink, in a browser). */
-class BoundLink implements Link {
+class BoundLink extends LinkWrapper {
   constructor(
-    readonly inner: Link,
+    inner: Link,
     readonly channelBinding: ChannelBinding | undefined,
-  ) {}
-  get transport() {
-    return this.inner.transport;
-  }
-  get bufferedAmount() {
-    return this.inner.bufferedAmount;
-  }
-  get closed() {
-    return this.inner.closed;
-  }
-  send(frame: Uint8Array): boolean {
-    return this.inner.send(frame);
-  }
-  close(reason?: string): void {
-    this.inner.close(reason);
-  }
-  attach(handlers: LinkHandlers): void {
-    this.inner.attach(handlers);
+  ) {
+    super(inner);
   }
 }
 

@@ -10,13 +10,13 @@ import { SeededRandom } from '../../src/core/clock.js';
 import { decodeFrame, encodeFrame, FrameType, type PacketFrame } from '../../src/core/codec.js';
 import { isMeshError } from '../../src/core/errors.js';
 import type { Identity } from '../../src/core/identity.js';
-import type { Link, LinkHandlers } from '../../src/core/link.js';
+import type { Link } from '../../src/core/link.js';
 import { MeshNode, type Message, type MeshNodeOptions } from '../../src/core/node.js';
 import { createPacket, PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
 import { exportE2ePublicKey, generateE2eKeys } from '../../src/core/e2e-crypto.js';
 import { utf8 } from '../../src/core/bytes.js';
-import { seededIdentity, TestNet } from '../helpers/mesh.js';
+import { LinkWrapper, seededIdentity, TestNet } from '../helpers/mesh.js';
 import { advance, drive, driveUntil } from '../helpers/wait.js';
 
 const MARKER = 'MARKER-7f3a-secret-payload';
@@ -34,34 +34,21 @@ function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
 type Tap = (frame: Uint8Array) => Uint8Array | null | Promise<Uint8Array | null>;
 
 /** A Link that hands every outgoing frame to `tap` first (the tap may delay, read and rewrite it). */
-class TappedLink implements Link {
+class TappedLink extends LinkWrapper {
   private queue: Promise<void> = Promise.resolve();
   constructor(
-    private readonly inner: Link,
+    inner: Link,
     private readonly tap: () => Tap,
-  ) {}
-  get transport() {
-    return this.inner.transport;
+  ) {
+    super(inner);
   }
-  get bufferedAmount() {
-    return this.inner.bufferedAmount;
-  }
-  get closed() {
-    return this.inner.closed;
-  }
-  send(frame: Uint8Array): boolean {
+  override send(frame: Uint8Array): boolean {
     // Kept in order even when the tap is asynchronous (re-signing).
     this.queue = this.queue.then(async () => {
       const out = await this.tap()(frame);
       if (out && !this.inner.closed) this.inner.send(out);
     }).catch((err: unknown) => console.log('tap failed', err));
     return true;
-  }
-  close(reason?: string): void {
-    this.inner.close(reason);
-  }
-  attach(handlers: LinkHandlers): void {
-    this.inner.attach(handlers);
   }
 }
 

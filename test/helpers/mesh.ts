@@ -8,7 +8,7 @@ import { concatBytes, utf8 } from '../../src/core/bytes.js';
 import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type HelloFrame } from '../../src/core/codec.js';
 import { SeededRandom } from '../../src/core/clock.js';
 import { Identity } from '../../src/core/identity.js';
-import type { Link, TransportKind } from '../../src/core/link.js';
+import type { Link, LinkHandlers, TransportKind } from '../../src/core/link.js';
 import type { PeerRecord } from '../../src/core/peer-memory.js';
 import { MeshNode, type MeshNodeOptions } from '../../src/core/node.js';
 import { MemoryNetwork, memoryDialer, type MemoryLink, type MemoryNetworkOptions } from '../../src/transports/memory.js';
@@ -82,6 +82,29 @@ export class TestNet {
 
   async stopAll(): Promise<void> {
     for (const t of this.nodes) await drive(this.clock, t.node.stop(), 5000, `stop ${t.addr}`);
+  }
+}
+
+/** A Link that passes everything to `inner`: a test extends it to watch or change one thing. */
+export class LinkWrapper implements Link {
+  constructor(readonly inner: Link) {}
+  get transport() {
+    return this.inner.transport;
+  }
+  get bufferedAmount() {
+    return this.inner.bufferedAmount;
+  }
+  get closed() {
+    return this.inner.closed;
+  }
+  send(frame: Uint8Array): boolean {
+    return this.inner.send(frame);
+  }
+  close(reason?: string): void {
+    this.inner.close(reason);
+  }
+  attach(handlers: LinkHandlers): void {
+    this.inner.attach(handlers);
   }
 }
 
