@@ -234,6 +234,10 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     }
     rows.push([`${name}rtt/throughput, data plane off`, `${part.nodePathRttRatioP50} / ${part.nodePathThroughputRatio}`, '', '', `same run, connect({ fastPath: false }): ${part.nodePathRttP50Ms} ms, ${part.nodePathMBps} MB/s; the measured pair's tab sent ${part.fastPathRequests} requests itself`]);
   }
+  if (r.size && !r.size.error) {
+    // Beside bundleGzipBytes, never in it: what a page loads later, only when it needs it.
+    rows.push(['data plane, loaded later', String(r.size.dataPlaneGzipBytes), '', '', `fast-path.js (with any chunk it imports), gzipped, loaded by a tab hosting a WebRTC link; hub link ${r.size.hubLinkGzipBytes}, leader fallback ${r.size.meshwork?.leaderFallbackGzipBytes}`]);
+  }
   rows.push(['tab<->worker hop p50', r.latency?.meshWorkerHopP50Ms != null ? `${r.latency.meshWorkerHopP50Ms} ms` : 'n/a', '', '', `echo SharedWorker ${r.latency?.echoWorkerHopP50Ms ?? '-'} ms`]);
   for (const s of (r.routing?.runs as any[] | undefined) ?? []) {
     rows.push([`routing N=${s.nodes}`, s.error ? 'n/a' : `hops ${s.hopsMean} (p99 ${s.hopsP99})`, '', '', s.error ?? `links ${s.linksMean} mean; log2 N ${s.log2N}; delivered ${s.deliveryRate}; ${s.wallSeconds} s`]);

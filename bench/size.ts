@@ -75,7 +75,9 @@ async function soft(what: () => Promise<Measured>, pkg: string): Promise<Measure
   }
 }
 
-/** client.ts's dynamic imports of the parts it loads only when needed stay imports (as in scripts/build-browser.mjs). */
+/** What client.ts loads with `import()` only when needed (as in scripts/build-browser.mjs). */
+const LAZY = ['fast-path', 'hub-link', 'leader'];
+/** client.ts's dynamic imports of those stay imports. */
 const LAZY_EXTERNAL: Plugin = {
   name: 'lazy-external',
   setup(b) {
@@ -83,39 +85,46 @@ const LAZY_EXTERNAL: Plugin = {
   },
 };
 
+/** What a page loads after boot, only when it needs it: each entry with the chunks it imports. */
+interface Later { gzipBytes: number; minBytes: number; files: string[] }
+
 /**
  * Meshwork as shipped (scripts/build-browser.mjs): client.js one module with no static imports,
- * worker.js one classic script; a page with SharedWorker loads both. The leader-tab fallback
- * (leader.js and its chunks, built with the hub page's script and the data plane), loaded only
- * where SharedWorker is missing, is reported apart.
+ * worker.js one classic script; a page with SharedWorker loads both, and that sum (with any
+ * chunk either imports statically) is `bundleGzipBytes`. What client.js imports only when needed
+ * is built as shipped (one file each) and reported apart, each with any chunk it imports: the
+ * data plane (`fast-path`, which every tab that hosts a WebRTC link loads once the node grants
+ * it a link's key), the hub link (pages with `connect({ hub })`), and the leader-tab fallback
+ * (`leader`, only where SharedWorker is missing; also `leaderFallbackGzipBytes`, as before).
  */
-async function measureMeshwork(): Promise<Measured & { leaderFallbackGzipBytes: number }> {
+async function measureMeshwork(): Promise<Measured & { leaderFallbackGzipBytes: number; later: Record<string, Later> }> {
   const r = await build({ ...COMMON, entryPoints: { client: 'src/browser/client.ts' }, outdir: 'out', plugins: [LAZY_EXTERNAL], metafile: true });
   const w = await build({ ...COMMON, format: 'iife', entryPoints: { worker: 'src/browser/worker.ts' }, outdir: 'out', metafile: true });
-  const l = await build({ ...COMMON, entryPoints: { leader: 'src/browser/leader.ts' }, outdir: 'out', splitting: true, chunkNames: 'chunk-[hash]', metafile: true });
-  for (const x of [w, l]) {
+  const lazy = await Promise.all(LAZY.map((name) => build({ ...COMMON, entryPoints: { [name]: `src/browser/${name}.ts` }, outdir: 'out', metafile: true })));
+  for (const x of [w, ...lazy]) {
     Object.assign(r.metafile!.outputs, x.metafile!.outputs);
     r.outputFiles!.push(...x.outputFiles!);
   }
   const outputs = r.metafile!.outputs;
-  const gz = new Map(r.outputFiles!.filter((f) => f.path.endsWith('.js')).map((f) => [f.path.slice(f.path.lastIndexOf('/out/') + 1), f.contents]));
-  const loaded = new Set<string>();
-  const visit = (path: string) => {
-    if (loaded.has(path)) return;
-    loaded.add(path);
-    for (const i of outputs[path]?.imports ?? []) if (i.kind === 'import-statement') visit(i.path);
+  const js = new Map(r.outputFiles!.filter((f) => f.path.endsWith('.js')).map((f) => [f.path.slice(f.path.lastIndexOf('/out/') + 1), f.contents]));
+  const gz = (path: string) => gzipSync(js.get(path)!, { level: 9 }).length;
+  /** An output and every file it imports statically, transitively. */
+  const closure = (entry: string, into = new Set<string>()) => {
+    if (into.has(entry)) return into;
+    into.add(entry);
+    for (const i of outputs[entry]?.imports ?? []) if (i.kind === 'import-statement') closure(i.path, into);
+    return into;
   };
-  visit('out/client.js');
-  visit('out/worker.js');
+  const loaded = closure('out/worker.js', closure('out/client.js'));
   const files: Measured['files'] = {};
-  for (const path of loaded) {
-    const js = gz.get(path)!;
-    files[path.slice(4)] = { minBytes: js.length, gzipBytes: gzipSync(js, { level: 9 }).length };
+  for (const path of loaded) files[path.slice(4)] = { minBytes: js.get(path)!.length, gzipBytes: gz(path) };
+  const later: Record<string, Later> = {};
+  for (const name of LAZY) {
+    const paths = [...closure(`out/${name}.js`)];
+    later[name] = { gzipBytes: paths.reduce((n, p) => n + gz(p), 0), minBytes: paths.reduce((n, p) => n + js.get(p)!.length, 0), files: paths.map((p) => p.slice(4)) };
   }
-  let leaderFallbackGzipBytes = 0;
-  for (const [path, js] of gz) if (!loaded.has(path)) leaderFallbackGzipBytes += gzipSync(js, { level: 9 }).length;
   const sum = (k: 'minBytes' | 'gzipBytes') => Object.values(files).reduce((s, f) => s + f[k], 0);
-  return { files, minBytes: sum('minBytes'), gzipBytes: sum('gzipBytes'), leaderFallbackGzipBytes };
+  return { files, minBytes: sum('minBytes'), gzipBytes: sum('gzipBytes'), leaderFallbackGzipBytes: later.leader!.gzipBytes, later };
 }
 
 export async function size(_c: BenchContext): Promise<Record<string, unknown>> {
@@ -123,9 +132,12 @@ export async function size(_c: BenchContext): Promise<Record<string, unknown>> {
   const peerjs = await soft(() => measure({ peerjs: { contents: `export { Peer } from 'peerjs';` } }), 'peerjs');
   const libp2p = await soft(() => measure({ libp2p: { contents: LIBP2P_ENTRY } }), 'libp2p');
   return {
-    method: 'esbuild --bundle --minify --format=esm --platform=browser, then gzip -9; sum of every file a page loads',
+    method: 'esbuild --bundle --minify --format=esm --platform=browser, then gzip -9; sum of every file a page loads at boot',
     bundleGzipBytes: meshwork.gzipBytes,
     bundleMinBytes: meshwork.minBytes,
+    /** Loaded later, only when needed (not in bundleGzipBytes): each lazy entry with its chunks. */
+    dataPlaneGzipBytes: meshwork.later['fast-path']!.gzipBytes,
+    hubLinkGzipBytes: meshwork.later['hub-link']!.gzipBytes,
     meshwork,
     peerjs,
     libp2p,

@@ -34,29 +34,22 @@ const lazyExternal = {
 const outArg = process.argv.find((a) => a.startsWith('--outdir='))?.slice('--outdir='.length);
 const outdir = outArg ? resolve(outArg) : `${root}/dist/browser`;
 
-// Chunk names change with their content: start clean, or old chunks would pile up.
+// Start clean: no file of an older build (they used to include content-named chunks) lingers.
 rmSync(outdir, { recursive: true, force: true });
 
 // The tab module: one file with no static imports, so a page fetches it in one round trip (a
 // module that imports chunks costs a second round before it runs: docs/BENCHMARKS.md, "Time to
 // first message"). What it loads only when needed (the data plane, the hub link, the leader-tab
-// fallback, which carries a whole node) stays out of it, built below as files of their own.
+// fallback, which carries a whole node) stays out of it, and each of those is one file too, with
+// no shared chunks: a shared chunk holds the union of what its entries use of each module, so
+// the data plane, split with the leader fallback, fetched 3 files and 10.6 KB gzipped where on
+// its own it is 1 file and 6.6 KB (docs/BENCHMARKS.md, "bundleGzipBytes"). Only a page without
+// SharedWorker loads two of them (the leader fallback, then the data plane): 1.3 KB more there.
+// hub.js is the script of /meshwork/hub.html, the page other origins embed (src/browser/hub.ts).
 const LAZY = ['fast-path', 'hub-link', 'leader'];
-await build({
-  ...common,
-  entryPoints: { client: 'src/browser/client.ts' },
-  outdir,
-  plugins: [lazyExternal],
-});
-
-await build({
-  ...common,
-  // hub.js is the script of /meshwork/hub.html, the page other origins embed (src/browser/hub.ts).
-  entryPoints: { hub: 'src/browser/hub.ts', ...Object.fromEntries(LAZY.map((name) => [name, `src/browser/${name}.ts`])) },
-  outdir,
-  splitting: true,
-  chunkNames: 'chunk-[hash]',
-});
+for (const [name, plugins] of [['client', [lazyExternal]], ['hub', []], ...LAZY.map((n) => [n, []])]) {
+  await build({ ...common, entryPoints: { [name]: `src/browser/${name}.ts` }, outdir, plugins });
+}
 
 // The SharedWorker: one classic script, no imports. A module worker first fetches worker.js,
 // then its chunks, and Chromium starts a classic SharedWorker sooner; the worker's start is most
