@@ -42,9 +42,9 @@ rmSync(outdir, { recursive: true, force: true });
 // first message"). What it loads only when needed (the data plane, the hub link, the leader-tab
 // fallback, which carries a whole node) stays out of it, and each of those is one file too, with
 // no shared chunks: a shared chunk holds the union of what its entries use of each module, so
-// the data plane, split with the leader fallback, fetched 3 files and 10.6 KB gzipped where on
-// its own it is 1 file and 6.6 KB (docs/BENCHMARKS.md, "bundleGzipBytes"). Only a page without
-// SharedWorker loads two of them (the leader fallback, then the data plane): 1.3 KB more there.
+// the data plane, split with the leader fallback, fetched 4 files and 12.6 KB gzipped where on
+// its own it is 1 file and 8.7 KB (docs/BENCHMARKS.md, "Bundle size"). Only a page without
+// SharedWorker loads two of them (the leader fallback, then the data plane): 1.4 KB more there.
 // hub.js is the script of /meshwork/hub.html, the page other origins embed (src/browser/hub.ts).
 const LAZY = ['fast-path', 'hub-link', 'leader'];
 for (const [name, plugins] of [['client', [lazyExternal]], ['hub', []], ...LAZY.map((n) => [n, []])]) {
