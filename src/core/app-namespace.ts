@@ -13,7 +13,7 @@
  * Ports are numbers per app (0..65535). Topics of a named app travel as `app:<id hex>/<topic>`;
  * topics of the default app may not begin with `app:`, so the two forms never meet.
  */
-import { sha256 } from './sha256.js';
+import { sha256 } from '@noble/hashes/sha256';
 import { toHex, utf8 } from './bytes.js';
 import { MeshError } from './errors.js';
 

@@ -3,7 +3,8 @@
  * the frame type. Decoding validates everything: any malformed input becomes
  * `{ ok: false, reason }`, never an exception, so every drop can be counted with its reason.
  */
-import { CborRefused, decodeCborStrict, encodeCbor } from './cbor.js';
+import { decode, encode } from 'cborg';
+import { CborRefused, StrictTokenizer } from './cbor-strict.js';
 import { MAX_ADDR_LENGTH, MAX_ADDRS, MAX_ASKED_BUCKETS, MAX_CAPS, MAX_FRAME_BYTES, MAX_REFERRALS, WIRE_VERSION } from './limits.js';
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from './identity.js';
 import { ID_BYTES } from './id.js';
@@ -149,20 +150,35 @@ export function encodeFrame(frame: Frame): Uint8Array {
       body = [frame.type];
       break;
   }
-  return encodeCbor(body, WIRE_VERSION);
+  const cbor = encode(body);
+  const out = new Uint8Array(cbor.length + 1);
+  out[0] = WIRE_VERSION;
+  out.set(cbor, 1);
+  return out;
 }
 
 export function peerInfoToWire(p: PeerInfo): unknown[] {
   return [p.publicKey, p.addrs, p.caps];
 }
 
+const DECODE_OPTIONS = {
+  strict: true,
+  allowIndefinite: false,
+  allowUndefined: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  rejectDuplicateMapKeys: true,
+  useMaps: true,
+};
+
 /**
- * Decodes CBOR without ever throwing (cbor.ts). Invalid UTF-8 and nesting deeper than
- * MAX_CBOR_DEPTH get their own reasons; anything else refused is malformed-cbor.
+ * Decodes CBOR without ever throwing. Invalid UTF-8, nesting deeper than MAX_CBOR_DEPTH and
+ * lengths that promise more items than bytes remain get their own reasons (cbor-strict.ts).
  */
 export function decodeCbor(bytes: Uint8Array): DecodeResult<unknown> {
   try {
-    return { ok: true, value: decodeCborStrict(bytes) };
+    return { ok: true, value: decode(bytes, { ...DECODE_OPTIONS, tokenizer: new StrictTokenizer(bytes, DECODE_OPTIONS) }) };
   } catch (err) {
     return { ok: false, reason: err instanceof CborRefused ? err.reason : 'malformed-cbor' };
   }

@@ -6,7 +6,7 @@
  * The slice of SubtleCrypto used here is typed locally, like webcrypto.ts does for signing, so
  * `core/` still compiles without DOM or Node type libraries.
  */
-import { encodeCbor } from './cbor.js';
+import { encode } from 'cborg';
 import { concatBytes, toHex, utf8 } from './bytes.js';
 import type { CryptoKeyLike, CryptoKeyPairLike } from './webcrypto.js';
 
@@ -104,5 +104,5 @@ const AAD_LABEL = 'meshwork/1 e2e';
  * authenticated too. Shared by the node (e2e.ts) and a host tab's data plane (fast-path.ts).
  */
 export function associatedData(src: Uint8Array, dst: Uint8Array, kind: number, id: number, senderKey: Uint8Array, recipientKey: Uint8Array): Uint8Array {
-  return encodeCbor([AAD_LABEL, src, dst, id, kind, senderKey, recipientKey]);
+  return encode([AAD_LABEL, src, dst, id, kind, senderKey, recipientKey]);
 }

@@ -2,7 +2,7 @@
  * Node ids: 32 bytes, the SHA-256 of the node's Ed25519 public key. The one text form is
  * lowercase hex (64 characters), used in every API, log line and JSON document.
  */
-import { sha256 } from './sha256.js';
+import { sha256 } from '@noble/hashes/sha256';
 import { fromHex, toHex } from './bytes.js';
 import { MeshError } from './errors.js';
 

@@ -13,7 +13,7 @@
  * channel (session.ts) travels unsigned in the clear inside that channel, taken only from that
  * peer (e2e.ts, delivery.ts).
  */
-import { encodeCbor } from './cbor.js';
+import { encode } from 'cborg';
 import { FrameType, type PacketFrame } from './codec.js';
 import { keyMatchesId, verifySignature, type Identity } from './identity.js';
 import type { NodeId } from './id.js';
@@ -55,7 +55,7 @@ export const ANYCAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Lookup, Pa
 export const HOP_BY_HOP_KINDS: ReadonlySet<number> = new Set([PacketKind.Subscribe]);
 
 export function signedBytes(p: Pick<PacketFrame, 'src' | 'dst' | 'id' | 'kind' | 'payload'>): Uint8Array {
-  return encodeCbor(['meshwork/1 packet', p.src, p.dst, p.id, p.kind, p.payload]);
+  return encode(['meshwork/1 packet', p.src, p.dst, p.id, p.kind, p.payload]);
 }
 
 const NONE = new Uint8Array(0);

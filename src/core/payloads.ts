@@ -2,7 +2,7 @@
  * The payloads of each packet kind, CBOR-encoded inside the signed packet and validated as
  * strictly as frames: a payload that does not parse is a counted drop, never an exception.
  */
-import { encodeCbor } from './cbor.js';
+import { encode } from 'cborg';
 import { decodeCbor, decodePeerInfoList, isBytes, isString, isUint, peerInfoToWire, type PeerInfo } from './codec.js';
 import { ID_BYTES } from './id.js';
 import { isAppId } from './app-namespace.js';
@@ -47,25 +47,25 @@ function parse<T>(bytes: Uint8Array, length: number, build: (a: unknown[]) => T 
 
 export const Payload = {
   data: {
-    encode: (p: DataPayload) => encodeCbor([p.app, p.port, p.data]),
+    encode: (p: DataPayload) => encode([p.app, p.port, p.data]),
     decode: (b: Uint8Array) => parse(b, 3, ([app, port, data]) => (isAppId(app) && isPort(port) && isData(data) ? { app, port, data } : undefined)),
   },
   request: {
-    encode: (p: RequestPayload) => encodeCbor([p.app, p.port, p.requestId, p.data]),
+    encode: (p: RequestPayload) => encode([p.app, p.port, p.requestId, p.data]),
     decode: (b: Uint8Array) =>
       parse(b, 4, ([app, port, requestId, data]) => (isAppId(app) && isPort(port) && isUint(requestId) && isData(data) ? { app, port, requestId, data } : undefined)),
   },
   response: {
-    encode: (p: ResponsePayload) => encodeCbor([p.requestId, p.ok, p.data]),
+    encode: (p: ResponsePayload) => encode([p.requestId, p.ok, p.data]),
     decode: (b: Uint8Array) =>
       parse(b, 3, ([requestId, ok, data]) => (isUint(requestId) && typeof ok === 'boolean' && isData(data) ? { requestId, ok, data } : undefined)),
   },
   lookup: {
-    encode: (p: LookupPayload) => encodeCbor([p.requestId]),
+    encode: (p: LookupPayload) => encode([p.requestId]),
     decode: (b: Uint8Array) => parse(b, 1, ([requestId]) => (isUint(requestId) ? { requestId } : undefined)),
   },
   found: {
-    encode: (p: FoundPayload) => encodeCbor([p.requestId, p.peers.map(peerInfoToWire)]),
+    encode: (p: FoundPayload) => encode([p.requestId, p.peers.map(peerInfoToWire)]),
     decode: (b: Uint8Array) =>
       parse(b, 2, ([requestId, peers]) => {
         const list = decodePeerInfoList(peers, MAX_FOUND);
@@ -73,32 +73,32 @@ export const Payload = {
       }),
   },
   subscribe: {
-    encode: (p: SubscribePayload) => encodeCbor([p.topic]),
+    encode: (p: SubscribePayload) => encode([p.topic]),
     decode: (b: Uint8Array) => parse(b, 1, ([topic]) => (isBytes(topic, ID_BYTES) ? { topic } : undefined)),
   },
   publish: {
-    encode: (p: PublishPayload) => encodeCbor([p.topic, p.name, p.data]),
+    encode: (p: PublishPayload) => encode([p.topic, p.name, p.data]),
     decode: (b: Uint8Array) =>
       parse(b, 3, ([topic, name, data]) => (isBytes(topic, ID_BYTES) && isString(name, 256) && isData(data) ? { topic, name, data } : undefined)),
   },
   publishDown: {
-    encode: (p: PublishDownPayload) => encodeCbor([p.inner]),
+    encode: (p: PublishDownPayload) => encode([p.inner]),
     decode: (b: Uint8Array) => parse(b, 1, ([inner]) => (isBytes(inner) ? { inner } : undefined)),
   },
   signal: {
-    encode: (p: SignalPayload) => encodeCbor([p.body]),
+    encode: (p: SignalPayload) => encode([p.body]),
     decode: (b: Uint8Array) => parse(b, 1, ([body]) => (isString(body, 32 * 1024) ? { body } : undefined)),
   },
   keyRequest: {
-    encode: (p: KeyRequestPayload) => encodeCbor([p.requestId, p.key]),
+    encode: (p: KeyRequestPayload) => encode([p.requestId, p.key]),
     decode: (b: Uint8Array) => parse(b, 2, ([requestId, key]) => (isUint(requestId) && isKey(key) ? { requestId, key } : undefined)),
   },
   keyReply: {
-    encode: (p: KeyReplyPayload) => encodeCbor([p.requestId, p.key]),
+    encode: (p: KeyReplyPayload) => encode([p.requestId, p.key]),
     decode: (b: Uint8Array) => parse(b, 2, ([requestId, key]) => (isUint(requestId) && isKey(key) ? { requestId, key } : undefined)),
   },
   sealed: {
-    encode: (p: SealedPayload) => encodeCbor([SEALED_MARK, p.senderKey, p.recipientTag, p.nonce, p.ciphertext]),
+    encode: (p: SealedPayload) => encode([SEALED_MARK, p.senderKey, p.recipientTag, p.nonce, p.ciphertext]),
     /** Undefined for anything that is not a well-formed sealed payload (a plaintext one included). */
     decode: (b: Uint8Array) =>
       parse(b, 5, ([mark, senderKey, recipientTag, nonce, ciphertext]) =>
@@ -108,12 +108,12 @@ export const Payload = {
       ),
   },
   reliableData: {
-    encode: (p: ReliableDataPayload) => encodeCbor([p.app, p.port, p.messageId, p.data]),
+    encode: (p: ReliableDataPayload) => encode([p.app, p.port, p.messageId, p.data]),
     decode: (b: Uint8Array) =>
       parse(b, 4, ([app, port, messageId, data]) => (isAppId(app) && isPort(port) && isUint(messageId) && isData(data) ? { app, port, messageId, data } : undefined)),
   },
   ack: {
-    encode: (p: AckPayload) => encodeCbor([p.messageId]),
+    encode: (p: AckPayload) => encode([p.messageId]),
     decode: (b: Uint8Array) => parse(b, 1, ([messageId]) => (isUint(messageId) ? { messageId } : undefined)),
   },
 };

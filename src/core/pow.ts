@@ -6,7 +6,7 @@
  * any signature is checked. The id itself stays uniform over the id space: the work is in a
  * separate hash, so routing buckets are unaffected. See docs/SECURITY.md for figures.
  */
-import { sha256 } from './sha256.js';
+import { sha256 } from '@noble/hashes/sha256';
 import { concatBytes, utf8 } from './bytes.js';
 import { MeshError } from './errors.js';
 import { Identity } from './identity.js';

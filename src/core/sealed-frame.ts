@@ -30,7 +30,7 @@ const TEXT = 3;
 const ARRAY = 4;
 const MARK = Array.from(SEALED_MARK, (c) => c.charCodeAt(0));
 
-/** Bytes of a CBOR head for `n` (minimal, as cbor.ts writes it). */
+/** Bytes of a CBOR head for `n` (minimal, as cborg writes it). */
 function headBytes(n: number): number {
   return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
 }

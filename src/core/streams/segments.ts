@@ -8,7 +8,7 @@
  * and Fin are sequenced: they carry a sequence number per direction, are acknowledged and are
  * sent again until they are. Ack, Probe and Reset are not sequenced.
  */
-import { encodeCbor } from '../cbor.js';
+import { encode } from 'cborg';
 import { decodeCbor, isBytes, isString, isUint } from '../codec.js';
 import { isAppId } from '../app-namespace.js';
 import { MAX_PORT } from '../payloads.js';
@@ -66,17 +66,17 @@ export function encodeSegment(s: Segment): Uint8Array {
   const head = [s.type, s.sid, s.fromOpener ? 1 : 0];
   switch (s.type) {
     case SegmentType.Open:
-      return encodeCbor([...head, s.seq, s.port, s.app]);
+      return encode([...head, s.seq, s.port, s.app]);
     case SegmentType.Data:
-      return encodeCbor([...head, s.seq, s.data]);
+      return encode([...head, s.seq, s.data]);
     case SegmentType.Fin:
-      return encodeCbor([...head, s.seq]);
+      return encode([...head, s.seq]);
     case SegmentType.Ack:
-      return encodeCbor([...head, s.next, s.limit, s.sack]);
+      return encode([...head, s.next, s.limit, s.sack]);
     case SegmentType.Probe:
-      return encodeCbor(head);
+      return encode(head);
     case SegmentType.Reset:
-      return encodeCbor([...head, s.code, s.reason]);
+      return encode([...head, s.code, s.reason]);
   }
 }
 

@@ -1,26 +1,29 @@
 /**
- * The CBOR decoder Meshwork used before src/core/cbor.ts: cborg 6 with the strict options below,
- * behind a strict tokenizer that wraps cborg's own and refuses, before any value is built, what
- * the default decoder would accept or choke on. Text that is not valid UTF-8 (cborg decodes it
- * loosely, with replacement characters), nesting deeper than MAX_CBOR_DEPTH, and arrays or maps
- * that declare more items than bytes remain. Kept as the reference cbor.ts is checked against
- * (test/core/cbor.test.ts): both must accept the same inputs, read them the same way, and refuse
- * the rest with the same reason.
+ * A strict tokenizer for cborg: it wraps cborg's own and refuses, before any value is built,
+ * what the default decoder would accept or choke on. Text that is not valid UTF-8 (cborg
+ * decodes it loosely, with replacement characters: two different byte strings would read as
+ * the same text, and a signature would cover bytes the reader never saw), nesting deeper than
+ * any Meshwork message needs (deep input would otherwise recurse until the stack runs out),
+ * and arrays or maps that declare more items than bytes remain (malformed: refused at once,
+ * not after walking to the end of the input).
  */
-import { decode, Tokenizer, Type, type Token } from 'cborg';
-import { MAX_CBOR_DEPTH } from '../../src/core/limits.js';
+import { Tokenizer, Type, type Token } from 'cborg';
+import { MAX_CBOR_DEPTH } from './limits.js';
 
-class CborRefused extends Error {
+/** Thrown inside the decoder, caught by decodeCbor: `reason` is what the drop is counted as. */
+export class CborRefused extends Error {
   constructor(readonly reason: 'invalid-utf8' | 'too-deep' | 'malformed-cbor') {
     super(reason);
   }
 }
 
+// Declared here so core compiles without DOM types; every JavaScript runtime we target has it.
+declare const TextDecoder: { new (label: string, options: { fatal: boolean; ignoreBOM: boolean }): { decode(bytes: Uint8Array): string } };
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /** Header size of a CBOR item by its additional-information bits (lengths of 0..23 are inline). */
 const HEADER_BYTES: Record<number, number> = { 24: 2, 25: 3, 26: 5, 27: 9 };
 
-class StrictTokenizer {
+export class StrictTokenizer {
   private readonly inner: InstanceType<typeof Tokenizer>;
   /** Items still expected by each open array or map, innermost last. */
   private readonly open: number[] = [];
@@ -69,25 +72,5 @@ class StrictTokenizer {
     } catch {
       throw new CborRefused('invalid-utf8');
     }
-  }
-}
-
-const DECODE_OPTIONS = {
-  strict: true,
-  allowIndefinite: false,
-  allowUndefined: false,
-  allowInfinity: false,
-  allowNaN: false,
-  allowBigInt: false,
-  rejectDuplicateMapKeys: true,
-  useMaps: true,
-};
-
-/** What the old decodeCbor (codec.ts) returned for these bytes. */
-export function referenceDecode(bytes: Uint8Array): { ok: true; value: unknown } | { ok: false; reason: string } {
-  try {
-    return { ok: true, value: decode(bytes, { ...DECODE_OPTIONS, tokenizer: new StrictTokenizer(bytes, DECODE_OPTIONS) }) };
-  } catch (err) {
-    return { ok: false, reason: err instanceof CborRefused ? err.reason : 'malformed-cbor' };
   }
 }
