@@ -5,7 +5,8 @@
  * the same text, and a signature would cover bytes the reader never saw), nesting deeper than
  * any Meshwork message needs (deep input would otherwise recurse until the stack runs out),
  * and arrays or maps that declare more items than bytes remain (malformed: refused at once,
- * not after walking to the end of the input).
+ * not after walking to the end of the input). And text that opens with a byte order mark keeps
+ * it (cborg drops it), so every text reads back exactly as it was written.
  */
 import { Tokenizer, Type, type Token } from 'cborg';
 import { MAX_CBOR_DEPTH } from './limits.js';
@@ -48,7 +49,10 @@ export class StrictTokenizer {
     const token = this.inner.next();
     // The token fills one slot of the innermost open container, which stays open until its last item is complete.
     if (this.open.length > 0) this.open[this.open.length - 1]!--;
-    if (token.type === Type.string && typeof token.value === 'string' && token.value.includes('\uFFFD')) this.checkUtf8(start, token);
+    if (token.type === Type.string && typeof token.value === 'string') {
+      if (token.value.includes('\uFFFD')) this.checkUtf8(start, token);
+      else this.keepBom(start, token);
+    }
     if (token.type === Type.array || token.type === Type.map) {
       const items = (token.type === Type.map ? 2 : 1) * (token.value as number);
       // Every item takes at least one byte: a declared length beyond the rest of the input is a lie.
@@ -62,6 +66,17 @@ export class StrictTokenizer {
     // A complete item: close every container it completes.
     while (this.open.length > 0 && this.open[this.open.length - 1] === 0) this.open.pop();
     return token;
+  }
+
+  /**
+   * cborg drops a byte order mark that opens a text string, so "\uFEFFA" and "A" would read as
+   * the same text from different bytes: the text is read again with the mark kept.
+   */
+  private keepBom(start: number, token: Token): void {
+    const at = start + (HEADER_BYTES[this.data[start]! & 31] ?? 1);
+    if (this.data[at] === 0xef && this.data[at + 1] === 0xbb && this.data[at + 2] === 0xbf) {
+      token.value = fatalUtf8.decode(this.data.subarray(at, start + token.encodedLength!));
+    }
   }
 
   /** A replacement character is either sent on purpose (valid) or made from bad bytes: look at the bytes. */

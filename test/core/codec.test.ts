@@ -143,6 +143,16 @@ describe('codec round trips', () => {
     });
   }
 
+  it('text that opens with a byte order mark reads back with it (cborg alone drops it; fast-check found this)', () => {
+    for (const text of ['\uFEFF', '\uFEFFA', 'A\uFEFF', '\uFEFF\uFEFF']) {
+      const error: Frame = { type: FrameType.Error, code: text, message: text, referrals: [{ publicKey: key, addrs: [text], caps: [text] }] };
+      assert.deepEqual(decodeFrame(encodeFrame(error)), { ok: true, value: error }, JSON.stringify(text));
+    }
+    // So the bytes with the mark and the bytes without it are two texts, not one.
+    const hello = (caps: string[]) => decodeFrame(encodeFrame({ type: FrameType.Hello, minor: 0, want: Want.Join, publicKey: key, nonce, caps, addrs: [] }));
+    assert.notDeepEqual(hello(['\uFEFFwebrtc']), hello(['webrtc']));
+  });
+
   it('accepts fields at their exact limits', () => {
     const hello = {
       type: FrameType.Hello,
