@@ -11,6 +11,7 @@
  */
 import { Identity } from '../core/identity.js';
 import { hasWork } from '../core/pow.js';
+import { generateKeyPair } from './generate-key-pair.js';
 import { kv } from './store.js';
 
 /** `cryptokey`: non-extractable CryptoKeys by structured clone. `bytes`: PKCS#8 bytes, the fallback. */
@@ -56,7 +57,7 @@ async function fromBytes(alg: Algorithm, b: KeyBytes): Promise<CryptoKeyPair> {
 }
 
 async function generateBytes(alg: Algorithm): Promise<KeyBytes> {
-  const pair = (await crypto.subtle.generateKey({ name: alg.name }, true, [...alg.privateUsages, ...alg.publicUsages])) as CryptoKeyPair;
+  const pair = await generateKeyPair(alg.name, true, [...alg.privateUsages, ...alg.publicUsages]);
   const [pkcs8, publicKey] = await Promise.all([crypto.subtle.exportKey('pkcs8', pair.privateKey), crypto.subtle.exportKey('raw', pair.publicKey)]);
   return { format: 'pkcs8', pkcs8: new Uint8Array(pkcs8), publicKey: new Uint8Array(publicKey) };
 }
@@ -100,7 +101,7 @@ async function loadOrCreatePair(db: IDBDatabase, name: string, alg: Algorithm, w
   let added: boolean;
   try {
     const pair = await generateUntil(work, async () => {
-      const p = (await crypto.subtle.generateKey({ name: alg.name }, false, [...alg.privateUsages, ...alg.publicUsages])) as CryptoKeyPair;
+      const p = await generateKeyPair(alg.name, false, [...alg.privateUsages, ...alg.publicUsages]);
       return { value: p, publicKey: await rawPublicKey(p) };
     });
     added = await store(pair);
