@@ -19,7 +19,9 @@ interface Tput { start: number; end: number; ack: unknown; errors?: number; cong
  */
 export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostics?: boolean } = { peerjs: true, diagnostics: true }): Promise<Record<string, unknown>> {
   const rounds = c.quick ? 2 : 3;
-  const rttN = c.quick ? 300 : 1000;
+  // Round trips per path: rttRounds x rttPerRound (600 quick, 3 000 full), in rotated rounds (below).
+  const rttRounds = c.quick ? 6 : 10;
+  const rttPerRound = c.quick ? 100 : 300;
   const tputN = c.quick ? 400 : 1200;
   const hopN = c.quick ? 300 : 1000;
 
@@ -98,11 +100,23 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
   const rawTputSender: number[] = [], meshTputSender: number[] = [];
   const meshLoss: number[] = [];
   const meshCongested: number[] = [];
+  // Round trips: many short rounds, every path once per round, the order turned by one each
+  // round. A slow or fast stretch of the machine (another process, a CPU waking from idle) then
+  // falls on every path alike; with one fixed order and two long rounds, the path measured first
+  // paid for it every time (the raw channel's p50 moved between 0.39 and 0.71 ms within one run).
+  const rttPaths: { into: number[]; run: (n: number) => Promise<number[]> }[] = [
+    { into: rawRtt, run: (n) => ra!.evaluate((k) => (window as any).R.rtt(k), n) },
+    { into: meshRtt, run: (n) => ma!.evaluate((to, k) => (window as any).T.rtt(to, k), b.id, n) },
+  ];
+  if (node) rttPaths.push({ into: nodeRtt, run: (n) => node!.na.evaluate((to, k) => (window as any).T.rtt(to, k), node!.to, n) });
+  if (pj) rttPaths.push({ into: pjRtt, run: (n) => pj!.pa.evaluate((k) => (window as any).P.rtt(k), n) });
+  for (let r = 0; r < rttRounds; r++) {
+    for (let i = 0; i < rttPaths.length; i++) {
+      const path = rttPaths[(i + r) % rttPaths.length]!;
+      path.into.push(...(await path.run(rttPerRound)));
+    }
+  }
   for (let r = 0; r < rounds; r++) {
-    rawRtt.push(...(await ra!.evaluate((n) => (window as any).R.rtt(n), rttN)));
-    meshRtt.push(...(await ma!.evaluate((to, n) => (window as any).T.rtt(to, n), b.id, rttN)));
-    if (node) nodeRtt.push(...(await node.na.evaluate((to, n) => (window as any).T.rtt(to, n), node.to, rttN)));
-    if (pj) pjRtt.push(...(await pj.pa.evaluate((n) => (window as any).P.rtt(n), rttN)));
     if (o.diagnostics) {
       echoHop.push(...(await ma!.evaluate((n) => (window as any).echoWorkerRtt(n), hopN)));
       meshHop.push(...(await ma!.evaluate((n) => (window as any).T.hop(n), hopN)));
@@ -137,7 +151,7 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
     }
   }
   pj?.stop();
-  const second = await secondTab(c, ra!, ma!, b.id, rounds, rttN);
+  const second = await secondTab(c, ra!, ma!, b.id, rttRounds, rttPerRound);
   // Diagnostic: the same datagrams from the tab to its own node and back (no link, no DataChannel):
   // what the tab <-> worker path and the node's per-packet work cost on their own.
   const sBefore = await ma!.evaluate(() => ({ ...(window as any).T.rx }));
@@ -210,10 +224,17 @@ async function secondTab(c: BenchContext, ra: Page, ma: Page, to: string, rounds
     page = await openPage(ma.browserContext(), `${c.pages.origin}/mesh.html`, c.log);
     await page.evaluate((o) => (window as any).T.boot(o), { bootstrap: [c.meshUrl] });
     await page.evaluate((t) => (window as any).T.rtt(t, 100), to);
+    // Rotated rounds, as in the main phase.
+    const paths: { into: number[]; run: () => Promise<number[]> }[] = [
+      { into: raw, run: () => ra.evaluate((k) => (window as any).R.rtt(k), n) },
+      { into: second, run: () => page!.evaluate((t, k) => (window as any).T.rtt(t, k), to, n) },
+      { into: host, run: () => ma.evaluate((t, k) => (window as any).T.rtt(t, k), to, n) },
+    ];
     for (let r = 0; r < rounds; r++) {
-      raw.push(...(await ra.evaluate((k) => (window as any).R.rtt(k), n)));
-      second.push(...(await page.evaluate((t, k) => (window as any).T.rtt(t, k), to, n)));
-      host.push(...(await ma.evaluate((t, k) => (window as any).T.rtt(t, k), to, n)));
+      for (let i = 0; i < paths.length; i++) {
+        const path = paths[(i + r) % paths.length]!;
+        path.into.push(...(await path.run()));
+      }
     }
     const fast = await page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath ?? null));
     return {
