@@ -172,18 +172,32 @@ export class RtcHost {
    */
   async sendOwn(key: string, frame: Uint8Array): Promise<boolean> {
     for (;;) {
-      const e = this.entries.get(key);
-      const dc = e?.dc;
-      if (!e || !dc || dc.readyState !== 'open' || e.pipe.closed) return false;
-      if (dc.bufferedAmount <= OWN_HIGH_WATER) {
-        try {
-          dc.send(frame as Uint8Array<ArrayBuffer>);
-          return true;
-        } catch {
-          return false;
-        }
-      }
-      await new Promise<void>((resolve) => e.drainWaiters.push(resolve));
+      const sent = this.write(key, frame);
+      if (sent !== undefined) return sent;
+      await new Promise<void>((resolve) => this.entries.get(key)!.drainWaiters.push(resolve));
+    }
+  }
+
+  /**
+   * sendOwn in this turn, or undefined when it would have to wait (the channel is full, or other
+   * sends already wait for it to drain, which must go first).
+   */
+  sendNow(key: string, frame: Uint8Array): boolean | undefined {
+    if (this.entries.get(key)?.drainWaiters.length) return undefined;
+    return this.write(key, frame);
+  }
+
+  /** True: written; false: the link is gone; undefined: over OWN_HIGH_WATER, wait for the drain. */
+  private write(key: string, frame: Uint8Array): boolean | undefined {
+    const e = this.entries.get(key);
+    const dc = e?.dc;
+    if (!e || !dc || dc.readyState !== 'open' || e.pipe.closed) return false;
+    if (dc.bufferedAmount > OWN_HIGH_WATER) return undefined;
+    try {
+      dc.send(frame as Uint8Array<ArrayBuffer>);
+      return true;
+    } catch {
+      return false;
     }
   }
 

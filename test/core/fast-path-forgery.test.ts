@@ -41,7 +41,7 @@ type GrantEvent = Parameters<FastPath['grant']>[0];
 function otherTab(host: End, via: string, lane: number): End {
   const end: End = { fast: undefined as unknown as FastPath, id: host.id, wire: [], handedOn: [], inbox: [], open: false, grant: { ...host.grant, lane, via, inbound: false } };
   end.fast = new FastPath({
-    rtc: { sendOwn: async () => false, toNode: () => undefined } as unknown as RtcHost,
+    rtc: { sendOwn: async () => false, sendNow: () => false, toNode: () => undefined } as unknown as RtcHost,
     listening: () => true,
     deliver: (from, data, port) => void end.inbox.push({ from, data, port }),
     handles: () => false,
@@ -69,6 +69,7 @@ async function pair(bound = false, sealing = true): Promise<[End, End]> {
     const end: End = { fast: undefined as unknown as FastPath, id: toHex(me.id), wire: [], handedOn: [], inbox: [], open: true, grant };
     const rtc = {
       sendOwn: async (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame), true),
+      sendNow: (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame), true),
       toNode: (_key: string, frame: Uint8Array) => void end.handedOn.push(frame),
     } as unknown as RtcHost;
     end.fast = new FastPath({
