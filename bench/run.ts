@@ -237,6 +237,7 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
   if (r.size && !r.size.error) {
     // Beside bundleGzipBytes, never in it: what a page loads later, only when it needs it.
     rows.push(['data plane, loaded later', String(r.size.dataPlaneGzipBytes), '', '', `fast-path.js (with any chunk it imports), gzipped, loaded by a tab hosting a WebRTC link; hub link ${r.size.hubLinkGzipBytes}, leader fallback ${r.size.meshwork?.leaderFallbackGzipBytes}`]);
+    rows.push(['streams, loaded later', String(r.size.streamsGzipBytes), '', '', 'streams.js, gzipped, loaded by a node once an app of it uses streams or a peer opens one to it']);
   }
   rows.push(['tab<->worker hop p50', r.latency?.meshWorkerHopP50Ms != null ? `${r.latency.meshWorkerHopP50Ms} ms` : 'n/a', '', '', `echo SharedWorker ${r.latency?.echoWorkerHopP50Ms ?? '-'} ms`]);
   for (const s of (r.routing?.runs as any[] | undefined) ?? []) {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { BenchContext } from './run.js';
 import { errorText, ROOT } from './lib.js';
+import { lazyStreams, streamsFromNode } from '../scripts/streams-build.mjs';
 
 const COMMON: BuildOptions = {
   absWorkingDir: ROOT,
@@ -77,6 +78,8 @@ async function soft(what: () => Promise<Measured>, pkg: string): Promise<Measure
 
 /** What client.ts loads with `import()` only when needed (as in scripts/build-browser.mjs). */
 const LAZY = ['fast-path', 'hub-link', 'leader'];
+/** What the node (worker.js or leader.js) loads only when needed: streams (lazy-stream-service.ts). */
+const NODE_LAZY = ['streams'];
 /** client.ts's dynamic imports of those stay imports. */
 const LAZY_EXTERNAL: Plugin = {
   name: 'lazy-external',
@@ -96,12 +99,15 @@ interface Later { gzipBytes: number; minBytes: number; files: string[] }
  * data plane (`fast-path`, which every tab that hosts a WebRTC link loads once the node grants
  * it a link's key), the hub link (pages with `connect({ hub })`), and the leader-tab fallback
  * (`leader`, only where SharedWorker is missing; also `leaderFallbackGzipBytes`, as before).
+ * And what the node loads only when needed: streams (`streams`, once an app of the node uses
+ * streams or a peer opens one to it), built like worker.js without the modules it takes from it.
  */
 async function measureMeshwork(): Promise<Measured & { leaderFallbackGzipBytes: number; later: Record<string, Later> }> {
   const r = await build({ ...COMMON, entryPoints: { client: 'src/browser/client.ts' }, outdir: 'out', plugins: [LAZY_EXTERNAL], metafile: true });
-  const w = await build({ ...COMMON, format: 'iife', entryPoints: { worker: 'src/browser/worker.ts' }, outdir: 'out', metafile: true });
-  const lazy = await Promise.all(LAZY.map((name) => build({ ...COMMON, entryPoints: { [name]: `src/browser/${name}.ts` }, outdir: 'out', metafile: true })));
-  for (const x of [w, ...lazy]) {
+  const w = await build({ ...COMMON, format: 'iife', entryPoints: { worker: 'src/browser/worker.ts' }, outdir: 'out', metafile: true, plugins: [lazyStreams] });
+  const lazy = await Promise.all(LAZY.map((name) => build({ ...COMMON, entryPoints: { [name]: `src/browser/${name}.ts` }, outdir: 'out', metafile: true, plugins: name === 'leader' ? [lazyStreams] : [] })));
+  const s = await build({ ...COMMON, format: 'iife', entryPoints: { streams: 'src/browser/streams.ts' }, outdir: 'out', metafile: true, plugins: [streamsFromNode] });
+  for (const x of [w, ...lazy, s]) {
     Object.assign(r.metafile!.outputs, x.metafile!.outputs);
     r.outputFiles!.push(...x.outputFiles!);
   }
@@ -119,7 +125,7 @@ async function measureMeshwork(): Promise<Measured & { leaderFallbackGzipBytes: 
   const files: Measured['files'] = {};
   for (const path of loaded) files[path.slice(4)] = { minBytes: js.get(path)!.length, gzipBytes: gz(path) };
   const later: Record<string, Later> = {};
-  for (const name of LAZY) {
+  for (const name of [...LAZY, ...NODE_LAZY]) {
     const paths = [...closure(`out/${name}.js`)];
     later[name] = { gzipBytes: paths.reduce((n, p) => n + gz(p), 0), minBytes: paths.reduce((n, p) => n + js.get(p)!.length, 0), files: paths.map((p) => p.slice(4)) };
   }
@@ -138,6 +144,7 @@ export async function size(_c: BenchContext): Promise<Record<string, unknown>> {
     /** Loaded later, only when needed (not in bundleGzipBytes): each lazy entry with its chunks. */
     dataPlaneGzipBytes: meshwork.later['fast-path']!.gzipBytes,
     hubLinkGzipBytes: meshwork.later['hub-link']!.gzipBytes,
+    streamsGzipBytes: meshwork.later.streams!.gzipBytes,
     meshwork,
     peerjs,
     libp2p,

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { lazyStreams, streamsFromNode } from './streams-build.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const common = {
@@ -47,9 +48,15 @@ rmSync(outdir, { recursive: true, force: true });
 // SharedWorker loads two of them (the leader fallback, then the data plane): 1.4 KB more there.
 // hub.js is the script of /meshwork/hub.html, the page other origins embed (src/browser/hub.ts).
 const LAZY = ['fast-path', 'hub-link', 'leader'];
-for (const [name, plugins] of [['client', [lazyExternal]], ['hub', []], ...LAZY.map((n) => [n, []])]) {
+for (const [name, plugins] of [['client', [lazyExternal]], ['hub', []], ...LAZY.map((n) => [n, n === 'leader' ? [lazyStreams] : []])]) {
   await build({ ...common, entryPoints: { [name]: `src/browser/${name}.ts` }, outdir, plugins });
 }
+
+// Streams, loaded by the node (worker.js or leader.js) only when an app of it uses streams or a
+// peer opens one to it (src/browser/lazy-stream-service.ts): one classic script, which the
+// SharedWorker runs with importScripts() and a leader tab with import(), built without the
+// modules it shares with the node, which hands them over (scripts/streams-build.mjs).
+await build({ ...common, format: 'iife', entryPoints: { streams: 'src/browser/streams.ts' }, outdir, plugins: [streamsFromNode] });
 
 // The SharedWorker: one classic script, no imports. A module worker first fetches worker.js,
 // then its chunks, and Chromium starts a classic SharedWorker sooner; the worker's start is most
@@ -60,6 +67,7 @@ await build({
   format: 'iife',
   entryPoints: { worker: 'src/browser/worker.ts' },
   outdir,
+  plugins: [lazyStreams],
 });
 
 if (outArg) process.exit(0);

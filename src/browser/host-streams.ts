@@ -8,6 +8,9 @@
  * - node -> tab: the host reads from the node's stream only as far as the tab granted with
  *   `stream-read`, and the tab grants only as its own reader reads.
  * The node's stream window then carries that pace end to end.
+ *
+ * This file is built into streams.js with the core service, loaded on first use
+ * (lazy-stream-service.ts): the host makes its HostStreams then (host.ts, withStreams).
  */
 import { MeshError } from '../core/errors.js';
 import type { MeshNode } from '../core/node.js';

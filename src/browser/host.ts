@@ -15,7 +15,8 @@ import { RtcBroker, type RtcHostTab } from './broker.js';
 import { mark, type BootMarks } from './boot-marks.js';
 import { DialBackoff, type DialCounters } from './dial-backoff.js';
 import { HeldConn } from './held-conn.js';
-import { HostStreams } from './host-streams.js';
+import type { HostStreams } from './host-streams.js';
+import { loadedHostStreams, loadStreamCode } from './lazy-stream-service.js';
 import { BrowserDialer } from './dialer.js';
 import { FastGrants, type FastTab } from './fast-grants.js';
 import { RelayGrants } from './relay-grants.js';
@@ -78,7 +79,8 @@ export class NodeHost {
   /** The node's message listener of each app that has a listening tab. */
   private readonly appListeners = new Map<string, () => void>();
   private readonly replies = new Map<number, PendingReply>();
-  private readonly streams = new HostStreams();
+  /** Tabs' streams: made once the streams part is loaded, at a tab's first stream request (withStreams). */
+  private streams?: HostStreams;
   private readonly dialled = new Set<string>();
   private nextRid = 1;
   private readonly startedAt = Date.now();
@@ -206,19 +208,19 @@ export class NodeHost {
       case 'rtc-path':
         return this.broker.pathFromTab(tab.tabId, m.key, m.via);
       case 'stream-open':
-        return this.streams.open(node, tab, m.sh, m.to, m.port, m.timeoutMs);
+        return this.withStreams(tab, (s) => s.open(node, tab, m.sh, m.to, m.port, m.timeoutMs));
       case 'stream-handle':
-        return this.streams.handle(node, tab, m.port);
+        return this.withStreams(tab, (s) => s.handle(node, tab, m.port));
       case 'stream-unhandle':
-        return this.streams.unhandle(tab, m.port);
+        return this.withStreams(tab, (s) => s.unhandle(tab, m.port));
       case 'stream-write':
-        return this.streams.write(tab, m.sh, m.data);
+        return this.withStreams(tab, (s) => s.write(tab, m.sh, m.data));
       case 'stream-close':
-        return this.streams.close(tab, m.sh);
+        return this.withStreams(tab, (s) => s.close(tab, m.sh));
       case 'stream-abort':
-        return this.streams.abort(tab, m.sh, m.reason);
+        return this.withStreams(tab, (s) => s.abort(tab, m.sh, m.reason));
       case 'stream-read':
-        return this.streams.grant(tab, m.sh, m.bytes);
+        return this.withStreams(tab, (s) => s.grant(tab, m.sh, m.bytes));
       case 'fast-traffic':
         // Only a page of this origin hosts links and holds grants (fast-grants.ts).
         if (tab.origin !== undefined || !Array.isArray(m.peers)) return;
@@ -411,6 +413,19 @@ export class NodeHost {
     // asking another tab too could run a handler twice.
   }
 
+  /**
+   * Runs a tab's stream request. The first one loads the streams part (lazy-stream-service.ts);
+   * requests that come meanwhile wait for it in their order (one promise, `then` after `then`),
+   * so a write never overtakes its open. A tab that closed meanwhile gets nothing done.
+   */
+  private withStreams<T>(tab: TabSession, fn: (s: HostStreams) => T): T | Promise<T> {
+    if (this.streams) return fn(this.streams);
+    return loadStreamCode().then(() => {
+      if (!tab.alive) throw new MeshError('ABORTED', 'the tab closed');
+      return fn((this.streams ??= new (loadedHostStreams()!)()));
+    });
+  }
+
   private tabDied(tab: TabSession): void {
     if (!tab.alive) return;
     this.forgetTab(tab);
@@ -423,7 +438,7 @@ export class NodeHost {
     if (this.tabs.get(tab.tabId) === tab) this.tabs.delete(tab.tabId);
     for (const key of [...this.handlerTabs.keys()]) this.removeHandler(tab, key);
     for (const key of [...this.topicTabs.keys()]) this.removeTopic(tab, key);
-    this.streams.tabDied(tab);
+    this.streams?.tabDied(tab);
     this.grants.tabGone(tab);
     if (this.node) this.updateListener(this.node, tab.app);
     for (const [rid, p] of [...this.replies]) {
