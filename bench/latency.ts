@@ -151,7 +151,7 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
     }
   }
   pj?.stop();
-  const second = await secondTab(c, ra!, ma!, b.id, rttRounds, rttPerRound);
+  const second = await secondTab(c, ra!, ma!, mb!, a.id, b.id, rttRounds, rttPerRound);
   // Diagnostic: the same datagrams from the tab to its own node and back (no link, no DataChannel):
   // what the tab <-> worker path and the node's per-packet work cost on their own.
   const sBefore = await ma!.evaluate(() => ({ ...(window as any).T.rx }));
@@ -214,11 +214,14 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
  * Several tabs (docs/DATA-PLANE.md, "Several tabs"): after the main rounds, a second tab of A's
  * app opens in A's browser, sharing A's node; the WebRTC link to B stays hosted by the first tab.
  * Its round trip to B against the raw DataChannel, alternating in the same rounds, and the first
- * tab's own round trip now that its app has two tabs. Apart from the main rounds so that those
- * keep measuring one tab per browser.
+ * tab's own round trip now that its app has two tabs. Then the first tab drops its handler, so
+ * that the second handles B's requests to A's app alone: B's round trip to A against the raw
+ * DataChannel, again in alternating rounds. Apart from the main rounds so that those keep
+ * measuring one tab per browser.
  */
-async function secondTab(c: BenchContext, ra: Page, ma: Page, to: string, rounds: number, n: number): Promise<{ page?: Page; figures: Record<string, unknown> }> {
+async function secondTab(c: BenchContext, ra: Page, ma: Page, mb: Page, self: string, to: string, rounds: number, n: number): Promise<{ page?: Page; figures: Record<string, unknown> }> {
   const raw: number[] = [], second: number[] = [], host: number[] = [];
+  const rawIn: number[] = [], toSecond: number[] = [];
   let page: Page | undefined;
   try {
     page = await openPage(ma.browserContext(), `${c.pages.origin}/mesh.html`, c.log);
@@ -237,6 +240,22 @@ async function secondTab(c: BenchContext, ra: Page, ma: Page, to: string, rounds
       }
     }
     const fast = await page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath ?? null));
+    // B's requests to A's app, now handled by the second tab alone.
+    await ma.evaluate(() => (window as any).T.unhandleEcho());
+    await mb.evaluate((t) => (window as any).T.rtt(t, 100), self);
+    const handledBefore = await page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath?.viaTabRequests ?? null));
+    // Rotated rounds too: the raw channel first in even rounds, B's requests first in odd ones.
+    const inbound: { into: number[]; run: () => Promise<number[]> }[] = [
+      { into: rawIn, run: () => ra.evaluate((k) => (window as any).R.rtt(k), n) },
+      { into: toSecond, run: () => mb.evaluate((t, k) => (window as any).T.rtt(t, k), self, n) },
+    ];
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < inbound.length; i++) {
+        const path = inbound[(i + r) % inbound.length]!;
+        path.into.push(...(await path.run()));
+      }
+    }
+    const handledAfter = await page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath?.viaTabRequests ?? null));
     return {
       page,
       figures: {
@@ -245,10 +264,15 @@ async function secondTab(c: BenchContext, ra: Page, ma: Page, to: string, rounds
         rttRatioP50SecondTab: ratio(percentile(second, 0.5), percentile(raw, 0.5)),
         rttRatioP50HostTabOfTwo: ratio(percentile(host, 0.5), percentile(raw, 0.5)),
         secondTabRequestsViaTab: fast?.viaTab ?? null,
+        toSecondTabRawRttP50Ms: round(percentile(rawIn, 0.5)),
+        toSecondTabRttP50Ms: round(percentile(toSecond, 0.5)),
+        rttRatioP50ToSecondTab: ratio(percentile(toSecond, 0.5), percentile(rawIn, 0.5)),
+        // Of B's timed requests, how many the host tab passed to the second tab (null: the counter does not exist, before issue 14's requests).
+        toSecondTabViaRelay: handledBefore === null || handledAfter === null ? null : handledAfter - handledBefore,
         secondTabError: null,
       },
     };
   } catch (err) {
-    return { page, figures: { rttRatioP50SecondTab: null, secondTabError: errorText(err) } };
+    return { page, figures: { rttRatioP50SecondTab: null, rttRatioP50ToSecondTab: null, secondTabError: errorText(err) } };
   }
 }
