@@ -24,6 +24,7 @@ import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload, RECIPIENT_TAG_BYTES } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { readPlainPacket, readSealedPacket, writePlainPacket, writeSealedPacket, type PacketHead, type SealedPacket } from '../core/sealed-frame.js';
 import { CryptoSlots } from './crypto-slots.js';
 import type { FastPathStatus, HostEvent } from './protocol.js';
@@ -56,7 +57,9 @@ interface PendingRequest {
   grant: Grant;
   resolve: (d: AppData) => void;
   reject: (e: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
+  /** When it times out (performance.now() ms), and the error it then fails with. */
+  deadline: number;
+  timedOut: () => MeshError;
 }
 
 /** What the data plane needs of its tab. */
@@ -102,6 +105,8 @@ export class FastPath implements RtcTap {
   private readonly lanes = new Map<number, PacketSequence>();
   private readonly replays = new ReplayGuard(() => Date.now());
   private readonly pending = new Map<number, PendingRequest>();
+  /** One timer for all pending requests' deadlines (deadline-timer.ts). */
+  private readonly deadlines = new DeadlineTimer((now) => this.expire(now));
   /** Request ids by lane (see firstRequestId). */
   private readonly requestIds = new Map<number, number>();
   /** Relay channels to other tabs of the node, and the routes of requests relayed through this one (tab-relay.ts). */
@@ -172,6 +177,7 @@ export class FastPath implements RtcTap {
       const p = this.pending.get(id)!;
       this.settle(id, () => p.reject(err));
     }
+    this.deadlines.stop();
   }
 
   /** Whether a datagram or request to `to` goes on the fast path. */
@@ -209,11 +215,10 @@ export class FastPath implements RtcTap {
     const requestId = this.requestIds.get(g.lane) ?? firstRequestId(g.lane);
     this.requestIds.set(g.lane, requestId + 1);
     return new Promise<AppData>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(requestId);
-        reject(MeshError.timeout(`request to ${to.slice(0, 12)} port ${port}`, ms));
-      }, ms);
-      this.pending.set(requestId, { peer: to, grant: g, resolve, reject, timer });
+      const deadline = performance.now() + ms;
+      const timedOut = () => MeshError.timeout(`request to ${to.slice(0, 12)} port ${port}`, ms);
+      this.pending.set(requestId, { peer: to, grant: g, resolve, reject, deadline, timedOut });
+      this.deadlines.schedule(deadline);
       const plaintext = Payload.request.encode({ app: g.app, port, requestId, data });
       this.queue(g, PacketKind.Request, plaintext, { rid: requestId, ms }).then(
         (sent) => {
@@ -430,8 +435,17 @@ export class FastPath implements RtcTap {
     const p = this.pending.get(requestId);
     if (!p) return;
     this.pending.delete(requestId);
-    clearTimeout(p.timer);
     fn();
+  }
+
+  /** DeadlineTimer's sweep: requests due by `now` fail; returns the next deadline. */
+  private expire(now: number): number {
+    let next = Infinity;
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) this.settle(id, () => p.reject(p.timedOut()));
+      else next = Math.min(next, p.deadline);
+    }
+    return next;
   }
 
   private forget(g: Grant): void {

@@ -37,7 +37,7 @@ export const LANE_BITS = 3;
 export const LANES = 1 << LANE_BITS;
 /** The lane a node numbers its own packets in. */
 export const NODE_LANE = 0;
-/** Sources remembered at once (each (source, lane) pair counts as one; most sources use lane 0 only). */
+/** Sources remembered at once (with all their lanes). */
 export const SOURCES = 8192;
 /** Ids remembered above a source's floor: how far out of order its packets may arrive. */
 export const RECENT = 32;
@@ -72,14 +72,23 @@ export class PacketSequence {
   }
 }
 
-interface SourceWindow {
+/**
+ * One (source, lane) window: the floor, and the ids accepted above it in ascending order. A plain
+ * array of ids (doubles, stored unboxed) rather than a Set: packets mostly arrive in order, so
+ * the common case is one comparison and a push, and one shift once the window is full, with no
+ * allocation per packet; this runs on every packet the host tab's data plane takes.
+ */
+interface LaneWindow {
   floor: number;
-  recent: Set<number>;
+  ids: number[];
 }
 
 /** The receiver's side. */
 export class ReplayGuard {
-  private readonly sources: BoundedMap<string, SourceWindow>;
+  /** Per source, its lanes' windows (all lanes of a source count as one of the `sources` remembered). */
+  private readonly sources: BoundedMap<string, (LaneWindow | undefined)[]>;
+  /** The source refreshed last: it is already the newest entry, so it is not moved again. */
+  private newest?: string;
 
   /** `sources` remembered, `recent` ids each above its floor (publications need a wider window: node.ts). */
   constructor(
@@ -87,29 +96,52 @@ export class ReplayGuard {
     sources = SOURCES,
     private readonly recent = RECENT,
   ) {
-    this.sources = new BoundedMap<string, SourceWindow>(sources);
+    this.sources = new BoundedMap<string, (LaneWindow | undefined)[]>(sources);
   }
 
   /** Records packet `id` of `src` (a verified packet); returns the reason to drop it, or undefined. The window is per (source, lane). */
   check(source: string, id: number): string | undefined {
-    const src = `${source}/${laneOf(id)}`;
-    const w = this.sources.get(src);
+    const lane = laneOf(id);
+    let lanes = this.sources.get(source);
+    const w = lanes?.[lane];
     if (!w) {
       const skew = Math.abs(id / IDS_PER_MS - this.wall());
       if (skew > MAX_SKEW_MS) return 'replay:clock-skew';
-      this.sources.set(src, { floor: -1, recent: new Set([id]) });
+      lanes ??= [];
+      lanes[lane] = { floor: -1, ids: [id] };
+      this.touch(source, lanes);
       return undefined;
     }
     if (id <= w.floor) return 'replay:old';
-    if (w.recent.has(id)) return 'replay';
-    w.recent.add(id);
-    if (w.recent.size > this.recent) {
-      let min = Infinity;
-      for (const x of w.recent) if (x < min) min = x;
-      w.recent.delete(min);
-      w.floor = min;
+    const ids = w.ids;
+    const last = ids.length - 1;
+    if (last < 0 || id > ids[last]!) ids.push(id);
+    else {
+      const at = firstNotBelow(ids, id);
+      if (ids[at] === id) return 'replay';
+      ids.splice(at, 0, id);
     }
-    this.sources.set(src, w); // the most recently heard sources are kept longest
+    if (ids.length > this.recent) w.floor = ids.shift()!;
+    this.touch(source, lanes!);
     return undefined;
   }
+
+  /** The most recently heard sources are kept longest. */
+  private touch(source: string, lanes: (LaneWindow | undefined)[]): void {
+    if (source === this.newest) return;
+    this.sources.set(source, lanes);
+    this.newest = source;
+  }
+}
+
+/** The index of the first of the ascending `ids` that is >= `id` (ids.length if none). */
+function firstNotBelow(ids: number[], id: number): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ids[mid]! < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
