@@ -342,6 +342,17 @@ export class Mesh {
     return this.streams.open(to, port, options.timeoutMs);
   }
 
+  /**
+   * Settles once everything this tab registered or removed before the call (handlers, datagram
+   * listeners, subscriptions, stream handlers) is in effect at the node. They take effect a
+   * moment after `handle()` and the like return, as messages to the node; a peer told to call
+   * this tab right away could otherwise come first and be answered as if nothing listened
+   * (a request fails, a stream is REFUSED).
+   */
+  async synced(): Promise<void> {
+    await Promise.all([this.call({ op: 'sync' }), this.streams.registered()]);
+  }
+
   /** Calls `fn` with every stream another node opens to `port` (0..65535) of this app. Returns a function that stops accepting. */
   handleStreams(port: number, fn: (stream: MeshStream) => void): () => void {
     checkPort(port);

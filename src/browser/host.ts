@@ -203,6 +203,8 @@ export class NodeHost {
         return this.status(node.status(), tab);
       case 'ready':
         return node.linked();
+      case 'sync':
+        return;
       case 'reply':
         return this.onReply(tab, m.rid, m.ok, m.data);
       case 'rtc-signal':

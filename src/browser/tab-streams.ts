@@ -178,6 +178,8 @@ class TabStream implements MeshStream {
 export class TabStreams {
   private readonly streams = new Map<string, TabStream>();
   private readonly handlers = new Map<number, (s: MeshStream) => void>();
+  /** Stream handlers registered or removed and not yet in effect at the node (the first loads the streams part there). */
+  private readonly registering = new Set<Promise<unknown>>();
   private next = 1;
 
   constructor(private readonly call: Call) {}
@@ -192,12 +194,22 @@ export class TabStreams {
   handle(port: number, fn: (s: MeshStream) => void): () => void {
     if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a stream handler in this tab`);
     this.handlers.set(port, fn);
-    void this.call({ op: 'stream-handle', port }).catch((err: unknown) => console.warn('meshwork: stream-handle failed:', err));
+    this.register(this.call({ op: 'stream-handle', port }).catch((err: unknown) => console.warn('meshwork: stream-handle failed:', err)));
     return () => {
       if (this.handlers.get(port) !== fn) return;
       this.handlers.delete(port);
-      void this.call({ op: 'stream-unhandle', port }).catch(() => undefined);
+      this.register(this.call({ op: 'stream-unhandle', port }).catch(() => undefined));
     };
+  }
+
+  /** Settles once every stream handler registered or removed so far is in effect at the node. */
+  async registered(): Promise<void> {
+    await Promise.all(this.registering);
+  }
+
+  private register(done: Promise<unknown>): void {
+    this.registering.add(done);
+    void done.finally(() => this.registering.delete(done));
   }
 
   /** The ports with a handler, to register again with a new host. */

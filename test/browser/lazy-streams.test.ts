@@ -81,17 +81,11 @@ for (const engine of ENGINES) {
           }
           assert.equal(fetches.count(), 1, 'the first Stream packet made the node fetch streams.js');
 
+          // streamServe resolves with mesh.synced(): the node takes port 20 before the server opens
+          // (handleStreams reaches the node as a message; an Open that overtook it was refused).
           await b.page.evaluate(() => (window as any).T.streamServe(20));
-          // handleStreams reaches the node as a message, and the node takes the port only once
-          // streams.js ran: an Open that overtakes it is refused (REFUSED), as for any handler not
-          // registered yet. So the server opens again until the node takes it.
-          const sha256 = await waitFor('the leader tab\'s node takes a stream on port 20', async () => {
-            const s = suite.server.openStream(b.id, { port: 20, timeoutMs: 20_000 }) as MeshStream;
-            return writeAll(s.writable, 200_000, 16_384).catch((err: { code?: string }) => {
-              if (err?.code !== 'REFUSED') throw err;
-              return undefined;
-            });
-          }, 30_000);
+          const s = suite.server.openStream(b.id, { port: 20, timeoutMs: 20_000 }) as MeshStream;
+          const sha256 = await writeAll(s.writable, 200_000, 16_384);
           const got = await waitFor('the stream read to its end in the tab', () => b.page.evaluate(() => (window as any).T.stream.results[0]), 30_000);
           assert.deepEqual(got, { from: suite.server.id, bytes: 200_000, sha256 });
           assert.equal(fetches.count(), 1, 'loaded once');
