@@ -1,7 +1,11 @@
 /**
  * Figure 2: time to first message. Two browsers (fresh contexts) open the page at once; as soon
  * as the second has an id the first sends it a message; the time runs from the start of both
- * page loads to the message's arrival in the second page. Meshwork (joined through its server
+ * page loads to the message's arrival in the second page. Each trial runs twice per library:
+ * "on call", where the driver calls connect() (PeerJS: `new Peer()`) once both pages have
+ * loaded (`connectVsPeerjs`), and "at load", where each page starts it as its module runs, as
+ * an app page does (`connectAtLoadVsPeerjs`); the driver's round trips between a page's load and
+ * its call are then not in the wait. Meshwork (joined through its server
  * node) against PeerJS (its `peer` server on localhost, same pages server, no STUN servers for
  * either: this machine has only loopback). Then cold against warm: a fresh browser opening the
  * page against the same profile reopening it after its node stopped (identity and peer memory
@@ -12,13 +16,20 @@ import type { BenchContext } from './run.js';
 import { errorText, openPage, percentile, ratio, round, sleep, startPeerServer, waitFor } from './lib.js';
 
 const abs = () => performance.timeOrigin + performance.now();
+const medSteps = (steps: Record<string, number[]>) =>
+  Object.fromEntries(
+    Object.entries(steps)
+      .map(([k, xs]) => [k, round(percentile(xs, 0.5), 1)] as const)
+      .sort((a, b) => (a[1] ?? 0) - (b[1] ?? 0)),
+  );
 let seq = 0;
 
 export async function connectFigure(c: BenchContext): Promise<Record<string, unknown>> {
   const trials = c.quick ? 2 : 5;
   const failedTries: string[] = [];
   type Phases = { pageOpen: number; connect: number; afterConnect: number };
-  const phases: { ours: Phases[]; peerjs: Phases[] } = { ours: [], peerjs: [] };
+  type Mode = 'onCall' | 'atLoad';
+  const phases: Record<Mode, { ours: Phases[]; peerjs: Phases[] }> = { onCall: { ours: [], peerjs: [] }, atLoad: { ours: [], peerjs: [] } };
   const medPhases = (xs: Phases[]) => xs.length === 0 ? null : {
     pageOpenMs: round(percentile(xs.map((x) => x.pageOpen), 0.5), 1),
     connectMs: round(percentile(xs.map((x) => x.connect), 0.5), 1),
@@ -26,8 +37,8 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   };
   // Where connect() spends its time: each step of status().boot, in ms after the tab's connect()
   // began (both pages of every trial), and the first message's arrival after the later `ready`.
-  const bootSteps: Record<string, number[]> = {};
-  const noteBoot = (boot: { node: Record<string, number>; tab?: Record<string, number> } | undefined) => {
+  const bootStepsOf: Record<Mode, Record<string, number[]>> = { onCall: {}, atLoad: {} };
+  const noteBoot = (bootSteps: Record<string, number[]>, boot: { node: Record<string, number>; tab?: Record<string, number> } | undefined) => {
     const from = boot?.tab?.connect;
     if (!boot || from === undefined) return;
     const steps: Record<string, number> = { ...boot.node, ...Object.fromEntries(Object.entries(boot.tab ?? {}).map(([k, v]) => [`tab:${k}`, v])) };
@@ -38,18 +49,21 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
 
   const openPageTimed = (ctx: import('puppeteer-core').BrowserContext, url: string) => openPage(ctx, url, c.log);
 
-  async function oursOnce(): Promise<{ ms: number; connectMs: number[] }> {
+  const meshAtLoadUrl = `${meshUrl}?connect=${encodeURIComponent(JSON.stringify({ bootstrap: [c.meshUrl] }))}`;
+
+  async function oursOnce(mode: Mode): Promise<{ ms: number; connectMs: number[] }> {
     const [ca, cb] = [await c.context(), await c.context()];
     const t0 = abs();
-    const [pa, pb] = await Promise.all([openPageTimed(ca, meshUrl), openPageTimed(cb, meshUrl)]);
+    const url = mode === 'atLoad' ? meshAtLoadUrl : meshUrl;
+    const [pa, pb] = await Promise.all([openPageTimed(ca, url), openPageTimed(cb, url)]);
     const [a, b] = await Promise.all([bootMesh(pa), bootMesh(pb)]);
     const token = `first:${++seq}`;
     const r = await pa.evaluate((to: string, t: string) => (window as any).T.firstRequest(to, t, 20), b.id, token);
     const at: number = await pb.evaluate((t: string) => (window as any).T.rx.seen[t], token);
-    for (const p of [pa, pb]) noteBoot(await p.evaluate(() => (window as any).mesh.status().then((s: any) => s.boot)).catch(() => undefined));
+    for (const p of [pa, pb]) noteBoot(bootStepsOf[mode], await p.evaluate(() => (window as any).mesh.status().then((s: any) => s.boot)).catch(() => undefined));
     await Promise.all([ca.close(), cb.close()]);
     failedTries.push(...r.errors);
-    phases.ours.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
+    phases[mode].ours.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
     return { ms: at - t0, connectMs: [a.connectMs, b.connectMs] };
   }
 
@@ -65,10 +79,10 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   } catch (err) {
     peerjs = { error: `PeerJS server could not start: ${errorText(err)}` };
   }
-  async function peerjsOnce(): Promise<{ ms: number; connectMs: number[] }> {
+  async function peerjsOnce(mode: Mode): Promise<{ ms: number; connectMs: number[] }> {
     const [ca, cb] = [await c.context(), await c.context()];
     const t0 = abs();
-    const url = `${c.pages.origin}/peerjs.html`;
+    const url = `${c.pages.origin}/peerjs.html${mode === 'atLoad' ? `?peer=${encodeURIComponent(JSON.stringify(peerOptions))}` : ''}`;
     const [pa, pb] = await Promise.all([openPageTimed(ca, url), openPageTimed(cb, url)]);
     const bootPeer = (p: Page) => p.evaluate((o) => (window as any).P.boot(o), peerOptions);
     const [a, b] = await Promise.all([bootPeer(pa), bootPeer(pb)]);
@@ -76,24 +90,34 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     await pa.evaluate((to: string, t: string) => (window as any).P.send(to, t), b.id, token);
     const at = await waitFor('the PeerJS message', () => pb.evaluate((t: string) => (window as any).P.seen[t] as number | undefined, token), 10_000, 10);
     await Promise.all([ca.close(), cb.close()]);
-    phases.peerjs.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
+    phases[mode].peerjs.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
     return { ms: at - t0, connectMs: [a.connectMs, b.connectMs] };
   }
 
   const ours: number[] = [];
   const oursConnect: number[] = [];
   const peerErrors: string[] = [];
+  const atLoad = { ours: [] as number[], peerjs: [] as number[] };
   for (let i = 0; i < trials; i++) {
-    const o = await oursOnce();
-    ours.push(o.ms);
-    oursConnect.push(...o.connectMs);
-    if (peerjs && !('error' in peerjs)) {
-      try {
-        const p = await peerjsOnce();
-        peerjs.ms.push(p.ms);
-        peerjs.connectMs.push(...p.connectMs);
-      } catch (err) {
-        peerErrors.push(errorText(err));
+    // The two modes take turns going first, so a slow stretch of the machine falls on both.
+    for (const mode of (i % 2 === 0 ? ['onCall', 'atLoad'] : ['atLoad', 'onCall']) as Mode[]) {
+      const o = await oursOnce(mode);
+      if (mode === 'atLoad') atLoad.ours.push(o.ms);
+      else {
+        ours.push(o.ms);
+        oursConnect.push(...o.connectMs);
+      }
+      if (peerjs && !('error' in peerjs)) {
+        try {
+          const p = await peerjsOnce(mode);
+          if (mode === 'atLoad') atLoad.peerjs.push(p.ms);
+          else {
+            peerjs.ms.push(p.ms);
+            peerjs.connectMs.push(...p.connectMs);
+          }
+        } catch (err) {
+          peerErrors.push(errorText(err));
+        }
       }
     }
   }
@@ -152,13 +176,19 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     warmConnectMs: round(med(warmConnect), 1),
     warmNodeRestarted: restarted,
     warmColdRatio: ratio(med(warm), med(cold)),
-    phasesMedian: { ours: medPhases(phases.ours), peerjs: medPhases(phases.peerjs) },
+    phasesMedian: { ours: medPhases(phases.onCall.ours), peerjs: medPhases(phases.onCall.peerjs) },
     // Median ms after connect() began, over both pages of the first-message trials, sorted by time.
-    bootStepsMedianMs: Object.fromEntries(
-      Object.entries(bootSteps)
-        .map(([k, xs]) => [k, round(percentile(xs, 0.5), 1)] as const)
-        .sort((a, b) => (a[1] ?? 0) - (b[1] ?? 0)),
-    ),
+    bootStepsMedianMs: medSteps(bootStepsOf.onCall),
+    // The same trial with connect() (new Peer()) started as each page's module runs.
+    atLoad: {
+      oursFirstMessageMs: atLoad.ours.length ? round(med(atLoad.ours), 1) : null,
+      oursTrialsMs: atLoad.ours.map((x) => round(x, 1)),
+      peerjsFirstMessageMs: atLoad.peerjs.length ? round(med(atLoad.peerjs), 1) : null,
+      peerjsTrialsMs: atLoad.peerjs.map((x) => round(x, 1)),
+      phasesMedian: { ours: medPhases(phases.atLoad.ours), peerjs: medPhases(phases.atLoad.peerjs) },
+      bootStepsMedianMs: medSteps(bootStepsOf.atLoad),
+    },
+    connectAtLoadVsPeerjs: atLoad.ours.length && atLoad.peerjs.length ? ratio(med(atLoad.ours), med(atLoad.peerjs)) : null,
     oursFailedFirstTries: failedTries.length,
     oursFailedFirstTryErrors: [...new Set(failedTries)].slice(0, 3),
   };

@@ -45,7 +45,7 @@ const PARTS: Part[] = [
   { name: 'size', needsBrowser: false, limitMs: () => 90_000, run: size },
   { name: 'streams', needsBrowser: true, limitMs: (q) => (q ? 120_000 : 300_000), run: streams },
   { name: 'rehome', needsBrowser: true, limitMs: (q) => (q ? 45_000 : 90_000), run: rehome },
-  { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 60_000 : 150_000), run: connectFigure },
+  { name: 'connect', needsBrowser: true, limitMs: (q) => (q ? 180_000 : 300_000), run: connectFigure },
   // The idle part waits, for each mesh size, until the product's default idle time has run out
   // for every WebRTC link (bench/idle.ts, settle): that wait comes on top of the measuring.
   { name: 'idle', needsBrowser: true, limitMs: (q) => (q ? 600_000 : 1_500_000) + SIZES.length * (DEFAULT_IDLE_LINK_MS + 60_000), run: idle },
@@ -131,6 +131,7 @@ async function main(): Promise<void> {
     rttRatioP50ToSecondTab: r.latency?.rttRatioP50ToSecondTab ?? null,
     throughputRatio: r.latency?.throughputRatio ?? null,
     connectVsPeerjs: r.connect?.connectVsPeerjs ?? null,
+    connectAtLoadVsPeerjs: r.connect?.connectAtLoadVsPeerjs ?? null,
     rttVsPeerjs: r.latency?.rttVsPeerjs ?? null,
     throughputVsPeerjs: r.latency?.throughputVsPeerjs ?? null,
     'firefox.rttRatioP50': r.firefox?.rttRatioP50 ?? null,
@@ -207,6 +208,7 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     rttRatioP50ToSecondTab: r.latency && !r.latency.error ? (r.latency.secondTabError ? `failed: ${r.latency.secondTabError}` : `B's requests to the app's second tab ${r.latency.toSecondTabRttP50Ms} ms / raw DC ${r.latency.toSecondTabRawRttP50Ms} ms (handler in the tab without the link; ${r.latency.toSecondTabViaRelay ?? 'n/a'} passed by the host tab)`) : errOf(r.latency),
     throughputRatio: r.latency && !r.latency.error ? `mesh ${r.latency.meshMBps} MB/s / raw DC ${r.latency.rawMBps} MB/s (16 KiB msgs)` : errOf(r.latency),
     connectVsPeerjs: r.connect && !r.connect.error ? `ours ${r.connect.oursFirstMessageMs} ms / PeerJS ${r.connect.peerjsFirstMessageMs ?? '-'} ms` : errOf(r.connect),
+    connectAtLoadVsPeerjs: r.connect && !r.connect.error ? `connect() as the page loads: ours ${r.connect.atLoad?.oursFirstMessageMs ?? '-'} ms / PeerJS ${r.connect.atLoad?.peerjsFirstMessageMs ?? '-'} ms` : errOf(r.connect),
     rttVsPeerjs: r.latency && !r.latency.error ? `mesh ${r.latency.meshRttP50Ms} ms / PeerJS DataConnection ${r.latency.peerjsRttP50Ms ?? r.latency.peerjsError ?? '-'} ms (p50)` : errOf(r.latency),
     throughputVsPeerjs: r.latency && !r.latency.error ? `mesh ${r.latency.meshMBps} MB/s / PeerJS ${r.latency.peerjsMBps ?? '-'} MB/s (16 KiB msgs)` : errOf(r.latency),
     'firefox.rttRatioP50': r.firefox && !r.firefox.error ? `mesh ${r.firefox.meshRttP50Ms} ms / raw DC ${r.firefox.rawRttP50Ms} ms (${r.firefox.browser})` : errOf(r.firefox),
