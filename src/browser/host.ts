@@ -504,6 +504,7 @@ export class NodeHost {
       rtcDials: this.backoff.counters(),
       fastGrants: { granted: this.grants.granted, revoked: this.grants.revoked, relayGranted: this.relays?.granted ?? 0, relayRevoked: this.relays?.revoked ?? 0 },
       ice: this.ice.status(),
+      limits: s.limits,
       boot: { node: this.boot },
       ...(tab.origin === undefined ? { apps: this.attachedApps() } : {}),
     };

@@ -155,6 +155,11 @@ export interface BrowserStatus {
   /** The data plane in this tab (docs/DATA-PLANE.md): absent when it is off (`connect({ fastPath: false })`). */
   fastPath?: FastPathStatus;
   /**
+   * The node's `idleLinkMs` and `maxLinksPerAddress`, as the first tab to connect set them (or the
+   * defaults): a later tab's options, and any app's that comes through a hub, do not change them.
+   */
+  limits: { idleLinkMs: number; maxLinksPerAddress: number };
+  /**
    * When each step of the start happened (absolute ms, boot-marks.ts): `node` from the node host
    * (worker script ran, first hello, IndexedDB open, keys loaded, node started, WebSocket dialled and
    * open, first link up), `tab` from this tab's connect() (lock held, hello answered, ready).

@@ -121,6 +121,8 @@ export interface NodeStatus {
   e2e: E2eStatus;
   /** Streams open now, and segments sent again since the node started. */
   streams: StreamStatus;
+  /** Limits the node runs with (its options, or their defaults): a browser node takes them from the tab that started it. */
+  limits: { idleLinkMs: number; maxLinksPerAddress: number };
 }
 
 export interface NodeEvents {

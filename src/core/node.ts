@@ -423,6 +423,7 @@ export class MeshNode {
       counters: this.counters.toJSON(),
       e2e: this.e2e.status(),
       streams: this.streams.status(),
+      limits: { idleLinkMs: this.o.idleLinkMs, maxLinksPerAddress: this.o.maxLinksPerAddress },
     };
   }
 

@@ -181,6 +181,36 @@ for (const engine of ENGINES) {
         await ctx.close();
       }));
 
+    test("an app through the hub cannot set the node's links-per-address cap, even with a hello of its own making; a first-party page that starts its node can", () =>
+      withLogs(async () => {
+        // Each in a fresh context, so each page's hello is the one that starts its node. Our client
+        // never sends the cap through a hub; a hostile page would, so this one speaks the hub's
+        // wire itself (openHub, then a hello it wrote) and asks for the node's status.
+        const appCtx = await browser.createBrowserContext();
+        const page = await openTab(appCtx, `${as(siteA, '127.0.0.1')}/app.html`, `${engine}:cap-app`);
+        // A string, not a function: tsx would wrap the inner arrows in a helper the page lacks.
+        const crafted = `(async (url) => {
+          const { openHub } = await import('/meshwork/hub-link.js');
+          const { conn } = await openHub(url, 15000);
+          const replies = new Map();
+          conn.onMessage((m) => replies.get(m && m.re)?.(m));
+          const ask = (m) => new Promise((resolve) => { replies.set(m.id, resolve); conn.post(m); });
+          const hello = await ask({ op: 'hello', id: 1, tabId: 'crafted', app: 'chat', bootstrap: ['ws://127.0.0.1:1/'], canHost: false, rtc: false, maxLinksPerAddress: 1, idleLinkMs: 5000 });
+          if (!hello.ok) throw new Error('hello refused: ' + JSON.stringify(hello.error));
+          const status = await ask({ op: 'status', id: 2 });
+          return status.value.limits;
+        })(${JSON.stringify(hubUrl())})`;
+        const appLimits = (await page.evaluate(crafted)) as { maxLinksPerAddress: number; idleLinkMs: number };
+        const ownCtx = await browser.createBrowserContext();
+        const own = await bootTab(ownCtx, hub.http, `${engine}:cap-own`, { maxLinksPerAddress: 3 });
+        const ownLimits = (await status(own.page) as unknown as { limits: { maxLinksPerAddress: number } }).limits;
+        assert.equal(appLimits.maxLinksPerAddress, 16, 'the hub dropped the crafted cap: the node keeps the default');
+        assert.equal(appLimits.idleLinkMs, 5_000, 'the rest of the crafted hello reached the node (it started the node)');
+        assert.equal(ownLimits.maxLinksPerAddress, 3, 'a first-party page sets the cap of the node it starts');
+        await appCtx.close();
+        await ownCtx.close();
+      }));
+
     test('a hub started with default options refuses every other origin with FORBIDDEN, and serves its own', () =>
       withLogs(async () => {
         const closed = await startServer({ host: '127.0.0.2' });
