@@ -18,7 +18,6 @@
 import { bytesEqual } from '../core/bytes.js';
 import { associatedData, open, seal } from '../core/e2e-crypto.js';
 import { MeshError } from '../core/errors.js';
-import { idFromText } from '../core/id.js';
 import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
@@ -27,29 +26,10 @@ import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { readPlainPacket, readSealedPacket, writePlainPacket, writeSealedPacket, type PacketHead, type SealedPacket } from '../core/sealed-frame.js';
 import { CryptoSlots } from './crypto-slots.js';
-import type { FastPathStatus, HostEvent } from './protocol.js';
+import type { FastPathStatus } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
 import { TabRelays } from './tab-relay.js';
-
-type GrantEvent = Extract<HostEvent, { ev: 'fast-grant' }>;
-
-interface Grant {
-  key: string;
-  peer: string;
-  peerId: Uint8Array;
-  selfId: Uint8Array;
-  /** The link's channel is bound to the peer: our packets go in the clear inside it, and the peer's are taken so. */
-  bound: boolean;
-  /** The pair key, when the node may seal to the peer: sealed packets from it are opened here. */
-  sealing?: { aes: CryptoKey; ownPublic: Uint8Array; peerPublic: Uint8Array };
-  app: Uint8Array;
-  seq: PacketSequence;
-  lane: number;
-  /** May take the peer's Data and Request packets (the app has no other tab); Responses to our own requests always. */
-  inbound: boolean;
-  /** The link lives in another tab: frames go to it over this relay channel (tab-relay.ts). */
-  via?: string;
-}
+import { firstRequestId, fromPeer, type Grant, type GrantEvent, makeGrant } from './tab-grant.js';
 
 interface PendingRequest {
   peer: string;
@@ -75,16 +55,6 @@ export interface FastPathHost {
   traffic(peers: string[]): void;
 }
 
-/**
- * The node's request ids count up from 1; a tab's live above this, in a range of its lane's
- * (lanes 1-7), so that neither the node's nor another tab's ever meet them, also where one tab
- * routes another's answers (tab-relay.ts). Within the range a tab starts from the clock (8 per
- * ms), so a tab given a lane after an earlier one starts above the ids that one used.
- */
-const TAB_REQUEST_BASE = 2 ** 40;
-function firstRequestId(lane: number): number {
-  return TAB_REQUEST_BASE * lane + (Date.now() % 2 ** 36) * 8;
-}
 /** The node's default request timeout (node-settings.ts), the same for requests the tab sends itself. */
 const REQUEST_TIMEOUT_MS = 5_000;
 /** How often the tab tells the node of its traffic, while there is some: well under any idle time. */
@@ -123,6 +93,8 @@ export class FastPath implements RtcTap {
       this.host.deliver(from, data, port);
     },
     busy: (peer) => this.busy(peer),
+    handle: async (from, port, data) => (this.host.handles(port) ? this.host.runHandler(from, data, port) : undefined),
+    drop: (reason) => this.drop(reason),
   });
   /** Claimed frames are opened a few at a time (CRYPTO_SLOTS), and taken one after another in the order they came. */
   private inbound: Promise<void> = Promise.resolve();
@@ -149,11 +121,7 @@ export class FastPath implements RtcTap {
     if (old) this.forget(old);
     let seq = this.lanes.get(g.lane);
     if (!seq) this.lanes.set(g.lane, (seq = new PacketSequence(() => Date.now(), g.lane)));
-    const sealing = g.aes && g.ownPublic && g.peerPublic ? { aes: g.aes, ownPublic: g.ownPublic, peerPublic: g.peerPublic } : undefined;
-    const grant: Grant = {
-      key: g.key, peer: g.peer, peerId: idFromText(g.peer), selfId: idFromText(g.self), bound: g.bound, sealing, app: g.app, seq, lane: g.lane,
-      inbound: g.inbound !== false && g.via === undefined, ...(g.via !== undefined ? { via: g.via } : {}),
-    };
+    const grant = makeGrant(g, seq);
     this.byPeer.set(g.peer, grant);
     this.byKey.set(g.key, grant);
     this.stats.grants++;
@@ -235,11 +203,12 @@ export class FastPath implements RtcTap {
     const grant = this.byKey.get(key);
     if (!grant && this.pending.size === 0 && !this.relays.routing) return false;
     // A Response may answer a request sent under a grant since revoked: it is taken as that grant says.
-    // While its app has other tabs, a request is the node's to hand out (inbound false), and so is
-    // a datagram unless the node told this tab where the app's listening tabs are.
+    // While its app has other tabs (inbound false), a request is the node's to hand out unless the
+    // node told this tab which tab handles which port, and a datagram unless it told where the
+    // app's listening tabs are.
     const grantFor = (kind: number): Grant | undefined => {
       if (!FAST_KINDS.has(kind)) return undefined;
-      if (kind === PacketKind.Request) return grant?.inbound === false ? undefined : grant;
+      if (kind === PacketKind.Request) return grant?.inbound === false && !this.relays.handling ? undefined : grant;
       if (kind === PacketKind.Data) return grant?.inbound === false && !this.relays.fanningOut ? undefined : grant;
       return grant ?? this.pendingGrant(key);
     };
@@ -248,7 +217,7 @@ export class FastPath implements RtcTap {
     const clear = readPlainPacket(frame);
     if (clear) {
       const g = grantFor(clear.kind);
-      if (!g || !g.bound || !this.fromPeer(g, clear)) return false;
+      if (!g || !g.bound || !fromPeer(g, clear)) return false;
       this.stats.clear++;
       if (this.inboundQueued === 0) {
         try {
@@ -262,7 +231,7 @@ export class FastPath implements RtcTap {
     const p = readSealedPacket(frame);
     if (!p) return false;
     const g = grantFor(p.kind);
-    if (!g?.sealing || !this.fromPeer(g, p)) return false;
+    if (!g?.sealing || !fromPeer(g, p)) return false;
     // Opened as soon as a crypto slot is free, so AES-GCM runs for a few frames at a time; taken in arrival order.
     const opened = this.openSealed(g.sealing, p);
     this.takeInTurn(() => opened.then((plain) => this.onOpened(g, p, frame, plain)));
@@ -276,11 +245,6 @@ export class FastPath implements RtcTap {
       .then(fn)
       .catch(() => this.drop('fast:error'))
       .finally(() => this.inboundQueued--);
-  }
-
-  /** Sent by the link's own peer, to us: only such a packet travels inside the channel alone. */
-  private fromPeer(g: Grant, p: PacketHead): boolean {
-    return bytesEqual(p.src, g.peerId) && bytesEqual(p.dst, g.selfId);
   }
 
   /** The plaintext; HAND_ON for the node to deal with; or the reason to drop it. */
@@ -319,17 +283,33 @@ export class FastPath implements RtcTap {
     if (p.kind === PacketKind.Request) {
       const r = Payload.request.decode(plain);
       if (!r) return this.drop('fast:bad-payload');
-      if (!bytesEqual(r.app, g.app) || !this.host.handles(r.port) || !this.byKey.has(g.key)) return this.handOn(g, frame);
+      // The app has several tabs: the tab the node would ask, this one or another over its channel.
+      const to = g.inbound ? 'self' : this.relays.handlerFor(r.port);
+      if (!bytesEqual(r.app, g.app) || to === undefined || (to === 'self' && !this.host.handles(r.port)) || !this.byKey.has(g.key)) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
       this.stats.received++;
       this.busy(g.peer);
       // The handler runs beside the next packets, as the node's do; its answer goes back sealed here.
-      void this.host.runHandler(g.peer, r.data, r.port).then(({ ok, data }) => {
+      const answer = (ok: boolean, data: AppData, relayed: boolean) => {
         checkData(data);
         return this.queue(g, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data })).then((sent) => {
-          if (sent) this.stats.responses++;
-          else this.drop('fast:reply-unsent');
+          if (!sent) return this.drop('fast:reply-unsent');
+          this.stats.responses++;
+          if (relayed) this.relays.stats.relayedReplies++;
         });
+      };
+      if (to === 'self') {
+        void this.host.runHandler(g.peer, r.data, r.port).then(({ ok, data }) => answer(ok, data, false)).catch(() => this.drop('fast:reply-unsent'));
+        return;
+      }
+      // One leg to the handling tab and one back. Its data moves there: a copy of its own, not a view into the frame.
+      const data = r.data instanceof Uint8Array ? r.data.slice() : r.data;
+      void this.relays.ask(to, g.peer, r.port, data).then((o) => {
+        if (o === 'parked') return this.drop('fast:handler-parked');
+        if (o !== 'not-run') return answer(o.ok, o.data, true);
+        // Not run there (no handler any more, or the tab went first): the node's worker asks another tab, as it does when a tab dies.
+        this.relays.stats.relayedRequestsToNode++;
+        this.handOn(g, frame);
       }).catch(() => this.drop('fast:reply-unsent'));
       return;
     }

@@ -83,6 +83,8 @@ export class NodeHost {
   private streams?: HostStreams;
   private readonly dialled = new Set<string>();
   private nextRid = 1;
+  /** Requests the node asked a tab to run (askTab), retries included: status().tabRequests. */
+  private tabRequests = 0;
   private readonly startedAt = Date.now();
   private keyStorage: KeyStorage = 'cryptokey';
   /** Making an identity with proof of work: the last progress, told to every tab as it goes. */
@@ -118,7 +120,7 @@ export class NodeHost {
       },
     );
     const relays = kind === 'shared-worker'
-      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), log: (text) => this.log(text) })
+      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), handlers: (app) => this.handlersOf(app), log: (text) => this.log(text) })
       : undefined;
     this.relays = relays;
     this.grants = new FastGrants({
@@ -185,9 +187,12 @@ export class NodeHost {
       case 'request':
         return node.request(m.to, m.data, { app: tab.app, port: m.port, timeoutMs: m.timeoutMs });
       case 'handle':
-        return this.addHandler(node, tab, m.port);
+        this.addHandler(node, tab, m.port);
+        // The host tab of a link taking this app's requests learns of it (relay-grants.ts).
+        return this.relays?.syncListeners();
       case 'unhandle':
-        return this.removeHandler(tab, appKey(tab.app, m.port));
+        this.removeHandler(tab, appKey(tab.app, m.port));
+        return this.relays?.syncListeners();
       case 'listen':
         tab.listening = m.on;
         // The host tab of a link fanning this app's datagrams out learns of it before this reply.
@@ -357,7 +362,21 @@ export class NodeHost {
     }
   }
 
-  /** Runs a request through the first live tab that handles its port; another one if that tab dies meanwhile. */
+  /** The handling tabs of each port of `app`, in the order askTab tries them. */
+  private handlersOf(app: string): [number, TabSession[]][] {
+    const out: [number, TabSession[]][] = [];
+    for (const [key, entry] of this.handlerTabs) {
+      const [a, port] = JSON.parse(key) as [string, number];
+      if (a === app) out.push([port, entry.tabs]);
+    }
+    return out;
+  }
+
+  /**
+   * Runs a request through the first live tab that handles its port; another one if that tab
+   * dies meanwhile. The host tab of a link does the same for its peer's requests while the app
+   * has several tabs (relay-grants.ts `fast-handlers`), and gives the node what it could not.
+   */
   private askTab(key: string, m: Message): Promise<AppData> {
     return new Promise((resolve, reject) => {
       const attempt = () => {
@@ -366,6 +385,7 @@ export class NodeHost {
         const tab = tabs.find((t) => t.alive && !t.parked) ?? tabs.find((t) => t.alive);
         if (!tab) return reject(new MeshError('UNREACHABLE', `no open tab handles port ${m.port}`));
         const rid = this.nextRid++;
+        this.tabRequests++;
         this.replies.set(rid, { resolve, reject, tab, retry: attempt });
         tab.conn.post({ ev: 'request', rid, from: m.from, data: m.data, port: m.port });
       };
@@ -478,6 +498,7 @@ export class NodeHost {
     parkedTabs: number;
     startedAt: number;
     rehomed: number;
+    tabRequests: number;
     hostedBy: Record<string, number>;
     counters: NodeStatus['counters'];
     e2e: NodeStatus['e2e'];
@@ -498,6 +519,7 @@ export class NodeHost {
       ...(this.work && { work: this.work }),
       startedAt: this.startedAt,
       rehomed: this.broker.rehomed,
+      tabRequests: this.tabRequests,
       hostedBy: Object.fromEntries(this.broker.hostedBy()),
       counters: s.counters,
       e2e: s.e2e,

@@ -108,6 +108,12 @@ export type HostEvent =
    * channels), all its listening tabs; null: the node hands the app's datagrams out.
    */
   | { ev: 'fast-listeners'; tabs: string[] | null }
+  /**
+   * To a host tab whose app has several tabs: for each port of the app, the tab the node would
+   * ask to handle a request (host.ts askTab), `self` or a relay channel; a port the node would
+   * ask another tab (parked, or with no channel) is left out. Null: the node hands them out.
+   */
+  | { ev: 'fast-handlers'; ports: [number, string][] | null }
   /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
   | { ev: 'log'; text: string }
   /** Making the node's identity with proof of work: keys tried so far (see ConnectOptions.powBits). */
@@ -195,6 +201,14 @@ export interface FastPathStatus {
   relayedData: number;
   /** Datagrams to this tab's app that the host tab of the link opened and passed to it. */
   viaTabData: number;
+  /** Host tab of an app with several tabs: the peer's requests it opened and passed to the tab that handles their port. */
+  relayedRequests: number;
+  /** Host tab: those tabs' answers it wrote back on the DataChannel. */
+  relayedReplies: number;
+  /** Host tab: of those requests, the ones the other tab did not run (no handler any more, or it went first): handed to the node, which asks another tab. */
+  relayedRequestsToNode: number;
+  /** Requests to this tab's app that the host tab of the link opened and this tab handled. */
+  viaTabRequests: number;
   dropped: Record<string, number>;
 }
 

@@ -27,6 +27,8 @@ export interface RelayGrantsHost {
   tabs(): Iterable<RelayTab>;
   /** The tab's packet-id lane (FastGrants.laneOf): one allocator for host and relay grants alike. */
   laneOf(tab: FastTab): number | undefined;
+  /** The handling tabs of each port of `app`, in the order the node asks them (host.ts askTab). */
+  handlers(app: string): Iterable<[number, readonly FastTab[]]>;
   log(text: string): void;
 }
 
@@ -53,6 +55,8 @@ export class RelayGrants {
   private hostGrants: ReadonlyMap<string, { tab: FastTab; message: FastGrantMessage }> = new Map();
   /** The listener list last told to each host tab (JSON). */
   private readonly told = new Map<FastTab, string>();
+  /** The handler routes last told to each host tab (JSON). */
+  private readonly toldHandlers = new Map<FastTab, string>();
   granted = 0;
   revoked = 0;
 
@@ -100,11 +104,14 @@ export class RelayGrants {
   }
 
   /**
-   * Tells each host tab whose app has several tabs where a datagram to its app goes: every
+   * Tells each host tab whose app has several tabs where its peers' packets to its app go (on
+   * every sync, and when a tab starts or stops listening or handling a port, before its reply).
+   * Datagrams: every
    * listening tab of the app, itself (`self`) or over a channel. Null (the node hands them out)
    * unless every listener is running and has a channel to it: a parked tab gets its datagrams
-   * when it comes back, from the node, and a tab without a channel only from the node. Called
-   * on every sync and when a tab starts or stops listening, before its reply.
+   * when it comes back, from the node, and a tab without a channel only from the node.
+   * Requests: per port, the tab the node would ask (the first running handling tab), when that
+   * is the host tab or a tab it has a channel to; other ports are the node's to hand out.
    */
   syncListeners(): void {
     const all = [...this.host.tabs()].filter((t) => t.alive);
@@ -115,6 +122,12 @@ export class RelayGrants {
       this.told.delete(tab);
       if (tab.alive) tab.post({ ev: 'fast-listeners', tabs: null });
     }
+    for (const [tab] of [...this.toldHandlers]) {
+      if (hosts.has(tab)) continue;
+      this.toldHandlers.delete(tab);
+      if (tab.alive) tab.post({ ev: 'fast-handlers', ports: null });
+    }
+    for (const t1 of hosts) this.syncHandlers(t1);
     for (const t1 of hosts) {
       const listeners = all.filter((t) => t.app === t1.app && t.listening);
       let list: string[] | null = listeners.length > 0 ? [] : null;
@@ -129,6 +142,23 @@ export class RelayGrants {
       this.told.set(t1, json);
       t1.post({ ev: 'fast-listeners', tabs: list });
     }
+  }
+
+  /** The handler routes of host tab `t1`'s app: see syncListeners. */
+  private syncHandlers(t1: FastTab): void {
+    const ports: [number, string][] = [];
+    for (const [port, tabs] of this.host.handlers(t1.app)) {
+      // The node's own choice (host.ts askTab): a running tab first, a parked one only if no other.
+      const tab = tabs.find((t) => t.alive && !t.parked);
+      if (!tab) continue;
+      const to = tab === t1 ? 'self' : eligible(tab) ? this.channelBetween(t1, tab) : undefined;
+      if (to !== undefined) ports.push([port, to]);
+    }
+    ports.sort((a, b) => a[0] - b[0]);
+    const json = JSON.stringify(ports);
+    if (this.toldHandlers.get(t1) === json) return;
+    this.toldHandlers.set(t1, json);
+    t1.post({ ev: 'fast-handlers', ports });
   }
 
   private channelBetween(a: FastTab, b: FastTab): string | undefined {

@@ -1,178 +1,15 @@
 /**
- * The data plane across tabs (docs/DATA-PLANE.md, "Several tabs"): a MessageChannel the node's
- * worker set up between two tabs of the node, so that a tab whose peer's WebRTC link lives in
- * the other tab reaches it in one MessagePort leg instead of two through the worker.
- *
- * Either tab may host links the other uses, so each end plays both roles:
- * - *client*: posts frames it sealed itself (fast-path.ts, under a grant with `via`) for a link
- *   the other tab hosts, and gets back an ack per frame (written on the DataChannel, or not) and
- *   the answers to its requests, opened by the host tab;
- * - *host*: writes the frames it gets on the DataChannel with the same backpressure as its own
- *   (rtc-host.ts sendOwn), in the order they came, and passes back answers.
- *
- * Backpressure toward the host tab: at most WINDOW bytes of frames wait for their acks; further
- * sends wait. A MessagePort reports no close when its tab dies (BROWSER-FACTS.md): the worker,
- * which learns of it from the tab's Web Lock, tells the survivor (`relay-close`), and what was
- * not acked by then is settled as unknown (see `post`).
+ * The data plane across tabs (docs/DATA-PLANE.md, "Several tabs"): a tab's relay channels to
+ * the other tabs of the node (relay-channel.ts), so that a tab whose peer's WebRTC link lives in
+ * another tab reaches it in one MessagePort leg instead of two through the worker; and what
+ * the tab hosting a link routes over them: the answers to other tabs' requests (by request id),
+ * the peer's datagrams to its app's listening tabs, and the peer's requests to the tab that
+ * handles their port, both as the node told (`fast-listeners`, `fast-handlers`).
  */
 import type { AppData } from '../core/payloads.js';
+import { type AskOutcome, RelayChannel, type RelayHost } from './relay-channel.js';
 
-/** Bytes of frames a client may have posted and not yet seen acked: as much as the DataChannel's own high-water mark. */
-const WINDOW = 1024 * 1024;
-
-type RelayMessage =
-  | { t: 'frame'; seq: number; key: string; frame: Uint8Array; rid?: number; ms?: number }
-  | { t: 'ack'; seq: number; ok: boolean }
-  | { t: 'answer'; rid: number; from: string; ok: boolean; data: AppData }
-  /** A datagram to this tab's app that the host tab opened (its app has several tabs: DATA-PLANE.md, "Several tabs"). */
-  | { t: 'data'; from: string; port: number; data: AppData }
-  /** This end closes (its tab parks or goes): the other stops posting at once, before the worker tells it. */
-  | { t: 'bye' };
-
-/** What a channel needs of its tab's data plane (fast-path.ts). */
-export interface RelayHost {
-  /**
-   * Host role: writes a frame another tab sealed on link `key`; a request's id (`rid`) is kept
-   * for `ms` so that its Response, opened here, goes back on `back`. False: not written.
-   */
-  relayFrame(key: string, frame: Uint8Array, back: RelayChannel, rid?: number, ms?: number): Promise<boolean>;
-  /** Client role: the host tab opened the answer to our request `rid` from `from`. */
-  relayedAnswer(rid: number, from: string, ok: boolean, data: AppData): void;
-  /** Client role: the host tab opened a datagram to our app. */
-  relayedData(from: string, port: number, data: AppData): void;
-  /** The channel closed: routes that answered on it go. */
-  channelClosed(ch: RelayChannel): void;
-}
-
-interface Unacked {
-  bytes: number;
-  settle: (ok: boolean) => void;
-  /** What a frame whose fate is unknown (the channel closed first) counts as: see `post`. */
-  unknownAs: boolean;
-}
-
-export class RelayChannel {
-  private nextSeq = 1;
-  private readonly unacked = new Map<number, Unacked>();
-  private inFlight = 0;
-  private windowWaiters: (() => void)[] = [];
-  /** Frames from the other tab are written in the order they came. */
-  private serving: Promise<void> = Promise.resolve();
-  closed = false;
-
-  constructor(
-    readonly ch: string,
-    private readonly port: MessagePort,
-    private readonly host: RelayHost,
-  ) {
-    port.onmessage = (ev: MessageEvent) => this.onMessage(ev.data as RelayMessage);
-  }
-
-  /**
-   * Client role: posts a sealed frame for link `key`, once the window has room. Resolves with
-   * `sent`, which settles with the host tab's ack: true once written on the DataChannel, false
-   * when not (the link is gone there: the caller goes through the node). Should the channel
-   * close before the ack, whether it was written is unknown: a request (`rid`) then counts as
-   * sent (it waits for its answer or its timeout: sending it again could run its handler twice),
-   * a datagram as not sent (it goes again through the node: a duplicate at worst).
-   */
-  async post(key: string, frame: Uint8Array, rid?: number, ms?: number): Promise<{ sent: Promise<boolean> }> {
-    while (!this.closed && this.inFlight > 0 && this.inFlight + frame.byteLength > WINDOW) {
-      await new Promise<void>((wake) => this.windowWaiters.push(wake));
-    }
-    if (this.closed) return { sent: Promise.resolve(false) };
-    const seq = this.nextSeq++;
-    const bytes = frame.byteLength;
-    const sent = new Promise<boolean>((settle) => this.unacked.set(seq, { bytes, settle, unknownAs: rid !== undefined }));
-    this.inFlight += bytes;
-    const m: RelayMessage = { t: 'frame', seq, key, frame, ...(rid !== undefined ? { rid, ms } : {}) };
-    // The frame is one buffer of its own (sealed-frame.ts) that nothing here reads again: moved, not copied.
-    const whole = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer;
-    try {
-      this.port.postMessage(m, whole ? [frame.buffer as ArrayBuffer] : []);
-    } catch {
-      this.ack(seq, false);
-    }
-    return { sent };
-  }
-
-  /** Host role: the answer to a request the other tab relayed through us. */
-  answer(rid: number, from: string, ok: boolean, data: AppData): void {
-    if (this.closed) return;
-    const m: RelayMessage = { t: 'answer', rid, from, ok, data };
-    const move = data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
-    try {
-      this.port.postMessage(m, move);
-    } catch {
-      // A buffer that cannot move (shared with something else): copied instead.
-      this.port.postMessage(m);
-    }
-  }
-
-  /** Host role: a datagram to the other tab's app (the same as ours), opened here. `move`: its buffer may be moved, nothing else reads it. */
-  data(from: string, port: number, data: AppData, move: boolean): void {
-    if (this.closed) return;
-    const m: RelayMessage = { t: 'data', from, port, data };
-    const buffers = move && data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
-    try {
-      this.port.postMessage(m, buffers);
-    } catch {
-      this.port.postMessage(m);
-    }
-  }
-
-  /** The other tab is gone or parked (the worker says so), or this tab is: nothing more goes either way. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      this.port.postMessage({ t: 'bye' } satisfies RelayMessage);
-    } catch {
-      // Nothing to tell.
-    }
-    this.port.onmessage = null;
-    this.port.close();
-    for (const [seq, u] of [...this.unacked]) {
-      this.unacked.delete(seq);
-      u.settle(u.unknownAs);
-    }
-    this.inFlight = 0;
-    this.wakeAll();
-    this.host.channelClosed(this);
-  }
-
-  private onMessage(m: RelayMessage): void {
-    if (this.closed || typeof m !== 'object' || m === null) return;
-    if (m.t === 'ack') return this.ack(m.seq, m.ok === true);
-    if (m.t === 'bye') return this.close();
-    if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data);
-    if (m.t === 'data') return this.host.relayedData(m.from, m.port, m.data);
-    if (m.t === 'frame' && m.frame instanceof Uint8Array && typeof m.key === 'string') {
-      const { key, frame, rid, ms } = m;
-      this.serving = this.serving
-        .then(() => this.host.relayFrame(key, frame, this, rid, ms))
-        .catch(() => false)
-        .then((ok) => {
-          if (!this.closed) this.port.postMessage({ t: 'ack', seq: m.seq, ok } satisfies RelayMessage);
-        });
-    }
-  }
-
-  private ack(seq: number, ok: boolean): void {
-    const u = this.unacked.get(seq);
-    if (!u) return;
-    this.unacked.delete(seq);
-    this.inFlight -= u.bytes;
-    u.settle(ok);
-    this.wakeAll();
-  }
-
-  private wakeAll(): void {
-    const waiters = this.windowWaiters;
-    this.windowWaiters = [];
-    for (const wake of waiters) wake();
-  }
-}
+export type { AskOutcome } from './relay-channel.js';
 
 /** What the relay channels need of their tab's data plane (fast-path.ts), generic over its grant. */
 export interface RelayOwner<G> {
@@ -186,6 +23,10 @@ export interface RelayOwner<G> {
   delivered(from: string, port: number, data: AppData): void;
   /** Application traffic with `peer` (the idle-link report). */
   busy(peer: string): void;
+  /** Client role: runs this tab's handler for `port`; undefined when it has none. */
+  handle(from: string, port: number, data: AppData): Promise<{ ok: boolean; data: AppData } | undefined>;
+  /** Counts a dropped message with its reason. */
+  drop(reason: string): void;
 }
 
 /** A request another tab relayed through this one, waiting for its Response on this tab's link. */
@@ -207,12 +48,44 @@ const DEFAULT_REQUEST_MS = 5_000;
 export class TabRelays<G> implements RelayHost {
   private readonly channels = new Map<string, RelayChannel>();
   private readonly routes = new Map<number, Route<G>>();
-  readonly stats = { relayedOut: 0, relayedBack: 0, relayedData: 0 };
+  readonly stats = { relayedOut: 0, relayedBack: 0, relayedData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0 };
   /**
    * Host role, while this tab's app has several tabs: where a datagram to the app goes, `self`
    * or a channel, as the node told (`fast-listeners`); null: the node hands them out.
    */
   private listeners: string[] | null = null;
+
+  /**
+   * Host role, while this tab's app has several tabs: which tab handles each port, `self` or a
+   * channel, the one the node itself would ask (host.ts askTab), as the node told
+   * (`fast-handlers`); null: the node hands the app's requests out.
+   */
+  private handlers: Map<number, string> | null = null;
+
+  /** The node's choice of handling tab per port of this app (null: leave the app's requests to the node). */
+  setHandlers(ports: [number, string][] | null): void {
+    this.handlers = ports ? new Map(ports) : null;
+  }
+
+  /** Whether this tab may take a request to its app although the app has other tabs. */
+  get handling(): boolean {
+    return this.handlers !== null;
+  }
+
+  /** Where a request to this tab's app on `port` goes: `self`, a channel, or undefined (the node's). */
+  handlerFor(port: number): string | undefined {
+    const to = this.handlers?.get(port);
+    if (to === undefined || to === 'self') return to;
+    return this.channels.get(to)?.closed === false ? to : undefined;
+  }
+
+  /** Host role: asks the tab on channel `ch` to run its handler (see RelayChannel.ask). */
+  ask(ch: string, from: string, port: number, data: AppData): Promise<AskOutcome> {
+    const c = this.channels.get(ch);
+    if (!c || c.closed) return Promise.resolve('not-run');
+    this.stats.relayedRequests++;
+    return c.ask(from, port, data);
+  }
 
   /** The node's list of this app's listening tabs (null: leave the app's datagrams to the node). */
   setListeners(tabs: string[] | null): void {
@@ -255,9 +128,9 @@ export class TabRelays<G> implements RelayHost {
     this.channels.get(ch)?.close();
   }
 
-  /** This tab parks or closes: its channels go (a message to a page in the back/forward cache would evict it). */
-  closeAll(): void {
-    for (const c of [...this.channels.values()]) c.close();
+  /** This tab parks (`parked`) or closes: its channels go (a message to a page in the back/forward cache would evict it). */
+  closeAll(parked = false): void {
+    for (const c of [...this.channels.values()]) c.close({ parked });
   }
 
   /** Client role: posts a frame for link `key` on channel `ch`; not sent when that channel is gone. */
@@ -325,6 +198,16 @@ export class TabRelays<G> implements RelayHost {
 
   relayedAnswer(rid: number, from: string, ok: boolean, data: AppData): void {
     this.owner.answered(rid, from, ok, data);
+  }
+
+  async relayedRequest(from: string, port: number, data: AppData): Promise<{ ok: boolean; data: AppData } | undefined> {
+    const out = await this.owner.handle(from, port, data);
+    if (out) this.stats.viaTabRequests++;
+    return out;
+  }
+
+  stray(reason: string): void {
+    this.owner.drop(reason);
   }
 
   channelClosed(ch: RelayChannel): void {

@@ -6,7 +6,11 @@
  * answers back. The counters prove the path: the second tab's frames went through the first
  * (`viaTab`, `relayedOut`), B opened them itself, and A's worker sealed and opened none of them.
  * B's datagrams to A are opened by the first tab and passed to the second over the same channel;
- * B's requests to A go through A's node, which picks the handling tab.
+ * B's requests to A's app while it has two tabs are opened by the first tab too: it runs them
+ * itself when it handles the port, else passes them to the tab that does over their channel and
+ * writes that tab's answer on the DataChannel; A's worker asks no tab. When that tab closes with
+ * requests flowing, none is lost and none runs twice (what was in flight goes to A's node, whose
+ * worker asks another tab; then the first tab passes them to that one).
  * Closing the second tab leaves the first tab's path intact (its app is single-tab again: it
  * takes B's packets itself once more); closing the first re-homes the link to the second, which
  * then holds a grant for it and loses nothing.
@@ -28,6 +32,8 @@ const request = (page: Page, to: string, data: string): Promise<unknown> => page
 const send = (page: Page, to: string, data: string): Promise<void> => page.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 5 }), to, data);
 const inbox = (page: Page, from: string, prefix: string): Promise<string[]> =>
   page.evaluate((f, p) => (window as any).T.inbox.filter((m: any) => m.from === f && m.port === 5 && String(m.data).startsWith(p)).map((m: any) => m.data), from, prefix);
+/** The requests A's worker asked one of its tabs to run (host.ts askTab). */
+const workerAsked = (page: Page): Promise<number> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.tabRequests));
 const delta = (after: FastPathStatus, before: FastPathStatus, k: keyof FastPathStatus): number => (after[k] as number) - (before[k] as number);
 
 for (const engine of ENGINES) {
@@ -116,6 +122,55 @@ for (const engine of ENGINES) {
         assert.equal(delta(a1_3, a1_2, 'responses'), N, "and answered B's requests itself");
         assert.equal(delta(a1_3, a1_2, 'relayedOut'), 0, 'nothing relayed any more');
         assert.deepEqual(a1_3.dropped, {}, 'A1 dropped nothing');
+        await ctxA.close();
+        await ctxB.close();
+      }));
+
+    test("B's requests to A's app whose handler is only in the tab without the link go over the relay channel; closing that tab while requests flow loses none and runs none twice", () =>
+      withLogs(async () => {
+        const { ctxA, ctxB, a1, a2, b } = await twoTabsAndB('requests');
+        await a1.page.evaluate(() => (window as any).T.unhandle());
+        // The node tells A1 which tab handles port 1 (before the unhandle's reply): A2, over their channel.
+        let probes = 0;
+        await waitFor('A1 passing requests to A2', async () => {
+          const before = (await fastOf(a2.page)).viaTabRequests;
+          assert.equal(await request(b.page, a1.id, `probe${probes}`), `echo:probe${probes}`);
+          probes++;
+          return (await fastOf(a2.page)).viaTabRequests > before;
+        }, 20_000);
+        const N = 20;
+        const [a1_0, a2_0, w_0, asked_0] = [await fastOf(a1.page), await fastOf(a2.page), await workerE2e(a1.page), await workerAsked(a1.page)];
+        for (let i = 0; i < N; i++) assert.equal(await request(b.page, a1.id, `in${i}`), `echo:in${i}`);
+        const [a1_1, a2_1, w_1, asked_1] = [await fastOf(a1.page), await fastOf(a2.page), await workerE2e(a1.page), await workerAsked(a1.page)];
+        log(`A1 ${JSON.stringify(a1_1)} A2 ${JSON.stringify(a2_1)}`);
+        assert.equal(delta(a1_1, a1_0, 'relayedRequests'), N, "A1 opened B's requests and passed them to A2");
+        assert.equal(delta(a1_1, a1_0, 'relayedReplies'), N, "and wrote A2's answers on the DataChannel");
+        assert.equal(delta(a1_1, a1_0, 'relayedRequestsToNode'), 0, 'none went to the node');
+        assert.equal(delta(a2_1, a2_0, 'viaTabRequests'), N, 'A2 ran each');
+        assert.equal(asked_1 - asked_0, 0, "A's worker asked no tab");
+        assert.equal(w_1.opened - w_0.opened, 0, "A's worker opened none of them");
+        assert.equal(w_1.sealed - w_0.sealed, 0, 'and sealed none of the answers');
+        const handled = await a1.page.evaluate(() => (window as any).T.handled());
+        for (let i = 0; i < N; i++) assert.equal(handled[`in${i}`], 1, `in${i} handled once`);
+        for (const s of [a1_1, a2_1]) assert.deepEqual(s.dropped, {}, 'nothing dropped');
+
+        // A third tab handles port 1 too; the node asks A2 first (it came first). A2 closes while B's requests flow.
+        const a3 = await bootTab(ctxA, suite.server.http, `${engine}:requests-A3`, { bootstrap: [suite.server.url] });
+        await waitFor('A3 holds a grant through A1', async () => (await fastOf(a3.page)).granted === 1, 20_000);
+        await b.page.evaluate((to) => (window as any).T.startRequests(to, 20, 10_000), a1.id);
+        const results = (): Promise<{ i: number; ok: boolean; err?: string }[]> => b.page.evaluate(() => (window as any).T.results);
+        await waitFor('requests answered by A2', async () => (await results()).length >= 10, 20_000);
+        await a2.page.close();
+        const closedAt = (await results()).length;
+        await waitFor('requests answered by A3 through A1', async () => (await fastOf(a3.page)).viaTabRequests >= 10, 30_000);
+        await b.page.evaluate(() => (window as any).T.stopRequests());
+        const sent = await b.page.evaluate(() => (window as any).T.sent as number);
+        await waitFor(`all ${sent} requests settled`, async () => (await results()).length === sent, 30_000);
+        const all = await results();
+        log(`${sent} requests, ${closedAt} settled when A2 closed; A1 ${JSON.stringify(await fastOf(a1.page))} A3 ${JSON.stringify(await fastOf(a3.page))}`);
+        assert.deepEqual(all.filter((r) => !r.ok), [], 'every request answered');
+        const counts = await a1.page.evaluate(() => (window as any).T.handled());
+        for (let i = 0; i < sent; i++) assert.equal(counts[`r${i}`], 1, `r${i} handled exactly once`);
         await ctxA.close();
         await ctxB.close();
       }));

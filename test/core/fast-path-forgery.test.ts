@@ -37,15 +37,18 @@ interface End {
 
 type GrantEvent = Parameters<FastPath['grant']>[0];
 
-/** A tab of `host`'s node without the link: sends and answers only (a relay grant naming channel `via`). */
-function otherTab(host: End, via: string, lane: number): End {
+/** A handler in a tab without the link: what it answers a request with. */
+type TabHandler = (data: unknown) => Promise<{ ok: boolean; data: string }>;
+
+/** A tab of `host`'s node without the link: sends and answers only (a relay grant naming channel `via`); `handler`: it handles port 1. */
+function otherTab(host: End, via: string, lane: number, handler?: TabHandler): End {
   const end: End = { fast: undefined as unknown as FastPath, id: host.id, wire: [], handedOn: [], inbox: [], open: false, grant: { ...host.grant, lane, via, inbound: false } };
   end.fast = new FastPath({
     rtc: { sendOwn: async () => false, sendNow: () => false, toNode: () => undefined } as unknown as RtcHost,
     listening: () => true,
     deliver: (from, data, port) => void end.inbox.push({ from, data, port }),
-    handles: () => false,
-    runHandler: async () => ({ ok: false, data: 'none' }),
+    handles: (port) => port === 1 && handler !== undefined,
+    runHandler: async (_from, data) => handler!(data),
     traffic: () => undefined,
   });
   end.fast.grant(end.grant);
@@ -381,5 +384,149 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
     } finally {
       mc.port1.close();
     }
+  });
+
+  describe("an app with several tabs: the peer's requests go from the host tab to the handling tab the node names", () => {
+    /** A's host tab (its app has two tabs) and a second tab handling port 1 behind channel r1; B on the other end of the link. */
+    async function setUp(handler: TabHandler) {
+      const [a, b] = await pair();
+      a.fast.grant({ ...a.grant, inbound: false });
+      const a2 = otherTab(a, 'r1', 3, handler);
+      const mc = new MessageChannel();
+      a.fast.relays.open('r1', mc.port1);
+      a2.fast.relays.open('r1', mc.port2);
+      /** B's request to A's app on port 1; resolves once written, with B's outcome. */
+      const ask = async (data: string, timeoutMs = 5_000) => {
+        const n = b.wire.length;
+        const answer = b.fast.request(a.id, data, 1, timeoutMs, noNode).then((d) => ({ ok: true, d }), (e: Error) => ({ ok: false, d: e.message }));
+        await until(() => b.wire.length === n + 1, 5_000, 'the request written');
+        return { frame: b.wire[n]!, answer };
+      };
+      return { a, b, a2, mc, ask };
+    }
+    const relayCounts = (e: End) => {
+      const s = e.fast.status();
+      return [s.relayedRequests, s.relayedReplies, s.relayedRequestsToNode, s.viaTabRequests];
+    };
+
+    test('taken only with the node\'s routes; run in the handling tab once, answered on the link; a replay is dropped', async () => {
+      const runs: unknown[] = [];
+      const { a, b, a2, mc, ask } = await setUp(async (d) => (runs.push(d), { ok: true, data: `tab2:${String(d)}` }));
+      try {
+        const first = await ask('q1');
+        assert.equal(a.fast.take(KEY, first.frame), false, "no routes from the node: the node's to hand out");
+        a.fast.relays.setHandlers([[1, 'r1']]);
+        const n = a.wire.length;
+        assert.equal(a.fast.take(KEY, first.frame), true, 'with the routes: taken');
+        await until(() => a.wire.length === n + 1, 5_000, "the second tab's answer written on the link");
+        assert.equal(b.fast.take(KEY, a.wire.at(-1)!), true);
+        assert.deepEqual(await first.answer, { ok: true, d: 'tab2:q1' });
+        assert.equal(a.fast.take(KEY, first.frame), true);
+        await until(() => dropped(a, 'fast:replay') === 1, 5_000, 'the same request again: a replay');
+        assert.deepEqual(runs, ['q1'], 'run once, in the second tab');
+        assert.deepEqual(relayCounts(a), [1, 1, 0, 0], 'host tab: passed on once, answer written');
+        assert.deepEqual(relayCounts(a2), [0, 0, 0, 1], 'second tab: handled once');
+        // A port the node did not name, or a route to a channel that is gone: the node's.
+        a.fast.relays.setHandlers([[2, 'r1']]);
+        assert.equal(a.fast.take(KEY, (await ask('q2')).frame), true);
+        await until(() => a.handedOn.length === 1, 5_000, 'a port without a route: handed on opened-and-untouched');
+        a.fast.relays.setHandlers([[1, 'r9']]);
+        assert.equal(a.fast.take(KEY, (await ask('q3')).frame), true);
+        await until(() => a.handedOn.length === 2, 5_000, 'a route to no channel: handed on');
+        // `self`: the host tab handles it itself.
+        a.fast.relays.setHandlers([[1, 'self']]);
+        const own = await ask('q4');
+        assert.equal(a.fast.take(KEY, own.frame), true);
+        await until(() => a.wire.length === n + 2, 5_000, 'answered by the host tab');
+        assert.equal(b.fast.take(KEY, a.wire.at(-1)!), true);
+        assert.deepEqual(await own.answer, { ok: true, d: 'echo:q4' });
+        assert.deepEqual(runs, ['q1'], 'the second tab ran nothing more');
+      } finally {
+        mc.port1.close();
+      }
+    });
+
+    test('a forged or misrouted reply is dropped and counted; the real one still answers', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const { a, b, mc, ask } = await setUp(async (d) => (await held, { ok: true, data: `tab2:${String(d)}` }));
+      // A second channel into the host tab, whose far end this test holds: it asked nothing there.
+      const rogue = new MessageChannel();
+      a.fast.relays.open('r2', rogue.port1);
+      try {
+        a.fast.relays.setHandlers([[1, 'r1']]);
+        const q = await ask('q');
+        const n = a.wire.length;
+        assert.equal(a.fast.take(KEY, q.frame), true);
+        await until(() => a.fast.status().relayedRequests === 1, 5_000, 'asked of the second tab');
+        // Request 1 is in flight on r1: a reply for it on r2 is not its answer.
+        rogue.port2.postMessage({ t: 'reply', id: 1, ok: true, data: 'forged' });
+        await until(() => dropped(a, 'fast:stray-reply') === 1, 5_000, 'misrouted reply dropped and counted');
+        // A reply on r1 itself would need the second tab's port: it is that tab's, not the test's.
+        rogue.port2.postMessage({ t: 'reply', id: 77, ok: true, data: 'forged' });
+        await until(() => dropped(a, 'fast:stray-reply') === 2, 5_000, 'a reply to nothing asked dropped and counted');
+        assert.equal(a.wire.length, n, 'nothing written for them');
+        release();
+        await until(() => a.wire.length === n + 1, 5_000, 'the real answer written');
+        assert.equal(b.fast.take(KEY, a.wire.at(-1)!), true);
+        assert.deepEqual(await q.answer, { ok: true, d: 'tab2:q' });
+        // A request posted to a tab by a channel (not a host tab that opened it): run only if it handles the port.
+        rogue.port2.postMessage({ t: 'request', id: 'x', from: b.id, port: 1, data: 'y' });
+        await until(() => dropped(a, 'fast:stray-request') === 1, 5_000, 'a malformed request dropped and counted');
+      } finally {
+        mc.port1.close();
+        rogue.port2.close();
+      }
+    });
+
+    test('the handling tab goes with the request in flight: the request goes to the node once (its worker asks another tab); a parked tab keeps it', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const runs: unknown[] = [];
+      const { a, a2, mc, ask } = await setUp(async (d) => (runs.push(d), await held, { ok: true, data: 'late' }));
+      try {
+        a.fast.relays.setHandlers([[1, 'r1']]);
+        const q = await ask('gone', 500);
+        const n = a.wire.length;
+        assert.equal(a.fast.take(KEY, q.frame), true);
+        await until(() => runs.length === 1, 5_000, 'the second tab runs it');
+        // The tab closes (its pagehide): the host tab gives the request to the node, untouched.
+        a2.fast.relays.closeAll();
+        await until(() => a.handedOn.length === 1, 5_000, 'handed to the node');
+        assert.deepEqual(a.handedOn[0], q.frame, 'the frame as it came');
+        assert.deepEqual(relayCounts(a), [1, 0, 1, 0]);
+        release();
+        await until(() => a2.fast.status().viaTabRequests === 1, 5_000, 'its handler finished');
+        assert.equal(a.wire.length, n, "the closed tab's late answer is not written");
+        assert.deepEqual(runs, ['gone']);
+
+        // Parked with the handler running: the answer cannot come back, and the request stays with that tab (as the node leaves it).
+        let release2!: () => void;
+        const held2 = new Promise<void>((r) => (release2 = r));
+        let started = 0;
+        const s2 = await setUp(async () => (started++, await held2, { ok: true, data: 'x' }));
+        s2.a.fast.relays.setHandlers([[1, 'r1']]);
+        const q2 = await s2.ask('parks', 500);
+        assert.equal(s2.a.fast.take(KEY, q2.frame), true);
+        await until(() => started === 1, 5_000, 'the handler runs in the second tab');
+        s2.a2.fast.relays.closeAll(true);
+        await until(() => dropped(s2.a, 'fast:handler-parked') === 1, 5_000, 'counted, not handed on');
+        assert.equal(s2.a.handedOn.length, 0, 'not run elsewhere');
+        release2();
+        s2.mc.port1.close();
+
+        // A tab that no longer handles the port runs nothing and says so: to the node.
+        const s3 = await setUp(async () => ({ ok: true, data: 'x' }));
+        s3.a.fast.relays.setHandlers([[1, 'r1']]);
+        (s3.a2.fast as unknown as { host: { handles: () => boolean } }).host.handles = () => false;
+        const q3 = await s3.ask('unhandled', 500);
+        assert.equal(s3.a.fast.take(KEY, q3.frame), true);
+        await until(() => s3.a.handedOn.length === 1, 5_000, 'handed to the node');
+        assert.deepEqual(relayCounts(s3.a), [1, 0, 1, 0]);
+        s3.mc.port1.close();
+      } finally {
+        mc.port1.close();
+      }
+    });
   });
 });

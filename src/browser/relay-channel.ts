@@ -1,0 +1,264 @@
+/**
+ * One relay channel (docs/DATA-PLANE.md, "Several tabs"): a MessageChannel the node's worker set
+ * up between two tabs of the node, and what goes over it. The tabs' routing lives in
+ * tab-relay.ts; this file is the wire between two of them.
+ *
+ * Either tab may host links the other uses, so each end plays both roles:
+ * - *client*: posts frames it sealed itself for a link the other tab hosts, and gets back an ack
+ *   per frame (written on the DataChannel, or not), the answers to its requests and the peer's
+ *   datagrams to its app, opened by the host tab; and runs the peer's requests to its app that
+ *   the host tab asks it to (`request`), answering each once (`reply`);
+ * - *host*: writes the frames it gets on the DataChannel, in the order they came, and passes
+ *   back answers, datagrams and requests.
+ *
+ * Backpressure toward the host tab: at most WINDOW bytes of frames wait for their acks; further
+ * sends wait. A MessagePort reports no close when its tab dies (BROWSER-FACTS.md): the worker,
+ * which learns of it from the tab's Web Lock, tells the survivor (`relay-close`), and what was
+ * not acked or answered by then is settled as unknown (see `post` and `ask`).
+ */
+import type { AppData } from '../core/payloads.js';
+
+/** Bytes of frames a client may have posted and not yet seen acked: as much as the DataChannel's own high-water mark. */
+const WINDOW = 1024 * 1024;
+
+type RelayMessage =
+  | { t: 'frame'; seq: number; key: string; frame: Uint8Array; rid?: number; ms?: number }
+  | { t: 'ack'; seq: number; ok: boolean }
+  | { t: 'answer'; rid: number; from: string; ok: boolean; data: AppData }
+  /** A datagram to this tab's app that the host tab opened (its app has several tabs: DATA-PLANE.md, "Several tabs"). */
+  | { t: 'data'; from: string; port: number; data: AppData }
+  /** A request to this tab's app that the host tab opened: this tab handles its port (the node said so). */
+  | { t: 'request'; id: number; from: string; port: number; data: AppData }
+  /** The outcome of `request` `id`; `unhandled`: this tab has no handler for it any more (nothing ran). */
+  | { t: 'reply'; id: number; ok: boolean; data: AppData; unhandled?: true }
+  /**
+   * This end closes (its tab parks or goes): the other stops posting at once, before the worker
+   * tells it. `running`: requests whose handler had started here and not answered, when the tab parks.
+   */
+  | { t: 'bye'; running?: number[] };
+
+/** What a relayed request came to, as its host tab sees it. */
+export type AskOutcome =
+  | { ok: boolean; data: AppData }
+  /** Not run there: the tab has no handler (any more), or the channel closed before it answered (see `ask`). */
+  | 'not-run'
+  /** The tab parked with the handler running: its answer cannot come back, and running it elsewhere could run it twice. */
+  | 'parked';
+
+/** What a channel needs of its tab's data plane (fast-path.ts). */
+export interface RelayHost {
+  /**
+   * Host role: writes a frame another tab sealed on link `key`; a request's id (`rid`) is kept
+   * for `ms` so that its Response, opened here, goes back on `back`. False: not written.
+   */
+  relayFrame(key: string, frame: Uint8Array, back: RelayChannel, rid?: number, ms?: number): Promise<boolean>;
+  /** Client role: the host tab opened the answer to our request `rid` from `from`. */
+  relayedAnswer(rid: number, from: string, ok: boolean, data: AppData): void;
+  /** Client role: the host tab opened a datagram to our app. */
+  relayedData(from: string, port: number, data: AppData): void;
+  /** Client role: runs our handler for a request the host tab opened; undefined: no handler here. */
+  relayedRequest(from: string, port: number, data: AppData): Promise<{ ok: boolean; data: AppData } | undefined>;
+  /** A message that names nothing this end waits for: dropped and counted. */
+  stray(reason: string): void;
+  /** The channel closed: routes that answered on it go. */
+  channelClosed(ch: RelayChannel): void;
+}
+
+interface Unacked {
+  bytes: number;
+  settle: (ok: boolean) => void;
+  /** What a frame whose fate is unknown (the channel closed first) counts as: see `post`. */
+  unknownAs: boolean;
+}
+
+export class RelayChannel {
+  private nextSeq = 1;
+  private readonly unacked = new Map<number, Unacked>();
+  private inFlight = 0;
+  private windowWaiters: (() => void)[] = [];
+  /** Frames from the other tab are written in the order they came. */
+  private serving: Promise<void> = Promise.resolve();
+  /** Host role: requests asked of the other tab, by id, waiting for its reply. */
+  private readonly asks = new Map<number, (o: AskOutcome) => void>();
+  private nextAsk = 1;
+  /** Client role: requests the other tab asked of us whose handler runs now. */
+  private readonly running = new Set<number>();
+  closed = false;
+
+  constructor(
+    readonly ch: string,
+    private readonly port: MessagePort,
+    private readonly host: RelayHost,
+  ) {
+    port.onmessage = (ev: MessageEvent) => this.onMessage(ev.data as RelayMessage);
+  }
+
+  /**
+   * Client role: posts a sealed frame for link `key`, once the window has room. Resolves with
+   * `sent`, which settles with the host tab's ack: true once written on the DataChannel, false
+   * when not (the link is gone there: the caller goes through the node). Should the channel
+   * close before the ack, whether it was written is unknown: a request (`rid`) then counts as
+   * sent (it waits for its answer or its timeout: sending it again could run its handler twice),
+   * a datagram as not sent (it goes again through the node: a duplicate at worst).
+   */
+  async post(key: string, frame: Uint8Array, rid?: number, ms?: number): Promise<{ sent: Promise<boolean> }> {
+    while (!this.closed && this.inFlight > 0 && this.inFlight + frame.byteLength > WINDOW) {
+      await new Promise<void>((wake) => this.windowWaiters.push(wake));
+    }
+    if (this.closed) return { sent: Promise.resolve(false) };
+    const seq = this.nextSeq++;
+    const bytes = frame.byteLength;
+    const sent = new Promise<boolean>((settle) => this.unacked.set(seq, { bytes, settle, unknownAs: rid !== undefined }));
+    this.inFlight += bytes;
+    const m: RelayMessage = { t: 'frame', seq, key, frame, ...(rid !== undefined ? { rid, ms } : {}) };
+    // The frame is one buffer of its own (sealed-frame.ts) that nothing here reads again: moved, not copied.
+    const whole = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer;
+    try {
+      this.port.postMessage(m, whole ? [frame.buffer as ArrayBuffer] : []);
+    } catch {
+      this.ack(seq, false);
+    }
+    return { sent };
+  }
+
+  /** Host role: the answer to a request the other tab relayed through us. */
+  answer(rid: number, from: string, ok: boolean, data: AppData): void {
+    if (this.closed) return;
+    const m: RelayMessage = { t: 'answer', rid, from, ok, data };
+    const move = data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
+    try {
+      this.port.postMessage(m, move);
+    } catch {
+      // A buffer that cannot move (shared with something else): copied instead.
+      this.port.postMessage(m);
+    }
+  }
+
+  /**
+   * Host role: asks the other tab to run its handler for a request to its app (the node said it
+   * handles the port). Resolves with its reply, once; `not-run` when it has no handler or the
+   * channel closes first with the handler not started there (the caller gives the request to
+   * the node, whose worker asks another tab, as it does when a tab dies: host.ts askTab);
+   * `parked` when the tab parked with the handler running. `data` is moved: the caller's own.
+   */
+  ask(from: string, port: number, data: AppData): Promise<AskOutcome> {
+    if (this.closed) return Promise.resolve('not-run');
+    const id = this.nextAsk++;
+    const outcome = new Promise<AskOutcome>((settle) => this.asks.set(id, settle));
+    const m: RelayMessage = { t: 'request', id, from, port, data };
+    try {
+      this.port.postMessage(m, data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : []);
+    } catch {
+      this.settleAsk(id, 'not-run');
+    }
+    return outcome;
+  }
+
+  /** Host role: a datagram to the other tab's app (the same as ours), opened here. `move`: its buffer may be moved, nothing else reads it. */
+  data(from: string, port: number, data: AppData, move: boolean): void {
+    if (this.closed) return;
+    const m: RelayMessage = { t: 'data', from, port, data };
+    const buffers = move && data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
+    try {
+      this.port.postMessage(m, buffers);
+    } catch {
+      this.port.postMessage(m);
+    }
+  }
+
+  /**
+   * The other tab is gone or parked (the worker says so, or its `bye`: `running`, the requests
+   * it was running when it parked), or this tab is (`parked`: it parks): nothing more goes
+   * either way. Requests asked of the other tab and not answered: see `ask`.
+   */
+  close(how: { parked?: boolean; running?: number[] } = {}): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      const running = how.parked && this.running.size > 0 ? [...this.running] : undefined;
+      this.port.postMessage({ t: 'bye', ...(running ? { running } : {}) } satisfies RelayMessage);
+    } catch {
+      // Nothing to tell.
+    }
+    this.port.onmessage = null;
+    this.port.close();
+    for (const [seq, u] of [...this.unacked]) {
+      this.unacked.delete(seq);
+      u.settle(u.unknownAs);
+    }
+    // A tab that died is asked nothing more and answers nothing: the worker asks another tab in
+    // that case too (host.ts askTab). One that parked with the handler running keeps it, as the
+    // worker leaves a parked tab its requests; its answer cannot come back this way.
+    const parkedWith = new Set(how.running ?? []);
+    for (const id of [...this.asks.keys()]) this.settleAsk(id, parkedWith.has(id) ? 'parked' : 'not-run');
+    this.inFlight = 0;
+    this.wakeAll();
+    this.host.channelClosed(this);
+  }
+
+  private onMessage(m: RelayMessage): void {
+    if (this.closed || typeof m !== 'object' || m === null) return;
+    if (m.t === 'ack') return this.ack(m.seq, m.ok === true);
+    if (m.t === 'bye') return this.close({ running: Array.isArray(m.running) ? m.running : [] });
+    if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data);
+    if (m.t === 'data') return this.host.relayedData(m.from, m.port, m.data);
+    if (m.t === 'request') return void this.run(m.id, m.from, m.port, m.data);
+    if (m.t === 'reply') {
+      if (!this.asks.has(m.id)) return this.host.stray('fast:stray-reply');
+      return this.settleAsk(m.id, m.unhandled === true ? 'not-run' : { ok: m.ok === true, data: m.data });
+    }
+    if (m.t === 'frame' && m.frame instanceof Uint8Array && typeof m.key === 'string') {
+      const { key, frame, rid, ms } = m;
+      this.serving = this.serving
+        .then(() => this.host.relayFrame(key, frame, this, rid, ms))
+        .catch(() => false)
+        .then((ok) => {
+          if (!this.closed) this.port.postMessage({ t: 'ack', seq: m.seq, ok } satisfies RelayMessage);
+        });
+    }
+  }
+
+  /** Client role: runs our handler for a request the host tab opened, and replies once. */
+  private async run(id: number, from: string, port: number, data: AppData): Promise<void> {
+    if (typeof id !== 'number' || this.running.has(id)) return this.host.stray('fast:stray-request');
+    this.running.add(id);
+    let reply: RelayMessage;
+    try {
+      const out = await this.host.relayedRequest(from, port, data);
+      reply = out ? { t: 'reply', id, ok: out.ok, data: out.data } : { t: 'reply', id, ok: false, data: '', unhandled: true };
+    } catch (err) {
+      reply = { t: 'reply', id, ok: false, data: err instanceof Error ? err.message : String(err) };
+    }
+    this.running.delete(id);
+    if (this.closed) return;
+    try {
+      this.port.postMessage(reply);
+    } catch {
+      // Not cloneable: the handler's own fault, told as the worker tells it.
+      this.port.postMessage({ t: 'reply', id, ok: false, data: 'the handler returned what cannot be posted' } satisfies RelayMessage);
+    }
+  }
+
+  private settleAsk(id: number, o: AskOutcome): void {
+    const settle = this.asks.get(id);
+    if (!settle) return;
+    this.asks.delete(id);
+    settle(o);
+  }
+
+  private ack(seq: number, ok: boolean): void {
+    const u = this.unacked.get(seq);
+    if (!u) return;
+    this.unacked.delete(seq);
+    this.inFlight -= u.bytes;
+    u.settle(ok);
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    const waiters = this.windowWaiters;
+    this.windowWaiters = [];
+    for (const wake of waiters) wake();
+  }
+}
+
