@@ -24,7 +24,9 @@ import { appId } from '../core/app-namespace.js';
 import type { MeshNode } from '../core/node.js';
 import { LANES, NODE_LANE } from '../core/replay-guard.js';
 import type { Link } from '../core/link.js';
+import type { AppData } from '../core/payloads.js';
 import type { HostEvent } from './protocol.js';
+import { requestLane } from './tab-grant.js';
 
 export type FastGrantMessage = Extract<HostEvent, { ev: 'fast-grant' }>;
 
@@ -151,6 +153,21 @@ export class FastGrants {
       out.set(l.key, { peer: l.peer, tab, peerPublic: pair ? hex(pair.peerPublic) : '', inbound, bound, pair });
     }
     return out;
+  }
+
+  /**
+   * The node got the answer to a request a tab sent on its data plane (the id is in the lane
+   * that tab holds: tab-grant.ts), on a link that tab holds no grant for: it goes on to the tab,
+   * which settles it if it still waits (tab-requests.ts). False: no tab holds that lane.
+   */
+  answerTab(from: string, rid: number, ok: boolean, data: AppData): boolean {
+    const lane = requestLane(rid);
+    for (const [tab, held] of this.lanes) {
+      if (held !== lane || !tab.alive) continue;
+      tab.post({ ev: 'fast-answer', rid, from, ok, data });
+      return true;
+    }
+    return false;
   }
 
   /** The tab's packet-id lane, held for its life; undefined when all are taken. */

@@ -17,30 +17,18 @@
  */
 import { bytesEqual } from '../core/bytes.js';
 import { associatedData, open, seal } from '../core/e2e-crypto.js';
-import { MeshError } from '../core/errors.js';
 import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload, RECIPIENT_TAG_BYTES } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
-import { DeadlineTimer } from './deadline-timer.js';
 import { readPlainPacket, readSealedPacket, writePlainPacket, writeSealedPacket, type PacketHead, type SealedPacket } from '../core/sealed-frame.js';
 import { CryptoSlots } from './crypto-slots.js';
 import type { FastPathStatus } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
 import { TabRelays } from './tab-relay.js';
-import { firstRequestId, fromPeer, type Grant, type GrantEvent, makeGrant } from './tab-grant.js';
-
-interface PendingRequest {
-  peer: string;
-  /** The grant it was sent under: its Response opens with this key even after a revoke. */
-  grant: Grant;
-  resolve: (d: AppData) => void;
-  reject: (e: Error) => void;
-  /** When it times out (performance.now() ms), and the error it then fails with. */
-  deadline: number;
-  timedOut: () => MeshError;
-}
+import { fromPeer, type Grant, type GrantEvent, makeGrant } from './tab-grant.js';
+import { TabRequests } from './tab-requests.js';
 
 /** What the data plane needs of its tab. */
 export interface FastPathHost {
@@ -55,8 +43,6 @@ export interface FastPathHost {
   traffic(peers: string[]): void;
 }
 
-/** The node's default request timeout (node-settings.ts), the same for requests the tab sends itself. */
-const REQUEST_TIMEOUT_MS = 5_000;
 /** How often the tab tells the node of its traffic, while there is some: well under any idle time. */
 const TRAFFIC_REPORT_MS = 2_000;
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
@@ -74,11 +60,8 @@ export class FastPath implements RtcTap {
   /** One numbering per lane, kept across grants: a lane granted again continues above its last id. */
   private readonly lanes = new Map<number, PacketSequence>();
   private readonly replays = new ReplayGuard(() => Date.now());
-  private readonly pending = new Map<number, PendingRequest>();
-  /** One timer for all pending requests' deadlines (deadline-timer.ts). */
-  private readonly deadlines = new DeadlineTimer((now) => this.expire(now));
-  /** Request ids by lane (see firstRequestId). */
-  private readonly requestIds = new Map<number, number>();
+  /** The requests this tab sent, waiting for their answers (tab-requests.ts). */
+  private readonly requests = new TabRequests();
   /** Relay channels to other tabs of the node, and the routes of requests relayed through this one (tab-relay.ts). */
   readonly relays: TabRelays<Grant> = new TabRelays<Grant>({
     hostGrant: (key) => {
@@ -111,7 +94,7 @@ export class FastPath implements RtcTap {
   private readonly openSlots = new CryptoSlots(CRYPTO_SLOTS);
   private readonly busyPeers = new Set<string>();
   private reportTimer?: ReturnType<typeof setTimeout>;
-  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, clear: 0 };
+  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
 
   constructor(private readonly host: FastPathHost) {}
@@ -141,11 +124,7 @@ export class FastPath implements RtcTap {
 
   /** The tab closes: requests waiting for an answer fail with `err`. */
   failAll(err: Error): void {
-    for (const id of [...this.pending.keys()]) {
-      const p = this.pending.get(id)!;
-      this.settle(id, () => p.reject(err));
-    }
-    this.deadlines.stop();
+    this.requests.failAll(err);
   }
 
   /** Whether a datagram or request to `to` goes on the fast path. */
@@ -177,31 +156,33 @@ export class FastPath implements RtcTap {
   /** A request to a granted peer; through the node instead (`viaNode`) when the link turns out gone before it is written. */
   request(to: string, data: AppData, port: number, timeoutMs: number | undefined, viaNode: () => Promise<AppData>): Promise<AppData> {
     checkData(data);
-    const ms = timeoutMs ?? REQUEST_TIMEOUT_MS;
-    if (!(ms > 0)) throw MeshError.invalid('timeoutMs must be positive');
     const g = this.byPeer.get(to)!;
-    const requestId = this.requestIds.get(g.lane) ?? firstRequestId(g.lane);
-    this.requestIds.set(g.lane, requestId + 1);
-    return new Promise<AppData>((resolve, reject) => {
-      const deadline = performance.now() + ms;
-      const timedOut = () => MeshError.timeout(`request to ${to.slice(0, 12)} port ${port}`, ms);
-      this.pending.set(requestId, { peer: to, grant: g, resolve, reject, deadline, timedOut });
-      this.deadlines.schedule(deadline);
-      const plaintext = Payload.request.encode({ app: g.app, port, requestId, data });
-      this.queue(g, PacketKind.Request, plaintext, { rid: requestId, ms }).then(
-        (sent) => {
-          if (sent) return void this.stats.requests++;
-          this.settle(requestId, () => viaNode().then(resolve, reject));
-        },
-        (err: unknown) => this.settle(requestId, () => reject(err as Error)),
-      );
-    });
+    const { requestId, ms, reply } = this.requests.open(to, g, port, timeoutMs);
+    const plaintext = Payload.request.encode({ app: g.app, port, requestId, data });
+    this.queue(g, PacketKind.Request, plaintext, { rid: requestId, ms }).then(
+      (sent) => {
+        if (sent) return void this.stats.requests++;
+        this.requests.settle(requestId, (resolve, reject) => void viaNode().then(resolve, reject));
+      },
+      (err: unknown) => this.requests.settle(requestId, (_, reject) => reject(err as Error)),
+    );
+    return reply;
+  }
+
+  /**
+   * The answer to our request `rid` reached the node instead (on another link to the peer: see
+   * tab-requests.ts), which opened it as it opens any packet and passed it on: `from` is proven.
+   */
+  answeredByNode(rid: number, from: string, ok: boolean, data: AppData): void {
+    if (!this.requests.answer(rid, from, ok, data)) return this.drop('fast:stray-answer');
+    this.stats.answersViaNode++;
+    this.stats.received++;
   }
 
   /** RtcTap: claims a frame from the peer of link `key` when it is ours to take (see the file comment). */
   take(key: string, frame: Uint8Array): boolean {
     const grant = this.byKey.get(key);
-    if (!grant && this.pending.size === 0 && !this.relays.routing) return false;
+    if (!grant && this.requests.size === 0 && !this.relays.routing) return false;
     // A Response may answer a request sent under a grant since revoked: it is taken as that grant says.
     // While its app has other tabs (inbound false), a request is the node's to hand out unless the
     // node told this tab which tab handles which port, and a datagram unless it told where the
@@ -315,8 +296,7 @@ export class FastPath implements RtcTap {
     }
     const r = Payload.response.decode(plain);
     if (!r) return this.drop('fast:bad-payload');
-    const waiting = this.pending.get(r.requestId);
-    if (!waiting || waiting.peer !== g.peer) {
+    if (!this.requests.waits(r.requestId, g.peer)) {
       // The answer to a request another tab sent through this one: back to it, one leg.
       if (!this.relays.isRouted(g.key, g.peer, r.requestId)) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
@@ -327,7 +307,7 @@ export class FastPath implements RtcTap {
     if (!this.fresh(g, p)) return;
     this.stats.received++;
     this.busy(g.peer);
-    this.settle(r.requestId, () => (r.ok ? waiting.resolve(r.data) : waiting.reject(new MeshError('REMOTE_ERROR', `remote handler failed: ${String(r.data)}`))));
+    this.requests.answer(r.requestId, g.peer, r.ok, r.data);
   }
 
   /** The replay window, as the node keeps it (per source and lane), after the AEAD proved the packet. */
@@ -399,33 +379,13 @@ export class FastPath implements RtcTap {
 
   /** Tab-relay client: the host tab opened the answer to our request `rid`. */
   private answered(rid: number, from: string, ok: boolean, data: AppData): void {
-    const waiting = this.pending.get(rid);
-    if (!waiting || waiting.peer !== from) return this.drop('fast:stray-answer');
+    if (!this.requests.answer(rid, from, ok, data)) return this.drop('fast:stray-answer');
     this.stats.viaTabAnswers++;
     this.stats.received++;
-    this.settle(rid, () => (ok ? waiting.resolve(data) : waiting.reject(new MeshError('REMOTE_ERROR', `remote handler failed: ${String(data)}`))));
   }
 
   private pendingGrant(key: string): Grant | undefined {
-    for (const p of this.pending.values()) if (p.grant.key === key && p.grant.via === undefined) return p.grant;
-    return this.relays.routedGrant(key);
-  }
-
-  private settle(requestId: number, fn: () => void): void {
-    const p = this.pending.get(requestId);
-    if (!p) return;
-    this.pending.delete(requestId);
-    fn();
-  }
-
-  /** DeadlineTimer's sweep: requests due by `now` fail; returns the next deadline. */
-  private expire(now: number): number {
-    let next = Infinity;
-    for (const [id, p] of this.pending) {
-      if (p.deadline <= now) this.settle(id, () => p.reject(p.timedOut()));
-      else next = Math.min(next, p.deadline);
-    }
-    return next;
+    return this.requests.grantOn(key) ?? this.relays.routedGrant(key);
   }
 
   private forget(g: Grant): void {

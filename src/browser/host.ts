@@ -290,6 +290,8 @@ export class NodeHost {
       e2eKeys,
       powBits,
       ...limits,
+      // A reply to a tab's own request that came another way than that tab's link goes on to it.
+      onForeignResponse: (from, rid, ok, data) => this.grants.answerTab(from, rid, ok, data),
     });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));

@@ -109,6 +109,11 @@ export type HostEvent =
    */
   | { ev: 'fast-listeners'; tabs: string[] | null }
   /**
+   * The answer to a request this tab sent on its data plane (its id is in the tab's lane) that
+   * reached the node instead of the tab, e.g. on another link to the peer (tab-requests.ts).
+   */
+  | { ev: 'fast-answer'; rid: number; from: string; ok: boolean; data: AppData }
+  /**
    * To a host tab whose app has several tabs: for each port of the app, the tab the node would
    * ask to handle a request (host.ts askTab), `self` or a relay channel; a port the node would
    * ask another tab (parked, or with no channel) is left out. Null: the node hands them out.
@@ -197,6 +202,8 @@ export interface FastPathStatus {
   viaTab: number;
   /** A tab without the link: Responses to its requests that the host tab passed to it. */
   viaTabAnswers: number;
+  /** Answers to this tab's requests that reached the node instead (on another link to the peer) and that the node passed on. */
+  answersViaNode: number;
   /** Host tab of an app with several tabs: datagrams it opened and passed to another listening tab of the app. */
   relayedData: number;
   /** Datagrams to this tab's app that the host tab of the link opened and passed to it. */

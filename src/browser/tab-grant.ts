@@ -4,7 +4,7 @@
  */
 import { bytesEqual } from '../core/bytes.js';
 import { idFromText } from '../core/id.js';
-import type { PacketSequence } from '../core/replay-guard.js';
+import { LANES, type PacketSequence } from '../core/replay-guard.js';
 import type { PacketHead } from '../core/sealed-frame.js';
 import type { HostEvent } from './protocol.js';
 
@@ -51,4 +51,10 @@ export function fromPeer(g: Grant, p: PacketHead): boolean {
 const TAB_REQUEST_BASE = 2 ** 40;
 export function firstRequestId(lane: number): number {
   return TAB_REQUEST_BASE * lane + (Date.now() % 2 ** 36) * 8;
+}
+
+/** The lane whose tab sent request `id` (the node's worker asks, for an answer that reached it); undefined: the node's own. */
+export function requestLane(id: number): number | undefined {
+  const lane = Math.floor(id / TAB_REQUEST_BASE);
+  return Number.isSafeInteger(id) && lane >= 1 && lane < LANES ? lane : undefined;
 }

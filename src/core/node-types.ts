@@ -73,6 +73,13 @@ export interface MeshNodeOptions {
   maxLinksPerAddress?: number;
   /** Proof of work asked of every peer's key and carried by ours (pow.ts). Default 0: none. */
   powBits?: number;
+  /**
+   * A reply whose request id this node did not give out (it numbers its own from 1): offered
+   * here before it is dropped as `late-response`; true when taken. In a browser, a tab sends
+   * requests under ids of its own (src/browser/tab-grant.ts), and a reply that reaches the node
+   * instead of the tab (it came on another link to the peer) goes on to that tab.
+   */
+  onForeignResponse?: (from: string, requestId: number, ok: boolean, data: AppData) => boolean;
 }
 
 export interface Message {

@@ -117,6 +117,7 @@ export class MeshNode {
       unicastHop: (p) => this.forwarding.unicastHop(p),
       checkTarget: (to) => this.checkTarget(to),
       drop,
+      foreignResponse: options.onForeignResponse,
     });
     // A bound link carries packets to its peer without sealing (services.ts), so nothing asks for
     // the peer's key; it is fetched anyway, in the background, so that when the link goes, what

@@ -51,6 +51,8 @@ export interface ServicesHost {
   /** The id of a node the application names; STOPPED once the node stopped. */
   checkTarget(to: string): NodeId;
   drop(reason: string): void;
+  /** A reply that matched none of our requests, offered before it counts as late (MeshNodeOptions.onForeignResponse). */
+  foreignResponse?(from: string, requestId: number, ok: boolean, data: AppData): boolean;
 }
 
 export class Services {
@@ -249,7 +251,9 @@ export class Services {
   onResponse(src: string, p: PacketFrame): void {
     const r = Payload.response.decode(p.payload);
     if (!r) return this.host.drop('bad-payload');
-    if (!this.requests.answer(src, r.requestId, r.ok, r.data)) this.host.drop('late-response');
+    if (this.requests.answer(src, r.requestId, r.ok, r.data)) return;
+    // Authenticated like any packet that reached us (delivery.ts), so `src` may be believed.
+    if (!this.host.foreignResponse?.(src, r.requestId, r.ok, r.data)) this.host.drop('late-response');
   }
 
   // ---------------------------------------------------------------- signalling

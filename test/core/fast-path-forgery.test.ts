@@ -185,6 +185,27 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
     assert.equal(a.fast.take(KEY, b.wire.at(-1)!), false, 'a datagram after the revoke goes to the node');
   });
 
+  test('an answer on another link to the peer goes to the node, which passes it on: it settles the request once, and only from the peer asked', async () => {
+    // As when a link re-homes and both nodes dial at once: the tab sent on the link it was
+    // granted, the node then kept the other link (the grants went while both were open), and
+    // the peer's node answered on that one.
+    const [a, b] = await pair(true);
+    const answer = a.fast.request(b.id, 'ping', 1, 5_000, noNode);
+    await until(() => a.wire.length === 1, 5_000, 'the request written');
+    const { requestId } = Payload.request.decode(lastPacket(a).payload)!;
+    a.fast.revoke(KEY);
+    assert.equal(b.fast.take(KEY, a.wire[0]!), true);
+    await until(() => b.wire.length === 1, 5_000, 'the response written');
+    assert.equal(a.fast.take('link-2', b.wire[0]!), false, 'on a link the tab holds no grant for, and sent no request on: the node takes it');
+    a.fast.answeredByNode(requestId, toHex(crypto.getRandomValues(new Uint8Array(32))), true, 'forged');
+    assert.equal(dropped(a, 'fast:stray-answer'), 1, 'an answer from a node it did not ask is dropped');
+    a.fast.answeredByNode(requestId, b.id, true, 'echo:ping');
+    assert.equal(await answer, 'echo:ping');
+    assert.equal(a.fast.status().answersViaNode, 1);
+    a.fast.answeredByNode(requestId, b.id, true, 'again');
+    assert.equal(dropped(a, 'fast:stray-answer'), 2, 'a second answer is dropped');
+  });
+
   test('a link gone before the packet is written: the datagram and the request go through the node, and the grant is dropped', async () => {
     const [a, b] = await pair();
     a.open = false;

@@ -394,3 +394,30 @@ describe('requests against a lying relay', () => {
     await net.stopAll();
   });
 });
+
+describe('replies to request ids the node did not give out', () => {
+  it('are offered to onForeignResponse with their proven source before they count as late', async () => {
+    // In a browser a tab numbers its own requests (src/browser/tab-grant.ts); its answer may
+    // reach the node instead of the tab, which gets it from there (fast-grants.ts answerTab).
+    const net = new TestNet();
+    const offered: [string, number, boolean, unknown][] = [];
+    const tabIds = 2 ** 40;
+    const a = await net.addNode('asker', {
+      encryption: false,
+      onForeignResponse: (from, requestId, ok, data) => requestId >= tabIds && offered.push([from, requestId, ok, data]) > 0,
+    });
+    const peer = await seededIdentity('answering peer');
+    const raw = await net.rawDial('mem:peer', a.addr);
+    await rawHandshake(net, raw, peer);
+    await driveUntil(net.clock, () => a.node.linkIds().length === 1, 1000, 'link open');
+    const answer = async (requestId: number, id: number) =>
+      raw.send(await createPacket(peer, a.node.identity.id, PacketKind.Response, Payload.response.encode({ requestId, ok: true, data: 'tab answer' }), id, 64));
+    await answer(3 * tabIds + 17, 101);
+    await driveUntil(net.clock, () => offered.length === 1, 1000, 'the reply offered');
+    assert.deepEqual(offered[0], [peer.idText, 3 * tabIds + 17, true, 'tab answer'], 'with the source the node authenticated');
+    // One the hook does not take (an id of the node's own range, long settled or never given) counts as late, as before.
+    await answer(5, 102);
+    await driveUntil(net.clock, () => (a.node.status().counters.dropped['late-response'] ?? 0) === 1, 1000, 'the other reply dropped as late');
+    assert.equal(offered.length, 1);
+  });
+});
