@@ -39,12 +39,14 @@ function owner() {
 test('deadlines expire in their order, none early, whatever order they were set in', async () => {
   const o = owner();
   const ms = [80, 20, 50, 25, 5];
-  const firedAt: number[] = [];
-  const lates = await Promise.all(ms.map((m, i) => o.add(i, m).then((late) => ((firedAt[i] = performance.now()), late))));
+  // Which sweep expired each: under load one late sweep may expire several at once (in the
+  // order they were set), but a deadline never waits for a sweep after a later deadline's.
+  const sweepOf: number[] = [];
+  const lates = await Promise.all(ms.map((m, i) => o.add(i, m).then((late) => ((sweepOf[i] = o.sweeps()), late))));
   for (const late of lates) assert.ok(late >= 0, `expired ${late} ms after its deadline, not before`);
   for (let a = 0; a < ms.length; a++) {
     for (let b = 0; b < ms.length; b++) {
-      if (ms[a]! < ms[b]!) assert.ok(firedAt[a]! <= firedAt[b]!, `the ${ms[a]} ms deadline expired no later than the ${ms[b]} ms one`);
+      if (ms[a]! < ms[b]!) assert.ok(sweepOf[a]! <= sweepOf[b]!, `the ${ms[a]} ms deadline expired no later than the ${ms[b]} ms one (sweeps ${sweepOf[a]}, ${sweepOf[b]})`);
     }
   }
   assert.equal(o.due.size, 0);
@@ -60,7 +62,9 @@ test('deadlines met early cost no timer: a steady flow arms about one per timeou
   // One more that is never answered: it must still expire, and the sweeps stay few.
   const late = await o.add(-1, 60);
   assert.ok(late >= 0);
-  assert.ok(o.sweeps() <= 3, `${o.sweeps()} sweeps for 2 001 deadlines`);
+  // Two deadlines armed for (the first request's, then the last one's); a timer may fire a little
+  // before its deadline by the event loop's clock, and then sweeps once more.
+  assert.ok(o.sweeps() <= 5, `${o.sweeps()} sweeps for 2 001 deadlines`);
   assert.equal(o.due.size, 0);
 });
 
