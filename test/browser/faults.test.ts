@@ -123,7 +123,12 @@ for (const engine of ENGINES) {
         assert.ok(e2e(xs).enabled && e2e(ys).enabled, 'both browser nodes encrypt');
         assert.equal(e2e(xs).plaintextSent + e2e(ys).plaintextSent, 0, 'nothing went in the clear outside DTLS');
         assert.ok(e2e(ys).directOpened > 0, 'the direct links were bound: requests came inside DTLS without a second seal');
-        assert.ok(e2e(ys).opened + e2e(ys).directOpened >= Object.keys(handled).length + Object.keys(got).length, 'every request and datagram Y took was sealed or came inside a bound channel');
+        // Reliable datagrams all come through Y's node, which counts what it opened. Requests need
+        // not: while a host tab of Y holds the link to X, it takes X's requests to Y's app itself,
+        // several tabs or one (docs/DATA-PLANE.md), and a tab takes only a sealed packet it opens or
+        // a clear one inside its bound channel (test/core/fast-path-forgery.test.ts), counted in
+        // that tab, which this test closes. So the node's count covers the datagrams.
+        assert.ok(e2e(ys).opened + e2e(ys).directOpened >= Object.keys(got).length, 'every datagram Y took was sealed or came inside a bound channel');
       }));
   });
 }
