@@ -109,6 +109,14 @@ export class IdleLinks {
     if (APP_KINDS.has(kind)) s.lastAppAt = now;
   }
 
+  /** A host tab carried application packets on the link to `peer` itself (MeshNode.noteAppTraffic): the link is not idle. */
+  carriedByTab(peer: string): void {
+    this.host.run(() => {
+      const s = this.host.table.get(peer);
+      if (s) IdleLinks.carried(s, PacketKind.Data, this.host.clock.now());
+    });
+  }
+
   /** A link came up (or anchoring may have changed): the timer covers it, and a linked peer rests no more. */
   linked(peer: string): void {
     this.resting.delete(peer);

@@ -7,10 +7,11 @@
  * This file wires the parts, each behind a narrow host interface: links.ts (handshakes,
  * admission, link control), forwarding.ts (next hops, breadcrumbs, originating), lookups.ts,
  * maintenance.ts (dialling, rounds), liveness.ts (keepalives), services.ts (datagrams, requests,
- * signalling), pubsub.ts, e2e.ts and delivery.ts (which part a packet for us goes to). What
+ * signalling), pubsub.ts, e2e.ts, delivery.ts (which part a packet for us goes to),
+ * peer-saver.ts (peer memory kept in the store) and node-status.ts (what status() reports). What
  * stays here is the wiring and the public API.
  */
-import { type Clock, type Random, systemClock, systemRandom, type TimerHandle } from './clock.js';
+import { systemClock, systemRandom } from './clock.js';
 import type { PeerInfo, WantLevel } from './codec.js';
 import { Counters } from './counters.js';
 import { MeshError } from './errors.js';
@@ -24,7 +25,9 @@ import { FloodGuard } from './rate-limit.js';
 import { PacketKind } from './packets.js';
 import { E2e, type PeerPair } from './e2e.js';
 import type { AppData } from './payloads.js';
-import { PeerMemory, type PeerRecord, type PeerStore } from './peer-memory.js';
+import { PeerMemory } from './peer-memory.js';
+import { PeerSaver } from './peer-saver.js';
+import { nodeStatus } from './node-status.js';
 import { LEAF_CAP, RoutingTable } from './routing-table.js';
 import { nodeSettings, type NodeSettings } from './node-settings.js';
 import type { Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TopicMessage } from './node-types.js';
@@ -36,13 +39,12 @@ import { PubSub } from './pubsub.js';
 import { Services } from './services.js';
 import { StreamService, type StreamHandler } from './streams/service.js';
 import type { CoreStream } from './streams/stream.js';
-import { PacketSequence } from './replay-guard.js';
+import { PacketIds } from './packet-ids.js';
 import { Delivery } from './delivery.js';
 import { checkApp } from './app-namespace.js';
 import { IdleLinks } from './idle-links.js';
 
 export type * from './node-types.js';
-
 
 export class MeshNode {
   readonly identity: Identity;
@@ -52,13 +54,10 @@ export class MeshNode {
   readonly actor = new Actor();
   readonly memory: PeerMemory;
 
-  private readonly clock: Clock;
-  private readonly random: Random;
-  private readonly wall: () => number;
   private readonly table: RoutingTable;
   private readonly o: NodeSettings;
-  /** Packet ids: a growing sequence, and replays past the dedupe window refused (replay-guard.ts). */
-  private readonly sequence: PacketSequence;
+  /** Packet ids: a growing sequence, and replays past the dedupe window refused (packet-ids.ts). */
+  private readonly packetIds: PacketIds;
   private readonly delivery: Delivery;
   private readonly e2e: E2e;
   private readonly pubsub: PubSub;
@@ -69,31 +68,39 @@ export class MeshNode {
   private readonly services: Services;
   private readonly streams: StreamService;
   private readonly idle: IdleLinks;
-  private readonly store?: PeerStore;
-  private saveTimer?: TimerHandle;
+  private readonly peers: PeerSaver;
   private started = false;
   private stopped = false;
 
   constructor(options: MeshNodeOptions) {
     this.identity = options.identity;
     this.id = options.identity.idText;
-    this.clock = options.clock ?? systemClock;
-    this.random = options.random ?? systemRandom;
-    this.wall = options.wallClock ?? (() => Date.now());
-    this.sequence = new PacketSequence(this.wall);
-    this.store = options.store;
+    const clock = options.clock ?? systemClock;
+    const random = options.random ?? systemRandom;
+    const wall = options.wallClock ?? (() => Date.now());
+    this.packetIds = new PacketIds(random, wall);
     // Hardening (docs/SECURITY.md): flood limits per link and source.
     const guard = new FloodGuard(options.rateLimits);
     this.o = nodeSettings(options, this.identity);
     this.table = new RoutingTable(this.identity.id, this.o.caps.includes(LEAF_CAP));
     this.memory = new PeerMemory(this.identity.id);
-    const { identity, clock, random, table, memory, counters, o: settings } = this;
+    const { identity, table, memory, counters, o: settings } = this;
     const run = <T>(task: () => T | Promise<T>): Promise<T> => this.actor.run(task);
     const isStopped = () => this.stopped;
     const drop = (reason: string) => this.drop(reason);
     const originate = (dst: NodeId, kind: number, payload: Uint8Array, packetId?: number, unsigned?: boolean) =>
       this.forwarding.originate(dst, kind, payload, packetId, unsigned);
-    const nextPacketId = () => this.nextPacketId();
+    const nextPacketId = () => this.packetIds.next();
+    this.peers = new PeerSaver({
+      memory,
+      store: options.store,
+      clock,
+      wall,
+      saveDelayMs: settings.saveDelayMs,
+      isStopped,
+      learned: (id) => this.events.emit('peer-learned', { id }),
+    });
+    const learn = (info: PeerInfo) => this.peers.learn(info);
     this.e2e = new E2e({
       id: identity.id,
       enabled: options.encryption ?? true,
@@ -163,7 +170,7 @@ export class MeshNode {
       settings,
       run,
       originate,
-      learn: (info) => this.learn(info),
+      learn,
       repairSoon: () => this.maintenance.repairSoon(),
       settling: () => this.maintenance.settling,
       drop,
@@ -199,11 +206,11 @@ export class MeshNode {
       settings,
       maintenance: this.maintenance,
       idle: this.idle,
-      wall: this.wall,
+      wall,
       run,
       drop,
-      learn: (info) => this.learn(info),
-      scheduleSave: () => this.scheduleSave(),
+      learn,
+      scheduleSave: () => this.peers.scheduleSave(),
       onPacket: (from, p) => this.forwarding.onPacket(from, p),
       drained: (s) => this.services.wakeDrainWaiters(s),
       resubscribeSoon: () => this.pubsub.resubscribeSoon(),
@@ -211,7 +218,7 @@ export class MeshNode {
     });
     this.delivery = new Delivery(
       { counters, e2e: this.e2e, services: this.services, streams: this.streams, lookups: this.lookups, pubsub: this.pubsub, idle: this.idle, drop },
-      this.wall,
+      wall,
     );
   }
 
@@ -230,10 +237,7 @@ export class MeshNode {
     this.started = true;
     // On the actor, so a simulator's clock waits for the key pair rather than running past it.
     await this.actor.run(() => this.e2e.ready());
-    if (this.store) {
-      const stored = await this.store.load();
-      this.memory.restore(stored);
-    }
+    await this.peers.restore();
     await this.actor.run(() => {
       this.maintenance.warmStart();
       this.maintenance.schedule(0);
@@ -250,7 +254,7 @@ export class MeshNode {
       this.maintenance.stop();
       this.idle.stop();
       this.pubsub.stop();
-      this.saveTimer?.cancel();
+      this.peers.cancel();
       this.links.closeAll('node stopped');
       this.services.failAll(MeshError.stopped());
       this.streams.stopAll(MeshError.stopped());
@@ -282,45 +286,11 @@ export class MeshNode {
     this.events.emit('drop', { reason });
   }
 
-  private nextPacketId(): number {
-    // Ids come from the sequence (replay-guard.ts). The draw it replaced is still made, so a
-    // seeded simulation runs exactly as before and the figures in docs/ROUTING.md reproduce:
-    // without it, `sim --nodes 1000 --seed 1` converges in 50 virtual s instead of 10 (same
-    // delivery and hops), a reshuffle of the seed and not a change of behaviour.
-    this.random.float();
-    return this.sequence.next();
-  }
-
-  // ---------------------------------------------------------------- peer memory
-
-  private learn(info: PeerInfo): PeerRecord | undefined {
-    const known = this.memory.size;
-    const rec = this.memory.learn(info, this.wall());
-    if (rec && this.memory.size > known) {
-      this.events.emit('peer-learned', { id: rec.id });
-      this.scheduleSave();
-    }
-    return rec;
-  }
-
-  private scheduleSave(): void {
-    if (!this.store || this.saveTimer || this.stopped) return;
-    this.saveTimer = this.clock.setTimeout(() => {
-      this.saveTimer = undefined;
-      void this.save();
-    }, this.o.saveDelayMs);
-  }
-
   /** Writes peer memory to the store now (if it changed). */
-  async save(): Promise<void> {
-    if (!this.store || !this.memory.dirty) return;
-    this.memory.dirty = false;
-    await this.store.save(this.memory.toStored());
+  save(): Promise<void> {
+    return this.peers.save();
   }
 
-  // ---------------------------------------------------------------- delivery
-
-  /** A packet that ends here: checked (unless ours), opened when sealed, and handed to its part. */
   // ---------------------------------------------------------------- services (services.ts, pubsub.ts)
 
   /**
@@ -395,37 +365,14 @@ export class MeshNode {
 
   /** A host tab carried application packets to or from `peer` on their link: the link is not idle (idle-links.ts). */
   noteAppTraffic(peer: string): void {
-    void this.actor.run(() => {
-      const s = this.table.get(peer);
-      if (s) IdleLinks.carried(s, PacketKind.Data, this.clock.now());
-    });
+    this.idle.carriedByTab(peer);
   }
 
   // ---------------------------------------------------------------- observation
 
   status(): NodeStatus {
-    return {
-      id: this.id,
-      addrs: this.o.addrs,
-      links: [...this.table.all()].map((s) => ({
-        id: s.peer!.idText,
-        transport: s.link.transport,
-        rttMs: s.rttMs ?? null,
-        outbound: s.outbound,
-        bucket: this.table.bucketOf(s.peer!.id),
-        peerNeedsUs: s.peerNeedsUs,
-        addrs: s.peer!.addrs,
-        bufferedBytes: s.link.bufferedAmount,
-        bound: s.channelBound,
-      })),
-      knownPeers: this.memory.size,
-      linkBudget: this.o.linkBudget,
-      topics: this.pubsub.topicCount,
-      counters: this.counters.toJSON(),
-      e2e: this.e2e.status(),
-      streams: this.streams.status(),
-      limits: { idleLinkMs: this.o.idleLinkMs, maxLinksPerAddress: this.o.maxLinksPerAddress },
-    };
+    const { id, o: settings, table, memory, pubsub, counters, e2e, streams } = this;
+    return nodeStatus({ id, settings, table, memory, pubsub, counters, e2e, streams });
   }
 
   /**
