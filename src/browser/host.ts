@@ -4,87 +4,50 @@
  * Conn with request/response messages; the host maps each tab's app ports and topics onto the
  * node, fans deliveries out to the tabs of the right app, brokers PeerConnections through
  * live tabs, and learns of a tab's death from the Web Lock the tab holds for its whole life.
+ *
+ * Its parts, host side: host-tab.ts (one tab), host-handlers.ts (requests to the tabs that
+ * handle a port), host-listeners.ts (datagrams to listening tabs), host-topics.ts
+ * (publications), host-streams.ts (tabs' streams), host-status.ts (status()), fast-grants.ts
+ * and relay-grants.ts (the data plane in host tabs), broker.ts (PeerConnections in tabs).
  */
 import { MeshError } from '../core/errors.js';
-import { MeshNode, type Message, type NodeStatus } from '../core/node.js';
+import { MeshNode, type NodeStatus } from '../core/node.js';
 import type { MeshNodeOptions } from '../core/node-types.js';
 import { checkPowBits } from '../core/pow.js';
 import { reachabilityCaps } from '../core/reachability.js';
-import type { AppData } from '../core/payloads.js';
-import { RtcBroker, type RtcHostTab } from './broker.js';
+import { RtcBroker } from './broker.js';
 import { mark, type BootMarks } from './boot-marks.js';
-import { DialBackoff, type DialCounters } from './dial-backoff.js';
+import { DialBackoff } from './dial-backoff.js';
 import { HeldConn } from './held-conn.js';
 import type { HostStreams } from './host-streams.js';
 import { loadedHostStreams, loadStreamCode } from './lazy-stream-service.js';
 import { BrowserDialer } from './dialer.js';
-import { FastGrants, type FastTab } from './fast-grants.js';
+import { FastGrants } from './fast-grants.js';
 import { RelayGrants } from './relay-grants.js';
-import { IceClient, type IceStatus } from './ice-client.js';
-import type { AttachedApp, BrowserLinkStatus, BrowserStatus, Conn, HelloReply, HostEvent, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
+import { IceClient } from './ice-client.js';
+import type { Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
 import { IdbPeerStore, openDb } from './store.js';
+import { hostStatus, type HostStatus } from './host-status.js';
+import { TabHandlers } from './host-handlers.js';
+import { TabListeners } from './host-listeners.js';
+import { TabSession } from './host-tab.js';
+import { TabTopics } from './host-topics.js';
 
 /** Node options a page may set with connect(); the first hello's stand for the node. */
 type NodeLimits = Pick<MeshNodeOptions, 'idleLinkMs' | 'maxLinksPerAddress'>;
-
-interface PendingReply {
-  resolve: (d: AppData) => void;
-  reject: (e: Error) => void;
-  tab: TabSession;
-  retry: () => void;
-}
-
-class TabSession implements RtcHostTab, FastTab {
-  alive = true;
-  /** The tab asked for the data plane (fast-grants.ts). */
-  fastPath = false;
-  listening = false;
-  /** Frozen or in the back/forward cache: hosts nothing and answers nothing until it says hello again. */
-  parked = false;
-  hidden = false;
-  readonly lockAbort = new AbortController();
-
-  constructor(
-    readonly tabId: string,
-    /** The app namespace, exact: a hub names `<origin>/<app>` (hub-protocol.ts). */
-    readonly app: string,
-    readonly canHost: boolean,
-    readonly conn: HeldConn,
-    /** The app's origin when it came through the hub; undefined for this origin's own pages. */
-    readonly origin: string | undefined,
-  ) {}
-
-  openRtc(key: string, peer: string, initiator: boolean, port: MessagePort, iceServers: RTCIceServer[]): void {
-    this.conn.post({ ev: 'rtc-open', key, peer, initiator, port, iceServers }, [port]);
-  }
-
-  signalRtc(key: string, body: string): void {
-    this.conn.post({ ev: 'rtc-signal', key, body });
-  }
-
-  post(message: HostEvent, transfer?: Transferable[]): void {
-    this.conn.post(message, transfer);
-  }
-}
 
 export class NodeHost {
   node?: MeshNode;
   private starting?: Promise<MeshNode>;
   private readonly tabs = new Map<string, TabSession>();
-  /** Keyed by app and port (or app and topic): apps never share an entry. */
-  private readonly handlerTabs = new Map<string, { tabs: TabSession[]; off: () => void }>();
-  private readonly topicTabs = new Map<string, { tabs: Set<TabSession>; off: () => void }>();
-  /** The node's message listener of each app that has a listening tab. */
-  private readonly appListeners = new Map<string, () => void>();
-  private readonly replies = new Map<number, PendingReply>();
+  private readonly handlers = new TabHandlers();
+  private readonly listeners = new TabListeners(() => this.tabs.values());
+  private readonly topics = new TabTopics();
   /** Tabs' streams: made once the streams part is loaded, at a tab's first stream request (withStreams). */
   private streams?: HostStreams;
   private readonly dialled = new Set<string>();
-  private nextRid = 1;
-  /** Requests the node asked a tab to run (askTab), retries included: status().tabRequests. */
-  private tabRequests = 0;
   private readonly startedAt = Date.now();
   private keyStorage: KeyStorage = 'cryptokey';
   /** Making an identity with proof of work: the last progress, told to every tab as it goes. */
@@ -120,7 +83,7 @@ export class NodeHost {
       },
     );
     const relays = kind === 'shared-worker'
-      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), handlers: (app) => this.handlersOf(app), log: (text) => this.log(text) })
+      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), handlers: (app) => this.handlers.of(app), log: (text) => this.log(text) })
       : undefined;
     this.relays = relays;
     this.grants = new FastGrants({
@@ -187,21 +150,21 @@ export class NodeHost {
       case 'request':
         return node.request(m.to, m.data, { app: tab.app, port: m.port, timeoutMs: m.timeoutMs });
       case 'handle':
-        this.addHandler(node, tab, m.port);
+        this.handlers.add(node, tab, m.port);
         // The host tab of a link taking this app's requests learns of it (relay-grants.ts).
         return this.relays?.syncListeners();
       case 'unhandle':
-        this.removeHandler(tab, appKey(tab.app, m.port));
+        this.handlers.remove(tab, m.port);
         return this.relays?.syncListeners();
       case 'listen':
         tab.listening = m.on;
         // The host tab of a link fanning this app's datagrams out learns of it before this reply.
         this.relays?.syncListeners();
-        return this.updateListener(node, tab.app);
+        return this.listeners.update(node, tab.app);
       case 'subscribe':
-        return this.addTopic(node, tab, m.topic);
+        return this.topics.add(node, tab, m.topic);
       case 'unsubscribe':
-        return this.removeTopic(tab, appKey(tab.app, m.topic));
+        return this.topics.remove(tab, m.topic);
       case 'publish':
         return node.publish(m.topic, m.data, { app: tab.app });
       case 'status':
@@ -211,7 +174,7 @@ export class NodeHost {
       case 'sync':
         return;
       case 'reply':
-        return this.onReply(tab, m.rid, m.ok, m.data);
+        return this.handlers.onReply(tab, m.rid, m.ok, m.data);
       case 'rtc-signal':
         return this.broker.fromTab(tab.tabId, m.key, m.body);
       case 'rtc-path':
@@ -306,121 +269,6 @@ export class NodeHost {
       .catch(() => this.dialled.delete(addr));
   }
 
-  // ------------------------------------------------------------ deliveries to tabs
-
-  /**
-   * The node listens for an app while one of its tabs listens, and not after: datagrams for an
-   * app with no listening tab are then dropped as `no-listener` (reliable ones are retried).
-   */
-  private updateListener(node: MeshNode, app: string): void {
-    const wanted = [...this.tabs.values()].some((t) => t.alive && t.listening && t.app === app);
-    const off = this.appListeners.get(app);
-    if (wanted && !off) this.appListeners.set(app, node.onMessage((msg) => this.deliverMessage(msg), { app }));
-    if (!wanted && off) {
-      off();
-      this.appListeners.delete(app);
-    }
-  }
-
-  /** To the listening tabs of exactly the app the message was sent to. */
-  private deliverMessage(msg: Message): void {
-    const to = [...this.tabs.values()].filter((tab) => tab.alive && tab.listening && tab.app === msg.app);
-    // The node is done with a delivered payload (a fresh buffer per packet), so the last tab
-    // gets it transferred rather than copied; the others, if any, get copies first.
-    const buffer = msg.data instanceof Uint8Array && msg.data.buffer instanceof ArrayBuffer ? msg.data.buffer : undefined;
-    to.forEach((tab, i) => {
-      tab.conn.post({ ev: 'message', from: msg.from, data: msg.data, port: msg.port }, i === to.length - 1 && buffer ? [buffer] : undefined);
-    });
-  }
-
-  private addHandler(node: MeshNode, tab: TabSession, port: number): void {
-    const key = appKey(tab.app, port);
-    let entry = this.handlerTabs.get(key);
-    if (!entry) {
-      const off = node.handle(port, (m) => this.askTab(key, m), { app: tab.app });
-      entry = { tabs: [], off };
-      this.handlerTabs.set(key, entry);
-    }
-    if (!entry.tabs.includes(tab)) entry.tabs.push(tab);
-  }
-
-  private removeHandler(tab: TabSession, key: string): void {
-    const entry = this.handlerTabs.get(key);
-    if (!entry) return;
-    entry.tabs = entry.tabs.filter((t) => t !== tab);
-    if (entry.tabs.length === 0) {
-      entry.off();
-      this.handlerTabs.delete(key);
-    }
-  }
-
-  /** The handling tabs of each port of `app`, in the order askTab tries them. */
-  private handlersOf(app: string): [number, TabSession[]][] {
-    const out: [number, TabSession[]][] = [];
-    for (const [key, entry] of this.handlerTabs) {
-      const [a, port] = JSON.parse(key) as [string, number];
-      if (a === app) out.push([port, entry.tabs]);
-    }
-    return out;
-  }
-
-  /**
-   * Runs a request through the first live tab that handles its port; another one if that tab
-   * dies meanwhile. The host tab of a link does the same for its peer's requests while the app
-   * has several tabs (relay-grants.ts `fast-handlers`), and gives the node what it could not.
-   */
-  private askTab(key: string, m: Message): Promise<AppData> {
-    return new Promise((resolve, reject) => {
-      const attempt = () => {
-        const tabs = this.handlerTabs.get(key)?.tabs ?? [];
-        // A parked tab answers only when it comes back: ask a running one first.
-        const tab = tabs.find((t) => t.alive && !t.parked) ?? tabs.find((t) => t.alive);
-        if (!tab) return reject(new MeshError('UNREACHABLE', `no open tab handles port ${m.port}`));
-        const rid = this.nextRid++;
-        this.tabRequests++;
-        this.replies.set(rid, { resolve, reject, tab, retry: attempt });
-        tab.conn.post({ ev: 'request', rid, from: m.from, data: m.data, port: m.port });
-      };
-      attempt();
-    });
-  }
-
-  private onReply(tab: TabSession, rid: number, ok: boolean, data: AppData): void {
-    const p = this.replies.get(rid);
-    if (!p || p.tab !== tab) return;
-    this.replies.delete(rid);
-    if (ok) p.resolve(data);
-    else p.reject(new Error(typeof data === 'string' ? data : 'handler failed'));
-  }
-
-  private addTopic(node: MeshNode, tab: TabSession, topic: string): void {
-    const key = appKey(tab.app, topic);
-    let entry = this.topicTabs.get(key);
-    if (!entry) {
-      const tabs = new Set<TabSession>();
-      const off = node.subscribe(
-        topic,
-        (m) => {
-          for (const t of tabs) if (t.alive) t.conn.post({ ev: 'topic', topic: m.topic, from: m.from, data: m.data });
-        },
-        { app: tab.app },
-      );
-      entry = { tabs, off };
-      this.topicTabs.set(key, entry);
-    }
-    entry.tabs.add(tab);
-  }
-
-  private removeTopic(tab: TabSession, key: string): void {
-    const entry = this.topicTabs.get(key);
-    if (!entry) return;
-    entry.tabs.delete(tab);
-    if (entry.tabs.size === 0) {
-      entry.off();
-      this.topicTabs.delete(key);
-    }
-  }
-
   // ------------------------------------------------------------ tab lifecycle and death
 
   /** A parked tab's links move to running tabs now, as if it had closed; it keeps its handlers and topics. */
@@ -462,16 +310,13 @@ export class NodeHost {
   private forgetTab(tab: TabSession): void {
     tab.alive = false;
     if (this.tabs.get(tab.tabId) === tab) this.tabs.delete(tab.tabId);
-    for (const key of [...this.handlerTabs.keys()]) this.removeHandler(tab, key);
-    for (const key of [...this.topicTabs.keys()]) this.removeTopic(tab, key);
+    this.handlers.removeTab(tab);
+    this.topics.removeTab(tab);
     this.streams?.tabDied(tab);
     this.grants.tabGone(tab);
-    if (this.node) this.updateListener(this.node, tab.app);
-    for (const [rid, p] of [...this.replies]) {
-      if (p.tab !== tab) continue;
-      this.replies.delete(rid);
-      p.retry();
-    }
+    if (this.node) this.listeners.update(this.node, tab.app);
+    // Requests it was running go to another tab of the app, now that it handles nothing.
+    this.handlers.retryFrom(tab);
   }
 
   // ------------------------------------------------------------ observation
@@ -481,74 +326,22 @@ export class NodeHost {
     for (const t of this.tabs.values()) if (t.alive) t.conn.post({ ev: 'log', text });
   }
 
-  /**
-   * The node's status for `tab`. A page of this origin also gets `apps`: every app attached to
-   * the node, with its origin, so it can show its user which sites use the node. Apps that came
-   * through the hub do not: one site must not learn which other sites its user visits.
-   */
-  private status(s: NodeStatus, tab: TabSession): BrowserStatus & {
-    parkedTabs: number;
-    startedAt: number;
-    rehomed: number;
-    tabRequests: number;
-    hostedBy: Record<string, number>;
-    counters: NodeStatus['counters'];
-    e2e: NodeStatus['e2e'];
-    rtcDials: DialCounters;
-    fastGrants: { granted: number; revoked: number; relayGranted: number; relayRevoked: number };
-    ice: IceStatus;
-  } {
-    const paths = this.broker.paths();
-    return {
-      id: s.id,
-      host: this.kind,
-      tabs: this.tabs.size,
-      parkedTabs: [...this.tabs.values()].filter((t) => t.parked).length,
-      links: this.linkStatus(s, tab, paths),
-      knownPeers: s.knownPeers,
+  /** The node's status for `tab` (host-status.ts). */
+  private status(s: NodeStatus, tab: TabSession): HostStatus {
+    return hostStatus(s, tab, {
+      kind: this.kind,
+      tabs: this.tabs,
       webrtc: this.webrtc !== false,
       keyStorage: this.keyStorage,
-      ...(this.work && { work: this.work }),
+      work: this.work,
       startedAt: this.startedAt,
-      rehomed: this.broker.rehomed,
-      tabRequests: this.tabRequests,
-      hostedBy: Object.fromEntries(this.broker.hostedBy()),
-      counters: s.counters,
-      e2e: s.e2e,
-      rtcDials: this.backoff.counters(),
-      fastGrants: { granted: this.grants.granted, revoked: this.grants.revoked, relayGranted: this.relays?.granted ?? 0, relayRevoked: this.relays?.revoked ?? 0 },
-      ice: this.ice.status(),
-      limits: s.limits,
-      boot: { node: this.boot },
-      ...(tab.origin === undefined ? { apps: this.attachedApps() } : {}),
-    };
-  }
-
-  /** Links; for pages of this origin also the peer address a WebRTC link counts under (never told to other sites). */
-  private linkStatus(s: NodeStatus, tab: TabSession, paths: Map<string, 'direct' | 'turn'>): BrowserLinkStatus[] {
-    const addresses = tab.origin === undefined ? this.broker.addresses() : new Map<string, string>();
-    return s.links.map((l) => {
-      const via = l.transport === 'webrtc' ? paths.get(l.id) : undefined;
-      const address = l.transport === 'webrtc' ? addresses.get(l.id) : undefined;
-      return { id: l.id, transport: l.transport, rttMs: l.rttMs, ...(via ? { via } : {}), ...(address ? { address } : {}), ...(l.bound ? { bound: true } : {}) };
+      tabRequests: this.handlers.asked,
+      broker: this.broker,
+      dials: this.backoff.counters(),
+      grants: this.grants,
+      relays: this.relays,
+      ice: this.ice,
+      boot: this.boot,
     });
   }
-
-  private attachedApps(): AttachedApp[] {
-    const byApp = new Map<string, AttachedApp>();
-    for (const t of this.tabs.values()) {
-      if (!t.alive) continue;
-      const origin = t.origin ?? self.location.origin;
-      const key = JSON.stringify([origin, t.app]);
-      const entry = byApp.get(key) ?? { origin, app: t.app, via: t.origin === undefined ? 'direct' : 'hub', tabs: 0 };
-      entry.tabs++;
-      byApp.set(key, entry);
-    }
-    return [...byApp.values()];
-  }
-}
-
-/** An app's key for one port or one topic. */
-function appKey(app: string, portOrTopic: number | string): string {
-  return JSON.stringify([app, portOrTopic]);
 }

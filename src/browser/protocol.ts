@@ -115,7 +115,7 @@ export type HostEvent =
   | { ev: 'fast-answer'; rid: number; from: string; ok: boolean; data: AppData }
   /**
    * To a host tab whose app has several tabs: for each port of the app, the tab the node would
-   * ask to handle a request (host.ts askTab), `self` or a relay channel; a port the node would
+   * ask to handle a request (host-handlers.ts ask), `self` or a relay channel; a port the node would
    * ask another tab (parked, or with no channel) is left out. Null: the node hands them out.
    */
   | { ev: 'fast-handlers'; ports: [number, string][] | null }

@@ -138,7 +138,7 @@ export class RelayChannel {
    * Host role: asks the other tab to run its handler for a request to its app (the node said it
    * handles the port). Resolves with its reply, once; `not-run` when it has no handler or the
    * channel closes first with the handler not started there (the caller gives the request to
-   * the node, whose worker asks another tab, as it does when a tab dies: host.ts askTab);
+   * the node, whose worker asks another tab, as it does when a tab dies: host-handlers.ts `ask`);
    * `parked` when the tab parked with the handler running. `data` is moved: the caller's own.
    */
   ask(from: string, port: number, data: AppData): Promise<AskOutcome> {
@@ -187,7 +187,7 @@ export class RelayChannel {
       u.settle(u.unknownAs);
     }
     // A tab that died is asked nothing more and answers nothing: the worker asks another tab in
-    // that case too (host.ts askTab). One that parked with the handler running keeps it, as the
+    // that case too (host-handlers.ts `ask`). One that parked with the handler running keeps it, as the
     // worker leaves a parked tab its requests; its answer cannot come back this way.
     const parkedWith = new Set(how.running ?? []);
     for (const id of [...this.asks.keys()]) this.settleAsk(id, parkedWith.has(id) ? 'parked' : 'not-run');

@@ -27,7 +27,7 @@ export interface RelayGrantsHost {
   tabs(): Iterable<RelayTab>;
   /** The tab's packet-id lane (FastGrants.laneOf): one allocator for host and relay grants alike. */
   laneOf(tab: FastTab): number | undefined;
-  /** The handling tabs of each port of `app`, in the order the node asks them (host.ts askTab). */
+  /** The handling tabs of each port of `app`, in the order the node asks them (host-handlers.ts `ask`). */
   handlers(app: string): Iterable<[number, readonly FastTab[]]>;
   log(text: string): void;
 }
@@ -148,7 +148,7 @@ export class RelayGrants {
   private syncHandlers(t1: FastTab): void {
     const ports: [number, string][] = [];
     for (const [port, tabs] of this.host.handlers(t1.app)) {
-      // The node's own choice (host.ts askTab): a running tab first, a parked one only if no other.
+      // The node's own choice (host-handlers.ts `ask`): a running tab first, a parked one only if no other.
       const tab = tabs.find((t) => t.alive && !t.parked);
       if (!tab) continue;
       const to = tab === t1 ? 'self' : eligible(tab) ? this.channelBetween(t1, tab) : undefined;

@@ -57,7 +57,7 @@ export class TabRelays<G> implements RelayHost {
 
   /**
    * Host role, while this tab's app has several tabs: which tab handles each port, `self` or a
-   * channel, the one the node itself would ask (host.ts askTab), as the node told
+   * channel, the one the node itself would ask (host-handlers.ts ask), as the node told
    * (`fast-handlers`); null: the node hands the app's requests out.
    */
   private handlers: Map<number, string> | null = null;

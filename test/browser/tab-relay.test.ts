@@ -32,7 +32,7 @@ const request = (page: Page, to: string, data: string): Promise<unknown> => page
 const send = (page: Page, to: string, data: string): Promise<void> => page.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 5 }), to, data);
 const inbox = (page: Page, from: string, prefix: string): Promise<string[]> =>
   page.evaluate((f, p) => (window as any).T.inbox.filter((m: any) => m.from === f && m.port === 5 && String(m.data).startsWith(p)).map((m: any) => m.data), from, prefix);
-/** The requests A's worker asked one of its tabs to run (host.ts askTab). */
+/** The requests A's worker asked one of its tabs to run (host-handlers.ts `ask`). */
 const workerAsked = (page: Page): Promise<number> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.tabRequests));
 const delta = (after: FastPathStatus, before: FastPathStatus, k: keyof FastPathStatus): number => (after[k] as number) - (before[k] as number);
 

@@ -1,0 +1,103 @@
+/**
+ * Requests to an app's tabs: which tabs handle which port of which app, and the requests the
+ * node asked a tab to run until it answers. The node has one handler per (app, port) while a
+ * tab handles it; a request goes to the first live tab that does, and to another one if that
+ * tab dies meanwhile. The host tab of a link does the same for its peer's requests while the
+ * app has several tabs (relay-grants.ts `fast-handlers`, from `of`), and gives the node what it
+ * could not.
+ */
+import { MeshError } from '../core/errors.js';
+import type { Message, MeshNode } from '../core/node.js';
+import type { AppData } from '../core/payloads.js';
+import { appKey, type TabSession } from './host-tab.js';
+
+interface PendingReply {
+  resolve: (d: AppData) => void;
+  reject: (e: Error) => void;
+  tab: TabSession;
+  retry: () => void;
+}
+
+export class TabHandlers {
+  /** Keyed by app and port (appKey). */
+  private readonly byPort = new Map<string, { tabs: TabSession[]; off: () => void }>();
+  private readonly replies = new Map<number, PendingReply>();
+  private nextRid = 1;
+  /** Requests the node asked a tab to run (ask), retries included: status().tabRequests. */
+  asked = 0;
+
+  add(node: MeshNode, tab: TabSession, port: number): void {
+    const key = appKey(tab.app, port);
+    let entry = this.byPort.get(key);
+    if (!entry) {
+      const off = node.handle(port, (m) => this.ask(key, m), { app: tab.app });
+      entry = { tabs: [], off };
+      this.byPort.set(key, entry);
+    }
+    if (!entry.tabs.includes(tab)) entry.tabs.push(tab);
+  }
+
+  remove(tab: TabSession, port: number): void {
+    this.removeKey(tab, appKey(tab.app, port));
+  }
+
+  /** The tab is gone: it handles nothing any more (its pending requests: retryFrom). */
+  removeTab(tab: TabSession): void {
+    for (const key of [...this.byPort.keys()]) this.removeKey(tab, key);
+  }
+
+  /** The handling tabs of each port of `app`, in the order `ask` tries them. */
+  of(app: string): [number, TabSession[]][] {
+    const out: [number, TabSession[]][] = [];
+    for (const [key, entry] of this.byPort) {
+      const [a, port] = JSON.parse(key) as [string, number];
+      if (a === app) out.push([port, entry.tabs]);
+    }
+    return out;
+  }
+
+  /** A tab's answer to request `rid`; only the tab that was asked may give it. */
+  onReply(tab: TabSession, rid: number, ok: boolean, data: AppData): void {
+    const p = this.replies.get(rid);
+    if (!p || p.tab !== tab) return;
+    this.replies.delete(rid);
+    if (ok) p.resolve(data);
+    else p.reject(new Error(typeof data === 'string' ? data : 'handler failed'));
+  }
+
+  /** The requests `tab` was running go to another tab that handles their port (or fail). */
+  retryFrom(tab: TabSession): void {
+    for (const [rid, p] of [...this.replies]) {
+      if (p.tab !== tab) continue;
+      this.replies.delete(rid);
+      p.retry();
+    }
+  }
+
+  private removeKey(tab: TabSession, key: string): void {
+    const entry = this.byPort.get(key);
+    if (!entry) return;
+    entry.tabs = entry.tabs.filter((t) => t !== tab);
+    if (entry.tabs.length === 0) {
+      entry.off();
+      this.byPort.delete(key);
+    }
+  }
+
+  /** Runs a request through the first live tab that handles its port; another one if that tab dies meanwhile. */
+  private ask(key: string, m: Message): Promise<AppData> {
+    return new Promise((resolve, reject) => {
+      const attempt = () => {
+        const tabs = this.byPort.get(key)?.tabs ?? [];
+        // A parked tab answers only when it comes back: ask a running one first.
+        const tab = tabs.find((t) => t.alive && !t.parked) ?? tabs.find((t) => t.alive);
+        if (!tab) return reject(new MeshError('UNREACHABLE', `no open tab handles port ${m.port}`));
+        const rid = this.nextRid++;
+        this.asked++;
+        this.replies.set(rid, { resolve, reject, tab, retry: attempt });
+        tab.conn.post({ ev: 'request', rid, from: m.from, data: m.data, port: m.port });
+      };
+      attempt();
+    });
+  }
+}
