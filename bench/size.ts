@@ -76,15 +76,15 @@ async function soft(what: () => Promise<Measured>, pkg: string): Promise<Measure
   }
 }
 
-/** What client.ts loads with `import()` only when needed (as in scripts/build-browser.mjs). */
+/** What the tab module (client.ts, mesh.ts) loads with `import()` only when needed (as in scripts/build-browser.mjs). */
 const LAZY = ['fast-path', 'hub-link', 'leader'];
 /** What the node (worker.js or leader.js) loads only when needed: streams (lazy-stream-service.ts). */
 const NODE_LAZY = ['streams'];
-/** client.ts's dynamic imports of those stay imports. */
+/** The tab module's dynamic imports of those stay imports. */
 const LAZY_EXTERNAL: Plugin = {
   name: 'lazy-external',
   setup(b) {
-    b.onResolve({ filter: /^\.\/(fast-path|hub-link|leader)\.js$/ }, (a) => (a.importer.endsWith('client.ts') ? { path: a.path, external: true } : undefined));
+    b.onResolve({ filter: /^\.\/(fast-path|hub-link|leader)\.js$/ }, (a) => (/\/(client|mesh)\.ts$/.test(a.importer) ? { path: a.path, external: true } : undefined));
   },
 };
 

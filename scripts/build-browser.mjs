@@ -24,11 +24,11 @@ const common = {
   logLevel: 'warning',
 };
 
-/** client.ts's `import('./fast-path.js')` and the like stay imports of those files, built apart. */
+/** The tab module's `import('./fast-path.js')` (mesh.ts) and the like (client.ts) stay imports of those files, built apart. */
 const lazyExternal = {
   name: 'meshwork-lazy-external',
   setup(b) {
-    b.onResolve({ filter: /^\.\/(fast-path|hub-link|leader)\.js$/ }, (a) => (a.importer.endsWith('client.ts') ? { path: a.path, external: true } : undefined));
+    b.onResolve({ filter: /^\.\/(fast-path|hub-link|leader)\.js$/ }, (a) => (/\/(client|mesh)\.ts$/.test(a.importer) ? { path: a.path, external: true } : undefined));
   },
 };
 

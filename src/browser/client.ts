@@ -1,23 +1,18 @@
 /**
  * The tab API: `const mesh = await connect()`. Every tab of an origin shares one node, hosted in
- * a SharedWorker (or, where there is none, in a leader tab). This module is the tab's side:
- * a request/response client of the host, the app's listeners, and the PeerConnection host the
- * node's broker uses while this tab is open.
+ * a SharedWorker (or, where there is none, in a leader tab). This module is the entry point of
+ * the tab's side (dist/browser/client.js): connect() finds or starts the host, takes the tab's
+ * lock and says hello; the Mesh it resolves with is mesh.ts.
  */
-import { MeshError, type MeshErrorCode } from '../core/errors.js';
-import type { AppData } from '../core/payloads.js';
+import { MeshError } from '../core/errors.js';
 import { mark, type BootMarks } from './boot-marks.js';
 import { portConn } from './conn.js';
-import type { HubMode, HubStatus } from './hub-protocol.js';
 import type { WorkProgress } from './key-store.js';
 import type { LeaderTabConn } from './leader.js';
-import type { BrowserStatus, Conn, HelloReply, HostEvent, HostKind, HostReply, TabRequest } from './protocol.js';
-import { pageHasRtc, TAB_LOCK_PREFIX, TAB_PARKED, WORKER_OPTIONS } from './protocol.js';
-import { pageHidden, watchLifecycle } from './lifecycle.js';
+import type { Conn } from './protocol.js';
+import { pageHasRtc, TAB_LOCK_PREFIX, WORKER_OPTIONS } from './protocol.js';
 import { randomHex } from './random-hex.js';
-import { RtcHost } from './rtc-host.js';
-import type { FastPath } from './fast-path.js';
-import { type MeshStream, TabStreams } from './tab-streams.js';
+import { Mesh } from './mesh.js';
 import { withTimeout } from './with-timeout.js';
 
 export { MeshError } from '../core/errors.js';
@@ -27,6 +22,8 @@ export type { AttachedApp, BrowserStatus, BrowserLinkStatus, HostKind } from './
 export type { WorkProgress } from './key-store.js';
 export type { HubMode, HubStatus } from './hub-protocol.js';
 export type { MeshStream } from './tab-streams.js';
+export type { Handler, MeshMessage, TopicMessage } from './tab-registrations.js';
+export { Mesh } from './mesh.js';
 
 export interface ConnectOptions {
   /** WebSocket URLs of servers to join through. Default: `ws(s)://<this page's host>/mesh`. */
@@ -87,20 +84,6 @@ export interface ConnectOptions {
    */
   maxLinksPerAddress?: number;
 }
-
-export interface MeshMessage {
-  from: string;
-  data: AppData;
-  port: number;
-}
-
-export interface TopicMessage {
-  from: string;
-  data: AppData;
-  topic: string;
-}
-
-export type Handler = (m: MeshMessage) => AppData | void | Promise<AppData | void>;
 
 export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   if (options.hub !== undefined) return connectHub(options.hub, options);
@@ -176,375 +159,6 @@ async function connectHub(hub: string, options: ConnectOptions): Promise<Mesh> {
   return mesh;
 }
 
-interface MeshOptions {
-  tabId: string;
-  app: string;
-  bootstrap: string[];
-  rtc?: RTCConfiguration;
-  powBits?: number;
-  onWork?: (p: WorkProgress) => void;
-  idleLinkMs?: number;
-  fastPath?: boolean;
-  maxLinksPerAddress?: number;
-  canHost: () => boolean;
-  releaseLock: () => void;
-  onPageHide?: () => void;
-  hub?: HubStatus;
-  /** This tab's connect() steps (status().boot.tab). */
-  boot?: BootMarks;
-}
-
-export class Mesh {
-  /** The shared node's id: the same in every tab of this browser profile and origin (or hub; see `status().hub`). */
-  id = '';
-  /** Where the node runs. */
-  host: HostKind = 'shared-worker';
-  /**
-   * With `connect({ hub })`: the hidden hub iframe. Unhide it (in place: moving an iframe reloads
-   * it) to show the hub's button that asks the browser for one node across sites.
-   */
-  hubFrame?: HTMLIFrameElement;
-  /**
-   * Settles once the node has a link to the mesh; from then on a `send` to any node is routed
-   * (it may still time out if that node is not in the mesh). `connect()` waits for it unless
-   * told `waitForLink: false`.
-   */
-  ready: Promise<void>;
-  private readyResolve!: () => void;
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  private readonly messageFns = new Set<(m: MeshMessage) => void>();
-  private readonly handlers = new Map<number, Handler>();
-  private readonly topics = new Map<string, Set<(m: TopicMessage) => void>>();
-  private readonly rtc: RtcHost;
-  private readonly streams = new TabStreams((req, transfer) => this.call(req, transfer));
-  private closed = false;
-  /** The data plane, loaded with the first grant (fast-path.ts): pages that never get one never load it. */
-  private fast?: FastPath;
-  private fastLoading?: Promise<FastPath>;
-
-  constructor(
-    private readonly conn: Conn,
-    private readonly o: MeshOptions,
-  ) {
-    this.ready = new Promise((resolve) => (this.readyResolve = resolve));
-    this.rtc = new RtcHost(
-      (key, body) => this.fire({ op: 'rtc-signal', key, body }),
-      o.rtc,
-      (key, via) => this.fire({ op: 'rtc-path', key, via }),
-    );
-    conn.onMessage((m) => this.onHostMessage(m as HostReply | HostEvent));
-    if (o.tabId !== '') {
-      // Registered before the pagehide listener below, so a page going into the back/forward
-      // cache says so before its channels close (see TAB_PARKED).
-      watchLifecycle({
-        park: () => {
-          this.notify({ op: 'lifecycle', state: 'parked' });
-          this.rtc.closeAll(TAB_PARKED);
-          // Its `bye` names the requests this tab is running (DATA-PLANE.md, "Several tabs").
-          this.fast?.relays.closeAll(true);
-        },
-        resume: () => void this.rejoin(),
-        visibility: (hidden) => this.notify({ op: 'lifecycle', state: hidden ? 'hidden' : 'visible' }),
-      });
-    }
-    // Close our PeerConnections ourselves: a page torn down with them open can leave the far
-    // side waiting for ICE consent to expire (about 30 s) before its channel reports closed.
-    addEventListener('pagehide', () => {
-      this.rtc.closeAll();
-      this.fast?.relays.closeAll();
-      o.onPageHide?.();
-    });
-  }
-
-  /**
-   * Sends a datagram to node `to` on `port` (0..65535 of this app). With `reliable: true`, resolves
-   * once `to` acknowledged it (its app gets it at most once), or rejects with MeshError TIMEOUT
-   * after `deadlineMs` (default 10 000, at most 120 000). Sealed end to end when both nodes encrypt.
-   */
-  async send(to: string, data: AppData, options: { port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
-    const viaNode = async () => {
-      await this.call({ op: 'send', to, data, port: options.port ?? 0, reliable: options.reliable, deadlineMs: options.deadlineMs });
-    };
-    if (!options.reliable && this.fast?.has(to) && !this.closed) {
-      const port = options.port ?? 0;
-      checkPort(port);
-      return this.fast.send(to, data, port, viaNode);
-    }
-    return viaNode();
-  }
-
-  /** Listens to datagrams on every port of this app. Returns a function that stops listening. */
-  onMessage(fn: (m: MeshMessage) => void): () => void {
-    this.messageFns.add(fn);
-    if (this.messageFns.size === 1) this.fire({ op: 'listen', on: true });
-    return () => {
-      if (this.messageFns.delete(fn) && this.messageFns.size === 0) this.fire({ op: 'listen', on: false });
-    };
-  }
-
-  /** Answers requests on `port` (0..65535). Returns a function that unregisters the handler. */
-  handle(port: number, fn: Handler): () => void {
-    checkPort(port);
-    if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a handler in this tab`);
-    this.handlers.set(port, fn);
-    this.fire({ op: 'handle', port });
-    return () => {
-      if (this.handlers.get(port) !== fn) return;
-      this.handlers.delete(port);
-      this.fire({ op: 'unhandle', port });
-    };
-  }
-
-  request(to: string, data: AppData, options: { port?: number; timeoutMs?: number } = {}): Promise<AppData> {
-    const viaNode = () => this.call({ op: 'request', to, data, port: options.port ?? 0, timeoutMs: options.timeoutMs }) as Promise<AppData>;
-    if (this.fast?.has(to) && !this.closed) {
-      try {
-        const port = options.port ?? 0;
-        checkPort(port);
-        return this.fast.request(to, data, port, options.timeoutMs, viaNode);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return viaNode();
-  }
-
-  subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
-    let fns = this.topics.get(topic);
-    if (!fns) {
-      this.topics.set(topic, (fns = new Set()));
-      this.fire({ op: 'subscribe', topic });
-    }
-    fns.add(fn);
-    return () => {
-      const set = this.topics.get(topic);
-      if (!set?.delete(fn) || set.size > 0) return;
-      this.topics.delete(topic);
-      this.fire({ op: 'unsubscribe', topic });
-    };
-  }
-
-  async publish(topic: string, data: AppData): Promise<void> {
-    await this.call({ op: 'publish', topic, data });
-  }
-
-  /**
-   * Opens a stream to node `to` on `port` (0..65535 of this app): ordered, reliable and
-   * flow-controlled end to end (docs/STREAMS.md). Write at once; the data waits for the other
-   * end's window. Fails with REFUSED when `to` takes no streams there, TIMEOUT when nothing is
-   * heard from it for `timeoutMs` (default 30 000), ABORTED when either end aborts.
-   */
-  openStream(to: string, options: { port?: number; timeoutMs?: number } = {}): MeshStream {
-    if (this.closed) throw MeshError.stopped();
-    if (typeof to !== 'string' || !/^[0-9a-f]{64}$/.test(to)) throw MeshError.invalid('a node id is 64 hex characters');
-    const port = options.port ?? 0;
-    checkPort(port);
-    return this.streams.open(to, port, options.timeoutMs);
-  }
-
-  /**
-   * Settles once everything this tab registered or removed before the call (handlers, datagram
-   * listeners, subscriptions, stream handlers) is in effect at the node. They take effect a
-   * moment after `handle()` and the like return, as messages to the node; a peer told to call
-   * this tab right away could otherwise come first and be answered as if nothing listened
-   * (a request fails, a stream is REFUSED).
-   */
-  async synced(): Promise<void> {
-    await Promise.all([this.call({ op: 'sync' }), this.streams.registered()]);
-  }
-
-  /** Calls `fn` with every stream another node opens to `port` (0..65535) of this app. Returns a function that stops accepting. */
-  handleStreams(port: number, fn: (stream: MeshStream) => void): () => void {
-    checkPort(port);
-    return this.streams.handle(port, fn);
-  }
-
-  async status(): Promise<BrowserStatus> {
-    const s = (await this.call({ op: 'status' })) as BrowserStatus;
-    if (s.boot && this.o.boot) s.boot.tab = this.o.boot;
-    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, dropped: {} };
-    return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
-  }
-
-  /** Leaves the node: this tab's handlers, listeners and hosted links go (links are re-homed). */
-  close(): void {
-    if (this.closed) return;
-    this.fire({ op: 'bye' });
-    this.closed = true;
-    this.rtc.closeAll();
-    this.streams.failAll(MeshError.stopped());
-    this.fast?.failAll(MeshError.stopped());
-    this.fast?.relays.closeAll();
-    for (const p of this.pending.values()) p.reject(MeshError.stopped());
-    this.pending.clear();
-    this.o.releaseLock();
-    setTimeout(() => this.conn.close(), 50);
-  }
-
-  /** @internal Says hello to the host; resolves with the node id. */
-  async hello(): Promise<void> {
-    const r = (await this.call({ op: 'hello', tabId: this.o.tabId, app: this.o.app, bootstrap: this.o.bootstrap, canHost: this.o.canHost(), rtc: pageHasRtc(), hidden: pageHidden(), powBits: this.o.powBits, idleLinkMs: this.o.idleLinkMs, fastPath: this.o.fastPath, maxLinksPerAddress: this.o.maxLinksPerAddress })) as HelloReply;
-    this.id = r.id;
-    this.host = r.host;
-    // Asked after hello, so it reaches the host once this tab is registered; a new host (after
-    // reattach) is asked again, and a settled promise stays settled.
-    this.call({ op: 'ready' }).then(this.readyResolve, () => undefined);
-  }
-
-  /** @internal A new leader tab took over, or the hub moved to the shared node: calls to the old host fail, and this tab registers again. */
-  async reattach(): Promise<void> {
-    if (this.closed) return;
-    for (const p of this.pending.values()) p.reject(new MeshError('STOPPED', 'the node host changed (a new leader tab, or the hub moved to the shared node); try again'));
-    this.pending.clear();
-    this.streams.failAll(new MeshError('ABORTED', 'the node host changed: streams of the old host ended'));
-    await this.register();
-  }
-
-  /** Back from the freezer or the back/forward cache: say hello again, keeping calls in flight. */
-  private async rejoin(): Promise<void> {
-    if (this.closed) return;
-    await this.register();
-  }
-
-  private async register(): Promise<void> {
-    await this.hello().catch(() => undefined);
-    for (const port of this.streams.ports()) this.fire({ op: 'stream-handle', port });
-    if (this.messageFns.size > 0) this.fire({ op: 'listen', on: true });
-    for (const port of this.handlers.keys()) this.fire({ op: 'handle', port });
-    for (const topic of this.topics.keys()) this.fire({ op: 'subscribe', topic });
-  }
-
-  private call(req: TabRequest, transfer?: Transferable[]): Promise<unknown> {
-    if (this.closed) return Promise.reject(MeshError.stopped());
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.conn.post({ ...req, id }, transfer);
-    });
-  }
-
-  /** A message the host does not answer (id 0): a reply could reach a page going into the back/forward cache and evict it. */
-  private notify(req: Extract<TabRequest, { op: 'lifecycle' }>): void {
-    if (!this.closed) this.conn.post({ ...req, id: 0 });
-  }
-
-  /** A call whose result nobody waits for; a failure is reported on the console. */
-  private fire(req: TabRequest): void {
-    this.call(req).catch((err: unknown) => {
-      if (!this.closed) console.warn(`meshwork: ${req.op} failed:`, err);
-    });
-  }
-
-  private onHostMessage(m: HostReply | HostEvent): void {
-    if (typeof m !== 'object' || m === null) return;
-    if ('re' in m) {
-      const p = this.pending.get(m.re);
-      if (!p) return;
-      this.pending.delete(m.re);
-      if (m.ok) p.resolve(m.value);
-      else p.reject(new MeshError(m.error.code as MeshErrorCode, m.error.message));
-      return;
-    }
-    switch (m.ev) {
-      case 'message':
-        for (const fn of this.messageFns) safe(() => fn({ from: m.from, data: m.data, port: m.port }));
-        return;
-      case 'topic':
-        for (const fn of this.topics.get(m.topic) ?? []) safe(() => fn({ from: m.from, data: m.data, topic: m.topic }));
-        return;
-      case 'request':
-        return void this.answer(m.rid, m.from, m.data, m.port);
-      case 'rtc-open':
-        return this.rtc.open(m.key, m.initiator, m.port as MessagePort, m.iceServers);
-      case 'rtc-signal':
-        return void this.rtc.onSignal(m.key, m.body);
-      case 'fast-grant':
-        // Through the loading promise, so a revoke that follows is applied after its grant.
-        return void this.fastPath().then((f) => f.grant(m), (err: unknown) => console.warn('meshwork: the data plane did not load', err));
-      case 'fast-revoke':
-        return void this.fastLoading?.then((f) => f.revoke(m.key), () => undefined);
-      case 'relay-port':
-        // Through the loading promise too: the channel is open before a grant that names it.
-        return void this.fastPath().then((f) => f.relays.open(m.ch, m.port as MessagePort), () => (m.port as MessagePort).close());
-      case 'relay-close':
-        return void this.fastLoading?.then((f) => f.relays.close(m.ch), () => undefined);
-      case 'fast-listeners':
-        return void this.fastLoading?.then((f) => f.relays.setListeners(m.tabs), () => undefined);
-      case 'fast-handlers':
-        return void this.fastLoading?.then((f) => f.relays.setHandlers(m.ports), () => undefined);
-      case 'fast-answer':
-        return void this.fastLoading?.then((f) => f.answeredByNode(m.rid, m.from, m.ok, m.data), () => undefined);
-      case 'stream-incoming':
-      case 'stream-data':
-      case 'stream-end':
-      case 'stream-error':
-        return this.streams.onEvent(m);
-      case 'log':
-        console.debug(`meshwork host: ${m.text}`);
-        return;
-      case 'hub-mode':
-        return this.onHubMode(m.mode, m.reason);
-      case 'work': {
-        const { ev: _ev, ...progress } = m;
-        return safe(() => this.o.onWork?.(progress));
-      }
-    }
-  }
-
-  private fastPath(): Promise<FastPath> {
-    this.fastLoading ??= import('./fast-path.js').then(({ FastPath }) => {
-      const fast = new FastPath({
-        rtc: this.rtc,
-        listening: () => this.messageFns.size > 0,
-        deliver: (from, data, port) => {
-          for (const fn of this.messageFns) safe(() => fn({ from, data, port }));
-        },
-        handles: (port) => this.handlers.has(port),
-        runHandler: async (from, data, port) => {
-          try {
-            const out = await this.handlers.get(port)!({ from, data, port });
-            return { ok: true, data: out ?? new Uint8Array(0) };
-          } catch (err) {
-            return { ok: false, data: err instanceof Error ? err.message : String(err) };
-          }
-        },
-        traffic: (peers) => this.fire({ op: 'fast-traffic', peers }),
-      });
-      this.rtc.tap = fast;
-      this.fast = fast;
-      return fast;
-    });
-    return this.fastLoading;
-  }
-
-  private onHubMode(mode: HubMode, reason: string): void {
-    const was = this.o.hub;
-    if (!was) return;
-    this.o.hub = { ...was, mode, reason };
-    // The hub moved this page to the shared node: register there (mesh.id changes to its id).
-    if (was.mode !== mode) void this.reattach();
-  }
-
-  private async answer(rid: number, from: string, data: AppData, port: number): Promise<void> {
-    const fn = this.handlers.get(port);
-    try {
-      if (!fn) throw new Error(`no handler on port ${port}`);
-      const out = await fn({ from, data, port });
-      this.fire({ op: 'reply', rid, ok: true, data: out ?? new Uint8Array(0) });
-    } catch (err) {
-      this.fire({ op: 'reply', rid, ok: false, data: err instanceof Error ? err.message : String(err) });
-    }
-  }
-}
-
-/** The same bound as the core's (payloads.ts), restated so this tab module pulls in no codec. */
-const MAX_PORT = 65535;
-
-function checkPort(port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > MAX_PORT) throw MeshError.invalid(`port must be an integer from 0 to ${MAX_PORT}, got ${port}`);
-}
-
 function defaultBootstrap(): string {
   return `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mesh`;
 }
@@ -559,12 +173,4 @@ function holdTabLock(tabId: string): Promise<() => void> {
       return held;
     });
   });
-}
-
-function safe(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    console.error('meshwork: a listener threw', err);
-  }
 }

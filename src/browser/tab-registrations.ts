@@ -1,0 +1,124 @@
+/**
+ * What the app registered in this tab: its datagram listeners, its request handlers (one per
+ * port) and its topic subscriptions, and the calls to them. The node learns of each as a message
+ * to the host; a tab that says hello again (to a new leader tab, or back from the freezer or the
+ * back/forward cache) tells the host all of them once more (`register`).
+ */
+import { MeshError } from '../core/errors.js';
+import type { AppData } from '../core/payloads.js';
+import type { TabRequest } from './protocol.js';
+
+export interface MeshMessage {
+  from: string;
+  data: AppData;
+  port: number;
+}
+
+export interface TopicMessage {
+  from: string;
+  data: AppData;
+  topic: string;
+}
+
+export type Handler = (m: MeshMessage) => AppData | void | Promise<AppData | void>;
+
+export class TabRegistrations {
+  private readonly messageFns = new Set<(m: MeshMessage) => void>();
+  private readonly handlers = new Map<number, Handler>();
+  private readonly topics = new Map<string, Set<(m: TopicMessage) => void>>();
+
+  /** `fire`: a message to the host whose answer nobody waits for. */
+  constructor(private readonly fire: (req: TabRequest) => void) {}
+
+  onMessage(fn: (m: MeshMessage) => void): () => void {
+    this.messageFns.add(fn);
+    if (this.messageFns.size === 1) this.fire({ op: 'listen', on: true });
+    return () => {
+      if (this.messageFns.delete(fn) && this.messageFns.size === 0) this.fire({ op: 'listen', on: false });
+    };
+  }
+
+  /** The port is checked by the caller. */
+  handle(port: number, fn: Handler): () => void {
+    if (this.handlers.has(port)) throw MeshError.invalid(`port ${port} already has a handler in this tab`);
+    this.handlers.set(port, fn);
+    this.fire({ op: 'handle', port });
+    return () => {
+      if (this.handlers.get(port) !== fn) return;
+      this.handlers.delete(port);
+      this.fire({ op: 'unhandle', port });
+    };
+  }
+
+  subscribe(topic: string, fn: (m: TopicMessage) => void): () => void {
+    let fns = this.topics.get(topic);
+    if (!fns) {
+      this.topics.set(topic, (fns = new Set()));
+      this.fire({ op: 'subscribe', topic });
+    }
+    fns.add(fn);
+    return () => {
+      const set = this.topics.get(topic);
+      if (!set?.delete(fn) || set.size > 0) return;
+      this.topics.delete(topic);
+      this.fire({ op: 'unsubscribe', topic });
+    };
+  }
+
+  /** Tells a new host (after its hello) every listener, handler and subscription of this tab. */
+  register(): void {
+    if (this.messageFns.size > 0) this.fire({ op: 'listen', on: true });
+    for (const port of this.handlers.keys()) this.fire({ op: 'handle', port });
+    for (const topic of this.topics.keys()) this.fire({ op: 'subscribe', topic });
+  }
+
+  /** Whether the app listens to datagrams in this tab. */
+  listening(): boolean {
+    return this.messageFns.size > 0;
+  }
+
+  handles(port: number): boolean {
+    return this.handlers.has(port);
+  }
+
+  /** A datagram to every listener. */
+  deliver(from: string, data: AppData, port: number): void {
+    for (const fn of this.messageFns) safe(() => fn({ from, data, port }));
+  }
+
+  /** A publication to every subscriber of its topic. */
+  publication(from: string, data: AppData, topic: string): void {
+    for (const fn of this.topics.get(topic) ?? []) safe(() => fn({ from, data, topic }));
+  }
+
+  /** Runs the handler of `port`, which the caller knows there is (the data plane's requests: fast-path.ts). */
+  async run(from: string, data: AppData, port: number): Promise<{ ok: boolean; data: AppData }> {
+    try {
+      const out = await this.handlers.get(port)!({ from, data, port });
+      return { ok: true, data: out ?? new Uint8Array(0) };
+    } catch (err) {
+      return { ok: false, data: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  /** Runs a request the host asked this tab to (its `rid`), and sends the host the answer. */
+  async answer(rid: number, from: string, data: AppData, port: number): Promise<void> {
+    const fn = this.handlers.get(port);
+    try {
+      if (!fn) throw new Error(`no handler on port ${port}`);
+      const out = await fn({ from, data, port });
+      this.fire({ op: 'reply', rid, ok: true, data: out ?? new Uint8Array(0) });
+    } catch (err) {
+      this.fire({ op: 'reply', rid, ok: false, data: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}
+
+/** Calls one of the app's functions: what it throws is logged, never thrown into the tab's mesh code. */
+export function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    console.error('meshwork: a listener threw', err);
+  }
+}
