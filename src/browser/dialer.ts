@@ -20,6 +20,9 @@ export function isWebSocketAddr(addr: string): boolean {
 }
 
 export class BrowserDialer implements Dialer {
+  /** WebSocket dials started before the node asked for them (predial), by address. */
+  private readonly early = new Map<string, Promise<Link>>();
+
   constructor(
     private readonly broker: RtcBroker,
     private readonly onDrop?: (reason: string) => void,
@@ -29,7 +32,36 @@ export class BrowserDialer implements Dialer {
     private readonly onStep: (step: 'ws-dial' | 'ws-open') => void = () => undefined,
   ) {}
 
+  /**
+   * Starts dialling `addr` now, while the node is still loading its keys; the node's first
+   * dialAddress(addr) takes this socket instead of opening another. Only the connection is made
+   * early: the handshake, which needs the identity, starts when the node dials.
+   */
+  predial(addr: string): void {
+    if (!isWebSocketAddr(addr) || this.early.has(addr)) return;
+    const p = this.openSocket(addr);
+    p.catch(() => undefined);
+    this.early.set(addr, p);
+  }
+
+  /** Closes the sockets predialled and never taken (the node did not start). */
+  dropEarly(): void {
+    for (const p of this.early.values()) p.then((link) => link.close('node did not start'), () => undefined);
+    this.early.clear();
+  }
+
   async dialAddress(addr: string): Promise<Link> {
+    const early = this.early.get(addr);
+    if (early) {
+      this.early.delete(addr);
+      // Closed meanwhile (a slow start, say making a key with proof of work): dial again.
+      const link = await early.catch(() => undefined);
+      if (link && !link.closed) return link;
+    }
+    return this.openSocket(addr);
+  }
+
+  private async openSocket(addr: string): Promise<Link> {
     if (!isWebSocketAddr(addr)) throw new MeshError('DIAL_FAILED', `dial ${addr}: a browser dials only ws:// and wss:// addresses`);
     let socket: WebSocket;
     try {

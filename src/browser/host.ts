@@ -219,16 +219,26 @@ export class NodeHost {
 
   private async startNode(bootstrap: string[], powBits: number, limits: NodeLimits): Promise<MeshNode> {
     checkPowBits(powBits); // before any work: 40 bits would run for ever
-    const db = await openDb();
-    mark(this.boot, 'db');
-    // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
-    const { identity, e2eKeys, keyStorage } = await loadOrCreateKeys(db, powBits, (p) => {
-      this.work = p;
-      for (const tab of this.tabs.values()) if (tab.alive) tab.conn.post({ ev: 'work', ...p });
-    });
+    const dialer = new BrowserDialer(this.broker, (reason) => this.node?.counters.drop(reason), this.backoff, (step) => mark(this.boot, step));
+    // The bootstrap servers' WebSockets open while IndexedDB and the keys load (the handshake
+    // waits for the node): connect() no longer waits for one after the other.
+    for (const addr of bootstrap) dialer.predial(addr);
+    let db: IDBDatabase, keys: Awaited<ReturnType<typeof loadOrCreateKeys>>;
+    try {
+      db = await openDb();
+      mark(this.boot, 'db');
+      // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
+      keys = await loadOrCreateKeys(db, powBits, (p) => {
+        this.work = p;
+        for (const tab of this.tabs.values()) if (tab.alive) tab.conn.post({ ev: 'work', ...p });
+      });
+    } catch (err) {
+      dialer.dropEarly();
+      throw err;
+    }
+    const { identity, e2eKeys, keyStorage } = keys;
     this.keyStorage = keyStorage;
     mark(this.boot, 'keys');
-    const dialer = new BrowserDialer(this.broker, (reason) => node.counters.drop(reason), this.backoff, (step) => mark(this.boot, step));
     const node: MeshNode = new MeshNode({
       identity,
       dialer,

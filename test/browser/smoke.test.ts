@@ -55,6 +55,24 @@ for (const engine of ENGINES) {
         await c2.close();
       }));
 
+    test('the WebSocket to the bootstrap server opens while the keys load, and the node\'s first dial takes it: one connection', () =>
+      withLogs(async () => {
+        const server = await startServer();
+        const ctx = await suite.browser.createBrowserContext();
+        try {
+          const a = await bootTab(ctx, server.http, `${engine}:predial`);
+          const st = await status(a.page);
+          const node = st.boot!.node;
+          assert.ok(node['ws-dial']! <= node.db!, `dialled before IndexedDB opened: ${JSON.stringify(node)}`);
+          assert.deepEqual(st.links.map((l) => l.transport), ['websocket']);
+          // An early socket the node did not take would be open beside the one it dialled.
+          assert.equal(server.status().connections, 1, 'one WebSocket from this browser');
+        } finally {
+          await ctx.close();
+          await server.stop();
+        }
+      }));
+
     test('with no reachable bootstrap, connect() rejects with TIMEOUT; with waitForLink: false it resolves and mesh.ready waits', () =>
       withLogs(async () => {
         const ctx = await suite.browser.createBrowserContext();
