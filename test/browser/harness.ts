@@ -5,6 +5,7 @@
  */
 import { execFileSync, execSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { IncomingMessage, Server } from 'node:http';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import puppeteer, { type Browser, type BrowserContext, type Page } from 'puppeteer-core';
@@ -111,6 +112,22 @@ export async function startServer(options: StartNodeOptions = {}): Promise<Serve
   if (!node.url) throw new Error('server has no url');
   const http = node.url.replace(/^ws/, 'http').replace(/\/mesh$/, '/');
   return Object.assign(node, { http });
+}
+
+/**
+ * Counts the requests for /meshwork/streams.js (the streams part a browser node loads on first
+ * use, src/browser/lazy-stream-service.ts) that `server` answers from now on: a SharedWorker
+ * fetches it where no page can see the fetch, so it is counted at the server.
+ */
+export function watchStreamsFetches(server: ServerNode): { count(): number; agents(): string[]; stop(): void } {
+  // The ServerNode's http.Server (private): a second 'request' listener only looks, never answers.
+  const http = (server as unknown as { parts: { server: Server } }).parts.server;
+  const agents: string[] = [];
+  const seen = (req: IncomingMessage) => {
+    if (new URL(req.url ?? '/', 'http://x').pathname === '/meshwork/streams.js') agents.push(req.headers['user-agent'] ?? '');
+  };
+  http.on('request', seen);
+  return { count: () => agents.length, agents: () => [...agents], stop: () => void http.off('request', seen) };
 }
 
 /** Opens a tab in `context` at `url` and waits for the test page's module to load. */

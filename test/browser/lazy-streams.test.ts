@@ -7,26 +7,13 @@
  * browsers fetch is read from the server's own HTTP requests.
  */
 import assert from 'node:assert/strict';
-import type { IncomingMessage, Server } from 'node:http';
 import { describe, test } from 'node:test';
 import type { MeshStream } from '../../src/server/server-node.js';
 import { readAll, writeAll } from '../helpers/streams.js';
-import { bootTab, browserAndServer, buildBundles, deliver, ENGINES, ensureBrowsers, waitFor, withLogs } from './harness.js';
+import { bootTab, browserAndServer, buildBundles, deliver, ENGINES, ensureBrowsers, waitFor, watchStreamsFetches, withLogs } from './harness.js';
 
 ensureBrowsers();
 buildBundles();
-
-const STREAMS_JS = '/meshwork/streams.js';
-
-/** Counts the requests for streams.js the server answers from now on. */
-function watchStreamsFetches(server: unknown): { count(): number; stop(): void } {
-  // The ServerNode's http.Server (private): a second 'request' listener only looks, never answers.
-  const http = (server as { parts: { server: Server } }).parts.server;
-  let n = 0;
-  const seen = (req: IncomingMessage) => void (new URL(req.url ?? '/', 'http://x').pathname === STREAMS_JS && n++);
-  http.on('request', seen);
-  return { count: () => n, stop: () => void http.off('request', seen) };
-}
 
 for (const engine of ENGINES) {
   describe(`streams loaded on first use, ${engine}`, () => {

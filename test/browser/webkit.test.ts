@@ -15,7 +15,8 @@ import { after, before, describe, test } from 'node:test';
 import { build as esbuild } from 'esbuild';
 import type { Browser, Page } from 'puppeteer-core';
 import { startNode, type ServerNode } from '../../src/server/index.js';
-import { bootTab, buildBundles, ensureBrowsers, launch, startServer, status, waitFor, withLogs } from './harness.js';
+import { bootTab, buildBundles, ensureBrowsers, launch, startServer, status, waitFor, watchStreamsFetches, withLogs } from './harness.js';
+import { readAll, writeAll } from '../helpers/streams.js';
 import { launchWebKit, REMOTE_DRIVER, stopDisplay, wk, webkitMissing, type WebKitBrowser } from './webkit.js';
 
 const missing = webkitMissing();
@@ -259,9 +260,12 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
   let webkit: WebKitBrowser;
   let chromium: Browser;
   let firefox: Browser;
+  /** streams.js fetched from the server that serves every page of this suite: none until a node's first stream. */
+  let fetches: ReturnType<typeof watchStreamsFetches>;
   before(async () => {
     ensureBrowsers(['chromium', 'firefox']);
     server = await startServer();
+    fetches = watchStreamsFetches(server);
     // A Node node without a port: like the WebKit node (no WebRTC here), nobody can dial it, so
     // both announce `leaf` (core/reachability.ts). Before they did, the WebKit node was a hop
     // and could be a topic's rendezvous that the browsers could not link to, and a publication
@@ -270,6 +274,7 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
     [webkit, chromium, firefox] = await Promise.all([launchWebKit('webkit-x'), launch('chromium'), launch('firefox')]);
   });
   after(async () => {
+    fetches?.stop();
     await Promise.all([webkit?.close(), chromium?.close(), firefox?.close()]);
     await nodeNode?.stop();
     await server?.stop();
@@ -292,7 +297,7 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
   };
 
   /** The peers of the first test, subscribed to `engines`: the pub/sub test below goes on with them. */
-  let met: { wkPeer: Peer; others: Peer[]; topic: string } | undefined;
+  let met: { wkPeer: Peer; others: Peer[]; topic: string; chromiumPage: Page } | undefined;
 
   test('datagrams and requests between a WebKit node and Chromium, Firefox and Node nodes, through the mesh', () =>
     withLogs(async () => {
@@ -314,7 +319,7 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
       const ws = await wk.status(webkit.session);
       if (!ws.webrtc) assert.ok(ws.links.every((l) => l.transport === 'websocket'), JSON.stringify(ws.links));
       if (!ws.webrtc) for (const page of [c.page, f.page]) assert.ok(!(await status(page)).links.some((l) => l.id === w.id), 'no browser linked to the WebKit node');
-      met = { wkPeer, others, topic };
+      met = { wkPeer, others, topic, chromiumPage: c.page };
     }));
 
   test('pub/sub between the WebKit node and the others', () =>
@@ -336,6 +341,71 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
       } finally {
         await drops('after pub/sub:');
       }
+    }));
+
+  /**
+   * Streams to and from the WebKit node. Its streams part (streams.js) is loaded on first use, by
+   * importScripts in its classic SharedWorker; a worker's fetch is not in any page's resource
+   * timing, so the server counts it, with the user agent that asked. Without WebRTC here, every
+   * stream goes over the WebSocket links and through the server.
+   */
+  test('4 MB streams both ways between the WebKit node and the Node node, and with Chromium: equal SHA-256 at both ends; WebKit fetches streams.js once, at its first stream', (t) =>
+    withLogs(async () => {
+      assert.ok(met, 'the first test met every peer');
+      const s = webkit.session;
+      const wkId = met.wkPeer.id;
+      const chromiumPage = met.chromiumPage;
+      const MB4 = 4 * 1024 * 1024;
+      type Got = { from: string; bytes: number; sha256?: string; error?: string };
+      /** Starts a stream from the WebKit page (4 MB of xorshift bytes made there); resolves with the hash the page computed. */
+      const fromWebKit = async (to: string, port: number, total: number, seed: number) => {
+        await s.run((t, p, n, sd) => (window as any).T.startSend(t, p, n, 65_536, sd), to, port, total, seed);
+        const sent = await waitFor(`the WebKit page's stream to ${to.slice(0, 8)} closed`, () => s.run(() => (window as any).T.stream.outcome as { sha256?: string; error?: string; ms?: number } | undefined), 30_000);
+        assert.equal(sent.error, undefined, JSON.stringify(sent));
+        return sent as { sha256: string; ms: number };
+      };
+      const wkResults = () => s.run(() => (window as any).T.stream.results as Got[]);
+
+      assert.deepEqual(fetches.agents(), [], 'no node fetched streams.js before its first stream');
+      const wkAgent = await s.run(() => navigator.userAgent);
+
+      // WebKit opens, the Node node reads and hashes.
+      const atNode: Got[] = [];
+      nodeNode.handleStreams(21, (st) => {
+        readAll(st.readable).then(
+          (r) => atNode.push({ from: st.remote, ...r }),
+          (e: { code?: string }) => atNode.push({ from: st.remote, bytes: -1, error: e.code ?? String(e) }),
+        );
+      });
+      const sent = await fromWebKit(nodeNode.id, 21, MB4, 7);
+      const got = await waitFor('the Node node read the stream to its end', async () => atNode[0], 30_000);
+      assert.deepEqual(got, { from: wkId, bytes: MB4, sha256: sent.sha256 });
+      assert.deepEqual(fetches.agents(), [wkAgent], "the WebKit node's first stream made it fetch streams.js, once");
+
+      // The Node node opens, a handleStreams handler in the WebKit page reads and hashes.
+      // streamServe resolves with mesh.synced(): the node takes port 22 before the Node node opens.
+      await s.run(() => (window as any).T.streamServe(22));
+      const toWebKit = nodeNode.openStream(wkId, { port: 22, timeoutMs: 20_000 });
+      const t0 = Date.now();
+      const nodeSha = await writeAll(toWebKit.writable, MB4, 60 * 1024);
+      const inPage = await waitFor('the WebKit page read the stream to its end', async () => (await wkResults())[0], 30_000);
+      t.diagnostic(`4 MB WebKit to Node written in ${Math.round(sent.ms)} ms (page's clock); Node to WebKit written and read in ${Date.now() - t0} ms`);
+      assert.deepEqual(inPage, { from: nodeNode.id, bytes: MB4, sha256: nodeSha });
+      assert.equal(fetches.count(), 1, 'loaded once');
+
+      // The same with the Chromium node, routed through the server: 1 MB each way.
+      const MB1 = 1024 * 1024;
+      const chromiumId = met.others[0]!.id;
+      await chromiumPage.evaluate(() => (window as any).T.streamServe(23));
+      const toChromium = await fromWebKit(chromiumId, 23, MB1, 11);
+      const inChromium = await waitFor('the Chromium page read the stream to its end', () => chromiumPage.evaluate(() => (window as any).T.stream.results[0] as Got | undefined), 30_000);
+      assert.deepEqual(inChromium, { from: wkId, bytes: MB1, sha256: toChromium.sha256 });
+      await chromiumPage.evaluate((to, total) => (window as any).T.startSend(to, 22, total, 65_536, 13), wkId, MB1);
+      const fromChromium = await waitFor('the Chromium page\'s stream closed', () => chromiumPage.evaluate(() => (window as any).T.stream.outcome as { sha256?: string; error?: string } | undefined), 30_000);
+      assert.equal(fromChromium.error, undefined, JSON.stringify(fromChromium));
+      const inPage2 = await waitFor('the WebKit page read the Chromium stream to its end', async () => (await wkResults())[1], 30_000);
+      assert.deepEqual(inPage2, { from: chromiumId, bytes: MB1, sha256: fromChromium.sha256 });
+      assert.equal(fetches.agents().filter((a) => a === wkAgent).length, 1, 'WebKit still fetched streams.js once');
     }));
 });
 
