@@ -357,7 +357,7 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
       const chromiumPage = met.chromiumPage;
       const MB4 = 4 * 1024 * 1024;
       type Got = { from: string; bytes: number; sha256?: string; error?: string };
-      /** Starts a stream from the WebKit page (4 MB of xorshift bytes made there); resolves with the hash the page computed. */
+      /** A stream from the WebKit page of `total` xorshift bytes made there; resolves once it closed (all acknowledged), with the hash the page computed. */
       const fromWebKit = async (to: string, port: number, total: number, seed: number) => {
         await s.run((t, p, n, sd) => (window as any).T.startSend(t, p, n, 65_536, sd), to, port, total, seed);
         const sent = await waitFor(`the WebKit page's stream to ${to.slice(0, 8)} closed`, () => s.run(() => (window as any).T.stream.outcome as { sha256?: string; error?: string; ms?: number } | undefined), 30_000);
@@ -385,6 +385,7 @@ describe('webkit with chromium, firefox and node nodes', { skip: missing }, () =
       // The Node node opens, a handleStreams handler in the WebKit page reads and hashes.
       // streamServe resolves with mesh.synced(): the node takes port 22 before the Node node opens.
       await s.run(() => (window as any).T.streamServe(22));
+      // Bounded by the stream itself: 20 s without an acknowledgement fails the write with TIMEOUT.
       const toWebKit = nodeNode.openStream(wkId, { port: 22, timeoutMs: 20_000 });
       const t0 = Date.now();
       const nodeSha = await writeAll(toWebKit.writable, MB4, 60 * 1024);
