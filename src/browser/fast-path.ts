@@ -16,19 +16,19 @@
  * node's own request) goes on to the node whole, which opens it again.
  */
 import { bytesEqual } from '../core/bytes.js';
-import { associatedData, open, seal } from '../core/e2e-crypto.js';
 import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
-import { type AppData, Payload, RECIPIENT_TAG_BYTES } from '../core/payloads.js';
+import { type AppData, Payload } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
-import { readPlainPacket, readSealedPacket, writePlainPacket, writeSealedPacket, type PacketHead, type SealedPacket } from '../core/sealed-frame.js';
-import { CryptoSlots } from './crypto-slots.js';
+import { readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } from '../core/sealed-frame.js';
+import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import type { FastPathStatus } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
 import { TabRelays } from './tab-relay.js';
 import { fromPeer, type Grant, type GrantEvent, makeGrant } from './tab-grant.js';
 import { TabRequests } from './tab-requests.js';
+import { TrafficReport } from './traffic-report.js';
 
 /** What the data plane needs of its tab. */
 export interface FastPathHost {
@@ -43,16 +43,7 @@ export interface FastPathHost {
   traffic(peers: string[]): void;
 }
 
-/** How often the tab tells the node of its traffic, while there is some: well under any idle time. */
-const TRAFFIC_REPORT_MS = 2_000;
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
-/**
- * AES-GCM calls in flight at once, per direction (see crypto-slots.ts): seals and opens have a
- * bound each, so a burst of sends never holds up opening what arrives, nor the other way round.
- */
-const CRYPTO_SLOTS = 4;
-/** An opened frame the tab cannot take: it goes to the node whole. */
-const HAND_ON = Symbol('hand on');
 
 export class FastPath implements RtcTap {
   private readonly byPeer = new Map<string, Grant>();
@@ -75,11 +66,11 @@ export class FastPath implements RtcTap {
       this.stats.viaTabData++;
       this.host.deliver(from, data, port);
     },
-    busy: (peer) => this.busy(peer),
+    busy: (peer) => this.traffic.note(peer),
     handle: async (from, port, data) => (this.host.handles(port) ? this.host.runHandler(from, data, port) : undefined),
     drop: (reason) => this.drop(reason),
   });
-  /** Claimed frames are opened a few at a time (CRYPTO_SLOTS), and taken one after another in the order they came. */
+  /** Claimed frames are opened a few at a time (grant-crypto.ts), and taken one after another in the order they came. */
   private inbound: Promise<void> = Promise.resolve();
   /** Our packets are numbered and written in the order they were sent (sealed a few at a time). */
   private outbound: Promise<unknown> = Promise.resolve();
@@ -90,14 +81,16 @@ export class FastPath implements RtcTap {
    */
   private inboundQueued = 0;
   private outboundQueued = 0;
-  private readonly sealSlots = new CryptoSlots(CRYPTO_SLOTS);
-  private readonly openSlots = new CryptoSlots(CRYPTO_SLOTS);
-  private readonly busyPeers = new Set<string>();
-  private reportTimer?: ReturnType<typeof setTimeout>;
+  /** Sealing and opening for grants whose channel is not bound (grant-crypto.ts). */
+  private readonly crypto = new GrantCrypto();
+  /** The peers this tab carried application packets with, told to the node (traffic-report.ts). */
+  private readonly traffic: TrafficReport;
   private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
 
-  constructor(private readonly host: FastPathHost) {}
+  constructor(private readonly host: FastPathHost) {
+    this.traffic = new TrafficReport((peers) => host.traffic(peers));
+  }
 
   grant(g: GrantEvent): void {
     const old = this.byPeer.get(g.peer);
@@ -214,7 +207,7 @@ export class FastPath implements RtcTap {
     const g = grantFor(p.kind);
     if (!g?.sealing || !fromPeer(g, p)) return false;
     // Opened as soon as a crypto slot is free, so AES-GCM runs for a few frames at a time; taken in arrival order.
-    const opened = this.openSealed(g.sealing, p);
+    const opened = this.crypto.open(g.sealing, p);
     this.takeInTurn(() => opened.then((plain) => this.onOpened(g, p, frame, plain)));
     return true;
   }
@@ -228,16 +221,6 @@ export class FastPath implements RtcTap {
       .finally(() => this.inboundQueued--);
   }
 
-  /** The plaintext; HAND_ON for the node to deal with; or the reason to drop it. */
-  private async openSealed(k: NonNullable<Grant['sealing']>, p: SealedPacket): Promise<Uint8Array | typeof HAND_ON | string> {
-    // Sealed to another key of ours, or under a key of the peer's the grant does not name: the
-    // node knows what to do (tell the peer our key, learn its new one).
-    if (!bytesEqual(p.recipientTag, k.ownPublic.subarray(0, RECIPIENT_TAG_BYTES)) || !bytesEqual(p.senderKey, k.peerPublic)) return HAND_ON;
-    const aad = associatedData(p.src, p.dst, p.kind, p.id, p.senderKey, k.ownPublic);
-    const plain = await this.openSlots.run(() => open(k.aes, p.nonce, p.ciphertext, aad));
-    return plain ?? 'fast:bad-ciphertext';
-  }
-
   private onOpened(g: Grant, p: PacketHead, frame: Uint8Array, plain: Uint8Array | typeof HAND_ON | string): void {
     if (plain === HAND_ON) return this.handOn(g, frame);
     if (typeof plain === 'string') return this.drop(plain);
@@ -249,14 +232,14 @@ export class FastPath implements RtcTap {
         if (!this.host.listening()) return this.handOn(g, frame);
         if (!this.fresh(g, p)) return;
         this.stats.received++;
-        this.busy(g.peer);
+        this.traffic.note(g.peer);
         return this.host.deliver(g.peer, m.data, m.port);
       }
       // The app has several tabs: to each of its listening tabs, over their channels (tab-relay.ts).
       if (!this.relays.fanningOut) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
       this.stats.received++;
-      this.busy(g.peer);
+      this.traffic.note(g.peer);
       const self = () => this.host.listening() && this.host.deliver(g.peer, m.data, m.port);
       if (!this.relays.fanOut(g.peer, m.port, m.data, self)) this.drop('fast:listener-gone');
       return;
@@ -269,7 +252,7 @@ export class FastPath implements RtcTap {
       if (!bytesEqual(r.app, g.app) || to === undefined || (to === 'self' && !this.host.handles(r.port)) || !this.byKey.has(g.key)) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
       this.stats.received++;
-      this.busy(g.peer);
+      this.traffic.note(g.peer);
       // The handler runs beside the next packets, as the node's do; its answer goes back sealed here.
       const answer = (ok: boolean, data: AppData, relayed: boolean) => {
         checkData(data);
@@ -300,13 +283,13 @@ export class FastPath implements RtcTap {
       // The answer to a request another tab sent through this one: back to it, one leg.
       if (!this.relays.isRouted(g.key, g.peer, r.requestId)) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
-      this.busy(g.peer);
+      this.traffic.note(g.peer);
       this.relays.routeAnswer(g.key, g.peer, r.requestId, r.ok, r.data);
       return;
     }
     if (!this.fresh(g, p)) return;
     this.stats.received++;
-    this.busy(g.peer);
+    this.traffic.note(g.peer);
     this.requests.answer(r.requestId, g.peer, r.ok, r.data);
   }
 
@@ -339,15 +322,7 @@ export class FastPath implements RtcTap {
       const now = this.outboundQueued === 0 && g.via === undefined ? this.host.rtc.sendNow(g.key, plain) : undefined;
       if (now !== undefined) return Promise.resolve(this.written(g, now));
       frame = Promise.resolve(plain);
-    } else {
-      const k = g.sealing!;
-      const aad = associatedData(g.selfId, g.peerId, kind, id, k.ownPublic, k.peerPublic);
-      // One buffer, one copy of the ciphertext (sealed-frame.ts): the bytes encodeFrame would write.
-      frame = this.sealSlots.run(() => seal(k.aes, plaintext, aad)).then(({ nonce, ciphertext }) =>
-        writeSealedPacket({ ...head, senderKey: k.ownPublic, recipientTag: k.peerPublic.subarray(0, RECIPIENT_TAG_BYTES), nonce, ciphertext }),
-      );
-      frame.catch(() => undefined);
-    }
+    } else frame = this.crypto.seal(g.sealing!, head, plaintext);
     this.outboundQueued++;
     const run = this.outbound.then(async () => this.write(g, await frame, req));
     this.outbound = run.catch(() => undefined).finally(() => this.outboundQueued--);
@@ -355,7 +330,7 @@ export class FastPath implements RtcTap {
   }
 
   private written(g: Grant, sent: boolean): boolean {
-    if (sent) this.busy(g.peer);
+    if (sent) this.traffic.note(g.peer);
     // The link went (its entry first, the revoke after): nothing more goes this way.
     else if (this.byKey.get(g.key) === g) this.revoke(g.key);
     return sent;
@@ -393,15 +368,6 @@ export class FastPath implements RtcTap {
     if (this.byKey.get(g.key) === g) this.byKey.delete(g.key);
   }
 
-  private busy(peer: string): void {
-    this.busyPeers.add(peer);
-    this.reportTimer ??= setTimeout(() => {
-      this.reportTimer = undefined;
-      const peers = [...this.busyPeers];
-      this.busyPeers.clear();
-      this.host.traffic(peers);
-    }, TRAFFIC_REPORT_MS);
-  }
 
   private drop(reason: string): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;
