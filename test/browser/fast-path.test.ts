@@ -17,17 +17,12 @@ import { describe, test } from 'node:test';
 import type { Page } from 'puppeteer-core';
 import { bootTab, type Booted, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, waitForRtcLinks, withLogs } from './harness.js';
 import type { FastPathStatus } from '../../src/browser/protocol.js';
+import { fastOf, inbox, probeDatagrams, probeRequests, request, send } from './fast-path-pages.js';
 
 ensureBrowsers();
 buildBundles();
 
 type Fast = FastPathStatus;
-
-const fastOf = (page: Page): Promise<Fast> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath));
-const request = (page: Page, to: string, data: string): Promise<unknown> => page.evaluate((t, d) => (window as any).mesh.request(t, d, { port: 1, timeoutMs: 10_000 }), to, data);
-const send = (page: Page, to: string, data: string): Promise<void> => page.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 5 }), to, data);
-const inbox = (page: Page, from: string, prefix: string): Promise<string[]> =>
-  page.evaluate((f, p) => (window as any).T.inbox.filter((m: any) => m.from === f && m.port === 5 && String(m.data).startsWith(p)).map((m: any) => m.data), from, prefix);
 
 for (const engine of ENGINES) {
   describe(`the data plane in the host tab (${engine})`, () => {
@@ -91,12 +86,7 @@ for (const engine of ENGINES) {
         }, 10_000);
         // The node tells B's first tab where the app's listening tabs are just after the grant:
         // A's datagrams go through B's node until then, so probe until one is passed on by the tab.
-        let probes0 = 0;
-        await waitFor("B's first tab passing A's datagrams to B2", async () => {
-          const before = (await fastOf(b.page)).relayedData;
-          await send(a.page, b.id, `probe${probes0++}`);
-          return waitFor('the probe', async () => (await inbox(b2.page, a.id, 'probe')).length === probes0, 5_000, 50).then(async () => (await fastOf(b.page)).relayedData > before);
-        }, 20_000);
+        await probeDatagrams("B's first tab passing A's datagrams to B2", a.page, b.id, b2.page, a.id, async () => (await fastOf(b.page)).relayedData);
         const bRevoked = await fastOf(b.page);
 
         // Datagrams from A (still a single tab: its grant stays) reach both tabs of B through B's first tab.
@@ -134,13 +124,7 @@ for (const engine of ENGINES) {
         // each keeps one of the two links, and while both are open neither is granted, so a first
         // grant may be taken back and given again for the link kept. The re-home has settled when
         // a request of A's is opened by B2 itself; the N after it must all be.
-        let probes = 0;
-        await waitFor('a request of A opened by B2 itself', async () => {
-          const before = (await fastOf(b2.page)).received;
-          assert.equal(await request(a.page, b.id, `settle${probes}`), `echo:settle${probes}`);
-          probes++;
-          return (await fastOf(b2.page)).received > before;
-        }, 20_000);
+        const probes = await probeRequests('a request of A opened by B2 itself', a.page, b.id, 'settle', async () => (await fastOf(b2.page)).received);
         log(`re-home settled after ${probes} probe request(s)`);
         const b2Before = await fastOf(b2.page);
         for (let i = 0; i < N; i++) assert.equal(await request(a.page, b.id, `rehomed${i}`), `echo:rehomed${i}`);

@@ -20,18 +20,14 @@ import { describe, test } from 'node:test';
 import type { Page } from 'puppeteer-core';
 import { bootTab, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, waitForRtcLinks, withLogs } from './harness.js';
 import type { FastPathStatus } from '../../src/browser/protocol.js';
+import { fastOf, inbox, probeDatagrams, probeRequests, probeUntil, request, send } from './fast-path-pages.js';
 
 ensureBrowsers();
 buildBundles();
 
-const fastOf = (page: Page): Promise<FastPathStatus> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath));
 /** What the node's worker sealed and opened itself (e2e.ts status). */
 const workerE2e = (page: Page): Promise<{ sealed: number; opened: number }> =>
   page.evaluate(() => (window as any).mesh.status().then((s: any) => ({ sealed: s.e2e.sealed, opened: s.e2e.opened })));
-const request = (page: Page, to: string, data: string): Promise<unknown> => page.evaluate((t, d) => (window as any).mesh.request(t, d, { port: 1, timeoutMs: 10_000 }), to, data);
-const send = (page: Page, to: string, data: string): Promise<void> => page.evaluate((t, d) => (window as any).mesh.send(t, d, { port: 5 }), to, data);
-const inbox = (page: Page, from: string, prefix: string): Promise<string[]> =>
-  page.evaluate((f, p) => (window as any).T.inbox.filter((m: any) => m.from === f && m.port === 5 && String(m.data).startsWith(p)).map((m: any) => m.data), from, prefix);
 /** The requests A's worker asked one of its tabs to run (host-handlers.ts `ask`). */
 const workerAsked = (page: Page): Promise<number> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.tabRequests));
 const delta = (after: FastPathStatus, before: FastPathStatus, k: keyof FastPathStatus): number => (after[k] as number) - (before[k] as number);
@@ -88,12 +84,7 @@ for (const engine of ENGINES) {
         // B's requests to A: A's app has two tabs, so they go through A's node (it picks the handling tab), answered.
         for (let i = 0; i < 5; i++) assert.equal(await request(b.page, a1.id, `in${i}`), `echo:in${i}`);
         // B's datagrams to A: A1 opens them and passes them to A2 over their channel; both tabs get each once.
-        let probes = 0;
-        await waitFor('A1 passing datagrams to A2', async () => {
-          const before = (await fastOf(a1.page)).relayedData;
-          await send(b.page, a1.id, `probe${probes++}`);
-          return waitFor('the probe', async () => (await inbox(a2.page, b.id, 'probe')).length === probes, 5_000, 50).then(async () => (await fastOf(a1.page)).relayedData > before);
-        }, 20_000);
+        await probeDatagrams('A1 passing datagrams to A2', b.page, a1.id, a2.page, b.id, async () => (await fastOf(a1.page)).relayedData);
         const [a1_d, a2_d, w_d] = [await fastOf(a1.page), await fastOf(a2.page), await workerE2e(a1.page)];
         for (let i = 0; i < N; i++) await send(b.page, a1.id, `in-dg${i}`);
         const want = Array.from({ length: N }, (_, i) => `in-dg${i}`);
@@ -131,13 +122,7 @@ for (const engine of ENGINES) {
         const { ctxA, ctxB, a1, a2, b } = await twoTabsAndB('requests');
         await a1.page.evaluate(() => (window as any).T.unhandle());
         // The node tells A1 which tab handles port 1 (before the unhandle's reply): A2, over their channel.
-        let probes = 0;
-        await waitFor('A1 passing requests to A2', async () => {
-          const before = (await fastOf(a2.page)).viaTabRequests;
-          assert.equal(await request(b.page, a1.id, `probe${probes}`), `echo:probe${probes}`);
-          probes++;
-          return (await fastOf(a2.page)).viaTabRequests > before;
-        }, 20_000);
+        await probeRequests('A1 passing requests to A2', b.page, a1.id, 'probe', async () => (await fastOf(a2.page)).viaTabRequests);
         const N = 20;
         const [a1_0, a2_0, w_0, asked_0] = [await fastOf(a1.page), await fastOf(a2.page), await workerE2e(a1.page), await workerAsked(a1.page)];
         for (let i = 0; i < N; i++) assert.equal(await request(b.page, a1.id, `in${i}`), `echo:in${i}`);
@@ -184,14 +169,12 @@ for (const engine of ENGINES) {
         await a1.page.close();
         await waitForRtcLinks(a2.page, [b.id], "A's link to B re-homed through A2");
         // Each request is answered, whichever way it goes while the link moves; then they go on A2's own grant.
-        let probes = 0;
-        await waitFor('a request of A2 written on its own DataChannel', async () => {
+        const probes = await probeUntil('a request of A2 written on its own DataChannel', async (i) => {
           const before = await fastOf(a2.page);
-          assert.equal(await request(a2.page, b.id, `settle${probes}`), `echo:settle${probes}`);
-          probes++;
+          assert.equal(await request(a2.page, b.id, `settle${i}`), `echo:settle${i}`);
           const after = await fastOf(a2.page);
           return after.requests > before.requests && after.viaTab === before.viaTab;
-        }, 20_000);
+        });
         log(`re-home settled after ${probes} probe request(s)`);
         const a2_0 = await fastOf(a2.page);
         const N = 20;
