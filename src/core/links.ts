@@ -121,12 +121,13 @@ export class Links {
     return done;
   }
 
-  private failHandshake(session: Session, err: Error): void {
+  /** `reason` names the counted drop when the error's code is too broad (a duplicate is no fault). */
+  private failHandshake(session: Session, err: Error, reason?: string): void {
     const h = this.handshakes.get(session);
     if (!h) return;
     this.handshakes.delete(session);
     h.timer.cancel();
-    this.host.counters.drop(`handshake:${err instanceof MeshError ? err.code : 'error'}`);
+    this.host.counters.drop(`handshake:${reason ?? (err instanceof MeshError ? err.code : 'error')}`);
     if (session.state !== 'closed') session.close(err.message);
     this.sessions.delete(session);
     h.reject(err);
@@ -171,7 +172,8 @@ export class Links {
           for (const p of frame.referrals) this.host.learn(p);
           if (session.options.expectedId) this.host.maintenance.coolDown(toHex(session.options.expectedId));
         }
-        this.failHandshake(session, err as Error);
+        // Refused because a link between us already exists (the tie-break in admit() on its side).
+        this.failHandshake(session, err as Error, frame.type === FrameType.Error && frame.code === 'DUPLICATE' ? 'duplicate' : undefined);
       }
       return;
     }
@@ -201,7 +203,7 @@ export class Links {
       const keepNew = dialerOf(session) < dialerOf(existing);
       if (!keepNew) {
         session.sendError('DUPLICATE', 'a link between us already exists');
-        this.failHandshake(session, new MeshError('HANDSHAKE_FAILED', 'duplicate link'));
+        this.failHandshake(session, new MeshError('HANDSHAKE_FAILED', 'duplicate link'), 'duplicate');
         return;
       }
       table.remove(peer.idText, existing);
