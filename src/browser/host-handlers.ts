@@ -65,13 +65,25 @@ export class TabHandlers {
     else p.reject(new Error(typeof data === 'string' ? data : 'handler failed'));
   }
 
-  /** The requests `tab` was running go to another tab that handles their port (or fail). */
-  retryFrom(tab: TabSession): void {
-    for (const [rid, p] of [...this.replies]) {
-      if (p.tab !== tab) continue;
-      this.replies.delete(rid);
-      p.retry();
-    }
+  /**
+   * The requests `tab` was asked and did not answer go to another tab that handles their port
+   * (or fail), after `graceMs`. A tab that dies may have run a request and posted its answer
+   * just before: that answer is still on its way on the tab's port, and the lock that tells us
+   * of the death is not ordered with the port. Until the grace is over the answer is still
+   * taken (onReply), so a request that ran is not run a second time by another tab.
+   */
+  retryFrom(tab: TabSession, graceMs = 0): void {
+    const pending = [...this.replies].filter(([, p]) => p.tab === tab);
+    if (pending.length === 0) return;
+    const retry = () => {
+      for (const [rid, p] of pending) {
+        if (this.replies.get(rid) !== p) continue; // answered meanwhile
+        this.replies.delete(rid);
+        p.retry();
+      }
+    };
+    if (graceMs > 0) setTimeout(retry, graceMs);
+    else retry();
   }
 
   private removeKey(tab: TabSession, key: string): void {

@@ -35,6 +35,13 @@ import { TabListeners } from './host-listeners.js';
 import { TabSession } from './host-tab.js';
 import { TabTopics } from './host-topics.js';
 
+/**
+ * How long a dead tab's answers are still taken before the requests it did not answer go to
+ * another tab: its port delivers what it posted before it died within milliseconds, even on a
+ * loaded machine; a request retried before its answer came would run twice.
+ */
+const DEAD_TAB_REPLY_GRACE_MS = 500;
+
 /** Node options a page may set with connect(); the first hello's stand for the node. */
 type NodeLimits = Pick<MeshNodeOptions, 'idleLinkMs' | 'maxLinksPerAddress'>;
 
@@ -142,6 +149,8 @@ export class NodeHost {
       const reply: HelloReply = { id: node.id, host: this.kind };
       return reply;
     }
+    // A dead tab's answers are still taken for a while (TabHandlers.retryFrom): it may have run the request.
+    if (m.op === 'reply' && tab) return this.handlers.onReply(tab, m.rid, m.ok, m.data);
     if (!tab || !tab.alive) throw MeshError.invalid('say hello first');
     const node = await this.ensureNode([], 0);
     switch (m.op) {
@@ -325,8 +334,9 @@ export class NodeHost {
     this.streams?.tabDied(tab);
     this.grants.tabGone(tab);
     if (this.node) this.listeners.update(this.node, tab.app);
-    // Requests it was running go to another tab of the app, now that it handles nothing.
-    this.handlers.retryFrom(tab);
+    // Requests it was asked and did not answer go to another tab of the app, now that it
+    // handles nothing: after a grace for answers it posted just before it died.
+    this.handlers.retryFrom(tab, DEAD_TAB_REPLY_GRACE_MS);
   }
 
   // ------------------------------------------------------------ observation

@@ -18,7 +18,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Page } from 'puppeteer-core';
-import { bootTab, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+import { bootTab, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, status, waitFor, waitForRtcLinks, withLogs } from './harness.js';
 import type { FastPathStatus } from '../../src/browser/protocol.js';
 import { fastOf, inbox, probeDatagrams, probeRequests, probeUntil, request, send } from './fast-path-pages.js';
 
@@ -168,6 +168,13 @@ for (const engine of ENGINES) {
         const bBefore = await fastOf(b.page);
         await a1.page.close();
         await waitForRtcLinks(a2.page, [b.id], "A's link to B re-homed through A2");
+        // After a re-home both nodes may dial at once: for a moment there are two links, and the
+        // grant goes with the one kept. Counted once each side has one link to the other (a run
+        // at load 10 counted while the second link still came up: the grant moved after the probe).
+        await waitFor('one link each way between A and B', async () => {
+          const [sa, sb] = [await status(a2.page), await status(b.page)];
+          return sa.links.filter((l) => l.id === b.id).length === 1 && sb.links.filter((l) => l.id === a2.id).length === 1;
+        }, 20_000);
         // Each request is answered, whichever way it goes while the link moves; then they go on A2's own grant.
         const probes = await probeUntil('a request of A2 written on its own DataChannel', async (i) => {
           const before = await fastOf(a2.page);
