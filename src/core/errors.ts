@@ -32,7 +32,9 @@ export type MeshErrorCode =
   /** The other end takes no streams on that port (no handleStreams), or has too many open. */
   | 'REFUSED'
   /** A WebRTC link closed because it carried no application traffic for its idle time (idle-links.ts). */
-  | 'IDLE';
+  | 'IDLE'
+  /** A link between the two nodes already exists, or is being made by the other's dial: the tie-break kept that one (no fault). */
+  | 'DUPLICATE';
 
 /** Set on every MeshError, whichever copy of this module made it (see Symbol.hasInstance below). */
 const MESH_ERROR: unique symbol = Symbol.for('meshwork.MeshError');

@@ -121,13 +121,12 @@ export class Links {
     return done;
   }
 
-  /** `reason` names the counted drop when the error's code is too broad (a duplicate is no fault). */
-  private failHandshake(session: Session, err: Error, reason?: string): void {
+  private failHandshake(session: Session, err: Error): void {
     const h = this.handshakes.get(session);
     if (!h) return;
     this.handshakes.delete(session);
     h.timer.cancel();
-    this.host.counters.drop(`handshake:${reason ?? (err instanceof MeshError ? err.code : 'error')}`);
+    this.host.counters.drop(`handshake:${err instanceof MeshError ? err.code : 'error'}`);
     if (session.state !== 'closed') session.close(err.message);
     this.sessions.delete(session);
     h.reject(err);
@@ -172,8 +171,7 @@ export class Links {
           for (const p of frame.referrals) this.host.learn(p);
           if (session.options.expectedId) this.host.maintenance.coolDown(toHex(session.options.expectedId));
         }
-        // Refused because a link between us already exists (the tie-break in admit() on its side).
-        this.failHandshake(session, err as Error, frame.type === FrameType.Error && frame.code === 'DUPLICATE' ? 'duplicate' : undefined);
+        this.failHandshake(session, err as Error);
       }
       return;
     }
@@ -203,7 +201,7 @@ export class Links {
       const keepNew = dialerOf(session) < dialerOf(existing);
       if (!keepNew) {
         session.sendError('DUPLICATE', 'a link between us already exists');
-        this.failHandshake(session, new MeshError('HANDSHAKE_FAILED', 'duplicate link'), 'duplicate');
+        this.failHandshake(session, new MeshError('DUPLICATE', 'a link between us already exists'));
         return;
       }
       table.remove(peer.idText, existing);

@@ -174,7 +174,8 @@ export class Maintenance {
             this.coolDown(rec.id);
             this.changed = true; // a wish we could not meet: not a time to slow down
             if (code === 'BUSY' && want !== Want.Optional) this.refusedBuckets.add(table.bucketOf(rec.idBytes));
-            if (code !== 'BUSY' && code !== 'ADDRESS_LIMIT' && code !== 'HANDSHAKE_FAILED') this.host.memory.failed(rec.id);
+            // Refusals say nothing against the address: the peer is full, or we hold (or are making) a link to it.
+            if (code !== 'BUSY' && code !== 'ADDRESS_LIMIT' && code !== 'HANDSHAKE_FAILED' && code !== 'DUPLICATE') this.host.memory.failed(rec.id);
           }),
       )
       .finally(() =>

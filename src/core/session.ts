@@ -110,9 +110,9 @@ export class Session {
    */
   async handshake(frame: Frame): Promise<boolean> {
     if (frame.type === FrameType.Error) {
-      // A full node's refusal keeps its code (the dialler tries elsewhere, and counts why); any
-      // other refusal is a failed handshake.
-      const code = frame.code === 'BUSY' || frame.code === 'ADDRESS_LIMIT' ? frame.code : 'HANDSHAKE_FAILED';
+      // A full node's refusal keeps its code (the dialler tries elsewhere, and counts why), and so
+      // does a duplicate's (no fault: the other link stays); any other refusal is a failed handshake.
+      const code = frame.code === 'BUSY' || frame.code === 'ADDRESS_LIMIT' || frame.code === 'DUPLICATE' ? frame.code : 'HANDSHAKE_FAILED';
       throw new MeshError(code, `peer refused the link: ${frame.code}: ${frame.message}`);
     }
     if (frame.type === FrameType.Hello) {

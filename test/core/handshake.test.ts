@@ -106,14 +106,14 @@ describe('handshake between two nodes', () => {
     const first = await drive(net.clock, net.network.dial(a.addr, b.addr, net.clock.scoped(50)), 1000, 'dial');
     await drive(net.clock, a.node.addLink(first, { outbound: true }), 2000, 'first link');
     const second = await drive(net.clock, net.network.dial(a.addr, b.addr, net.clock.scoped(51)), 1000, 'dial');
-    await assert.rejects(drive(net.clock, a.node.addLink(second, { outbound: true }), 2000, 'second link'), isCode('HANDSHAKE_FAILED'));
+    await assert.rejects(drive(net.clock, a.node.addLink(second, { outbound: true }), 2000, 'second link'), isCode('DUPLICATE'));
     await net.clock.runUntil(net.clock.now() + 100);
     assert.deepEqual(a.node.linkIds(), [b.node.id]);
     assert.deepEqual(b.node.linkIds(), [a.node.id]);
     assert.equal(first.closed, false, 'the first link survives');
     // Counted as what it is, on both sides: not as a failed handshake.
     for (const n of [a.node, b.node]) {
-      await driveUntil(net.clock, () => dropped(n)['handshake:duplicate'] === 1, 1000, 'the duplicate counted');
+      await driveUntil(net.clock, () => dropped(n)['handshake:DUPLICATE'] === 1, 1000, 'the duplicate counted');
       assert.equal(dropped(n)['handshake:HANDSHAKE_FAILED'], undefined, JSON.stringify(dropped(n)));
     }
     await net.stopAll();
@@ -122,7 +122,7 @@ describe('handshake between two nodes', () => {
   // Two nodes that learn of each other at once dial each other: in browsers the WebRTC
   // signalling leaves a wide window for it (both Chromium and Firefox counted these in
   // webkit.test.ts). Both keep the link the smaller id dialled and count the other as a duplicate.
-  it('crossed dials: one link kept, the other counted as handshake:duplicate', async () => {
+  it('crossed dials: one link kept, the other counted as handshake:DUPLICATE', async () => {
     const net = new TestNet();
     const a = await net.addNode('a');
     const b = await net.addNode('b');
@@ -139,8 +139,10 @@ describe('handshake between two nodes', () => {
     assert.deepEqual(b.node.linkIds(), [a.node.id]);
     const refused = results.filter((r) => r.status === 'rejected');
     assert.ok(refused.length <= 1, 'at most one dial is refused');
+    // A refused dial says why: a duplicate, not a failure (maintenance does not hold it against the peer).
+    for (const r of refused) assert.ok(isCode('DUPLICATE')((r as PromiseRejectedResult).reason), String((r as PromiseRejectedResult).reason));
     const all = [dropped(a.node), dropped(b.node)];
-    assert.ok(all.some((d) => (d['handshake:duplicate'] ?? 0) >= 1), JSON.stringify(all));
+    assert.ok(all.some((d) => (d['handshake:DUPLICATE'] ?? 0) >= 1), JSON.stringify(all));
     for (const d of all) assert.equal(d['handshake:HANDSHAKE_FAILED'], undefined, JSON.stringify(all));
     await net.stopAll();
   });
