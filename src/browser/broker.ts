@@ -46,6 +46,8 @@ interface Attempt {
   /** The DTLS fingerprints our description and the peer's name (sdp-fingerprint.ts). */
   localFp?: Uint8Array;
   remoteFp?: Uint8Array;
+  /** Given up for the peer's own dial to us, which crossed it (onSignal). */
+  crossed?: boolean;
 }
 
 /** How long a closed attempt is remembered, to re-dial it if its tab turns out to have died. */
@@ -91,6 +93,8 @@ export class RtcBroker {
     try {
       await withTimeout(a.link.opened, OPEN_TIMEOUT_MS, `WebRTC link to ${peer.id.slice(0, 12)}`);
     } catch (err) {
+      // Not a failure of the peer's: its own dial to us, made at the same moment, is the one kept.
+      if (a.crossed) throw new MeshError('DUPLICATE', `WebRTC dial to ${peer.id.slice(0, 12)} crossed the peer's dial to us, which is kept`);
       this.log(`webrtc dial ${peer.id.slice(0, 8)} via tab ${a.tab.tabId.slice(0, 6)} failed: ${(err as Error).message}`);
       a.link.close('dial failed');
       throw err instanceof MeshError && err.code !== 'TIMEOUT' ? new MeshError('DIAL_FAILED', err.message) : new MeshError('DIAL_FAILED', (err as Error).message);
@@ -113,6 +117,7 @@ export class RtcBroker {
     if (a && a.peer !== from) return; // a key belongs to one peer
     if (!a) {
       if (msg.t !== 'offer') return;
+      if (this.keepOwnDial(from)) return;
       a = this.start(msg.k, from, false);
       if (!a) {
         // No tab here can make a PeerConnection (none open, or none has RTCPeerConnection).
@@ -138,6 +143,28 @@ export class RtcBroker {
   }
 
   /**
+   * An offer from a peer we are dialling ourselves: the two dials crossed (both nodes learned of
+   * each other at once, or both re-dial after a host tab closed). Both sides keep the attempt the
+   * smaller id dialled, the rule links.ts applies to two open links, so they agree without a word:
+   * one PeerConnection and one handshake instead of two, the second then closed as a duplicate.
+   * True when ours is kept and the offer is ignored (the peer gives its attempt up on our offer).
+   */
+  private keepOwnDial(from: string): boolean {
+    const node = this.node();
+    const own = [...this.attempts.values()].find((x) => x.peer === from && x.initiator && !x.live && !x.link.closed);
+    if (!node || !own) return false;
+    if (node.id < from) {
+      node.counters.drop('webrtc:crossed-offer');
+      return true;
+    }
+    own.crossed = true;
+    // The peer ignores our offer by the same rule; the bye only matters to one that does not.
+    node.sendSignal(from, JSON.stringify({ k: own.key, t: 'bye' })).catch(() => undefined);
+    own.link.close("crossed the peer's dial to us, which is kept");
+    return false;
+  }
+
+  /**
    * Notes the fingerprints of a description on its way out (ours) or in (the peer's). Once both
    * are known, the link carries them as its channel binding, which its handshake signs over
    * (session.ts): both descriptions are exchanged before DTLS, so before the link opens.
@@ -154,7 +181,8 @@ export class RtcBroker {
   fromTab(tabId: string, key: string, body: string): void {
     const a = this.attempts.get(key);
     if (this.debug) this.log(`signal out ${key.slice(0, 6)} to ${a?.peer.slice(0, 8)} ${a ? '' : '(no attempt)'}`);
-    if (!a || a.tab.tabId !== tabId) return;
+    // A closed attempt's late description (a crossed dial given up while its tab gathered) stays here.
+    if (!a || a.tab.tabId !== tabId || a.link.closed) return;
     try {
       this.fingerprint(a, JSON.parse(body) as { t?: unknown; sdp?: unknown }, 'local');
     } catch {

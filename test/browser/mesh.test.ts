@@ -118,8 +118,10 @@ for (const engine of ENGINES) {
         for (let k = 1; k < oks.length; k++) if (oks[k]!.at >= closedAt - 100) gap = Math.max(gap, oks[k]!.at - oks[k - 1]!.at);
         const after = results.filter((r) => r.sent >= rehomed.at);
         const failed = results.filter((r) => !r.ok);
+        // Both ends re-dial at once more often than not: the crossed dials broker.ts settles.
+        const crossing = (d: Record<string, number>) => ['webrtc:crossed-offer', 'dial:DUPLICATE', 'handshake:DUPLICATE'].map((k) => `${k} ${d[k] ?? 0}`).join(', ');
         console.log(
-          `# ${engine}: tab closed; links re-homed after ${rehomed.at - closedAt} ms (${rehomed.s.rehomed ?? 0} dialled by n0); longest gap between answered requests ${gap} ms; ` +
+          `# ${engine}: tab closed; links re-homed after ${rehomed.at - closedAt} ms (${rehomed.s.rehomed ?? 0} dialled by n0; n0 counted ${crossing((await status(second.page)).counters?.dropped ?? {})}); longest gap between answered requests ${gap} ms; ` +
             `${results.length} requests, ${failed.length} failed (all sent before re-homing), ${after.length} sent after re-homing`,
         );
         for (const f of failed.slice(0, 5)) log(`failed request r${f.i} sent ${f.sent - closedAt} ms after close: ${f.err}`);
