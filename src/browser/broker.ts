@@ -54,6 +54,8 @@ interface Attempt {
 const REMEMBER_CLOSED_MS = 10_000;
 
 const OPEN_TIMEOUT_MS = 15_000;
+/** A bye's reason when an attempt is given up for the peer's crossing one (keepOwnDial). */
+const CROSSED = 'crossed';
 /** How long a dial waits for an ICE config request in flight. */
 const ICE_WAIT_MS = 3_000;
 
@@ -88,6 +90,12 @@ export class RtcBroker {
   async dial(peer: PeerRecord): Promise<Link> {
     // A first dial waits (briefly) for the ICE servers a server is handing out: TURN may be the only way.
     await this.ice?.ready(ICE_WAIT_MS);
+    // A link with the peer already on its way (its offer we answered, or a dial of ours): the node
+    // sees no session until the channel opens, so it may ask again. Making a second one would only
+    // end in a duplicate.
+    if ([...this.attempts.values()].some((x) => x.peer === peer.id && !x.live && !x.link.closed)) {
+      throw new MeshError('DUPLICATE', `a WebRTC link with ${peer.id.slice(0, 12)} is already being made`);
+    }
     const a = this.start(randomKey(), peer.id, true);
     if (!a) throw new MeshError('DIAL_FAILED', 'no live tab can host a PeerConnection');
     try {
@@ -105,9 +113,9 @@ export class RtcBroker {
 
   /** A signal from the mesh: an offer starts an inbound attempt; anything else goes to its attempt's tab. */
   onSignal(from: string, body: string): void {
-    let msg: { k?: unknown; t?: unknown; sdp?: unknown };
+    let msg: { k?: unknown; t?: unknown; sdp?: unknown; why?: unknown };
     try {
-      msg = JSON.parse(body) as { k?: unknown; t?: unknown; sdp?: unknown };
+      msg = JSON.parse(body) as { k?: unknown; t?: unknown; sdp?: unknown; why?: unknown };
     } catch {
       return;
     }
@@ -117,7 +125,7 @@ export class RtcBroker {
     if (a && a.peer !== from) return; // a key belongs to one peer
     if (!a) {
       if (msg.t !== 'offer') return;
-      if (this.keepOwnDial(from)) return;
+      if (this.keepOwnDial(from, msg.k)) return;
       a = this.start(msg.k, from, false);
       if (!a) {
         // No tab here can make a PeerConnection (none open, or none has RTCPeerConnection).
@@ -138,6 +146,8 @@ export class RtcBroker {
         },
       );
     }
+    // The peer kept its own dial to us, which crossed this one (keepOwnDial on its side).
+    if (msg.t === 'bye' && msg.why === CROSSED && a.initiator && !a.live) a.crossed = true;
     this.fingerprint(a, msg, 'remote');
     a.tab.signalRtc(a.key, body);
   }
@@ -147,19 +157,21 @@ export class RtcBroker {
    * each other at once, or both re-dial after a host tab closed). Both sides keep the attempt the
    * smaller id dialled, the rule links.ts applies to two open links, so they agree without a word:
    * one PeerConnection and one handshake instead of two, the second then closed as a duplicate.
-   * True when ours is kept and the offer is ignored (the peer gives its attempt up on our offer).
+   * True when ours is kept and the offer `key` is ignored. Each side tells the other it gave an
+   * attempt up (a bye), so that neither waits out OPEN_TIMEOUT_MS for an answer that will not
+   * come, should the other's offer not have reached it (it dialled after sending its answer).
    */
-  private keepOwnDial(from: string): boolean {
+  private keepOwnDial(from: string, key: string): boolean {
     const node = this.node();
     const own = [...this.attempts.values()].find((x) => x.peer === from && x.initiator && !x.live && !x.link.closed);
     if (!node || !own) return false;
     if (node.id < from) {
       node.counters.drop('webrtc:crossed-offer');
+      node.sendSignal(from, JSON.stringify({ k: key, t: 'bye', why: CROSSED })).catch(() => undefined);
       return true;
     }
     own.crossed = true;
-    // The peer ignores our offer by the same rule; the bye only matters to one that does not.
-    node.sendSignal(from, JSON.stringify({ k: own.key, t: 'bye' })).catch(() => undefined);
+    node.sendSignal(from, JSON.stringify({ k: own.key, t: 'bye', why: CROSSED })).catch(() => undefined);
     own.link.close("crossed the peer's dial to us, which is kept");
     return false;
   }

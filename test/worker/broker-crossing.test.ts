@@ -37,8 +37,11 @@ class LoopbackWire {
 /** A host tab whose "PeerConnection" is the loopback wire. */
 class LoopbackTab implements RtcHostTab {
   readonly alive = true;
-  opened = 0;
   broker!: RtcBroker;
+  /** Offers this tab took (inbound attempts it answered). */
+  answered = 0;
+  /** While set, answers wait here: the channel is still "connecting" (ICE and DTLS take a while). */
+  held?: (() => void)[];
 
   constructor(
     readonly tabId: string,
@@ -46,7 +49,6 @@ class LoopbackTab implements RtcHostTab {
   ) {}
 
   openRtc(key: string, _peer: string, initiator: boolean, port: MessagePort): void {
-    this.opened++;
     const tab = new PortLink(port, { transport: 'webrtc' });
     // Both nodes share the wire: an attempt's key names one end per side.
     this.wire.ends.set(`${key}:${this.tabId}`, { tab, owner: this.tabId });
@@ -58,10 +60,16 @@ class LoopbackTab implements RtcHostTab {
     const mine = this.wire.ends.get(`${key}:${this.tabId}`);
     if (!mine) return;
     if (m.t === 'bye') return mine.tab.close('peer gave up');
-    if (m.t === 'offer') return this.broker.fromTab(this.tabId, key, JSON.stringify({ k: key, t: 'answer', sdp: 'v=0' }));
+    if (m.t === 'offer') {
+      this.answered++;
+      return this.broker.fromTab(this.tabId, key, JSON.stringify({ k: key, t: 'answer', sdp: 'v=0' }));
+    }
     // The answer applied: the channel opens, as a DataChannel does once ICE and DTLS are through.
-    const theirs = [...this.wire.ends].find(([k, e]) => k.startsWith(`${key}:`) && e.owner !== this.tabId)?.[1];
-    if (m.t === 'answer' && theirs) this.wire.join(mine.tab, theirs.tab);
+    const open = () => {
+      const theirs = [...this.wire.ends].find(([k, e]) => k.startsWith(`${key}:`) && e.owner !== this.tabId)?.[1];
+      if (theirs && !mine.tab.closed) this.wire.join(mine.tab, theirs.tab);
+    };
+    if (m.t === 'answer') this.held ? this.held.push(open) : open();
   }
 }
 
@@ -79,39 +87,66 @@ async function portLink(a: MeshNode, b: MeshNode): Promise<void> {
   await Promise.all([a.addLink(la, { outbound: true, expectedId: b.id }), b.addLink(lb, { outbound: false })]);
 }
 
+/** Two browser nodes (real brokers, loopback tabs) that reach each other through a relay node. */
+async function pair() {
+  const [a, b, relay] = [await started(), await started(), await started()];
+  await portLink(a, relay);
+  await portLink(b, relay);
+  const wire = new LoopbackWire();
+  const side = (n: MeshNode) => {
+    const tab = new LoopbackTab(`tab-${n.id.slice(0, 6)}`, wire);
+    const broker = new RtcBroker(() => n, () => [tab]);
+    tab.broker = broker;
+    n.onSignal((from, body) => broker.onSignal(from, body));
+    return { node: n, tab, broker, dial: (to: MeshNode) => broker.dial({ id: to.id } as PeerRecord) };
+  };
+  const [x, y] = [side(a), side(b)];
+  const [small, big] = a.id < b.id ? [x, y] : [y, x];
+  const webrtc = (n: MeshNode) => n.status().links.filter((l) => l.transport === 'webrtc').length;
+  const dropped = (n: MeshNode, k: string) => n.status().counters.dropped[k] ?? 0;
+  return { small, big, wire, webrtc, dropped, stop: () => Promise.all([a, b, relay].map((n) => n.stop())) };
+}
+
+const rejectedWith = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason as unknown) : undefined);
+
 describe('crossed WebRTC dials in the broker', () => {
   it('keep the attempt the smaller id dialled: one connection, the other dial rejects as DUPLICATE', async () => {
-    const [a, b, relay] = [await started(), await started(), await started()];
-    await portLink(a, relay);
-    await portLink(b, relay);
-    const wire = new LoopbackWire();
-    const brokers = new Map<MeshNode, RtcBroker>();
-    for (const n of [a, b]) {
-      const tab = new LoopbackTab(`tab-${n.id.slice(0, 6)}`, wire);
-      const broker = new RtcBroker(() => n, () => [tab]);
-      tab.broker = broker;
-      brokers.set(n, broker);
-      n.onSignal((from, body) => broker.onSignal(from, body));
-    }
-    const record = (n: MeshNode) => ({ id: n.id }) as PeerRecord;
+    const { small, big, wire, webrtc, dropped, stop } = await pair();
     try {
       // Both dial in the same turn: each offer reaches the other while its own attempt is under way.
-      const dials = await Promise.allSettled([brokers.get(a)!.dial(record(b)), brokers.get(b)!.dial(record(a))]);
-      const [small, big] = a.id < b.id ? [a, b] : [b, a];
-      const [smallDial, bigDial] = a.id < b.id ? dials : [dials[1], dials[0]];
-      assert.equal(smallDial!.status, 'fulfilled', `the smaller id's dial is kept: ${String((smallDial as PromiseRejectedResult).reason)}`);
-      assert.equal(bigDial!.status, 'rejected', 'the larger id gives its own dial up');
-      const reason = (bigDial as PromiseRejectedResult).reason as unknown;
-      assert.ok(isMeshError(reason, 'DUPLICATE'), `and says why: ${String(reason)}`);
-      await small.addLink((smallDial as PromiseFulfilledResult<Link>).value, { outbound: true, expectedId: big.id });
-      await until(() => big.linkIds().includes(small.id) && small.linkIds().includes(big.id), 3_000, 'the kept link up on both sides');
+      const [smallDial, bigDial] = await Promise.allSettled([small.dial(big.node), big.dial(small.node)]);
+      assert.equal(smallDial!.status, 'fulfilled', `the smaller id's dial is kept: ${String(rejectedWith(smallDial!))}`);
+      assert.ok(isMeshError(rejectedWith(bigDial!), 'DUPLICATE'), `the larger id gives its own dial up, and says why: ${String(rejectedWith(bigDial!))}`);
+      await small.node.addLink((smallDial as PromiseFulfilledResult<Link>).value, { outbound: true, expectedId: big.node.id });
+      await until(() => big.node.linkIds().includes(small.node.id) && small.node.linkIds().includes(big.node.id), 3_000, 'the kept link up on both sides');
       assert.equal(wire.joined, 1, 'one connection made, not two');
-      assert.equal(small.status().counters.dropped['webrtc:crossed-offer'], 1, "the smaller id ignored the larger's offer, counted");
-      for (const n of [a, b]) assert.equal(n.status().counters.dropped['handshake:DUPLICATE'], undefined, 'no second link to close');
-      const webrtc = (n: MeshNode) => n.status().links.filter((l) => l.transport === 'webrtc').length;
-      assert.deepEqual([webrtc(a), webrtc(b)], [1, 1], 'one WebRTC link each');
+      assert.deepEqual([small.tab.answered, big.tab.answered], [0, 1], "only the smaller id's offer answered");
+      assert.equal(dropped(small.node, 'webrtc:crossed-offer'), 1, "the smaller id ignored the larger's offer, counted");
+      for (const n of [small.node, big.node]) assert.equal(dropped(n, 'handshake:DUPLICATE'), 0, 'no second link to close');
+      assert.deepEqual([webrtc(small.node), webrtc(big.node)], [1, 1], 'one WebRTC link each');
     } finally {
-      await Promise.all([a, b, relay].map((n) => n.stop()));
+      await stop();
+    }
+  });
+
+  it("no second dial while the peer's offer is being answered: refused at once as DUPLICATE, no offer sent", async () => {
+    const { small, big, wire, webrtc, dropped, stop } = await pair();
+    try {
+      small.tab.held = [];
+      const smallDial = small.dial(big.node);
+      // The larger id answers the smaller's offer, and is asked to dial it before that channel opens.
+      await until(() => big.tab.answered === 1, 3_000, "the smaller id's offer answered");
+      const [bigDial] = await Promise.allSettled([big.dial(small.node)]);
+      assert.ok(isMeshError(rejectedWith(bigDial!), 'DUPLICATE'), `the second dial is refused: ${String(rejectedWith(bigDial!))}`);
+      for (const open of small.tab.held) open();
+      small.tab.held = undefined;
+      await small.node.addLink(await smallDial, { outbound: true, expectedId: big.node.id });
+      await until(() => webrtc(small.node) === 1 && webrtc(big.node) === 1, 3_000, 'the first link up on both sides');
+      assert.equal(wire.joined, 1, 'one connection made');
+      assert.equal(small.tab.answered, 0, 'no offer reached the smaller id');
+      assert.equal(dropped(small.node, 'webrtc:crossed-offer'), 0, 'nothing crossed');
+    } finally {
+      await stop();
     }
   });
 });
