@@ -34,7 +34,12 @@ export type MeshErrorCode =
   /** A WebRTC link closed because it carried no application traffic for its idle time (idle-links.ts). */
   | 'IDLE'
   /** A link between the two nodes already exists, or is being made by the other's dial: the tie-break kept that one (no fault). */
-  | 'DUPLICATE';
+  | 'DUPLICATE'
+  /**
+   * The browser tab running the request's handler closed before it answered (it said so as it
+   * went): the handler may have done part of its work, so it is not run again in another tab.
+   */
+  | 'HANDLER_CLOSED';
 
 /** Set on every MeshError, whichever copy of this module made it (see Symbol.hasInstance below). */
 const MESH_ERROR: unique symbol = Symbol.for('meshwork.MeshError');
@@ -77,6 +82,24 @@ export class MeshError extends Error {
   static stopped(): MeshError {
     return new MeshError('STOPPED', 'the node is stopped');
   }
+}
+
+/**
+ * The codes a node may give with a failed Response (payloads.ts), which its requester then
+ * rejects with: only those that say what became of the handler, never one that would pass for a
+ * local failure (TIMEOUT, UNREACHABLE). Anything else a handler throws reaches it as REMOTE_ERROR.
+ */
+const REMOTE_CODES: ReadonlySet<string> = new Set<MeshErrorCode>(['HANDLER_CLOSED']);
+
+/** The code a failed Response carries, if it is one a node may give (REMOTE_CODES). */
+export function remoteCode(code: unknown): MeshErrorCode | undefined {
+  return typeof code === 'string' && REMOTE_CODES.has(code) ? (code as MeshErrorCode) : undefined;
+}
+
+/** What the requester of a failed Response rejects with: its code when it is one a node may give, else REMOTE_ERROR. */
+export function remoteFailure(data: unknown, code?: string): MeshError {
+  const known = remoteCode(code);
+  return known ? new MeshError(known, String(data)) : new MeshError('REMOTE_ERROR', `remote handler failed: ${String(data)}`);
 }
 
 export function isMeshError(err: unknown, code?: MeshErrorCode): err is MeshError {

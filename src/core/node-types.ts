@@ -77,9 +77,10 @@ export interface MeshNodeOptions {
    * A reply whose request id this node did not give out (it numbers its own from 1): offered
    * here before it is dropped as `late-response`; true when taken. In a browser, a tab sends
    * requests under ids of its own (src/browser/tab-grant.ts), and a reply that reaches the node
-   * instead of the tab (it came on another link to the peer) goes on to that tab.
+   * instead of the tab (it came on another link to the peer) goes on to that tab. `code`: a
+   * failure's (payloads.ts ResponsePayload).
    */
-  onForeignResponse?: (from: string, requestId: number, ok: boolean, data: AppData) => boolean;
+  onForeignResponse?: (from: string, requestId: number, ok: boolean, data: AppData, code?: string) => boolean;
 }
 
 export interface Message {

@@ -12,7 +12,12 @@ export type AppData = string | Uint8Array;
 /** `app`: the destination app's wire id (app-namespace.ts), empty for the default app. */
 export interface DataPayload { app: Uint8Array; port: number; data: AppData }
 export interface RequestPayload { app: Uint8Array; port: number; requestId: number; data: AppData }
-export interface ResponsePayload { requestId: number; ok: boolean; data: AppData }
+/**
+ * `code`: on a failure only, a MeshError code the requester rejects with (errors.ts remoteCode:
+ * HANDLER_CLOSED); absent, the failure is REMOTE_ERROR. Sent as a fourth element only when set,
+ * so every other Response is encoded as before.
+ */
+export interface ResponsePayload { requestId: number; ok: boolean; data: AppData; code?: string }
 export interface LookupPayload { requestId: number }
 export interface FoundPayload { requestId: number; peers: PeerInfo[] }
 export interface SubscribePayload { topic: Uint8Array }
@@ -34,6 +39,8 @@ export const MAX_FOUND = 32;
 export const SEALED_MARK = 'e2e/1';
 export const RECIPIENT_TAG_BYTES = 8;
 export const MAX_PORT = 65535;
+/** A failed Response's error code (errors.ts): a short name. */
+const MAX_CODE_LENGTH = 32;
 
 const isData = (v: unknown): v is AppData => typeof v === 'string' || v instanceof Uint8Array;
 const isPort = (v: unknown): v is number => isUint(v) && v <= MAX_PORT;
@@ -56,9 +63,15 @@ export const Payload = {
       parse(b, 4, ([app, port, requestId, data]) => (isAppId(app) && isPort(port) && isUint(requestId) && isData(data) ? { app, port, requestId, data } : undefined)),
   },
   response: {
-    encode: (p: ResponsePayload) => encode([p.requestId, p.ok, p.data]),
-    decode: (b: Uint8Array) =>
-      parse(b, 3, ([requestId, ok, data]) => (isUint(requestId) && typeof ok === 'boolean' && isData(data) ? { requestId, ok, data } : undefined)),
+    encode: (p: ResponsePayload) => encode(p.code !== undefined && !p.ok ? [p.requestId, p.ok, p.data, p.code] : [p.requestId, p.ok, p.data]),
+    decode: (b: Uint8Array): ResponsePayload | undefined => {
+      const r = decodeCbor(b);
+      if (!r.ok || !Array.isArray(r.value) || (r.value.length !== 3 && r.value.length !== 4)) return undefined;
+      const [requestId, ok, data, code] = r.value as unknown[];
+      if (!isUint(requestId) || typeof ok !== 'boolean' || !isData(data)) return undefined;
+      if (r.value.length === 3) return { requestId, ok, data };
+      return !ok && isString(code, MAX_CODE_LENGTH) ? { requestId, ok, data, code } : undefined;
+    },
   },
   lookup: {
     encode: (p: LookupPayload) => encode([p.requestId]),

@@ -1,6 +1,6 @@
 /** Request/response over datagrams: pending requests by id, each with its own deadline. */
 import type { Clock, TimerHandle } from './clock.js';
-import { MeshError } from './errors.js';
+import { MeshError, remoteFailure } from './errors.js';
 import type { AppData } from './payloads.js';
 
 interface Pending {
@@ -34,12 +34,12 @@ export class PendingRequests {
     return { requestId, reply };
   }
 
-  /** A reply arrived: true when it matched a pending request from that node. */
-  answer(from: string, requestId: number, ok: boolean, data: AppData): boolean {
+  /** A reply arrived: true when it matched a pending request from that node. `code`: a failure's (payloads.ts ResponsePayload). */
+  answer(from: string, requestId: number, ok: boolean, data: AppData, code?: string): boolean {
     const p = this.pending.get(requestId);
     if (!p || (p.to !== undefined && p.to !== from)) return false;
     if (ok) this.settle(requestId, data);
-    else this.settle(requestId, undefined, new MeshError('REMOTE_ERROR', `remote handler failed: ${String(data)}`));
+    else this.settle(requestId, undefined, remoteFailure(data, code));
     return true;
   }
 

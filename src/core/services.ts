@@ -7,7 +7,7 @@ import { bytesEqual, toHex } from './bytes.js';
 import type { Clock, Random } from './clock.js';
 import type { PacketFrame } from './codec.js';
 import type { E2e } from './e2e.js';
-import { MeshError } from './errors.js';
+import { MeshError, remoteCode } from './errors.js';
 import { shortId, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import { checkData, checkPort, safeCall } from './node-checks.js';
@@ -52,7 +52,7 @@ export interface ServicesHost {
   checkTarget(to: string): NodeId;
   drop(reason: string): void;
   /** A reply that matched none of our requests, offered before it counts as late (MeshNodeOptions.onForeignResponse). */
-  foreignResponse?(from: string, requestId: number, ok: boolean, data: AppData): boolean;
+  foreignResponse?(from: string, requestId: number, ok: boolean, data: AppData, code?: string): boolean;
 }
 
 export class Services {
@@ -235,8 +235,8 @@ export class Services {
     const handler = this.apps.handlerOf(r.app, r.port);
     if (!handler) return this.host.drop('no-handler');
     // Answered in kind: sealed to a sealed request (its sender's key came with it), else in the clear.
-    const reply = (ok: boolean, data: AppData) =>
-      this.originateSealed(p.src, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data }), this.host.settings.requestTimeoutMs, sealed ? undefined : 'plaintext').catch(() =>
+    const reply = (ok: boolean, data: AppData, code?: string) =>
+      this.originateSealed(p.src, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data, code }), this.host.settings.requestTimeoutMs, sealed ? undefined : 'plaintext').catch(() =>
         this.host.run(() => this.host.drop('reply-unroutable')),
       );
     // The handler runs outside the actor: a slow handler must not stall the node.
@@ -244,16 +244,17 @@ export class Services {
       .then(() => handler.fn({ from: src, data: r.data, port: r.port, app: handler.app, hops }))
       .then(
         (data) => reply(true, data ?? new Uint8Array(0)),
-        (err: unknown) => reply(false, err instanceof Error ? err.message : String(err)),
+        // A code the requester should see (a browser tab that closed mid-run: HANDLER_CLOSED) goes with it.
+        (err: unknown) => reply(false, err instanceof Error ? err.message : String(err), err instanceof MeshError ? remoteCode(err.code) : undefined),
       );
   }
 
   onResponse(src: string, p: PacketFrame): void {
     const r = Payload.response.decode(p.payload);
     if (!r) return this.host.drop('bad-payload');
-    if (this.requests.answer(src, r.requestId, r.ok, r.data)) return;
+    if (this.requests.answer(src, r.requestId, r.ok, r.data, r.code)) return;
     // Authenticated like any packet that reached us (delivery.ts), so `src` may be believed.
-    if (!this.host.foreignResponse?.(src, r.requestId, r.ok, r.data)) this.host.drop('late-response');
+    if (!this.host.foreignResponse?.(src, r.requestId, r.ok, r.data, r.code)) this.host.drop('late-response');
   }
 
   // ---------------------------------------------------------------- signalling

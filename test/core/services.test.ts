@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { compareDistance, idFromText } from '../../src/core/id.js';
-import { isMeshError, type MeshErrorCode } from '../../src/core/errors.js';
+import { isMeshError, MeshError, type MeshErrorCode } from '../../src/core/errors.js';
 import { MAX_PAYLOAD_BYTES } from '../../src/core/limits.js';
 import type { Message, MeshNode, TopicMessage } from '../../src/core/node.js';
 import { topicId } from '../../src/core/topic-tree.js';
@@ -164,6 +164,24 @@ describe('services over a converged network', () => {
           return true;
         });
         await assert.rejects(run(a.request(b.id, 'x', { port: 21 }), 'request 21'), isCode('REMOTE_ERROR'));
+      } finally {
+        for (const off of offs) off();
+      }
+    });
+
+    it('reject with HANDLER_CLOSED when the handler fails with it (a browser tab closed mid-run), and with REMOTE_ERROR for any other code', async () => {
+      const offs = [
+        b.handle(22, async () => Promise.reject(new MeshError('HANDLER_CLOSED', 'the tab closed'))),
+        b.handle(23, async () => Promise.reject(new MeshError('TIMEOUT', 'a local timeout of the handler'))),
+      ];
+      try {
+        await assert.rejects(run(a.request(b.id, 'x', { port: 22 }), 'request 22'), (err: unknown) => {
+          isCode('HANDLER_CLOSED')(err);
+          assert.match((err as Error).message, /the tab closed/);
+          return true;
+        });
+        // A code that would pass for the requester's own failure does not cross.
+        await assert.rejects(run(a.request(b.id, 'x', { port: 23 }), 'request 23'), isCode('REMOTE_ERROR'));
       } finally {
         for (const off of offs) off();
       }
