@@ -160,11 +160,11 @@ export class FastGrants {
    * that tab holds: tab-grant.ts), on a link that tab holds no grant for: it goes on to the tab,
    * which settles it if it still waits (tab-requests.ts). False: no tab holds that lane.
    */
-  answerTab(from: string, rid: number, ok: boolean, data: AppData): boolean {
+  answerTab(from: string, rid: number, ok: boolean, data: AppData, code?: string): boolean {
     const lane = requestLane(rid);
     for (const [tab, held] of this.lanes) {
       if (held !== lane || !tab.alive) continue;
-      tab.post({ ev: 'fast-answer', rid, from, ok, data });
+      tab.post({ ev: 'fast-answer', rid, from, ok, data, ...(code !== undefined ? { code } : {}) });
       return true;
     }
     return false;

@@ -60,7 +60,7 @@ export class FastPath implements RtcTap {
       return g && g.via === undefined ? g : undefined;
     },
     write: (key, frame) => this.host.rtc.sendOwn(key, frame),
-    answered: (rid, from, ok, data) => this.answered(rid, from, ok, data),
+    answered: (rid, from, ok, data, code) => this.answered(rid, from, ok, data, code),
     delivered: (from, port, data) => {
       if (!this.host.listening()) return;
       this.stats.viaTabData++;
@@ -166,8 +166,8 @@ export class FastPath implements RtcTap {
    * The answer to our request `rid` reached the node instead (on another link to the peer: see
    * tab-requests.ts), which opened it as it opens any packet and passed it on: `from` is proven.
    */
-  answeredByNode(rid: number, from: string, ok: boolean, data: AppData): void {
-    if (!this.requests.answer(rid, from, ok, data)) return this.drop('fast:stray-answer');
+  answeredByNode(rid: number, from: string, ok: boolean, data: AppData, code?: string): void {
+    if (!this.requests.answer(rid, from, ok, data, code)) return this.drop('fast:stray-answer');
     this.stats.answersViaNode++;
     this.stats.received++;
   }
@@ -254,9 +254,9 @@ export class FastPath implements RtcTap {
       this.stats.received++;
       this.traffic.note(g.peer);
       // The handler runs beside the next packets, as the node's do; its answer goes back sealed here.
-      const answer = (ok: boolean, data: AppData, relayed: boolean) => {
+      const answer = (ok: boolean, data: AppData, relayed: boolean, code?: string) => {
         checkData(data);
-        return this.queue(g, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data })).then((sent) => {
+        return this.queue(g, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data, code })).then((sent) => {
           if (!sent) return this.drop('fast:reply-unsent');
           this.stats.responses++;
           if (relayed) this.relays.stats.relayedReplies++;
@@ -270,6 +270,8 @@ export class FastPath implements RtcTap {
       const data = r.data instanceof Uint8Array ? r.data.slice() : r.data;
       void this.relays.ask(to, g.peer, r.port, data).then((o) => {
         if (o === 'parked') return this.drop('fast:handler-parked');
+        // As the worker tells a request whose tab closed mid-run (host-handlers.ts `closed`): not run again.
+        if (o === 'closed') return answer(false, `the tab running the handler of port ${r.port} closed before it answered; it was not run again`, true, 'HANDLER_CLOSED');
         if (o !== 'not-run') return answer(o.ok, o.data, true);
         // Not run there (no handler any more, or the tab went first): the node's worker asks another tab, as it does when a tab dies.
         this.relays.stats.relayedRequestsToNode++;
@@ -284,13 +286,13 @@ export class FastPath implements RtcTap {
       if (!this.relays.isRouted(g.key, g.peer, r.requestId)) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
       this.traffic.note(g.peer);
-      this.relays.routeAnswer(g.key, g.peer, r.requestId, r.ok, r.data);
+      this.relays.routeAnswer(g.key, g.peer, r.requestId, r.ok, r.data, r.code);
       return;
     }
     if (!this.fresh(g, p)) return;
     this.stats.received++;
     this.traffic.note(g.peer);
-    this.requests.answer(r.requestId, g.peer, r.ok, r.data);
+    this.requests.answer(r.requestId, g.peer, r.ok, r.data, r.code);
   }
 
   /** The replay window, as the node keeps it (per source and lane), after the AEAD proved the packet. */
@@ -353,8 +355,8 @@ export class FastPath implements RtcTap {
   }
 
   /** Tab-relay client: the host tab opened the answer to our request `rid`. */
-  private answered(rid: number, from: string, ok: boolean, data: AppData): void {
-    if (!this.requests.answer(rid, from, ok, data)) return this.drop('fast:stray-answer');
+  private answered(rid: number, from: string, ok: boolean, data: AppData, code?: string): void {
+    if (!this.requests.answer(rid, from, ok, data, code)) return this.drop('fast:stray-answer');
     this.stats.viaTabAnswers++;
     this.stats.received++;
   }

@@ -5,6 +5,14 @@
  * tab dies meanwhile. The host tab of a link does the same for its peer's requests while the
  * app has several tabs (relay-grants.ts `fast-handlers`, from `of`), and gives the node what it
  * could not.
+ *
+ * A tab that closes says so (`closing`, posted at its pagehide after every answer it posted, so
+ * its port brings them first) and names the requests whose handler it started and has not
+ * answered. Those fail to their requester with HANDLER_CLOSED: the handler may have done part of
+ * its work (written, sent, charged), and running it again in another tab could do it twice; the
+ * requester is told, and decides. The ones it never started go to another tab at once. A tab
+ * that dies without a word (a crash, a kill, a frozen tab discarded) is learnt of from its lock
+ * alone: then a grace for answers still on their way, and another tab (retryFrom).
  */
 import { MeshError } from '../core/errors.js';
 import type { Message, MeshNode } from '../core/node.js';
@@ -15,6 +23,7 @@ interface PendingReply {
   resolve: (d: AppData) => void;
   reject: (e: Error) => void;
   tab: TabSession;
+  port: number;
   retry: () => void;
 }
 
@@ -25,6 +34,13 @@ export class TabHandlers {
   private nextRid = 1;
   /** Requests the node asked a tab to run (ask), retries included: status().tabRequests. */
   asked = 0;
+  /**
+   * Tabs that went, and what became of the requests they had not answered (status().tabsGone):
+   * `closing`, tabs that said so; `silent`, tabs whose death only their lock told (counted by the
+   * host); `moved` and `failed`, requests given to another tab or failed at a `closing`;
+   * `afterGrace`, requests given to another tab once a silent tab's grace was over.
+   */
+  readonly gone = { closing: 0, silent: 0, moved: 0, failed: 0, afterGrace: 0 };
 
   add(node: MeshNode, tab: TabSession, port: number): void {
     const key = appKey(tab.app, port);
@@ -77,13 +93,36 @@ export class TabHandlers {
     if (pending.length === 0) return;
     const retry = () => {
       for (const [rid, p] of pending) {
-        if (this.replies.get(rid) !== p) continue; // answered meanwhile
+        if (this.replies.get(rid) !== p) continue; // answered meanwhile, or its `closing` came
         this.replies.delete(rid);
+        this.gone.afterGrace++;
         p.retry();
       }
     };
     if (graceMs > 0) setTimeout(retry, graceMs);
     else retry();
+  }
+
+  /**
+   * `tab` said it is closing (after every answer it posted): of the requests it was asked and has
+   * not answered, those in `started` fail with HANDLER_CLOSED and the others go to another tab
+   * now. Call it once the tab handles nothing (removeTab), so none goes back to it. Whether the
+   * tab's lock told of its death first or not: a grace still running finds nothing left.
+   */
+  closed(tab: TabSession, started: readonly number[]): void {
+    this.gone.closing++;
+    const ran = new Set(started);
+    for (const [rid, p] of [...this.replies]) {
+      if (p.tab !== tab) continue;
+      this.replies.delete(rid);
+      if (ran.has(rid)) {
+        this.gone.failed++;
+        p.reject(new MeshError('HANDLER_CLOSED', `the tab running the handler of port ${p.port} closed before it answered; it was not run again`));
+      } else {
+        this.gone.moved++;
+        p.retry();
+      }
+    }
   }
 
   private removeKey(tab: TabSession, key: string): void {
@@ -106,7 +145,7 @@ export class TabHandlers {
         if (!tab) return reject(new MeshError('UNREACHABLE', `no open tab handles port ${m.port}`));
         const rid = this.nextRid++;
         this.asked++;
-        this.replies.set(rid, { resolve, reject, tab, retry: attempt });
+        this.replies.set(rid, { resolve, reject, tab, port: m.port, retry: attempt });
         tab.conn.post({ ev: 'request', rid, from: m.from, data: m.data, port: m.port });
       };
       attempt();

@@ -14,6 +14,7 @@ import type { IceClient, IceStatus } from './ice-client.js';
 import type { KeyStorage, WorkProgress } from './key-store.js';
 import type { AttachedApp, BrowserLinkStatus, BrowserStatus, HostKind } from './protocol.js';
 import type { RelayGrants } from './relay-grants.js';
+import type { TabHandlers } from './host-handlers.js';
 import type { TabSession } from './host-tab.js';
 
 export type HostStatus = BrowserStatus & {
@@ -21,6 +22,8 @@ export type HostStatus = BrowserStatus & {
   startedAt: number;
   rehomed: number;
   tabRequests: number;
+  /** Tabs that went and their unanswered requests (host-handlers.ts `gone`). */
+  tabsGone: TabHandlers['gone'];
   hostedBy: Record<string, number>;
   counters: NodeStatus['counters'];
   e2e: NodeStatus['e2e'];
@@ -38,6 +41,7 @@ export interface HostStatusSources {
   work?: WorkProgress;
   startedAt: number;
   tabRequests: number;
+  tabsGone: TabHandlers['gone'];
   broker: RtcBroker;
   dials: DialCounters;
   grants: FastGrants;
@@ -61,6 +65,7 @@ export function hostStatus(s: NodeStatus, tab: TabSession, h: HostStatusSources)
     startedAt: h.startedAt,
     rehomed: h.broker.rehomed,
     tabRequests: h.tabRequests,
+    tabsGone: { ...h.tabsGone },
     hostedBy: Object.fromEntries(h.broker.hostedBy()),
     counters: s.counters,
     e2e: s.e2e,

@@ -36,9 +36,10 @@ import { TabSession } from './host-tab.js';
 import { TabTopics } from './host-topics.js';
 
 /**
- * How long a dead tab's answers are still taken before the requests it did not answer go to
- * another tab: its port delivers what it posted before it died within milliseconds, even on a
- * loaded machine; a request retried before its answer came would run twice.
+ * How long the answers of a tab that died without saying `closing` (a crash, a kill) are still
+ * taken before the requests it did not answer go to another tab: its port delivers what it
+ * posted before it died within milliseconds, even on a loaded machine; a request retried before
+ * its answer came would run twice. A tab that says `closing` needs none (TabHandlers.closed).
  */
 const DEAD_TAB_REPLY_GRACE_MS = 500;
 
@@ -112,6 +113,7 @@ export class NodeHost {
       if (typeof m !== 'object' || m === null || typeof m.id !== 'number') return;
       // A notification, not a call: no reply, which could reach (and evict) a page being cached.
       if (m.op === 'lifecycle') return void (tab?.alive && this.lifecycle(tab, m.state));
+      if (m.op === 'closing') return void (tab && this.tabClosing(tab, Array.isArray(m.started) ? m.started.filter((r) => typeof r === 'number') : []));
       if (m.op === 'hello') tab = this.hello(conn, m);
       const current = tab;
       this.dispatch(current, m).then(
@@ -135,7 +137,7 @@ export class NodeHost {
     this.grants.refresh();
     // The tab holds this lock for its whole life: we get it when the tab is gone.
     navigator.locks
-      .request(TAB_LOCK_PREFIX + tab.tabId, { signal: tab.lockAbort.signal }, () => this.tabDied(tab))
+      .request(TAB_LOCK_PREFIX + tab.tabId, { signal: tab.lockAbort.signal }, () => this.tabDied(tab, 'silent'))
       .catch(() => undefined);
     return tab;
   }
@@ -209,7 +211,7 @@ export class NodeHost {
         return;
       case 'bye':
         tab.lockAbort.abort();
-        this.tabDied(tab);
+        this.tabDied(tab, 'bye');
         return;
       default:
         throw MeshError.invalid(`unknown operation ${(m as { op: string }).op}`);
@@ -263,7 +265,7 @@ export class NodeHost {
       powBits,
       ...limits,
       // A reply to a tab's own request that came another way than that tab's link goes on to it.
-      onForeignResponse: (from, rid, ok, data) => this.grants.answerTab(from, rid, ok, data),
+      onForeignResponse: (from, rid, ok, data, code) => this.grants.answerTab(from, rid, ok, data, code),
     });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
@@ -319,14 +321,28 @@ export class NodeHost {
     });
   }
 
-  private tabDied(tab: TabSession): void {
+  /**
+   * The tab says it is going (its pagehide, or close()), after every answer it posted; `started`:
+   * the requests it runs and will not answer. Its lock, released as it goes, owes nothing more;
+   * if the lock came first, the grace it started finds those requests settled here.
+   */
+  private tabClosing(tab: TabSession, started: number[]): void {
+    tab.lockAbort.abort();
+    if (tab.alive) this.tabDied(tab, started);
+    else this.handlers.closed(tab, started);
+  }
+
+  /** `silent`: only its lock told (a crash, a kill, a frozen tab discarded); else what it said as it closed. */
+  private tabDied(tab: TabSession, how: 'silent' | 'bye' | number[]): void {
     if (!tab.alive) return;
-    this.forgetTab(tab);
+    if (how === 'silent') this.handlers.gone.silent++;
+    this.forgetTab(tab, Array.isArray(how) ? how : undefined);
     this.broker.tabDied(tab.tabId);
     if (this.tabs.size === 0) void this.node?.save();
   }
 
-  private forgetTab(tab: TabSession): void {
+  /** `started`: the tab said `closing` (TabHandlers.closed); else its unanswered requests wait out a grace. */
+  private forgetTab(tab: TabSession, started?: number[]): void {
     tab.alive = false;
     if (this.tabs.get(tab.tabId) === tab) this.tabs.delete(tab.tabId);
     this.handlers.removeTab(tab);
@@ -335,8 +351,10 @@ export class NodeHost {
     this.grants.tabGone(tab);
     if (this.node) this.listeners.update(this.node, tab.app);
     // Requests it was asked and did not answer go to another tab of the app, now that it
-    // handles nothing: after a grace for answers it posted just before it died.
-    this.handlers.retryFrom(tab, DEAD_TAB_REPLY_GRACE_MS);
+    // handles nothing: those it never started at once when it said `closing`, else after a grace
+    // for answers it posted just before it died.
+    if (started) this.handlers.closed(tab, started);
+    else this.handlers.retryFrom(tab, DEAD_TAB_REPLY_GRACE_MS);
   }
 
   // ------------------------------------------------------------ observation
@@ -356,6 +374,7 @@ export class NodeHost {
       work: this.work,
       startedAt: this.startedAt,
       tabRequests: this.handlers.asked,
+      tabsGone: this.handlers.gone,
       broker: this.broker,
       dials: this.backoff.counters(),
       grants: this.grants,

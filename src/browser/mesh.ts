@@ -60,6 +60,8 @@ export class Mesh {
   private readonly rtc: RtcHost;
   private readonly streams = new TabStreams((req, transfer) => this.call(req, transfer));
   private closed = false;
+  /** `closing` was posted (pagehide, or close()). */
+  private closingSaid = false;
   /** The data plane, loaded with the first grant (fast-path.ts): pages that never get one never load it. */
   private fast?: FastPath;
   private fastLoading?: Promise<FastPath>;
@@ -83,7 +85,7 @@ export class Mesh {
           this.notify({ op: 'lifecycle', state: 'parked' });
           this.rtc.closeAll(TAB_PARKED);
           // Its `bye` names the requests this tab is running (DATA-PLANE.md, "Several tabs").
-          this.fast?.relays.closeAll(true);
+          this.fast?.relays.closeAll('parked');
         },
         resume: () => void this.rejoin(),
         visibility: (hidden) => this.notify({ op: 'lifecycle', state: hidden ? 'hidden' : 'visible' }),
@@ -91,9 +93,12 @@ export class Mesh {
     }
     // Close our PeerConnections ourselves: a page torn down with them open can leave the far
     // side waiting for ICE consent to expire (about 30 s) before its channel reports closed.
-    addEventListener('pagehide', () => {
+    // A page going away for good (not into the back/forward cache: lifecycle.ts) then tells the
+    // host which of its requests it leaves unanswered (`closing`); its relay channels' `bye`
+    // first, so a host tab hears from this tab before the host's `relay-close` (tab-relay.ts).
+    addEventListener('pagehide', (e: PageTransitionEvent) => {
       this.rtc.closeAll();
-      this.fast?.relays.closeAll();
+      if (!e.persisted) this.sayClosing();
       o.onPageHide?.();
     });
   }
@@ -189,6 +194,7 @@ export class Mesh {
   /** Leaves the node: this tab's handlers, listeners and hosted links go (links are re-homed). */
   close(): void {
     if (this.closed) return;
+    this.sayClosing();
     this.fire({ op: 'bye' });
     this.closed = true;
     this.rtc.closeAll();
@@ -241,8 +247,17 @@ export class Mesh {
     });
   }
 
+  /** Once: this tab runs and answers no host request from now on; the host learns which it leaves unanswered. */
+  private sayClosing(): void {
+    if (this.closed || this.closingSaid) return;
+    this.closingSaid = true;
+    this.fast?.relays.closeAll('closing');
+    // A hub's page has no tab of its own at the node (the hub's iframe is that tab).
+    if (this.o.tabId !== '') this.notify({ op: 'closing', started: this.apps.close() });
+  }
+
   /** A message the host does not answer (id 0): a reply could reach a page going into the back/forward cache and evict it. */
-  private notify(req: Extract<TabRequest, { op: 'lifecycle' }>): void {
+  private notify(req: Extract<TabRequest, { op: 'lifecycle' | 'closing' }>): void {
     if (!this.closed) this.conn.post({ ...req, id: 0 });
   }
 
@@ -289,7 +304,7 @@ export class Mesh {
       case 'fast-handlers':
         return void this.fastLoading?.then((f) => f.relays.setHandlers(m.ports), () => undefined);
       case 'fast-answer':
-        return void this.fastLoading?.then((f) => f.answeredByNode(m.rid, m.from, m.ok, m.data), () => undefined);
+        return void this.fastLoading?.then((f) => f.answeredByNode(m.rid, m.from, m.ok, m.data, m.code), () => undefined);
       case 'stream-incoming':
       case 'stream-data':
       case 'stream-end':

@@ -21,6 +21,13 @@ export type TabRequest =
   | { op: 'hello'; tabId: string; app: string; bootstrap: string[]; canHost: boolean; rtc: boolean; hidden?: boolean; powBits?: number; idleLinkMs?: number; maxLinksPerAddress?: number; origin?: string; fastPath?: boolean }
   /** A notification (id 0, never answered). `parked`: the page is being frozen or cached (it gave up its links); `hidden`/`visible`: its visibility changed. */
   | { op: 'lifecycle'; state: 'parked' | 'hidden' | 'visible' }
+  /**
+   * A notification (id 0): the tab is going (pagehide, not persisted, or close()), posted after
+   * every `reply` it posted. `started`: the rids of requests the host asked it to run whose handler
+   * started and has not answered (they will not be; the host fails them: HANDLER_CLOSED). It runs
+   * no request after this; the host gives the others it asked to another tab (host-handlers.ts).
+   */
+  | { op: 'closing'; started: number[] }
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
   | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
   | { op: 'handle'; port: number }
@@ -112,7 +119,7 @@ export type HostEvent =
    * The answer to a request this tab sent on its data plane (its id is in the tab's lane) that
    * reached the node instead of the tab, e.g. on another link to the peer (tab-requests.ts).
    */
-  | { ev: 'fast-answer'; rid: number; from: string; ok: boolean; data: AppData }
+  | { ev: 'fast-answer'; rid: number; from: string; ok: boolean; data: AppData; code?: string }
   /**
    * To a host tab whose app has several tabs: for each port of the app, the tab the node would
    * ask to handle a request (host-handlers.ts ask), `self` or a relay channel; a port the node would

@@ -24,7 +24,7 @@ const WINDOW = 1024 * 1024;
 type RelayMessage =
   | { t: 'frame'; seq: number; key: string; frame: Uint8Array; rid?: number; ms?: number }
   | { t: 'ack'; seq: number; ok: boolean }
-  | { t: 'answer'; rid: number; from: string; ok: boolean; data: AppData }
+  | { t: 'answer'; rid: number; from: string; ok: boolean; data: AppData; code?: string }
   /** A datagram to this tab's app that the host tab opened (its app has several tabs: DATA-PLANE.md, "Several tabs"). */
   | { t: 'data'; from: string; port: number; data: AppData }
   /** A request to this tab's app that the host tab opened: this tab handles its port (the node said so). */
@@ -33,9 +33,10 @@ type RelayMessage =
   | { t: 'reply'; id: number; ok: boolean; data: AppData; unhandled?: true }
   /**
    * This end closes (its tab parks or goes): the other stops posting at once, before the worker
-   * tells it. `running`: requests whose handler had started here and not answered, when the tab parks.
+   * tells it. `running`: requests whose handler had started here and not answered, when the tab
+   * parks or goes for good (`closing`: its pagehide, or close()).
    */
-  | { t: 'bye'; running?: number[] };
+  | { t: 'bye'; running?: number[]; closing?: true };
 
 /** What a relayed request came to, as its host tab sees it. */
 export type AskOutcome =
@@ -43,7 +44,9 @@ export type AskOutcome =
   /** Not run there: the tab has no handler (any more), or the channel closed before it answered (see `ask`). */
   | 'not-run'
   /** The tab parked with the handler running: its answer cannot come back, and running it elsewhere could run it twice. */
-  | 'parked';
+  | 'parked'
+  /** The tab went for good with the handler running: the same, and its requester is told (HANDLER_CLOSED). */
+  | 'closed';
 
 /** What a channel needs of its tab's data plane (fast-path.ts). */
 export interface RelayHost {
@@ -53,7 +56,7 @@ export interface RelayHost {
    */
   relayFrame(key: string, frame: Uint8Array, back: RelayChannel, rid?: number, ms?: number): Promise<boolean>;
   /** Client role: the host tab opened the answer to our request `rid` from `from`. */
-  relayedAnswer(rid: number, from: string, ok: boolean, data: AppData): void;
+  relayedAnswer(rid: number, from: string, ok: boolean, data: AppData, code?: string): void;
   /** Client role: the host tab opened a datagram to our app. */
   relayedData(from: string, port: number, data: AppData): void;
   /** Client role: runs our handler for a request the host tab opened; undefined: no handler here. */
@@ -122,9 +125,9 @@ export class RelayChannel {
   }
 
   /** Host role: the answer to a request the other tab relayed through us. */
-  answer(rid: number, from: string, ok: boolean, data: AppData): void {
+  answer(rid: number, from: string, ok: boolean, data: AppData, code?: string): void {
     if (this.closed) return;
-    const m: RelayMessage = { t: 'answer', rid, from, ok, data };
+    const m: RelayMessage = { t: 'answer', rid, from, ok, data, ...(code !== undefined ? { code } : {}) };
     const move = data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
     try {
       this.port.postMessage(m, move);
@@ -139,7 +142,8 @@ export class RelayChannel {
    * handles the port). Resolves with its reply, once; `not-run` when it has no handler or the
    * channel closes first with the handler not started there (the caller gives the request to
    * the node, whose worker asks another tab, as it does when a tab dies: host-handlers.ts `ask`);
-   * `parked` when the tab parked with the handler running. `data` is moved: the caller's own.
+   * `parked` when the tab parked with the handler running, `closed` when it closed with it running.
+   * `data` is moved: the caller's own.
    */
   ask(from: string, port: number, data: AppData): Promise<AskOutcome> {
     if (this.closed) return Promise.resolve('not-run');
@@ -168,15 +172,16 @@ export class RelayChannel {
 
   /**
    * The other tab is gone or parked (the worker says so, or its `bye`: `running`, the requests
-   * it was running when it parked), or this tab is (`parked`: it parks): nothing more goes
-   * either way. Requests asked of the other tab and not answered: see `ask`.
+   * it was running when it parked or closed, `closing` when it closed), or this tab is
+   * (`leaving`: it parks or closes for good): nothing more goes either way. Requests asked of the
+   * other tab and not answered: see `ask`.
    */
-  close(how: { parked?: boolean; running?: number[] } = {}): void {
+  close(how: { leaving?: 'parked' | 'closing'; running?: number[]; closing?: boolean } = {}): void {
     if (this.closed) return;
     this.closed = true;
     try {
-      const running = how.parked && this.running.size > 0 ? [...this.running] : undefined;
-      this.port.postMessage({ t: 'bye', ...(running ? { running } : {}) } satisfies RelayMessage);
+      const running = how.leaving && this.running.size > 0 ? [...this.running] : undefined;
+      this.port.postMessage({ t: 'bye', ...(running ? { running } : {}), ...(how.leaving === 'closing' ? { closing: true as const } : {}) } satisfies RelayMessage);
     } catch {
       // Nothing to tell.
     }
@@ -188,9 +193,10 @@ export class RelayChannel {
     }
     // A tab that died is asked nothing more and answers nothing: the worker asks another tab in
     // that case too (host-handlers.ts `ask`). One that parked with the handler running keeps it, as the
-    // worker leaves a parked tab its requests; its answer cannot come back this way.
-    const parkedWith = new Set(how.running ?? []);
-    for (const id of [...this.asks.keys()]) this.settleAsk(id, parkedWith.has(id) ? 'parked' : 'not-run');
+    // worker leaves a parked tab its requests; its answer cannot come back this way. One that
+    // closed with it running will not answer: its requester is told, as the worker tells it.
+    const ranThere = new Set(how.running ?? []);
+    for (const id of [...this.asks.keys()]) this.settleAsk(id, !ranThere.has(id) ? 'not-run' : how.closing ? 'closed' : 'parked');
     this.inFlight = 0;
     this.wakeAll();
     this.host.channelClosed(this);
@@ -199,8 +205,8 @@ export class RelayChannel {
   private onMessage(m: RelayMessage): void {
     if (this.closed || typeof m !== 'object' || m === null) return;
     if (m.t === 'ack') return this.ack(m.seq, m.ok === true);
-    if (m.t === 'bye') return this.close({ running: Array.isArray(m.running) ? m.running : [] });
-    if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data);
+    if (m.t === 'bye') return this.close({ running: Array.isArray(m.running) ? m.running : [], closing: m.closing === true });
+    if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data, typeof m.code === 'string' ? m.code : undefined);
     if (m.t === 'data') return this.host.relayedData(m.from, m.port, m.data);
     if (m.t === 'request') return void this.run(m.id, m.from, m.port, m.data);
     if (m.t === 'reply') {

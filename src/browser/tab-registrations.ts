@@ -26,6 +26,10 @@ export class TabRegistrations {
   private readonly messageFns = new Set<(m: MeshMessage) => void>();
   private readonly handlers = new Map<number, Handler>();
   private readonly topics = new Map<string, Set<(m: TopicMessage) => void>>();
+  /** The host's requests (rids) whose handler runs now and has not answered. */
+  private readonly running = new Set<number>();
+  /** The tab said `closing`: it starts and answers no host request any more (see close). */
+  private closing = false;
 
   /** `fire`: a message to the host whose answer nobody waits for. */
   constructor(private readonly fire: (req: TabRequest) => void) {}
@@ -101,16 +105,35 @@ export class TabRegistrations {
     }
   }
 
-  /** Runs a request the host asked this tab to (its `rid`), and sends the host the answer. */
+  /**
+   * Runs a request the host asked this tab to (its `rid`), and sends the host the answer. After
+   * `closing` it neither starts one (the host gives it to another tab) nor answers one (the host
+   * failed it: this tab named it as started).
+   */
   async answer(rid: number, from: string, data: AppData, port: number): Promise<void> {
+    if (this.closing) return;
     const fn = this.handlers.get(port);
+    this.running.add(rid);
+    let reply: TabRequest;
     try {
       if (!fn) throw new Error(`no handler on port ${port}`);
       const out = await fn({ from, data, port });
-      this.fire({ op: 'reply', rid, ok: true, data: out ?? new Uint8Array(0) });
+      reply = { op: 'reply', rid, ok: true, data: out ?? new Uint8Array(0) };
     } catch (err) {
-      this.fire({ op: 'reply', rid, ok: false, data: err instanceof Error ? err.message : String(err) });
+      reply = { op: 'reply', rid, ok: false, data: err instanceof Error ? err.message : String(err) };
     }
+    this.running.delete(rid);
+    if (!this.closing) this.fire(reply);
+  }
+
+  /**
+   * The tab is going: from now on no host request starts or is answered here. Returns the ones
+   * whose handler started and has not answered, for the tab's `closing` message, which follows
+   * every answer posted before it on the tab's port.
+   */
+  close(): number[] {
+    this.closing = true;
+    return [...this.running];
   }
 }
 

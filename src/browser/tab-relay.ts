@@ -18,7 +18,7 @@ export interface RelayOwner<G> {
   /** Writes a frame on link `key`'s DataChannel with the tab's own backpressure (rtc-host.ts sendOwn). */
   write(key: string, frame: Uint8Array): Promise<boolean>;
   /** Client role: the answer to our request `rid`. */
-  answered(rid: number, from: string, ok: boolean, data: AppData): void;
+  answered(rid: number, from: string, ok: boolean, data: AppData, code?: string): void;
   /** Client role: a datagram to our app, opened by the host tab. */
   delivered(from: string, port: number, data: AppData): void;
   /** Application traffic with `peer` (the idle-link report). */
@@ -128,9 +128,13 @@ export class TabRelays<G> implements RelayHost {
     this.channels.get(ch)?.close();
   }
 
-  /** This tab parks (`parked`) or closes: its channels go (a message to a page in the back/forward cache would evict it). */
-  closeAll(parked = false): void {
-    for (const c of [...this.channels.values()]) c.close({ parked });
+  /**
+   * This tab parks, or closes for good (its pagehide, or close()): its channels go (a message to a
+   * page in the back/forward cache would evict it), each telling the other tab which of its
+   * requests ran here unanswered. Without `leaving`: the channels just go (nothing of theirs runs).
+   */
+  closeAll(leaving?: 'parked' | 'closing'): void {
+    for (const c of [...this.channels.values()]) c.close({ leaving });
   }
 
   /** Client role: posts a frame for link `key` on channel `ch`; not sent when that channel is gone. */
@@ -154,12 +158,12 @@ export class TabRelays<G> implements RelayHost {
    * Host role: a Response from `peer` on link `key`, opened here, answers `rid`: true when it
    * was a relayed request's and went back to the tab that asked.
    */
-  routeAnswer(key: string, peer: string, rid: number, ok: boolean, data: AppData): boolean {
+  routeAnswer(key: string, peer: string, rid: number, ok: boolean, data: AppData, code?: string): boolean {
     const r = this.routes.get(rid);
     if (!r || r.key !== key || r.peer !== peer) return false;
     this.routes.delete(rid);
     clearTimeout(r.timer);
-    r.back.answer(rid, peer, ok, data);
+    r.back.answer(rid, peer, ok, data, code);
     this.stats.relayedBack++;
     return true;
   }
@@ -196,8 +200,8 @@ export class TabRelays<G> implements RelayHost {
     this.owner.delivered(from, port, data);
   }
 
-  relayedAnswer(rid: number, from: string, ok: boolean, data: AppData): void {
-    this.owner.answered(rid, from, ok, data);
+  relayedAnswer(rid: number, from: string, ok: boolean, data: AppData, code?: string): void {
+    this.owner.answered(rid, from, ok, data, code);
   }
 
   async relayedRequest(from: string, port: number, data: AppData): Promise<{ ok: boolean; data: AppData } | undefined> {

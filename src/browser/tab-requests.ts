@@ -5,7 +5,7 @@
  * the answer reached the node instead (docs/DATA-PLANE.md, "Answers that come another way").
  * An answer settles its request once, from the peer that was asked, whichever way came first.
  */
-import { MeshError } from '../core/errors.js';
+import { MeshError, remoteFailure } from '../core/errors.js';
 import type { AppData } from '../core/payloads.js';
 import { DeadlineTimer } from './deadline-timer.js';
 import { firstRequestId, type Grant } from './tab-grant.js';
@@ -55,10 +55,10 @@ export class TabRequests {
     return this.pending.get(rid)?.peer === from;
   }
 
-  /** The answer to `rid` from `from`: false when no request of ours waits for it from that peer. */
-  answer(rid: number, from: string, ok: boolean, data: AppData): boolean {
+  /** The answer to `rid` from `from` (`code`: a failure's, payloads.ts): false when no request of ours waits for it from that peer. */
+  answer(rid: number, from: string, ok: boolean, data: AppData, code?: string): boolean {
     if (!this.waits(rid, from)) return false;
-    this.settle(rid, (resolve, reject) => (ok ? resolve(data) : reject(new MeshError('REMOTE_ERROR', `remote handler failed: ${String(data)}`))));
+    this.settle(rid, (resolve, reject) => (ok ? resolve(data) : reject(remoteFailure(data, code))));
     return true;
   }
 

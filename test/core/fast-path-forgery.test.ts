@@ -12,6 +12,7 @@ import { appId } from '../../src/core/app-namespace.js';
 import { toHex } from '../../src/core/bytes.js';
 import { decodeFrame, encodeFrame, FrameType, type PacketFrame } from '../../src/core/codec.js';
 import { derivePairKey, exportE2ePublicKey, generateE2eKeys } from '../../src/core/e2e-crypto.js';
+import type { MeshError } from '../../src/core/errors.js';
 import { PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
 import { laneOf } from '../../src/core/replay-guard.js';
@@ -419,7 +420,7 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
       /** B's request to A's app on port 1; resolves once written, with B's outcome. */
       const ask = async (data: string, timeoutMs = 5_000) => {
         const n = b.wire.length;
-        const answer = b.fast.request(a.id, data, 1, timeoutMs, noNode).then((d) => ({ ok: true, d }), (e: Error) => ({ ok: false, d: e.message }));
+        const answer = b.fast.request(a.id, data, 1, timeoutMs, noNode).then((d) => ({ ok: true, d }), (e: MeshError) => ({ ok: false, d: e.message, code: e.code }));
         await until(() => b.wire.length === n + 1, 5_000, 'the request written');
         return { frame: b.wire[n]!, answer };
       };
@@ -500,7 +501,7 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
       }
     });
 
-    test('the handling tab goes with the request in flight: the request goes to the node once (its worker asks another tab); a parked tab keeps it', async () => {
+    test('the handling tab goes with the request in flight: the request goes to the node once (its worker asks another tab); a parked tab keeps it; one that closes with it running gets its requester HANDLER_CLOSED', async () => {
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
       const runs: unknown[] = [];
@@ -511,7 +512,8 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
         const n = a.wire.length;
         assert.equal(a.fast.take(KEY, q.frame), true);
         await until(() => runs.length === 1, 5_000, 'the second tab runs it');
-        // The tab closes (its pagehide): the host tab gives the request to the node, untouched.
+        // The channel goes without naming a running request (the worker's relay-close when a tab
+        // dies says no more): the host tab gives the request to the node, untouched.
         a2.fast.relays.closeAll();
         await until(() => a.handedOn.length === 1, 5_000, 'handed to the node');
         assert.deepEqual(a.handedOn[0], q.frame, 'the frame as it came');
@@ -530,11 +532,35 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
         const q2 = await s2.ask('parks', 500);
         assert.equal(s2.a.fast.take(KEY, q2.frame), true);
         await until(() => started === 1, 5_000, 'the handler runs in the second tab');
-        s2.a2.fast.relays.closeAll(true);
+        s2.a2.fast.relays.closeAll('parked');
         await until(() => dropped(s2.a, 'fast:handler-parked') === 1, 5_000, 'counted, not handed on');
         assert.equal(s2.a.handedOn.length, 0, 'not run elsewhere');
         release2();
         s2.mc.port1.close();
+
+        // Closed for good with the handler running (its pagehide): B is told HANDLER_CLOSED on the
+        // link, and nothing runs the request again.
+        let release4!: () => void;
+        const held4 = new Promise<void>((r) => (release4 = r));
+        let started4 = 0;
+        const s4 = await setUp(async () => (started4++, await held4, { ok: true, data: 'x' }));
+        s4.a.fast.relays.setHandlers([[1, 'r1']]);
+        const q4 = await s4.ask('closes', 5_000);
+        assert.equal(s4.a.fast.take(KEY, q4.frame), true);
+        await until(() => started4 === 1, 5_000, 'the handler runs in the second tab');
+        const n4 = s4.a.wire.length;
+        s4.a2.fast.relays.closeAll('closing');
+        await until(() => s4.a.wire.length === n4 + 1, 5_000, 'the host tab writes the failure on the link');
+        assert.equal(s4.b.fast.take(KEY, s4.a.wire.at(-1)!), true);
+        const out4 = await q4.answer;
+        assert.equal(out4.ok, false);
+        assert.equal((out4 as { code?: string }).code, 'HANDLER_CLOSED', 'B gets the typed error');
+        assert.equal(s4.a.handedOn.length, 0, 'not given to the node: not run again');
+        release4();
+        await until(() => s4.a2.fast.status().viaTabRequests === 1, 5_000, 'its handler finished');
+        assert.equal(s4.a.wire.length, n4 + 1, "the closed tab's late answer is not written");
+        assert.equal(started4, 1);
+        s4.mc.port1.close();
 
         // A tab that no longer handles the port runs nothing and says so: to the node.
         const s3 = await setUp(async () => ({ ok: true, data: 'x' }));
