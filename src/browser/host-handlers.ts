@@ -36,9 +36,11 @@ export class TabHandlers {
   asked = 0;
   /**
    * Tabs that went, and what became of the requests they had not answered (status().tabsGone):
-   * `closing`, tabs that said so; `silent`, tabs whose death only their lock told (counted by the
-   * host); `moved` and `failed`, requests given to another tab or failed at a `closing`;
-   * `afterGrace`, requests given to another tab once a silent tab's grace was over.
+   * `closing`, tabs that said so; `silent`, tabs whose death their lock told before any word
+   * from them (counted by the host: a crash, or a `closing` still on its way, since the lock is
+   * not ordered with the port; Firefox often tells the lock first); `moved` and `failed`,
+   * requests given to another tab or failed at a `closing`; `afterGrace`, requests given to
+   * another tab once a grace was over with no `closing`.
    */
   readonly gone = { closing: 0, silent: 0, moved: 0, failed: 0, afterGrace: 0 };
 

@@ -332,7 +332,7 @@ export class NodeHost {
     else this.handlers.closed(tab, started);
   }
 
-  /** `silent`: only its lock told (a crash, a kill, a frozen tab discarded); else what it said as it closed. */
+  /** `silent`: its lock told first (a crash, a kill, a frozen tab discarded, or a `closing` still on its way); else what it said as it closed. */
   private tabDied(tab: TabSession, how: 'silent' | 'bye' | number[]): void {
     if (!tab.alive) return;
     if (how === 'silent') this.handlers.gone.silent++;
