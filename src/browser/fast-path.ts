@@ -27,6 +27,7 @@ import type { FastPathStatus } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
 import { TabRelays } from './tab-relay.js';
 import { fromPeer, type Grant, type GrantEvent, makeGrant } from './tab-grant.js';
+import type { HandlerOutcome } from './tab-registrations.js';
 import { TabRequests } from './tab-requests.js';
 import { TrafficReport } from './traffic-report.js';
 
@@ -38,7 +39,8 @@ export interface FastPathHost {
   deliver(from: string, data: AppData, port: number): void;
   /** This tab's handler for `port`, if any. */
   handles(port: number): boolean;
-  runHandler(from: string, data: AppData, port: number): Promise<{ ok: boolean; data: AppData }>;
+  /** The outcome in this turn when the handler returned a value, a promise of it when it returned one. */
+  runHandler(from: string, data: AppData, port: number): HandlerOutcome | Promise<HandlerOutcome>;
   /** Tells the node which peers this tab carried application packets with (idle-links.ts). */
   traffic(peers: string[]): void;
 }
@@ -263,7 +265,18 @@ export class FastPath implements RtcTap {
         });
       };
       if (to === 'self') {
-        void this.host.runHandler(g.peer, r.data, r.port).then(({ ok, data }) => answer(ok, data, false)).catch(() => this.drop('fast:reply-unsent'));
+        const unsent = () => this.drop('fast:reply-unsent');
+        const o = this.host.runHandler(g.peer, r.data, r.port);
+        if (o instanceof Promise) {
+          void o.then(({ ok, data }) => answer(ok, data, false)).catch(unsent);
+          return;
+        }
+        // A handler that returned its answer: written in this turn, with no promise before it.
+        try {
+          answer(o.ok, o.data, false).catch(unsent);
+        } catch {
+          unsent();
+        }
         return;
       }
       // One leg to the handling tab and one back. Its data moves there: a copy of its own, not a view into the frame.

@@ -22,6 +22,12 @@ export interface TopicMessage {
 
 export type Handler = (m: MeshMessage) => AppData | void | Promise<AppData | void>;
 
+/** What a handler gave: its answer, or (ok false) the message of what it threw. */
+export interface HandlerOutcome {
+  ok: boolean;
+  data: AppData;
+}
+
 export class TabRegistrations {
   private readonly messageFns = new Set<(m: MeshMessage) => void>();
   private readonly handlers = new Map<number, Handler>();
@@ -95,14 +101,22 @@ export class TabRegistrations {
     for (const fn of this.topics.get(topic) ?? []) safe(() => fn({ from, data, topic }));
   }
 
-  /** Runs the handler of `port`, which the caller knows there is (the data plane's requests: fast-path.ts). */
-  async run(from: string, data: AppData, port: number): Promise<{ ok: boolean; data: AppData }> {
+  /**
+   * Runs the handler of `port`, which the caller knows there is (the data plane's requests:
+   * fast-path.ts). A handler that returns its answer gets it back in this turn; only one that
+   * returns a promise gets a promise. The data plane then writes the answer in the turn the
+   * request came: each promise between costs a Firefox tab microseconds, and Firefox's send()
+   * takes longer the longer the tab ran since the request (docs/BENCHMARKS.md, "What is ours in
+   * Firefox").
+   */
+  run(from: string, data: AppData, port: number): HandlerOutcome | Promise<HandlerOutcome> {
+    let out: ReturnType<Handler>;
     try {
-      const out = await this.handlers.get(port)!({ from, data, port });
-      return { ok: true, data: out ?? new Uint8Array(0) };
+      out = this.handlers.get(port)!({ from, data, port });
     } catch (err) {
-      return { ok: false, data: err instanceof Error ? err.message : String(err) };
+      return failed(err);
     }
+    return isThenable(out) ? Promise.resolve(out).then(answered, failed) : answered(out);
   }
 
   /**
@@ -136,6 +150,10 @@ export class TabRegistrations {
     return [...this.running];
   }
 }
+
+const answered = (out: AppData | void): HandlerOutcome => ({ ok: true, data: out ?? new Uint8Array(0) });
+const failed = (err: unknown): HandlerOutcome => ({ ok: false, data: err instanceof Error ? err.message : String(err) });
+const isThenable = (x: unknown): x is PromiseLike<AppData | void> => typeof (x as { then?: unknown } | null | undefined)?.then === 'function';
 
 /** Calls one of the app's functions: what it throws is logged, never thrown into the tab's mesh code. */
 export function safe(fn: () => void): void {

@@ -10,7 +10,10 @@
  * own requests stay in the tab, and nothing is lost (test/browser/tab-relay.test.ts: the second
  * tab's own traffic). When the
  * first tab closes, its link's grant goes with the link, and the link re-homed through the
- * second tab (now the app's only one) is granted to that tab.
+ * second tab (now the app's only one) is granted to that tab. A handler's outcome comes back on
+ * the fast path however it ends: a value in the turn the request came (a datagram the handler
+ * sends a microtask later arrives behind it), a promise's once it settles, a throw or a rejection
+ * as REMOTE_ERROR, and an answer that is not data as a counted drop (the request times out).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -134,6 +137,66 @@ for (const engine of ENGINES) {
         assert.deepEqual(b2After.dropped, {}, 'B2 dropped nothing');
         await ctxA.close();
         await ctxB.close();
+      }));
+
+    test("a handler's outcome on the fast path: a value written in the turn the request came, a promise's once it settles, a throw as REMOTE_ERROR, what is not data a counted drop", () =>
+      withLogs(async () => {
+        const { browser, server } = suite;
+        const ctxs = [await browser.createBrowserContext(), await browser.createBrowserContext()];
+        const a = await bootTab(ctxs[0]!, server.http, `${engine}:handlers-A`, { bootstrap: [server.url] });
+        const b = await bootTab(ctxs[1]!, server.http, `${engine}:handlers-B`, { bootstrap: [server.url] });
+        await waitForRtcLinks(a.page, [b.id], 'A linked to B over webrtc');
+        assert.equal(await request(a.page, b.id, 'first'), 'echo:first');
+        await waitFor('both tabs hold a grant for the other', async () => (await fastOf(a.page)).granted === 1 && (await fastOf(b.page)).granted === 1, 20_000);
+        await b.page.evaluate(async () => {
+          const mesh = (window as any).mesh;
+          mesh.handle(11, (m: any) => `value:${m.data}`);
+          mesh.handle(12, async (m: any) => `promise:${m.data}`);
+          mesh.handle(13, () => {
+            throw new Error('thrown');
+          });
+          mesh.handle(14, async () => {
+            throw new Error('rejected');
+          });
+          mesh.handle(15, () => ({ not: 'data' }));
+          // Sends a datagram one microtask after it returns: on the channel behind its answer
+          // only if the answer is written in the handler's own turn.
+          mesh.handle(16, (m: any) => {
+            queueMicrotask(() => void mesh.send(m.from, `after:${m.data}`, { port: 5 }));
+            return `first:${m.data}`;
+          });
+          await mesh.synced();
+        });
+        const a0 = await fastOf(a.page);
+        const b0 = await fastOf(b.page);
+        type Outcome = { ok: true; d: unknown } | { ok: false; code: string; message: string };
+        const ask = (port: number, timeoutMs: number): Promise<Outcome> =>
+          a.page.evaluate(
+            (t, p, ms) => (window as any).mesh.request(t, 'x', { port: p, timeoutMs: ms }).then((d: unknown) => ({ ok: true, d }), (e: any) => ({ ok: false, code: e.code, message: String(e.message) })),
+            b.id,
+            port,
+            timeoutMs,
+          );
+        assert.deepEqual(await ask(11, 10_000), { ok: true, d: 'value:x' });
+        assert.deepEqual(await ask(12, 10_000), { ok: true, d: 'promise:x' });
+        for (const [port, what] of [[13, 'thrown'], [14, 'rejected']] as const) {
+          const o = await ask(port, 10_000);
+          assert.ok(!o.ok && o.code === 'REMOTE_ERROR' && o.message.includes(what), `port ${port}: ${JSON.stringify(o)}`);
+        }
+        const notData = await ask(15, 1_500);
+        assert.ok(!notData.ok && notData.code === 'TIMEOUT', `port 15: ${JSON.stringify(notData)}`);
+        const order = await a.page.evaluate(async (t) => {
+          const d = await (window as any).mesh.request(t, 'y', { port: 16, timeoutMs: 10_000 });
+          return { d, datagramFirst: (window as any).T.inbox.some((m: any) => m.data === 'after:y') };
+        }, b.id);
+        assert.deepEqual(order, { d: 'first:y', datagramFirst: false }, 'the answer came before the datagram sent after it');
+        await waitFor('the datagram behind the answer', async () => (await inbox(a.page, b.id, 'after:')).length === 1, 10_000);
+        const a1 = await fastOf(a.page);
+        const b1 = await fastOf(b.page);
+        assert.equal(a1.requests - a0.requests, 6, 'A sent every request on the fast path');
+        assert.equal(b1.responses - b0.responses, 5, 'B answered all but the one that is not data on the fast path');
+        assert.equal((b1.dropped['fast:reply-unsent'] ?? 0) - (b0.dropped['fast:reply-unsent'] ?? 0), 1, 'the answer that is not data is counted');
+        for (const c of ctxs) await c.close();
       }));
 
     test('traffic on the fast path keeps the link from closing as idle (the tab tells its node)', () =>
