@@ -194,7 +194,9 @@ test('a file dropped on a node in the graph arrives with progress on both sides 
       writeFileSync(path, randomBytes(3 * 1024 * 1024 + 17));
       const input = await sender.$('#file-input');
       await (input as unknown as { uploadFile(p: string): Promise<void> }).uploadFile(path);
-      await sender.click('#file-send');
+      // The panel may be laid out again as the graph redraws: a click that finds no box to press
+      // (puppeteer: "not clickable", CI at 23:49) presses nothing, so it is tried again until one lands.
+      await waitFor('the send button pressed', () => sender.click('#file-send').then(() => true, () => false), 20_000, 100);
       const done = (page: Page) => page.$eval('#file-transfers li', (li) => (li.className === 'pending' ? undefined : `${li.className}: ${li.textContent}`));
       const got = await waitFor('the receiver checked the hash', () => done(receiver), 60_000, 100);
       assert.match(got, /^ok: photo\.bin from .*hash checked/);
