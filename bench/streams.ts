@@ -3,7 +3,8 @@
  * WebRTC through the mesh: tab -> worker -> DataChannel -> worker -> tab), against a raw
  * RTCDataChannel between two pages (16 KiB messages, bufferedAmount flow control) and against
  * PeerJS sending the same number of bytes over its DataConnection, all in the same run.
- * Throughput is counted at the receiver, to its last byte; the best of the rounds of each.
+ * Throughput is counted at the receiver, to its last byte; the best of the rounds of each, in
+ * rotated rounds after one uncounted round (below).
  */
 import type { BenchContext } from './run.js';
 import { errorText, openPage, ratio, round, startPeerServer, waitFor } from './lib.js';
@@ -12,7 +13,7 @@ const CHUNK = 256 * 1024;
 
 export async function streams(c: BenchContext): Promise<Record<string, unknown>> {
   const total = (c.quick ? 8 : 32) * 1024 * 1024;
-  const rounds = c.quick ? 2 : 3;
+  const rounds = c.quick ? 3 : 4;
 
   // Raw floor.
   const [ra, rb] = await Promise.all([0, 1].map(async () => openPage(await c.context(), `${c.pages.origin}/raw.html`, c.log)));
@@ -52,29 +53,40 @@ export async function streams(c: BenchContext): Promise<Record<string, unknown>>
   const mesh: number[] = [];
   const peerjs: number[] = [];
   const rawSize = 16 * 1024;
-  for (let r = 0; r < rounds; r++) {
-    const rxBefore = await rb!.evaluate(() => ({ ...(window as any).R.rx }));
-    const rt = await ra!.evaluate((n, s) => (window as any).R.tput(n, s), Math.ceil(total / rawSize), rawSize);
-    const rxAfter = await rb!.evaluate(() => ({ ...(window as any).R.rx }));
-    raw.push(((rxAfter.bytes - rxBefore.bytes) / (rxAfter.last - rt.start)) * 1e-3);
-
-    const mBefore = await mb!.evaluate(() => ({ ...(window as any).T.streamRx }));
-    const mt = await ma!.evaluate((to, n, ch) => (window as any).T.streamSend(to, 20, n, ch), b.id, total, CHUNK);
-    await waitFor('the stream read to its end', () => mb!.evaluate((d) => (window as any).T.streamRx.done > d, mBefore.done), 60_000, 20);
-    const mAfter = await mb!.evaluate(() => ({ ...(window as any).T.streamRx }));
-    mesh.push(((mAfter.bytes - mBefore.bytes) / (mAfter.last - mt.start)) * 1e-3);
-
-    if (pa && pb && !peerjsError) {
+  // Each path once per round, the order turned by one each round, after one whole round that is
+  // not counted (as bench/latency.ts does for its throughput, and for the same reason: the first
+  // full-size round of a path is its slow one, and with one fixed order the path that always went
+  // first took the machine's slow stretches).
+  const paths: ((into: boolean) => Promise<void>)[] = [
+    async (into) => {
+      const rxBefore = await rb!.evaluate(() => ({ ...(window as any).R.rx }));
+      const rt = await ra!.evaluate((n, s) => (window as any).R.tput(n, s), Math.ceil(total / rawSize), rawSize);
+      const rxAfter = await rb!.evaluate(() => ({ ...(window as any).R.rx }));
+      if (into) raw.push(((rxAfter.bytes - rxBefore.bytes) / (rxAfter.last - rt.start)) * 1e-3);
+    },
+    async (into) => {
+      const mBefore = await mb!.evaluate(() => ({ ...(window as any).T.streamRx }));
+      const mt = await ma!.evaluate((to, n, ch) => (window as any).T.streamSend(to, 20, n, ch), b.id, total, CHUNK);
+      await waitFor('the stream read to its end', () => mb!.evaluate((d) => (window as any).T.streamRx.done > d, mBefore.done), 60_000, 20);
+      const mAfter = await mb!.evaluate(() => ({ ...(window as any).T.streamRx }));
+      if (into) mesh.push(((mAfter.bytes - mBefore.bytes) / (mAfter.last - mt.start)) * 1e-3);
+    },
+    async (into) => {
+      if (!pa || !pb || peerjsError) return;
       try {
         const pBefore = await pb.evaluate(() => ({ ...(window as any).P.rx }));
         const pt = await pa.evaluate((to, n, ch) => (window as any).P.sendFile(to, n, ch), (pa as any).peerTo, total, 64 * 1024);
         await waitFor('PeerJS delivered every byte', () => pb!.evaluate((want) => (window as any).P.rx.bytes >= want, pBefore.bytes + total), 120_000, 20);
         const pAfter = await pb.evaluate(() => ({ ...(window as any).P.rx }));
-        peerjs.push(((pAfter.bytes - pBefore.bytes) / (pAfter.last - pt.start)) * 1e-3);
+        if (into) peerjs.push(((pAfter.bytes - pBefore.bytes) / (pAfter.last - pt.start)) * 1e-3);
       } catch (err) {
         peerjsError = errorText(err);
       }
-    }
+    },
+  ];
+  for (const path of paths) await path(false);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < paths.length; i++) await paths[(i + r) % paths.length]!(true);
   }
   stopPeer?.();
   await Promise.all([ra, rb, ma, mb, pa, pb].map((p) => p?.close().catch(() => undefined)));
