@@ -6,7 +6,8 @@
  * For each app the hub *is* the tab as far as the worker knows: it holds the tab's Web Lock,
  * hosts the app's PeerConnections (it is a document; the app page never sees a PeerConnection
  * port), and says hello in the app's place, with a tab id and namespace the hub chooses. Every
- * other message is relayed unchanged. The app's origin comes only from `event.origin`.
+ * other message is relayed unchanged, but for the app's `closing`, which may name only requests
+ * the hub relayed to that app. The app's origin comes only from `event.origin`.
  */
 import { MeshError } from '../core/errors.js';
 import { HUB_CONNECT, hubNamespace, type HubAnswer } from './hub-protocol.js';
@@ -43,8 +44,9 @@ addEventListener('message', (e: MessageEvent) => {
 
 // The app page going away takes this iframe with it. Say goodbye for every app: where Web Locks
 // are refused (Firefox, in a partitioned iframe) this is how the worker learns the tab is gone.
+// The app's own `closing` may still come after this (Firefox, a page navigating away): heard.
 addEventListener('pagehide', () => {
-  for (const s of sessions) s.close();
+  for (const s of sessions) s.close(true);
 });
 
 /**
@@ -78,6 +80,14 @@ class HubSession {
   /** Ids of the hub's own calls to the worker: negative, so they never meet the app's. */
   private nextOwnId = -1;
   private closed = false;
+  /**
+   * Requests the worker asked this app to run and the app has not answered (their `rid`): all an
+   * app's `closing` may name. Rids count across the node's tabs, so another site's are easy to
+   * guess; the worker fails only the closing tab's own, and the hub never passes on any other.
+   */
+  private readonly asked = new Set<number>();
+  /** The app's `closing` was passed on: once per session. */
+  private saidClosing = false;
 
   constructor(
     private readonly origin: string,
@@ -97,18 +107,24 @@ class HubSession {
     if (storage.mode !== this.mode) {
       this.mode = storage.mode;
       this.detach();
+      this.asked.clear(); // asked by the node this app leaves
       this.attach(storage);
     }
     // The app says hello again (to the new node, if it moved) and registers its handlers anew.
     this.app.postMessage({ ev: 'hub-mode', mode: storage.mode, reason: storage.reason } satisfies HostEvent);
   }
 
-  close(): void {
+  /**
+   * `pageGoing`: this frame's pagehide. The app page's `closing`, posted at its own pagehide, may
+   * come after that (Firefox, when the page navigates away; docs/BROWSER.md "The hub"), so the
+   * app's port and the old worker port stay open to pass it on; the document takes them with it.
+   */
+  close(pageGoing = false): void {
     if (this.closed) return;
     this.closed = true;
     sessions.delete(this);
-    this.detach();
-    this.app.close();
+    this.detach(!pageGoing);
+    if (!pageGoing) this.app.close();
   }
 
   private attach(storage: HubStorage): void {
@@ -118,17 +134,23 @@ class HubSession {
     this.locked = holdLock(storage.locks, TAB_LOCK_PREFIX + this.tabId).then((release) => (this.releaseLock = release));
   }
 
-  private detach(): void {
+  private detach(closePort = true): void {
     const worker = this.worker;
     worker.onmessage = null;
     worker.postMessage({ op: 'bye', id: this.nextOwnId-- });
     this.rtc.closeAll();
     this.releaseLock();
-    setTimeout(() => worker.close(), 50);
+    if (closePort) setTimeout(() => worker.close(), 50);
   }
 
   private fromApp(m: TabRequestMessage): void {
-    if (this.closed || typeof m !== 'object' || m === null || typeof m.id !== 'number' || m.id <= 0) return;
+    if (typeof m !== 'object' || m === null || typeof m.id !== 'number') return;
+    // The one notification (id 0, no reply) an app sends: its page is going (pagehide, close()).
+    // It comes after every answer the app posted (one port, in order) and goes on in that order,
+    // even after this frame's pagehide said bye (see close): the worker then settles at once what
+    // the bye's grace would have.
+    if (m.op === 'closing') return this.appClosing(m.started);
+    if (this.closed || m.id <= 0) return;
     switch (m.op) {
       case 'hello':
         // The hub, not the app, names the tab, the namespace, the origin and the servers: an app
@@ -140,6 +162,9 @@ class HubSession {
       case 'bye':
         this.app.postMessage({ re: m.id, ok: true } satisfies HostReply);
         return this.close(); // says bye to the worker
+      case 'reply':
+        this.asked.delete(m.rid);
+        return this.worker.postMessage(m);
       default:
         this.worker.postMessage(m);
     }
@@ -152,9 +177,24 @@ class HubSession {
       else if (!m.ok) console.warn(`meshwork hub: ${m.error.message}`);
       return;
     }
+    if (m.ev === 'request') this.asked.add(m.rid);
     if (m.ev === 'rtc-open') return this.rtc.open(m.key, m.initiator, m.port as MessagePort, m.iceServers);
     if (m.ev === 'rtc-signal') return void this.rtc.onSignal(m.key, m.body);
     this.app.postMessage(m);
+  }
+
+  /**
+   * The app's page is going. Its `closing` names the requests whose handler it started and will
+   * not answer: the worker fails those with HANDLER_CLOSED and gives the rest to another tab at
+   * once, instead of waiting out the grace of a tab gone without a word (the hub's `bye`). Only
+   * requests the hub relayed to this app and it has not answered are passed on.
+   */
+  private appClosing(started: unknown): void {
+    if (this.saidClosing) return;
+    this.saidClosing = true;
+    const own = Array.isArray(started) ? started.filter((rid): rid is number => typeof rid === 'number' && this.asked.has(rid)) : [];
+    this.asked.clear();
+    this.worker.postMessage({ op: 'closing', started: own, id: 0 } satisfies TabRequestMessage);
   }
 }
 

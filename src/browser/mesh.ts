@@ -252,8 +252,8 @@ export class Mesh {
     if (this.closed || this.closingSaid) return;
     this.closingSaid = true;
     this.fast?.relays.closeAll('closing');
-    // A hub's page has no tab of its own at the node (the hub's iframe is that tab).
-    if (this.o.tabId !== '') this.notify({ op: 'closing', started: this.apps.close() });
+    // A hub's page says it to its hub, which passes it on for the tab it is at the node (hub.ts).
+    this.notify({ op: 'closing', started: this.apps.close() });
   }
 
   /** A message the host does not answer (id 0): a reply could reach a page going into the back/forward cache and evict it. */

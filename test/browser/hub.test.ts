@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'puppeteer-core';
 import { hubNamespace, type HubStatus } from '../../src/browser/hub-protocol.js';
+import type { MeshError } from '../../src/core/errors.js';
 import type { MeshStream } from '../../src/server/index.js';
 import { readAll } from '../helpers/streams.js';
 import { bootTab, buildBundles, deliver, ENGINES, ensureBrowsers, launch, log, openTab, sleep, startServer, status, waitFor, withLogs } from './harness.js';
@@ -97,6 +98,89 @@ for (const engine of ENGINES) {
         // An app page that closes leaves the node: its hub frame goes with it and the worker hears.
         await a2.page.close();
         await waitFor('the node counts one app tab', async () => (await status(a.page)).tabs === 1, 10_000);
+        await ctx.close();
+      }));
+
+    test('an app page that closes says so through the hub: its handler mid-run fails HANDLER_CLOSED and runs in no other tab; an app of another origin cannot name its requests', () =>
+      withLogs(async () => {
+        const ctx = await browser.createBrowserContext();
+        const [originA, originA2] = [as(siteA, '127.0.0.1'), as(siteA2, '127.0.0.1')];
+        const work = hubNamespace(originA, 'work');
+        // A1 and A2: two pages of origin A on one node (the hub's tabs there), both handling port
+        // 2 of `work`; A1 registers first, so the worker asks it first. A1 never finishes `slow`.
+        const a1 = await bootApp(ctx, originA, `${engine}:closing-A1`, { hub: hubUrl(), app: 'work' });
+        const a2 = await bootApp(ctx, originA, `${engine}:closing-A2`, { hub: hubUrl(), app: 'work' });
+        assert.equal(a1.id, a2.id, 'one node');
+        for (const [page, tab] of [[a1.page, 'A1'], [a2.page, 'A2']] as const) {
+          await page.evaluate(async (t) => {
+            const w = window as any;
+            w.mesh.handle(2, async (m: { data: string }) => {
+              // Starts counted in localStorage: origin A's pages share it, and it outlives A1.
+              const k = `in-${t}:${m.data}`;
+              localStorage.setItem(k, String(Number(localStorage.getItem(k) ?? 0) + 1));
+              if (t === 'A1' && m.data === 'slow') await new Promise(() => undefined);
+              return `done:${m.data}`;
+            });
+            await w.mesh.synced();
+          }, tab);
+        }
+        const starts = (): Promise<Record<string, number>> =>
+          a2.page.evaluate(() => Object.fromEntries(Object.keys(localStorage).map((k) => [k, Number(localStorage.getItem(k))])));
+        const gone = (): Promise<{ closing: number; failed: number; moved: number; afterGrace: number }> => a2.page.evaluate(() => (window as any).mesh.status().then((s: any) => s.tabsGone));
+        // Another origin of the same site, on the same node through the same hub, speaking the
+        // hub's wire itself: a hostile page would name other apps' requests in its `closing`.
+        const crafted = await openTab(ctx, `${originA2}/app.html`, `${engine}:closing-crafted`);
+        await crafted.evaluate(`(async (url) => {
+          const { openHub } = await import('/meshwork/hub-link.js');
+          const { conn } = await openHub(url, 15000);
+          const replies = new Map();
+          conn.onMessage((m) => replies.get(m && m.re)?.(m));
+          window.ask = (m) => new Promise((resolve) => { replies.set(m.id, resolve); conn.post(m); });
+          window.conn = conn;
+          const hello = await window.ask({ op: 'hello', id: 1, tabId: 'crafted', app: 'work', bootstrap: [], canHost: false, rtc: false });
+          if (!hello.ok) throw new Error('hello refused: ' + JSON.stringify(hello.error));
+        })(${JSON.stringify(hubUrl())})`);
+
+        assert.equal(await waitFor('the server reaches A1', () => hub.request(a1.id, 'warm', { app: work, port: 2, timeoutMs: 2_000 }).catch(() => undefined)), 'done:warm');
+        let slow: { ok: boolean; value?: string; code?: string } | undefined;
+        void hub.request(a1.id, 'slow', { app: work, port: 2, timeoutMs: 20_000 }).then(
+          (v) => (slow = { ok: true, value: String(v) }),
+          (e: MeshError) => (slow = { ok: false, code: e.code }),
+        );
+        await waitFor('A1 runs slow', async () => (await starts())['in-A1:slow'] === 1, 10_000, 50);
+        const before = await gone();
+
+        // The crafted app says it is closing and names every request id the node has given out
+        // so far (they count from 1 across its tabs); its next call is answered after the worker took it.
+        const after = await crafted.evaluate(`(async () => {
+          window.conn.post({ op: 'closing', id: 0, started: Array.from({ length: 10000 }, (_, i) => i + 1) });
+          return window.ask({ op: 'status', id: 2 });
+        })()`) as { ok: boolean; error?: { message: string } };
+        assert.equal(after.ok, false, 'the crafted app is gone from the node after its closing');
+        const crafty = await gone();
+        assert.equal(crafty.closing - before.closing, 1, 'the crafted app said closing');
+        assert.equal(crafty.failed - before.failed, 0, 'and failed no request of another app');
+        assert.equal(slow, undefined, 'slow still runs in A1');
+
+        // A1 goes for good: its pagehide posts `closing` to the hub, which passes it on. Each engine
+        // the way its hub frame hears it (scripts/probes/hub-pagehide.mjs, BROWSER.md "The hub"):
+        // Chromium when the tab closes (before the frame's own pagehide), Firefox when the page
+        // navigates away (after the frame's pagehide). Chromium's navigation and Firefox's tab close
+        // lose it: the hub's bye and the grace, as for a tab gone without a word.
+        if (engine === 'chromium') await a1.page.close();
+        else await a1.page.goto(`${as(siteB, 'localhost')}/app.html`);
+        await waitFor('slow settled', async () => slow, 10_000, 50);
+        assert.deepEqual(slow, { ok: false, code: 'HANDLER_CLOSED' }, "slow's requester is told its tab closed mid-run");
+        const end = await gone();
+        console.log(`# ${engine}: worker after A1 closed: ${JSON.stringify(end)}`);
+        assert.equal(end.closing - crafty.closing, 1, 'A1 said it was closing, through the hub');
+        assert.equal(end.failed - crafty.failed, 1, 'one request failed: slow');
+        assert.equal(end.afterGrace - crafty.afterGrace, 0, 'none waited for a grace');
+        // A2 answers from now on; it never ran slow.
+        assert.equal(await hub.request(a2.id, 'next', { app: work, port: 2, timeoutMs: 5_000 }), 'done:next');
+        const counts = await starts();
+        assert.equal(counts['in-A2:next'], 1);
+        assert.equal(counts['in-A2:slow'], undefined, 'A2 never ran slow');
         await ctx.close();
       }));
 
