@@ -4,6 +4,8 @@ export class Counters {
   forwarded = 0;
   delivered = 0;
   sent = 0;
+  /** Responses to requests a browser tab's data plane took, sent by the node for it (services.ts answerTaken). */
+  takenAnswers = 0;
 
   drop(reason: string): void {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
@@ -13,7 +15,7 @@ export class Counters {
     return this.drops.get(reason) ?? 0;
   }
 
-  toJSON(): { forwarded: number; delivered: number; sent: number; dropped: Record<string, number> } {
-    return { forwarded: this.forwarded, delivered: this.delivered, sent: this.sent, dropped: Object.fromEntries(this.drops) };
+  toJSON(): { forwarded: number; delivered: number; sent: number; takenAnswers: number; dropped: Record<string, number> } {
+    return { forwarded: this.forwarded, delivered: this.delivered, sent: this.sent, takenAnswers: this.takenAnswers, dropped: Object.fromEntries(this.drops) };
   }
 }

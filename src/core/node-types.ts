@@ -7,6 +7,7 @@ import type { Identity } from './identity.js';
 import type { Link } from './link.js';
 import type { CryptoKeyPairLike } from './webcrypto.js';
 import type { AppData } from './payloads.js';
+import type { MeshErrorCode } from './errors.js';
 import type { PeerRecord, PeerStore } from './peer-memory.js';
 import type { RateLimits } from './rate-limit.js';
 
@@ -141,6 +142,9 @@ export interface NodeEvents {
   /** What this node may seal to `id` changed (e2e.ts keyState): a host tab's data plane grant is checked again. */
   'peer-key': { id: string };
 }
+
+/** The answer to a request a browser tab's data plane took, sent by the node for it (MeshNode.answerTaken): a value, or a failure with its message and a code a node may give. */
+export type TakenAnswer = { ok: true; data: AppData } | { ok: false; message: string; code?: MeshErrorCode };
 
 export type RequestHandler = (m: Message) => AppData | void | Promise<AppData | void>;
 export type SignalHandler = (from: string, body: string) => void;

@@ -30,7 +30,7 @@ import { PeerSaver } from './peer-saver.js';
 import { nodeStatus } from './node-status.js';
 import { LEAF_CAP, RoutingTable } from './routing-table.js';
 import { nodeSettings, type NodeSettings } from './node-settings.js';
-import type { Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TopicMessage } from './node-types.js';
+import type { Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TakenAnswer, TopicMessage } from './node-types.js';
 import { Forwarding } from './forwarding.js';
 import { Links } from './links.js';
 import { Lookups } from './lookups.js';
@@ -123,6 +123,7 @@ export class MeshNode {
       nextPacketId,
       unicastHop: (p) => this.forwarding.unicastHop(p),
       checkTarget: (to) => this.checkTarget(to),
+      counters,
       drop,
       foreignResponse: options.onForeignResponse,
     });
@@ -293,11 +294,7 @@ export class MeshNode {
 
   // ---------------------------------------------------------------- services (services.ts, pubsub.ts)
 
-  /**
-   * Sends a datagram to `to` (a node id), app `app` (default: the default app), on `port`. Resolves once it has left this node; with
-   * `reliable`, once `to` acknowledged it (delivered at most once), else rejects with TIMEOUT
-   * after `deadlineMs`. The first send to a node waits for its encryption key (one round trip).
-   */
+  /** Sends a datagram to `to` on `port` of `app`; with `reliable`, resolves once acknowledged, else TIMEOUT (services.ts send). */
   send(to: string, data: AppData, options: { app?: string; port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
     return this.services.send(to, data, options);
   }
@@ -368,6 +365,11 @@ export class MeshNode {
     this.idle.carriedByTab(peer);
   }
 
+  /** Answers `to`'s request `requestId`, which a tab's data plane took and cannot answer itself (services.ts answerTaken). */
+  answerTaken(to: string, requestId: number, answer: TakenAnswer, sealed: boolean): Promise<boolean> {
+    return this.services.answerTaken(to, requestId, answer, sealed);
+  }
+
   // ---------------------------------------------------------------- observation
 
   status(): NodeStatus {
@@ -375,10 +377,7 @@ export class MeshNode {
     return nodeStatus({ id, settings, table, memory, pubsub, counters, e2e, streams });
   }
 
-  /**
-   * Resolves once the node has a link (at once when it has one): from then on it can reach the
-   * mesh, and a send to any node is routed rather than failing with UNREACHABLE.
-   */
+  /** Resolves once the node has a link (at once when it has one): a send is then routed, not UNREACHABLE. */
   linked(): Promise<void> {
     if (this.table.size > 0) return Promise.resolve();
     return new Promise((resolve) => {

@@ -5,16 +5,19 @@
  */
 import { bytesEqual, toHex } from './bytes.js';
 import type { Clock, Random } from './clock.js';
+import type { Counters } from './counters.js';
 import type { PacketFrame } from './codec.js';
 import type { E2e } from './e2e.js';
+import { RecentSet } from './dedupe.js';
 import { MeshError, remoteCode } from './errors.js';
 import { shortId, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
+import { isUint } from './codec.js';
 import { checkData, checkPort, safeCall } from './node-checks.js';
 import { appId, checkApp } from './app-namespace.js';
 import { AppRegistry } from './app-registry.js';
 import type { NodeSettings } from './node-settings.js';
-import type { Message, RequestHandler, SignalHandler } from './node-types.js';
+import type { Message, RequestHandler, SignalHandler, TakenAnswer } from './node-types.js';
 import { PacketKind } from './packets.js';
 import { type AppData, Payload } from './payloads.js';
 import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, ReliableSender, ReliableWindow } from './reliable.js';
@@ -29,6 +32,9 @@ const DRAIN_POLL_MS = 20;
 
 /** originateSealed: the packet must be sealed, and the key is not known yet. */
 const NEEDS_KEY = 'needs-key';
+
+/** Requests of other nodes answered through `answerTaken` lately, each at most once. */
+const TAKEN_ANSWERS_KEPT = 4096;
 
 /** Whether `next` is a link straight to `dst` over a channel bound to it (session.ts). */
 function isDirect(next: Session | undefined, dst: NodeId): next is Session {
@@ -50,6 +56,8 @@ export interface ServicesHost {
   unicastHop(p: { src: NodeId; dst: NodeId; kind: number }): Session | undefined;
   /** The id of a node the application names; STOPPED once the node stopped. */
   checkTarget(to: string): NodeId;
+  /** The node's counters: `takenAnswers` (answerTaken). */
+  counters: Counters;
   drop(reason: string): void;
   /** A reply that matched none of our requests, offered before it counts as late (MeshNodeOptions.onForeignResponse). */
   foreignResponse?(from: string, requestId: number, ok: boolean, data: AppData, code?: string): boolean;
@@ -64,6 +72,8 @@ export class Services {
   private readonly reliableIn: ReliableWindow;
   /** Senders waiting for a full link to drain (originateSealed). */
   private readonly drainWaiters = new Map<Session, (() => void)[]>();
+  /** (requester, request id) answered through answerTaken: none twice. */
+  private readonly takenAnswered = new RecentSet(TAKEN_ANSWERS_KEPT);
 
   constructor(private readonly host: ServicesHost) {
     const enqueue = (fn: () => void) => void host.run(fn);
@@ -247,6 +257,42 @@ export class Services {
         // A code the requester should see (a browser tab that closed mid-run: HANDLER_CLOSED) goes with it.
         (err: unknown) => reply(false, err instanceof Error ? err.message : String(err), err instanceof MeshError ? remoteCode(err.code) : undefined),
       );
+  }
+
+  /**
+   * Answers request `requestId` of node `to`, which this node never saw: a browser tab's data
+   * plane took it off a link the tab hosts (docs/DATA-PLANE.md) and its answer cannot go back
+   * the way the request came (the tab closed mid-run, or the channel to the tab that took it
+   * went). The Response goes out as the node's own answer to a request does (onRequest): sealed,
+   * or in the clear where `sealed` is false (the request came in the clear inside a channel bound
+   * to `to`), over whatever link or relay reaches `to` now. A failure carries only a code a node
+   * may give (errors.ts remoteCode). Each (to, requestId) goes out at most once: a second is a
+   * counted drop and resolves false. Resolves true once the Response left this node.
+   */
+  answerTaken(to: string, requestId: number, answer: TakenAnswer, sealed: boolean): Promise<boolean> {
+    const dst = this.host.checkTarget(to);
+    if (!isUint(requestId)) throw MeshError.invalid(`a request id is an unsigned integer, got ${String(requestId)}`);
+    if (typeof sealed !== 'boolean') throw MeshError.invalid('sealed must be a boolean');
+    let response: Uint8Array;
+    if (answer.ok === true) {
+      checkData(answer.data);
+      response = Payload.response.encode({ requestId, ok: true, data: answer.data });
+    } else if (answer.ok === false) {
+      if (typeof answer.message !== 'string') throw MeshError.invalid('a failed answer needs its message');
+      checkData(answer.message);
+      if (answer.code !== undefined && remoteCode(answer.code) === undefined) throw MeshError.invalid(`a failed answer may carry only a code a node may give, not ${String(answer.code)}`);
+      response = Payload.response.encode({ requestId, ok: false, data: answer.message, code: answer.code });
+    } else throw MeshError.invalid('an answer is ok true or false');
+    return this.host.run(() => this.takenAnswered.add(`${toHex(dst)}:${requestId}`)).then((first) => {
+      if (!first) {
+        this.host.drop('taken-answer-twice');
+        return false;
+      }
+      return this.originateSealed(dst, PacketKind.Response, response, this.host.settings.requestTimeoutMs, sealed ? undefined : 'plaintext').then(
+        () => this.host.run(() => (this.host.counters.takenAnswers++, true)),
+        (err: unknown) => this.host.run(() => this.host.drop('reply-unroutable')).then(() => Promise.reject(err)),
+      );
+    });
   }
 
   onResponse(src: string, p: PacketFrame): void {
