@@ -49,6 +49,8 @@ export interface FastGrantsHost {
   log(text: string): void;
   /** The grants in force changed, or may have (relay-grants.ts): called after each revoke and grant pass, with no await between. */
   settled?(given: ReadonlyMap<string, { tab: FastTab; message: FastGrantMessage }>): void;
+  /** A grant for `peer` went to `tab` (answers-home.ts: the answers it may hand the node). */
+  granted?(tab: FastTab, peer: string): void;
 }
 
 interface Given {
@@ -129,6 +131,7 @@ export class FastGrants {
       }
       this.given.set(key, { peer: w.peer, tab: w.tab, peerPublic: w.peerPublic, inbound: w.inbound, bound: w.bound, message });
       this.granted++;
+      this.host.granted?.(w.tab, w.peer);
     }
     this.host.settled?.(this.given);
   }

@@ -23,7 +23,8 @@ import { type AppData, Payload } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
 import { readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } from '../core/sealed-frame.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
-import type { FastPathStatus } from './protocol.js';
+import { PeerRequests } from './peer-requests.js';
+import type { FastPathStatus, OwedAnswer, TakenRequest } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
 import { TabRelays } from './tab-relay.js';
 import { fromPeer, type Grant, type GrantEvent, makeGrant } from './tab-grant.js';
@@ -43,6 +44,8 @@ export interface FastPathHost {
   runHandler(from: string, data: AppData, port: number): HandlerOutcome | Promise<HandlerOutcome>;
   /** Tells the node which peers this tab carried application packets with (idle-links.ts). */
   traffic(peers: string[]): void;
+  /** An answer to a peer's request that cannot go back the way the request came: the node sends it (owed-answers.ts). */
+  answerHome(a: OwedAnswer): void;
 }
 
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
@@ -70,6 +73,8 @@ export class FastPath implements RtcTap {
     },
     busy: (peer) => this.traffic.note(peer),
     handle: async (from, port, data) => (this.host.handles(port) ? this.host.runHandler(from, data, port) : undefined),
+    adopt: (req) => this.peerRequests.adopt(req),
+    adoptedAnswer: (token, a) => this.peerRequests.adoptedAnswer(token, a),
     drop: (reason) => this.drop(reason),
   });
   /** Claimed frames are opened a few at a time (grant-crypto.ts), and taken one after another in the order they came. */
@@ -87,11 +92,22 @@ export class FastPath implements RtcTap {
   private readonly crypto = new GrantCrypto();
   /** The peers this tab carried application packets with, told to the node (traffic-report.ts). */
   private readonly traffic: TrafficReport;
-  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, clear: 0 };
+  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, answersHome: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
+
+  /** The peers' requests this tab took: where they run, and who answers them (peer-requests.ts). */
+  private readonly peerRequests: PeerRequests;
 
   constructor(private readonly host: FastPathHost) {
     this.traffic = new TrafficReport((peers) => host.traffic(peers));
+    this.peerRequests = new PeerRequests({
+      tab: host,
+      relays: this.relays,
+      queue: (g, kind, plaintext) => this.queue(g, kind, plaintext),
+      handOn: (g, frame) => this.handOn(g, frame),
+      stats: this.stats,
+      drop: (reason) => this.drop(reason),
+    });
   }
 
   grant(g: GrantEvent): void {
@@ -120,6 +136,15 @@ export class FastPath implements RtcTap {
   /** The tab closes: requests waiting for an answer fail with `err`. */
   failAll(err: Error): void {
     this.requests.failAll(err);
+  }
+
+  /**
+   * The tab closes (after its links closed, or before they do in the same turn): the peers'
+   * requests it took and leaves unanswered, for its `closing`, which the node answers; from now
+   * on it writes none of them (owed-answers.ts).
+   */
+  leave(): { failed: TakenRequest[]; answers: OwedAnswer[] } {
+    return this.peerRequests.leave();
   }
 
   /** Whether a datagram or request to `to` goes on the fast path. */
@@ -255,42 +280,7 @@ export class FastPath implements RtcTap {
       if (!this.fresh(g, p)) return;
       this.stats.received++;
       this.traffic.note(g.peer);
-      // The handler runs beside the next packets, as the node's do; its answer goes back sealed here.
-      const answer = (ok: boolean, data: AppData, relayed: boolean, code?: string) => {
-        checkData(data);
-        return this.queue(g, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data, code })).then((sent) => {
-          if (!sent) return this.drop('fast:reply-unsent');
-          this.stats.responses++;
-          if (relayed) this.relays.stats.relayedReplies++;
-        });
-      };
-      if (to === 'self') {
-        const unsent = () => this.drop('fast:reply-unsent');
-        const o = this.host.runHandler(g.peer, r.data, r.port);
-        if (o instanceof Promise) {
-          void o.then(({ ok, data }) => answer(ok, data, false)).catch(unsent);
-          return;
-        }
-        // A handler that returned its answer: written in this turn, with no promise before it.
-        try {
-          answer(o.ok, o.data, false).catch(unsent);
-        } catch {
-          unsent();
-        }
-        return;
-      }
-      // One leg to the handling tab and one back. Its data moves there: a copy of its own, not a view into the frame.
-      const data = r.data instanceof Uint8Array ? r.data.slice() : r.data;
-      void this.relays.ask(to, g.peer, r.port, data).then((o) => {
-        if (o === 'parked') return this.drop('fast:handler-parked');
-        // As the worker tells a request whose tab closed mid-run (host-handlers.ts `closed`): not run again.
-        if (o === 'closed') return answer(false, `the tab running the handler of port ${r.port} closed before it answered; it was not run again`, true, 'HANDLER_CLOSED');
-        if (o !== 'not-run') return answer(o.ok, o.data, true);
-        // Not run there (no handler any more, or the tab went first): the node's worker asks another tab, as it does when a tab dies.
-        this.relays.stats.relayedRequestsToNode++;
-        this.handOn(g, frame);
-      }).catch(() => this.drop('fast:reply-unsent'));
-      return;
+      return this.peerRequests.run(g, r, to, !('payload' in p), frame);
     }
     const r = Payload.response.decode(plain);
     if (!r) return this.drop('fast:bad-payload');

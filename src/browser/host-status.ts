@@ -15,6 +15,7 @@ import type { KeyStorage, WorkProgress } from './key-store.js';
 import type { AttachedApp, BrowserLinkStatus, BrowserStatus, HostKind } from './protocol.js';
 import type { RelayGrants } from './relay-grants.js';
 import type { TabHandlers } from './host-handlers.js';
+import type { AnswersHome } from './answers-home.js';
 import type { TabSession } from './host-tab.js';
 
 export type HostStatus = BrowserStatus & {
@@ -24,6 +25,8 @@ export type HostStatus = BrowserStatus & {
   tabRequests: number;
   /** Tabs that went and their unanswered requests (host-handlers.ts `gone`). */
   tabsGone: TabHandlers['gone'];
+  /** Answers to the peers' requests the tabs' data planes took, sent by the node for them (answers-home.ts). */
+  takenAnswers: AnswersHome['stats'];
   hostedBy: Record<string, number>;
   counters: NodeStatus['counters'];
   e2e: NodeStatus['e2e'];
@@ -42,6 +45,7 @@ export interface HostStatusSources {
   startedAt: number;
   tabRequests: number;
   tabsGone: TabHandlers['gone'];
+  takenAnswers: AnswersHome['stats'];
   broker: RtcBroker;
   dials: DialCounters;
   grants: FastGrants;
@@ -66,6 +70,7 @@ export function hostStatus(s: NodeStatus, tab: TabSession, h: HostStatusSources)
     rehomed: h.broker.rehomed,
     tabRequests: h.tabRequests,
     tabsGone: { ...h.tabsGone },
+    takenAnswers: { ...h.takenAnswers },
     hostedBy: Object.fromEntries(h.broker.hostedBy()),
     counters: s.counters,
     e2e: s.e2e,

@@ -31,6 +31,7 @@ import { loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-stor
 import { IdbPeerStore, openDb } from './store.js';
 import { hostStatus, type HostStatus } from './host-status.js';
 import { TabHandlers } from './host-handlers.js';
+import { AnswersHome } from './answers-home.js';
 import { TabListeners } from './host-listeners.js';
 import { TabSession } from './host-tab.js';
 import { TabTopics } from './host-topics.js';
@@ -51,6 +52,8 @@ export class NodeHost {
   private starting?: Promise<MeshNode>;
   private readonly tabs = new Map<string, TabSession>();
   private readonly handlers = new TabHandlers();
+  /** Answers to the peers' requests the tabs' data planes took, sent by the node for them (answers-home.ts). */
+  private readonly answers = new AnswersHome();
   private readonly listeners = new TabListeners(() => this.tabs.values());
   private readonly topics = new TabTopics();
   /** Tabs' streams: made once the streams part is loaded, at a tab's first stream request (withStreams). */
@@ -90,8 +93,9 @@ export class NodeHost {
         if (tab) this.lifecycle(tab, 'parked');
       },
     );
+    const granted = (tab: { tabId: string }, peer: string) => this.answers.granted(tab.tabId, peer);
     const relays = kind === 'shared-worker'
-      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), handlers: (app) => this.handlers.of(app), log: (text) => this.log(text) })
+      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), handlers: (app) => this.handlers.of(app), log: (text) => this.log(text), granted })
       : undefined;
     this.relays = relays;
     this.grants = new FastGrants({
@@ -100,6 +104,7 @@ export class NodeHost {
       hostedLinks: () => this.broker.hostedLinks(),
       log: (text) => this.log(text),
       settled: relays && ((given) => relays.sync(given)),
+      granted,
     });
     this.broker.onLinkClosed = () => this.grants.refresh();
   }
@@ -113,7 +118,7 @@ export class NodeHost {
       if (typeof m !== 'object' || m === null || typeof m.id !== 'number') return;
       // A notification, not a call: no reply, which could reach (and evict) a page being cached.
       if (m.op === 'lifecycle') return void (tab?.alive && this.lifecycle(tab, m.state));
-      if (m.op === 'closing') return void (tab && this.tabClosing(tab, Array.isArray(m.started) ? m.started.filter((r) => typeof r === 'number') : []));
+      if (m.op === 'closing') return void (tab && this.tabClosing(tab, Array.isArray(m.started) ? m.started.filter((r) => typeof r === 'number') : [], m.taken));
       if (m.op === 'hello') tab = this.hello(conn, m);
       const current = tab;
       this.dispatch(current, m).then(
@@ -209,6 +214,8 @@ export class NodeHost {
         if (tab.origin !== undefined || !Array.isArray(m.peers)) return;
         for (const peer of m.peers) if (typeof peer === 'string') node.noteAppTraffic(peer);
         return;
+      case 'taken-answer':
+        return this.answers.answer(node, tab, m);
       case 'bye':
         tab.lockAbort.abort();
         this.tabDied(tab, 'bye');
@@ -326,7 +333,9 @@ export class NodeHost {
    * the requests it runs and will not answer. Its lock, released as it goes, owes nothing more;
    * if the lock came first, the grace it started finds those requests settled here.
    */
-  private tabClosing(tab: TabSession, started: number[]): void {
+  private tabClosing(tab: TabSession, started: number[], taken: unknown): void {
+    // First, while the node still knows which peers the tab was granted.
+    this.answers.closing(this.node, tab, taken);
     tab.lockAbort.abort();
     if (tab.alive) this.tabDied(tab, started);
     else this.handlers.closed(tab, started);
@@ -336,6 +345,7 @@ export class NodeHost {
   private tabDied(tab: TabSession, how: 'silent' | 'bye' | number[]): void {
     if (!tab.alive) return;
     if (how === 'silent') this.handlers.gone.silent++;
+    this.answers.tabGone(tab.tabId);
     this.forgetTab(tab, Array.isArray(how) ? how : undefined);
     this.broker.tabDied(tab.tabId);
     if (this.tabs.size === 0) void this.node?.save();
@@ -375,6 +385,7 @@ export class NodeHost {
       startedAt: this.startedAt,
       tabRequests: this.handlers.asked,
       tabsGone: this.handlers.gone,
+      takenAnswers: this.answers.stats,
       broker: this.broker,
       dials: this.backoff.counters(),
       grants: this.grants,

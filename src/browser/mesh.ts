@@ -82,10 +82,12 @@ export class Mesh {
       // cache says so before its channels close (see TAB_PARKED).
       watchLifecycle({
         park: () => {
+          // Its `bye` names the requests this tab is running (DATA-PLANE.md, "Several tabs"), and
+          // goes first: a host tab that heard the node's `relay-close` before it would give them
+          // to the node, which could run them in another tab while this one still holds them.
+          this.fast?.relays.closeAll('parked');
           this.notify({ op: 'lifecycle', state: 'parked' });
           this.rtc.closeAll(TAB_PARKED);
-          // Its `bye` names the requests this tab is running (DATA-PLANE.md, "Several tabs").
-          this.fast?.relays.closeAll('parked');
         },
         resume: () => void this.rejoin(),
         visibility: (hidden) => this.notify({ op: 'lifecycle', state: hidden ? 'hidden' : 'visible' }),
@@ -187,7 +189,7 @@ export class Mesh {
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
     if (s.boot && this.o.boot) s.boot.tab = this.o.boot;
-    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, dropped: {} };
+    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, answersHome: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, dropped: {} };
     return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
   }
 
@@ -247,13 +249,18 @@ export class Mesh {
     });
   }
 
-  /** Once: this tab runs and answers no host request from now on; the host learns which it leaves unanswered. */
+  /**
+   * Once: this tab runs and answers no host request from now on; the host learns which it leaves
+   * unanswered, and which of the peers' requests its data plane took (owed-answers.ts): the node
+   * answers those for it.
+   */
   private sayClosing(): void {
     if (this.closed || this.closingSaid) return;
     this.closingSaid = true;
     this.fast?.relays.closeAll('closing');
+    const taken = this.fast?.leave();
     // A hub's page says it to its hub, which passes it on for the tab it is at the node (hub.ts).
-    this.notify({ op: 'closing', started: this.apps.close() });
+    this.notify({ op: 'closing', started: this.apps.close(), ...(taken ? { taken } : {}) });
   }
 
   /** A message the host does not answer (id 0): a reply could reach a page going into the back/forward cache and evict it. */
@@ -331,6 +338,7 @@ export class Mesh {
         handles: (port) => this.apps.handles(port),
         runHandler: (from, data, port) => this.apps.run(from, data, port),
         traffic: (peers) => this.fire({ op: 'fast-traffic', peers }),
+        answerHome: (a) => this.fire({ op: 'taken-answer', ...a }),
       });
       this.rtc.tap = fast;
       this.fast = fast;

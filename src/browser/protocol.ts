@@ -27,7 +27,22 @@ export type TabRequest =
    * started and has not answered (they will not be; the host fails them: HANDLER_CLOSED). It runs
    * no request after this; the host gives the others it asked to another tab (host-handlers.ts).
    */
-  | { op: 'closing'; started: number[] }
+  | {
+      op: 'closing'; started: number[];
+      /**
+       * The data plane (owed-answers.ts): the peers' requests this tab took off its links and
+       * leaves unanswered. `failed`: their handler runs here (the node fails each with
+       * HANDLER_CLOSED); `answers`: answered here and not written on the DataChannel yet (the node
+       * sends each).
+       */
+      taken?: { failed: TakenRequest[]; answers: OwedAnswer[] };
+    }
+  /**
+   * The data plane: the answer to a peer's request this tab's data plane took or ran, which
+   * cannot go back the way the request came (its link or the relay channel to the tab that took
+   * it is gone): the node sends it (MeshNode.answerTaken). Only for a peer the tab was granted.
+   */
+  | ({ op: 'taken-answer' } & OwedAnswer)
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
   | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
   | { op: 'handle'; port: number }
@@ -58,6 +73,20 @@ export type TabRequest =
   /** The data plane (fast-path.ts): this tab carried application packets to or from these peers on the links it hosts. */
   | { op: 'fast-traffic'; peers: string[] }
   | { op: 'bye' };
+
+/** A peer's request a tab's data plane took: `rid` is the peer's request id; `sealed`: it came sealed (else in the clear inside a bound channel). */
+export interface TakenRequest {
+  peer: string;
+  rid: number;
+  sealed: boolean;
+}
+
+/** Its answer: a value, or a failure (`data` its message) with a code a node may give. */
+export interface OwedAnswer extends TakenRequest {
+  ok: boolean;
+  data: AppData;
+  code?: string;
+}
 
 export type TabRequestMessage = TabRequest & { id: number };
 
@@ -211,6 +240,8 @@ export interface FastPathStatus {
   viaTabAnswers: number;
   /** Answers to this tab's requests that reached the node instead (on another link to the peer) and that the node passed on. */
   answersViaNode: number;
+  /** Answers to the peer's requests this tab took whose link went before they were written: handed to the node, which sent them (owed-answers.ts). */
+  answersHome: number;
   /** Host tab of an app with several tabs: datagrams it opened and passed to another listening tab of the app. */
   relayedData: number;
   /** Datagrams to this tab's app that the host tab of the link opened and passed to it. */

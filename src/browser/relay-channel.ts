@@ -16,10 +16,17 @@
  * which learns of it from the tab's Web Lock, tells the survivor (`relay-close`), and what was
  * not acked or answered by then is settled as unknown (see `post` and `ask`).
  */
+import { BoundedMap } from '../core/dedupe.js';
 import type { AppData } from '../core/payloads.js';
+import type { TakenRequest } from './protocol.js';
 
 /** Bytes of frames a client may have posted and not yet seen acked: as much as the DataChannel's own high-water mark. */
 const WINDOW = 1024 * 1024;
+/**
+ * Client role: replies kept after they were posted, should the host tab go before it read them
+ * (its `bye` names what it asked and had no reply to): a few ms of replies at most are at stake.
+ */
+const REPLIES_KEPT = 64;
 
 type RelayMessage =
   | { t: 'frame'; seq: number; key: string; frame: Uint8Array; rid?: number; ms?: number }
@@ -27,16 +34,20 @@ type RelayMessage =
   | { t: 'answer'; rid: number; from: string; ok: boolean; data: AppData; code?: string }
   /** A datagram to this tab's app that the host tab opened (its app has several tabs: DATA-PLANE.md, "Several tabs"). */
   | { t: 'data'; from: string; port: number; data: AppData }
-  /** A request to this tab's app that the host tab opened: this tab handles its port (the node said so). */
-  | { t: 'request'; id: number; from: string; port: number; data: AppData }
+  /**
+   * A request to this tab's app that the host tab opened: this tab handles its port (the node said
+   * so). `rid`: the peer's request id, `sealed`: how it came, for an answer the node sends instead.
+   */
+  | { t: 'request'; id: number; from: string; port: number; data: AppData; rid: number; sealed: boolean }
   /** The outcome of `request` `id`; `unhandled`: this tab has no handler for it any more (nothing ran). */
   | { t: 'reply'; id: number; ok: boolean; data: AppData; unhandled?: true }
   /**
    * This end closes (its tab parks or goes): the other stops posting at once, before the worker
    * tells it. `running`: requests whose handler had started here and not answered, when the tab
-   * parks or goes for good (`closing`: its pagehide, or close()).
+   * parks or goes for good (`closing`: its pagehide, or close()). `asked`: the requests this end
+   * asked the other to run and had no reply to when it left (their answers go through the node).
    */
-  | { t: 'bye'; running?: number[]; closing?: true };
+  | { t: 'bye'; running?: number[]; closing?: true; asked?: number[] };
 
 /** What a relayed request came to, as its host tab sees it. */
 export type AskOutcome =
@@ -46,7 +57,9 @@ export type AskOutcome =
   /** The tab parked with the handler running: its answer cannot come back, and running it elsewhere could run it twice. */
   | 'parked'
   /** The tab went for good with the handler running: the same, and its requester is told (HANDLER_CLOSED). */
-  | 'closed';
+  | 'closed'
+  /** This tab parked or closed first: the other tab runs it and answers through the node. */
+  | 'left';
 
 /** What a channel needs of its tab's data plane (fast-path.ts). */
 export interface RelayHost {
@@ -61,6 +74,17 @@ export interface RelayHost {
   relayedData(from: string, port: number, data: AppData): void;
   /** Client role: runs our handler for a request the host tab opened; undefined: no handler here. */
   relayedRequest(from: string, port: number, data: AppData): Promise<{ ok: boolean; data: AppData } | undefined>;
+  /**
+   * Client role: a request this tab runs (or ran) for the other tab, whose answer can no longer
+   * go back on this channel (the other tab went, or this one parked): this tab's data plane owes
+   * it now (owed-answers.ts); returns its token.
+   */
+  adopt(req: TakenRequest): number;
+  /**
+   * Its answer: sent through the node, unless this tab has closed meanwhile (the node then failed
+   * it). Undefined: nothing ran (no handler here any more): its requester times out.
+   */
+  adoptedAnswer(token: number, answer: { ok: boolean; data: AppData } | undefined): void;
   /** A message that names nothing this end waits for: dropped and counted. */
   stray(reason: string): void;
   /** The channel closed: routes that answered on it go. */
@@ -85,7 +109,11 @@ export class RelayChannel {
   private readonly asks = new Map<number, (o: AskOutcome) => void>();
   private nextAsk = 1;
   /** Client role: requests the other tab asked of us whose handler runs now. */
-  private readonly running = new Set<number>();
+  private readonly running = new Map<number, TakenRequest>();
+  /** Client role: of those, the ones this tab's data plane adopted as the channel closed (see `close`), by id: their tokens. */
+  private readonly adopted = new Map<number, number>();
+  /** Client role: replies posted lately (REPLIES_KEPT). */
+  private readonly replied = new BoundedMap<number, { req: TakenRequest; ok: boolean; data: AppData }>(REPLIES_KEPT);
   closed = false;
 
   constructor(
@@ -145,11 +173,11 @@ export class RelayChannel {
    * `parked` when the tab parked with the handler running, `closed` when it closed with it running.
    * `data` is moved: the caller's own.
    */
-  ask(from: string, port: number, data: AppData): Promise<AskOutcome> {
+  ask(from: string, port: number, data: AppData, rid: number, sealed: boolean): Promise<AskOutcome> {
     if (this.closed) return Promise.resolve('not-run');
     const id = this.nextAsk++;
     const outcome = new Promise<AskOutcome>((settle) => this.asks.set(id, settle));
-    const m: RelayMessage = { t: 'request', id, from, port, data };
+    const m: RelayMessage = { t: 'request', id, from, port, data, rid, sealed };
     try {
       this.port.postMessage(m, data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : []);
     } catch {
@@ -176,12 +204,13 @@ export class RelayChannel {
    * (`leaving`: it parks or closes for good): nothing more goes either way. Requests asked of the
    * other tab and not answered: see `ask`.
    */
-  close(how: { leaving?: 'parked' | 'closing'; running?: number[]; closing?: boolean } = {}): void {
+  close(how: { leaving?: 'parked' | 'closing'; running?: number[]; closing?: boolean; asked?: number[] } = {}): void {
     if (this.closed) return;
     this.closed = true;
     try {
-      const running = how.leaving && this.running.size > 0 ? [...this.running] : undefined;
-      this.port.postMessage({ t: 'bye', ...(running ? { running } : {}), ...(how.leaving === 'closing' ? { closing: true as const } : {}) } satisfies RelayMessage);
+      const running = how.leaving && this.running.size > 0 ? [...this.running.keys()] : undefined;
+      const asked = how.leaving && this.asks.size > 0 ? [...this.asks.keys()] : undefined;
+      this.port.postMessage({ t: 'bye', ...(running ? { running } : {}), ...(how.leaving === 'closing' ? { closing: true as const } : {}), ...(asked ? { asked } : {}) } satisfies RelayMessage);
     } catch {
       // Nothing to tell.
     }
@@ -191,12 +220,24 @@ export class RelayChannel {
       this.unacked.delete(seq);
       u.settle(u.unknownAs);
     }
-    // A tab that died is asked nothing more and answers nothing: the worker asks another tab in
+    // Client role. The requests this tab runs for the other: their answers go through the node
+    // from now on (the data plane adopts them), unless this tab closes (its `bye` named them: the
+    // other tab tells their requesters HANDLER_CLOSED). Replies the other tab left without
+    // reading (`asked`): through the node too.
+    if (how.leaving !== 'closing') {
+      for (const [id, req] of this.running) this.adopted.set(id, this.host.adopt(req));
+      for (const id of how.asked ?? []) {
+        const r = this.replied.take(id);
+        if (r) this.host.adoptedAnswer(this.host.adopt(r.req), r);
+      }
+    }
+    // Host role. A tab that died is asked nothing more and answers nothing: the worker asks another tab in
     // that case too (host-handlers.ts `ask`). One that parked with the handler running keeps it, as the
-    // worker leaves a parked tab its requests; its answer cannot come back this way. One that
-    // closed with it running will not answer: its requester is told, as the worker tells it.
+    // worker leaves a parked tab its requests, and answers through the node when it comes back. One that
+    // closed with it running will not answer: its requester is told, as the worker tells it. When
+    // this tab leaves first, the other runs what it was asked and answers through the node.
     const ranThere = new Set(how.running ?? []);
-    for (const id of [...this.asks.keys()]) this.settleAsk(id, !ranThere.has(id) ? 'not-run' : how.closing ? 'closed' : 'parked');
+    for (const id of [...this.asks.keys()]) this.settleAsk(id, how.leaving ? 'left' : !ranThere.has(id) ? 'not-run' : how.closing ? 'closed' : 'parked');
     this.inFlight = 0;
     this.wakeAll();
     this.host.channelClosed(this);
@@ -205,10 +246,10 @@ export class RelayChannel {
   private onMessage(m: RelayMessage): void {
     if (this.closed || typeof m !== 'object' || m === null) return;
     if (m.t === 'ack') return this.ack(m.seq, m.ok === true);
-    if (m.t === 'bye') return this.close({ running: Array.isArray(m.running) ? m.running : [], closing: m.closing === true });
+    if (m.t === 'bye') return this.close({ running: Array.isArray(m.running) ? m.running : [], closing: m.closing === true, asked: Array.isArray(m.asked) ? m.asked : [] });
     if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data, typeof m.code === 'string' ? m.code : undefined);
     if (m.t === 'data') return this.host.relayedData(m.from, m.port, m.data);
-    if (m.t === 'request') return void this.run(m.id, m.from, m.port, m.data);
+    if (m.t === 'request') return void this.run(m.id, m.from, m.port, m.data, { peer: m.from, rid: m.rid, sealed: m.sealed !== false });
     if (m.t === 'reply') {
       if (!this.asks.has(m.id)) return this.host.stray('fast:stray-reply');
       return this.settleAsk(m.id, m.unhandled === true ? 'not-run' : { ok: m.ok === true, data: m.data });
@@ -225,10 +266,10 @@ export class RelayChannel {
   }
 
   /** Client role: runs our handler for a request the host tab opened, and replies once. */
-  private async run(id: number, from: string, port: number, data: AppData): Promise<void> {
-    if (typeof id !== 'number' || this.running.has(id)) return this.host.stray('fast:stray-request');
-    this.running.add(id);
-    let reply: RelayMessage;
+  private async run(id: number, from: string, port: number, data: AppData, req: TakenRequest): Promise<void> {
+    if (typeof id !== 'number' || this.running.has(id) || !Number.isSafeInteger(req.rid)) return this.host.stray('fast:stray-request');
+    this.running.set(id, req);
+    let reply: Extract<RelayMessage, { t: 'reply' }>;
     try {
       const out = await this.host.relayedRequest(from, port, data);
       reply = out ? { t: 'reply', id, ok: out.ok, data: out.data } : { t: 'reply', id, ok: false, data: '', unhandled: true };
@@ -236,13 +277,20 @@ export class RelayChannel {
       reply = { t: 'reply', id, ok: false, data: err instanceof Error ? err.message : String(err) };
     }
     this.running.delete(id);
+    const token = this.adopted.get(id);
+    if (token !== undefined) {
+      this.adopted.delete(id);
+      return this.host.adoptedAnswer(token, reply.unhandled ? undefined : reply);
+    }
     if (this.closed) return;
     try {
       this.port.postMessage(reply);
     } catch {
       // Not cloneable: the handler's own fault, told as the worker tells it.
-      this.port.postMessage({ t: 'reply', id, ok: false, data: 'the handler returned what cannot be posted' } satisfies RelayMessage);
+      reply = { t: 'reply', id, ok: false, data: 'the handler returned what cannot be posted' };
+      this.port.postMessage(reply);
     }
+    if (!reply.unhandled) this.replied.set(id, { req, ok: reply.ok, data: reply.data });
   }
 
   private settleAsk(id: number, o: AskOutcome): void {

@@ -30,6 +30,8 @@ export interface RelayGrantsHost {
   /** The handling tabs of each port of `app`, in the order the node asks them (host-handlers.ts `ask`). */
   handlers(app: string): Iterable<[number, readonly FastTab[]]>;
   log(text: string): void;
+  /** A relay grant for `peer` went to `tab` (answers-home.ts). */
+  granted?(tab: FastTab, peer: string): void;
 }
 
 interface Channel {
@@ -99,6 +101,7 @@ export class RelayGrants {
       }
       this.given.set(id, w);
       this.granted++;
+      this.host.granted?.(w.tab, w.host.peer);
     }
     this.syncListeners();
   }

@@ -7,6 +7,7 @@
  * handles their port, both as the node told (`fast-listeners`, `fast-handlers`).
  */
 import type { AppData } from '../core/payloads.js';
+import type { TakenRequest } from './protocol.js';
 import { type AskOutcome, RelayChannel, type RelayHost } from './relay-channel.js';
 
 export type { AskOutcome } from './relay-channel.js';
@@ -25,6 +26,9 @@ export interface RelayOwner<G> {
   busy(peer: string): void;
   /** Client role: runs this tab's handler for `port`; undefined when it has none. */
   handle(from: string, port: number, data: AppData): Promise<{ ok: boolean; data: AppData } | undefined>;
+  /** Client role: a request run here for another tab whose answer goes through the node now (RelayHost.adopt). */
+  adopt(req: TakenRequest): number;
+  adoptedAnswer(token: number, answer: { ok: boolean; data: AppData } | undefined): void;
   /** Counts a dropped message with its reason. */
   drop(reason: string): void;
 }
@@ -80,11 +84,11 @@ export class TabRelays<G> implements RelayHost {
   }
 
   /** Host role: asks the tab on channel `ch` to run its handler (see RelayChannel.ask). */
-  ask(ch: string, from: string, port: number, data: AppData): Promise<AskOutcome> {
+  ask(ch: string, from: string, port: number, data: AppData, rid: number, sealed: boolean): Promise<AskOutcome> {
     const c = this.channels.get(ch);
     if (!c || c.closed) return Promise.resolve('not-run');
     this.stats.relayedRequests++;
-    return c.ask(from, port, data);
+    return c.ask(from, port, data, rid, sealed);
   }
 
   /** The node's list of this app's listening tabs (null: leave the app's datagrams to the node). */
@@ -208,6 +212,14 @@ export class TabRelays<G> implements RelayHost {
     const out = await this.owner.handle(from, port, data);
     if (out) this.stats.viaTabRequests++;
     return out;
+  }
+
+  adopt(req: TakenRequest): number {
+    return this.owner.adopt(req);
+  }
+
+  adoptedAnswer(token: number, answer: { ok: boolean; data: AppData } | undefined): void {
+    this.owner.adoptedAnswer(token, answer);
   }
 
   stray(reason: string): void {

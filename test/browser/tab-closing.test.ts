@@ -16,7 +16,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { BrowserContext, Page } from 'puppeteer-core';
 import type { MeshError } from '../../src/core/errors.js';
-import { bootTab, type Booted, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, withLogs } from './harness.js';
+import { bootTab, type Booted, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+import { fastOf, probeRequests, request } from './fast-path-pages.js';
 
 ensureBrowsers();
 buildBundles();
@@ -201,6 +202,157 @@ for (const engine of ENGINES) {
           }
           console.log(`# ${engine}, crash: ${again} quick requests started in A1 before the crash and run again by A2`);
           await ctx.close();
+        }));
+    }
+  });
+}
+
+/**
+ * Port 1's handler in the page (fixtures/index.html) replaced by one that counts each start in
+ * localStorage as the fixture's does (`handled:<payload>`, shared by the origin's tabs) and holds
+ * a payload starting with `hold` until the test calls `T.release()`; `on`: false unhandles only.
+ */
+function holdPort1(page: Page, on = true): Promise<void> {
+  return page.evaluate(async (handle) => {
+    const w = window as any;
+    w.T.unhandle();
+    w.T.unhandle = () => undefined;
+    if (handle) {
+      const held: (() => void)[] = [];
+      w.T.release = () => held.splice(0).forEach((r) => r());
+      w.T.unhandle = w.mesh.handle(1, async (m: { data: string }) => {
+        localStorage.setItem(`handled:${m.data}`, String(Number(localStorage.getItem(`handled:${m.data}`) ?? 0) + 1));
+        if (m.data.startsWith('hold')) await new Promise<void>((r) => held.push(r));
+        return `echo:${m.data}`;
+      });
+    }
+    await w.mesh.synced();
+  }, on);
+}
+
+/** B's request to A on port 1, started in B's page; its outcome lands in `T.outcomes[data]` (with the ms it took). */
+const startRequest = (b: Page, to: string, data: string, timeoutMs: number): Promise<void> =>
+  b.evaluate((t, d, ms) => {
+    const w = window as any;
+    w.T.outcomes ??= {};
+    const at = Date.now();
+    w.mesh.request(t, d, { port: 1, timeoutMs: ms }).then(
+      (v: unknown) => (w.T.outcomes[d] = { ok: true, value: v, ms: Date.now() - at }),
+      (e: MeshError) => (w.T.outcomes[d] = { ok: false, code: e.code, ms: Date.now() - at }),
+    );
+  }, to, data, timeoutMs);
+const outcomeOf = (b: Page, data: string): Promise<{ ok: boolean; value?: string; code?: string; ms: number } | undefined> => b.evaluate((d) => (window as any).T.outcomes?.[d], data);
+const handled = (page: Page, data: string): Promise<number> => page.evaluate((d) => Number(localStorage.getItem(`handled:${d}`) ?? 0), data);
+
+/** The worker's answers for its tabs' data planes (answers-home.ts) and the node's count of those it sent. */
+const takenOf = (page: Page): Promise<{ failed: number; answered: number; refused: number; sent: number }> =>
+  page.evaluate(() => (window as any).mesh.status().then((s: any) => ({ ...s.takenAnswers, sent: s.counters.takenAnswers })));
+
+/** Long enough that an answer that comes is not a timeout by a mile; the test waits for the outcome, not for this. */
+const PEER_TIMEOUT_MS = 20_000;
+
+for (const engine of ENGINES) {
+  describe(`a peer's request taken by a host tab that goes (${engine})`, () => {
+    const suite = browserAndServer(engine);
+
+    /**
+     * Browser A with two tabs of one app, A1 hosting the WebRTC link to browser B; each holds a
+     * grant. `run` gets them; both browsers close after it, whatever it does (a later test's B
+     * must meet no node of this one).
+     */
+    async function withTwoTabsAndB(name: string, run: (t: { a1: Booted; a2: Booted; b: Booted }) => Promise<void>): Promise<void> {
+      const { browser, server } = suite;
+      const ctxA = await browser.createBrowserContext();
+      const ctxB = await browser.createBrowserContext();
+      try {
+        await run(await twoTabsAndB(ctxA, ctxB, name));
+      } finally {
+        await ctxA.close();
+        await ctxB.close();
+      }
+    }
+
+    async function twoTabsAndB(ctxA: BrowserContext, ctxB: BrowserContext, name: string) {
+      const { server } = suite;
+      const a1 = await bootTab(ctxA, server.http, `${engine}:${name}-A1`, { bootstrap: [server.url] });
+      const b = await bootTab(ctxB, server.http, `${engine}:${name}-B`, { bootstrap: [server.url] });
+      await waitForRtcLinks(a1.page, [b.id], 'A linked to B over webrtc');
+      assert.equal(await request(b.page, a1.id, 'first'), 'echo:first');
+      await waitFor('A1 and B hold a grant for each other', async () => (await fastOf(a1.page)).granted === 1 && (await fastOf(b.page)).granted === 1, 20_000);
+      const a2 = await bootTab(ctxA, server.http, `${engine}:${name}-A2`, { bootstrap: [server.url] });
+      await waitFor('A2 holds a grant through A1', async () => (await fastOf(a2.page)).granted === 1 && (await fastOf(a1.page)).granted === 1, 20_000);
+      return { a1, a2, b };
+    }
+
+    test("A1 runs B's request itself and closes mid-run: B gets HANDLER_CLOSED through A's node, not a timeout, and no tab runs it again", () =>
+      withLogs(async () => {
+        await withTwoTabsAndB('self', async ({ a1, a2, b }) => {
+          await holdPort1(a2.page, false);
+          await holdPort1(a1.page);
+          // The node names A1 for port 1 (`self`): B's requests are run in A1 off its own link.
+          await probeRequests('A1 running B\'s requests itself', b.page, a1.id, 'probe', async () => (await fastOf(a1.page)).responses);
+          const before = await takenOf(a2.page);
+          await startRequest(b.page, a1.id, 'hold-self', PEER_TIMEOUT_MS);
+          await waitFor('A1 runs it', async () => (await handled(a2.page, 'hold-self')) === 1, 10_000, 50);
+          await a1.page.close();
+          const out = await waitFor('B has its outcome', () => outcomeOf(b.page, 'hold-self'), PEER_TIMEOUT_MS + 5_000, 100);
+          const after = await takenOf(a2.page);
+          console.log(`# ${engine}, self: B's outcome ${JSON.stringify(out)}; A's worker ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+          assert.equal(out.code, 'HANDLER_CLOSED', 'B is told the tab running it closed');
+          assert.equal(after.failed - before.failed, 1, "A1's closing named it; A's node failed it");
+          assert.equal(after.refused - before.refused, 0);
+          assert.equal(await handled(a2.page, 'hold-self'), 1, 'run once, in A1');
+        });
+      }));
+
+    test("A1 closes while A2 runs B's request that A1 passed to it: A2's answer reaches B through A's node, run once", () =>
+      withLogs(async () => {
+        await withTwoTabsAndB('relayed', async ({ a1, a2, b }) => {
+          await holdPort1(a1.page, false);
+          await holdPort1(a2.page);
+          await probeRequests('A1 passing requests to A2', b.page, a1.id, 'probe', async () => (await fastOf(a2.page)).viaTabRequests);
+          const before = await takenOf(a2.page);
+          const relayed = (await fastOf(a1.page)).relayedRequests;
+          await startRequest(b.page, a1.id, 'hold-relayed', PEER_TIMEOUT_MS);
+          await waitFor('A2 runs it', async () => (await handled(a2.page, 'hold-relayed')) === 1, 10_000, 50);
+          assert.equal((await fastOf(a1.page)).relayedRequests, relayed + 1, 'A1 passed it to A2 over their channel');
+          await a1.page.close();
+          await a2.page.evaluate(() => (window as any).T.release());
+          const out = await waitFor('B has its outcome', () => outcomeOf(b.page, 'hold-relayed'), PEER_TIMEOUT_MS + 5_000, 100);
+          const after = await takenOf(a2.page);
+          console.log(`# ${engine}, relayed: B's outcome ${JSON.stringify(out)}; A's worker ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+          assert.deepEqual({ ok: out.ok, value: out.value }, { ok: true, value: 'echo:hold-relayed' }, "B gets A2's answer");
+          assert.equal((await fastOf(a2.page)).answersHome, 1, 'A2 handed it to its node');
+          assert.equal(after.answered - before.answered, 1);
+          assert.equal(after.sent - before.sent, 1, "A's node sent it");
+          assert.equal(await handled(a2.page, 'hold-relayed'), 1, 'run once');
+        });
+      }));
+
+    if (engine === 'chromium') {
+      test("A2 is frozen while it runs B's request that A1 passed to it: resumed, its answer reaches B through A's node, run once", () =>
+        withLogs(async () => {
+          await withTwoTabsAndB('parked', async ({ a1, a2, b }) => {
+            await holdPort1(a1.page, false);
+            await holdPort1(a2.page);
+            await probeRequests('A1 passing requests to A2', b.page, a1.id, 'probe', async () => (await fastOf(a2.page)).viaTabRequests);
+            const before = await takenOf(a1.page);
+            await startRequest(b.page, a1.id, 'hold-parked', PEER_TIMEOUT_MS);
+            await waitFor('A2 runs it', async () => (await handled(a1.page, 'hold-parked')) === 1, 10_000, 50);
+            const cdp = await a2.page.createCDPSession();
+            await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+            await waitFor('A1 hears A2 parked with it running', async () => ((await fastOf(a1.page)).dropped['fast:handler-parked'] ?? 0) === 1, 10_000, 50);
+            await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+            await cdp.detach();
+            await a2.page.evaluate(() => (window as any).T.release());
+            const out = await waitFor('B has its outcome', () => outcomeOf(b.page, 'hold-parked'), PEER_TIMEOUT_MS + 5_000, 100);
+            const after = await takenOf(a1.page);
+            console.log(`# ${engine}, parked: B's outcome ${JSON.stringify(out)}; A's worker ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+            assert.deepEqual({ ok: out.ok, value: out.value }, { ok: true, value: 'echo:hold-parked' }, "B gets A2's answer");
+            assert.equal((await fastOf(a2.page)).answersHome, 1, 'A2 handed it to its node');
+            assert.equal(after.sent - before.sent, 1, "A's node sent it");
+            assert.equal(await handled(a1.page, 'hold-parked'), 1, 'run once: not given to another tab meanwhile');
+          });
         }));
     }
   });

@@ -10,94 +10,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { appId } from '../../src/core/app-namespace.js';
 import { toHex } from '../../src/core/bytes.js';
-import { decodeFrame, encodeFrame, FrameType, type PacketFrame } from '../../src/core/codec.js';
-import { derivePairKey, exportE2ePublicKey, generateE2eKeys } from '../../src/core/e2e-crypto.js';
+import { decodeFrame, encodeFrame, type PacketFrame } from '../../src/core/codec.js';
 import type { MeshError } from '../../src/core/errors.js';
 import { PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
 import { laneOf } from '../../src/core/replay-guard.js';
-import { FastPath } from '../../src/browser/fast-path.js';
-import type { RtcHost } from '../../src/browser/rtc-host.js';
+import { dropped, type End, KEY, lastPacket, noNode, otherTab, pair, type TabHandler } from '../helpers/fast-path-ends.js';
 import { until } from '../helpers/wait.js';
-
-const KEY = 'link-1';
-/** The path through the node, which these tests never take (the link is never gone here). */
-const noNode = (): Promise<never> => Promise.reject(new Error('went through the node'));
-
-interface End {
-  fast: FastPath;
-  id: string;
-  wire: Uint8Array[];
-  handedOn: Uint8Array[];
-  inbox: { from: string; data: unknown; port: number }[];
-  /** The DataChannel is open (sendOwn writes); false: the link is gone. */
-  open: boolean;
-  /** The grant it was given, for another tab of the same node to copy (relay grants). */
-  grant: GrantEvent;
-}
-
-type GrantEvent = Parameters<FastPath['grant']>[0];
-
-/** A handler in a tab without the link: what it answers a request with. */
-type TabHandler = (data: unknown) => Promise<{ ok: boolean; data: string }>;
-
-/** A tab of `host`'s node without the link: sends and answers only (a relay grant naming channel `via`); `handler`: it handles port 1. */
-function otherTab(host: End, via: string, lane: number, handler?: TabHandler): End {
-  const end: End = { fast: undefined as unknown as FastPath, id: host.id, wire: [], handedOn: [], inbox: [], open: false, grant: { ...host.grant, lane, via, inbound: false } };
-  end.fast = new FastPath({
-    rtc: { sendOwn: async () => false, sendNow: () => false, toNode: () => undefined } as unknown as RtcHost,
-    listening: () => true,
-    deliver: (from, data, port) => void end.inbox.push({ from, data, port }),
-    handles: (port) => port === 1 && handler !== undefined,
-    runHandler: async (_from, data) => handler!(data),
-    traffic: () => undefined,
-  });
-  end.fast.grant(end.grant);
-  return end;
-}
-
-/** Two ends of one link; `bound`: its DTLS channel is bound to both (packets in the clear), with the pair key too or not. */
-async function pair(bound = false, sealing = true): Promise<[End, End]> {
-  const made = await Promise.all(
-    [0, 1].map(async () => {
-      const keys = await generateE2eKeys();
-      return { keys, publicKey: await exportE2ePublicKey(keys), id: crypto.getRandomValues(new Uint8Array(32)) };
-    }),
-  );
-  const ends: End[] = [];
-  for (const [i, me] of made.entries()) {
-    const them = made[1 - i]!;
-    const aes = await derivePairKey(me, them);
-    const keys = sealing ? { aes: aes as CryptoKey, ownPublic: me.publicKey, peerPublic: them.publicKey } : {};
-    const grant: GrantEvent = { ev: 'fast-grant', key: KEY, peer: toHex(them.id), self: toHex(me.id), bound, ...keys, app: appId(''), lane: 1 + i };
-    const end: End = { fast: undefined as unknown as FastPath, id: toHex(me.id), wire: [], handedOn: [], inbox: [], open: true, grant };
-    const rtc = {
-      sendOwn: async (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame), true),
-      sendNow: (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame), true),
-      toNode: (_key: string, frame: Uint8Array) => void end.handedOn.push(frame),
-    } as unknown as RtcHost;
-    end.fast = new FastPath({
-      rtc,
-      listening: () => true,
-      deliver: (from, data, port) => void end.inbox.push({ from, data, port }),
-      handles: (port) => port === 1,
-      runHandler: async (_from, data) => ({ ok: true, data: `echo:${String(data)}` }),
-      traffic: () => undefined,
-    });
-    end.fast.grant(grant);
-    ends.push(end);
-  }
-  return ends as [End, End];
-}
-
-/** The frame `a` wrote last, decoded. */
-function lastPacket(e: End): PacketFrame {
-  const d = decodeFrame(e.wire.at(-1)!);
-  assert.ok(d.ok && d.value.type === FrameType.Packet, 'a packet frame was written');
-  return d.value as PacketFrame;
-}
-
-const dropped = (e: End, reason: string): number => e.fast.status().dropped[reason] ?? 0;
 
 describe('host tab data plane: forged, altered and replayed packets', () => {
   test('a datagram and a request cross; ids are in the granted lane; packets go unsigned with the AAD over the header', async () => {

@@ -1,0 +1,109 @@
+/**
+ * A peer's request that the host tab of its link took (docs/DATA-PLANE.md, "Several tabs" and
+ * "Answers that lost their way"): run in this tab (`self`) or passed to the tab that handles its
+ * port over their relay channel, and answered once: on the link, or through the node when the
+ * link or this tab went first (owed-answers.ts). Also the other side of that: a request this tab
+ * runs for another tab whose answer cannot go back on their channel any more (`adopt`).
+ */
+import { checkData } from '../core/node-checks.js';
+import { PacketKind } from '../core/packets.js';
+import { type AppData, Payload, type RequestPayload } from '../core/payloads.js';
+import type { FastPathHost } from './fast-path.js';
+import { OwedAnswers } from './owed-answers.js';
+import type { OwedAnswer, TakenRequest } from './protocol.js';
+import type { Grant } from './tab-grant.js';
+import type { TabRelays } from './tab-relay.js';
+
+/** What it needs of the tab's data plane (fast-path.ts). */
+export interface PeerRequestsHost {
+  tab: Pick<FastPathHost, 'runHandler' | 'answerHome'>;
+  relays: TabRelays<Grant>;
+  /** Writes a packet of ours of `kind` to the grant's peer, after those before it; false: the link is gone. */
+  queue(g: Grant, kind: number, plaintext: Uint8Array): Promise<boolean>;
+  /** Gives the frame to the node whole. */
+  handOn(g: Grant, frame: Uint8Array): void;
+  /** The data plane's counters (FastPathStatus). */
+  stats: { responses: number; answersHome: number };
+  drop(reason: string): void;
+}
+
+export class PeerRequests {
+  private readonly owed = new OwedAnswers();
+
+  constructor(private readonly h: PeerRequestsHost) {}
+
+  /**
+   * Runs request `r` from the peer of grant `g`, taken off its link, where the node said (`self`,
+   * or a relay channel); `sealed`: how it came (an answer the node sends goes the same way).
+   */
+  run(g: Grant, r: RequestPayload, to: string, sealed: boolean, frame: Uint8Array): void {
+    const { h } = this;
+    // Owed until written: should the link or this tab go first, the node answers it.
+    const token = this.owed.take({ peer: g.peer, rid: r.requestId, sealed }, to === 'self');
+    // The handler runs beside the next packets, as the node's do; its answer goes back sealed here.
+    const answer = (ok: boolean, data: AppData, relayed: boolean, code?: string): Promise<void> => {
+      checkData(data);
+      if (!this.owed.answered(token, ok, data, code)) return Promise.resolve();
+      return h.queue(g, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data, code })).then((sent) => {
+        if (!sent) return this.answerHome(token);
+        this.owed.settled(token);
+        h.stats.responses++;
+        if (relayed) h.relays.stats.relayedReplies++;
+      });
+    };
+    const unsent = () => (this.owed.settled(token), h.drop('fast:reply-unsent'));
+    if (to === 'self') {
+      const o = h.tab.runHandler(g.peer, r.data, r.port);
+      if (o instanceof Promise) {
+        void o.then(({ ok, data }) => answer(ok, data, false)).catch(unsent);
+        return;
+      }
+      // A handler that returned its answer: written in this turn, with no promise before it.
+      try {
+        answer(o.ok, o.data, false).catch(unsent);
+      } catch {
+        unsent();
+      }
+      return;
+    }
+    // One leg to the handling tab and one back. Its data moves there: a copy of its own, not a view into the frame.
+    const data = r.data instanceof Uint8Array ? r.data.slice() : r.data;
+    void h.relays.ask(to, g.peer, r.port, data, r.requestId, sealed).then((o) => {
+      // This tab parked or closed first: the tab running it answers through the node (relay-channel.ts).
+      if (o === 'left') return this.owed.settled(token);
+      // That tab parked with it running: it answers through the node when it comes back.
+      if (o === 'parked') return (this.owed.settled(token), h.drop('fast:handler-parked'));
+      // As the worker tells a request whose tab closed mid-run (host-handlers.ts `closed`): not run again.
+      if (o === 'closed') return answer(false, `the tab running the handler of port ${r.port} closed before it answered; it was not run again`, true, 'HANDLER_CLOSED');
+      if (o !== 'not-run') return answer(o.ok, o.data, true);
+      // Not run there (no handler any more, or the tab went first): the node's worker asks another tab, as it does when a tab dies.
+      this.owed.settled(token);
+      h.relays.stats.relayedRequestsToNode++;
+      h.handOn(g, frame);
+    }).catch(unsent);
+  }
+
+  /** A request this tab runs for another tab, whose answer cannot go back on their channel (relay-channel.ts `adopt`). */
+  adopt(req: TakenRequest): number {
+    return this.owed.take(req, true);
+  }
+
+  /** Its answer, through the node; undefined: nothing ran here (no handler any more), and its requester times out. */
+  adoptedAnswer(token: number, a: { ok: boolean; data: AppData } | undefined): void {
+    if (!a) return (this.owed.settled(token), this.h.drop('fast:unhandled-adopted'));
+    if (this.owed.answered(token, a.ok, a.data)) this.answerHome(token);
+  }
+
+  /** The tab closes: what it leaves unanswered, for its `closing` (owed-answers.ts). */
+  leave(): { failed: TakenRequest[]; answers: OwedAnswer[] } {
+    return this.owed.leave();
+  }
+
+  /** An answer the link did not take (it went): the node sends it, unless this tab closed first (its `closing` had it). */
+  private answerHome(token: number): void {
+    const a = this.owed.handOver(token);
+    if (!a) return this.h.drop('fast:reply-unsent');
+    this.h.stats.answersHome++;
+    this.h.tab.answerHome(a);
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Answers that lost their way (docs/DATA-PLANE.md): a peer's request that A's host tab took off
+ * its link, run there or in A's second tab behind a real MessageChannel, when the link, the host
+ * tab or the channel goes before the answer is written. Each test ends with B's request settled
+ * by what the tab hands its node (`home`, or the `closing`'s list), passed to B as A's node
+ * would send it (FastPath.answeredByNode stands in for that Response: it settles only the request
+ * id B is waiting for, from A): the answer, or HANDLER_CLOSED; never written twice, never run twice.
+ * The browser test of the same is test/browser/tab-closing.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { MeshError } from '../../src/core/errors.js';
+import type { OwedAnswer, TakenRequest } from '../../src/browser/protocol.js';
+import { dropped, type End, KEY, noNode, otherTab, pair, type TabHandler } from '../helpers/fast-path-ends.js';
+import { until } from '../helpers/wait.js';
+
+/** A handler that waits to be released; counts its runs and its returns. */
+function held(): { fn: TabHandler; release: () => void; runs: unknown[]; returned: () => number } {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const runs: unknown[] = [];
+  let returned = 0;
+  return { fn: async (d) => (runs.push(d), await gate, returned++, { ok: true, data: `done:${String(d)}` }), release, runs, returned: () => returned };
+}
+
+/** Past what follows a handler's return in the tab (promise steps, no task): one task later. */
+const nextTask = () => new Promise((r) => setImmediate(r));
+
+/** B's request to A on port 1, written on B's side of the link; resolves with B's outcome. */
+async function ask(a: End, b: End, data: string) {
+  const n = b.wire.length;
+  const outcome = b.fast.request(a.id, data, 1, 5_000, noNode).then(
+    (d): { ok: boolean; d: unknown; code?: string } => ({ ok: true, d }),
+    (e: MeshError) => ({ ok: false, d: e.message, code: e.code }),
+  );
+  await until(() => b.wire.length === n + 1, 5_000, 'the request written');
+  return { frame: b.wire[n]!, outcome };
+}
+
+/** What A's node sends B for an answer a tab handed it (MeshNode.answerTaken), as B takes it. */
+function nodeSends(a: End, b: End, x: OwedAnswer | (TakenRequest & { failed: true })): void {
+  assert.equal(x.peer, b.id, 'for B');
+  if ('failed' in x) b.fast.answeredByNode(x.rid, a.id, false, 'closed', 'HANDLER_CLOSED');
+  else b.fast.answeredByNode(x.rid, a.id, x.ok, x.data, x.code);
+}
+
+/** A's host tab (its app has a second tab, which handles port 1 behind channel r1) and B. */
+async function twoTabs(handler: TabHandler) {
+  const [a, b] = await pair();
+  a.fast.grant({ ...a.grant, inbound: false });
+  const a2 = otherTab(a, 'r1', 3, handler);
+  const mc = new MessageChannel();
+  a.fast.relays.open('r1', mc.port1);
+  a2.fast.relays.open('r1', mc.port2);
+  a.fast.relays.setHandlers([[1, 'r1']]);
+  return { a, b, a2, mc };
+}
+
+/** The host tab closes as at its pagehide: its links first, then its channels and its `closing`. */
+function hostCloses(a: End) {
+  a.open = false;
+  a.fast.relays.closeAll('closing');
+  return a.fast.leave();
+}
+
+describe('a peer request whose answer lost its way', () => {
+  test('the host tab runs it and closes mid-run: it names it in its closing (HANDLER_CLOSED through the node) and writes nothing after', async () => {
+    const [a, b] = await pair();
+    const h = held();
+    (a.fast as unknown as { host: { runHandler: unknown } }).host.runHandler = (_from: string, d: unknown) => h.fn(d);
+    const q = await ask(a, b, 'slow');
+    assert.equal(a.fast.take(KEY, q.frame), true);
+    await until(() => h.runs.length === 1, 5_000, 'the host tab runs it');
+    const n = a.wire.length;
+    const left = hostCloses(a);
+    assert.equal(left.answers.length, 0);
+    assert.equal(left.failed.length, 1, 'named as running here');
+    assert.equal(left.failed[0]!.sealed, true, 'it came sealed: the node answers sealed');
+    nodeSends(a, b, { ...left.failed[0]!, failed: true });
+    assert.deepEqual(await q.outcome, { ok: false, d: 'closed', code: 'HANDLER_CLOSED' });
+    h.release();
+    await until(() => h.returned() === 1, 5_000, 'the handler returned');
+    await nextTask();
+    assert.equal(a.wire.length, n, 'its late answer not written');
+    assert.deepEqual(a.home, [], 'nor handed to the node');
+  });
+
+  test('the link goes while the host tab runs it (the tab stays): its answer goes to the node', async () => {
+    const [a, b] = await pair();
+    const h = held();
+    (a.fast as unknown as { host: { runHandler: unknown } }).host.runHandler = (_from: string, d: unknown) => h.fn(d);
+    const q = await ask(a, b, 'q');
+    assert.equal(a.fast.take(KEY, q.frame), true);
+    await until(() => h.runs.length === 1, 5_000, 'the host tab runs it');
+    a.open = false;
+    h.release();
+    await until(() => a.home.length === 1, 5_000, 'handed to the node');
+    assert.equal(a.fast.status().answersHome, 1);
+    nodeSends(a, b, a.home[0]!);
+    assert.deepEqual(await q.outcome, { ok: true, d: 'done:q' });
+    assert.deepEqual(a.fast.leave(), { failed: [], answers: [] }, 'owed no more');
+  });
+
+  test('the host tab closes while the second tab runs it: the second tab hands its answer to the node; the host tab names nothing', async () => {
+    const h = held();
+    const { a, b, a2, mc } = await twoTabs(h.fn);
+    try {
+      const q = await ask(a, b, 'relayed');
+      assert.equal(a.fast.take(KEY, q.frame), true);
+      await until(() => h.runs.length === 1, 5_000, 'the second tab runs it');
+      const n = a.wire.length;
+      assert.deepEqual(hostCloses(a), { failed: [], answers: [] }, 'the tab running it owns its answer now');
+      h.release();
+      await until(() => a2.home.length === 1, 5_000, 'the second tab hands its answer to the node');
+      assert.equal(a2.home[0]!.sealed, true);
+      nodeSends(a, b, a2.home[0]!);
+      assert.deepEqual(await q.outcome, { ok: true, d: 'done:relayed' });
+      assert.equal(a.wire.length, n, 'the host tab wrote nothing');
+      assert.equal(a.handedOn.length, 0, 'nor gave the request to the node: not run again');
+      assert.deepEqual(h.runs, ['relayed']);
+    } finally {
+      mc.port1.close();
+    }
+  });
+
+  test('the second tab replied and the host tab closed before reading it: the reply goes to the node', async () => {
+    const h = held();
+    const { a, b, a2, mc } = await twoTabs(h.fn);
+    try {
+      const q = await ask(a, b, 'crossed');
+      assert.equal(a.fast.take(KEY, q.frame), true);
+      await until(() => h.runs.length === 1, 5_000, 'the second tab runs it');
+      // Catch the moment the second tab posts its reply; the host tab reads it only in a later task.
+      let replied = false;
+      const post = mc.port2.postMessage.bind(mc.port2) as (m: unknown, t?: Transferable[]) => void;
+      (mc.port2 as { postMessage: unknown }).postMessage = (m: { t?: string }, t?: Transferable[]) => ((replied ||= m.t === 'reply'), post(m, t));
+      h.release();
+      for (let i = 0; i < 1_000 && !replied; i++) await Promise.resolve();
+      assert.ok(replied, 'replied within microtasks');
+      assert.deepEqual(hostCloses(a), { failed: [], answers: [] });
+      await until(() => a2.home.length === 1, 5_000, 'the reply the host tab left unread goes to the node');
+      nodeSends(a, b, a2.home[0]!);
+      assert.deepEqual(await q.outcome, { ok: true, d: 'done:crossed' });
+      assert.equal(a.handedOn.length, 0);
+    } finally {
+      mc.port1.close();
+    }
+  });
+
+  test('the second tab parks with it running: it answers through the node when it runs again, and the host tab writes nothing', async () => {
+    const h = held();
+    const { a, b, a2, mc } = await twoTabs(h.fn);
+    try {
+      const q = await ask(a, b, 'parked');
+      assert.equal(a.fast.take(KEY, q.frame), true);
+      await until(() => h.runs.length === 1, 5_000, 'the second tab runs it');
+      const n = a.wire.length;
+      a2.fast.relays.closeAll('parked');
+      await until(() => dropped(a, 'fast:handler-parked') === 1, 5_000, 'the host tab hears it parked with it running');
+      h.release();
+      await until(() => a2.home.length === 1, 5_000, 'back, it hands its answer to the node');
+      nodeSends(a, b, a2.home[0]!);
+      assert.deepEqual(await q.outcome, { ok: true, d: 'done:parked' });
+      assert.equal(a.wire.length, n);
+      assert.equal(a.handedOn.length, 0, 'not run elsewhere');
+      // Parked again with another running, then closed for good before it finished: failed in its closing.
+      const h2 = held();
+      const s = await twoTabs(h2.fn);
+      const q2 = await ask(s.a, s.b, 'parked-then-closed');
+      assert.equal(s.a.fast.take(KEY, q2.frame), true);
+      await until(() => h2.runs.length === 1, 5_000, 'runs');
+      s.a2.fast.relays.closeAll('parked');
+      const left = s.a2.fast.leave();
+      assert.equal(left.failed.length, 1, 'named in its closing');
+      nodeSends(s.a, s.b, { ...left.failed[0]!, failed: true });
+      assert.equal((await q2.outcome).code, 'HANDLER_CLOSED');
+      h2.release();
+      await until(() => s.a2.fast.status().viaTabRequests === 1, 5_000, 'the handler returned');
+      await nextTask();
+      assert.deepEqual(s.a2.home, [], 'its late answer not handed over');
+      s.mc.port1.close();
+    } finally {
+      mc.port1.close();
+    }
+  });
+});
