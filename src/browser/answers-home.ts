@@ -75,7 +75,7 @@ export class AnswersHome {
     }
     // The core checks the rest (id, data, code) and counts what it sends, refuses or cannot route.
     try {
-      void node.answerTaken(r.peer, r.rid, answer, r.sealed !== false).catch(() => undefined);
+      void node.answerTaken(r.peer, r.rid, answer).catch(() => undefined);
     } catch {
       this.stats.refused++;
       return false;

@@ -280,7 +280,7 @@ export class FastPath implements RtcTap {
       if (!this.fresh(g, p)) return;
       this.stats.received++;
       this.traffic.note(g.peer);
-      return this.peerRequests.run(g, r, to, !('payload' in p), frame);
+      return this.peerRequests.run(g, r, to, frame);
     }
     const r = Payload.response.decode(plain);
     if (!r) return this.drop('fast:bad-payload');

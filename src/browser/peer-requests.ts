@@ -34,12 +34,12 @@ export class PeerRequests {
 
   /**
    * Runs request `r` from the peer of grant `g`, taken off its link, where the node said (`self`,
-   * or a relay channel); `sealed`: how it came (an answer the node sends goes the same way).
+   * or a relay channel).
    */
-  run(g: Grant, r: RequestPayload, to: string, sealed: boolean, frame: Uint8Array): void {
+  run(g: Grant, r: RequestPayload, to: string, frame: Uint8Array): void {
     const { h } = this;
     // Owed until written: should the link or this tab go first, the node answers it.
-    const token = this.owed.take({ peer: g.peer, rid: r.requestId, sealed }, to === 'self');
+    const token = this.owed.take({ peer: g.peer, rid: r.requestId }, to === 'self');
     // The handler runs beside the next packets, as the node's do; its answer goes back sealed here.
     const answer = (ok: boolean, data: AppData, relayed: boolean, code?: string): Promise<void> => {
       checkData(data);
@@ -68,7 +68,7 @@ export class PeerRequests {
     }
     // One leg to the handling tab and one back. Its data moves there: a copy of its own, not a view into the frame.
     const data = r.data instanceof Uint8Array ? r.data.slice() : r.data;
-    void h.relays.ask(to, g.peer, r.port, data, r.requestId, sealed).then((o) => {
+    void h.relays.ask(to, g.peer, r.port, data, r.requestId).then((o) => {
       // This tab parked or closed first: the tab running it answers through the node (relay-channel.ts).
       if (o === 'left') return this.owed.settled(token);
       // That tab parked with it running: it answers through the node when it comes back.

@@ -74,11 +74,14 @@ export type TabRequest =
   | { op: 'fast-traffic'; peers: string[] }
   | { op: 'bye' };
 
-/** A peer's request a tab's data plane took: `rid` is the peer's request id; `sealed`: it came sealed (else in the clear inside a bound channel). */
+/**
+ * A peer's request a tab's data plane took: `rid` is the peer's request id. A tab takes only a
+ * sealed request or one in the clear inside a channel bound to the peer, both of which the core
+ * counts as sealed (e2e.ts `open`), so the node's answer for it is always sealed (or direct).
+ */
 export interface TakenRequest {
   peer: string;
   rid: number;
-  sealed: boolean;
 }
 
 /** Its answer: a value, or a failure (`data` its message) with a code a node may give. */

@@ -36,9 +36,9 @@ type RelayMessage =
   | { t: 'data'; from: string; port: number; data: AppData }
   /**
    * A request to this tab's app that the host tab opened: this tab handles its port (the node said
-   * so). `rid`: the peer's request id, `sealed`: how it came, for an answer the node sends instead.
+   * so). `rid`: the peer's request id, for an answer the node sends instead.
    */
-  | { t: 'request'; id: number; from: string; port: number; data: AppData; rid: number; sealed: boolean }
+  | { t: 'request'; id: number; from: string; port: number; data: AppData; rid: number }
   /** The outcome of `request` `id`; `unhandled`: this tab has no handler for it any more (nothing ran). */
   | { t: 'reply'; id: number; ok: boolean; data: AppData; unhandled?: true }
   /**
@@ -173,11 +173,11 @@ export class RelayChannel {
    * `parked` when the tab parked with the handler running, `closed` when it closed with it running.
    * `data` is moved: the caller's own.
    */
-  ask(from: string, port: number, data: AppData, rid: number, sealed: boolean): Promise<AskOutcome> {
+  ask(from: string, port: number, data: AppData, rid: number): Promise<AskOutcome> {
     if (this.closed) return Promise.resolve('not-run');
     const id = this.nextAsk++;
     const outcome = new Promise<AskOutcome>((settle) => this.asks.set(id, settle));
-    const m: RelayMessage = { t: 'request', id, from, port, data, rid, sealed };
+    const m: RelayMessage = { t: 'request', id, from, port, data, rid };
     try {
       this.port.postMessage(m, data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : []);
     } catch {
@@ -249,7 +249,7 @@ export class RelayChannel {
     if (m.t === 'bye') return this.close({ running: Array.isArray(m.running) ? m.running : [], closing: m.closing === true, asked: Array.isArray(m.asked) ? m.asked : [] });
     if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data, typeof m.code === 'string' ? m.code : undefined);
     if (m.t === 'data') return this.host.relayedData(m.from, m.port, m.data);
-    if (m.t === 'request') return void this.run(m.id, m.from, m.port, m.data, { peer: m.from, rid: m.rid, sealed: m.sealed !== false });
+    if (m.t === 'request') return void this.run(m.id, m.from, m.port, m.data, { peer: m.from, rid: m.rid });
     if (m.t === 'reply') {
       if (!this.asks.has(m.id)) return this.host.stray('fast:stray-reply');
       return this.settleAsk(m.id, m.unhandled === true ? 'not-run' : { ok: m.ok === true, data: m.data });

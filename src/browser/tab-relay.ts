@@ -84,11 +84,11 @@ export class TabRelays<G> implements RelayHost {
   }
 
   /** Host role: asks the tab on channel `ch` to run its handler (see RelayChannel.ask). */
-  ask(ch: string, from: string, port: number, data: AppData, rid: number, sealed: boolean): Promise<AskOutcome> {
+  ask(ch: string, from: string, port: number, data: AppData, rid: number): Promise<AskOutcome> {
     const c = this.channels.get(ch);
     if (!c || c.closed) return Promise.resolve('not-run');
     this.stats.relayedRequests++;
-    return c.ask(from, port, data, rid, sealed);
+    return c.ask(from, port, data, rid);
   }
 
   /** The node's list of this app's listening tabs (null: leave the app's datagrams to the node). */

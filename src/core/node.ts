@@ -366,8 +366,8 @@ export class MeshNode {
   }
 
   /** Answers `to`'s request `requestId`, which a tab's data plane took and cannot answer itself (services.ts answerTaken). */
-  answerTaken(to: string, requestId: number, answer: TakenAnswer, sealed: boolean): Promise<boolean> {
-    return this.services.answerTaken(to, requestId, answer, sealed);
+  answerTaken(to: string, requestId: number, answer: TakenAnswer): Promise<boolean> {
+    return this.services.answerTaken(to, requestId, answer);
   }
 
   // ---------------------------------------------------------------- observation

@@ -263,16 +263,17 @@ export class Services {
    * Answers request `requestId` of node `to`, which this node never saw: a browser tab's data
    * plane took it off a link the tab hosts (docs/DATA-PLANE.md) and its answer cannot go back
    * the way the request came (the tab closed mid-run, or the channel to the tab that took it
-   * went). The Response goes out as the node's own answer to a request does (onRequest): sealed,
-   * or in the clear where `sealed` is false (the request came in the clear inside a channel bound
-   * to `to`), over whatever link or relay reaches `to` now. A failure carries only a code a node
+   * went). The Response goes out as the node's own answer to a sealed request does (onRequest),
+   * over whatever link or relay reaches `to` now: sealed, or in the clear only inside a channel
+   * bound to `to`. A tab takes only requests that came sealed or in the clear inside such a
+   * channel, which the node itself counts as sealed (e2e.ts `open`); its answer is never sent in
+   * plaintext, which through a relay would show the relay what the tab answered. A failure carries only a code a node
    * may give (errors.ts remoteCode). Each (to, requestId) goes out at most once: a second is a
    * counted drop and resolves false. Resolves true once the Response left this node.
    */
-  answerTaken(to: string, requestId: number, answer: TakenAnswer, sealed: boolean): Promise<boolean> {
+  answerTaken(to: string, requestId: number, answer: TakenAnswer): Promise<boolean> {
     const dst = this.host.checkTarget(to);
     if (!isUint(requestId)) throw MeshError.invalid(`a request id is an unsigned integer, got ${String(requestId)}`);
-    if (typeof sealed !== 'boolean') throw MeshError.invalid('sealed must be a boolean');
     let response: Uint8Array;
     if (answer.ok === true) {
       checkData(answer.data);
@@ -288,7 +289,7 @@ export class Services {
         this.host.drop('taken-answer-twice');
         return false;
       }
-      return this.originateSealed(dst, PacketKind.Response, response, this.host.settings.requestTimeoutMs, sealed ? undefined : 'plaintext').then(
+      return this.originateSealed(dst, PacketKind.Response, response, this.host.settings.requestTimeoutMs).then(
         () => this.host.run(() => (this.host.counters.takenAnswers++, true)),
         (err: unknown) => this.host.run(() => this.host.drop('reply-unroutable')).then(() => Promise.reject(err)),
       );

@@ -51,27 +51,27 @@ describe('a node answers a request a tab took (answerTaken)', () => {
   it("sends the requester the value, sealed as the node's own answers, once", async () => {
     const { rid, reply } = await unanswered();
     const sealed = b.status().e2e.sealed;
-    assert.equal(await run(b.answerTaken(a.id, rid, { ok: true, data: 'from the tab' }, true), 'answerTaken'), true);
+    assert.equal(await run(b.answerTaken(a.id, rid, { ok: true, data: 'from the tab' }), 'answerTaken'), true);
     assert.equal(await run(reply, 'the reply'), 'from the tab');
     assert.equal(b.counters.takenAnswers, 1, 'counted');
     assert.equal(b.status().e2e.sealed - sealed, 1, 'sealed to A');
     // A second answer to the same request: refused and counted, and A hears nothing more.
     const late = a.counters.dropped('late-response');
-    assert.equal(await run(b.answerTaken(a.id, rid, { ok: true, data: 'again' }, true), 'answerTaken again'), false);
+    assert.equal(await run(b.answerTaken(a.id, rid, { ok: true, data: 'again' }), 'answerTaken again'), false);
     assert.equal(b.counters.dropped('taken-answer-twice'), 1);
     assert.equal(b.counters.takenAnswers, 1, 'not sent');
     const probe = await unanswered(); // a packet after it on the same way: by then a second answer would have come
-    await run(b.answerTaken(a.id, probe.rid, { ok: true, data: 'probe' }, true), 'probe');
+    await run(b.answerTaken(a.id, probe.rid, { ok: true, data: 'probe' }), 'probe');
     assert.equal(await run(probe.reply, 'probe reply'), 'probe');
     assert.equal(a.counters.dropped('late-response'), late, 'A got no second answer');
   });
 
   it('sends a failure with HANDLER_CLOSED, which the requester rejects with', async () => {
     const { rid, reply } = await unanswered();
-    await run(b.answerTaken(a.id, rid, { ok: false, message: 'the tab closed mid-run', code: 'HANDLER_CLOSED' }, true), 'answerTaken');
+    await run(b.answerTaken(a.id, rid, { ok: false, message: 'the tab closed mid-run', code: 'HANDLER_CLOSED' }), 'answerTaken');
     await assert.rejects(run(reply, 'the reply'), (err: unknown) => isCode('HANDLER_CLOSED')(err) && /the tab closed mid-run/.test((err as Error).message));
     const other = await unanswered();
-    await run(b.answerTaken(a.id, other.rid, { ok: false, message: 'the handler threw' }, true), 'answerTaken');
+    await run(b.answerTaken(a.id, other.rid, { ok: false, message: 'the handler threw' }), 'answerTaken');
     await assert.rejects(run(other.reply, 'the reply'), isCode('REMOTE_ERROR'));
   });
 
@@ -79,18 +79,17 @@ describe('a node answers a request a tab took (answerTaken)', () => {
     const sent = b.counters.takenAnswers;
     const ok = { ok: true as const, data: 'x' };
     const refusals: [() => Promise<unknown>, MeshErrorCode][] = [
-      [() => b.answerTaken('not an id', 1, ok, true), 'INVALID_ARGUMENT'],
-      [() => b.answerTaken(a.id, -1, ok, true), 'INVALID_ARGUMENT'],
-      [() => b.answerTaken(a.id, 1.5, ok, true), 'INVALID_ARGUMENT'],
-      [() => b.answerTaken(a.id, 2 ** 64, ok, true), 'INVALID_ARGUMENT'],
-      [() => b.answerTaken(a.id, 1, ok, 'yes' as unknown as boolean), 'INVALID_ARGUMENT'],
-      [() => b.answerTaken(a.id, 1, { ok: 'yes' } as never, true), 'INVALID_ARGUMENT'],
-      [() => b.answerTaken(a.id, 1, { ok: true, data: 42 } as never, true), 'INVALID_ARGUMENT'],
-      [() => b.answerTaken(a.id, 1, { ok: true, data: new Uint8Array(MAX_PAYLOAD_BYTES + 1) }, true), 'PAYLOAD_TOO_LARGE'],
-      [() => b.answerTaken(a.id, 1, { ok: false, message: 7 } as never, true), 'INVALID_ARGUMENT'],
+      [() => b.answerTaken('not an id', 1, ok), 'INVALID_ARGUMENT'],
+      [() => b.answerTaken(a.id, -1, ok), 'INVALID_ARGUMENT'],
+      [() => b.answerTaken(a.id, 1.5, ok), 'INVALID_ARGUMENT'],
+      [() => b.answerTaken(a.id, 2 ** 64, ok), 'INVALID_ARGUMENT'],
+      [() => b.answerTaken(a.id, 1, { ok: 'yes' } as never), 'INVALID_ARGUMENT'],
+      [() => b.answerTaken(a.id, 1, { ok: true, data: 42 } as never), 'INVALID_ARGUMENT'],
+      [() => b.answerTaken(a.id, 1, { ok: true, data: new Uint8Array(MAX_PAYLOAD_BYTES + 1) }), 'PAYLOAD_TOO_LARGE'],
+      [() => b.answerTaken(a.id, 1, { ok: false, message: 7 } as never), 'INVALID_ARGUMENT'],
       // Only a code a node may give crosses (errors.ts remoteCode): never one that passes for the requester's own.
-      [() => b.answerTaken(a.id, 1, { ok: false, message: 'x', code: 'TIMEOUT' }, true), 'INVALID_ARGUMENT'],
-      [() => b.answerTaken(a.id, 1, { ok: false, message: 'x', code: 'UNREACHABLE' }, true), 'INVALID_ARGUMENT'],
+      [() => b.answerTaken(a.id, 1, { ok: false, message: 'x', code: 'TIMEOUT' }), 'INVALID_ARGUMENT'],
+      [() => b.answerTaken(a.id, 1, { ok: false, message: 'x', code: 'UNREACHABLE' }), 'INVALID_ARGUMENT'],
     ];
     for (const [call, code] of refusals) await assert.rejects(Promise.resolve().then(call), isCode(code));
     assert.equal(b.counters.takenAnswers, sent, 'nothing sent');

@@ -14,9 +14,9 @@ const P = 'a'.repeat(64);
 const Q = 'b'.repeat(64);
 
 function node() {
-  const sent: { to: string; rid: number; answer: TakenAnswer; sealed: boolean }[] = [];
+  const sent: { to: string; rid: number; answer: TakenAnswer }[] = [];
   const n = {
-    answerTaken: (to: string, rid: number, answer: TakenAnswer, sealed: boolean) => (sent.push({ to, rid, answer, sealed }), Promise.resolve(true)),
+    answerTaken: (to: string, rid: number, answer: TakenAnswer) => (sent.push({ to, rid, answer }), Promise.resolve(true)),
   } as unknown as MeshNode;
   return { n, sent };
 }
@@ -27,17 +27,17 @@ describe("the worker sends its tabs' lost answers", () => {
     const { n, sent } = node();
     const t1 = { tabId: 't1', origin: undefined };
     home.granted('t1', P);
-    home.answer(n, t1, { peer: P, rid: 7, sealed: true, ok: true, data: 'v' });
-    assert.deepEqual(sent, [{ to: P, rid: 7, answer: { ok: true, data: 'v' }, sealed: true }]);
-    home.answer(n, t1, { peer: Q, rid: 8, sealed: true, ok: true, data: 'v' });
-    home.answer(n, { tabId: 't2', origin: undefined }, { peer: P, rid: 9, sealed: true, ok: true, data: 'v' });
-    home.answer(n, { tabId: 't1', origin: 'https://other.example' }, { peer: P, rid: 10, sealed: true, ok: true, data: 'v' });
+    home.answer(n, t1, { peer: P, rid: 7, ok: true, data: 'v' });
+    assert.deepEqual(sent, [{ to: P, rid: 7, answer: { ok: true, data: 'v' } }]);
+    home.answer(n, t1, { peer: Q, rid: 8, ok: true, data: 'v' });
+    home.answer(n, { tabId: 't2', origin: undefined }, { peer: P, rid: 9, ok: true, data: 'v' });
+    home.answer(n, { tabId: 't1', origin: 'https://other.example' }, { peer: P, rid: 10, ok: true, data: 'v' });
     home.answer(n, t1, null as never);
     assert.equal(sent.length, 1, 'nothing more sent');
     assert.deepEqual(home.stats, { failed: 0, answered: 1, refused: 4 });
     // A failure keeps its code, in the clear when the request came so.
-    home.answer(n, t1, { peer: P, rid: 11, sealed: false, ok: false, data: 'closed', code: 'HANDLER_CLOSED' });
-    assert.deepEqual(sent[1], { to: P, rid: 11, answer: { ok: false, message: 'closed', code: 'HANDLER_CLOSED' }, sealed: false });
+    home.answer(n, t1, { peer: P, rid: 11, ok: false, data: 'closed', code: 'HANDLER_CLOSED' });
+    assert.deepEqual(sent[1], { to: P, rid: 11, answer: { ok: false, message: 'closed', code: 'HANDLER_CLOSED' } });
   });
 
   test("a closing tab's requests: those it ran fail with HANDLER_CLOSED, its unwritten answers are sent; also after its lock told of its death, not once the grace is over", () => {
@@ -48,14 +48,14 @@ describe("the worker sends its tabs' lost answers", () => {
       const t1 = { tabId: 't1', origin: undefined };
       home.granted('t1', P);
       home.tabGone('t1'); // the lock first (Firefox), then the closing
-      home.closing(n, t1, { failed: [{ peer: P, rid: 1, sealed: true }], answers: [{ peer: P, rid: 2, sealed: true, ok: true, data: 'v' }] });
+      home.closing(n, t1, { failed: [{ peer: P, rid: 1 }], answers: [{ peer: P, rid: 2, ok: true, data: 'v' }] });
       assert.deepEqual(
         sent.map((s) => [s.rid, s.answer.ok, s.answer.ok ? s.answer.data : s.answer.code]),
         [[1, false, 'HANDLER_CLOSED'], [2, true, 'v']],
       );
       assert.deepEqual(home.stats, { failed: 1, answered: 1, refused: 0 });
       mock.timers.tick(10_000);
-      home.closing(n, t1, { failed: [{ peer: P, rid: 3, sealed: true }], answers: [] });
+      home.closing(n, t1, { failed: [{ peer: P, rid: 3 }], answers: [] });
       assert.equal(sent.length, 2, 'a tab long dead is granted nothing');
       assert.equal(home.stats.refused, 1);
       home.closing(n, t1, 'garbage');
