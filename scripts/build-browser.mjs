@@ -4,9 +4,13 @@
 // `--outdir=DIR`: only the browser bundles, into DIR instead of dist/browser (the bench builds
 // its own copy there: every browser test file rebuilds dist/browser, deleting it first, so a
 // bench serving dist/browser while tests run in the same checkout loses its files mid-run).
+// `--no-types`: all but the type declarations, which are most of the build's time (tsc: about 6 s
+// of CPU of 7, 23 s at load 12); the browser tests build so, once per test file, and keep
+// dist/browser/types as `npm run build` (npm install) last wrote it: no test reads them but
+// test/package/pack.test.ts, which packs the tree npm install built.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lazyStreams, streamsFromNode } from './streams-build.mjs';
@@ -34,9 +38,12 @@ const lazyExternal = {
 
 const outArg = process.argv.find((a) => a.startsWith('--outdir='))?.slice('--outdir='.length);
 const outdir = outArg ? resolve(outArg) : `${root}/dist/browser`;
+const types = !process.argv.includes('--no-types');
 
-// Start clean: no file of an older build (they used to include content-named chunks) lingers.
-rmSync(outdir, { recursive: true, force: true });
+// Start clean: no file of an older build (they used to include content-named chunks) lingers;
+// without a build of the declarations, those that are there stay.
+if (types) rmSync(outdir, { recursive: true, force: true });
+else if (existsSync(outdir)) for (const f of readdirSync(outdir).filter((n) => n !== 'types')) rmSync(`${outdir}/${f}`, { recursive: true, force: true });
 
 // The tab module: one file with no static imports, so a page fetches it in one round trip (a
 // module that imports chunks costs a second round before it runs: docs/BENCHMARKS.md, "Time to
@@ -87,11 +94,13 @@ await build({
   }],
 });
 
-execFileSync(
-  process.execPath,
-  [
-    'node_modules/typescript/bin/tsc', '-p', 'tsconfig.browser.json',
-    '--noEmit', 'false', '--declaration', '--emitDeclarationOnly', '--outDir', 'dist/browser/types',
-  ],
-  { cwd: root, stdio: 'inherit' },
-);
+if (types) {
+  execFileSync(
+    process.execPath,
+    [
+      'node_modules/typescript/bin/tsc', '-p', 'tsconfig.browser.json',
+      '--noEmit', 'false', '--declaration', '--emitDeclarationOnly', '--outDir', 'dist/browser/types',
+    ],
+    { cwd: root, stdio: 'inherit' },
+  );
+}
