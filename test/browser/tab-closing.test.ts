@@ -137,35 +137,43 @@ for (const engine of ENGINES) {
 
     test('a handler mid-run when its tab closes is not run again, its requester gets HANDLER_CLOSED; what the tab never started goes to the other tab at once, each run once', () =>
       withLogs(async () => {
-        const { ctx, a1, a2 } = await twoTabs('closing');
-        const before = await gone(a2.page);
-        const { outcomes, sent } = await closeWhileAsked(
-          a1,
-          a2,
-          async () => {
-            await a1.page.evaluate((ms) => void (document.documentElement.dataset.holdPagehide = String(ms)), HOLD_MS);
-            await a1.page.close();
-          },
-          (g) => g.closing > before.closing && g.failed > before.failed,
-        );
-        const after = await gone(a2.page);
-        console.log(`# ${engine}, closing: ${sent} quick requests; worker: ${JSON.stringify(after)}`);
-        assert.deepEqual(outcomes.get('slow'), { ok: false, code: 'HANDLER_CLOSED' }, "slow's requester is told its tab closed mid-run");
-        const counts = await starts(a2.page);
-        assert.equal(counts['slow'], 1, 'slow started once, in A1: A2 never ran it');
-        for (let i = 0; i < sent; i++) {
-          assert.deepEqual(outcomes.get(`q${i}`), { ok: true, value: `done:q${i}` }, `q${i} answered`);
-          assert.equal(counts[`q${i}`], 1, `q${i} run exactly once`);
+        // In Chromium the case of requests A1 never started needs some to be asked during A1's
+        // held pagehide, and they come from this process over the server's WebSocket: at load the
+        // 250 ms can pass with none (moved 0 once in 11 runs at load 4-9, every other check held).
+        // So the scenario runs again, on fresh tabs, until one has such requests: at most 3 times.
+        for (let attempt = 1; ; attempt++) {
+          const { ctx, a1, a2 } = await twoTabs(`closing${attempt}`);
+          const before = await gone(a2.page);
+          const { outcomes, sent } = await closeWhileAsked(
+            a1,
+            a2,
+            async () => {
+              await a1.page.evaluate((ms) => void (document.documentElement.dataset.holdPagehide = String(ms)), HOLD_MS);
+              await a1.page.close();
+            },
+            (g) => g.closing > before.closing && g.failed > before.failed,
+          );
+          const after = await gone(a2.page);
+          console.log(`# ${engine}, closing (attempt ${attempt}): ${sent} quick requests; worker: ${JSON.stringify(after)}`);
+          assert.deepEqual(outcomes.get('slow'), { ok: false, code: 'HANDLER_CLOSED' }, "slow's requester is told its tab closed mid-run");
+          const counts = await starts(a2.page);
+          assert.equal(counts['slow'], 1, 'slow started once, in A1: A2 never ran it');
+          for (let i = 0; i < sent; i++) {
+            assert.deepEqual(outcomes.get(`q${i}`), { ok: true, value: `done:q${i}` }, `q${i} answered`);
+            assert.equal(counts[`q${i}`], 1, `q${i} run exactly once`);
+          }
+          assert.equal(after.closing - before.closing, 1, 'A1 said it was closing');
+          assert.equal(after.failed - before.failed, 1, 'one request failed: slow');
+          assert.equal(after.afterGrace - before.afterGrace, 0, 'none waited for a grace');
+          await ctx.close();
+          // Firefox runs A1, A2 and the worker in one content process, and the worker's WebSocket
+          // input goes through its main thread: while A1's pagehide holds that thread the worker
+          // gets no request to ask A1 (moved was 0 in each Firefox run). In Chromium the worker runs
+          // in A2's process and keeps asking A1.
+          const moved = after.moved - before.moved;
+          if (engine !== 'chromium' || moved >= 1) break;
+          assert.ok(attempt < 3, `requests asked of A1 and never started went to A2 at its closing: none asked during the pagehide in ${attempt} attempts`);
         }
-        assert.equal(after.closing - before.closing, 1, 'A1 said it was closing');
-        assert.equal(after.failed - before.failed, 1, 'one request failed: slow');
-        // Firefox runs A1, A2 and the worker in one content process, and the worker's WebSocket
-        // input goes through its main thread: while A1's pagehide holds that thread the worker
-        // gets no request to ask A1 (moved was 0 in each Firefox run). In Chromium the worker runs
-        // in A2's process and keeps asking A1.
-        if (engine === 'chromium') assert.ok(after.moved - before.moved >= 1, `requests asked of A1 and never started went to A2 at its closing (${after.moved - before.moved})`);
-        assert.equal(after.afterGrace - before.afterGrace, 0, 'none waited for a grace');
-        await ctx.close();
       }));
 
     if (engine === 'chromium') {
