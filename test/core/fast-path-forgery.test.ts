@@ -15,7 +15,7 @@ import type { MeshError } from '../../src/core/errors.js';
 import { PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
 import { laneOf } from '../../src/core/replay-guard.js';
-import { dropped, type End, KEY, lastPacket, noNode, otherTab, pair, type TabHandler } from '../helpers/fast-path-ends.js';
+import { dropped, type End, KEY, lastPacket, noNode, hostWithRelayedTab, otherTab, pair, type TabHandler } from '../helpers/fast-path-ends.js';
 import { until } from '../helpers/wait.js';
 
 describe('host tab data plane: forged, altered and replayed packets', () => {
@@ -330,12 +330,7 @@ describe('host tab data plane: forged, altered and replayed packets', () => {
   describe("an app with several tabs: the peer's requests go from the host tab to the handling tab the node names", () => {
     /** A's host tab (its app has two tabs) and a second tab handling port 1 behind channel r1; B on the other end of the link. */
     async function setUp(handler: TabHandler) {
-      const [a, b] = await pair();
-      a.fast.grant({ ...a.grant, inbound: false });
-      const a2 = otherTab(a, 'r1', 3, handler);
-      const mc = new MessageChannel();
-      a.fast.relays.open('r1', mc.port1);
-      a2.fast.relays.open('r1', mc.port2);
+      const { a, b, a2, mc } = await hostWithRelayedTab(handler, false);
       /** B's request to A's app on port 1; resolves once written, with B's outcome. */
       const ask = async (data: string, timeoutMs = 5_000) => {
         const n = b.wire.length;

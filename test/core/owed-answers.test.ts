@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { MeshError } from '../../src/core/errors.js';
 import type { OwedAnswer, TakenRequest } from '../../src/browser/protocol.js';
-import { dropped, type End, KEY, noNode, otherTab, pair, type TabHandler } from '../helpers/fast-path-ends.js';
+import { dropped, type End, KEY, noNode, hostWithRelayedTab, otherTab, pair, type TabHandler } from '../helpers/fast-path-ends.js';
 import { until } from '../helpers/wait.js';
 
 /** A handler that waits to be released; counts its runs and its returns. */
@@ -42,18 +42,6 @@ function nodeSends(a: End, b: End, x: OwedAnswer | (TakenRequest & { failed: tru
   assert.equal(x.peer, b.id, 'for B');
   if ('failed' in x) b.fast.answeredByNode(x.rid, a.id, false, 'closed', 'HANDLER_CLOSED');
   else b.fast.answeredByNode(x.rid, a.id, x.ok, x.data, x.code);
-}
-
-/** A's host tab (its app has a second tab, which handles port 1 behind channel r1) and B. */
-async function twoTabs(handler: TabHandler) {
-  const [a, b] = await pair();
-  a.fast.grant({ ...a.grant, inbound: false });
-  const a2 = otherTab(a, 'r1', 3, handler);
-  const mc = new MessageChannel();
-  a.fast.relays.open('r1', mc.port1);
-  a2.fast.relays.open('r1', mc.port2);
-  a.fast.relays.setHandlers([[1, 'r1']]);
-  return { a, b, a2, mc };
 }
 
 /** The host tab closes as at its pagehide: its links first, then its channels and its `closing`. */
@@ -102,7 +90,7 @@ describe('a peer request whose answer lost its way', () => {
 
   test('the host tab closes while the second tab runs it: the second tab hands its answer to the node; the host tab names nothing', async () => {
     const h = held();
-    const { a, b, a2, mc } = await twoTabs(h.fn);
+    const { a, b, a2, mc } = await hostWithRelayedTab(h.fn);
     try {
       const q = await ask(a, b, 'relayed');
       assert.equal(a.fast.take(KEY, q.frame), true);
@@ -123,7 +111,7 @@ describe('a peer request whose answer lost its way', () => {
 
   test('the second tab replied and the host tab closed before reading it: the reply goes to the node', async () => {
     const h = held();
-    const { a, b, a2, mc } = await twoTabs(h.fn);
+    const { a, b, a2, mc } = await hostWithRelayedTab(h.fn);
     try {
       const q = await ask(a, b, 'crossed');
       assert.equal(a.fast.take(KEY, q.frame), true);
@@ -147,7 +135,7 @@ describe('a peer request whose answer lost its way', () => {
 
   test('the second tab parks with it running: it answers through the node when it runs again, and the host tab writes nothing', async () => {
     const h = held();
-    const { a, b, a2, mc } = await twoTabs(h.fn);
+    const { a, b, a2, mc } = await hostWithRelayedTab(h.fn);
     try {
       const q = await ask(a, b, 'parked');
       assert.equal(a.fast.take(KEY, q.frame), true);
@@ -163,7 +151,7 @@ describe('a peer request whose answer lost its way', () => {
       assert.equal(a.handedOn.length, 0, 'not run elsewhere');
       // Parked again with another running, then closed for good before it finished: failed in its closing.
       const h2 = held();
-      const s = await twoTabs(h2.fn);
+      const s = await hostWithRelayedTab(h2.fn);
       const q2 = await ask(s.a, s.b, 'parked-then-closed');
       assert.equal(s.a.fast.take(KEY, q2.frame), true);
       await until(() => h2.runs.length === 1, 5_000, 'runs');

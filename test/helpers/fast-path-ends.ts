@@ -53,6 +53,22 @@ export function otherTab(host: End, via: string, lane: number, handler?: TabHand
   return end;
 }
 
+/**
+ * A's host tab, whose app has a second tab `a2` behind relay channel r1 (handling port 1 with
+ * `handler`), and B on the other end of the link. `routes`: the node has named r1 as port 1's
+ * handling tab; without it, the host tab has no route to hand the peer's requests on by.
+ */
+export async function hostWithRelayedTab(handler: TabHandler, routes = true) {
+  const [a, b] = await pair();
+  a.fast.grant({ ...a.grant, inbound: false });
+  const a2 = otherTab(a, 'r1', 3, handler);
+  const mc = new MessageChannel();
+  a.fast.relays.open('r1', mc.port1);
+  a2.fast.relays.open('r1', mc.port2);
+  if (routes) a.fast.relays.setHandlers([[1, 'r1']]);
+  return { a, b, a2, mc };
+}
+
 /** Two ends of one link; `bound`: its DTLS channel is bound to both (packets in the clear), with the pair key too or not. */
 export async function pair(bound = false, sealing = true): Promise<[End, End]> {
   const made = await Promise.all(
