@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { MeshError } from '../../src/core/errors.js';
 import type { OwedAnswer, TakenRequest } from '../../src/browser/protocol.js';
-import { dropped, type End, KEY, noNode, hostWithRelayedTab, otherTab, pair, type TabHandler } from '../helpers/fast-path-ends.js';
+import { dropped, type End, KEY, noNode, hostWithRelayedTab, pair, type TabHandler } from '../helpers/fast-path-ends.js';
 import { until } from '../helpers/wait.js';
 
 /** A handler that waits to be released; counts its runs and its returns. */
