@@ -36,6 +36,8 @@ export interface FastTab {
   readonly app: string;
   readonly alive: boolean;
   readonly parked: boolean;
+  /** It told the node it parks or closes, after posting its relay channels' `bye`s (relay-grants.ts). */
+  readonly saidLeaving: boolean;
   /** Undefined for a page of the node's own origin. */
   readonly origin: string | undefined;
   readonly fastPath: boolean;

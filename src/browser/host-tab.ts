@@ -15,6 +15,8 @@ export class TabSession implements RtcHostTab, FastTab {
   listening = false;
   /** Frozen or in the back/forward cache: hosts nothing and answers nothing until it says hello again. */
   parked = false;
+  /** It said `closing` (its pagehide, or close()). */
+  closingSaid = false;
   hidden = false;
   readonly lockAbort = new AbortController();
 
@@ -27,6 +29,11 @@ export class TabSession implements RtcHostTab, FastTab {
     /** The app's origin when it came through the hub; undefined for this origin's own pages. */
     readonly origin: string | undefined,
   ) {}
+
+  /** It told the node it parks or closes; its relay channels' `bye`s went before that (mesh.ts). */
+  get saidLeaving(): boolean {
+    return this.parked || this.closingSaid;
+  }
 
   openRtc(key: string, peer: string, initiator: boolean, port: MessagePort, iceServers: RTCIceServer[]): void {
     this.conn.post({ ev: 'rtc-open', key, peer, initiator, port, iceServers }, [port]);

@@ -336,6 +336,7 @@ export class NodeHost {
   private tabClosing(tab: TabSession, started: number[], taken: unknown): void {
     // First, while the node still knows which peers the tab was granted.
     this.answers.closing(this.node, tab, taken);
+    tab.closingSaid = true;
     tab.lockAbort.abort();
     if (tab.alive) this.tabDied(tab, started);
     else this.handlers.closed(tab, started);

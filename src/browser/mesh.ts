@@ -305,7 +305,7 @@ export class Mesh {
         // Through the loading promise too: the channel is open before a grant that names it.
         return void this.fastPath().then((f) => f.relays.open(m.ch, m.port as MessagePort), () => (m.port as MessagePort).close());
       case 'relay-close':
-        return void this.fastLoading?.then((f) => f.relays.close(m.ch), () => undefined);
+        return void this.fastLoading?.then((f) => f.relays.close(m.ch, m.said === true), () => undefined);
       case 'fast-listeners':
         return void this.fastLoading?.then((f) => f.relays.setListeners(m.tabs), () => undefined);
       case 'fast-handlers':

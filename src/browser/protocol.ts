@@ -140,8 +140,11 @@ export type HostEvent =
   | { ev: 'fast-revoke'; key: string; reason: string }
   /** One end of a MessageChannel to another tab of this node (tab-relay.ts): the relay channel `ch`. */
   | { ev: 'relay-port'; ch: string; port: unknown }
-  /** The tab at the other end of relay channel `ch` is gone or parked: what waits on it fails over to the node. */
-  | { ev: 'relay-close'; ch: string }
+  /**
+   * The tab at the other end of relay channel `ch` is gone or parked: what waits on it fails over
+   * to the node. `said`: it told the node so, after posting its `bye` on the channel.
+   */
+  | { ev: 'relay-close'; ch: string; said?: true }
   /**
    * To a host tab whose app has several tabs: where a datagram to the app goes (`self`, or relay
    * channels), all its listening tabs; null: the node hands the app's datagrams out.

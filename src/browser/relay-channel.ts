@@ -27,6 +27,13 @@ const WINDOW = 1024 * 1024;
  * (its `bye` names what it asked and had no reply to): a few ms of replies at most are at stake.
  */
 const REPLIES_KEPT = 64;
+/**
+ * How long a channel whose other tab said it parks or closes waits for that tab's `bye` after the
+ * worker's `relay-close` (`awaitBye`). The `bye` was posted first, but on another port than the
+ * worker's message, and the engine may deliver the two in either order; it is normally a task
+ * away. Past this, the channel closes as for a tab that died without a word.
+ */
+export const BYE_WAIT_MS = 1_000;
 
 type RelayMessage =
   | { t: 'frame'; seq: number; key: string; frame: Uint8Array; rid?: number; ms?: number }
@@ -115,6 +122,8 @@ export class RelayChannel {
   /** Client role: replies posted lately (REPLIES_KEPT). */
   private readonly replied = new BoundedMap<number, { req: TakenRequest; ok: boolean; data: AppData }>(REPLIES_KEPT);
   closed = false;
+  /** Set by `awaitBye`: nothing more goes out, and the channel closes at the other tab's `bye` or when it fires. */
+  private byeWait: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly ch: string,
@@ -122,6 +131,24 @@ export class RelayChannel {
     private readonly host: RelayHost,
   ) {
     port.onmessage = (ev: MessageEvent) => this.onMessage(ev.data as RelayMessage);
+  }
+
+  /** Whether anything may still go out on the channel: not closed, and not waiting for the other tab's `bye`. */
+  get open(): boolean {
+    return !this.closed && this.byeWait === undefined;
+  }
+
+  /**
+   * The node says the other tab parked or closed, and that it said so itself: its `bye`, which
+   * names the requests it was running, was posted before and is on its way. Nothing more goes
+   * out; what waits on the channel is settled when the `bye` comes (`close`), or after
+   * BYE_WAIT_MS as for a tab that died. Settling at once would give the node requests that may
+   * still be running in the parked tab, and could run them twice.
+   */
+  awaitBye(): void {
+    if (!this.open) return;
+    this.byeWait = setTimeout(() => this.close(), BYE_WAIT_MS);
+    this.wakeAll();
   }
 
   /**
@@ -133,10 +160,10 @@ export class RelayChannel {
    * a datagram as not sent (it goes again through the node: a duplicate at worst).
    */
   async post(key: string, frame: Uint8Array, rid?: number, ms?: number): Promise<{ sent: Promise<boolean> }> {
-    while (!this.closed && this.inFlight > 0 && this.inFlight + frame.byteLength > WINDOW) {
+    while (this.open && this.inFlight > 0 && this.inFlight + frame.byteLength > WINDOW) {
       await new Promise<void>((wake) => this.windowWaiters.push(wake));
     }
-    if (this.closed) return { sent: Promise.resolve(false) };
+    if (!this.open) return { sent: Promise.resolve(false) };
     const seq = this.nextSeq++;
     const bytes = frame.byteLength;
     const sent = new Promise<boolean>((settle) => this.unacked.set(seq, { bytes, settle, unknownAs: rid !== undefined }));
@@ -154,7 +181,7 @@ export class RelayChannel {
 
   /** Host role: the answer to a request the other tab relayed through us. */
   answer(rid: number, from: string, ok: boolean, data: AppData, code?: string): void {
-    if (this.closed) return;
+    if (!this.open) return;
     const m: RelayMessage = { t: 'answer', rid, from, ok, data, ...(code !== undefined ? { code } : {}) };
     const move = data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
     try {
@@ -174,7 +201,7 @@ export class RelayChannel {
    * `data` is moved: the caller's own.
    */
   ask(from: string, port: number, data: AppData, rid: number): Promise<AskOutcome> {
-    if (this.closed) return Promise.resolve('not-run');
+    if (!this.open) return Promise.resolve('not-run');
     const id = this.nextAsk++;
     const outcome = new Promise<AskOutcome>((settle) => this.asks.set(id, settle));
     const m: RelayMessage = { t: 'request', id, from, port, data, rid };
@@ -188,7 +215,7 @@ export class RelayChannel {
 
   /** Host role: a datagram to the other tab's app (the same as ours), opened here. `move`: its buffer may be moved, nothing else reads it. */
   data(from: string, port: number, data: AppData, move: boolean): void {
-    if (this.closed) return;
+    if (!this.open) return;
     const m: RelayMessage = { t: 'data', from, port, data };
     const buffers = move && data instanceof Uint8Array && data.buffer instanceof ArrayBuffer ? [data.buffer] : [];
     try {
@@ -207,6 +234,7 @@ export class RelayChannel {
   close(how: { leaving?: 'parked' | 'closing'; running?: number[]; closing?: boolean; asked?: number[] } = {}): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.byeWait);
     try {
       const running = how.leaving && this.running.size > 0 ? [...this.running.keys()] : undefined;
       const asked = how.leaving && this.asks.size > 0 ? [...this.asks.keys()] : undefined;
@@ -260,7 +288,7 @@ export class RelayChannel {
         .then(() => this.host.relayFrame(key, frame, this, rid, ms))
         .catch(() => false)
         .then((ok) => {
-          if (!this.closed) this.port.postMessage({ t: 'ack', seq: m.seq, ok } satisfies RelayMessage);
+          if (this.open) this.port.postMessage({ t: 'ack', seq: m.seq, ok } satisfies RelayMessage);
         });
     }
   }

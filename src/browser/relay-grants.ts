@@ -71,7 +71,11 @@ export class RelayGrants {
     for (const [id, c] of [...this.channels]) {
       if (eligible(c.a) && eligible(c.b)) continue;
       this.channels.delete(id);
-      for (const t of [c.a, c.b]) if (t.alive) t.post({ ev: 'relay-close', ch: c.ch });
+      // `said`: the other tab told us it parks or closes, so its `bye` is on its way on the
+      // channel, and the survivor waits for it rather than guess what ran there (relay-channel.ts).
+      for (const [t, other] of [[c.a, c.b], [c.b, c.a]] as const) {
+        if (t.alive) t.post({ ev: 'relay-close', ch: c.ch, ...(other.saidLeaving ? { said: true as const } : {}) });
+      }
     }
     const wanted = new Map<string, Given>();
     for (const [key, h] of hostGrants) {

@@ -80,13 +80,13 @@ export class TabRelays<G> implements RelayHost {
   handlerFor(port: number): string | undefined {
     const to = this.handlers?.get(port);
     if (to === undefined || to === 'self') return to;
-    return this.channels.get(to)?.closed === false ? to : undefined;
+    return this.channels.get(to)?.open === true ? to : undefined;
   }
 
   /** Host role: asks the tab on channel `ch` to run its handler (see RelayChannel.ask). */
   ask(ch: string, from: string, port: number, data: AppData, rid: number): Promise<AskOutcome> {
     const c = this.channels.get(ch);
-    if (!c || c.closed) return Promise.resolve('not-run');
+    if (!c || !c.open) return Promise.resolve('not-run');
     this.stats.relayedRequests++;
     return c.ask(from, port, data, rid);
   }
@@ -112,7 +112,7 @@ export class TabRelays<G> implements RelayHost {
     let all = true;
     const channels = to.filter((t) => t !== 'self').map((t) => this.channels.get(t));
     channels.forEach((c, i) => {
-      if (!c || c.closed) return void (all = false);
+      if (!c || !c.open) return void (all = false);
       // The last one gets the buffer moved, the others copies, and this tab (if it listens) first.
       c.data(from, port, data, i === channels.length - 1 && !to.includes('self'));
       this.stats.relayedData++;
@@ -128,8 +128,11 @@ export class TabRelays<G> implements RelayHost {
     this.channels.set(ch, new RelayChannel(ch, port, this));
   }
 
-  close(ch: string): void {
-    this.channels.get(ch)?.close();
+  /** The node says the other tab of channel `ch` went; `said`: it said so itself, and its `bye` is on its way. */
+  close(ch: string, said = false): void {
+    const c = this.channels.get(ch);
+    if (said) c?.awaitBye();
+    else c?.close();
   }
 
   /**
@@ -144,7 +147,7 @@ export class TabRelays<G> implements RelayHost {
   /** Client role: posts a frame for link `key` on channel `ch`; not sent when that channel is gone. */
   post(ch: string, key: string, frame: Uint8Array, rid?: number, ms?: number): Promise<{ sent: Promise<boolean> }> {
     const c = this.channels.get(ch);
-    if (!c || c.closed) return Promise.resolve({ sent: Promise.resolve(false) });
+    if (!c || !c.open) return Promise.resolve({ sent: Promise.resolve(false) });
     return c.post(key, frame, rid, ms);
   }
 

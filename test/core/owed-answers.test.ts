@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { MeshError } from '../../src/core/errors.js';
 import type { OwedAnswer, TakenRequest } from '../../src/browser/protocol.js';
+import { BYE_WAIT_MS } from '../../src/browser/relay-channel.js';
 import { dropped, type End, KEY, noNode, hostWithRelayedTab, pair, type TabHandler } from '../helpers/fast-path-ends.js';
 import { until } from '../helpers/wait.js';
 
@@ -168,5 +169,67 @@ describe('a peer request whose answer lost its way', () => {
     } finally {
       mc.port1.close();
     }
+  });
+
+  describe("the node's relay-close reaches the host tab before the parking tab's bye", () => {
+    test('said (the tab told the node it parks): the host tab waits for the bye, and the request stays with the parked tab', async () => {
+      const h = held();
+      const { a, b, a2, mc } = await hostWithRelayedTab(h.fn);
+      try {
+        const q = await ask(a, b, 'raced');
+        assert.equal(a.fast.take(KEY, q.frame), true);
+        await until(() => h.runs.length === 1, 5_000, 'the second tab runs it');
+        // The order the worker's port and the channel may give: relay-close first, then the bye.
+        a.fast.relays.close('r1', true);
+        assert.equal(a.fast.relays.handlerFor(1), undefined, 'no new request goes to a tab that said it parks');
+        a2.fast.relays.closeAll('parked');
+        await until(() => dropped(a, 'fast:handler-parked') === 1, 5_000, 'the bye, read after the relay-close, names it running');
+        assert.equal(a.handedOn.length, 0, 'not given to the node: it still runs in the parked tab');
+        h.release();
+        await until(() => a2.home.length === 1, 5_000, 'back, the parked tab hands its answer to the node');
+        nodeSends(a, b, a2.home[0]!);
+        assert.deepEqual(await q.outcome, { ok: true, d: 'done:raced' });
+        assert.deepEqual(h.runs, ['raced'], 'run once');
+      } finally {
+        mc.port1.close();
+      }
+    });
+
+    test('said, and no bye ever comes: after the wait, the request goes to the node as for a tab that died', async () => {
+      const h = held();
+      const { a, b, a2, mc } = await hostWithRelayedTab(h.fn);
+      try {
+        const q = await ask(a, b, 'silent');
+        assert.equal(a.fast.take(KEY, q.frame), true);
+        await until(() => h.runs.length === 1, 5_000, 'the second tab runs it');
+        // The second tab's end stops reading, as a tab that crashed after saying it parks.
+        (a2.fast.relays as unknown as { channels: Map<string, unknown> }).channels.clear();
+        mc.port2.close();
+        const t0 = Date.now();
+        a.fast.relays.close('r1', true);
+        assert.equal(a.handedOn.length, 0, 'not at once');
+        await until(() => a.handedOn.length === 1, 5_000, 'handed to the node once the wait is over');
+        assert.ok(Date.now() - t0 >= BYE_WAIT_MS - 50, `after the wait (${Date.now() - t0} ms)`);
+        assert.deepEqual(a.handedOn[0], q.frame, 'the frame as it came');
+        h.release();
+      } finally {
+        mc.port1.close();
+      }
+    });
+
+    test('not said (a tab that died without a word): the request goes to the node at once', async () => {
+      const h = held();
+      const { a, b, mc } = await hostWithRelayedTab(h.fn);
+      try {
+        const q = await ask(a, b, 'died');
+        assert.equal(a.fast.take(KEY, q.frame), true);
+        await until(() => h.runs.length === 1, 5_000, 'the second tab runs it');
+        a.fast.relays.close('r1');
+        await until(() => a.handedOn.length === 1, 5_000, 'handed to the node');
+        h.release();
+      } finally {
+        mc.port1.close();
+      }
+    });
   });
 });

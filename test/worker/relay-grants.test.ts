@@ -1,0 +1,70 @@
+/**
+ * The worker's relay channels between tabs (src/browser/relay-grants.ts): when a tab leaves, the
+ * tab at the other end of its channel is told `relay-close`, with `said` when the leaving tab
+ * told the node itself (it parked, or said `closing`): its `bye` is then on its way on the
+ * channel, and the survivor waits for it (test/core/owed-answers.test.ts). A tab whose lock told
+ * of its death gets no `said`. The tabs are plain records with real MessagePorts.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { FastGrantMessage } from '../../src/browser/fast-grants.js';
+import type { HostEvent } from '../../src/browser/protocol.js';
+import { RelayGrants, type RelayTab } from '../../src/browser/relay-grants.js';
+
+interface Tab extends RelayTab {
+  alive: boolean;
+  parked: boolean;
+  closingSaid: boolean;
+  got: HostEvent[];
+}
+
+function tab(tabId: string): Tab {
+  const t: Tab = {
+    tabId, app: '', alive: true, parked: false, closingSaid: false, origin: undefined, fastPath: true, listening: false, got: [],
+    get saidLeaving() {
+      return t.parked || t.closingSaid;
+    },
+    post(m: HostEvent, transfer?: Transferable[]) {
+      for (const p of transfer ?? []) (p as MessagePort).close();
+      t.got.push(m);
+    },
+  };
+  return t;
+}
+
+/** T1 hosts a link to a peer; `others` are the node's other tabs. */
+function setUp(...others: Tab[]) {
+  const t1 = tab('t1');
+  const tabs = [t1, ...others];
+  const relays = new RelayGrants({ tabs: () => tabs, laneOf: (t) => tabs.indexOf(t as Tab) + 1, handlers: () => [], log: () => undefined });
+  const grant: FastGrantMessage = { ev: 'fast-grant', key: 'link-1', peer: 'p'.repeat(64), self: 's'.repeat(64), bound: true, app: new Uint8Array(8), lane: 1, inbound: false };
+  const hostGrants = new Map([['link-1', { tab: t1 as RelayTab, message: grant }]]);
+  relays.sync(hostGrants);
+  return { t1, sync: () => relays.sync(hostGrants) };
+}
+
+const closes = (t: Tab) => t.got.filter((m) => m.ev === 'relay-close');
+
+describe("a relay channel's survivor is told how the other tab left", () => {
+  test('parked or closing: relay-close says so; dead without a word: it does not', () => {
+    const [t2, t3, t4] = [tab('t2'), tab('t3'), tab('t4')];
+    const { t1, sync } = setUp(t2, t3, t4);
+    const ports = t1.got.filter((m) => m.ev === 'relay-port').map((m) => (m as { ch: string }).ch);
+    assert.equal(ports.length, 3, 'a channel from the host tab to each other tab');
+    assert.equal(closes(t1).length, 0);
+
+    t2.parked = true;
+    sync();
+    assert.deepEqual(closes(t1), [{ ev: 'relay-close', ch: ports[0], said: true }], 'parked: said');
+
+    t3.closingSaid = true;
+    t3.alive = false;
+    sync();
+    assert.deepEqual(closes(t1)[1], { ev: 'relay-close', ch: ports[1], said: true }, 'closing: said');
+
+    t4.alive = false;
+    sync();
+    assert.deepEqual(closes(t1)[2], { ev: 'relay-close', ch: ports[2] }, 'its lock told: not said');
+    assert.equal(closes(t1).length, 3);
+  });
+});
