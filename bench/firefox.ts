@@ -22,7 +22,7 @@ export async function firefox(c: BenchContext): Promise<Record<string, unknown>>
       },
     };
     const r = await latency(fc, { peerjs: false, diagnostics: false });
-    const keep = ['rttRatioP50', 'rttRatioP99', 'throughputRatio', 'rawRttP50Ms', 'meshRttP50Ms', 'rawMBps', 'meshMBps', 'rawMBpsRounds', 'meshMBpsRounds', 'meshToOwnNodeMBps', 'meshTputLoss', 'crossOriginIsolated', 'samples', 'nodePathRttP50Ms', 'nodePathMBps', 'nodePathRttRatioP50', 'nodePathThroughputRatio', 'nodePathError', 'fastPathRequests', 'fastPathSent'];
+    const keep = ['rttRatioP50', 'rttRatioP99', 'throughputRatio', 'throughputRatioRoundMedian', 'rawRttP50Ms', 'meshRttP50Ms', 'rawMBps', 'meshMBps', 'rawMBpsRounds', 'meshMBpsRounds', 'meshToOwnNodeMBps', 'meshTputLoss', 'crossOriginIsolated', 'samples', 'nodePathRttP50Ms', 'nodePathMBps', 'nodePathRttRatioP50', 'nodePathThroughputRatio', 'nodePathError', 'fastPathRequests', 'fastPathSent'];
     return { browser: await browser.version(), ...Object.fromEntries(keep.map((k) => [k, r[k]])) };
   } finally {
     await Promise.all(contexts.map((x) => x.close().catch(() => undefined)));

@@ -5,7 +5,7 @@
  */
 import type { Page } from 'puppeteer-core';
 import type { BenchContext } from './run.js';
-import { errorText, openPage, percentile, ratio, round, startPeerServer, waitFor } from './lib.js';
+import { errorText, medianRoundRatio, openPage, percentile, ratio, round, startPeerServer, waitFor } from './lib.js';
 
 const SIZE = 16 * 1024;
 
@@ -202,6 +202,9 @@ export async function latency(c: BenchContext, o: { peerjs?: boolean; diagnostic
     // Every round's figure (MB/s, to the last byte received), in the order measured: how much rounds differ.
     tputRoundsMBps: { raw: rawTput.map((x) => round(x, 2)), mesh: meshTput.map((x) => round(x, 2)), peerjs: pjTput.map((x) => round(x, 2)), nodePath: nodeTput.map((x) => round(x, 2)) },
     throughputVsPeerjs: pjTput.length ? ratio(Math.max(...meshTput), Math.max(...pjTput)) : null,
+    // The same two, as the median of each round's own ratio (lib.ts medianRoundRatio).
+    throughputRatioRoundMedian: medianRoundRatio(meshTput, rawTput),
+    throughputVsPeerjsRoundMedian: pjTput.length ? medianRoundRatio(meshTput, pjTput) : null,
     peerjsError,
     // Same rounds, data plane off (every packet through the worker): the path before issue 14's data plane.
     nodePathRttP50Ms: node ? round(percentile(nodeRtt, 0.5)) : null,

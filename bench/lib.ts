@@ -33,6 +33,18 @@ export function ratio(a: number | null | undefined, b: number | null | undefined
   return round(a / b);
 }
 
+/**
+ * The median, over rounds, of `a[r] / b[r]`: two paths measured in the same round, one after the
+ * other. Beside a figure taken as best round over best round, which rests on the one quiet
+ * stretch each path happened to get: on this machine rounds of one path differ 2-4x.
+ */
+export function medianRoundRatio(a: number[], b: number[]): number | null {
+  const n = Math.min(a.length, b.length);
+  const rs: number[] = [];
+  for (let r = 0; r < n; r++) if (b[r]! > 0 && Number.isFinite(a[r]!)) rs.push(a[r]! / b[r]!);
+  return rs.length ? round(percentile(rs, 0.5)) : null;
+}
+
 /** Rejects after `ms` with a message naming `what`. */
 export function timeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout;

@@ -7,7 +7,7 @@
  * rotated rounds after one uncounted round (below).
  */
 import type { BenchContext } from './run.js';
-import { errorText, openPage, ratio, round, startPeerServer, waitFor } from './lib.js';
+import { errorText, medianRoundRatio, openPage, ratio, round, startPeerServer, waitFor } from './lib.js';
 
 const CHUNK = 256 * 1024;
 
@@ -101,6 +101,9 @@ export async function streams(c: BenchContext): Promise<Record<string, unknown>>
     peerjsMBpsRounds: peerjs.map((x) => round(x, 2)),
     streamThroughputRatio: ratio(best(mesh), best(raw)),
     streamVsPeerjs: ratio(best(mesh), best(peerjs)),
+    // The same two, as the median of each round's own ratio (lib.ts medianRoundRatio).
+    streamThroughputRatioRoundMedian: medianRoundRatio(mesh, raw),
+    streamVsPeerjsRoundMedian: peerjs.length ? medianRoundRatio(mesh, peerjs) : null,
     peerjsError: peerjsError ?? null,
     nodeIds: [a.id.slice(0, 12), b.id.slice(0, 12)],
   };
