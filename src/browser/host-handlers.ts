@@ -83,6 +83,11 @@ export class TabHandlers {
     else p.reject(new Error(typeof data === 'string' ? data : 'handler failed'));
   }
 
+  /** `to` is the same page as `from`, registered again: the requests `from` was asked and has not answered are `to`'s to answer. */
+  handOver(from: TabSession, to: TabSession): void {
+    for (const p of this.replies.values()) if (p.tab === from) p.tab = to;
+  }
+
   /**
    * The requests `tab` was asked and did not answer go to another tab that handles their port
    * (or fail), after `graceMs`. A tab that dies may have run a request and posted its answer

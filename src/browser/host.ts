@@ -133,8 +133,12 @@ export class NodeHost {
     // A parked tab says hello when it runs again: what waited for it goes out now.
     conn.release();
     const old = this.tabs.get(m.tabId);
-    if (old) this.forgetTab(old);
     const tab = new TabSession(m.tabId, m.app, m.canHost, conn, m.origin);
+    // The same page again (back from the freezer or the back/forward cache, on its own port): the
+    // requests it was asked are still its own. Held, they reach it now; started, it answers them
+    // as it runs again. Given to another tab after a grace instead, they could run twice.
+    if (old?.conn === conn) this.handlers.handOver(old, tab);
+    if (old) this.forgetTab(old);
     tab.hidden = m.hidden === true;
     tab.fastPath = m.fastPath === true;
     this.tabs.set(tab.tabId, tab);

@@ -12,8 +12,9 @@
 import { MeshError } from '../core/errors.js';
 import { HUB_CONNECT, hubNamespace, type HubAnswer } from './hub-protocol.js';
 import { canAskForStorageAccess, openHubStorage, requestHubStorage, type HubStorage } from './hub-storage.js';
+import { watchLifecycle } from './lifecycle.js';
 import type { HostEvent, HostReply, TabRequestMessage } from './protocol.js';
-import { pageHasRtc, TAB_LOCK_PREFIX } from './protocol.js';
+import { pageHasRtc, TAB_LOCK_PREFIX, TAB_PARKED } from './protocol.js';
 import { randomHex } from './random-hex.js';
 import { RtcHost } from './rtc-host.js';
 
@@ -45,9 +46,17 @@ addEventListener('message', (e: MessageEvent) => {
 // The app page going away takes this iframe with it. Say goodbye for every app: where Web Locks
 // are refused (Firefox, in a partitioned iframe) this is how the worker learns the tab is gone.
 // The app's own `closing` may still come after this (Firefox, a page navigating away): heard.
-addEventListener('pagehide', () => {
+addEventListener('pagehide', (e: PageTransitionEvent) => {
+  if (e.persisted) return; // into the back/forward cache: parked below
   for (const s of sessions) s.close(true);
 });
+
+// The app page frozen or put in the back/forward cache takes this iframe with it. The hub parks
+// each app's session here, at its own pagehide or freeze: a message the app page posted at its
+// pagehide may reach this frame only once both are restored (scripts/probes/hub-bfcache.ts), and
+// a reply from the worker to a cached frame gets the page evicted (Chromium, SharedWorkerMessage).
+// Restored, the app page says hello again through its port, which resumes the session.
+watchLifecycle({ park: () => sessions.forEach((s) => s.park()), resume: () => undefined, visibility: () => undefined });
 
 /**
  * Storage access needs a user gesture in this frame. An app that shows the hub frame
@@ -112,6 +121,18 @@ class HubSession {
     }
     // The app says hello again (to the new node, if it moved) and registers its handlers anew.
     this.app.postMessage({ ev: 'hub-mode', mode: storage.mode, reason: storage.reason } satisfies HostEvent);
+  }
+
+  /**
+   * This frame is being frozen or cached with its app page: the worker holds what it has for the
+   * app (replies, requests for its handlers) until the app says hello again, and moves the links
+   * this frame hosts, as for a same-origin tab (docs/BROWSER.md, "Frozen, cached and hidden tabs").
+   * A notice, never answered: a reply would evict the cached page.
+   */
+  park(): void {
+    if (this.closed) return;
+    this.worker.postMessage({ op: 'lifecycle', state: 'parked', id: 0 } satisfies TabRequestMessage);
+    this.rtc.closeAll(TAB_PARKED);
   }
 
   /**

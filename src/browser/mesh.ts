@@ -77,7 +77,12 @@ export class Mesh {
       (key, via) => this.fire({ op: 'rtc-path', key, via }),
     );
     conn.onMessage((m) => this.onHostMessage(m as HostReply | HostEvent));
-    if (o.tabId !== '') {
+    if (o.hub) {
+      // Through a hub, the hub's frame parks this page's session as both go into the freezer or
+      // the back/forward cache (hub.ts): a notice from here could reach it only once restored.
+      // Back, this page registers again through the same port, as a same-origin tab does.
+      watchLifecycle({ park: () => undefined, resume: () => void this.rejoin(), visibility: () => undefined });
+    } else if (o.tabId !== '') {
       // Registered before the pagehide listener below, so a page going into the back/forward
       // cache says so before its channels close (see TAB_PARKED).
       watchLifecycle({
