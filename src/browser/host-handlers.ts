@@ -17,7 +17,21 @@
 import { MeshError } from '../core/errors.js';
 import type { Message, MeshNode } from '../core/node.js';
 import type { AppData } from '../core/payloads.js';
-import { appKey, type TabSession } from './host-tab.js';
+import { appKey, ownApp, type TabSession } from './host-tab.js';
+
+/** Tabs that went and what became of their requests (status().tabsGone; TabHandlers.gone). */
+export interface GoneCounts {
+  closing: number;
+  silent: number;
+  moved: number;
+  failed: number;
+  afterGrace: number;
+}
+
+const noneGone = (): GoneCounts => ({ closing: 0, silent: 0, moved: 0, failed: 0, afterGrace: 0 });
+
+/** Apps whose tabsGone are kept apart (goneByApp): each needs a tab of its own, so only a flood of names reaches it. */
+const MAX_APPS_COUNTED = 1_024;
 
 interface PendingReply {
   resolve: (d: AppData) => void;
@@ -42,7 +56,28 @@ export class TabHandlers {
    * requests given to another tab or failed at a `closing`; `afterGrace`, requests given to
    * another tab once a grace was over with no `closing`.
    */
-  readonly gone = { closing: 0, silent: 0, moved: 0, failed: 0, afterGrace: 0 };
+  readonly gone = noneGone();
+  /**
+   * The same per app of one origin (ownApp): all a hub app is told (host-status.ts), so one site
+   * cannot watch another's tabs come and go. Kept for the last MAX_APPS_COUNTED apps.
+   */
+  private readonly goneByApp = new Map<string, GoneCounts>();
+
+  /** `tabsGone` as `tab`'s own app sees it: tabs of its origin and app alone. */
+  goneOf(tab: TabSession): GoneCounts {
+    return { ...(this.goneByApp.get(ownApp(tab)) ?? noneGone()) };
+  }
+
+  /** Counts one of `tab`'s way of going (or its requests'), for the node and for its own app. */
+  countGone(tab: TabSession, what: keyof GoneCounts): void {
+    this.gone[what]++;
+    const key = ownApp(tab);
+    const mine = this.goneByApp.get(key) ?? noneGone();
+    this.goneByApp.delete(key); // last counted last: the oldest goes first past the cap
+    this.goneByApp.set(key, mine);
+    mine[what]++;
+    if (this.goneByApp.size > MAX_APPS_COUNTED) this.goneByApp.delete(this.goneByApp.keys().next().value!);
+  }
 
   add(node: MeshNode, tab: TabSession, port: number): void {
     const key = appKey(tab.app, port);
@@ -102,7 +137,7 @@ export class TabHandlers {
       for (const [rid, p] of pending) {
         if (this.replies.get(rid) !== p) continue; // answered meanwhile, or its `closing` came
         this.replies.delete(rid);
-        this.gone.afterGrace++;
+        this.countGone(p.tab, 'afterGrace');
         p.retry();
       }
     };
@@ -117,16 +152,16 @@ export class TabHandlers {
    * tab's lock told of its death first or not: a grace still running finds nothing left.
    */
   closed(tab: TabSession, started: readonly number[]): void {
-    this.gone.closing++;
+    this.countGone(tab, 'closing');
     const ran = new Set(started);
     for (const [rid, p] of [...this.replies]) {
       if (p.tab !== tab) continue;
       this.replies.delete(rid);
       if (ran.has(rid)) {
-        this.gone.failed++;
+        this.countGone(tab, 'failed');
         p.reject(new MeshError('HANDLER_CLOSED', `the tab running the handler of port ${p.port} closed before it answered; it was not run again`));
       } else {
-        this.gone.moved++;
+        this.countGone(tab, 'moved');
         p.retry();
       }
     }

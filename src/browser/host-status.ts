@@ -3,7 +3,9 @@
  * host's own counters. A page of this origin also gets `apps`, every app attached to the node
  * with its origin, so it can show its user which sites use the node, and each WebRTC link's
  * peer address; apps that came through the hub get neither: one site must not learn which other
- * sites its user visits, nor where the node's peers are.
+ * sites its user visits, nor where the node's peers are. Nor when their tabs come and go: a hub
+ * app's `tabs`, `parkedTabs` and `tabsGone` count its own app's tabs only (its origin, its app),
+ * and it gets none of the counters that follow the other tabs (docs/SECURITY.md, "Origin isolation").
  */
 import type { NodeStatus } from '../core/node.js';
 import type { BootMarks } from './boot-marks.js';
@@ -14,26 +16,34 @@ import type { IceClient, IceStatus } from './ice-client.js';
 import type { KeyStorage, WorkProgress } from './key-store.js';
 import type { AttachedApp, BrowserLinkStatus, BrowserStatus, HostKind } from './protocol.js';
 import type { RelayGrants } from './relay-grants.js';
-import type { TabHandlers } from './host-handlers.js';
+import type { GoneCounts, TabHandlers } from './host-handlers.js';
 import type { AnswersHome } from './answers-home.js';
-import type { TabSession } from './host-tab.js';
+import { ownApp, type TabSession } from './host-tab.js';
 
 export type HostStatus = BrowserStatus & {
+  /** Of `tabs`, those frozen or cached. */
   parkedTabs: number;
   startedAt: number;
-  rehomed: number;
-  tabRequests: number;
-  /** Tabs that went and their unanswered requests (host-handlers.ts `gone`). */
-  tabsGone: TabHandlers['gone'];
-  /** Answers to the peers' requests the tabs' data planes took, sent by the node for them (answers-home.ts). */
-  takenAnswers: AnswersHome['stats'];
-  hostedBy: Record<string, number>;
+  /** Tabs that went and their unanswered requests (host-handlers.ts `gone`); a hub app: its own app's. */
+  tabsGone: GoneCounts;
   counters: NodeStatus['counters'];
   e2e: NodeStatus['e2e'];
   rtcDials: DialCounters;
-  fastGrants: { granted: number; revoked: number; relayGranted: number; relayRevoked: number };
   ice: IceStatus;
-};
+} & Partial<FirstPartyCounters>;
+
+/** What follows every tab of the node: for pages of the node's own origin only. */
+interface FirstPartyCounters {
+  /** Links moved to another tab as their host tab went or parked. */
+  rehomed: number;
+  /** Requests the node asked a tab to run. */
+  tabRequests: number;
+  /** Answers to the peers' requests the tabs' data planes took, sent by the node for them (answers-home.ts). */
+  takenAnswers: AnswersHome['stats'];
+  /** Links each tab hosts, by tab id. */
+  hostedBy: Record<string, number>;
+  fastGrants: { granted: number; revoked: number; relayGranted: number; relayRevoked: number };
+}
 
 /** What the host knows beyond the node's status. */
 export interface HostStatusSources {
@@ -43,8 +53,7 @@ export interface HostStatusSources {
   keyStorage: KeyStorage;
   work?: WorkProgress;
   startedAt: number;
-  tabRequests: number;
-  tabsGone: TabHandlers['gone'];
+  handlers: Pick<TabHandlers, 'asked' | 'gone' | 'goneOf'>;
   takenAnswers: AnswersHome['stats'];
   broker: RtcBroker;
   dials: DialCounters;
@@ -56,30 +65,38 @@ export interface HostStatusSources {
 
 export function hostStatus(s: NodeStatus, tab: TabSession, h: HostStatusSources): HostStatus {
   const paths = h.broker.paths();
+  const firstParty = tab.origin === undefined;
+  const mine = ownApp(tab);
+  const tabs = [...h.tabs.values()].filter((t) => firstParty || ownApp(t) === mine);
   return {
     id: s.id,
     host: h.kind,
-    tabs: h.tabs.size,
-    parkedTabs: [...h.tabs.values()].filter((t) => t.parked).length,
+    tabs: tabs.length,
+    parkedTabs: tabs.filter((t) => t.parked).length,
     links: linkStatus(s, tab, paths, h.broker),
     knownPeers: s.knownPeers,
     webrtc: h.webrtc,
     keyStorage: h.keyStorage,
     ...(h.work && { work: h.work }),
     startedAt: h.startedAt,
-    rehomed: h.broker.rehomed,
-    tabRequests: h.tabRequests,
-    tabsGone: { ...h.tabsGone },
-    takenAnswers: { ...h.takenAnswers },
-    hostedBy: Object.fromEntries(h.broker.hostedBy()),
+    tabsGone: firstParty ? { ...h.handlers.gone } : h.handlers.goneOf(tab),
     counters: s.counters,
     e2e: s.e2e,
     rtcDials: h.dials,
-    fastGrants: { granted: h.grants.granted, revoked: h.grants.revoked, relayGranted: h.relays?.granted ?? 0, relayRevoked: h.relays?.revoked ?? 0 },
     ice: h.ice.status(),
     limits: s.limits,
     boot: { node: h.boot },
-    ...(tab.origin === undefined ? { apps: attachedApps(h.tabs.values()) } : {}),
+    ...(firstParty ? { apps: attachedApps(h.tabs.values()), ...firstPartyCounters(h) } : {}),
+  };
+}
+
+function firstPartyCounters(h: HostStatusSources): FirstPartyCounters {
+  return {
+    rehomed: h.broker.rehomed,
+    tabRequests: h.handlers.asked,
+    takenAnswers: { ...h.takenAnswers },
+    hostedBy: Object.fromEntries(h.broker.hostedBy()),
+    fastGrants: { granted: h.grants.granted, revoked: h.grants.revoked, relayGranted: h.relays?.granted ?? 0, relayRevoked: h.relays?.revoked ?? 0 },
   };
 }
 

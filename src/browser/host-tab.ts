@@ -52,3 +52,12 @@ export class TabSession implements RtcHostTab, FastTab {
 export function appKey(app: string, portOrTopic: number | string): string {
   return JSON.stringify([app, portOrTopic]);
 }
+
+/**
+ * A tab's own app as its origin sees it: the namespace and the origin that reached it (the hub's
+ * for a hub app, '' for a page of the node's own origin). Apps of two origins that both name one
+ * `shared:` namespace are two apps here: a hub app is told of its own tabs only (host-status.ts).
+ */
+export function ownApp(tab: TabSession): string {
+  return JSON.stringify([tab.origin ?? '', tab.app]);
+}

@@ -349,7 +349,7 @@ export class NodeHost {
   /** `silent`: its lock told first (a crash, a kill, a frozen tab discarded, or a `closing` still on its way); else what it said as it closed. */
   private tabDied(tab: TabSession, how: 'silent' | 'bye' | number[]): void {
     if (!tab.alive) return;
-    if (how === 'silent') this.handlers.gone.silent++;
+    if (how === 'silent') this.handlers.countGone(tab, 'silent');
     this.answers.tabGone(tab.tabId);
     this.forgetTab(tab, Array.isArray(how) ? how : undefined);
     this.broker.tabDied(tab.tabId);
@@ -388,8 +388,7 @@ export class NodeHost {
       keyStorage: this.keyStorage,
       work: this.work,
       startedAt: this.startedAt,
-      tabRequests: this.handlers.asked,
-      tabsGone: this.handlers.gone,
+      handlers: this.handlers,
       takenAnswers: this.answers.stats,
       broker: this.broker,
       dials: this.backoff.counters(),

@@ -189,6 +189,7 @@ export interface BrowserLinkStatus {
 export interface BrowserStatus {
   id: string;
   host: HostKind;
+  /** Tabs attached to the node; through a hub, those of this page's own app and origin only. */
   tabs: number;
   links: BrowserLinkStatus[];
   knownPeers: number;

@@ -83,7 +83,9 @@ for (const engine of ENGINES) {
         const a = await bootApp(ctx, originA, `${engine}:origin-a`, { hub: hubUrl(), app: 'chat' });
         const a2 = await bootApp(ctx, originA2, `${engine}:origin-a2`, { hub: hubUrl(), app: 'chat' });
         assert.equal(a.id, a2.id, 'one site, one partition, one node');
-        assert.equal((await status(a.page)).tabs, 2);
+        // Nor does either count the other's tabs (SECURITY.md, "Origin isolation").
+        assert.equal((await status(a.page)).tabs, 1);
+        assert.equal((await status(a2.page)).tabs, 1);
         const appOf = (origin: string) => hubNamespace(origin, 'chat');
         // The hub server node is linked to the browser node: address each app by its namespace.
         const reply = await waitFor('a request reaches app A', () => hub.request(a.id, 'x', { app: appOf(originA), port: 1, timeoutMs: 2_000 }).catch(() => undefined));
@@ -96,8 +98,14 @@ for (const engine of ENGINES) {
         assert.deepEqual(await inbox(a.page), ['for A@7']);
         assert.deepEqual(await inbox(a2.page), ['for A2@7']);
         // An app page that closes leaves the node: its hub frame goes with it and the worker hears.
+        // A (another origin) is not told; a second tab of A2's own origin and app is.
+        const a2b = await bootApp(ctx, originA2, `${engine}:origin-a2-b`, { hub: hubUrl(), app: 'chat' });
+        assert.equal((await status(a2b.page)).tabs, 2);
+        const seenByA = async () => { const s = (await status(a.page)) as any; return JSON.stringify([s.tabs, s.parkedTabs, s.tabsGone]); };
+        const seen = await seenByA();
         await a2.page.close();
-        await waitFor('the node counts one app tab', async () => (await status(a.page)).tabs === 1, 10_000);
+        await waitFor("A2's other tab counts one tab of its app", async () => (await status(a2b.page)).tabs === 1, 10_000);
+        assert.equal(await seenByA(), seen, "A's status did not move as A2's tab went");
         await ctx.close();
       }));
 
@@ -158,7 +166,8 @@ for (const engine of ENGINES) {
         })()`) as { ok: boolean; error?: { message: string } };
         assert.equal(after.ok, false, 'the crafted app is gone from the node after its closing');
         const crafty = await gone();
-        assert.equal(crafty.closing - before.closing, 1, 'the crafted app said closing');
+        // Counted for its own app (origin A2), not for A's, which sees its own tabs only.
+        assert.equal(crafty.closing - before.closing, 0, "the crafted app's closing is not A's to see");
         assert.equal(crafty.failed - before.failed, 0, 'and failed no request of another app');
         assert.equal(slow, undefined, 'slow still runs in A1');
 
@@ -390,6 +399,42 @@ if (ENGINES.includes('chromium')) {
         assert.deepEqual(await inbox(a2.page), ['for A']);
         assert.deepEqual(await inbox(b2.page), ['for B']);
         assert.ok(!(await inbox(a.page)).includes('for A'), 'the shared: app does not see origin-scoped ports');
+      }));
+
+    test("a hub app sees its own tabs only: a first-party page and another site's app coming and going move none of its counts", () =>
+      withLogs(async () => {
+        const ctx = browser.defaultBrowserContext();
+        const hubUrl = `${hub.http}meshwork/hub.html`;
+        const [originA, originB] = [as(siteA, '127.0.0.1'), as(siteB, 'localhost')];
+        const a = await bootApp(ctx, originA, 'tabs:a', { hub: hubUrl, app: 'watch' });
+        const FIRST_PARTY_ONLY = ['apps', 'rehomed', 'tabRequests', 'hostedBy', 'takenAnswers', 'fastGrants'];
+        const watched = async () => {
+          const s = (await status(a.page)) as any;
+          return { tabs: s.tabs, parkedTabs: s.parkedTabs, tabsGone: s.tabsGone, firstPartyOnly: FIRST_PARTY_ONLY.filter((k) => k in s) };
+        };
+        const start = await watched();
+        assert.deepEqual([start.tabs, start.parkedTabs, start.firstPartyOnly], [1, 0, []], 'A counts itself alone and gets no counter of the other tabs');
+        // The first party sees every tab of the node: the others' coming and going is real.
+        const observer = await bootTab(ctx, hub.http, 'tabs:first-party');
+        const everyTab = async () => (await status(observer.page)).tabs;
+        const own = await bootTab(ctx, hub.http, 'tabs:first-party-2');
+        const b = await bootApp(ctx, originB, 'tabs:b', { hub: hubUrl, app: 'watch' });
+        assert.deepEqual([own.id, b.id], [a.id, a.id], 'one node');
+        const all = await everyTab();
+        const firstParty = (await status(observer.page)) as any;
+        assert.deepEqual(FIRST_PARTY_ONLY.filter((k) => !(k in firstParty)), [], 'the first party gets them');
+        assert.deepEqual(await watched(), start, 'their coming moved nothing A sees');
+        await own.page.close();
+        await b.page.close();
+        await waitFor('the first party sees both go', async () => (await everyTab()) === all - 2, 10_000);
+        assert.deepEqual(await watched(), start, 'nor their going');
+        // A second tab of A's own app (origin and name): that A sees.
+        const mine = await bootApp(ctx, originA, 'tabs:a-2', { hub: hubUrl, app: 'watch' });
+        assert.equal((await watched()).tabs, 2);
+        await mine.page.close();
+        await waitFor('A counts its own app\'s tab gone', async () => (await watched()).tabs === 1, 10_000);
+        await observer.page.close();
+        await a.page.close();
       }));
 
     test('the attack of issue 17: another origin on the same node, under any name, gets nothing sent to the first-party chat and cannot answer for it', () =>
