@@ -240,9 +240,12 @@ export class Mesh {
   }
 
   private async register(): Promise<void> {
-    await this.hello().catch(() => undefined);
+    // Posted right behind the hello on the same port, not once it is answered: the host takes
+    // them in order, so no request finds this tab registered again without its handlers.
+    const hello = this.hello().catch(() => undefined);
     for (const port of this.streams.ports()) this.fire({ op: 'stream-handle', port });
     this.apps.register();
+    await hello;
   }
 
   private call(req: TabRequest, transfer?: Transferable[]): Promise<unknown> {

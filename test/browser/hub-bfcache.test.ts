@@ -7,6 +7,7 @@
  * that holds a Web Lock, the hub frame's included (its PageCache log says so), so there the page
  * loads anew. The test reads why an engine did not cache the page (CDP in Chromium, Firefox's
  * PageCache log) and fails with it, but for that one Firefox reason, which it checks instead.
+ * A page frozen with CDP (Chromium) parks the same way: its hub frame gets `freeze` too.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -178,5 +179,32 @@ for (const engine of ENGINES) {
         assert.deepEqual([gone.tabsGone.closing, gone.tabsGone.silent, gone.tabsGone.afterGrace], [0, 0, 0], 'no tab went');
         await ctx.close();
       }));
+
+    if (engine === 'chromium') {
+      test('frozen (CDP) and resumed, it is parked meanwhile and registers again by itself', () =>
+        withLogs(async () => {
+          const ctx = await browser.createBrowserContext();
+          const originA = as(siteA, '127.0.0.1');
+          const work = hubNamespace(originA, 'work');
+          const boot = async (name: string) => {
+            const page = await openTab(ctx, `${originA}/app.html`, `${engine}:${name}`);
+            const r = await page.evaluate((o) => (window as any).T.boot(o), { hub: `${hub.http}meshwork/hub.html`, app: 'work' });
+            await setUp(page, name);
+            return { page, id: r.id as string };
+          };
+          const a1 = await boot('A1');
+          const a2 = await boot('A2');
+          const cdp = await a1.page.createCDPSession();
+          // The page and its hub frame both get `freeze`: the frame parks the session.
+          await cdp.send('Page.setWebLifecycleState', { state: 'frozen' });
+          await waitFor('the node knows A1 is parked', async () => (await status(a2.page)).parkedTabs === 1, 10_000);
+          assert.equal(await hub.request(a1.id, 'frozen', { app: work, port: 2, timeoutMs: 5_000 }), 'A2:frozen', 'a running tab is asked first');
+          await cdp.send('Page.setWebLifecycleState', { state: 'active' });
+          await waitFor('A1 registered again', async () => (await status(a2.page)).parkedTabs === 0, 10_000);
+          assert.equal(await hub.request(a1.id, 'resumed', { app: work, port: 4, timeoutMs: 5_000 }), 'A1 port 4:resumed');
+          await cdp.detach();
+          await ctx.close();
+        }));
+    }
   });
 }
