@@ -8,6 +8,7 @@
 // of CPU of 7, 23 s at load 12); the browser tests build so, once per test file, and keep
 // dist/browser/types as `npm run build` (npm install) last wrote it: no test reads them but
 // test/package/pack.test.ts, which packs the tree npm install built.
+// `--no-minify`: readable bundles, for a CPU profile that names our functions (scripts/probes/).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
@@ -22,7 +23,7 @@ const common = {
   format: 'esm',
   platform: 'browser',
   target: ['es2022', 'chrome110', 'firefox115'],
-  minify: true,
+  minify: !process.argv.includes('--no-minify'),
   sourcemap: true,
   legalComments: 'none',
   logLevel: 'warning',

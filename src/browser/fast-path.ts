@@ -16,12 +16,13 @@
  * node's own request) goes on to the node whole, which opens it again.
  */
 import { bytesEqual } from '../core/bytes.js';
-import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
+import { DEFAULT_HOP_LIMIT, MAX_FRAME_BYTES } from '../core/limits.js';
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
-import { readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } from '../core/sealed-frame.js';
+import { type FrameBytes, readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } from '../core/sealed-frame.js';
+import { FramePool } from './frame-pool.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import { PeerRequests } from './peer-requests.js';
 import type { FastPathStatus, OwedAnswer, TakenRequest } from './protocol.js';
@@ -49,6 +50,12 @@ export interface FastPathHost {
 }
 
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
+
+/** Free frame buffers kept (frame-pool.ts): a burst of datagrams over the channel's high-water mark (rtc-host.ts, 1 MiB) and then some. */
+const FRAME_POOL_BYTES = 2 * 1024 * 1024;
+
+/** A copy of its own of what may be a view into a frame (a payload decoded with views), for what moves it to another tab. */
+const owned = (data: AppData): AppData => (typeof data === 'string' ? data : data.slice());
 
 export class FastPath implements RtcTap {
   private readonly byPeer = new Map<string, Grant>();
@@ -94,6 +101,15 @@ export class FastPath implements RtcTap {
   private readonly traffic: TrafficReport;
   private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, answersHome: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
+  /**
+   * Where a payload is encoded and a frame written that go on the channel in the same call
+   * (`send()` copies its bytes): a fresh 16 KiB buffer, allocated and filled per datagram, was
+   * most of the sending tab's time (docs/DATA-PLANE.md, "Per-message work"). Made on first use.
+   */
+  private scratch?: { payload: Uint8Array; frame: FrameBytes };
+  /** The buffers of frames that wait for the channel, used again once written (frame-pool.ts): at most a burst's worth kept. */
+  private readonly frames = new FramePool(FRAME_POOL_BYTES);
+  private readonly pooled: FrameBytes = (length) => this.frames.take(length);
 
   /** The peers' requests this tab took: where they run, and who answers them (peer-requests.ts). */
   private readonly peerRequests: PeerRequests;
@@ -104,6 +120,7 @@ export class FastPath implements RtcTap {
       tab: host,
       relays: this.relays,
       queue: (g, kind, plaintext) => this.queue(g, kind, plaintext),
+      scratch: () => this.scratchBuffers().payload,
       handOn: (g, frame) => this.handOn(g, frame),
       stats: this.stats,
       drop: (reason) => this.drop(reason),
@@ -166,7 +183,7 @@ export class FastPath implements RtcTap {
   send(to: string, data: AppData, port: number, viaNode: () => Promise<void>): Promise<void> {
     checkData(data);
     const g = this.byPeer.get(to)!;
-    const plaintext = Payload.data.encode({ app: g.app, port, data });
+    const plaintext = Payload.data.encode({ app: g.app, port, data }, this.scratchBuffers().payload);
     return this.queue(g, PacketKind.Data, plaintext).then((sent) => {
       if (!sent) return viaNode();
       this.stats.sent++;
@@ -178,7 +195,7 @@ export class FastPath implements RtcTap {
     checkData(data);
     const g = this.byPeer.get(to)!;
     const { requestId, ms, reply } = this.requests.open(to, g, port, timeoutMs);
-    const plaintext = Payload.request.encode({ app: g.app, port, requestId, data });
+    const plaintext = Payload.request.encode({ app: g.app, port, requestId, data }, this.scratchBuffers().payload);
     this.queue(g, PacketKind.Request, plaintext, { rid: requestId, ms }).then(
       (sent) => {
         if (sent) return void this.stats.requests++;
@@ -252,7 +269,9 @@ export class FastPath implements RtcTap {
     if (plain === HAND_ON) return this.handOn(g, frame);
     if (typeof plain === 'string') return this.drop(plain);
     if (p.kind === PacketKind.Data) {
-      const m = Payload.data.decode(plain);
+      // Byte strings as views into the frame (or the opened plaintext), which only this tab
+      // holds: the app gets its data with no copy; what moves to another tab is copied first.
+      const m = Payload.data.decode(plain, true);
       if (!m) return this.drop('fast:bad-payload');
       if (!bytesEqual(m.app, g.app) || !this.byKey.has(g.key)) return this.handOn(g, frame);
       if (g.inbound) {
@@ -268,11 +287,11 @@ export class FastPath implements RtcTap {
       this.stats.received++;
       this.traffic.note(g.peer);
       const self = () => this.host.listening() && this.host.deliver(g.peer, m.data, m.port);
-      if (!this.relays.fanOut(g.peer, m.port, m.data, self)) this.drop('fast:listener-gone');
+      if (!this.relays.fanOut(g.peer, m.port, owned(m.data), self)) this.drop('fast:listener-gone');
       return;
     }
     if (p.kind === PacketKind.Request) {
-      const r = Payload.request.decode(plain);
+      const r = Payload.request.decode(plain, true);
       if (!r) return this.drop('fast:bad-payload');
       // The app has several tabs: the tab the node would ask, this one or another over its channel.
       const to = g.inbound ? 'self' : this.relays.handlerFor(r.port);
@@ -282,14 +301,14 @@ export class FastPath implements RtcTap {
       this.traffic.note(g.peer);
       return this.peerRequests.run(g, r, to, frame);
     }
-    const r = Payload.response.decode(plain);
+    const r = Payload.response.decode(plain, true);
     if (!r) return this.drop('fast:bad-payload');
     if (!this.requests.waits(r.requestId, g.peer)) {
       // The answer to a request another tab sent through this one: back to it, one leg.
       if (!this.relays.isRouted(g.key, g.peer, r.requestId)) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
       this.traffic.note(g.peer);
-      this.relays.routeAnswer(g.key, g.peer, r.requestId, r.ok, r.data, r.code);
+      this.relays.routeAnswer(g.key, g.peer, r.requestId, r.ok, owned(r.data), r.code);
       return;
     }
     if (!this.fresh(g, p)) return;
@@ -310,10 +329,19 @@ export class FastPath implements RtcTap {
     this.host.rtc.toNode(g.key, frame);
   }
 
+  private scratchBuffers(): { payload: Uint8Array; frame: FrameBytes } {
+    if (!this.scratch) {
+      const frame = new Uint8Array(MAX_FRAME_BYTES);
+      this.scratch = { payload: new Uint8Array(MAX_FRAME_BYTES), frame: (length) => (length <= frame.length ? frame.subarray(0, length) : new Uint8Array(length)) };
+    }
+    return this.scratch;
+  }
+
   /**
    * Writes one packet of ours, after those queued before it: in the clear on a bound channel,
    * else sealed. Resolves false when the link is gone. `req`: a request's id and timeout, for
-   * the host tab that routes its answer.
+   * the host tab that routes its answer. `plaintext` may be a view of the payload scratch
+   * buffer: it is used, or copied, before this returns.
    */
   private queue(g: Grant, kind: number, plaintext: Uint8Array, req?: { rid: number; ms: number }): Promise<boolean> {
     // The id in call order, the sealing as soon as a crypto slot is free, the writing in call order.
@@ -322,12 +350,16 @@ export class FastPath implements RtcTap {
     let frame: Promise<Uint8Array>;
     if (g.bound) {
       this.stats.clear++;
-      const plain = writePlainPacket({ ...head, payload: plaintext });
-      // Nothing of ours waits and this tab hosts the link: on the channel now (undefined: it is full).
-      const now = this.outboundQueued === 0 && g.via === undefined ? this.host.rtc.sendNow(g.key, plain) : undefined;
-      if (now !== undefined) return Promise.resolve(this.written(g, now));
-      frame = Promise.resolve(plain);
-    } else frame = this.crypto.seal(g.sealing!, head, plaintext);
+      // Nothing of ours waits and this tab hosts the link: on the channel now, written in the
+      // scratch buffer, which send() copies (undefined: the channel is full).
+      if (this.outboundQueued === 0 && g.via === undefined) {
+        const now = this.host.rtc.sendNow(g.key, writePlainPacket({ ...head, payload: plaintext }, this.scratchBuffers().frame));
+        if (now !== undefined) return Promise.resolve(this.written(g, now));
+      }
+      // It waits: a frame of its own, in a pooled buffer given back once written (write()); or it
+      // moves to the host tab, whole.
+      frame = Promise.resolve(writePlainPacket({ ...head, payload: plaintext }, g.via === undefined ? this.pooled : undefined));
+    } else frame = this.crypto.seal(g.sealing!, head, plaintext.slice());
     this.outboundQueued++;
     const run = this.outbound.then(async () => this.write(g, await frame, req));
     this.outbound = run.catch(() => undefined).finally(() => this.outboundQueued--);
@@ -347,7 +379,12 @@ export class FastPath implements RtcTap {
    * `sent` settles with that tab's ack).
    */
   private async write(g: Grant, frame: Uint8Array, req?: { rid: number; ms: number }): Promise<{ sent: Promise<boolean> }> {
-    if (g.via === undefined) return { sent: Promise.resolve(await this.host.rtc.sendOwn(g.key, frame)) };
+    if (g.via === undefined) {
+      const sent = await this.host.rtc.sendOwn(g.key, frame);
+      // send() copied it (or the link is gone): nothing holds the frame any more.
+      if (g.bound) this.frames.give(frame);
+      return { sent: Promise.resolve(sent) };
+    }
     const posted = await this.relays.post(g.via, g.key, frame, req?.rid, req?.ms);
     return {
       sent: posted.sent.then((ok) => {

@@ -20,6 +20,8 @@ export interface PeerRequestsHost {
   relays: TabRelays<Grant>;
   /** Writes a packet of ours of `kind` to the grant's peer, after those before it; false: the link is gone. */
   queue(g: Grant, kind: number, plaintext: Uint8Array): Promise<boolean>;
+  /** Where an answer's payload is encoded for `queue`, which uses or copies it in the call (fast-path.ts `scratch`). */
+  scratch(): Uint8Array;
   /** Gives the frame to the node whole. */
   handOn(g: Grant, frame: Uint8Array): void;
   /** The data plane's counters (FastPathStatus). */
@@ -44,7 +46,7 @@ export class PeerRequests {
     const answer = (ok: boolean, data: AppData, relayed: boolean, code?: string): Promise<void> => {
       checkData(data);
       if (!this.owed.answered(token, ok, data, code)) return Promise.resolve();
-      return h.queue(g, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data, code })).then((sent) => {
+      return h.queue(g, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data, code }, h.scratch())).then((sent) => {
         if (!sent) return this.answerHome(token);
         this.owed.settled(token);
         h.stats.responses++;

@@ -169,6 +169,8 @@ export class RtcHost {
    * among the node's frames. While more than OWN_HIGH_WATER bytes wait on the channel it waits
    * for the channel to drain first, so the tab cannot starve the node's frames; the node's
    * window (toChannel) sees these bytes in `bufferedAmount` too. False when the link is gone.
+   * Once it settles the frame's buffer is the caller's again: `send()` copied the bytes (the data
+   * plane writes its next frames over it, fast-path.ts), and nothing here keeps it.
    */
   async sendOwn(key: string, frame: Uint8Array): Promise<boolean> {
     for (;;) {
@@ -180,7 +182,7 @@ export class RtcHost {
 
   /**
    * sendOwn in this turn, or undefined when it would have to wait (the channel is full, or other
-   * sends already wait for it to drain, which must go first).
+   * sends already wait for it to drain, which must go first). The frame is not kept (sendOwn).
    */
   sendNow(key: string, frame: Uint8Array): boolean | undefined {
     if (this.entries.get(key)?.drainWaiters.length) return undefined;

@@ -7,8 +7,14 @@
  * and arrays or maps that declare more items than bytes remain (malformed: refused at once,
  * not after walking to the end of the input). And text that opens with a byte order mark keeps
  * it (cborg drops it), so every text reads back exactly as it was written.
+ *
+ * With `views`, a byte string in a minimal definite head reads as a view into the input rather
+ * than cborg's copy of it (any other head is left to cborg, which refuses it in strict mode): the
+ * data plane decodes a 16 KiB datagram's payload so, because allocating and filling a fresh
+ * buffer of that size was most of its receiving tab's time (docs/DATA-PLANE.md, "Per-message
+ * work"). The caller then owns the input for as long as the values are used.
  */
-import { Tokenizer, Type, type Token } from 'cborg';
+import { Token, Tokenizer, Type } from 'cborg';
 import { MAX_CBOR_DEPTH } from './limits.js';
 
 /** Thrown inside the decoder, caught by decodeCbor: `reason` is what the drop is counted as. */
@@ -32,6 +38,7 @@ export class StrictTokenizer {
   constructor(
     private readonly data: Uint8Array,
     options: object,
+    private readonly views = false,
   ) {
     this.inner = new Tokenizer(data, options);
   }
@@ -46,7 +53,7 @@ export class StrictTokenizer {
 
   next(): Token {
     const start = this.inner.pos();
-    const token = this.inner.next();
+    const token = (this.views && this.bytesView(start)) || this.inner.next();
     // The token fills one slot of the innermost open container, which stays open until its last item is complete.
     if (this.open.length > 0) this.open[this.open.length - 1]!--;
     if (token.type === Type.string && typeof token.value === 'string') {
@@ -66,6 +73,26 @@ export class StrictTokenizer {
     // A complete item: close every container it completes.
     while (this.open.length > 0 && this.open[this.open.length - 1] === 0) this.open.pop();
     return token;
+  }
+
+  /** A byte string at `start` as a view into the input, or undefined (not one, or not in a minimal head: cborg judges it). */
+  private bytesView(start: number): Token | undefined {
+    const b = this.data;
+    const first = b[start];
+    if (first === undefined || first >> 5 !== Type.bytes.major) return undefined;
+    const info = first & 31;
+    const size = info < 24 ? 0 : info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : -1;
+    if (size < 0) return undefined;
+    let n = info;
+    if (size > 0) {
+      n = 0;
+      for (let i = 1; i <= size; i++) n = n * 256 + (b[start + i] ?? 0);
+      if (n < (size === 1 ? 24 : size === 2 ? 0x100 : 0x10000)) return undefined;
+    }
+    const at = start + 1 + size;
+    if (at + n > b.length) return undefined;
+    this.inner._pos = at + n;
+    return new Token(Type.bytes, b.subarray(at, at + n), 1 + size + n);
   }
 
   /**

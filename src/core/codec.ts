@@ -175,10 +175,11 @@ const DECODE_OPTIONS = {
 /**
  * Decodes CBOR without ever throwing. Invalid UTF-8, nesting deeper than MAX_CBOR_DEPTH and
  * lengths that promise more items than bytes remain get their own reasons (cbor-strict.ts).
+ * `views`: byte strings read as views into `bytes`, not copies (cbor-strict.ts).
  */
-export function decodeCbor(bytes: Uint8Array): DecodeResult<unknown> {
+export function decodeCbor(bytes: Uint8Array, views = false): DecodeResult<unknown> {
   try {
-    return { ok: true, value: decode(bytes, { ...DECODE_OPTIONS, tokenizer: new StrictTokenizer(bytes, DECODE_OPTIONS) }) };
+    return { ok: true, value: decode(bytes, { ...DECODE_OPTIONS, tokenizer: new StrictTokenizer(bytes, DECODE_OPTIONS, views) }) };
   } catch (err) {
     return { ok: false, reason: err instanceof CborRefused ? err.reason : 'malformed-cbor' };
   }

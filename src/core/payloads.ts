@@ -2,7 +2,7 @@
  * The payloads of each packet kind, CBOR-encoded inside the signed packet and validated as
  * strictly as frames: a payload that does not parse is a counted drop, never an exception.
  */
-import { encode } from 'cborg';
+import { encode, encodeInto } from 'cborg';
 import { decodeCbor, decodePeerInfoList, isBytes, isString, isUint, peerInfoToWire, type PeerInfo } from './codec.js';
 import { ID_BYTES } from './id.js';
 import { isAppId } from './app-namespace.js';
@@ -46,26 +46,45 @@ const isData = (v: unknown): v is AppData => typeof v === 'string' || v instance
 const isPort = (v: unknown): v is number => isUint(v) && v <= MAX_PORT;
 const isKey = (v: unknown): v is Uint8Array => isBytes(v) && (v.length === 0 || v.length === 32);
 
-function parse<T>(bytes: Uint8Array, length: number, build: (a: unknown[]) => T | undefined): T | undefined {
-  const r = decodeCbor(bytes);
+function parse<T>(bytes: Uint8Array, length: number, build: (a: unknown[]) => T | undefined, views = false): T | undefined {
+  const r = decodeCbor(bytes, views);
   if (!r.ok || !Array.isArray(r.value) || r.value.length !== length) return undefined;
   return build(r.value);
 }
 
+/**
+ * `v` in CBOR. `into` (the data plane's scratch buffer, fast-path.ts): written there when it
+ * fits, and the result is a view of it, valid until the next write; else a buffer of its own.
+ */
+function encodeTo(v: unknown, into?: Uint8Array): Uint8Array {
+  if (into) {
+    try {
+      return into.subarray(0, encodeInto(v, into).written);
+    } catch {
+      // Larger than the scratch buffer.
+    }
+  }
+  return encode(v);
+}
+
+/**
+ * The application payloads take `into` to encode into (encodeTo), and decode with `views` (byte
+ * strings as views into `b`: the caller owns `b`, cbor-strict.ts) for the data plane.
+ */
 export const Payload = {
   data: {
-    encode: (p: DataPayload) => encode([p.app, p.port, p.data]),
-    decode: (b: Uint8Array) => parse(b, 3, ([app, port, data]) => (isAppId(app) && isPort(port) && isData(data) ? { app, port, data } : undefined)),
+    encode: (p: DataPayload, into?: Uint8Array) => encodeTo([p.app, p.port, p.data], into),
+    decode: (b: Uint8Array, views = false) => parse(b, 3, ([app, port, data]) => (isAppId(app) && isPort(port) && isData(data) ? { app, port, data } : undefined), views),
   },
   request: {
-    encode: (p: RequestPayload) => encode([p.app, p.port, p.requestId, p.data]),
-    decode: (b: Uint8Array) =>
-      parse(b, 4, ([app, port, requestId, data]) => (isAppId(app) && isPort(port) && isUint(requestId) && isData(data) ? { app, port, requestId, data } : undefined)),
+    encode: (p: RequestPayload, into?: Uint8Array) => encodeTo([p.app, p.port, p.requestId, p.data], into),
+    decode: (b: Uint8Array, views = false) =>
+      parse(b, 4, ([app, port, requestId, data]) => (isAppId(app) && isPort(port) && isUint(requestId) && isData(data) ? { app, port, requestId, data } : undefined), views),
   },
   response: {
-    encode: (p: ResponsePayload) => encode(p.code !== undefined && !p.ok ? [p.requestId, p.ok, p.data, p.code] : [p.requestId, p.ok, p.data]),
-    decode: (b: Uint8Array): ResponsePayload | undefined => {
-      const r = decodeCbor(b);
+    encode: (p: ResponsePayload, into?: Uint8Array) => encodeTo(p.code !== undefined && !p.ok ? [p.requestId, p.ok, p.data, p.code] : [p.requestId, p.ok, p.data], into),
+    decode: (b: Uint8Array, views = false): ResponsePayload | undefined => {
+      const r = decodeCbor(b, views);
       if (!r.ok || !Array.isArray(r.value) || (r.value.length !== 3 && r.value.length !== 4)) return undefined;
       const [requestId, ok, data, code] = r.value as unknown[];
       if (!isUint(requestId) || typeof ok !== 'boolean' || !isData(data)) return undefined;

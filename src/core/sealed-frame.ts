@@ -85,14 +85,21 @@ export interface PlainPacket extends PacketHead {
 }
 
 /**
+ * Where a frame is written: `length` bytes, every one of which the writer sets (so they need
+ * not be zero). By default a new buffer; the data plane passes a scratch or pooled one (fast-path.ts).
+ */
+export type FrameBytes = (length: number) => Uint8Array;
+const fresh: FrameBytes = (length) => new Uint8Array(length);
+
+/**
  * Writes an unsigned Packet frame whose payload is `payloadLength` bytes, which `fill` writes
  * at the offset it is given (returning the offset after them).
  */
-function writeUnsigned(p: PacketHead, payloadLength: number, fill: (out: Uint8Array, at: number) => number): Uint8Array {
+function writeUnsigned(p: PacketHead, payloadLength: number, fill: (out: Uint8Array, at: number) => number, alloc: FrameBytes = fresh): Uint8Array {
   const length =
     1 + 1 + 1 + headBytes(p.src.length) + p.src.length + headBytes(p.dst.length) + p.dst.length + headBytes(p.hops) + headBytes(p.id) +
     headBytes(p.kind) + headBytes(payloadLength) + payloadLength + 2;
-  const out = new Uint8Array(length);
+  const out = alloc(length);
   out[0] = WIRE_VERSION;
   let at = writeHead(out, 1, ARRAY, 9);
   at = writeHead(out, at, UINT, FrameType.Packet);
@@ -126,12 +133,17 @@ export function writeSealedPacket(p: SealedPacket): Uint8Array {
   });
 }
 
-/** The frame `encodeFrame` writes for this unsigned packet with its payload in the clear. */
-export function writePlainPacket(p: PlainPacket): Uint8Array {
-  return writeUnsigned(p, p.payload.length, (out, at) => {
-    out.set(p.payload, at);
-    return at + p.payload.length;
-  });
+/** The frame `encodeFrame` writes for this unsigned packet with its payload in the clear, in the bytes `alloc` gives. */
+export function writePlainPacket(p: PlainPacket, alloc?: FrameBytes): Uint8Array {
+  return writeUnsigned(
+    p,
+    p.payload.length,
+    (out, at) => {
+      out.set(p.payload, at);
+      return at + p.payload.length;
+    },
+    alloc,
+  );
 }
 
 /** A cursor over a frame that refuses anything but minimal definite heads of the expected type. */

@@ -84,9 +84,11 @@ export async function pair(bound = false, sealing = true): Promise<[End, End]> {
     const keys = sealing ? { aes: aes as CryptoKey, ownPublic: me.publicKey, peerPublic: them.publicKey } : {};
     const grant: GrantEvent = { ev: 'fast-grant', key: KEY, peer: toHex(them.id), self: toHex(me.id), bound, ...keys, app: appId(''), lane: 1 + i };
     const end: End = { fast: undefined as unknown as FastPath, id: toHex(me.id), wire: [], handedOn: [], inbox: [], open: true, grant, home: [] };
+    // As RTCDataChannel.send does, the wire keeps a copy: the data plane writes its next frame
+    // over the same scratch or pooled buffer (fast-path.ts).
     const rtc = {
-      sendOwn: async (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame), true),
-      sendNow: (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame), true),
+      sendOwn: async (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame.slice()), true),
+      sendNow: (_key: string, frame: Uint8Array) => end.open && (end.wire.push(frame.slice()), true),
       toNode: (_key: string, frame: Uint8Array) => void end.handedOn.push(frame),
     } as unknown as RtcHost;
     end.fast = new FastPath({

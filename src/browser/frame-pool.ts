@@ -1,0 +1,38 @@
+/**
+ * Buffers for the frames the data plane writes and keeps until the DataChannel takes them
+ * (fast-path.ts): while the channel is over its high-water mark, every datagram of a burst waits
+ * as a frame of its own, and allocating and filling a fresh 16 KiB buffer for each was, in the
+ * sending tab's CPU profile, its largest cost (docs/DATA-PLANE.md, "Per-message work"). Once
+ * `send()` has copied a frame, its buffer serves the next one of the same size class.
+ */
+
+/** Size classes: whole pages, so a 16 KiB datagram's frame (16 KiB and a head) takes a 20 KiB buffer. */
+const PAGE = 4096;
+
+export class FramePool {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  private bytes = 0;
+
+  /** `maxBytes`: at most this much is kept free (a burst's worth); beyond it a buffer is left to the collector. */
+  constructor(private readonly maxBytes: number) {}
+
+  /** `length` bytes for a frame (not zeroed: the frame writer sets every byte), in a free buffer of its class or a new one. */
+  take(length: number): Uint8Array {
+    const size = Math.ceil(length / PAGE) * PAGE;
+    const b = this.free.get(size)?.pop();
+    if (b) this.bytes -= size;
+    return new Uint8Array(b ?? new ArrayBuffer(size), 0, length);
+  }
+
+  /** A frame from `take` whose bytes were copied away (written on the channel) and that nothing else holds. */
+  give(frame: Uint8Array): void {
+    const b = frame.buffer;
+    // Moved to another tab meanwhile (detached: length 0), or not one of ours.
+    if (!(b instanceof ArrayBuffer) || b.byteLength === 0 || b.byteLength % PAGE !== 0) return;
+    if (this.bytes + b.byteLength > this.maxBytes) return;
+    let list = this.free.get(b.byteLength);
+    if (!list) this.free.set(b.byteLength, (list = []));
+    list.push(b);
+    this.bytes += b.byteLength;
+  }
+}
