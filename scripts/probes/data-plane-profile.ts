@@ -42,13 +42,18 @@ async function profiled<T>(sessions: CDPSession[], run: () => Promise<T>): Promi
 /** Self time in us by function, grouped: ours (/meshwork/), the page's, native, gc, idle, program. */
 function selfTimes(p: Profile): Map<string, number> {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, ProfileNode>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
   const out = new Map<string, number>();
   for (let i = 0; i < p.samples.length; i++) {
     const n = byId.get(p.samples[i]!)!;
     const dt = p.timeDeltas[i + 1] ?? 0;
     const { functionName, url, lineNumber } = n.callFrame;
     const file = url.split('/').pop() ?? '';
-    const name = url.includes('/meshwork/') ? `ours ${functionName || '(anon)'} ${file}:${lineNumber + 1}` : url ? `page ${functionName || '(anon)'} ${file}:${lineNumber + 1}` : `native ${functionName}`;
+    // A native call is named with its caller (RTCDataChannel.send from ours or the page's).
+    const caller = url ? undefined : parent.get(n.id)?.callFrame;
+    const from = caller?.url ? ` <- ${caller.functionName || '(anon)'} ${caller.url.split('/').pop()}:${caller.lineNumber + 1}` : '';
+    const name = url.includes('/meshwork/') ? `ours ${functionName || '(anon)'} ${file}:${lineNumber + 1}` : url ? `page ${functionName || '(anon)'} ${file}:${lineNumber + 1}` : `native ${functionName}${from}`;
     out.set(name, (out.get(name) ?? 0) + dt);
   }
   return out;
@@ -59,10 +64,11 @@ function report(label: string, p: Profile, messages: number): void {
   const total = [...t.values()].reduce((a, b) => a + b, 0);
   const sum = (prefix: string) => [...t].filter(([k]) => k.startsWith(prefix)).reduce((a, [, v]) => a + v, 0);
   const per = (us: number) => (us / messages).toFixed(1);
+  const native = (n: string) => [...t].filter(([k]) => k === `native ${n}` || k.startsWith(`native ${n} <- `)).reduce((a, [, v]) => a + v, 0);
   console.log(`\n## ${label}: ${messages} messages, ${(total / 1000).toFixed(0)} ms profiled`);
-  console.log(`per message, us: ours ${per(sum('ours '))}, page ${per(sum('page '))}, gc ${per(t.get('native (garbage collector)') ?? 0)}, ` +
-    `idle ${per(t.get('native (idle)') ?? 0)}, program ${per(t.get('native (program)') ?? 0)}, other native ${per(sum('native ') - (t.get('native (garbage collector)') ?? 0) - (t.get('native (idle)') ?? 0) - (t.get('native (program)') ?? 0))}`);
-  const top = [...t].filter(([k]) => !['native (idle)', 'native (program)'].includes(k)).sort((a, b) => b[1] - a[1]).slice(0, 25);
+  console.log(`per message, us: ours ${per(sum('ours '))}, page ${per(sum('page '))}, gc ${per(native('(garbage collector)'))}, ` +
+    `idle ${per(native('(idle)'))}, program ${per(native('(program)'))}, other native ${per(sum('native ') - native('(garbage collector)') - native('(idle)') - native('(program)'))}`);
+  const top = [...t].filter(([k]) => !k.startsWith('native (idle)') && !k.startsWith('native (program)')).sort((a, b) => b[1] - a[1]).slice(0, 25);
   for (const [k, v] of top) console.log(`  ${per(v).padStart(7)}  ${k}`);
 }
 
