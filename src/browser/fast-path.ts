@@ -16,13 +16,13 @@
  * node's own request) goes on to the node whole, which opens it again.
  */
 import { bytesEqual } from '../core/bytes.js';
-import { DEFAULT_HOP_LIMIT, MAX_FRAME_BYTES } from '../core/limits.js';
+import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
-import { type FrameBytes, readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } from '../core/sealed-frame.js';
-import { FramePool } from './frame-pool.js';
+import { readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } from '../core/sealed-frame.js';
+import { FrameBuffers } from './frame-pool.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import { PeerRequests } from './peer-requests.js';
 import type { FastPathStatus, OwedAnswer, TakenRequest } from './protocol.js';
@@ -50,9 +50,6 @@ export interface FastPathHost {
 }
 
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
-
-/** Free frame buffers kept (frame-pool.ts): a burst of datagrams over the channel's high-water mark (rtc-host.ts, 1 MiB) and then some. */
-const FRAME_POOL_BYTES = 2 * 1024 * 1024;
 
 /** A copy of its own of what may be a view into a frame (a payload decoded with views), for what moves it to another tab. */
 const owned = (data: AppData): AppData => (typeof data === 'string' ? data : data.slice());
@@ -102,14 +99,10 @@ export class FastPath implements RtcTap {
   private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, answersHome: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
   /**
-   * Where a payload is encoded and a frame written that go on the channel in the same call
-   * (`send()` copies its bytes): a fresh 16 KiB buffer, allocated and filled per datagram, was
-   * most of the sending tab's time (docs/DATA-PLANE.md, "Per-message work"). Made on first use.
+   * Scratch and pooled buffers for our packets (frame-pool.ts): a fresh 16 KiB buffer, allocated
+   * and filled per datagram, was most of the sending tab's time (docs/DATA-PLANE.md, "Per-message work").
    */
-  private scratch?: { payload: Uint8Array; frame: FrameBytes };
-  /** The buffers of frames that wait for the channel, used again once written (frame-pool.ts): at most a burst's worth kept. */
-  private readonly frames = new FramePool(FRAME_POOL_BYTES);
-  private readonly pooled: FrameBytes = (length) => this.frames.take(length);
+  private readonly buffers = new FrameBuffers();
 
   /** The peers' requests this tab took: where they run, and who answers them (peer-requests.ts). */
   private readonly peerRequests: PeerRequests;
@@ -120,7 +113,7 @@ export class FastPath implements RtcTap {
       tab: host,
       relays: this.relays,
       queue: (g, kind, plaintext) => this.queue(g, kind, plaintext),
-      scratch: () => this.scratchBuffers().payload,
+      scratch: () => this.buffers.payload,
       handOn: (g, frame) => this.handOn(g, frame),
       stats: this.stats,
       drop: (reason) => this.drop(reason),
@@ -183,7 +176,7 @@ export class FastPath implements RtcTap {
   send(to: string, data: AppData, port: number, viaNode: () => Promise<void>): Promise<void> {
     checkData(data);
     const g = this.byPeer.get(to)!;
-    const plaintext = Payload.data.encode({ app: g.app, port, data }, this.scratchBuffers().payload);
+    const plaintext = Payload.data.encode({ app: g.app, port, data }, this.buffers.payload);
     return this.queue(g, PacketKind.Data, plaintext).then((sent) => {
       if (!sent) return viaNode();
       this.stats.sent++;
@@ -195,7 +188,7 @@ export class FastPath implements RtcTap {
     checkData(data);
     const g = this.byPeer.get(to)!;
     const { requestId, ms, reply } = this.requests.open(to, g, port, timeoutMs);
-    const plaintext = Payload.request.encode({ app: g.app, port, requestId, data }, this.scratchBuffers().payload);
+    const plaintext = Payload.request.encode({ app: g.app, port, requestId, data }, this.buffers.payload);
     this.queue(g, PacketKind.Request, plaintext, { rid: requestId, ms }).then(
       (sent) => {
         if (sent) return void this.stats.requests++;
@@ -329,14 +322,6 @@ export class FastPath implements RtcTap {
     this.host.rtc.toNode(g.key, frame);
   }
 
-  private scratchBuffers(): { payload: Uint8Array; frame: FrameBytes } {
-    if (!this.scratch) {
-      const frame = new Uint8Array(MAX_FRAME_BYTES);
-      this.scratch = { payload: new Uint8Array(MAX_FRAME_BYTES), frame: (length) => (length <= frame.length ? frame.subarray(0, length) : new Uint8Array(length)) };
-    }
-    return this.scratch;
-  }
-
   /**
    * Writes one packet of ours, after those queued before it: in the clear on a bound channel,
    * else sealed. Resolves false when the link is gone. `req`: a request's id and timeout, for
@@ -353,12 +338,12 @@ export class FastPath implements RtcTap {
       // Nothing of ours waits and this tab hosts the link: on the channel now, written in the
       // scratch buffer, which send() copies (undefined: the channel is full).
       if (this.outboundQueued === 0 && g.via === undefined) {
-        const now = this.host.rtc.sendNow(g.key, writePlainPacket({ ...head, payload: plaintext }, this.scratchBuffers().frame));
+        const now = this.host.rtc.sendNow(g.key, writePlainPacket({ ...head, payload: plaintext }, this.buffers.now));
         if (now !== undefined) return Promise.resolve(this.written(g, now));
       }
       // It waits: a frame of its own, in a pooled buffer given back once written (write()); or it
       // moves to the host tab, whole.
-      frame = Promise.resolve(writePlainPacket({ ...head, payload: plaintext }, g.via === undefined ? this.pooled : undefined));
+      frame = Promise.resolve(writePlainPacket({ ...head, payload: plaintext }, g.via === undefined ? this.buffers.waiting : undefined));
     } else frame = this.crypto.seal(g.sealing!, head, plaintext.slice());
     this.outboundQueued++;
     const run = this.outbound.then(async () => this.write(g, await frame, req));
@@ -382,7 +367,7 @@ export class FastPath implements RtcTap {
     if (g.via === undefined) {
       const sent = await this.host.rtc.sendOwn(g.key, frame);
       // send() copied it (or the link is gone): nothing holds the frame any more.
-      if (g.bound) this.frames.give(frame);
+      if (g.bound) this.buffers.give(frame);
       return { sent: Promise.resolve(sent) };
     }
     const posted = await this.relays.post(g.via, g.key, frame, req?.rid, req?.ms);

@@ -6,6 +6,12 @@
  * `send()` has copied a frame, its buffer serves the next one of the same size class.
  */
 
+import { MAX_FRAME_BYTES } from '../core/limits.js';
+import type { FrameBytes } from '../core/sealed-frame.js';
+
+/** Free frame buffers kept: a burst of datagrams over the channel's high-water mark (rtc-host.ts, 1 MiB) and then some. */
+const POOL_BYTES = 2 * 1024 * 1024;
+
 /** Size classes: whole pages, so a 16 KiB datagram's frame (16 KiB and a head) takes a 20 KiB buffer. */
 const PAGE = 4096;
 
@@ -34,5 +40,37 @@ export class FramePool {
     if (!list) this.free.set(b.byteLength, (list = []));
     list.push(b);
     this.bytes += b.byteLength;
+  }
+}
+
+/**
+ * The data plane's buffers: two scratch buffers, where a payload is encoded and a frame written
+ * that go on the channel in the same call (`send()` copies its bytes; made on first use), and
+ * the pool for frames that wait.
+ */
+export class FrameBuffers {
+  private scratch?: { payload: Uint8Array; frame: Uint8Array };
+  private readonly pool = new FramePool(POOL_BYTES);
+
+  /** Where a payload is encoded for a packet that is written, or copied, before the call returns. */
+  get payload(): Uint8Array {
+    return this.made().payload;
+  }
+
+  /** A frame that goes on the channel before the call returns: in the scratch buffer. */
+  readonly now: FrameBytes = (length) => {
+    const f = this.made().frame;
+    return length <= f.length ? f.subarray(0, length) : new Uint8Array(length);
+  };
+
+  /** A frame that waits for the channel: a pooled buffer, to be given back once written (`give`). */
+  readonly waiting: FrameBytes = (length) => this.pool.take(length);
+
+  give(frame: Uint8Array): void {
+    this.pool.give(frame);
+  }
+
+  private made(): { payload: Uint8Array; frame: Uint8Array } {
+    return (this.scratch ??= { payload: new Uint8Array(MAX_FRAME_BYTES), frame: new Uint8Array(MAX_FRAME_BYTES) });
   }
 }
