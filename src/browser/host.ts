@@ -33,7 +33,7 @@ import { hostStatus, type HostStatus } from './host-status.js';
 import { TabHandlers } from './host-handlers.js';
 import { AnswersHome } from './answers-home.js';
 import { TabListeners } from './host-listeners.js';
-import { TabSession } from './host-tab.js';
+import { ownApp, TabSession } from './host-tab.js';
 import { TabTopics } from './host-topics.js';
 
 /**
@@ -306,6 +306,11 @@ export class NodeHost {
   /** A parked tab's links move to running tabs now, as if it had closed; it keeps its handlers and topics. */
   private lifecycle(tab: TabSession, state: 'parked' | 'hidden' | 'visible'): void {
     if (state !== 'parked') {
+      // Not to the tab itself (a message to a page that went into the back/forward cache evicts
+      // it, and a page going there is hidden first), nor to other apps' tabs (a hub app learns
+      // nothing of other sites' tabs).
+      const told = (t: TabSession) => t !== tab && (t.origin === undefined || ownApp(t) === ownApp(tab));
+      if (tab.hidden !== (state === 'hidden')) this.log(`tab ${tab.tabId.slice(0, 6)} ${state}${state === 'hidden' ? ': new links go to visible tabs first' : ''}`, told);
       tab.hidden = state === 'hidden';
       return;
     }
@@ -374,9 +379,9 @@ export class NodeHost {
 
   // ------------------------------------------------------------ observation
 
-  /** Shows a diagnostic line in every tab's console. */
-  log(text: string): void {
-    for (const t of this.tabs.values()) if (t.alive) t.conn.post({ ev: 'log', text });
+  /** Shows a diagnostic line in every tab's console (or in those `to` picks). */
+  log(text: string, to: (t: TabSession) => boolean = () => true): void {
+    for (const t of this.tabs.values()) if (t.alive && to(t)) t.conn.post({ ev: 'log', text });
   }
 
   /** The node's status for `tab` (host-status.ts). */

@@ -12,7 +12,7 @@
 import { MeshError } from '../core/errors.js';
 import { HUB_CONNECT, hubNamespace, type HubAnswer } from './hub-protocol.js';
 import { canAskForStorageAccess, openHubStorage, requestHubStorage, type HubStorage } from './hub-storage.js';
-import { watchLifecycle } from './lifecycle.js';
+import { pageHidden, watchLifecycle } from './lifecycle.js';
 import type { HostEvent, HostReply, TabRequestMessage } from './protocol.js';
 import { pageHasRtc, TAB_LOCK_PREFIX, TAB_PARKED } from './protocol.js';
 import { randomHex } from './random-hex.js';
@@ -56,7 +56,9 @@ addEventListener('pagehide', (e: PageTransitionEvent) => {
 // pagehide may reach this frame only once both are restored (scripts/probes/hub-bfcache.ts), and
 // a reply from the worker to a cached frame gets the page evicted (Chromium, SharedWorkerMessage).
 // Restored, the app page says hello again through its port, which resumes the session.
-watchLifecycle({ park: () => sessions.forEach((s) => s.park()), resume: () => undefined, visibility: () => undefined });
+// Hidden or shown, this frame is its app page's: the worker places new links on visible tabs first,
+// and only this frame can tell it (the app page hosts nothing and says nothing of it).
+watchLifecycle({ park: () => sessions.forEach((s) => s.park()), resume: () => undefined, visibility: (hidden) => sessions.forEach((s) => s.visibility(hidden)) });
 
 /**
  * Storage access needs a user gesture in this frame. An app that shows the hub frame
@@ -135,6 +137,12 @@ class HubSession {
     this.rtc.closeAll(TAB_PARKED);
   }
 
+  /** The app page (and this frame with it) was hidden or shown: a notice, as a same-origin tab's. */
+  visibility(hidden: boolean): void {
+    if (this.closed) return;
+    this.worker.postMessage({ op: 'lifecycle', state: hidden ? 'hidden' : 'visible', id: 0 } satisfies TabRequestMessage);
+  }
+
   /**
    * `pageGoing`: this frame's pagehide. The app page's `closing`, posted at its own pagehide, may
    * come after that (Firefox, when the page navigates away; docs/BROWSER.md "The hub"), so the
@@ -177,7 +185,7 @@ class HubSession {
         // The hub, not the app, names the tab, the namespace, the origin and the servers: an app
         // cannot take over another app's session, read another origin's ports or make the node dial.
         // Nor loosen the node's per-address link cap (a security limit) if its hello comes first.
-        return this.worker.postMessage({ ...m, tabId: this.tabId, app: hubNamespace(this.origin, String(m.app)), origin: this.origin, bootstrap, canHost: pageHasRtc(), rtc: pageHasRtc(), fastPath: false, maxLinksPerAddress: undefined });
+        return this.worker.postMessage({ ...m, tabId: this.tabId, app: hubNamespace(this.origin, String(m.app)), origin: this.origin, bootstrap, canHost: pageHasRtc(), rtc: pageHasRtc(), hidden: pageHidden(), fastPath: false, maxLinksPerAddress: undefined });
       case 'rtc-signal':
         return; // only the hub hosts PeerConnections
       case 'bye':

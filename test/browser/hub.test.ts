@@ -109,6 +109,37 @@ for (const engine of ENGINES) {
         await ctx.close();
       }));
 
+    test('the hub frame tells the node when its app page is hidden and shown again (new links go to visible tabs first)', () =>
+      withLogs(async () => {
+        const ctx = await browser.createBrowserContext();
+        const origin = as(siteA, '127.0.0.1');
+        const a = await bootApp(ctx, origin, `${engine}:visibility-a`, { hub: hubUrl(), app: 'chat' });
+        // The node tells the app's other tabs, never the tab itself nor another app's.
+        const b = await bootApp(ctx, origin, `${engine}:visibility-b`, { hub: hubUrl(), app: 'chat' });
+        const other = await bootApp(ctx, origin, `${engine}:visibility-other`, { hub: hubUrl(), app: 'other' });
+        const lines = new Map<Page, string[]>([a.page, b.page, other.page].map((p) => [p, []]));
+        for (const [p, l] of lines) p.on('console', (m) => l.push(m.text()));
+        const frame = a.page.frames().find((f) => f.url().startsWith(hubUrl()));
+        assert.ok(frame, 'the app page holds the hub frame');
+        // What the browser does to a frame whose page goes to the background; headless pages here
+        // cannot be sent there on demand, so the frame's own document reports it.
+        const show = (state: string) =>
+          frame!.evaluate((st) => {
+            Object.defineProperty(document, 'visibilityState', { value: st, configurable: true });
+            document.dispatchEvent(new Event('visibilitychange'));
+          }, state);
+        const heard = (p: Page, state: string) => lines.get(p)!.filter((l) => new RegExp(`meshwork host: tab \\w+ ${state}`).test(l)).length;
+        // A is a background tab now, and headless background tabs may be hidden already: start visible.
+        await show('visible');
+        const before = heard(b.page, 'visible');
+        await show('hidden');
+        await waitFor("the node hears that A's hub session is hidden (B's console)", async () => heard(b.page, 'hidden') > 0, 10_000, 50);
+        await show('visible');
+        await waitFor('and that it is visible again', async () => heard(b.page, 'visible') > before, 10_000, 50);
+        assert.equal(heard(other.page, 'hidden') + heard(other.page, 'visible'), 0, 'another app of the same origin is not told');
+        await ctx.close();
+      }));
+
     test('an app page that closes says so through the hub: its handler mid-run fails HANDLER_CLOSED and runs in no other tab; an app of another origin cannot name its requests', () =>
       withLogs(async () => {
         const ctx = await browser.createBrowserContext();
