@@ -34,6 +34,8 @@ const lazyExternal = {
   name: 'meshwork-lazy-external',
   setup(b) {
     b.onResolve({ filter: /^\.\/(fast-path|hub-link|leader)\.js$/ }, (a) => (/\/(client|mesh)\.ts$/.test(a.importer) ? { path: a.path, external: true } : undefined));
+    // The tab's stream code, loaded by the data plane on the app's first use of streams (stream-tap.ts).
+    b.onResolve({ filter: /^\.\/tab-stream-plane\.js$/ }, (a) => (/\/stream-tap\.ts$/.test(a.importer) ? { path: a.path, external: true } : undefined));
   },
 };
 
@@ -55,8 +57,8 @@ else if (existsSync(outdir)) for (const f of readdirSync(outdir).filter((n) => n
 // its own it is 1 file and 8.7 KB (docs/BENCHMARKS.md, "Bundle size"). Only a page without
 // SharedWorker loads two of them (the leader fallback, then the data plane): 1.4 KB more there.
 // hub.js is the script of /meshwork/hub.html, the page other origins embed (src/browser/hub.ts).
-const LAZY = ['fast-path', 'hub-link', 'leader'];
-for (const [name, plugins] of [['client', [lazyExternal]], ['hub', []], ...LAZY.map((n) => [n, n === 'leader' ? [lazyStreams] : []])]) {
+const LAZY = ['fast-path', 'tab-stream-plane', 'hub-link', 'leader'];
+for (const [name, plugins] of [['client', [lazyExternal]], ['hub', []], ...LAZY.map((n) => [n, n === 'leader' ? [lazyStreams] : n === 'fast-path' ? [lazyExternal] : []])]) {
   await build({ ...common, entryPoints: { [name]: `src/browser/${name}.ts` }, outdir, plugins });
 }
 

@@ -25,6 +25,8 @@ import { readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } 
 import { FrameBuffers } from './frame-pool.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import { PeerRequests } from './peer-requests.js';
+import { StreamTap, streamable } from './stream-tap.js';
+import type { MeshStream } from './tab-streams.js';
 import type { FastPathStatus, OwedAnswer, TakenRequest } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
 import { TabRelays } from './tab-relay.js';
@@ -47,6 +49,9 @@ export interface FastPathHost {
   traffic(peers: string[]): void;
   /** An answer to a peer's request that cannot go back the way the request came: the node sends it (owed-answers.ts). */
   answerHome(a: OwedAnswer): void;
+  /** The app's name and its stream handler for a port in this tab (streams on the data plane: stream-tap.ts). */
+  app?: string;
+  streamHandler?(port: number): ((s: MeshStream) => void) | undefined;
 }
 
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
@@ -106,6 +111,8 @@ export class FastPath implements RtcTap {
 
   /** The peers' requests this tab took: where they run, and who answers them (peer-requests.ts). */
   private readonly peerRequests: PeerRequests;
+  /** Streams run in this tab (stream-tap.ts, tab-stream-plane.ts). */
+  readonly streams: StreamTap;
 
   constructor(private readonly host: FastPathHost) {
     this.traffic = new TrafficReport((peers) => host.traffic(peers));
@@ -118,6 +125,7 @@ export class FastPath implements RtcTap {
       stats: this.stats,
       drop: (reason) => this.drop(reason),
     });
+    this.streams = new StreamTap({ app: host.app ?? '', write: (g, payload) => this.queue(g, PacketKind.Stream, payload), handler: (port) => host.streamHandler?.(port), drop: (reason) => this.drop(reason) });
   }
 
   grant(g: GrantEvent): void {
@@ -131,16 +139,20 @@ export class FastPath implements RtcTap {
     this.stats.grants++;
   }
 
-  revoke(key: string): void {
+  /** `reason`: the node's; a grant `changed` is given again at once, and the tab's streams on the link go on. */
+  revoke(key: string, reason?: string): void {
     const g = this.byKey.get(key);
-    if (!g) return;
-    this.forget(g);
-    this.stats.revoked++;
+    if (g) {
+      this.forget(g);
+      this.stats.revoked++;
+    }
+    if (reason !== undefined && reason !== 'changed') this.streams.linkGone(key, 'the link left the tab (its grant was taken back)');
   }
 
-  /** The link's entry went (RtcTap): its grant goes with it. */
-  gone(key: string): void {
+  /** The link's entry went (RtcTap): its grant goes with it, and its streams end, `last` writing their Resets while the channel takes them. */
+  gone(key: string, last?: (frame: Uint8Array) => boolean): void {
     this.revoke(key);
+    this.streams.linkGone(key, 'the link left the tab', last);
   }
 
   /** The tab closes: requests waiting for an answer fail with `err`. */
@@ -162,10 +174,16 @@ export class FastPath implements RtcTap {
     return this.byPeer.has(to);
   }
 
+  /** A stream to `to` run in this tab, when its grant for `to` is bound and the link is this tab's; else undefined (the node's path). */
+  openStream(to: string, port: number, timeoutMs?: number): MeshStream | undefined {
+    const g = this.byPeer.get(to);
+    return streamable(g) ? this.streams.open(g, port, timeoutMs) : undefined;
+  }
+
   status(): FastPathStatus {
     let bound = 0;
     for (const g of this.byPeer.values()) if (g.bound) bound++;
-    return { granted: this.byPeer.size, bound, ...this.stats, ...this.relays.stats, dropped: { ...this.dropped } };
+    return { granted: this.byPeer.size, bound, ...this.stats, ...this.relays.stats, ...this.streams.stats, dropped: { ...this.dropped } };
   }
 
   /**
@@ -212,7 +230,7 @@ export class FastPath implements RtcTap {
   /** RtcTap: claims a frame from the peer of link `key` when it is ours to take (see the file comment). */
   take(key: string, frame: Uint8Array): boolean {
     const grant = this.byKey.get(key);
-    if (!grant && this.requests.size === 0 && !this.relays.routing) return false;
+    if (!grant && this.requests.size === 0 && !this.relays.routing && !this.streams.on(key)) return false;
     // A Response may answer a request sent under a grant since revoked: it is taken as that grant says.
     // While its app has other tabs (inbound false), a request is the node's to hand out unless the
     // node told this tab which tab handles which port, and a datagram unless it told where the
@@ -227,16 +245,19 @@ export class FastPath implements RtcTap {
     // encoding, its payload in the clear (only on a bound channel) or sealed; else the node's to judge.
     const clear = readPlainPacket(frame);
     if (clear) {
-      const g = grantFor(clear.kind);
+      // A Stream packet by stream, not by kind: one of the tab's streams, or an Open it accepts (stream-tap.ts).
+      const s = clear.kind === PacketKind.Stream ? this.streams.claim(key, grant, clear) : undefined;
+      const g = s?.g ?? grantFor(clear.kind);
       if (!g || !g.bound || !fromPeer(g, clear)) return false;
       this.stats.clear++;
+      const take = s ? () => void (this.fresh(g, clear) && (this.traffic.note(g.peer), this.streams.take(g, s.seg))) : () => this.onOpened(g, clear, frame, clear.payload);
       if (this.inboundQueued === 0) {
         try {
-          this.onOpened(g, clear, frame, clear.payload);
+          take();
         } catch {
           this.drop('fast:error');
         }
-      } else this.takeInTurn(() => this.onOpened(g, clear, frame, clear.payload));
+      } else this.takeInTurn(take);
       return true;
     }
     const p = readSealedPacket(frame);

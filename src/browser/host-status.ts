@@ -27,6 +27,8 @@ export type HostStatus = BrowserStatus & {
   /** Tabs that went and their unanswered requests (host-handlers.ts `gone`); a hub app: its own app's. */
   tabsGone: GoneCounts;
   counters: NodeStatus['counters'];
+  /** The node's own streams (tabs' streams through the node included; not those run on a tab's data plane). */
+  streams: NodeStatus['streams'];
   e2e: NodeStatus['e2e'];
   rtcDials: DialCounters;
   ice: IceStatus;
@@ -81,6 +83,7 @@ export function hostStatus(s: NodeStatus, tab: TabSession, h: HostStatusSources)
     startedAt: h.startedAt,
     tabsGone: firstParty ? { ...h.handlers.gone } : h.handlers.goneOf(tab),
     counters: s.counters,
+    streams: s.streams,
     e2e: s.e2e,
     rtcDials: h.dials,
     ice: h.ice.status(),

@@ -65,6 +65,8 @@ export class Mesh {
   /** The data plane, loaded with the first grant (fast-path.ts): pages that never get one never load it. */
   private fast?: FastPath;
   private fastLoading?: Promise<FastPath>;
+  /** openStream or handleStreams was called: the data plane loads its stream code with it. */
+  private streamsUsed = false;
 
   constructor(
     private readonly conn: Conn,
@@ -171,7 +173,9 @@ export class Mesh {
     if (typeof to !== 'string' || !/^[0-9a-f]{64}$/.test(to)) throw MeshError.invalid('a node id is 64 hex characters');
     const port = options.port ?? 0;
     checkPort(port);
-    return this.streams.open(to, port, options.timeoutMs);
+    this.useStreams();
+    // Run in this tab when it hosts the link to `to` on a bound channel (DATA-PLANE.md, "Streams"); else through the node.
+    return this.fast?.openStream(to, port, options.timeoutMs) ?? this.streams.open(to, port, options.timeoutMs);
   }
 
   /**
@@ -188,13 +192,21 @@ export class Mesh {
   /** Calls `fn` with every stream another node opens to `port` (0..65535) of this app. Returns a function that stops accepting. */
   handleStreams(port: number, fn: (stream: MeshStream) => void): () => void {
     checkPort(port);
-    return this.streams.handle(port, fn);
+    const off = this.streams.handle(port, fn);
+    this.useStreams();
+    return off;
+  }
+
+  /** The app uses streams: the data plane loads its stream code (stream-tap.ts), once. */
+  private useStreams(): void {
+    this.streamsUsed = true;
+    void this.fast?.streams.load().catch((err: unknown) => console.warn('meshwork: the stream code did not load', err));
   }
 
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
     if (s.boot && this.o.boot) s.boot.tab = this.o.boot;
-    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, answersHome: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, dropped: {} };
+    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, answersHome: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0, dropped: {} };
     return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
   }
 
@@ -308,7 +320,7 @@ export class Mesh {
         // Through the loading promise, so a revoke that follows is applied after its grant.
         return void this.fastPath().then((f) => f.grant(m), (err: unknown) => console.warn('meshwork: the data plane did not load', err));
       case 'fast-revoke':
-        return void this.fastLoading?.then((f) => f.revoke(m.key), () => undefined);
+        return void this.fastLoading?.then((f) => f.revoke(m.key, m.reason), () => undefined);
       case 'relay-port':
         // Through the loading promise too: the channel is open before a grant that names it.
         return void this.fastPath().then((f) => f.relays.open(m.ch, m.port as MessagePort), () => (m.port as MessagePort).close());
@@ -347,9 +359,12 @@ export class Mesh {
         runHandler: (from, data, port) => this.apps.run(from, data, port),
         traffic: (peers) => this.fire({ op: 'fast-traffic', peers }),
         answerHome: (a) => this.fire({ op: 'taken-answer', ...a }),
+        app: this.o.app,
+        streamHandler: (port) => this.streams.handler(port),
       });
       this.rtc.tap = fast;
       this.fast = fast;
+      if (this.streamsUsed) this.useStreams();
       return fast;
     });
     return this.fastLoading;

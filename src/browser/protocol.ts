@@ -261,6 +261,14 @@ export interface FastPathStatus {
   relayedRequestsToNode: number;
   /** Requests to this tab's app that the host tab of the link opened and this tab handled. */
   viaTabRequests: number;
+  /** Streams run in this tab (docs/DATA-PLANE.md, "Streams"): opened by it, and opened to it by the link's peer and taken here. */
+  streamsOpened: number;
+  streamsAccepted: number;
+  /** Their Stream packets written on, and taken off, the DataChannel (in `clear` too). */
+  streamSegmentsOut: number;
+  streamSegmentsIn: number;
+  /** Of those streams, the ones ended ABORTED because their link left the tab. */
+  streamsAbortedByLink: number;
   dropped: Record<string, number>;
 }
 

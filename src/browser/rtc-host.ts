@@ -40,7 +40,8 @@ interface Entry {
  */
 export interface RtcTap {
   take(key: string, frame: Uint8Array): boolean;
-  gone(key: string): void;
+  /** `last` writes a frame on the channel while it is still open (the tab's streams' Resets), whatever the pipe's state. */
+  gone(key: string, last: (frame: Uint8Array) => boolean): void;
 }
 
 export class RtcHost {
@@ -243,7 +244,15 @@ export class RtcHost {
     if (!e.pipe.closed) e.pipe.close('closed');
     for (const wake of e.drainWaiters) wake();
     e.drainWaiters = [];
-    this.tap?.gone(key);
+    this.tap?.gone(key, (frame) => {
+      try {
+        if (e.dc?.readyState !== 'open') return false;
+        e.dc.send(frame as Uint8Array<ArrayBuffer>);
+        return true;
+      } catch {
+        return false;
+      }
+    });
     try {
       e.dc?.close();
       e.pc.close();

@@ -212,6 +212,11 @@ export class TabStreams {
     void done.finally(() => this.registering.delete(done));
   }
 
+  /** This tab's handler for `port` (a stream the data plane accepts in the tab: stream-tap.ts). */
+  handler(port: number): ((s: MeshStream) => void) | undefined {
+    return this.handlers.get(port);
+  }
+
   /** The ports with a handler, to register again with a new host. */
   ports(): number[] {
     return [...this.handlers.keys()];

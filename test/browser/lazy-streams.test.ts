@@ -3,7 +3,9 @@
  * (src/browser/lazy-stream-service.ts): a node whose apps never use streams, and to which no
  * peer opens one, never fetches it; a peer's stream makes the node fetch it, and the packets
  * that came before it ran are answered as they would have been (a refusal on a port no app
- * takes, the data on one an app takes); a leader-tab node loads it with import(). What the
+ * takes, the data on one an app takes); a leader-tab node loads it with import(). A tab that
+ * runs its stream itself on its data plane (docs/DATA-PLANE.md, "Streams") spares its node the
+ * part. What the
  * browsers fetch is read from the server's own HTTP requests.
  */
 import assert from 'node:assert/strict';
@@ -37,6 +39,9 @@ for (const engine of ENGINES) {
 
           await b.page.evaluate(() => (window as any).T.streamServe(20));
           await waitFor("b's node fetched streams.js", async () => fetches.count() === 1);
+          // a's tab hosts its link to b, bound: it runs the stream it opens itself (docs/DATA-PLANE.md, "Streams").
+          const fastOf = (p: typeof a.page) => p.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath));
+          await waitFor("a's tab holds a bound grant for b", async () => (await fastOf(a.page)).bound === 1, 30_000);
           const sent = await a.page.evaluate((to) => {
             const T = (window as any).T;
             return T.streamSend(to, 20, 300_000, 16_384, 5);
@@ -44,7 +49,8 @@ for (const engine of ENGINES) {
           assert.equal(sent.error, undefined, JSON.stringify(sent));
           const got = await waitFor('the stream read to its end in b', () => b.page.evaluate(() => (window as any).T.stream.results[0]), 30_000);
           assert.deepEqual(got, { from: a.id, bytes: 300_000, sha256: sent.sha256 });
-          assert.equal(fetches.count(), 2, "a's node fetched it too, once");
+          assert.equal((await fastOf(a.page)).streamsOpened, 1, "a's tab ran the stream itself (tab-stream-plane.js)");
+          assert.equal(fetches.count(), 1, "so a's node never needed streams.js");
           await c1.close();
           await c2.close();
         } finally {

@@ -28,9 +28,19 @@ const LINGER_MS = 5_000;
 /** Recently ended streams, whose late segments are dropped rather than answered with a Reset. */
 const ENDED_MEMORY = 4096;
 
+/**
+ * Stream ids: a node picks its own below TAB_SID_BASE, and a browser tab that runs streams itself
+ * (src/browser/tab-stream-plane.ts) picks at or above it, so the node's and its tabs' streams to
+ * one peer never share an id (the far end keys a stream by our node id, the opener's id and the
+ * direction). The receiver takes any 48-bit id, as before: the wire does not change.
+ */
+export const TAB_SID_BASE = 2 ** 47;
+
 export interface StreamHost {
   clock: Clock;
   random: Random;
+  /** Where this service's stream ids start: 0 (a node, the default) or TAB_SID_BASE (a tab); each range is 2^47 wide. */
+  sidBase?: number;
   /** Seals and routes one Stream packet to `to`; resolves once it left this node. */
   send(to: string, payload: Uint8Array): Promise<void>;
   drop(reason: string): void;
@@ -64,7 +74,7 @@ export class StreamService {
     if (!(timeoutMs > 0 && timeoutMs <= MAX_STREAM_TIMEOUT_MS)) throw MeshError.invalid(`timeoutMs must be from 1 to ${MAX_STREAM_TIMEOUT_MS}`);
     if (this.streams.size >= MAX_STREAMS) throw new MeshError('BUSY', `${MAX_STREAMS} streams are open already`);
     let sid: number;
-    do sid = Math.floor(this.host.random.float() * 2 ** 48);
+    do sid = (this.host.sidBase ?? 0) + Math.floor(this.host.random.float() * TAB_SID_BASE);
     while (this.streams.has(key(to, sid, true)));
     const stream = this.create(to, port, app, sid, true, timeoutMs);
     stream.begin();
@@ -88,6 +98,33 @@ export class StreamService {
   onPacket(from: string, payload: Uint8Array): void {
     const seg = decodeSegment(payload);
     if (typeof seg === 'string') return this.host.drop(seg);
+    this.onSegment(from, seg);
+  }
+
+  /**
+   * Whether the stream this segment from `from` belongs to is this service's: running, or ended
+   * a short while ago (its late segments are this service's to drop). A tab asks before it claims
+   * a segment from its node's way (tab-stream-plane.ts).
+   */
+  owns(from: string, seg: Pick<Segment, 'sid' | 'fromOpener'>): boolean {
+    const k = key(from, seg.sid, !seg.fromOpener);
+    return this.streams.has(k) || this.endedKeys.get(k) === true;
+  }
+
+  /** Whether an app's handler takes streams on `port` (`app`: its wire id). */
+  takes(app: Uint8Array, port: number): boolean {
+    return this.handlers.has(handlerKey(app, port));
+  }
+
+  /** Aborts every running stream with `remote` (both ends hear ABORTED with `reason`). Returns how many. */
+  abortWith(remote: string, reason: string): number {
+    const live = [...this.streams.values()].filter((s) => s.remote === remote && !s.over);
+    for (const s of live) s.abort(reason);
+    return live.length;
+  }
+
+  /** A decoded segment from `from` (onPacket, or a caller that decoded it to decide where it goes). */
+  onSegment(from: string, seg: Segment): void {
     const k = key(from, seg.sid, !seg.fromOpener);
     const stream = this.streams.get(k);
     if (stream) {

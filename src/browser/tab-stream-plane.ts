@@ -1,0 +1,146 @@
+/**
+ * Streams on the tab's data plane (docs/DATA-PLANE.md, "Streams"): while this tab hosts the
+ * WebRTC link to peer P and its grant for P is bound, the tab runs its streams with P itself,
+ * with the core's own code (core/streams: windows, retransmission, the WHATWG face), and their
+ * segments go on P's DataChannel as clear Stream packets and come off it the same way, never
+ * crossing to the node's worker. Built as a file of its own (tab-stream-plane.js), loaded by the
+ * data plane on the app's first use of streams (stream-tap.ts), so a page that never streams
+ * never loads it.
+ *
+ * A stream is bound to the link it started on: when that link leaves the tab (it closes, is
+ * re-homed, the tab parks or closes, or the grant is taken back for good), the tab aborts it,
+ * writing a Reset on the channel while it still can, so both ends hear ABORTED rather than wait
+ * for TIMEOUT (docs/STREAMS.md). Its state lives only here, so it cannot move to the node.
+ */
+import { systemClock, systemRandom } from '../core/clock.js';
+import { MeshError } from '../core/errors.js';
+import { StreamService, TAB_SID_BASE } from '../core/streams/service.js';
+import { decodeSegment, type Segment, SegmentType } from '../core/streams/segments.js';
+import type { CoreStream } from '../core/streams/stream.js';
+import type { MeshStream } from './tab-streams.js';
+
+/** The link a stream runs on, as the data plane knows it (a grant, tab-grant.ts). */
+export interface StreamLink {
+  key: string;
+  peer: string;
+}
+
+export interface TabStreamPlaneHost<L extends StreamLink> {
+  /** This tab's app name ('' the default app): the service files handlers by its wire id. */
+  app: string;
+  /** Writes one clear Stream packet with `payload` to the link's peer; false: the link is gone. */
+  write(link: L, payload: Uint8Array): Promise<boolean>;
+  /** The app's stream handler for `port` in this tab, if any. */
+  handler(port: number): ((s: MeshStream) => void) | undefined;
+  drop(reason: string): void;
+}
+
+export interface TabStreamStats {
+  /** Streams this tab opened on its data plane, and took from the peer there. */
+  streamsOpened: number;
+  streamsAccepted: number;
+  /** Stream packets this tab wrote on, and took off, its links' DataChannels. */
+  streamSegmentsOut: number;
+  streamSegmentsIn: number;
+  /** Tab streams ended with ABORTED because their link left the tab. */
+  streamsAbortedByLink: number;
+}
+
+export class TabStreamPlane<L extends StreamLink> {
+  /** The link the tab's streams with each peer run on (one link per peer at a time: the granted one). */
+  private readonly links = new Map<string, L>();
+  private readonly service: StreamService;
+  private readonly registered = new Set<number>();
+  readonly stats: TabStreamStats = { streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0 };
+
+  constructor(private readonly host: TabStreamPlaneHost<L>) {
+    this.service = new StreamService({
+      clock: systemClock,
+      random: systemRandom,
+      sidBase: TAB_SID_BASE,
+      send: (to, payload) => this.send(to, payload),
+      drop: (reason) => host.drop(reason),
+    });
+  }
+
+  open(link: L, port: number, timeoutMs?: number): MeshStream {
+    this.links.set(link.peer, link);
+    const core = this.service.open(link.peer, port, { timeoutMs, app: this.host.app });
+    this.stats.streamsOpened++;
+    return core as unknown as MeshStream;
+  }
+
+  /**
+   * The segment in a clear Stream packet from the peer of `link`, when it is this tab's
+   * (docs/DATA-PLANE.md, "Streams"): it belongs to one of the tab's streams on this very link, or
+   * it opens a stream to a port this tab's app handles and `accepting` says the grant lets the
+   * tab take the peer's traffic to that app. Undefined: the node's, whole (a segment that does
+   * not parse too: the node judges and counts it).
+   */
+  claim(link: L, payload: Uint8Array, accepting: (app: Uint8Array) => boolean): Segment | undefined {
+    const seg = decodeSegment(payload);
+    if (typeof seg === 'string') return undefined;
+    if (this.service.owns(link.peer, seg)) return this.links.get(link.peer)?.key === link.key ? seg : undefined;
+    // Only a stream the peer's tab opened (its id in the tabs' range): that one ends with the link
+    // at the peer's end anyway, while one its node holds survives the link going (STREAMS.md), so
+    // the node takes it here too.
+    const fromTab = seg.type === SegmentType.Open && seg.sid >= TAB_SID_BASE;
+    return fromTab && accepting(seg.app) && this.host.handler(seg.port) !== undefined ? seg : undefined;
+  }
+
+  /** A claimed segment (replay window passed). */
+  take(link: L, seg: Segment): void {
+    this.stats.streamSegmentsIn++;
+    if (seg.type === SegmentType.Open && !this.service.owns(link.peer, seg)) {
+      this.links.set(link.peer, link);
+      if (!this.registered.has(seg.port)) {
+        this.registered.add(seg.port);
+        // The service asks this tab's handler of the moment; claims() checked there is one.
+        this.service.handle(seg.port, (core) => this.accepted(core), this.host.app);
+      }
+    }
+    this.service.onSegment(link.peer, seg);
+  }
+
+  /** The link `key` as the tab's streams on it know it (their segments are claimed also while no grant is in force). */
+  linkOn(key: string): L | undefined {
+    for (const l of this.links.values()) if (l.key === key) return l;
+    return undefined;
+  }
+
+  /** The link `key` left this tab: its streams end with ABORTED at both ends (a Reset goes while the channel takes it). */
+  linkGone(key: string, reason: string): void {
+    for (const [peer, l] of [...this.links]) {
+      if (l.key !== key) continue;
+      this.stats.streamsAbortedByLink += this.service.abortWith(peer, reason);
+      this.links.delete(peer);
+    }
+  }
+
+  /** The tab closes: every stream ends (the Resets go out first, where the channel still takes them). */
+  closeAll(reason: string): void {
+    for (const key of new Set([...this.links.values()].map((l) => l.key))) this.linkGone(key, reason);
+    this.service.stopAll(MeshError.stopped());
+  }
+
+  status(): { open: number } {
+    return { open: this.service.status().open };
+  }
+
+  private accepted(core: CoreStream): void {
+    const fn = this.host.handler(core.port);
+    if (!fn) return core.abort(`no stream handler on port ${core.port} in this tab`);
+    this.stats.streamsAccepted++;
+    try {
+      fn(core as unknown as MeshStream);
+    } catch (err) {
+      console.error('meshwork: a stream handler threw', err);
+    }
+  }
+
+  private async send(to: string, payload: Uint8Array): Promise<void> {
+    const link = this.links.get(to);
+    if (!link || !(await this.host.write(link, payload))) throw new MeshError('ABORTED', 'the link left this tab');
+    this.stats.streamSegmentsOut++;
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * Streams on the tab's data plane (docs/DATA-PLANE.md, "Streams"), in real Chromium over a real
+ * WebRTC link: two browsers with one tab each run their streams to each other in the tab, on
+ * the bound DataChannel (`status().fastPath` counts them; the node's worker holds none); a
+ * stream the node holds (from a second tab) and one a tab holds run to the same peer at once;
+ * and when the tab holding a stream closes, the far end hears ABORTED at once, not TIMEOUT.
+ * Test/core/tab-streams.test.ts checks the claim rule frame by frame.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'puppeteer-core';
+import type { FastPathStatus } from '../../src/browser/protocol.js';
+import { bootTab, buildBundles, ensureBrowsers, launch, log, startServer, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+
+ensureBrowsers(['chromium']);
+buildBundles();
+
+let browser: Browser;
+let server: Awaited<ReturnType<typeof startServer>>;
+before(async () => {
+  browser = await launch('chromium');
+  server = await startServer();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+const fastOf = (page: Page): Promise<FastPathStatus> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath));
+/** Streams the node (in the SharedWorker) holds now. */
+const nodeStreams = (page: Page): Promise<number> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.streams.open));
+
+/** Two browsers, one tab each, linked over WebRTC, each tab holding a bound grant for the other. */
+async function linked(name: string) {
+  const ctxA = await browser.createBrowserContext();
+  const ctxB = await browser.createBrowserContext();
+  const a = await bootTab(ctxA, server.http, `${name}:A`, { bootstrap: [server.url] });
+  const b = await bootTab(ctxB, server.http, `${name}:B`, { bootstrap: [server.url] });
+  await waitForRtcLinks(a.page, [b.id], 'A linked to B over webrtc');
+  await waitForRtcLinks(b.page, [a.id], 'B linked to A over webrtc');
+  await waitFor('both tabs hold a bound grant', async () => (await fastOf(a.page)).bound === 1 && (await fastOf(b.page)).bound === 1, 20_000);
+  return { ctxA, ctxB, a, b };
+}
+
+/** A stream handler on `port` that reads slowly (a timer per chunk), hashes, then answers `backBytes` on the same stream. */
+function slowServe(page: Page, port: number, backBytes: number): Promise<void> {
+  return page.evaluate(
+    (p, n) => {
+      const w = window as any;
+      w.R = { read: 0, results: [] };
+      w.mesh.handleStreams(p, async (s: any) => {
+        const chunks: any[] = [];
+        try {
+          const reader = s.readable.getReader();
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            chunks.push(value);
+            w.R.read += value.length;
+            await new Promise((r) => setTimeout(r, 1));
+          }
+          const all = new Uint8Array(await new Blob(chunks).arrayBuffer());
+          const back = w.T.content(n, 9);
+          const writer = s.writable.getWriter();
+          await writer.write(back);
+          await writer.close();
+          w.R.results.push({ bytes: all.length, sha256: await w.T.sha256(all), backSha: await w.T.sha256(back) });
+        } catch (e: any) {
+          w.R.results.push({ error: e.code ?? String(e), message: e.message, at: Date.now() });
+        }
+      });
+      return w.mesh.synced();
+    },
+    port,
+    backBytes,
+  );
+}
+
+describe('streams on the tab data plane (chromium)', { timeout: 300_000 }, () => {
+  it('two one-tab browsers: a stream each way runs in the tabs, intact with a slow reader, half-closed, close() after the ack; the workers hold none', () =>
+    withLogs(async () => {
+      const { ctxA, ctxB, a, b } = await linked('each-way');
+      const total = 6 * 1024 * 1024;
+      await slowServe(b.page, 30, 1024 * 1024);
+      await a.page.evaluate(() => (window as any).T.streamServe(31));
+      const a0 = await fastOf(a.page);
+      const b0 = await fastOf(b.page);
+      // A -> B: 6 MB to B's slow reader, then B answers 1 MB on the same stream; B -> A: 3 MB.
+      await a.page.evaluate((to, n) => {
+        const T = (window as any).T;
+        T.stream.back = undefined;
+        T.sendAndReadBack(to, 30, n, 3).then((r: unknown) => (T.stream.back = r), (e: any) => (T.stream.back = { error: String(e.code ?? e), message: e.message }));
+      }, b.id, total);
+      await b.page.evaluate((to, n) => (window as any).T.startSend(to, 31, n, 256 * 1024, 4), a.id, 3 * 1024 * 1024);
+      await waitFor('B read 2 MB of A\'s stream', () => b.page.evaluate(() => (window as any).R.read > 2 * 1024 * 1024), 60_000, 50);
+      assert.deepEqual([await nodeStreams(a.page), await nodeStreams(b.page)], [0, 0], 'neither worker holds a stream while both run');
+      const back = await waitFor('A read B\'s answer to its end', () => a.page.evaluate(() => (window as any).T.stream.back), 120_000, 100);
+      const got = await waitFor('B hashed what A sent', () => b.page.evaluate(() => (window as any).R.results[0]), 10_000, 100);
+      assert.equal(back.error, undefined, `A: ${back.error} ${back.message}`);
+      assert.equal(got.error, undefined, `B: ${got.error} ${got.message}`);
+      assert.equal(got.bytes, total, 'every byte reached B');
+      assert.equal(got.sha256, back.sha256, 'A -> B: SHA-256 equal');
+      assert.equal(back.backBytes, 1024 * 1024);
+      assert.equal(back.backSha, got.backSha, 'B -> A on the same stream after the half-close: SHA-256 equal');
+      const sent = await waitFor("B's close acknowledged", () => b.page.evaluate(() => (window as any).T.stream.outcome), 60_000, 100);
+      const result = await waitFor('A hashed what B sent', () => a.page.evaluate(() => (window as any).T.stream.results[0]), 10_000, 100);
+      assert.equal(sent.error, undefined, `B's stream: ${sent.error} ${sent.message}`);
+      assert.equal(result.sha256, sent.sha256, 'B -> A: SHA-256 equal');
+      const a1 = await fastOf(a.page);
+      const b1 = await fastOf(b.page);
+      log(`A ${JSON.stringify(a1)}\nB ${JSON.stringify(b1)}`);
+      assert.deepEqual([a1.streamsOpened - a0.streamsOpened, a1.streamsAccepted - a0.streamsAccepted], [1, 1], 'A opened one stream and took one in the tab');
+      assert.deepEqual([b1.streamsOpened - b0.streamsOpened, b1.streamsAccepted - b0.streamsAccepted], [1, 1], 'B too');
+      // 6 MB + 3 MB in segments of at most 60 KiB: at least 150 data segments each way, plus acks.
+      assert.ok(a1.streamSegmentsOut - a0.streamSegmentsOut > 100 && b1.streamSegmentsIn - b0.streamSegmentsIn > 100, 'segments written and taken in the tabs');
+      assert.deepEqual([await nodeStreams(a.page), await nodeStreams(b.page)], [0, 0], 'still none in the workers');
+      assert.equal(a1.dropped['fast:replay'] ?? 0, 0);
+      await ctxA.close();
+      await ctxB.close();
+    }));
+
+  it("a stream the node holds (from a second tab) and one the tab holds, to the same peer at once: both intact", () =>
+    withLogs(async () => {
+      const { ctxA, ctxB, a, b } = await linked('both');
+      await b.page.evaluate(() => (window as any).T.streamServe(20));
+      const before = await fastOf(a.page);
+      const a2 = await bootTab(ctxA, server.http, 'both:A2', { bootstrap: [server.url] });
+      // A's first tab's grant is given again without inbound; it still opens streams in the tab.
+      await waitFor("A's first tab granted again", async () => {
+        const s = await fastOf(a.page);
+        return s.revoked > before.revoked && s.bound === 1;
+      }, 20_000);
+      const total = 4 * 1024 * 1024;
+      await a.page.evaluate((to, n) => (window as any).T.startSend(to, 20, n, 256 * 1024, 1), b.id, total);
+      await a2.page.evaluate((to, n) => (window as any).T.startSend(to, 20, n, 256 * 1024, 2), b.id, total);
+      const outcomes = await Promise.all([a.page, a2.page].map((p, i) => waitFor(`A${i + 1}'s stream acknowledged`, () => p.evaluate(() => (window as any).T.stream.outcome), 120_000, 100)));
+      const results = await waitFor('B read both', () => b.page.evaluate(() => ((window as any).T.stream.results.length === 2 ? (window as any).T.stream.results : undefined)), 30_000, 100);
+      for (const o of outcomes) assert.equal(o.error, undefined, `${o.error} ${o.message}`);
+      for (const r of results) assert.equal(r.error, undefined, `${r.error} ${r.message}`);
+      assert.deepEqual(results.map((r: any) => r.sha256).sort(), outcomes.map((o: any) => o.sha256).sort(), 'both intact, SHA-256 equal');
+      const fa = await fastOf(a.page);
+      const fa2 = await fastOf(a2.page);
+      const fb = await fastOf(b.page);
+      assert.equal(fa.streamsOpened - before.streamsOpened, 1, "A's first tab ran its stream itself");
+      assert.equal(fa2.streamsOpened, 0, "A2's went through A's node (A2 holds only a relay grant)");
+      assert.equal(fb.streamsAccepted, 1, "B's tab took the one A's tab opened; B's node the other");
+      await ctxA.close();
+      await ctxB.close();
+    }));
+
+  it('the tab holding a stream closes mid-transfer: the far end hears ABORTED at once, not TIMEOUT', () =>
+    withLogs(async () => {
+      const { ctxA, ctxB, a, b } = await linked('closing');
+      // A second tab keeps A's node running when the first closes (the link re-homes to it).
+      await bootTab(ctxA, server.http, 'closing:A2', { bootstrap: [server.url] });
+      await waitFor("A's first tab granted again", async () => (await fastOf(a.page)).bound === 1 && (await fastOf(a.page)).revoked > 0, 20_000);
+      await slowServe(b.page, 30, 0);
+      await a.page.evaluate((to) => (window as any).T.startSend(to, 30, 64 * 1024 * 1024, 256 * 1024, 5), b.id);
+      await waitFor('B read 1 MB', () => b.page.evaluate(() => (window as any).R.read > 1024 * 1024), 60_000, 50);
+      assert.equal((await fastOf(b.page)).streamsAccepted, 1, "B's tab holds the stream");
+      assert.equal((await fastOf(a.page)).streamsOpened, 1, "A's first tab holds its end");
+      const t0 = Date.now();
+      await a.page.close({ runBeforeUnload: false });
+      const r = await waitFor("B's reader failed", () => b.page.evaluate(() => (window as any).R.results[0]), 25_000, 50);
+      const fb = await fastOf(b.page);
+      console.log(`# B's reader: ${JSON.stringify(r)} after ${Date.now() - t0} ms; B ${JSON.stringify(fb)}`);
+      assert.equal(r.error, 'ABORTED', `ABORTED, not ${r.error}: ${r.message}`);
+      assert.ok(r.at - t0 < 10_000, `within 10 s (${r.at - t0} ms), where a silent end would wait 30 s for TIMEOUT`);
+      await ctxA.close();
+      await ctxB.close();
+    }));
+});
