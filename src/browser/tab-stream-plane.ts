@@ -140,7 +140,10 @@ export class TabStreamPlane<L extends StreamLink> {
 
   private async send(to: string, payload: Uint8Array): Promise<void> {
     const link = this.links.get(to);
-    if (!link || !(await this.host.write(link, payload))) throw new MeshError('ABORTED', 'the link left this tab');
-    this.stats.streamSegmentsOut++;
+    if (link && (await this.host.write(link, payload))) return void this.stats.streamSegmentsOut++;
+    // The link went before its streams heard (one opened while the code loaded, say): they end
+    // now, not at their TIMEOUT; after this turn, as this send may come from one of their aborts.
+    if (link) queueMicrotask(() => this.linkGone(link.key, 'the link left the tab'));
+    throw new MeshError('ABORTED', 'the link left this tab');
   }
 }

@@ -164,6 +164,19 @@ describe('streams on the tab data plane', () => {
     s.abort('done');
   });
 
+  test('a link gone before its streams heard: they end ABORTED at their next segment, not at their TIMEOUT', async () => {
+    const [a, b] = await linkedTabs();
+    const s = a.fast.openStream(b.id, 7)!;
+    await until(() => b.accepted.length === 1, 5_000, 'B accepted the stream');
+    a.open = false; // the channel is gone, and nothing told the data plane yet
+    const w = s.writable.getWriter();
+    void w.write(bytes(1000, 6)).catch(() => undefined);
+    const t0 = Date.now();
+    await assert.rejects(w.closed, (e: { code?: string }) => e.code === 'ABORTED');
+    assert.ok(Date.now() - t0 < 1_000, 'at once');
+    assert.equal(a.fast.status().streamsAbortedByLink, 1);
+  });
+
   test('the link leaves the tab: both ends fail ABORTED, told by the Reset written on the way out; a grant given again keeps them', async () => {
     const [a, b] = await linkedTabs();
     const s = a.fast.openStream(b.id, 7)!;
