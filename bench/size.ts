@@ -77,7 +77,7 @@ async function soft(what: () => Promise<Measured>, pkg: string): Promise<Measure
 }
 
 /** What the tab module (client.ts, mesh.ts) loads with `import()` only when needed (as in scripts/build-browser.mjs). */
-const LAZY = ['fast-path', 'hub-link', 'leader'];
+const LAZY = ['fast-path', 'tab-stream-plane', 'hub-link', 'leader'];
 /** What the node (worker.js or leader.js) loads only when needed: streams (lazy-stream-service.ts). */
 const NODE_LAZY = ['streams'];
 /** The tab module's dynamic imports of those stay imports. */
@@ -85,6 +85,8 @@ const LAZY_EXTERNAL: Plugin = {
   name: 'lazy-external',
   setup(b) {
     b.onResolve({ filter: /^\.\/(fast-path|hub-link|leader)\.js$/ }, (a) => (/\/(client|mesh)\.ts$/.test(a.importer) ? { path: a.path, external: true } : undefined));
+    // The data plane's stream code, loaded on the app's first use of streams (stream-tap.ts).
+    b.onResolve({ filter: /^\.\/tab-stream-plane\.js$/ }, (a) => (/\/stream-tap\.ts$/.test(a.importer) ? { path: a.path, external: true } : undefined));
   },
 };
 
@@ -105,7 +107,7 @@ interface Later { gzipBytes: number; minBytes: number; files: string[] }
 async function measureMeshwork(): Promise<Measured & { leaderFallbackGzipBytes: number; later: Record<string, Later> }> {
   const r = await build({ ...COMMON, entryPoints: { client: 'src/browser/client.ts' }, outdir: 'out', plugins: [LAZY_EXTERNAL], metafile: true });
   const w = await build({ ...COMMON, format: 'iife', entryPoints: { worker: 'src/browser/worker.ts' }, outdir: 'out', metafile: true, plugins: [lazyStreams] });
-  const lazy = await Promise.all(LAZY.map((name) => build({ ...COMMON, entryPoints: { [name]: `src/browser/${name}.ts` }, outdir: 'out', metafile: true, plugins: name === 'leader' ? [lazyStreams] : [] })));
+  const lazy = await Promise.all(LAZY.map((name) => build({ ...COMMON, entryPoints: { [name]: `src/browser/${name}.ts` }, outdir: 'out', metafile: true, plugins: name === 'leader' ? [lazyStreams] : name === 'fast-path' ? [LAZY_EXTERNAL] : [] })));
   const s = await build({ ...COMMON, format: 'iife', entryPoints: { streams: 'src/browser/streams.ts' }, outdir: 'out', metafile: true, plugins: [streamsFromNode] });
   for (const x of [w, ...lazy, s]) {
     Object.assign(r.metafile!.outputs, x.metafile!.outputs);
@@ -143,6 +145,8 @@ export async function size(_c: BenchContext): Promise<Record<string, unknown>> {
     bundleMinBytes: meshwork.minBytes,
     /** Loaded later, only when needed (not in bundleGzipBytes): each lazy entry with its chunks. */
     dataPlaneGzipBytes: meshwork.later['fast-path']!.gzipBytes,
+    /** The data plane's stream code (tab-stream-plane.js), loaded on an app's first use of streams. */
+    tabStreamsGzipBytes: meshwork.later['tab-stream-plane']!.gzipBytes,
     hubLinkGzipBytes: meshwork.later['hub-link']!.gzipBytes,
     streamsGzipBytes: meshwork.later.streams!.gzipBytes,
     meshwork,

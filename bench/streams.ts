@@ -89,6 +89,9 @@ export async function streams(c: BenchContext): Promise<Record<string, unknown>>
     for (let i = 0; i < paths.length; i++) await paths[(i + r) % paths.length]!(true);
   }
   stopPeer?.();
+  // Which path the mesh's streams took: run in the tabs on their data plane (docs/DATA-PLANE.md,
+  // "Streams"), or through the workers (a tree without it, or no bound grant yet).
+  const fast = await ma!.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath)).catch(() => undefined);
   await Promise.all([ra, rb, ma, mb, pa, pb].map((p) => p?.close().catch(() => undefined)));
   const best = (xs: number[]) => (xs.length ? Math.max(...xs) : null);
   return {
@@ -105,6 +108,8 @@ export async function streams(c: BenchContext): Promise<Record<string, unknown>>
     streamThroughputRatioRoundMedian: medianRoundRatio(mesh, raw),
     streamVsPeerjsRoundMedian: peerjs.length ? medianRoundRatio(mesh, peerjs) : null,
     peerjsError: peerjsError ?? null,
+    /** Of the rounds' streams (the uncounted one included), those the sending tab ran itself. */
+    streamsInTab: fast?.streamsOpened ?? 0,
     nodeIds: [a.id.slice(0, 12), b.id.slice(0, 12)],
   };
 }
