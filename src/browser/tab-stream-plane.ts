@@ -117,12 +117,6 @@ export class TabStreamPlane<L extends StreamLink> {
     }
   }
 
-  /** The tab closes: every stream ends (the Resets go out first, where the channel still takes them). */
-  closeAll(reason: string): void {
-    for (const key of new Set([...this.links.values()].map((l) => l.key))) this.linkGone(key, reason);
-    this.service.stopAll(MeshError.stopped());
-  }
-
   status(): { open: number } {
     return { open: this.service.status().open };
   }

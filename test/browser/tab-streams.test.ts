@@ -1,6 +1,6 @@
 /**
- * Streams on the tab's data plane (docs/DATA-PLANE.md, "Streams"), in real Chromium over a real
- * WebRTC link: two browsers with one tab each run their streams to each other in the tab, on
+ * Streams on the tab's data plane (docs/DATA-PLANE.md, "Streams"), in real Chromium and Firefox
+ * over a real WebRTC link: two browsers with one tab each run their streams to each other in the tab, on
  * the bound DataChannel (`status().fastPath` counts them; the node's worker holds none); a
  * stream the node holds (from a second tab) and one a tab holds run to the same peer at once;
  * and when the tab holding a stream closes, the far end hears ABORTED at once, not TIMEOUT.
@@ -10,21 +10,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'puppeteer-core';
 import type { FastPathStatus } from '../../src/browser/protocol.js';
-import { bootTab, buildBundles, ensureBrowsers, launch, log, startServer, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+import { bootTab, buildBundles, ENGINES, ensureBrowsers, launch, log, startServer, waitFor, waitForRtcLinks, withLogs } from './harness.js';
 
-ensureBrowsers(['chromium']);
+ensureBrowsers();
 buildBundles();
 
 let browser: Browser;
 let server: Awaited<ReturnType<typeof startServer>>;
-before(async () => {
-  browser = await launch('chromium');
-  server = await startServer();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
 
 const fastOf = (page: Page): Promise<FastPathStatus> => page.evaluate(() => (window as any).mesh.status().then((s: any) => s.fastPath));
 /** Streams the node (in the SharedWorker) holds now. */
@@ -76,7 +68,16 @@ function slowServe(page: Page, port: number, backBytes: number): Promise<void> {
   );
 }
 
-describe('streams on the tab data plane (chromium)', { timeout: 300_000 }, () => {
+for (const engine of ENGINES) describe(`streams on the tab data plane (${engine})`, { timeout: 300_000 }, () => {
+  before(async () => {
+    browser = await launch(engine);
+    server = await startServer();
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
   it('two one-tab browsers: a stream each way runs in the tabs, intact with a slow reader, half-closed, close() after the ack; the workers hold none', () =>
     withLogs(async () => {
       const { ctxA, ctxB, a, b } = await linked('each-way');
