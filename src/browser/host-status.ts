@@ -27,8 +27,6 @@ export type HostStatus = BrowserStatus & {
   /** Tabs that went and their unanswered requests (host-handlers.ts `gone`); a hub app: its own app's. */
   tabsGone: GoneCounts;
   counters: NodeStatus['counters'];
-  /** The node's own streams (tabs' streams through the node included; not those run on a tab's data plane). */
-  streams: NodeStatus['streams'];
   e2e: NodeStatus['e2e'];
   rtcDials: DialCounters;
   ice: IceStatus;
@@ -45,6 +43,8 @@ interface FirstPartyCounters {
   /** Links each tab hosts, by tab id. */
   hostedBy: Record<string, number>;
   fastGrants: { granted: number; revoked: number; relayGranted: number; relayRevoked: number };
+  /** The node's own streams, every app's (tabs' streams through the node included; not those a tab runs on its data plane). */
+  streams: NodeStatus['streams'];
 }
 
 /** What the host knows beyond the node's status. */
@@ -83,13 +83,12 @@ export function hostStatus(s: NodeStatus, tab: TabSession, h: HostStatusSources)
     startedAt: h.startedAt,
     tabsGone: firstParty ? { ...h.handlers.gone } : h.handlers.goneOf(tab),
     counters: s.counters,
-    streams: s.streams,
     e2e: s.e2e,
     rtcDials: h.dials,
     ice: h.ice.status(),
     limits: s.limits,
     boot: { node: h.boot },
-    ...(firstParty ? { apps: attachedApps(h.tabs.values()), ...firstPartyCounters(h) } : {}),
+    ...(firstParty ? { apps: attachedApps(h.tabs.values()), ...firstPartyCounters(h), streams: s.streams } : {}),
   };
 }
 

@@ -438,7 +438,7 @@ if (ENGINES.includes('chromium')) {
         const hubUrl = `${hub.http}meshwork/hub.html`;
         const [originA, originB] = [as(siteA, '127.0.0.1'), as(siteB, 'localhost')];
         const a = await bootApp(ctx, originA, 'tabs:a', { hub: hubUrl, app: 'watch' });
-        const FIRST_PARTY_ONLY = ['apps', 'rehomed', 'tabRequests', 'hostedBy', 'takenAnswers', 'fastGrants'];
+        const FIRST_PARTY_ONLY = ['apps', 'rehomed', 'tabRequests', 'hostedBy', 'takenAnswers', 'fastGrants', 'streams'];
         const watched = async () => {
           const s = (await status(a.page)) as any;
           return { tabs: s.tabs, parkedTabs: s.parkedTabs, tabsGone: s.tabsGone, firstPartyOnly: FIRST_PARTY_ONLY.filter((k) => k in s) };
