@@ -117,10 +117,6 @@ export class TabStreamPlane<L extends StreamLink> {
     }
   }
 
-  status(): { open: number } {
-    return { open: this.service.status().open };
-  }
-
   private accepted(core: CoreStream): void {
     const fn = this.host.handler(core.port);
     if (!fn) return core.abort(`no stream handler on port ${core.port} in this tab`);
