@@ -88,12 +88,13 @@ export function hostStatus(s: NodeStatus, tab: TabSession, h: HostStatusSources)
     ice: h.ice.status(),
     limits: s.limits,
     boot: { node: h.boot },
-    ...(firstParty ? { apps: attachedApps(h.tabs.values()), ...firstPartyCounters(h), streams: s.streams } : {}),
+    ...(firstParty ? { apps: attachedApps(h.tabs.values()), ...firstPartyCounters(h, s) } : {}),
   };
 }
 
-function firstPartyCounters(h: HostStatusSources): FirstPartyCounters {
+function firstPartyCounters(h: HostStatusSources, s: NodeStatus): FirstPartyCounters {
   return {
+    streams: s.streams,
     rehomed: h.broker.rehomed,
     tabRequests: h.handlers.asked,
     takenAnswers: { ...h.takenAnswers },
