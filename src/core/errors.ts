@@ -29,7 +29,10 @@ export type MeshErrorCode =
   | 'ADDRESS_LIMIT'
   /** A stream was aborted, by this end (abort, a cancelled reader) or by the other. */
   | 'ABORTED'
-  /** The other end takes no streams on that port (no handleStreams), or has too many open. */
+  /**
+   * The other end takes no streams on that port (no handleStreams), or has too many open; or no
+   * requests on that port (no handler there: it answered at once, nothing ran).
+   */
   | 'REFUSED'
   /** A WebRTC link closed because it carried no application traffic for its idle time (idle-links.ts). */
   | 'IDLE'
@@ -86,10 +89,12 @@ export class MeshError extends Error {
 
 /**
  * The codes a node may give with a failed Response (payloads.ts), which its requester then
- * rejects with: only those that say what became of the handler, never one that would pass for a
- * local failure (TIMEOUT, UNREACHABLE). Anything else a handler throws reaches it as REMOTE_ERROR.
+ * rejects with: only those that say what became of the handler (HANDLER_CLOSED: it closed
+ * mid-run; REFUSED: there is none on that port, services.ts `serve`), never one that would pass
+ * for a local failure (TIMEOUT, UNREACHABLE). Anything else a handler throws reaches it as
+ * REMOTE_ERROR; so does REFUSED thrown by a handler, since REFUSED says that nothing ran.
  */
-const REMOTE_CODES: ReadonlySet<string> = new Set<MeshErrorCode>(['HANDLER_CLOSED']);
+const REMOTE_CODES: ReadonlySet<string> = new Set<MeshErrorCode>(['HANDLER_CLOSED', 'REFUSED']);
 
 /** The code a failed Response carries, if it is one a node may give (REMOTE_CODES). */
 export function remoteCode(code: unknown): MeshErrorCode | undefined {

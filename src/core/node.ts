@@ -309,7 +309,7 @@ export class MeshNode {
     return this.services.handle(port, fn, options.app);
   }
 
-  /** Sends a request and resolves with the reply; rejects with MeshError TIMEOUT when none comes. */
+  /** Sends a request and resolves with the reply; rejects with MeshError TIMEOUT when none comes, REFUSED when `to` has no handler on the port. */
   request(to: string, data: AppData, options: { app?: string; port?: number; timeoutMs?: number } = {}): Promise<AppData> {
     return this.services.request(to, data, options);
   }
@@ -368,6 +368,11 @@ export class MeshNode {
   /** Answers `to`'s request `requestId`, which a tab's data plane took and cannot answer itself (services.ts answerTaken). */
   answerTaken(to: string, requestId: number, answer: TakenAnswer): Promise<boolean> {
     return this.services.answerTaken(to, requestId, answer);
+  }
+
+  /** Runs `to`'s request `requestId` as if it had come here: a tab took it and nothing ran (services.ts runTaken). */
+  runTaken(to: string, requestId: number, request: { app?: string; port: number; data: AppData }): Promise<boolean> {
+    return this.services.runTaken(to, requestId, request);
   }
 
   // ---------------------------------------------------------------- observation

@@ -9,7 +9,7 @@ import type { Counters } from './counters.js';
 import type { PacketFrame } from './codec.js';
 import type { E2e } from './e2e.js';
 import { RecentSet } from './dedupe.js';
-import { MeshError, remoteCode } from './errors.js';
+import { MeshError, type MeshErrorCode, remoteCode } from './errors.js';
 import { shortId, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import { isUint } from './codec.js';
@@ -19,7 +19,7 @@ import { AppRegistry } from './app-registry.js';
 import type { NodeSettings } from './node-settings.js';
 import type { Message, RequestHandler, SignalHandler, TakenAnswer } from './node-types.js';
 import { PacketKind } from './packets.js';
-import { type AppData, Payload } from './payloads.js';
+import { type AppData, Payload, type RequestPayload } from './payloads.js';
 import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, ReliableSender, ReliableWindow } from './reliable.js';
 import { PendingRequests } from './requests.js';
 import type { Session } from './session.js';
@@ -220,7 +220,7 @@ export class Services {
     return this.apps.handle(port, fn, app);
   }
 
-  /** Sends a request and resolves with the reply; rejects with MeshError TIMEOUT when none comes. */
+  /** Sends a request and resolves with the reply; rejects with MeshError TIMEOUT when none comes, REFUSED when `to` has no handler on the port (serve). */
   request(to: string, data: AppData, options: { app?: string; port?: number; timeoutMs?: number } = {}): Promise<AppData> {
     const dst = this.host.checkTarget(to);
     const port = checkPort(options.port ?? 0);
@@ -242,21 +242,74 @@ export class Services {
   onRequest(src: string, p: PacketFrame, hops: number, sealed: boolean): void {
     const r = Payload.request.decode(p.payload);
     if (!r) return this.host.drop('bad-payload');
-    const handler = this.apps.handlerOf(r.app, r.port);
-    if (!handler) return this.host.drop('no-handler');
     // Answered in kind: sealed to a sealed request (its sender's key came with it), else in the clear.
     const reply = (ok: boolean, data: AppData, code?: string) =>
-      this.originateSealed(p.src, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data, code }), this.host.settings.requestTimeoutMs, sealed ? undefined : 'plaintext').catch(() =>
+      void this.originateSealed(p.src, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data, code }), this.host.settings.requestTimeoutMs, sealed ? undefined : 'plaintext').catch(() =>
         this.host.run(() => this.host.drop('reply-unroutable')),
       );
+    this.serve(src, r, hops, reply);
+  }
+
+  /**
+   * Runs the handler of the request's app and port, and gives `reply` its answer once. With no
+   * handler there the requester is told at once (REFUSED, as a stream to a port without a
+   * stream handler is: streams/service.ts), not left to its own TIMEOUT, and the drop is still
+   * counted (`no-handler`). That refusal is one Response per Request, shorter than most, so it
+   * amplifies nothing, and it goes out under the limits every reply already has: the Request
+   * passed this node's per-link and per-source buckets before it got here (rate-limit.ts:
+   * `rate:link`, `rate:source`), and the Response waits behind a full first link and gives up
+   * after the request timeout (originateSealed: CONGESTED), counted `reply-unroutable` when no
+   * route takes it.
+   */
+  private serve(src: string, r: RequestPayload, hops: number, reply: (ok: boolean, data: AppData, code?: MeshErrorCode) => void): void {
+    const handler = this.apps.handlerOf(r.app, r.port);
+    if (!handler) {
+      this.host.drop('no-handler');
+      return reply(false, `no handler on port ${r.port}`, 'REFUSED');
+    }
     // The handler runs outside the actor: a slow handler must not stall the node.
     Promise.resolve()
       .then(() => handler.fn({ from: src, data: r.data, port: r.port, app: handler.app, hops }))
       .then(
         (data) => reply(true, data ?? new Uint8Array(0)),
-        // A code the requester should see (a browser tab that closed mid-run: HANDLER_CLOSED) goes with it.
-        (err: unknown) => reply(false, err instanceof Error ? err.message : String(err), err instanceof MeshError ? remoteCode(err.code) : undefined),
+        // A code the requester should see (a browser tab that closed mid-run: HANDLER_CLOSED) goes
+        // with it; REFUSED says that nothing ran, so only the node gives it (above), never a handler.
+        (err: unknown) => reply(false, err instanceof Error ? err.message : String(err), err instanceof MeshError && err.code !== 'REFUSED' ? remoteCode(err.code) : undefined),
       );
+  }
+
+  /**
+   * Runs request `requestId` of node `to` as if it had come to this node: a browser tab's data
+   * plane took it off a link the tab hosts and passed it to another tab, which no longer handles
+   * its port by the time it became that tab's to answer (docs/DATA-PLANE.md, "Answers that lost
+   * their way"). Nothing ran, so the node runs it with its own handlers (in a browser: another
+   * tab that handles the port), or refuses it (REFUSED) when it has none. The answer goes as
+   * answerTaken sends one: sealed, or in the clear only inside a channel bound to `to`, and
+   * each (to, requestId) once at most, with answerTaken's own (a second is a counted drop and
+   * resolves false). Resolves true once the answer left this node.
+   */
+  runTaken(to: string, requestId: number, request: { app?: string; port: number; data: AppData }): Promise<boolean> {
+    const dst = this.host.checkTarget(to);
+    if (!isUint(requestId)) throw MeshError.invalid(`a request id is an unsigned integer, got ${String(requestId)}`);
+    const port = checkPort(request.port);
+    const app = appId(checkApp(request.app));
+    checkData(request.data);
+    return this.host.run(() => this.takenAnswered.add(`${toHex(dst)}:${requestId}`)).then((first) => {
+      if (!first) {
+        this.host.drop('taken-answer-twice');
+        return false;
+      }
+      return new Promise<boolean>((resolve, reject) => {
+        // It came over the link to `to` itself (a tab takes only its link's own peer's packets): one hop.
+        this.host.run(() =>
+          this.serve(toHex(dst), { app, port, requestId, data: request.data }, 1, (ok, data, code) => {
+            Promise.resolve()
+              .then(() => this.sendTaken(dst, Payload.response.encode({ requestId, ok, data, code })))
+              .then(resolve, reject);
+          }),
+        ).catch(reject);
+      });
+    });
   }
 
   /**
@@ -289,11 +342,16 @@ export class Services {
         this.host.drop('taken-answer-twice');
         return false;
       }
-      return this.originateSealed(dst, PacketKind.Response, response, this.host.settings.requestTimeoutMs).then(
-        () => this.host.run(() => (this.host.counters.takenAnswers++, true)),
-        (err: unknown) => this.host.run(() => this.host.drop('reply-unroutable')).then(() => Promise.reject(err)),
-      );
+      return this.sendTaken(dst, response);
     });
+  }
+
+  /** A Response for a request this node never saw (answerTaken, runTaken): always sealed, or direct; counted. */
+  private sendTaken(dst: NodeId, response: Uint8Array): Promise<true> {
+    return this.originateSealed(dst, PacketKind.Response, response, this.host.settings.requestTimeoutMs).then(
+      () => this.host.run(() => (this.host.counters.takenAnswers++, true as const)),
+      (err: unknown) => this.host.run(() => this.host.drop('reply-unroutable')).then(() => Promise.reject(err)),
+    );
   }
 
   onResponse(src: string, p: PacketFrame): void {

@@ -141,13 +141,19 @@ describe('services over a converged network', () => {
       }
     });
 
-    it('time out with TIMEOUT when nobody handles the port', async () => {
+    it('reject at once with REFUSED, naming the port, when nobody handles the port (sealed, counted)', async () => {
       const before = b.status().counters.dropped['no-handler'] ?? 0;
+      const sealed = b.status().e2e.sealed;
       const start = sim.clock.now();
-      await assert.rejects(run(a.request(b.id, 'anyone?', { port: 4040, timeoutMs: 1500 }), 'request'), isCode('TIMEOUT'));
+      await assert.rejects(run(a.request(b.id, 'anyone?', { port: 4040, timeoutMs: 5000 }), 'request'), (err: unknown) => {
+        isCode('REFUSED')(err);
+        assert.match((err as Error).message, /port 4040/);
+        return true;
+      });
       const took = sim.clock.now() - start;
-      assert.ok(took >= 1500 && took < 1600, `gave up after ${took} virtual ms`);
+      assert.ok(took < 1000, `refused after ${took} virtual ms, not at the timeout`);
       assert.equal(b.status().counters.dropped['no-handler'], before + 1, 'the target counted the unhandled request');
+      assert.equal(b.status().e2e.sealed - sealed, 1, 'the refusal sealed, as the request was');
     });
 
     it('reject with REMOTE_ERROR when the handler throws or rejects', async () => {
@@ -169,10 +175,13 @@ describe('services over a converged network', () => {
       }
     });
 
-    it('reject with HANDLER_CLOSED when the handler fails with it (a browser tab closed mid-run), and with REMOTE_ERROR for any other code', async () => {
+    it('reject with HANDLER_CLOSED when the handler fails with it (a browser tab closed mid-run), and with REMOTE_ERROR for any other code, REFUSED included', async () => {
       const offs = [
         b.handle(22, async () => Promise.reject(new MeshError('HANDLER_CLOSED', 'the tab closed'))),
         b.handle(23, async () => Promise.reject(new MeshError('TIMEOUT', 'a local timeout of the handler'))),
+        b.handle(24, () => {
+          throw new MeshError('REFUSED', 'a refusal the handler got from elsewhere');
+        }),
       ];
       try {
         await assert.rejects(run(a.request(b.id, 'x', { port: 22 }), 'request 22'), (err: unknown) => {
@@ -182,6 +191,8 @@ describe('services over a converged network', () => {
         });
         // A code that would pass for the requester's own failure does not cross.
         await assert.rejects(run(a.request(b.id, 'x', { port: 23 }), 'request 23'), isCode('REMOTE_ERROR'));
+        // Nor REFUSED from a handler: it says that nothing ran, which only the node can say.
+        await assert.rejects(run(a.request(b.id, 'x', { port: 24 }), 'request 24'), isCode('REMOTE_ERROR'));
       } finally {
         for (const off of offs) off();
       }
@@ -222,7 +233,7 @@ describe('services over a converged network', () => {
         assert.equal(await run(a.request(b.id, 'q', { app: 'chat', port: 5 }), 'request chat'), 'chat answers');
         assert.equal(await run(a.request(b.id, 'q', { app: 'x182', port: 5 }), 'request x182'), 'x182 answers');
         assert.equal(await run(a.request(b.id, 'q', { port: 5 }), 'request default'), 'default answers (default)');
-        await run(attempt(() => a.request(b.id, 'q', { app: 'chat2', port: 5, timeoutMs: 500 })).then(() => assert.fail('answered'), isCode('TIMEOUT')), 'request an app with no handler');
+        await run(attempt(() => a.request(b.id, 'q', { app: 'chat2', port: 5, timeoutMs: 500 })).then(() => assert.fail('answered'), isCode('REFUSED')), 'request an app with no handler');
         assert.throws(() => b.handle(5, () => 'again', { app: 'chat' }), isCode('INVALID_ARGUMENT'));
       } finally {
         for (const off of offs) off();

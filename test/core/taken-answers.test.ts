@@ -2,9 +2,11 @@
  * A node answers a request it never saw (services.ts answerTaken): in a browser, a tab's data
  * plane takes a peer's request off the link it hosts, and when the answer can no longer go back
  * that way the tab hands it to its node (docs/DATA-PLANE.md, "Answers that lost their way").
- * Here B has no handler on the port, so B's node drops the request itself (`no-handler`) and
- * only answerTaken can answer it: the requester gets the value, or HANDLER_CLOSED, sealed as the
- * node's own answers are; each (requester, request id) once; bad input refused with a code.
+ * Here B's handler on port 9 holds every request and never answers (as a tab that took it and
+ * went would), so only answerTaken can answer it: the requester gets the value, or
+ * HANDLER_CLOSED, sealed as the node's own answers are; each (requester, request id) once; bad
+ * input refused with a code. runTaken runs such a request as if it had come to B (a tab took it
+ * and nothing ran): B's own handler answers, or REFUSED when B has none, once, under the same rule.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -21,7 +23,7 @@ function isCode(code: MeshErrorCode) {
   };
 }
 
-describe('a node answers a request a tab took (answerTaken)', () => {
+describe('a node answers a request a tab took (answerTaken, runTaken)', () => {
   const net = new TestNet();
   let a: MeshNode;
   let b: MeshNode;
@@ -39,12 +41,16 @@ describe('a node answers a request a tab took (answerTaken)', () => {
   });
   after(() => net.stopAll());
 
-  /** A request from A to B on port 9, which B does not handle: B's node drops it (`no-handler`). */
+  /** Requests B's handler on port 9 holds, never answered: B's node answers none of them itself. */
+  let held = 0;
+  before(() => b.handle(9, () => (held++, new Promise<never>(() => undefined))));
+
+  /** A request from A to B on port 9, held by B's handler. */
   async function unanswered(): Promise<{ rid: number; reply: Promise<unknown> }> {
-    const noHandler = b.counters.dropped('no-handler');
+    const was = held;
     const reply = a.request(b.id, 'ask', { port: 9, timeoutMs: 8_000 });
     reply.catch(() => undefined);
-    await driveUntil(net.clock, () => b.counters.dropped('no-handler') > noHandler, 5_000, 'B dropped the request: nothing there handles it');
+    await driveUntil(net.clock, () => held > was, 5_000, "B's handler holds the request");
     return { rid: nextRid++, reply };
   }
 
@@ -93,5 +99,42 @@ describe('a node answers a request a tab took (answerTaken)', () => {
     ];
     for (const [call, code] of refusals) await assert.rejects(Promise.resolve().then(call), isCode(code));
     assert.equal(b.counters.takenAnswers, sent, 'nothing sent');
+  });
+
+  it("runs a request nothing ran (runTaken) with the node's own handler, sealed, once", async () => {
+    const off = b.handle(10, (m) => `ran ${String(m.data)} from ${m.from.slice(0, 8)} on ${m.port}, ${m.hops} hop`);
+    try {
+      const { rid, reply } = await unanswered();
+      const sealed = b.status().e2e.sealed;
+      const sent = b.counters.takenAnswers;
+      assert.equal(await run(b.runTaken(a.id, rid, { port: 10, data: 'the taken one' }), 'runTaken'), true);
+      assert.equal(await run(reply, 'the reply'), `ran the taken one from ${a.id.slice(0, 8)} on 10, 1 hop`);
+      assert.equal(b.counters.takenAnswers, sent + 1, 'counted');
+      assert.equal(b.status().e2e.sealed - sealed, 1, 'sealed to A');
+      // At most once per (A, request id), whichever of the two asks.
+      const twice = b.counters.dropped('taken-answer-twice');
+      assert.equal(await run(b.runTaken(a.id, rid, { port: 10, data: 'again' }), 'runTaken again'), false);
+      assert.equal(await run(b.answerTaken(a.id, rid, { ok: true, data: 'again' }), 'answerTaken after it'), false);
+      assert.equal(b.counters.dropped('taken-answer-twice'), twice + 2);
+      assert.equal(b.counters.takenAnswers, sent + 1, 'nothing more sent');
+    } finally {
+      off();
+    }
+  });
+
+  it('refuses a request nothing ran when the node has no handler for its port (REFUSED, naming it)', async () => {
+    const { rid, reply } = await unanswered();
+    const noHandler = b.counters.dropped('no-handler');
+    assert.equal(await run(b.runTaken(a.id, rid, { port: 11, data: 'anyone?' }), 'runTaken'), true);
+    await assert.rejects(run(reply, 'the reply'), (err: unknown) => isCode('REFUSED')(err) && /port 11/.test((err as Error).message));
+    assert.equal(b.counters.dropped('no-handler'), noHandler + 1, 'counted as the node counts it');
+    const refusals: [() => Promise<unknown>, MeshErrorCode][] = [
+      [() => b.runTaken('not an id', 1, { port: 10, data: 'x' }), 'INVALID_ARGUMENT'],
+      [() => b.runTaken(a.id, -1, { port: 10, data: 'x' }), 'INVALID_ARGUMENT'],
+      [() => b.runTaken(a.id, 1, { port: 65536, data: 'x' }), 'INVALID_ARGUMENT'],
+      [() => b.runTaken(a.id, 1, { port: 10, data: 42 } as never), 'INVALID_ARGUMENT'],
+      [() => b.runTaken(a.id, 1, { port: 10, data: new Uint8Array(MAX_PAYLOAD_BYTES + 1) }), 'PAYLOAD_TOO_LARGE'],
+    ];
+    for (const [call, code] of refusals) await assert.rejects(Promise.resolve().then(call), isCode(code));
   });
 });
