@@ -22,6 +22,7 @@ import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload } from '../core/payloads.js';
 import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
 import { readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } from '../core/sealed-frame.js';
+import { ClaimedFrames } from './claimed-frames.js';
 import { FrameBuffers } from './frame-pool.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import { PeerRequests } from './peer-requests.js';
@@ -97,11 +98,13 @@ export class FastPath implements RtcTap {
    */
   private inboundQueued = 0;
   private outboundQueued = 0;
+  /** Frames on the inbound chain, given back to the node should the links close first (claimed-frames.ts). */
+  private readonly claimed = new ClaimedFrames();
   /** Sealing and opening for grants whose channel is not bound (grant-crypto.ts). */
   private readonly crypto = new GrantCrypto();
   /** The peers this tab carried application packets with, told to the node (traffic-report.ts). */
   private readonly traffic: TrafficReport;
-  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, answersHome: 0, clear: 0 };
+  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, answersHome: 0, givenBack: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
   /**
    * Scratch and pooled buffers for our packets (frame-pool.ts): a fresh 16 KiB buffer, allocated
@@ -257,7 +260,7 @@ export class FastPath implements RtcTap {
         } catch {
           this.drop('fast:error');
         }
-      } else this.takeInTurn(take);
+      } else this.takeInTurn(Promise.resolve(), take, s ? undefined : { key, frame });
       return true;
     }
     const p = readSealedPacket(frame);
@@ -265,18 +268,28 @@ export class FastPath implements RtcTap {
     const g = grantFor(p.kind);
     if (!g?.sealing || !fromPeer(g, p)) return false;
     // Opened as soon as a crypto slot is free, so AES-GCM runs for a few frames at a time; taken in arrival order.
-    const opened = this.crypto.open(g.sealing, p);
-    this.takeInTurn(() => opened.then((plain) => this.onOpened(g, p, frame, plain)));
+    this.takeInTurn(this.crypto.open(g.sealing, p), (plain) => this.onOpened(g, p, frame, plain), { key, frame });
     return true;
   }
 
-  /** After the frames claimed before it. */
-  private takeInTurn(fn: () => void | Promise<void>): void {
+  /**
+   * After the frames claimed before it, once opened; unless it was given back to the node
+   * meanwhile (`release`, for `giveBack`: all but a stream's segments, which the tab's streams
+   * answer for: they end with the link).
+   */
+  private takeInTurn<T>(opened: Promise<T>, fn: (plain: T) => void, giveBack?: { key: string; frame: Uint8Array }): void {
+    const claim = giveBack && this.claimed.hold(giveBack.key, giveBack.frame);
     this.inboundQueued++;
     this.inbound = this.inbound
-      .then(fn)
+      .then(() => opened)
+      .then((plain) => void ((claim === undefined || this.claimed.take(claim)) && fn(plain)))
       .catch(() => this.drop('fast:error'))
       .finally(() => this.inboundQueued--);
+  }
+
+  /** RtcTap: the links close (this tab parks or goes): what it claimed and has not taken goes to the node, ahead of each link's close. */
+  release(): void {
+    this.stats.givenBack += this.claimed.release((key, frame) => this.host.rtc.toNode(key, frame));
   }
 
   private onOpened(g: Grant, p: PacketHead, frame: Uint8Array, plain: Uint8Array | typeof HAND_ON | string): void {

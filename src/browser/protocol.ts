@@ -249,6 +249,8 @@ export interface FastPathStatus {
   answersViaNode: number;
   /** Answers to the peer's requests this tab took whose link went before they were written: handed to the node, which sent them (owed-answers.ts). */
   answersHome: number;
+  /** Frames this tab claimed from its links and had not taken (being opened) when it parked or closed: given back to the node, which takes them itself (claimed-frames.ts). */
+  givenBack: number;
   /** Host tab of an app with several tabs: datagrams it opened and passed to another listening tab of the app. */
   relayedData: number;
   /** Datagrams to this tab's app that the host tab of the link opened and passed to it. */

@@ -36,12 +36,15 @@ interface Entry {
 
 /**
  * The data plane in this tab (fast-path.ts): `take` may claim a frame from the peer before it
- * goes to the node (true: claimed); `gone` hears that a link's entry went.
+ * goes to the node (true: claimed); `gone` hears that a link's entry went; `release`, that every
+ * link is about to close (the tab parks or goes): frames it claimed and has not taken go to the
+ * node now (toNode), while their links still carry them.
  */
 export interface RtcTap {
   take(key: string, frame: Uint8Array): boolean;
   /** `last` writes a frame on the channel while it is still open (the tab's streams' Resets), whatever the pipe's state. */
   gone(key: string, last: (frame: Uint8Array) => boolean): void;
+  release(): void;
 }
 
 export class RtcHost {
@@ -99,7 +102,9 @@ export class RtcHost {
     }
   }
 
+  /** The tab parks or goes: every link closes, after the frames the data plane claimed and did not take (RtcTap `release`). */
   closeAll(reason = 'host tab closing'): void {
+    this.tap?.release();
     for (const e of [...this.entries.values()]) e.pipe.close(reason);
   }
 

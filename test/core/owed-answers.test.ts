@@ -45,8 +45,12 @@ function nodeSends(a: End, b: End, x: OwedAnswer | (TakenRequest & { failed: tru
   else b.fast.answeredByNode(x.rid, a.id, x.ok, x.data, x.code);
 }
 
-/** The host tab closes as at its pagehide: its links first, then its channels and its `closing`. */
+/**
+ * The host tab closes as at its pagehide: its links first (RtcHost.closeAll gives the node the
+ * frames the data plane claimed and has not taken, then closes them), then its channels and its `closing`.
+ */
 function hostCloses(a: End) {
+  a.fast.release();
   a.open = false;
   a.fast.relays.closeAll('closing');
   return a.fast.leave();
@@ -169,6 +173,29 @@ describe('a peer request whose answer lost its way', () => {
     } finally {
       mc.port1.close();
     }
+  });
+
+  test('frames the host tab claimed and was still opening (AES-GCM) when it closed: the node gets them as they came, ahead of the links closing; nothing runs here', async () => {
+    const [a, b] = await pair(); // not bound: each claimed frame is opened in a later turn
+    let ran = 0;
+    (a.fast as unknown as { host: { runHandler: unknown } }).host.runHandler = async () => (ran++, { ok: true, data: 'ran here' });
+    const q = await ask(a, b, 'mid-open');
+    const n = b.wire.length;
+    await b.fast.send(a.id, 'datagram mid-open', 7, noNode);
+    const datagram = b.wire[n]!;
+    assert.equal(a.fast.take(KEY, q.frame), true, 'the request claimed');
+    assert.equal(a.fast.take(KEY, datagram), true, 'the datagram claimed');
+    const written = a.wire.length;
+    assert.deepEqual(hostCloses(a), { failed: [], answers: [] }, 'not owed by the tab: it never took them');
+    assert.deepEqual(a.handedOn, [q.frame, datagram], 'given to the node whole, in the order they came');
+    assert.equal(a.fast.status().givenBack, 2, 'counted');
+    // Past their turn on the tab's inbound chain: their opening finished, and nothing was taken here.
+    await (a.fast as unknown as { inbound: Promise<void> }).inbound;
+    assert.equal(ran, 0, 'the request not run in the tab');
+    assert.deepEqual(a.inbox, [], 'the datagram not delivered in the tab');
+    assert.equal(a.wire.length, written, 'nothing written');
+    assert.deepEqual(a.fast.status().dropped, {}, 'no drop: their opening ended quietly');
+    assert.equal(a.fast.status().received, 0);
   });
 
   describe("the node's relay-close reaches the host tab before the parking tab's bye", () => {
