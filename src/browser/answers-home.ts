@@ -4,7 +4,9 @@
  * passes them to the tab that handles their port; the node never sees them. When the answer
  * cannot go back that way (the tab closed mid-run, the link went, the channel between the two
  * tabs went), the tab hands it here and the node sends it (MeshNode.answerTaken): a value, or
- * HANDLER_CLOSED for the requests a closing tab was running itself.
+ * HANDLER_CLOSED for the requests a closing tab was running itself. A request passed to a tab
+ * that nothing ran there (it no longer handles the port), with the way back gone, the node runs
+ * as if it had come to it (MeshNode.runTaken: another tab's handler, or REFUSED).
  *
  * What a tab may ask: only answers to a peer it was granted (a host or relay grant,
  * fast-grants.ts and relay-grants.ts), while it lived: such a tab held that peer's pair key and
@@ -14,12 +16,14 @@
  */
 import type { MeshNode } from '../core/node.js';
 import type { TakenAnswer } from '../core/node.js';
-import type { OwedAnswer, TakenRequest } from './protocol.js';
+import type { OwedAnswer, TakenRequest, UnrunRequest } from './protocol.js';
 
 /** What it needs of a tab. */
 export interface AnswersTab {
   readonly tabId: string;
   readonly origin: string | undefined;
+  /** Its app: a request it hands over is run for this app (`run`). */
+  readonly app: string;
 }
 
 /** How long a dead tab's grants are still known: its `closing` may come after its lock's news (Firefox). */
@@ -30,10 +34,11 @@ export class AnswersHome {
   private readonly peersOf = new Map<string, Set<string>>();
   /**
    * status().takenAnswers: `failed`, requests a closing tab was running, failed with
-   * HANDLER_CLOSED; `answered`, answers a tab handed over, sent; `refused`, asks for a peer the
-   * tab was never granted, or malformed (counted, nothing sent).
+   * HANDLER_CLOSED; `answered`, answers a tab handed over, sent; `ran`, requests nothing had run
+   * that a tab handed over, run by the node (`run`); `refused`, asks for a peer the tab was never
+   * granted, or malformed (counted, nothing sent).
    */
-  readonly stats = { failed: 0, answered: 0, refused: 0 };
+  readonly stats = { failed: 0, answered: 0, ran: 0, refused: 0 };
 
   /** Tab `tabId` was given a grant for `peer`. */
   granted(tabId: string, peer: string): void {
@@ -66,16 +71,33 @@ export class AnswersHome {
     if (this.send(node, tab, a, answer)) this.stats.answered++;
   }
 
+  /**
+   * A peer's request the tab was passed and did not run (it no longer handles the port), whose
+   * way back went (protocol.ts `taken-request`): the node runs it for the tab's app as if it had
+   * come to it (MeshNode.runTaken), the same rule as an answer. A tab cannot make the node run a
+   * request it could not have asked itself: the peer must be one it was granted, the app is its
+   * own, and the answer goes to that peer alone.
+   */
+  run(node: MeshNode, tab: AnswersTab, r: UnrunRequest): void {
+    if (typeof r !== 'object' || r === null) return void this.stats.refused++;
+    if (this.forTab(tab, r, () => node.runTaken(r.peer, r.rid, { app: tab.app, port: r.port, data: r.data }))) this.stats.ran++;
+  }
+
   /** Sends when the tab was granted the peer; false when refused (counted). */
   private send(node: MeshNode, tab: AnswersTab, r: TakenRequest, answer: TakenAnswer): boolean {
+    return this.forTab(tab, r, () => node.answerTaken(r.peer, r.rid, answer));
+  }
+
+  /** Calls the node for the tab when it was granted the peer; false when refused (counted). */
+  private forTab(tab: AnswersTab, r: TakenRequest, call: () => Promise<boolean>): boolean {
     const ok = typeof r === 'object' && r !== null && tab.origin === undefined && typeof r.peer === 'string' && this.peersOf.get(tab.tabId)?.has(r.peer) === true;
     if (!ok) {
       this.stats.refused++;
       return false;
     }
-    // The core checks the rest (id, data, code) and counts what it sends, refuses or cannot route.
+    // The core checks the rest (id, port, data, code) and counts what it sends, refuses or cannot route.
     try {
-      void node.answerTaken(r.peer, r.rid, answer).catch(() => undefined);
+      void call().catch(() => undefined);
     } catch {
       this.stats.refused++;
       return false;

@@ -28,7 +28,7 @@ import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import { PeerRequests } from './peer-requests.js';
 import { StreamTap, streamable } from './stream-tap.js';
 import type { MeshStream } from './tab-streams.js';
-import type { FastPathStatus, OwedAnswer, TakenRequest } from './protocol.js';
+import type { FastPathStatus, OwedAnswer, TakenRequest, UnrunRequest } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
 import { TabRelays } from './tab-relay.js';
 import { fromPeer, type Grant, type GrantEvent, makeGrant } from './tab-grant.js';
@@ -53,6 +53,8 @@ export interface FastPathHost {
   /** The app's name and its stream handler for a port in this tab (streams on the data plane: stream-tap.ts). */
   app?: string;
   streamHandler?(port: number): ((s: MeshStream) => void) | undefined;
+  /** A peer's request passed to this tab that nothing ran here, and whose way back went: the node runs it (relay-channel.ts). */
+  runHome(r: UnrunRequest): void;
 }
 
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
@@ -85,6 +87,7 @@ export class FastPath implements RtcTap {
     handle: async (from, port, data) => (this.host.handles(port) ? this.host.runHandler(from, data, port) : undefined),
     adopt: (req) => this.peerRequests.adopt(req),
     adoptedAnswer: (token, a) => this.peerRequests.adoptedAnswer(token, a),
+    unrun: (token, r) => this.peerRequests.unrun(token, r),
     drop: (reason) => this.drop(reason),
   });
   /** Claimed frames are opened a few at a time (grant-crypto.ts), and taken one after another in the order they came. */
@@ -104,7 +107,7 @@ export class FastPath implements RtcTap {
   private readonly crypto = new GrantCrypto();
   /** The peers this tab carried application packets with, told to the node (traffic-report.ts). */
   private readonly traffic: TrafficReport;
-  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, answersHome: 0, givenBack: 0, clear: 0 };
+  private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, answersHome: 0, requestsHome: 0, givenBack: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
   /**
    * Scratch and pooled buffers for our packets (frame-pool.ts): a fresh 16 KiB buffer, allocated

@@ -220,6 +220,8 @@ export class NodeHost {
         return;
       case 'taken-answer':
         return this.answers.answer(node, tab, m);
+      case 'taken-request':
+        return this.answers.run(node, tab, m);
       case 'bye':
         tab.lockAbort.abort();
         this.tabDied(tab, 'bye');

@@ -10,13 +10,13 @@ import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload, type RequestPayload } from '../core/payloads.js';
 import type { FastPathHost } from './fast-path.js';
 import { OwedAnswers } from './owed-answers.js';
-import type { OwedAnswer, TakenRequest } from './protocol.js';
+import type { OwedAnswer, TakenRequest, UnrunRequest } from './protocol.js';
 import type { Grant } from './tab-grant.js';
 import type { TabRelays } from './tab-relay.js';
 
 /** What it needs of the tab's data plane (fast-path.ts). */
 export interface PeerRequestsHost {
-  tab: Pick<FastPathHost, 'runHandler' | 'answerHome'>;
+  tab: Pick<FastPathHost, 'runHandler' | 'answerHome' | 'runHome'>;
   relays: TabRelays<Grant>;
   /** Writes a packet of ours of `kind` to the grant's peer, after those before it; false: the link is gone. */
   queue(g: Grant, kind: number, plaintext: Uint8Array): Promise<boolean>;
@@ -25,7 +25,7 @@ export interface PeerRequestsHost {
   /** Gives the frame to the node whole. */
   handOn(g: Grant, frame: Uint8Array): void;
   /** The data plane's counters (FastPathStatus). */
-  stats: { responses: number; answersHome: number };
+  stats: { responses: number; answersHome: number; requestsHome: number };
   drop(reason: string): void;
 }
 
@@ -90,10 +90,22 @@ export class PeerRequests {
     return this.owed.take(req, true);
   }
 
-  /** Its answer, through the node; undefined: nothing ran here (no handler any more), and its requester times out. */
-  adoptedAnswer(token: number, a: { ok: boolean; data: AppData } | undefined): void {
-    if (!a) return (this.owed.settled(token), this.h.drop('fast:unhandled-adopted'));
+  /** Its answer, through the node. */
+  adoptedAnswer(token: number, a: { ok: boolean; data: AppData }): void {
     if (this.owed.answered(token, a.ok, a.data)) this.answerHome(token);
+  }
+
+  /**
+   * One of them that nothing ran here (this tab no longer handles its port): the node runs it as
+   * if it had come there (MeshNode.runTaken: another tab's handler, or REFUSED), unless this tab
+   * closed first (its `closing` named it; the node answered it then).
+   */
+  unrun(token: number, r: UnrunRequest): void {
+    const left = this.owed.left;
+    this.owed.settled(token);
+    if (left) return this.h.drop('fast:unrun-closed');
+    this.h.stats.requestsHome++;
+    this.h.tab.runHome(r);
   }
 
   /** The tab closes: what it leaves unanswered, for its `closing` (owed-answers.ts). */

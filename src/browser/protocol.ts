@@ -43,6 +43,13 @@ export type TabRequest =
    * it is gone): the node sends it (MeshNode.answerTaken). Only for a peer the tab was granted.
    */
   | ({ op: 'taken-answer' } & OwedAnswer)
+  /**
+   * The data plane: a peer's request a host tab took and passed to this tab, which no longer
+   * handles its port by the time the request became its own to answer (the host tab went): nothing
+   * ran. The node runs it for this tab's app as if it had come to it (MeshNode.runTaken: another
+   * tab's handler, or REFUSED). Only for a peer the tab was granted.
+   */
+  | ({ op: 'taken-request' } & UnrunRequest)
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
   | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
   | { op: 'handle'; port: number }
@@ -89,6 +96,12 @@ export interface OwedAnswer extends TakenRequest {
   ok: boolean;
   data: AppData;
   code?: string;
+}
+
+/** A taken request that nothing ran: its port and data, for the node to run (`taken-request`). */
+export interface UnrunRequest extends TakenRequest {
+  port: number;
+  data: AppData;
 }
 
 export type TabRequestMessage = TabRequest & { id: number };
@@ -249,6 +262,8 @@ export interface FastPathStatus {
   answersViaNode: number;
   /** Answers to the peer's requests this tab took whose link went before they were written: handed to the node, which sent them (owed-answers.ts). */
   answersHome: number;
+  /** Requests another tab passed to this one that nothing ran here and whose way back went: handed to the node to run (`taken-request`). */
+  requestsHome: number;
   /** Frames this tab claimed from its links and had not taken (being opened) when it parked or closed: given back to the node, which takes them itself (claimed-frames.ts). */
   givenBack: number;
   /** Host tab of an app with several tabs: datagrams it opened and passed to another listening tab of the app. */

@@ -18,7 +18,7 @@
  */
 import { BoundedMap } from '../core/dedupe.js';
 import type { AppData } from '../core/payloads.js';
-import type { TakenRequest } from './protocol.js';
+import type { TakenRequest, UnrunRequest } from './protocol.js';
 
 /** Bytes of frames a client may have posted and not yet seen acked: as much as the DataChannel's own high-water mark. */
 const WINDOW = 1024 * 1024;
@@ -87,11 +87,13 @@ export interface RelayHost {
    * it now (owed-answers.ts); returns its token.
    */
   adopt(req: TakenRequest): number;
+  /** Its answer: sent through the node, unless this tab has closed meanwhile (the node then failed it). */
+  adoptedAnswer(token: number, answer: { ok: boolean; data: AppData }): void;
   /**
-   * Its answer: sent through the node, unless this tab has closed meanwhile (the node then failed
-   * it). Undefined: nothing ran (no handler here any more): its requester times out.
+   * Nothing ran here (no handler any more): the node runs it as if it had come there, with its
+   * own handlers (another tab's, or REFUSED), since the other tab can no longer hand it on.
    */
-  adoptedAnswer(token: number, answer: { ok: boolean; data: AppData } | undefined): void;
+  unrun(token: number, req: UnrunRequest): void;
   /** A message that names nothing this end waits for: dropped and counted. */
   stray(reason: string): void;
   /** The channel closed: routes that answered on it go. */
@@ -119,8 +121,8 @@ export class RelayChannel {
   private readonly running = new Map<number, TakenRequest>();
   /** Client role: of those, the ones this tab's data plane adopted as the channel closed (see `close`), by id: their tokens. */
   private readonly adopted = new Map<number, number>();
-  /** Client role: replies posted lately (REPLIES_KEPT). */
-  private readonly replied = new BoundedMap<number, { req: TakenRequest; ok: boolean; data: AppData }>(REPLIES_KEPT);
+  /** Client role: replies posted lately (REPLIES_KEPT): an answer, or `unrun` (nothing ran: the request itself, for the node). */
+  private readonly replied = new BoundedMap<number, { req: TakenRequest; ok: boolean; data: AppData } | { unrun: UnrunRequest }>(REPLIES_KEPT);
   closed = false;
   /** Set by `awaitBye`: nothing more goes out, and the channel closes at the other tab's `bye` or when it fires. */
   private byeWait: ReturnType<typeof setTimeout> | undefined;
@@ -256,7 +258,9 @@ export class RelayChannel {
       for (const [id, req] of this.running) this.adopted.set(id, this.host.adopt(req));
       for (const id of how.asked ?? []) {
         const r = this.replied.take(id);
-        if (r) this.host.adoptedAnswer(this.host.adopt(r.req), r);
+        if (!r) continue;
+        if ('unrun' in r) this.host.unrun(this.host.adopt({ peer: r.unrun.peer, rid: r.unrun.rid }), r.unrun);
+        else this.host.adoptedAnswer(this.host.adopt(r.req), r);
       }
     }
     // Host role. A tab that died is asked nothing more and answers nothing: the worker asks another tab in
@@ -308,7 +312,7 @@ export class RelayChannel {
     const token = this.adopted.get(id);
     if (token !== undefined) {
       this.adopted.delete(id);
-      return this.host.adoptedAnswer(token, reply.unhandled ? undefined : reply);
+      return reply.unhandled ? this.host.unrun(token, { ...req, port, data }) : this.host.adoptedAnswer(token, reply);
     }
     if (this.closed) return;
     try {
@@ -318,7 +322,9 @@ export class RelayChannel {
       reply = { t: 'reply', id, ok: false, data: 'the handler returned what cannot be posted' };
       this.port.postMessage(reply);
     }
-    if (!reply.unhandled) this.replied.set(id, { req, ok: reply.ok, data: reply.data });
+    // Unhandled, nothing ran: the other tab gives the request to its node, unless it leaves before
+    // it reads this reply (its `bye` names it in `asked`); then this tab's node runs it (`close`).
+    this.replied.set(id, reply.unhandled ? { unrun: { ...req, port, data } } : { req, ok: reply.ok, data: reply.data });
   }
 
   private settleAsk(id: number, o: AskOutcome): void {

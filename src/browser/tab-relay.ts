@@ -7,7 +7,7 @@
  * handles their port, both as the node told (`fast-listeners`, `fast-handlers`).
  */
 import type { AppData } from '../core/payloads.js';
-import type { TakenRequest } from './protocol.js';
+import type { TakenRequest, UnrunRequest } from './protocol.js';
 import { type AskOutcome, RelayChannel, type RelayHost } from './relay-channel.js';
 
 export type { AskOutcome } from './relay-channel.js';
@@ -28,7 +28,9 @@ export interface RelayOwner<G> {
   handle(from: string, port: number, data: AppData): Promise<{ ok: boolean; data: AppData } | undefined>;
   /** Client role: a request run here for another tab whose answer goes through the node now (RelayHost.adopt). */
   adopt(req: TakenRequest): number;
-  adoptedAnswer(token: number, answer: { ok: boolean; data: AppData } | undefined): void;
+  adoptedAnswer(token: number, answer: { ok: boolean; data: AppData }): void;
+  /** Client role: a request asked of this tab that nothing ran here, whose way back went: the node runs it (RelayHost.unrun). */
+  unrun(token: number, req: UnrunRequest): void;
   /** Counts a dropped message with its reason. */
   drop(reason: string): void;
 }
@@ -221,8 +223,12 @@ export class TabRelays<G> implements RelayHost {
     return this.owner.adopt(req);
   }
 
-  adoptedAnswer(token: number, answer: { ok: boolean; data: AppData } | undefined): void {
+  adoptedAnswer(token: number, answer: { ok: boolean; data: AppData }): void {
     this.owner.adoptedAnswer(token, answer);
+  }
+
+  unrun(token: number, req: UnrunRequest): void {
+    this.owner.unrun(token, req);
   }
 
   stray(reason: string): void {

@@ -138,6 +138,32 @@ describe('a peer request whose answer lost its way', () => {
     }
   });
 
+  test('the second tab no longer handles the port and the host tab closes before reading its not-run reply: the second tab hands the request to its node to run', async () => {
+    const h = held();
+    const { a, b, a2, mc } = await hostWithRelayedTab(h.fn);
+    try {
+      // The second tab dropped its handler (its `unhandle` is a message behind the node's list);
+      // the host tab closes in the turn the request reaches it, so the reply posted after is never read.
+      let left: ReturnType<typeof hostCloses> | undefined;
+      (a2.fast as unknown as { host: { handles: unknown } }).host.handles = () => ((left ??= hostCloses(a)), false);
+      const q = await ask(a, b, 'unhandled');
+      assert.equal(a.fast.take(KEY, q.frame), true);
+      await until(() => a2.unrun.length === 1, 5_000, 'the second tab hands the request to its node');
+      assert.deepEqual(left, { failed: [], answers: [] }, 'the host tab names nothing: the request is the second tab\'s');
+      const r = a2.unrun[0]!;
+      assert.deepEqual([r.peer, r.port, r.data], [b.id, 1, 'unhandled'], 'the peer, the port and the data (its request id: B takes the answer below)');
+      assert.equal(a2.fast.status().requestsHome, 1, 'counted');
+      assert.deepEqual(a2.home, [], 'no answer handed over: nothing ran');
+      assert.equal(a.handedOn.length, 0, 'the host tab gave the node nothing: only one of them hands it over');
+      assert.deepEqual(h.runs, [], 'run nowhere in the tabs');
+      // What A's node then does with it (MeshNode.runTaken, test/core/taken-answers.test.ts): here, no tab handles port 1.
+      b.fast.answeredByNode(r.rid, a.id, false, 'no handler on port 1', 'REFUSED');
+      assert.deepEqual(await q.outcome, { ok: false, d: 'no handler on port 1', code: 'REFUSED' });
+    } finally {
+      mc.port1.close();
+    }
+  });
+
   test('the second tab parks with it running: it answers through the node when it runs again, and the host tab writes nothing', async () => {
     const h = held();
     const { a, b, a2, mc } = await hostWithRelayedTab(h.fn);

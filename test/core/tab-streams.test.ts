@@ -58,6 +58,7 @@ async function linkedTabs(): Promise<[Tab, Tab]> {
       runHandler: async () => ({ ok: true, data: '' }),
       traffic: () => undefined,
       answerHome: () => undefined,
+      runHome: () => undefined,
       app: '',
       streamHandler: (port) => (port === 7 ? (s) => void tab.accepted.push(s) : undefined),
     });

@@ -11,7 +11,7 @@ import { toHex } from '../../src/core/bytes.js';
 import { decodeFrame, FrameType, type PacketFrame } from '../../src/core/codec.js';
 import { derivePairKey, exportE2ePublicKey, generateE2eKeys } from '../../src/core/e2e-crypto.js';
 import { FastPath } from '../../src/browser/fast-path.js';
-import type { OwedAnswer } from '../../src/browser/protocol.js';
+import type { OwedAnswer, UnrunRequest } from '../../src/browser/protocol.js';
 import type { RtcHost } from '../../src/browser/rtc-host.js';
 
 export const KEY = 'link-1';
@@ -30,6 +30,8 @@ export interface End {
   grant: GrantEvent;
   /** Answers it handed to its node to send (owed-answers.ts). */
   home: OwedAnswer[];
+  /** Requests nothing ran in it that it handed to its node to run (`taken-request`). */
+  unrun: UnrunRequest[];
 }
 
 export type GrantEvent = Parameters<FastPath['grant']>[0];
@@ -39,7 +41,7 @@ export type TabHandler = (data: unknown) => Promise<{ ok: boolean; data: string 
 
 /** A tab of `host`'s node without the link: sends and answers only (a relay grant naming channel `via`); `handler`: it handles port 1. */
 export function otherTab(host: End, via: string, lane: number, handler?: TabHandler): End {
-  const end: End = { fast: undefined as unknown as FastPath, id: host.id, wire: [], handedOn: [], inbox: [], open: false, grant: { ...host.grant, lane, via, inbound: false }, home: [] };
+  const end: End = { fast: undefined as unknown as FastPath, id: host.id, wire: [], handedOn: [], inbox: [], open: false, grant: { ...host.grant, lane, via, inbound: false }, home: [], unrun: [] };
   end.fast = new FastPath({
     rtc: { sendOwn: async () => false, sendNow: () => false, toNode: () => undefined } as unknown as RtcHost,
     listening: () => true,
@@ -48,6 +50,7 @@ export function otherTab(host: End, via: string, lane: number, handler?: TabHand
     runHandler: async (_from, data) => handler!(data),
     traffic: () => undefined,
     answerHome: (a) => void end.home.push(a),
+    runHome: (r) => void end.unrun.push(r),
   });
   end.fast.grant(end.grant);
   return end;
@@ -83,7 +86,7 @@ export async function pair(bound = false, sealing = true): Promise<[End, End]> {
     const aes = await derivePairKey(me, them);
     const keys = sealing ? { aes: aes as CryptoKey, ownPublic: me.publicKey, peerPublic: them.publicKey } : {};
     const grant: GrantEvent = { ev: 'fast-grant', key: KEY, peer: toHex(them.id), self: toHex(me.id), bound, ...keys, app: appId(''), lane: 1 + i };
-    const end: End = { fast: undefined as unknown as FastPath, id: toHex(me.id), wire: [], handedOn: [], inbox: [], open: true, grant, home: [] };
+    const end: End = { fast: undefined as unknown as FastPath, id: toHex(me.id), wire: [], handedOn: [], inbox: [], open: true, grant, home: [], unrun: [] };
     // As RTCDataChannel.send does, the wire keeps a copy: the data plane writes its next frame
     // over the same scratch or pooled buffer (fast-path.ts).
     const rtc = {
@@ -99,6 +102,7 @@ export async function pair(bound = false, sealing = true): Promise<[End, End]> {
       runHandler: async (_from, data) => ({ ok: true, data: `echo:${String(data)}` }),
       traffic: () => undefined,
       answerHome: (a) => void end.home.push(a),
+      runHome: (r) => void end.unrun.push(r),
     });
     end.fast.grant(grant);
     ends.push(end);
