@@ -139,7 +139,7 @@ for (const engine of ENGINES) {
         await ctxB.close();
       }));
 
-    test("a handler's outcome on the fast path: a value written in the turn the request came, a promise's once it settles, a throw as REMOTE_ERROR, what is not data a counted drop", () =>
+    test("a handler's outcome on the fast path: a value written in the turn the request came, a promise's once it settles, a throw as REMOTE_ERROR, what is not data a counted drop, no handler REFUSED", () =>
       withLogs(async () => {
         const { browser, server } = suite;
         const ctxs = [await browser.createBrowserContext(), await browser.createBrowserContext()];
@@ -185,6 +185,11 @@ for (const engine of ENGINES) {
         }
         const notData = await ask(15, 1_500);
         assert.ok(!notData.ok && notData.code === 'TIMEOUT', `port 15: ${JSON.stringify(notData)}`);
+        // No handler on port 17: B's tab gives the request to its node, which refuses it at once.
+        const t0 = Date.now();
+        const none = await ask(17, 10_000);
+        assert.ok(!none.ok && none.code === 'REFUSED' && none.message.includes('port 17'), `port 17: ${JSON.stringify(none)}`);
+        assert.ok(Date.now() - t0 < 10_000, 'before the timeout');
         const order = await a.page.evaluate(async (t) => {
           const d = await (window as any).mesh.request(t, 'y', { port: 16, timeoutMs: 10_000 });
           return { d, datagramFirst: (window as any).T.inbox.some((m: any) => m.data === 'after:y') };
@@ -193,8 +198,9 @@ for (const engine of ENGINES) {
         await waitFor('the datagram behind the answer', async () => (await inbox(a.page, b.id, 'after:')).length === 1, 10_000);
         const a1 = await fastOf(a.page);
         const b1 = await fastOf(b.page);
-        assert.equal(a1.requests - a0.requests, 6, 'A sent every request on the fast path');
-        assert.equal(b1.responses - b0.responses, 5, 'B answered all but the one that is not data on the fast path');
+        assert.equal(a1.requests - a0.requests, 7, 'A sent every request on the fast path');
+        assert.equal(b1.responses - b0.responses, 5, 'B answered all but the one that is not data and the one it has no handler for on the fast path');
+        assert.ok(b1.handedOn - b0.handedOn >= 1, 'B gave the request it has no handler for to its node');
         assert.equal((b1.dropped['fast:reply-unsent'] ?? 0) - (b0.dropped['fast:reply-unsent'] ?? 0), 1, 'the answer that is not data is counted');
         for (const c of ctxs) await c.close();
       }));
