@@ -20,7 +20,7 @@ import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload } from '../core/payloads.js';
-import { PacketSequence, ReplayGuard } from '../core/replay-guard.js';
+import { ReplayGuard } from '../core/replay-guard.js';
 import { readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } from '../core/sealed-frame.js';
 import { ClaimedFrames } from './claimed-frames.js';
 import { FrameBuffers } from './frame-pool.js';
@@ -31,7 +31,7 @@ import type { MeshStream } from './tab-streams.js';
 import type { FastPathStatus, OwedAnswer, TakenRequest, UnrunRequest } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
 import { TabRelays } from './tab-relay.js';
-import { fromPeer, type Grant, type GrantEvent, makeGrant } from './tab-grant.js';
+import { fromPeer, type Grant, type GrantEvent, TabGrants } from './tab-grant.js';
 import type { HandlerOutcome } from './tab-registrations.js';
 import { TabRequests } from './tab-requests.js';
 import { TrafficReport } from './traffic-report.js';
@@ -63,17 +63,15 @@ const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Req
 const owned = (data: AppData): AppData => (typeof data === 'string' ? data : data.slice());
 
 export class FastPath implements RtcTap {
-  private readonly byPeer = new Map<string, Grant>();
-  private readonly byKey = new Map<string, Grant>();
-  /** One numbering per lane, kept across grants: a lane granted again continues above its last id. */
-  private readonly lanes = new Map<number, PacketSequence>();
+  /** The grants this tab holds, by peer and by link key (tab-grant.ts). */
+  private readonly grants = new TabGrants();
   private readonly replays = new ReplayGuard(() => Date.now());
   /** The requests this tab sent, waiting for their answers (tab-requests.ts). */
   private readonly requests = new TabRequests();
   /** Relay channels to other tabs of the node, and the routes of requests relayed through this one (tab-relay.ts). */
   readonly relays: TabRelays<Grant> = new TabRelays<Grant>({
     hostGrant: (key) => {
-      const g = this.byKey.get(key);
+      const g = this.grants.byKey.get(key);
       return g && g.via === undefined ? g : undefined;
     },
     write: (key, frame) => this.host.rtc.sendOwn(key, frame),
@@ -135,23 +133,13 @@ export class FastPath implements RtcTap {
   }
 
   grant(g: GrantEvent): void {
-    const old = this.byPeer.get(g.peer);
-    if (old) this.forget(old);
-    let seq = this.lanes.get(g.lane);
-    if (!seq) this.lanes.set(g.lane, (seq = new PacketSequence(() => Date.now(), g.lane)));
-    const grant = makeGrant(g, seq);
-    this.byPeer.set(g.peer, grant);
-    this.byKey.set(g.key, grant);
+    this.grants.give(g);
     this.stats.grants++;
   }
 
   /** `reason`: the node's; a grant `changed` is given again at once, and the tab's streams on the link go on. */
   revoke(key: string, reason?: string): void {
-    const g = this.byKey.get(key);
-    if (g) {
-      this.forget(g);
-      this.stats.revoked++;
-    }
+    if (this.grants.take(key)) this.stats.revoked++;
     if (reason !== undefined && reason !== 'changed') this.streams.linkGone(key, 'the link left the tab (its grant was taken back)');
   }
 
@@ -177,19 +165,17 @@ export class FastPath implements RtcTap {
 
   /** Whether a datagram or request to `to` goes on the fast path. */
   has(to: string): boolean {
-    return this.byPeer.has(to);
+    return this.grants.byPeer.has(to);
   }
 
   /** A stream to `to` run in this tab, when its grant for `to` is bound and the link is this tab's; else undefined (the node's path). */
   openStream(to: string, port: number, timeoutMs?: number): MeshStream | undefined {
-    const g = this.byPeer.get(to);
+    const g = this.grants.byPeer.get(to);
     return streamable(g) ? this.streams.open(g, port, timeoutMs) : undefined;
   }
 
   status(): FastPathStatus {
-    let bound = 0;
-    for (const g of this.byPeer.values()) if (g.bound) bound++;
-    return { granted: this.byPeer.size, bound, ...this.stats, ...this.relays.stats, ...this.streams.stats, dropped: { ...this.dropped } };
+    return { granted: this.grants.byPeer.size, bound: this.grants.bound, ...this.stats, ...this.relays.stats, ...this.streams.stats, dropped: { ...this.dropped } };
   }
 
   /**
@@ -199,7 +185,7 @@ export class FastPath implements RtcTap {
    */
   send(to: string, data: AppData, port: number, viaNode: () => Promise<void>): Promise<void> {
     checkData(data);
-    const g = this.byPeer.get(to)!;
+    const g = this.grants.byPeer.get(to)!;
     const plaintext = Payload.data.encode({ app: g.app, port, data }, this.buffers.payload);
     return this.queue(g, PacketKind.Data, plaintext).then((sent) => {
       if (!sent) return viaNode();
@@ -210,7 +196,7 @@ export class FastPath implements RtcTap {
   /** A request to a granted peer; through the node instead (`viaNode`) when the link turns out gone before it is written. */
   request(to: string, data: AppData, port: number, timeoutMs: number | undefined, viaNode: () => Promise<AppData>): Promise<AppData> {
     checkData(data);
-    const g = this.byPeer.get(to)!;
+    const g = this.grants.byPeer.get(to)!;
     const { requestId, ms, reply } = this.requests.open(to, g, port, timeoutMs);
     const plaintext = Payload.request.encode({ app: g.app, port, requestId, data }, this.buffers.payload);
     this.queue(g, PacketKind.Request, plaintext, { rid: requestId, ms }).then(
@@ -235,7 +221,7 @@ export class FastPath implements RtcTap {
 
   /** RtcTap: claims a frame from the peer of link `key` when it is ours to take (see the file comment). */
   take(key: string, frame: Uint8Array): boolean {
-    const grant = this.byKey.get(key);
+    const grant = this.grants.byKey.get(key);
     if (!grant && this.requests.size === 0 && !this.relays.routing && !this.streams.on(key)) return false;
     // A Response may answer a request sent under a grant since revoked: it is taken as that grant says.
     // While its app has other tabs (inbound false), a request is the node's to hand out unless the
@@ -303,7 +289,7 @@ export class FastPath implements RtcTap {
       // holds: the app gets its data with no copy; what moves to another tab is copied first.
       const m = Payload.data.decode(plain, true);
       if (!m) return this.drop('fast:bad-payload');
-      if (!bytesEqual(m.app, g.app) || !this.byKey.has(g.key)) return this.handOn(g, frame);
+      if (!bytesEqual(m.app, g.app) || !this.grants.byKey.has(g.key)) return this.handOn(g, frame);
       if (g.inbound) {
         if (!this.host.listening()) return this.handOn(g, frame);
         if (!this.fresh(g, p)) return;
@@ -325,7 +311,7 @@ export class FastPath implements RtcTap {
       if (!r) return this.drop('fast:bad-payload');
       // The app has several tabs: the tab the node would ask, this one or another over its channel.
       const to = g.inbound ? 'self' : this.relays.handlerFor(r.port);
-      if (!bytesEqual(r.app, g.app) || to === undefined || (to === 'self' && !this.host.handles(r.port)) || !this.byKey.has(g.key)) return this.handOn(g, frame);
+      if (!bytesEqual(r.app, g.app) || to === undefined || (to === 'self' && !this.host.handles(r.port)) || !this.grants.byKey.has(g.key)) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
       this.stats.received++;
       this.traffic.note(g.peer);
@@ -391,7 +377,7 @@ export class FastPath implements RtcTap {
   private written(g: Grant, sent: boolean): boolean {
     if (sent) this.traffic.note(g.peer);
     // The link went (its entry first, the revoke after): nothing more goes this way.
-    else if (this.byKey.get(g.key) === g) this.revoke(g.key);
+    else if (this.grants.byKey.get(g.key) === g) this.revoke(g.key);
     return sent;
   }
 
@@ -426,12 +412,6 @@ export class FastPath implements RtcTap {
   private pendingGrant(key: string): Grant | undefined {
     return this.requests.grantOn(key) ?? this.relays.routedGrant(key);
   }
-
-  private forget(g: Grant): void {
-    if (this.byPeer.get(g.peer) === g) this.byPeer.delete(g.peer);
-    if (this.byKey.get(g.key) === g) this.byKey.delete(g.key);
-  }
-
 
   private drop(reason: string): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1;

@@ -4,7 +4,7 @@
  */
 import { bytesEqual } from '../core/bytes.js';
 import { idFromText } from '../core/id.js';
-import { LANES, type PacketSequence } from '../core/replay-guard.js';
+import { LANES, PacketSequence } from '../core/replay-guard.js';
 import type { PacketHead } from '../core/sealed-frame.js';
 import type { HostEvent } from './protocol.js';
 
@@ -35,6 +35,44 @@ export function makeGrant(g: GrantEvent, seq: PacketSequence): Grant {
     key: g.key, peer: g.peer, peerId: idFromText(g.peer), selfId: idFromText(g.self), bound: g.bound, sealing, app: g.app, seq, lane: g.lane,
     inbound: g.inbound !== false && g.via === undefined, ...(g.via !== undefined ? { via: g.via } : {}),
   };
+}
+
+/** The grants a tab holds now, by peer and by link key, and its lanes' numbering (fast-path.ts). */
+export class TabGrants {
+  readonly byPeer = new Map<string, Grant>();
+  readonly byKey = new Map<string, Grant>();
+  /** One numbering per lane, kept across grants: a lane granted again continues above its last id. */
+  private readonly lanes = new Map<number, PacketSequence>();
+
+  /** The node's grant; it replaces the tab's earlier one for that peer. */
+  give(g: GrantEvent): void {
+    const old = this.byPeer.get(g.peer);
+    if (old) this.forget(old);
+    let seq = this.lanes.get(g.lane);
+    if (!seq) this.lanes.set(g.lane, (seq = new PacketSequence(() => Date.now(), g.lane)));
+    const grant = makeGrant(g, seq);
+    this.byPeer.set(g.peer, grant);
+    this.byKey.set(g.key, grant);
+  }
+
+  /** Takes back the grant for link `key`: the one taken, or undefined when there was none. */
+  take(key: string): Grant | undefined {
+    const g = this.byKey.get(key);
+    if (g) this.forget(g);
+    return g;
+  }
+
+  /** Those whose link's channel is bound to the peer. */
+  get bound(): number {
+    let n = 0;
+    for (const g of this.byPeer.values()) if (g.bound) n++;
+    return n;
+  }
+
+  private forget(g: Grant): void {
+    if (this.byPeer.get(g.peer) === g) this.byPeer.delete(g.peer);
+    if (this.byKey.get(g.key) === g) this.byKey.delete(g.key);
+  }
 }
 
 /** Sent by the link's own peer, to us: only such a packet travels inside the channel alone. */
