@@ -25,7 +25,7 @@ export const lazyStreams = {
  * fails the build until it is listed here.
  */
 export const SHARED_NAMES = [
-  'encode', 'appId', 'appKey', 'checkApp', 'isAppId', 'decodeCbor', 'isBytes', 'isString', 'isUint', 'BoundedMap',
+  'encode', 'encodeInto', 'appId', 'appKey', 'checkApp', 'isAppId', 'decodeCbor', 'isBytes', 'isString', 'isUint', 'BoundedMap',
   'isMeshError', 'MeshError', 'idFromText', 'checkPort', 'safeCall', 'MAX_PORT', 'TAB_CREDIT_BYTES',
 ];
 

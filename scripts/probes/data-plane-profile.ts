@@ -1,11 +1,12 @@
 // What our script costs per message on the data plane's hot path (docs/DATA-PLANE.md), from a
 // CPU profile of both tabs. Not part of the product or the tests: run it by hand after a change
-// to the hot path:  node --import tsx scripts/probes/data-plane-profile.ts [tput|rtt|both] [rounds]
+// to the hot path:  node --import tsx scripts/probes/data-plane-profile.ts [tput|rtt|both|stream] [rounds]
 //
 // It opens two mesh pages in two contexts of one Chromium, as bench/latency.ts does (readable
 // bundles: build-browser.mjs --no-minify), links them, warms up, then for each phase records a
 // CDP CPU profile (50 us sampling) of the sending tab A and the receiving tab B while A runs
-// `T.tput` (16 KiB datagrams, the bench's window) or `T.rtt` (64-byte requests), and prints each
+// `T.tput` (16 KiB datagrams, the bench's window), `T.rtt` (64-byte requests) or, with `stream`,
+// `T.streamSend` (one 8 MiB stream in 256 KiB writes, as bench/streams.ts), and prints each
 // tab's self time per message: our code (the bundles under /meshwork/) by function, the
 // browser's native calls (RTCDataChannel.send and the like), the garbage collector, idle. The
 // raw DataChannel pair (bench/pages/raw.html `R.tput`, `R.rtt`) is profiled in each round too,
@@ -97,7 +98,17 @@ async function main(): Promise<void> {
     await ra.evaluate((s) => (window as any).R.tput(400, s), SIZE);
     const rawSessions = [await ra.createCDPSession(), await rb.createCDPSession()];
     const sessions = [await ma.createCDPSession(), await mb.createCDPSession()];
+    if (phase === 'stream') await mb.evaluate(() => (window as any).T.streamServe(20));
     for (let r = 0; r < rounds; r++) {
+      if (phase === 'stream') {
+        const total = 8 << 20;
+        const { result, profiles } = await profiled(sessions, () => ma.evaluate((to, n) => (window as any).T.streamSend(to, 20, n, 256 << 10), b.id, total));
+        const segments = Math.ceil(total / (60 * 1024));
+        console.log(`\n# stream round ${r}: ${((total / (result.end - result.start)) * 1e-3).toFixed(2)} MB/s (until acknowledged), ${segments} data segments`);
+        report('stream A (writes)', profiles[0]!, segments);
+        report('stream B (reads)', profiles[1]!, segments);
+        continue;
+      }
       if (phase !== 'rtt') {
         const { result, profiles } = await profiled(sessions, () => ma.evaluate((to, n, s) => (window as any).T.tput(to, n, s, 64, 5000), b.id, TPUT_N, SIZE));
         const mbps = ((TPUT_N * SIZE) / (result.end - result.start)) * 1e-3;

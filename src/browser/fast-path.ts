@@ -129,7 +129,7 @@ export class FastPath implements RtcTap {
       stats: this.stats,
       drop: (reason) => this.drop(reason),
     });
-    this.streams = new StreamTap({ app: host.app ?? '', write: (g, payload) => this.queue(g, PacketKind.Stream, payload), handler: (port) => host.streamHandler?.(port), drop: (reason) => this.drop(reason) });
+    this.streams = new StreamTap({ app: host.app ?? '', write: (g, payload) => this.queue(g, PacketKind.Stream, payload), scratch: () => this.buffers.payload, handler: (port) => host.streamHandler?.(port), drop: (reason) => this.drop(reason) });
   }
 
   grant(g: GrantEvent): void {

@@ -6,7 +6,7 @@
  * (host.ts, `loadStreamCode`), or by the first Stream packet from a peer. Packets that arrive while it loads wait here, in order, and go to the
  * real service once it runs: none is lost or answered wrongly.
  */
-import { encode } from 'cborg';
+import { encode, encodeInto } from 'cborg';
 import { appId, appKey, checkApp, isAppId } from '../core/app-namespace.js';
 import { decodeCbor, isBytes, isString, isUint } from '../core/codec.js';
 import { BoundedMap } from '../core/dedupe.js';
@@ -22,7 +22,7 @@ import type { SharedName } from '../../scripts/streams-build.mjs';
 import { STREAMS_GLOBAL, type StreamsGlobal } from './streams-global.js';
 
 /** What streams.js imports from the node's modules (scripts/streams-build.mjs maps each import to this object). */
-const DEPS: Record<SharedName, unknown> = { encode, appId, appKey, checkApp, isAppId, decodeCbor, isBytes, isString, isUint, BoundedMap, isMeshError, MeshError, idFromText, checkPort, safeCall, MAX_PORT, TAB_CREDIT_BYTES };
+const DEPS: Record<SharedName, unknown> = { encode, encodeInto, appId, appKey, checkApp, isAppId, decodeCbor, isBytes, isString, isUint, BoundedMap, isMeshError, MeshError, idFromText, checkPort, safeCall, MAX_PORT, TAB_CREDIT_BYTES };
 
 let code: typeof Real | undefined;
 let hostCode: typeof HostStreams | undefined;

@@ -28,8 +28,10 @@ export interface StreamLink {
 export interface TabStreamPlaneHost<L extends StreamLink> {
   /** This tab's app name ('' the default app): the service files handlers by its wire id. */
   app: string;
-  /** Writes one clear Stream packet with `payload` to the link's peer; false: the link is gone. */
+  /** Writes one clear Stream packet with `payload` to the link's peer, its bytes copied before it returns; false: the link is gone. */
   write(link: L, payload: Uint8Array): Promise<boolean>;
+  /** Where a segment is encoded for `write` (the data plane's payload scratch), so none needs a buffer of its own. */
+  scratch?(): Uint8Array;
   /** The app's stream handler for `port` in this tab, if any. */
   handler(port: number): ((s: MeshStream) => void) | undefined;
   drop(reason: string): void;
@@ -59,6 +61,7 @@ export class TabStreamPlane<L extends StreamLink> {
       random: systemRandom,
       sidBase: TAB_SID_BASE,
       send: (to, payload) => this.send(to, payload),
+      scratch: host.scratch && (() => host.scratch!()),
       drop: (reason) => host.drop(reason),
     });
   }
@@ -78,7 +81,9 @@ export class TabStreamPlane<L extends StreamLink> {
    * not parse too: the node judges and counts it).
    */
   claim(link: L, payload: Uint8Array, accepting: (app: Uint8Array) => boolean): Segment | undefined {
-    const seg = decodeSegment(payload);
+    // Views into the frame, not copies: a DataChannel message's bytes are this tab's alone, and
+    // a segment the tab claims is never handed on (fast-path.ts).
+    const seg = decodeSegment(payload, true);
     if (typeof seg === 'string') return undefined;
     if (this.service.owns(link.peer, seg)) return this.links.get(link.peer)?.key === link.key ? seg : undefined;
     // Only a stream the peer's tab opened (its id in the tabs' range): that one ends with the link

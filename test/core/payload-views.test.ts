@@ -3,7 +3,8 @@
  * decoded with byte strings as views into the input (cbor-strict.ts `views`) read exactly what
  * the copying decoder reads and refuse exactly what it refuses; payloads encoded into a scratch
  * buffer and frames written into a reused one are the same bytes as fresh ones; the frame pool
- * hands a buffer out again only once it is given back.
+ * hands a buffer out again only once it is given back. The same for stream segments, which a
+ * tab's streams encode into the scratch buffer and decode with views (tab-stream-plane.ts).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -13,6 +14,7 @@ import { decodeCbor } from '../../src/core/codec.js';
 import { Payload } from '../../src/core/payloads.js';
 import { writePlainPacket, type PlainPacket } from '../../src/core/sealed-frame.js';
 import { FramePool } from '../../src/browser/frame-pool.js';
+import { decodeSegment, encodeSegment, type Segment, SegmentType } from '../../src/core/streams/segments.js';
 
 const data = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ maxLength: 60 }));
 const app = fc.constantFrom(appId(''), appId('chat'));
@@ -110,6 +112,42 @@ test('a payload encoded into a scratch buffer is the same bytes, and one that do
   const out = Payload.data.encode(big, scratch);
   assert.deepEqual(out, Payload.data.encode(big));
   assert.notEqual(out.buffer, scratch.buffer, 'too large for the scratch buffer: a buffer of its own');
+});
+
+const sid = fc.nat({ max: 2 ** 48 - 1 });
+const head = fc.record({ sid, fromOpener: fc.boolean() });
+const segments: fc.Arbitrary<Segment> = fc.oneof(
+  fc.record({ h: head, seq: uint, data: fc.uint8Array({ minLength: 1, maxLength: 700 }) }).map(({ h, seq, data }) => ({ ...h, type: SegmentType.Data, seq, data })),
+  fc.record({ sid, port, app }).map(({ sid, port, app }) => ({ sid, fromOpener: true, type: SegmentType.Open, seq: 0, port, app })),
+  fc.record({ h: head, next: fc.nat({ max: 1000 }), more: fc.nat({ max: 64 }) }).map(({ h, next, more }) => ({ ...h, type: SegmentType.Ack, next, limit: next + more, sack: more > 2 ? [next + 1, next + 2] : [] })),
+  fc.record({ h: head, seq: uint }).map(({ h, seq }) => ({ ...h, type: SegmentType.Fin, seq })),
+  head.map((h) => ({ ...h, type: SegmentType.Reset, code: 'ABORTED', reason: 'gone' })),
+);
+
+test('stream segments: encoded into a scratch buffer the same bytes; decoded with views the same segment, edited ones refused alike', () => {
+  const scratch = new Uint8Array(800).fill(0xee);
+  let accepted = 0;
+  fc.assert(
+    fc.property(segments, fc.array(edit, { minLength: 0, maxLength: 2 }), (seg, edits) => {
+      const fresh = encodeSegment(seg);
+      const into = encodeSegment(seg, scratch);
+      assert.deepEqual(into, fresh);
+      assert.equal(into.buffer, scratch.buffer);
+      const b = applyEdits(fresh, edits);
+      const copied = decodeSegment(b);
+      const viewed = decodeSegment(b, true);
+      assert.deepEqual(viewed, copied);
+      if (typeof viewed !== 'string') {
+        accepted++;
+        for (const v of byteStrings(viewed)) assert.equal(v.buffer, b.buffer, 'a view');
+      }
+    }),
+    { numRuns: 1_000 },
+  );
+  assert.ok(accepted > 0);
+  const big: Segment = { sid: 1, fromOpener: true, type: SegmentType.Data, seq: 3, data: new Uint8Array(900).fill(5) };
+  assert.notEqual(encodeSegment(big, scratch).buffer, scratch.buffer, 'too large for the scratch buffer: a buffer of its own');
+  assert.deepEqual(encodeSegment(big, scratch), encodeSegment(big));
 });
 
 test('a frame written into a used buffer is the same bytes as one written into a fresh one', () => {

@@ -8,7 +8,7 @@
  * and Fin are sequenced: they carry a sequence number per direction, are acknowledged and are
  * sent again until they are. Ack, Probe and Reset are not sequenced.
  */
-import { encode } from 'cborg';
+import { encode, encodeInto } from 'cborg';
 import { decodeCbor, isBytes, isString, isUint } from '../codec.js';
 import { isAppId } from '../app-namespace.js';
 import { MAX_PORT } from '../payloads.js';
@@ -62,27 +62,48 @@ export function isSequenced(s: Segment): s is Sequenced {
   return s.type === SegmentType.Open || s.type === SegmentType.Data || s.type === SegmentType.Fin;
 }
 
-export function encodeSegment(s: Segment): Uint8Array {
+/**
+ * The segment in CBOR. `into` (a tab's scratch buffer, whose bytes are copied into the packet's
+ * frame before the caller returns: tab-stream-plane.ts): written there when it fits, and the
+ * result is a view of it; else, and without `into`, a buffer of its own.
+ */
+export function encodeSegment(s: Segment, into?: Uint8Array): Uint8Array {
+  const fields = segmentFields(s);
+  if (into) {
+    try {
+      return into.subarray(0, encodeInto(fields, into).written);
+    } catch {
+      // Larger than the scratch buffer.
+    }
+  }
+  return encode(fields);
+}
+
+function segmentFields(s: Segment): unknown[] {
   const head = [s.type, s.sid, s.fromOpener ? 1 : 0];
   switch (s.type) {
     case SegmentType.Open:
-      return encode([...head, s.seq, s.port, s.app]);
+      return [...head, s.seq, s.port, s.app];
     case SegmentType.Data:
-      return encode([...head, s.seq, s.data]);
+      return [...head, s.seq, s.data];
     case SegmentType.Fin:
-      return encode([...head, s.seq]);
+      return [...head, s.seq];
     case SegmentType.Ack:
-      return encode([...head, s.next, s.limit, s.sack]);
+      return [...head, s.next, s.limit, s.sack];
     case SegmentType.Probe:
-      return encode(head);
+      return head;
     case SegmentType.Reset:
-      return encode([...head, s.code, s.reason]);
+      return [...head, s.code, s.reason];
   }
 }
 
-/** The segment, or the reason it is refused. */
-export function decodeSegment(bytes: Uint8Array): Segment | string {
-  const r = decodeCbor(bytes);
+/**
+ * The segment, or the reason it is refused. `views`: its bytes (a Data segment's data, an Open's
+ * app) are views into `bytes`, not copies: only for a caller that owns `bytes` and never reuses
+ * them (a tab's DataChannel message: tab-stream-plane.ts).
+ */
+export function decodeSegment(bytes: Uint8Array, views = false): Segment | string {
+  const r = decodeCbor(bytes, views);
   if (!r.ok || !Array.isArray(r.value) || r.value.length < 3) return 'stream:malformed';
   const a = r.value as unknown[];
   const [type, sid, dir] = a;

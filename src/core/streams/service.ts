@@ -43,6 +43,12 @@ export interface StreamHost {
   sidBase?: number;
   /** Seals and routes one Stream packet to `to`; resolves once it left this node. */
   send(to: string, payload: Uint8Array): Promise<void>;
+  /**
+   * Where a segment may be encoded when `send` copies the payload before it returns (a tab's
+   * data plane: tab-stream-plane.ts), so a 60 KiB segment needs no buffer of its own; a node
+   * sealing later has none.
+   */
+  scratch?(): Uint8Array;
   drop(reason: string): void;
 }
 
@@ -201,7 +207,7 @@ export class StreamService {
   }
 
   private transmit(stream: CoreStream, seg: Segment): void {
-    this.host.send(stream.remote, encodeSegment(seg)).catch((err: unknown) => {
+    this.host.send(stream.remote, encodeSegment(seg, this.host.scratch?.())).catch((err: unknown) => {
       // A lost packet is the windows' business (they send it again); these never get better.
       if (isMeshError(err, 'ENCRYPTION_UNAVAILABLE') || isMeshError(err, 'STOPPED')) stream.teardown(err as MeshError);
       else this.host.drop(`stream:send-${isMeshError(err) ? err.code : 'error'}`);
