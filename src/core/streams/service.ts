@@ -117,11 +117,6 @@ export class StreamService {
     return this.streams.has(k) || this.endedKeys.get(k) === true;
   }
 
-  /** Whether an app's handler takes streams on `port` (`app`: its wire id). */
-  takes(app: Uint8Array, port: number): boolean {
-    return this.handlers.has(handlerKey(app, port));
-  }
-
   /** Aborts every running stream with `remote` (both ends hear ABORTED with `reason`). Returns how many. */
   abortWith(remote: string, reason: string): number {
     const live = [...this.streams.values()].filter((s) => s.remote === remote && !s.over);
