@@ -59,6 +59,9 @@ export class Forwarding {
     const over = this.host.guard.packet(toHex(p.src), this.host.clock.now());
     if (over) return this.host.drop(over);
     const dstIsSelf = toHex(p.dst) === this.id;
+    // A packet in our own name that we did not send: no route hands one back to its source, and
+    // passing it on would write it into a channel bound to us as if we had (delivery.ts, `direct`).
+    if (!dstIsSelf && toHex(p.src) === this.id) return this.host.drop('own-source');
     // Lookups leave breadcrumbs so their answer can retrace the path, even to a node that is
     // still joining and that greedy routing cannot reach yet.
     if (p.kind === PacketKind.Lookup) this.crumbs.set(crumbKey(p.src, p.id), from);

@@ -173,6 +173,30 @@ describe('channel binding', () => {
     await drive(net.clock, b.stop(), 1000, 'stop b');
   });
 
+  it("does not pass on a packet in its own name that came from elsewhere: no one writes into a bound channel as its peer", async () => {
+    const net = new TestNet();
+    const b = await listener(net, 'bind/b', () => ({ local: FP_B, remote: FP_A }));
+    const a = await dialler(net, 'bind/a');
+    const c = await dialler(net, 'bind/c');
+    await link(net, a, 'mem:bind/a', b, 'bind/b', { local: FP_A, remote: FP_B });
+    const cb = await link(net, c, 'mem:bind/c', b, 'bind/b');
+    await driveUntil(net.clock, () => boundOf(a, b) === true && boundOf(b, c) === false, 1000, 'both linked');
+    const inbox: Message[] = [];
+    a.onMessage((m) => inbox.push(m));
+    const bId = await seededIdentity('bind/b');
+    let n = Date.now() * 1024;
+    // C writes, on its own link to B, an unsigned clear Data in B's name for A: B would forward it into its bound channel to A.
+    const forged = async (kind: number, payload: Uint8Array) => encodeFrame(await createPacket(bId, idFromText(a.id), kind, payload, (n += 8), 16, true));
+    cb.inner.send(await forged(PacketKind.Data, Payload.data.encode({ app: new Uint8Array(0), port: 9, data: 'in b\'s name, from c' })));
+    cb.inner.send(await forged(PacketKind.Ack, Payload.ack.encode({ messageId: 5 })));
+    await advance(net.clock, 200);
+    assert.equal(b.status().counters.dropped['own-source'], 2, 'b dropped both');
+    assert.deepEqual(inbox, [], 'A took nothing in B\'s name');
+    assert.equal(a.status().counters.dropped['late-ack'] ?? 0, 0);
+    await net.stopAll();
+    await drive(net.clock, b.stop(), 1000, 'stop b');
+  });
+
   it('seals what goes through a relay, bound links or not: only the first hop to the destination itself skips it', async () => {
     const net = new TestNet();
     const b = await listener(net, 'bind/b', () => ({ local: FP_B, remote: FP_A }));
