@@ -2,21 +2,15 @@
  * The data plane in the host tab (docs/DATA-PLANE.md), tab side. For a WebRTC link this tab
  * hosts, the node may grant it the pair key of the link's peer: the tab then seals its app's
  * datagrams and requests to that peer itself and writes them on the DataChannel, and opens the
- * Data, Request and Response packets that the peer itself sends it there, without a MessagePort
- * leg to the node's worker. Everything else goes to the node as before, untouched.
- *
- * What the tab claims from the channel: an unsigned Packet frame of kind Data, Request or
- * Response, for our id, whose source is the link's own peer (such a packet only ever travels in
- * the DTLS channel between the two nodes), on a link it holds a grant for (or, for a Response to
- * a request of its own, held one for). It opens it as the node would (e2e.ts): the sender key
- * named must be the one granted, the recipient tag ours, the AES-GCM tag must hold over the
- * packet's source, destination, id and kind and both keys; then a replay window per (source,
- * lane) as the node keeps. A packet that fails is dropped here with its reason (`fast:...`); an
- * opened one this tab cannot take (another app, no listener, no handler, a Response to the
- * node's own request) goes on to the node whole, which opens it again.
+ * Data, Request and Response packets (and Acks to its reliable sends: tab-reliable.ts) that the
+ * peer itself sends it there, without a MessagePort leg to the node's worker. Everything else
+ * goes to the node as before, untouched. What the tab claims, and why only from the link's own
+ * peer, is docs/DATA-PLANE.md "Inbound"; a packet that fails is dropped here with its reason
+ * (`fast:...`); an opened one this tab cannot take goes on to the node whole.
  */
 import { bytesEqual } from '../core/bytes.js';
 import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
+import { systemClock, systemRandom } from '../core/clock.js';
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload } from '../core/payloads.js';
@@ -33,6 +27,7 @@ import type { RtcHost, RtcTap } from './rtc-host.js';
 import { TabRelays } from './tab-relay.js';
 import { fromPeer, type Grant, type GrantEvent, TabGrants } from './tab-grant.js';
 import type { HandlerOutcome } from './tab-registrations.js';
+import { ackFor, TabReliable } from './tab-reliable.js';
 import { TabRequests } from './tab-requests.js';
 import { TrafficReport } from './traffic-report.js';
 
@@ -66,8 +61,9 @@ export class FastPath implements RtcTap {
   /** The grants this tab holds, by peer and by link key (tab-grant.ts). */
   private readonly grants = new TabGrants();
   private readonly replays = new ReplayGuard(() => Date.now());
-  /** The requests this tab sent, waiting for their answers (tab-requests.ts). */
+  /** The requests this tab sent, waiting for their answers (tab-requests.ts); its reliable datagrams, waiting for their acks (tab-reliable.ts). */
   private readonly requests = new TabRequests();
+  readonly reliable = new TabReliable(systemClock, systemRandom, { grant: (to) => this.grants.byPeer.get(to), write: (g, plaintext) => this.queue(g, PacketKind.ReliableData, plaintext) });
   /** Relay channels to other tabs of the node, and the routes of requests relayed through this one (tab-relay.ts). */
   readonly relays: TabRelays<Grant> = new TabRelays<Grant>({
     hostGrant: (key) => {
@@ -107,10 +103,7 @@ export class FastPath implements RtcTap {
   private readonly traffic: TrafficReport;
   private readonly stats = { grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, viaTab: 0, viaTabAnswers: 0, viaTabData: 0, answersViaNode: 0, answersHome: 0, requestsHome: 0, givenBack: 0, clear: 0 };
   private readonly dropped: Record<string, number> = {};
-  /**
-   * Scratch and pooled buffers for our packets (frame-pool.ts): a fresh 16 KiB buffer, allocated
-   * and filled per datagram, was most of the sending tab's time (docs/DATA-PLANE.md, "Per-message work").
-   */
+  /** Scratch and pooled buffers for our packets (frame-pool.ts; docs/DATA-PLANE.md, "Per-message work"). */
   private readonly buffers = new FrameBuffers();
 
   /** The peers' requests this tab took: where they run, and who answers them (peer-requests.ts). */
@@ -139,7 +132,10 @@ export class FastPath implements RtcTap {
 
   /** `reason`: the node's; a grant `changed` is given again at once, and the tab's streams on the link go on. */
   revoke(key: string, reason?: string): void {
-    if (this.grants.take(key)) this.stats.revoked++;
+    const g = this.grants.take(key);
+    if (g) this.stats.revoked++;
+    // Reliable sends on it go to the node under their ids (tab-reliable.ts), unless a grant is given again at once.
+    if (g && reason !== 'changed' && !this.grants.byPeer.has(g.peer)) this.reliable.linkGone(g.peer);
     if (reason !== undefined && reason !== 'changed') this.streams.linkGone(key, 'the link left the tab (its grant was taken back)');
   }
 
@@ -152,6 +148,7 @@ export class FastPath implements RtcTap {
   /** The tab closes: requests waiting for an answer fail with `err`. */
   failAll(err: Error): void {
     this.requests.failAll(err);
+    this.reliable.failAll(err);
   }
 
   /**
@@ -175,7 +172,7 @@ export class FastPath implements RtcTap {
   }
 
   status(): FastPathStatus {
-    return { granted: this.grants.byPeer.size, bound: this.grants.bound, ...this.stats, ...this.relays.stats, ...this.streams.stats, dropped: { ...this.dropped } };
+    return { granted: this.grants.byPeer.size, bound: this.grants.bound, ...this.stats, ...this.relays.stats, ...this.streams.stats, ...this.reliable.stats, dropped: { ...this.dropped } };
   }
 
   /**
@@ -237,6 +234,8 @@ export class FastPath implements RtcTap {
     // encoding, its payload in the clear (only on a bound channel) or sealed; else the node's to judge.
     const clear = readPlainPacket(frame);
     if (clear) {
+      const acked = clear.kind === PacketKind.Ack ? ackFor(this.reliable, grant, clear) : undefined;
+      if (acked !== undefined) return (this.stats.clear++, this.fresh(grant!, clear) && this.reliable.ack(grant!.peer, acked), true);
       // A Stream packet by stream, not by kind: one of the tab's streams, or an Open it accepts (stream-tap.ts).
       const s = clear.kind === PacketKind.Stream ? this.streams.claim(key, grant, clear) : undefined;
       const g = s?.g ?? grantFor(clear.kind);

@@ -166,7 +166,7 @@ export class NodeHost {
     const node = await this.ensureNode([], 0);
     switch (m.op) {
       case 'send':
-        return node.send(m.to, m.data, { app: tab.app, port: m.port, reliable: m.reliable, deadlineMs: m.deadlineMs });
+        return node.send(m.to, m.data, { app: tab.app, port: m.port, reliable: m.reliable, deadlineMs: m.deadlineMs, messageId: m.messageId });
       case 'request':
         return node.request(m.to, m.data, { app: tab.app, port: m.port, timeoutMs: m.timeoutMs });
       case 'handle':

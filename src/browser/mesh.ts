@@ -121,10 +121,12 @@ export class Mesh {
     const viaNode = async () => {
       await this.call({ op: 'send', to, data, port: options.port ?? 0, reliable: options.reliable, deadlineMs: options.deadlineMs });
     };
-    if (!options.reliable && this.fast?.has(to) && !this.closed) {
+    if (this.fast && !this.closed && (options.reliable ? this.fast.reliable.has(to) : this.fast.has(to))) {
       const port = options.port ?? 0;
       checkPort(port);
-      return this.fast.send(to, data, port, viaNode);
+      if (!options.reliable) return this.fast.send(to, data, port, viaNode);
+      // Sent, retried and acked in this tab; the node takes over under the same message id should the link leave it (tab-reliable.ts).
+      return this.fast.reliable.sendTo(to, data, port, options.deadlineMs, (messageId, deadlineMs) => this.call({ op: 'send', to, data, port, reliable: true, deadlineMs, messageId }).then(() => undefined));
     }
     return viaNode();
   }
@@ -206,7 +208,7 @@ export class Mesh {
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
     if (s.boot && this.o.boot) s.boot.tab = this.o.boot;
-    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, answersHome: 0, requestsHome: 0, givenBack: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0, dropped: {} };
+    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, answersHome: 0, requestsHome: 0, givenBack: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0, reliableSent: 0, reliableCopies: 0, reliableAcked: 0, reliableToNode: 0, dropped: {} };
     return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
   }
 

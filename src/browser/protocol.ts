@@ -50,7 +50,8 @@ export type TabRequest =
    * tab's handler, or REFUSED). Only for a peer the tab was granted.
    */
   | ({ op: 'taken-request' } & UnrunRequest)
-  | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number }
+  /** `messageId`: a reliable send the tab's data plane began itself, handed to the node under its id (tab-reliable.ts). */
+  | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number; messageId?: number }
   | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
   | { op: 'handle'; port: number }
   | { op: 'unhandle'; port: number }
@@ -286,6 +287,11 @@ export interface FastPathStatus {
   streamSegmentsIn: number;
   /** Of those streams, the ones ended ABORTED because their link left the tab. */
   streamsAbortedByLink: number;
+  /** Reliable datagrams this tab sent on its bound links itself (tab-reliable.ts), the copies it wrote (first ones included), the peer's acks it took, and the sends it handed to the node under their id when the link left the tab. */
+  reliableSent: number;
+  reliableCopies: number;
+  reliableAcked: number;
+  reliableToNode: number;
   dropped: Record<string, number>;
 }
 

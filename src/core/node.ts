@@ -295,7 +295,7 @@ export class MeshNode {
   // ---------------------------------------------------------------- services (services.ts, pubsub.ts)
 
   /** Sends a datagram to `to` on `port` of `app`; with `reliable`, resolves once acknowledged, else TIMEOUT (services.ts send). */
-  send(to: string, data: AppData, options: { app?: string; port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
+  send(to: string, data: AppData, options: { app?: string; port?: number; reliable?: boolean; deadlineMs?: number; messageId?: number } = {}): Promise<void> {
     return this.services.send(to, data, options);
   }
 

@@ -19,10 +19,13 @@ export const MAX_DEADLINE_MS = 120_000;
 export const WINDOW_MS = MAX_DEADLINE_MS + 30_000;
 /** Message ids remembered at once; past it, new messages are refused until old ones expire. */
 export const WINDOW_CAPACITY = 65_536;
-const FIRST_RETRY_MS = 250;
-const MAX_RETRY_MS = 4_000;
+/** The pause before the second copy, doubling after each copy that left, up to MAX_RETRY_MS (also the tab's: src/browser/tab-reliable.ts). */
+export const FIRST_RETRY_MS = 250;
+export const MAX_RETRY_MS = 4_000;
+/** The largest message id: 48 random bits (nextId). */
+export const MAX_MESSAGE_ID = 2 ** 48;
 /** Errors that no retry can cure: the send fails at once. */
-const PERMANENT: ReadonlySet<MeshErrorCode> = new Set(['ENCRYPTION_UNAVAILABLE', 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'STOPPED']);
+export const PERMANENT: ReadonlySet<MeshErrorCode> = new Set(['ENCRYPTION_UNAVAILABLE', 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'STOPPED']);
 
 interface Outgoing {
   to: string;
@@ -49,7 +52,7 @@ export class ReliableSender {
   /** A fresh message id: random, so a restarted sender never reuses one a receiver remembers. */
   nextId(): number {
     let id = 0;
-    while (id === 0 || this.pending.has(id)) id = Math.floor(this.random.float() * 2 ** 48);
+    while (id === 0 || this.pending.has(id)) id = Math.floor(this.random.float() * MAX_MESSAGE_ID);
     return id;
   }
 
@@ -59,6 +62,8 @@ export class ReliableSender {
    * retried, except the permanent ones, which settle the send at once.
    */
   send(to: string, messageId: number, deadlineMs: number, attempt: (remainingMs: number) => Promise<void>): Promise<void> {
+    // A message id given by a browser tab that sent the first copies itself (its data plane): one send per id.
+    if (this.pending.has(messageId)) return Promise.reject(MeshError.invalid(`reliable message ${messageId} is already being sent`));
     const start = this.clock.now();
     return new Promise<void>((resolve, reject) => {
       const out: Outgoing = { to, resolve, reject, timers: [] };

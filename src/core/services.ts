@@ -20,7 +20,7 @@ import type { NodeSettings } from './node-settings.js';
 import type { Message, RequestHandler, SignalHandler, TakenAnswer } from './node-types.js';
 import { PacketKind } from './packets.js';
 import { type AppData, Payload, type RequestPayload } from './payloads.js';
-import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, ReliableSender, ReliableWindow } from './reliable.js';
+import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, MAX_MESSAGE_ID, ReliableSender, ReliableWindow } from './reliable.js';
 import { PendingRequests } from './requests.js';
 import type { Session } from './session.js';
 import { CONGESTED_BYTES } from './forwarding.js';
@@ -94,7 +94,7 @@ export class Services {
    * `reliable`, once `to` acknowledged it (delivered at most once), else rejects with TIMEOUT
    * after `deadlineMs`. The first send to a node waits for its encryption key (one round trip).
    */
-  send(to: string, data: AppData, options: { app?: string; port?: number; reliable?: boolean; deadlineMs?: number } = {}): Promise<void> {
+  send(to: string, data: AppData, options: { app?: string; port?: number; reliable?: boolean; deadlineMs?: number; messageId?: number } = {}): Promise<void> {
     const dst = this.host.checkTarget(to);
     const port = checkPort(options.port ?? 0);
     const app = appId(checkApp(options.app));
@@ -103,7 +103,9 @@ export class Services {
     if (!options.reliable) return this.originateSealed(dst, PacketKind.Data, Payload.data.encode({ app, port, data }), requestTimeoutMs);
     const deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     if (!(deadlineMs > 0 && deadlineMs <= MAX_DEADLINE_MS)) throw MeshError.invalid(`deadlineMs must be from 1 to ${MAX_DEADLINE_MS}`);
-    const messageId = this.reliableOut.nextId();
+    // A browser tab that sent the first copies itself hands the rest to its node under the same id (docs/DATA-PLANE.md).
+    const messageId = options.messageId ?? this.reliableOut.nextId();
+    if (!(Number.isSafeInteger(messageId) && messageId > 0 && messageId < MAX_MESSAGE_ID)) throw MeshError.invalid('messageId must be an integer from 1 to 2^48 - 1');
     const plaintext = Payload.reliableData.encode({ app, port, messageId, data });
     return this.reliableOut.send(toHex(dst), messageId, deadlineMs, (remaining) =>
       this.originateSealed(dst, PacketKind.ReliableData, plaintext, Math.min(remaining, RELIABLE_KEY_WAIT_MS)),
@@ -192,7 +194,12 @@ export class Services {
   onReliableData(src: string, p: PacketFrame, hops: number): void | Promise<void> {
     const d = Payload.reliableData.decode(p.payload);
     if (!d) return this.host.drop('bad-payload');
-    const ack = () => this.host.originate(p.src, PacketKind.Ack, Payload.ack.encode({ messageId: d.messageId })).catch(() => this.host.drop('ack-unroutable'));
+    // Straight back into a channel bound to the sender: unsigned, in the clear, as a Response goes (a sender's tab takes it so).
+    const ack = () => {
+      const direct = isDirect(this.host.unicastHop({ src: this.host.identity.id, dst: p.src, kind: PacketKind.Ack }), p.src);
+      if (direct) this.host.e2e.sentDirect();
+      return this.host.originate(p.src, PacketKind.Ack, Payload.ack.encode({ messageId: d.messageId }), undefined, direct).catch(() => this.host.drop('ack-unroutable'));
+    };
     if (this.reliableIn.has(src, d.messageId)) {
       // A copy of a message already delivered: its ack was lost or is still on its way. Ack again.
       this.host.drop('duplicate-reliable');

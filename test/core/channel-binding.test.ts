@@ -173,6 +173,33 @@ describe('channel binding', () => {
     await drive(net.clock, b.stop(), 1000, 'stop b');
   });
 
+  it('acks a reliable datagram in the bound channel, in the clear; takes an unsigned Ack only from the peer at the other end of one', async () => {
+    const net = new TestNet();
+    const b = await listener(net, 'bind/b', () => ({ local: FP_B, remote: FP_A }));
+    const a = await dialler(net, 'bind/a');
+    const c = await dialler(net, 'bind/c');
+    const ab = await link(net, a, 'mem:bind/a', b, 'bind/b', { local: FP_A, remote: FP_B });
+    const cb = await link(net, c, 'mem:bind/c', b, 'bind/b');
+    await driveUntil(net.clock, () => boundOf(b, a) === true && boundOf(b, c) === false, 1000, 'both linked');
+    const inbox: Message[] = [];
+    b.onMessage((m) => inbox.push(m));
+    const sent0 = b.status().e2e.directSent;
+    await drive(net.clock, a.send(b.id, 'kept', { port: 3, reliable: true, deadlineMs: 2000 }), 3000, 'reliable send acked');
+    assert.deepEqual(inbox.map((m) => m.data), ['kept']);
+    assert.equal(b.status().e2e.directSent - sent0, 1, 'b acked it unsigned, in the bound channel');
+    const aId = await seededIdentity('bind/a');
+    const cId = await seededIdentity('bind/c');
+    let n = Date.now() * 1024;
+    const ack = async (from: typeof aId) => encodeFrame(await createPacket(from, idFromText(b.id), PacketKind.Ack, Payload.ack.encode({ messageId: 5 }), (n += 8), 16, true));
+    ab.inner.send(await ack(aId));
+    ab.inner.send(await ack(cId));
+    cb.inner.send(await ack(cId));
+    await driveUntil(net.clock, () => (b.status().counters.dropped['unsigned'] ?? 0) === 2, 1000, "c's two dropped");
+    await driveUntil(net.clock, () => (b.status().counters.dropped['late-ack'] ?? 0) === 1, 1000, "a's own taken (it acks nothing of b's: late)");
+    await net.stopAll();
+    await drive(net.clock, b.stop(), 1000, 'stop b');
+  });
+
   it("does not pass on a packet in its own name that came from elsewhere: no one writes into a bound channel as its peer", async () => {
     const net = new TestNet();
     const b = await listener(net, 'bind/b', () => ({ local: FP_B, remote: FP_A }));

@@ -1,0 +1,143 @@
+/**
+ * Reliable datagrams on the tab's data plane (docs/DATA-PLANE.md, "Reliable datagrams"), in real
+ * Chromium and Firefox over a real WebRTC link: a tab that hosts the bound link to the peer
+ * sends, retries and takes the acks of its reliable datagrams itself (`status().fastPath`
+ * counts them; its node's worker sends none and takes no ack); a message written twice on the
+ * wire, and the same message id sent again through the node (what a send that falls back does),
+ * are delivered once; and sends in flight when the peer's host tab closes go on through the node
+ * under their ids, each acked and delivered once. Test/core/tab-reliable.test.ts checks the rules without browsers.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Page } from 'puppeteer-core';
+import { bootTab, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, waitForRtcLinks, withLogs } from './harness.js';
+import { fastOf, inbox } from './fast-path-pages.js';
+
+ensureBrowsers();
+buildBundles();
+
+/** The node's own counters (its worker): packets it sent straight into a bound channel, and its drops. */
+const nodeOf = (page: Page): Promise<{ directSent: number; dropped: Record<string, number> }> =>
+  page.evaluate(() => (window as any).mesh.status().then((s: any) => ({ directSent: s.e2e.directSent, dropped: s.counters.dropped })));
+/** Reliable datagrams `prefix<i>` for i in [from, to), port 5, one after another; the outcomes in order. */
+const sendReliable = (page: Page, to: string, prefix: string, n: number, deadlineMs = 5_000): Promise<string[]> =>
+  page.evaluate(
+    async (t, p, count, ms) => {
+      const out: string[] = [];
+      for (let i = 0; i < count; i++) await (window as any).mesh.send(t, `${p}${i}`, { port: 5, reliable: true, deadlineMs: ms }).then(() => out.push('ok'), (e: any) => out.push(String(e.code ?? e)));
+      return out;
+    },
+    to,
+    prefix,
+    n,
+    deadlineMs,
+  );
+
+for (const engine of ENGINES) {
+  describe(`reliable datagrams on the tab data plane (${engine})`, () => {
+    const suite = browserAndServer(engine);
+
+    async function linked(name: string) {
+      const { browser, server } = suite;
+      const ctxA = await browser.createBrowserContext();
+      const ctxB = await browser.createBrowserContext();
+      const a = await bootTab(ctxA, server.http, `${engine}:${name}:A`, { bootstrap: [server.url] });
+      const b = await bootTab(ctxB, server.http, `${engine}:${name}:B`, { bootstrap: [server.url] });
+      await waitForRtcLinks(a.page, [b.id], 'A linked to B over webrtc');
+      await waitForRtcLinks(b.page, [a.id], 'B linked to A over webrtc');
+      await waitFor('both tabs hold a bound grant', async () => (await fastOf(a.page)).bound === 1 && (await fastOf(b.page)).bound === 1, 20_000);
+      return { ctxA, ctxB, a, b };
+    }
+
+    test('two one-tab browsers: reliable sends each way go and are acked in the tabs; neither worker sends one or takes an ack', () =>
+      withLogs(async () => {
+        const { ctxA, ctxB, a, b } = await linked('plain');
+        const [na0, nb0, fa0, fb0] = [await nodeOf(a.page), await nodeOf(b.page), await fastOf(a.page), await fastOf(b.page)];
+        const N = 20;
+        assert.deepEqual(await sendReliable(a.page, b.id, 'r', N), Array(N).fill('ok'), "A's sends all acked");
+        assert.deepEqual(await sendReliable(b.page, a.id, 'back', N), Array(N).fill('ok'), "B's sends all acked");
+        assert.deepEqual(await inbox(b.page, a.id, 'r'), Array.from({ length: N }, (_, i) => `r${i}`), 'B got each once, in order');
+        assert.deepEqual(await inbox(a.page, b.id, 'back'), Array.from({ length: N }, (_, i) => `back${i}`), 'A got each once, in order');
+        const [na1, nb1, fa1, fb1] = [await nodeOf(a.page), await nodeOf(b.page), await fastOf(a.page), await fastOf(b.page)];
+        log(`A ${JSON.stringify(fa1)} node ${JSON.stringify(na1)}\nB ${JSON.stringify(fb1)} node ${JSON.stringify(nb1)}`);
+        for (const [f0, f1, who] of [[fa0, fa1, 'A'], [fb0, fb1, 'B']] as const) {
+          assert.equal(f1.reliableSent - f0.reliableSent, N, `${who}'s tab sent its ${N} itself`);
+          assert.equal(f1.reliableAcked - f0.reliableAcked, N, `${who}'s tab took the ${N} acks`);
+          assert.equal(f1.reliableToNode - f0.reliableToNode, 0, `${who}: none handed to the node`);
+        }
+        // Each node sent exactly the acks to the other's datagrams straight into the bound channel (in the clear), and no datagram of its own.
+        assert.equal(na1.directSent - na0.directSent, N, "A's worker sent only its N acks to B's datagrams");
+        assert.equal(nb1.directSent - nb0.directSent, N, "B's worker sent only its N acks to A's datagrams");
+        for (const n of [na1, nb1]) assert.equal(n.dropped['late-ack'] ?? 0, 0, 'no ack went astray to a worker');
+        await ctxA.close();
+        await ctxB.close();
+      }));
+
+    test('a message written twice on the wire, then sent again under its id through the node: delivered once, every send resolves', () =>
+      withLogs(async () => {
+        const { ctxA, ctxB, a, b } = await linked('twice');
+        const d0 = (await nodeOf(b.page)).dropped['duplicate-reliable'] ?? 0;
+        // The network doubles A's copies (each written twice on the DataChannel), and the id is kept to send again.
+        const r: any = await a.page.evaluate(`(async () => {
+          const fast = window.mesh.fast, rel = fast.reliable, host = rel.host;
+          let id = 0;
+          const nextId = rel.nextId.bind(rel);
+          rel.nextId = function () { return (id = nextId()); };
+          rel.host = { grant: host.grant, write: function (g, p) { return host.write(g, p).then(function () { return host.write(g, p); }); } };
+          const first = await window.mesh.send(${JSON.stringify(b.id)}, 'dup', { port: 5, reliable: true, deadlineMs: 5000 }).then(function () { return 'ok'; }, function (e) { return String(e.code); });
+          rel.host = host;
+          rel.nextId = nextId;
+          const again = await window.mesh.call({ op: 'send', to: ${JSON.stringify(b.id)}, data: 'dup', port: 5, reliable: true, deadlineMs: 5000, messageId: id }).then(function () { return 'ok'; }, function (e) { return String(e.code); });
+          return { first, again, id };
+        })()`);
+        log(`A: ${JSON.stringify(r)}`);
+        assert.deepEqual([r.first, r.again], ['ok', 'ok'], 'the send resolved, and so did the same id through the node (acked as a copy)');
+        const dups = await waitFor("B's node saw both copies again", async () => {
+          const d = ((await nodeOf(b.page)).dropped['duplicate-reliable'] ?? 0) - d0;
+          return d >= 2 && d;
+        }, 5_000, 50);
+        log(`B's node: ${dups} copies dropped as duplicates`);
+        assert.deepEqual(await inbox(b.page, a.id, 'dup'), ['dup'], 'delivered once');
+        await ctxA.close();
+        await ctxB.close();
+      }));
+
+    test("sends in flight when the peer's host tab closes go on through the node under their ids: each settles, none delivered twice", () =>
+      withLogs(async () => {
+        const { browser, server } = suite;
+        const ctxA = await browser.createBrowserContext();
+        const ctxB = await browser.createBrowserContext();
+        const a = await bootTab(ctxA, server.http, `${engine}:closing:A`, { bootstrap: [server.url] });
+        // B's tabs are of another app: nothing there listens to A's app, so A's sends stay unacked, retried in A's tab.
+        const b = await bootTab(ctxB, server.http, `${engine}:closing:B`, { bootstrap: [server.url], app: 'other' });
+        await waitForRtcLinks(a.page, [b.id], 'A linked to B over webrtc');
+        await waitFor("A's tab holds a bound grant for B", async () => (await fastOf(a.page)).bound === 1, 20_000);
+        // A second tab keeps B's node up when the first, which hosts the link, closes.
+        await bootTab(ctxB, server.http, `${engine}:closing:B2`, { bootstrap: [server.url], app: 'other' });
+        const N = 10;
+        await a.page.evaluate(
+          (t, n) => {
+            const w = window as any;
+            w.R = Array(n).fill('pending');
+            for (let i = 0; i < n; i++) w.mesh.send(t, `c${i}`, { port: 5, reliable: true, deadlineMs: 8_000 }).then(() => (w.R[i] = 'ok'), (e: any) => (w.R[i] = String(e.code ?? e)));
+          },
+          b.id,
+          N,
+        );
+        await waitFor("A's tab retried them", async () => (await fastOf(a.page)).reliableCopies >= 2 * N, 5_000, 50);
+        const t0 = Date.now();
+        await b.page.close({ runBeforeUnload: false });
+        await waitFor("A's tab handed them to its node", async () => (await fastOf(a.page)).reliableToNode === N, 5_000, 20);
+        // Now a tab of A's app listens at B: the node's copies (same ids) reach it.
+        const b3 = await bootTab(ctxB, server.http, `${engine}:closing:B3`, { bootstrap: [server.url] });
+        const outcomes: string[] = await waitFor('every send settled', () => a.page.evaluate(() => ((window as any).R.includes('pending') ? undefined : (window as any).R)), 10_000, 50);
+        const got = await inbox(b3.page, a.id, 'c');
+        const fa = await fastOf(a.page);
+        console.log(`# settled ${Date.now() - t0} ms after the close: ${JSON.stringify(outcomes)}; B3 got ${got.length}; A ${fa.reliableCopies} copies, ${fa.reliableToNode} handed over`);
+        assert.deepEqual(outcomes, Array(N).fill('ok'), 'each acked, through the node');
+        assert.deepEqual([...got].sort(), Array.from({ length: N }, (_, i) => `c${i}`).sort(), 'each delivered once');
+        await ctxA.close();
+        await ctxB.close();
+      }));
+  });
+}
