@@ -122,7 +122,7 @@ export class FastPath implements RtcTap {
       stats: this.stats,
       drop: (reason) => this.drop(reason),
     });
-    this.streams = new StreamTap({ app: host.app ?? '', write: (g, payload) => this.queue(g, PacketKind.Stream, payload), scratch: () => this.buffers.payload, handler: (port) => host.streamHandler?.(port), drop: (reason) => this.drop(reason) });
+    this.streams = new StreamTap({ app: host.app ?? '', write: (g, payload) => this.queue(g, PacketKind.Stream, payload), scratch: () => this.buffers.payload, handler: (port) => host.streamHandler?.(port), drop: (reason) => this.drop(reason) }, this.relays);
   }
 
   grant(g: GrantEvent): void {
@@ -236,12 +236,12 @@ export class FastPath implements RtcTap {
     if (clear) {
       const acked = clear.kind === PacketKind.Ack ? ackFor(this.reliable, grant, clear) : undefined;
       if (acked !== undefined) return (this.stats.clear++, this.fresh(grant!, clear) && this.reliable.ack(grant!.peer, acked), true);
-      // A Stream packet by stream, not by kind: one of the tab's streams, or an Open it accepts (stream-tap.ts).
+      // A Stream packet by stream, not by kind: one of the tab's streams, an Open it accepts, or another tab's stream (stream-tap.ts).
       const s = clear.kind === PacketKind.Stream ? this.streams.claim(key, grant, clear) : undefined;
       const g = s?.g ?? grantFor(clear.kind);
       if (!g || !g.bound || !fromPeer(g, clear)) return false;
       this.stats.clear++;
-      const take = s ? () => void (this.fresh(g, clear) && (this.traffic.note(g.peer), this.streams.take(g, s.seg))) : () => this.onOpened(g, clear, frame, clear.payload);
+      const take = s ? () => void (this.fresh(g, clear) && (this.traffic.note(g.peer), s.take(frame))) : () => this.onOpened(g as Grant, clear, frame, clear.payload);
       if (this.inboundQueued === 0) {
         try {
           take();
@@ -333,7 +333,7 @@ export class FastPath implements RtcTap {
   }
 
   /** The replay window, as the node keeps it (per source and lane), after the AEAD proved the packet. */
-  private fresh(g: Grant, p: PacketHead): boolean {
+  private fresh(g: { peer: string }, p: PacketHead): boolean {
     const replay = this.replays.check(g.peer, p.id);
     if (replay) this.drop(`fast:${replay}`);
     return replay === undefined;

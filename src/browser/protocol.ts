@@ -255,7 +255,7 @@ export interface FastPathStatus {
   relayedOut: number;
   /** Host tab: Responses this tab opened and passed straight to the tab whose request they answer. */
   relayedBack: number;
-  /** A tab without the link: datagrams and requests it sealed and sent through the host tab's channel (counted in sent/requests too). */
+  /** A tab without the link: datagrams and requests it sealed and sent through the host tab's channel (counted in sent/requests too), and its stream segments (viaTabStreamOut). */
   viaTab: number;
   /** A tab without the link: Responses to its requests that the host tab passed to it. */
   viaTabAnswers: number;
@@ -292,6 +292,16 @@ export interface FastPathStatus {
   reliableCopies: number;
   reliableAcked: number;
   reliableToNode: number;
+  /**
+   * Host tab of a link: segments of streams another tab runs through it (relay-streams.ts) that
+   * it wrote on the DataChannel, and the peer's it passed back to that tab. Absent (0) until
+   * the data plane runs.
+   */
+  relayedStreamOut?: number;
+  relayedStreamIn?: number;
+  /** A tab without the link: its streams' segments the host tab wrote for it (acked; in `viaTab` too), and the peer's it passed to this tab. Absent (0) until the data plane runs. */
+  viaTabStreamOut?: number;
+  viaTabStreamIn?: number;
   dropped: Record<string, number>;
 }
 

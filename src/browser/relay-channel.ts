@@ -41,6 +41,10 @@ type RelayMessage =
   | { t: 'answer'; rid: number; from: string; ok: boolean; data: AppData; code?: string }
   /** A datagram to this tab's app that the host tab opened (its app has several tabs: DATA-PLANE.md, "Several tabs"). */
   | { t: 'data'; from: string; port: number; data: AppData }
+  /** A segment from the peer of link `key` (its whole frame) of a stream this tab runs through the host tab (relay-streams.ts). */
+  | { t: 'stream'; key: string; frame: Uint8Array }
+  /** Link `key` left the host tab: the streams this tab runs on it end (relay-streams.ts). */
+  | { t: 'link-gone'; key: string }
   /**
    * A request to this tab's app that the host tab opened: this tab handles its port (the node said
    * so). `rid`: the peer's request id, for an answer the node sends instead.
@@ -79,6 +83,10 @@ export interface RelayHost {
   relayedAnswer(rid: number, from: string, ok: boolean, data: AppData, code?: string): void;
   /** Client role: the host tab opened a datagram to our app. */
   relayedData(from: string, port: number, data: AppData): void;
+  /** Client role: a segment from the peer of link `key` for one of our streams (the whole clear frame, claimed and replay-checked there). */
+  relayedStream(key: string, frame: Uint8Array): void;
+  /** Client role: link `key` left the host tab: our streams on it end ABORTED. */
+  relayedLinkGone(key: string): void;
   /** Client role: runs our handler for a request the host tab opened; undefined: no handler here. */
   relayedRequest(from: string, port: number, data: AppData): Promise<{ ok: boolean; data: AppData } | undefined>;
   /**
@@ -227,6 +235,18 @@ export class RelayChannel {
     }
   }
 
+  /** Host role: a segment of a stream the other tab runs, from the link's peer: its frame moved, nothing here reads it again. */
+  stream(key: string, frame: Uint8Array): void {
+    if (!this.open) return;
+    const whole = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer;
+    this.port.postMessage({ t: 'stream', key, frame } satisfies RelayMessage, whole ? [frame.buffer as ArrayBuffer] : []);
+  }
+
+  /** Host role: link `key` left this tab; the other tab's streams on it end. */
+  linkGone(key: string): void {
+    if (this.open) this.port.postMessage({ t: 'link-gone', key } satisfies RelayMessage);
+  }
+
   /**
    * The other tab is gone or parked (the worker says so, or its `bye`: `running`, the requests
    * it was running when it parked or closed, `closing` when it closed), or this tab is
@@ -281,6 +301,8 @@ export class RelayChannel {
     if (m.t === 'bye') return this.close({ running: Array.isArray(m.running) ? m.running : [], closing: m.closing === true, asked: Array.isArray(m.asked) ? m.asked : [] });
     if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data, typeof m.code === 'string' ? m.code : undefined);
     if (m.t === 'data') return this.host.relayedData(m.from, m.port, m.data);
+    if (m.t === 'stream') return m.frame instanceof Uint8Array && typeof m.key === 'string' ? this.host.relayedStream(m.key, m.frame) : this.host.stray('fast:stray-stream');
+    if (m.t === 'link-gone') return typeof m.key === 'string' ? this.host.relayedLinkGone(m.key) : undefined;
     if (m.t === 'request') return void this.run(m.id, m.from, m.port, m.data, { peer: m.from, rid: m.rid });
     if (m.t === 'reply') {
       if (!this.asks.has(m.id)) return this.host.stray('fast:stray-reply');

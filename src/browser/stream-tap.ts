@@ -6,29 +6,57 @@
  */
 import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { PacketKind } from '../core/packets.js';
-import { type PacketHead, writePlainPacket } from '../core/sealed-frame.js';
+import { type PacketHead, readPlainPacket, writePlainPacket } from '../core/sealed-frame.js';
 import type { Segment } from '../core/streams/segments.js';
 import { bytesEqual } from '../core/bytes.js';
 import { deferredStream } from './deferred-stream.js';
+import type { RelayStreams, RouteGrant } from './relay-streams.js';
+import type { RelayStreamClient } from './tab-relay.js';
 import { fromPeer, type Grant } from './tab-grant.js';
 import type { TabStreamPlane, TabStreamPlaneHost, TabStreamStats } from './tab-stream-plane.js';
 import type { MeshStream } from './tab-streams.js';
 
 const NONE: TabStreamStats = { streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0 };
 
-/** A grant the tab may run streams on: its channel bound to the peer, and hosted by this tab. */
-export const streamable = (g: Grant | undefined): g is Grant => g !== undefined && g.bound && g.via === undefined;
+/**
+ * A grant the tab may run streams on: its channel bound to the peer, hosted by this tab or by
+ * another whose channel carries the segments (a relay grant: relay-streams.ts).
+ */
+export const streamable = (g: Grant | undefined): g is Grant => g !== undefined && g.bound;
 
-export class StreamTap {
+/** What the tab's streams need of its relay channels (tab-relay.ts). */
+export interface StreamRelays {
+  /** Client role: where the host tab's segments for our streams, and its news of their links, come to (this tap). */
+  streamClient?: RelayStreamClient;
+  /** Host role: the streams other tabs run on this tab's links. */
+  readonly streams: RelayStreams;
+  /** Host role: link `key` left this tab: those streams end (`last`: see linkGone). */
+  streamsGone(key: string, last?: (frame: Uint8Array) => boolean): void;
+}
+
+/** A Stream packet this tab claims: the grant it is claimed under, and how it is taken (its frame: moved on, for another tab's stream). */
+export interface StreamClaim {
+  g: RouteGrant;
+  take(frame: Uint8Array): void;
+}
+
+export class StreamTap implements RelayStreamClient {
   private plane?: TabStreamPlane<Grant>;
   private loading?: Promise<TabStreamPlane<Grant>>;
   /** While a link's entry goes (linkGone): its streams' Resets are written on the channel directly. */
   private leaving?: { key: string; last: (frame: Uint8Array) => boolean };
   private readonly host: TabStreamPlaneHost<Grant>;
+  /** A tab without the link: segments of its streams posted to the host tab (and acked written there), and passed back by it. */
+  private readonly via = { viaTabStreamOut: 0, viaTabStreamIn: 0 };
 
   /** `host.write`: through the data plane's queue (the same sendOwn path and high-water mark as its other packets). */
-  constructor(host: TabStreamPlaneHost<Grant>) {
-    this.host = { ...host, write: (g, payload) => (this.leaving?.key === g.key ? Promise.resolve(this.writeLast(g, payload)) : host.write(g, payload)) };
+  constructor(
+    host: TabStreamPlaneHost<Grant>,
+    private readonly relays: StreamRelays,
+  ) {
+    const write = (g: Grant, payload: Uint8Array) => host.write(g, payload).then((ok) => (ok && g.via !== undefined && this.via.viaTabStreamOut++, ok));
+    this.host = { ...host, write: (g, payload) => (this.leaving?.key === g.key ? Promise.resolve(this.writeLast(g, payload)) : write(g, payload)) };
+    relays.streamClient = this;
   }
 
   /** Loads the stream code (once); the app uses streams. */
@@ -44,36 +72,64 @@ export class StreamTap {
   }
 
   /**
-   * The segment of a clear Stream packet `p` on link `key` when it is this tab's: from the link's
-   * own peer, to us, on a link the tab runs streams on or holds a bound grant for (`grant`, the
-   * one in force), and for one of the tab's streams or an Open it accepts (tab-stream-plane.ts).
+   * A clear Stream packet `p` on link `key` when it is this tab's: from the link's own peer, to
+   * us, on a link the tab runs streams on or hosts and holds a bound grant for (`grant`, the one
+   * in force), and for one of the tab's streams or an Open it accepts (tab-stream-plane.ts); or,
+   * on a link this tab hosts, for a stream another tab runs through it (relay-streams.ts).
    */
-  claim(key: string, grant: Grant | undefined, p: PacketHead & { payload: Uint8Array }): { g: Grant; seg: Segment } | undefined {
+  claim(key: string, grant: Grant | undefined, p: PacketHead & { payload: Uint8Array }): StreamClaim | undefined {
+    const own = this.claimOwn(key, grant, p);
+    if (own) return { g: own.g, take: () => this.plane?.take(own.g, own.seg) };
+    const routed = this.relays.streams.route(key, p);
+    return routed && { g: routed.r.grant, take: (frame) => this.relays.streams.pass(routed.r, frame, routed.reset) };
+  }
+
+  /**
+   * A tab without the link: a segment of one of its streams that the host tab took off the link
+   * (claimed there, its replay window passed) and passed on whole.
+   */
+  fromHost(key: string, frame: Uint8Array): void {
+    const p = readPlainPacket(frame);
+    const own = p?.kind === PacketKind.Stream ? this.claimOwn(key, undefined, p) : undefined;
+    if (!own) return this.host.drop('fast:stray-stream');
+    this.via.viaTabStreamIn++;
+    this.plane!.take(own.g, own.seg);
+  }
+
+  /** A tab without the link: its streams on link `key`, or on every link through channel `via` (which closed), end ABORTED. */
+  relayGone(how: { key: string } | { via: string }): void {
+    const plane = this.plane;
+    if (!plane) return;
+    for (const g of plane.linksNow()) if ('key' in how ? g.key === how.key : g.via === how.via) plane.linkGone(g.key, 'the link left the tab hosting it, or the way to that tab went');
+  }
+
+  private claimOwn(key: string, grant: Grant | undefined, p: PacketHead & { payload: Uint8Array }): { g: Grant; seg: Segment } | undefined {
     const plane = this.plane;
     if (!plane) return undefined;
-    const g = plane.linkOn(key) ?? (streamable(grant) ? grant : undefined);
+    const hosted = streamable(grant) && grant.via === undefined ? grant : undefined;
+    const g = plane.linkOn(key) ?? hosted;
     if (!g || !fromPeer(g, p)) return undefined;
-    const accepting = (app: Uint8Array) => streamable(grant) && grant.inbound && bytesEqual(app, grant.app);
+    const accepting = (app: Uint8Array) => hosted !== undefined && hosted.inbound && bytesEqual(app, hosted.app);
     const seg = plane.claim(g, p.payload, accepting);
     return seg && { g, seg };
   }
 
-  take(g: Grant, seg: Segment): void {
-    this.plane?.take(g, seg);
-  }
-
-  /** Whether the tab runs streams on link `key`. */
+  /** Whether the tab runs streams on link `key`, its own or (host role) another tab's. */
   on(key: string): boolean {
-    return this.plane?.linkOn(key) !== undefined;
+    return this.plane?.linkOn(key) !== undefined || this.relays.streams.on(key);
   }
 
-  /** The link left the tab: its streams end ABORTED at both ends; `last`, while the link's entry goes, writes their Resets. */
+  /**
+   * The link left the tab: its streams end ABORTED at both ends; `last`, while the link's entry
+   * goes, writes their Resets. Those other tabs run on it through this one end too (tab-relay.ts).
+   */
   linkGone(key: string, reason: string, last?: (frame: Uint8Array) => boolean): void {
     this.leaving = last && { key, last };
     try {
       this.plane?.linkGone(key, reason);
     } finally {
       this.leaving = undefined;
+      this.relays.streamsGone(key, last);
     }
   }
 
@@ -82,7 +138,7 @@ export class StreamTap {
     return this.leaving!.last(writePlainPacket({ ...head, payload }));
   }
 
-  get stats(): TabStreamStats {
-    return this.plane ? { ...this.plane.stats } : NONE;
+  get stats(): TabStreamStats & RelayStreams['stats'] & { viaTabStreamOut: number; viaTabStreamIn: number } {
+    return { ...(this.plane ? this.plane.stats : NONE), ...this.relays.streams.stats, ...this.via };
   }
 }

@@ -76,7 +76,7 @@ export class TabGrants {
 }
 
 /** Sent by the link's own peer, to us: only such a packet travels inside the channel alone. */
-export function fromPeer(g: Grant, p: PacketHead): boolean {
+export function fromPeer(g: Pick<Grant, 'peerId' | 'selfId'>, p: PacketHead): boolean {
   return bytesEqual(p.src, g.peerId) && bytesEqual(p.dst, g.selfId);
 }
 

@@ -9,6 +9,7 @@
 import type { AppData } from '../core/payloads.js';
 import type { TakenRequest, UnrunRequest } from './protocol.js';
 import { type AskOutcome, RelayChannel, type RelayHost } from './relay-channel.js';
+import { RelayStreams, type RouteGrant } from './relay-streams.js';
 
 export type { AskOutcome } from './relay-channel.js';
 
@@ -50,10 +51,22 @@ const ROUTE_SLACK_MS = 1_000;
 /** A relayed request that names no timeout: the node's default (node-settings.ts). */
 const DEFAULT_REQUEST_MS = 5_000;
 
+/** Client role: the tab's own streams through a host tab (stream-tap.ts), which registers itself. */
+export interface RelayStreamClient {
+  /** A segment from the peer of link `key` for one of our streams, passed by the host tab (relay-streams.ts). */
+  fromHost(key: string, frame: Uint8Array): void;
+  /** Our streams on link `key` end ABORTED (`via`: all those through channel `via`, which closed). */
+  relayGone(how: { key: string } | { via: string }): void;
+}
+
 /** This tab's relay channels, both roles, and the routes of relayed requests. */
-export class TabRelays<G> implements RelayHost {
+export class TabRelays<G extends RouteGrant> implements RelayHost {
   private readonly channels = new Map<string, RelayChannel>();
   private readonly routes = new Map<number, Route<G>>();
+  /** Host role: the streams other tabs run on this tab's links, by (link, sid, direction) (relay-streams.ts). */
+  readonly streams = new RelayStreams();
+  /** Client role: set by the tab's stream code (stream-tap.ts). */
+  streamClient?: RelayStreamClient;
   readonly stats = { relayedOut: 0, relayedBack: 0, relayedData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0 };
   /**
    * Host role, while this tab's app has several tabs: where a datagram to the app goes, `self`
@@ -154,13 +167,22 @@ export class TabRelays<G> implements RelayHost {
   }
 
   get routing(): boolean {
-    return this.routes.size > 0;
+    return this.routes.size > 0 || this.streams.size > 0;
   }
 
   /** A grant a relayed request on link `key` was written under (its Response is still claimed after a revoke). */
   routedGrant(key: string): G | undefined {
     for (const r of this.routes.values()) if (r.key === key) return r.grant;
     return undefined;
+  }
+
+  /**
+   * Host role: link `key` left this tab, or its grant was taken back for good: the streams other
+   * tabs run on it end, P told by their Resets (`last` while the link's entry goes, else
+   * through the tab's queue) and those tabs by `link-gone`.
+   */
+  streamsGone(key: string, last?: (frame: Uint8Array) => boolean): void {
+    this.streams.linkGone(key, last ?? ((frame) => void this.owner.write(key, frame)));
   }
 
   /**
@@ -194,8 +216,12 @@ export class TabRelays<G> implements RelayHost {
       if (old) clearTimeout(old.timer);
       this.routes.set(rid, { key, peer: g.peer, grant: g, back, timer });
     }
+    const stream = this.streams.outgoing(key, g, frame, back);
     const ok = await this.owner.write(key, frame);
-    if (ok) {
+    if (ok && stream) {
+      this.streams.stats.relayedStreamOut++;
+      this.owner.busy(g.peer);
+    } else if (ok) {
       this.stats.relayedOut++;
       this.owner.busy(g.peer);
     } else if (rid !== undefined && this.routes.get(rid)?.back === back) {
@@ -207,6 +233,15 @@ export class TabRelays<G> implements RelayHost {
 
   relayedData(from: string, port: number, data: AppData): void {
     this.owner.delivered(from, port, data);
+  }
+
+  relayedStream(key: string, frame: Uint8Array): void {
+    if (this.streamClient) this.streamClient.fromHost(key, frame);
+    else this.owner.drop('fast:stray-stream');
+  }
+
+  relayedLinkGone(key: string): void {
+    this.streamClient?.relayGone({ key });
   }
 
   relayedAnswer(rid: number, from: string, ok: boolean, data: AppData, code?: string): void {
@@ -237,6 +272,9 @@ export class TabRelays<G> implements RelayHost {
 
   channelClosed(ch: RelayChannel): void {
     if (this.channels.get(ch.ch) === ch) this.channels.delete(ch.ch);
+    // Host role: the streams that tab ran on our links end, P told; client role: ours through it end.
+    this.streams.channelClosed(ch, (key, frame) => this.owner.write(key, frame));
+    this.streamClient?.relayGone({ via: ch.ch });
     for (const [rid, r] of [...this.routes]) {
       if (r.back !== ch) continue;
       clearTimeout(r.timer);

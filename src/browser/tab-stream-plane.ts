@@ -14,7 +14,7 @@
  */
 import { systemClock, systemRandom } from '../core/clock.js';
 import { MeshError } from '../core/errors.js';
-import { StreamService, TAB_SID_BASE } from '../core/streams/service.js';
+import { StreamService, TAB_SID_BASE, TAB_SID_SPAN } from '../core/streams/service.js';
 import { decodeSegment, type Segment, SegmentType } from '../core/streams/segments.js';
 import type { CoreStream } from '../core/streams/stream.js';
 import type { MeshStream } from './tab-streams.js';
@@ -23,6 +23,10 @@ import type { MeshStream } from './tab-streams.js';
 export interface StreamLink {
   key: string;
   peer: string;
+  /** The tab's packet-id lane (1-7): its stream ids are drawn in a range of that lane's, so no two live tabs of the node share one. */
+  lane: number;
+  /** The link lives in another tab, reached over this relay channel (relay-streams.ts). */
+  via?: string;
 }
 
 export interface TabStreamPlaneHost<L extends StreamLink> {
@@ -55,11 +59,20 @@ export class TabStreamPlane<L extends StreamLink> {
   private readonly registered = new Set<number>();
   readonly stats: TabStreamStats = { streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0 };
 
+  /** The lane of the link a stream is being opened on (`open`): its id is drawn in that lane's range. */
+  private lane = 0;
+
   constructor(private readonly host: TabStreamPlaneHost<L>) {
+    const plane = this;
     this.service = new StreamService({
       clock: systemClock,
       random: systemRandom,
-      sidBase: TAB_SID_BASE,
+      // Each tab in a range of its lane's, 2^44 wide (service.ts): the host tab and the tabs whose
+      // streams go through it (relay grants) write to the same peer under the same node id.
+      get sidBase() {
+        return TAB_SID_BASE + plane.lane * TAB_SID_SPAN;
+      },
+      sidSpan: TAB_SID_SPAN,
       send: (to, payload) => this.send(to, payload),
       scratch: host.scratch && (() => host.scratch!()),
       drop: (reason) => host.drop(reason),
@@ -68,6 +81,7 @@ export class TabStreamPlane<L extends StreamLink> {
 
   open(link: L, port: number, timeoutMs?: number): MeshStream {
     this.links.set(link.peer, link);
+    this.lane = link.lane;
     const core = this.service.open(link.peer, port, { timeoutMs, app: this.host.app });
     this.stats.streamsOpened++;
     return core as unknown as MeshStream;
@@ -111,6 +125,11 @@ export class TabStreamPlane<L extends StreamLink> {
   linkOn(key: string): L | undefined {
     for (const l of this.links.values()) if (l.key === key) return l;
     return undefined;
+  }
+
+  /** The links the tab's streams run on now. */
+  linksNow(): L[] {
+    return [...this.links.values()];
   }
 
   /** The link `key` left this tab: its streams end with ABORTED at both ends (a Reset goes while the channel takes it). */

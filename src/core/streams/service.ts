@@ -35,12 +35,20 @@ const ENDED_MEMORY = 4096;
  * direction). The receiver takes any 48-bit id, as before: the wire does not change.
  */
 export const TAB_SID_BASE = 2 ** 47;
+/**
+ * Within the tabs' range, each tab draws its ids in a range of its packet-id lane's (1-7), this
+ * wide: lane n from TAB_SID_BASE + n x TAB_SID_SPAN, so the tabs of one node that stream to the
+ * same peer (a host tab, and those whose streams go through it) never share an id either.
+ */
+export const TAB_SID_SPAN = 2 ** 44;
 
 export interface StreamHost {
   clock: Clock;
   random: Random;
-  /** Where this service's stream ids start: 0 (a node, the default) or TAB_SID_BASE (a tab); each range is 2^47 wide. */
+  /** Where this service's stream ids start: 0 (a node, the default) or in the tabs' range (a tab). */
   sidBase?: number;
+  /** How wide that range is: TAB_SID_BASE (2^47, the default) for a node, TAB_SID_SPAN for a tab. */
+  sidSpan?: number;
   /** Seals and routes one Stream packet to `to`; resolves once it left this node. */
   send(to: string, payload: Uint8Array): Promise<void>;
   /**
@@ -80,7 +88,7 @@ export class StreamService {
     if (!(timeoutMs > 0 && timeoutMs <= MAX_STREAM_TIMEOUT_MS)) throw MeshError.invalid(`timeoutMs must be from 1 to ${MAX_STREAM_TIMEOUT_MS}`);
     if (this.streams.size >= MAX_STREAMS) throw new MeshError('BUSY', `${MAX_STREAMS} streams are open already`);
     let sid: number;
-    do sid = (this.host.sidBase ?? 0) + Math.floor(this.host.random.float() * TAB_SID_BASE);
+    do sid = (this.host.sidBase ?? 0) + Math.floor(this.host.random.float() * (this.host.sidSpan ?? TAB_SID_BASE));
     while (this.streams.has(key(to, sid, true)));
     const stream = this.create(to, port, app, sid, true, timeoutMs);
     stream.begin();
