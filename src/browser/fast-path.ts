@@ -70,7 +70,7 @@ export class FastPath implements RtcTap {
       const g = this.grants.byKey.get(key);
       return g && g.via === undefined ? g : undefined;
     },
-    write: (key, frame) => this.host.rtc.sendOwn(key, frame),
+    write: (key, frame, now) => (now ? this.host.rtc.sendNow(key, frame) : undefined) ?? this.host.rtc.sendOwn(key, frame),
     answered: (rid, from, ok, data, code) => this.answered(rid, from, ok, data, code),
     delivered: (from, port, data) => {
       if (!this.host.listening()) return;

@@ -17,8 +17,8 @@ export type { AskOutcome } from './relay-channel.js';
 export interface RelayOwner<G> {
   /** The grant this tab holds now for link `key` (it hosts the link), if any. */
   hostGrant(key: string): (G & { peer: string }) | undefined;
-  /** Writes a frame on link `key`'s DataChannel with the tab's own backpressure (rtc-host.ts sendOwn). */
-  write(key: string, frame: Uint8Array): Promise<boolean>;
+  /** Writes a frame on link `key`'s DataChannel with the tab's own backpressure (rtc-host.ts sendOwn); `now`: in this turn if the channel takes it (sendNow), as a tab going may not see another. */
+  write(key: string, frame: Uint8Array, now?: boolean): Promise<boolean> | boolean;
   /** Client role: the answer to our request `rid`. */
   answered(rid: number, from: string, ok: boolean, data: AppData, code?: string): void;
   /** Client role: a datagram to our app, opened by the host tab. */
@@ -182,7 +182,7 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
    * through the tab's queue) and those tabs by `link-gone`.
    */
   streamsGone(key: string, last?: (frame: Uint8Array) => boolean): void {
-    this.streams.linkGone(key, last ?? ((frame) => void this.owner.write(key, frame)));
+    this.streams.linkGone(key, last ?? ((frame) => this.owner.write(key, frame, true)));
   }
 
   /**
@@ -273,7 +273,7 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
   channelClosed(ch: RelayChannel): void {
     if (this.channels.get(ch.ch) === ch) this.channels.delete(ch.ch);
     // Host role: the streams that tab ran on our links end, P told; client role: ours through it end.
-    this.streams.channelClosed(ch, (key, frame) => this.owner.write(key, frame));
+    this.streams.channelClosed(ch, (key, frame) => this.owner.write(key, frame, true));
     this.streamClient?.relayGone({ via: ch.ch });
     for (const [rid, r] of [...this.routes]) {
       if (r.back !== ch) continue;

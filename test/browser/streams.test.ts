@@ -112,7 +112,10 @@ describe('streams between browsers and Node', { timeout: 600_000 }, () => {
       const host = await bootTab(ctx, server.http, 'rehome-host');
       const f = await bootTab(await firefox.createBrowserContext(), server.http, 'rehome-firefox');
       await waitForRtcLinks(host.page, [f.id], 'chromium linked to firefox over webrtc');
-      const writer = await bootTab(ctx, server.http, 'rehome-writer');
+      // Without the data plane: its stream is the node's, which retransmits over the new link. (With
+      // it, a second tab's stream runs in that tab through the host tab, and ends ABORTED when the
+      // host tab goes: tab-streams.test.ts, docs/STREAMS.md "What survives what".)
+      const writer = await bootTab(ctx, server.http, 'rehome-writer', { fastPath: false });
       await f.page.evaluate(() => (window as any).T.streamServe(20));
       const total = 20 * 1024 * 1024;
       {

@@ -3,7 +3,10 @@
  * over a real WebRTC link: two browsers with one tab each run their streams to each other in the tab, on
  * the bound DataChannel (`status().fastPath` counts them; the node's worker holds none); a
  * stream the node holds (from a second tab) and one a tab holds run to the same peer at once;
- * and when the tab holding a stream closes, the far end hears ABORTED at once, not TIMEOUT.
+ * and when the tab holding a stream closes, the far end hears ABORTED at once, not TIMEOUT. A
+ * second tab of the app (a relay grant) runs its streams itself through the host tab's channel
+ * (docs/DATA-PLANE.md, "Streams from a tab without the link"), beside the host tab's own; when
+ * the host tab closes mid-stream both ends hear ABORTED.
  * Test/core/tab-streams.test.ts checks the claim rule frame by frame.
  */
 import assert from 'node:assert/strict';
@@ -120,31 +123,65 @@ for (const engine of ENGINES) describe(`streams on the tab data plane (${engine}
       await ctxB.close();
     }));
 
-  it("a stream the node holds (from a second tab) and one the tab holds, to the same peer at once: both intact", () =>
+  it("a second tab streams through the host tab's channel (one leg each way), beside the host tab's own stream to the same peer: both intact, none in A's worker", () =>
     withLogs(async () => {
-      const { ctxA, ctxB, a, b } = await linked('both');
+      const { ctxA, ctxB, a, b } = await linked('relay');
+      // A reader with no timer (T.streamServe): B's page is in the background once A2 opens, and
+      // a background page's timers run once a second (slowServe would read a chunk a second).
       await b.page.evaluate(() => (window as any).T.streamServe(20));
       const before = await fastOf(a.page);
-      const a2 = await bootTab(ctxA, server.http, 'both:A2', { bootstrap: [server.url] });
-      // A's first tab's grant is given again without inbound; it still opens streams in the tab.
-      await waitFor("A's first tab granted again", async () => {
+      const a2 = await bootTab(ctxA, server.http, 'relay:A2', { bootstrap: [server.url] });
+      // A's first tab's grant is given again without inbound; A2 gets a relay grant through it.
+      await waitFor("A's first tab granted again, A2 a relay grant", async () => {
         const s = await fastOf(a.page);
-        return s.revoked > before.revoked && s.bound === 1;
+        return s.revoked > before.revoked && s.bound === 1 && (await fastOf(a2.page)).bound === 1;
       }, 20_000);
       const total = 4 * 1024 * 1024;
-      await a.page.evaluate((to, n) => (window as any).T.startSend(to, 20, n, 256 * 1024, 1), b.id, total);
       await a2.page.evaluate((to, n) => (window as any).T.startSend(to, 20, n, 256 * 1024, 2), b.id, total);
+      await a.page.evaluate((to, n) => (window as any).T.startSend(to, 20, n, 256 * 1024, 1), b.id, total);
+      await waitFor('B read 1 MB', () => b.page.evaluate(() => (window as any).T.stream.read > 1024 * 1024), 60_000, 20);
+      assert.deepEqual([await nodeStreams(a2.page), await nodeStreams(b.page)], [0, 0], 'neither worker holds a stream while they run');
       const outcomes = await Promise.all([a.page, a2.page].map((p, i) => waitFor(`A${i + 1}'s stream acknowledged`, () => p.evaluate(() => (window as any).T.stream.outcome), 120_000, 100)));
-      const results = await waitFor('B read both', () => b.page.evaluate(() => ((window as any).T.stream.results.length === 2 ? (window as any).T.stream.results : undefined)), 30_000, 100);
       for (const o of outcomes) assert.equal(o.error, undefined, `${o.error} ${o.message}`);
+      const results = await waitFor('B read both', () => b.page.evaluate(() => ((window as any).T.stream.results.length === 2 ? (window as any).T.stream.results : undefined)), 30_000, 100);
       for (const r of results) assert.equal(r.error, undefined, `${r.error} ${r.message}`);
       assert.deepEqual(results.map((r: any) => r.sha256).sort(), outcomes.map((o: any) => o.sha256).sort(), 'both intact, SHA-256 equal');
       const fa = await fastOf(a.page);
       const fa2 = await fastOf(a2.page);
       const fb = await fastOf(b.page);
-      assert.equal(fa.streamsOpened - before.streamsOpened, 1, "A's first tab ran its stream itself");
-      assert.equal(fa2.streamsOpened, 0, "A2's went through A's node (A2 holds only a relay grant)");
-      assert.equal(fb.streamsAccepted, 1, "B's tab took the one A's tab opened; B's node the other");
+      log(`outcomes ${JSON.stringify(outcomes)}\nA1 ${JSON.stringify(fa)}\nA2 ${JSON.stringify(fa2)}`);
+      assert.equal(fa.streamsOpened - before.streamsOpened, 1, "A's first tab ran its own stream itself");
+      assert.equal(fa2.streamsOpened, 1, 'A2 ran its stream itself, on its relay grant');
+      // 4 MiB in segments of at most 60 KiB: at least 69 data segments out, and B's acks back.
+      assert.ok(fa2.viaTabStreamOut! >= 69 && fa2.viaTabStreamIn! > 0, `A2: ${fa2.viaTabStreamOut} segments through A1, ${fa2.viaTabStreamIn} back`);
+      assert.deepEqual([fa.relayedStreamOut, fa.relayedStreamIn], [fa2.viaTabStreamOut, fa2.viaTabStreamIn], "A1 wrote each of them, and passed back each of B's");
+      assert.equal(fb.streamsAccepted, 2, "B's tab took both (both opened by tabs)");
+      assert.deepEqual([await nodeStreams(a2.page), await nodeStreams(b.page)], [0, 0], 'still none in the workers');
+      assert.equal(fa.dropped['fast:replay'] ?? 0, 0);
+      await ctxA.close();
+      await ctxB.close();
+    }));
+
+  it('the host tab closes mid-stream from the second tab: both ends fail ABORTED at once, not TIMEOUT', () =>
+    withLogs(async () => {
+      const { ctxA, ctxB, a, b } = await linked('relay-closing');
+      await b.page.evaluate(() => (window as any).T.streamServe(30)); // no timer: see above
+      const a2 = await bootTab(ctxA, server.http, 'relay-closing:A2', { bootstrap: [server.url] });
+      await waitFor('A2 holds a relay grant', async () => (await fastOf(a2.page)).bound === 1, 20_000);
+      await a2.page.evaluate((to) => (window as any).T.startSend(to, 30, 64 * 1024 * 1024, 256 * 1024, 5), b.id);
+      await waitFor('B read 1 MB', () => b.page.evaluate(() => (window as any).T.stream.read > 1024 * 1024), 60_000, 20);
+      assert.equal((await fastOf(a2.page)).streamsOpened, 1, 'A2 holds its end');
+      assert.ok((await fastOf(a.page)).relayedStreamOut! > 0, 'through A1');
+      const t0 = Date.now();
+      await a.page.close({ runBeforeUnload: false });
+      const [r, o] = await Promise.all([
+        waitFor("B's reader failed", () => b.page.evaluate(() => (window as any).T.stream.results[0]), 25_000, 50).then((x: any) => ({ ...x, at: Date.now() })),
+        waitFor("A2's writer failed", () => a2.page.evaluate(() => (window as any).T.stream.outcome), 25_000, 50).then((x: any) => ({ ...x, at: Date.now() })),
+      ]);
+      console.log(`# B's reader: ${JSON.stringify(r)} after ${r.at - t0} ms; A2's writer: ${JSON.stringify(o)} after ${o.at - t0} ms`);
+      assert.equal(r.error, 'ABORTED', `B: ABORTED, not ${r.error}: ${r.message}`);
+      assert.equal(o.error, 'ABORTED', `A2: ABORTED, not ${o.error}: ${o.message}`);
+      assert.ok(r.at - t0 < 10_000 && o.at - t0 < 10_000, `within 10 s (${r.at - t0}, ${o.at - t0} ms), where a silent end would wait 30 s for TIMEOUT`);
       await ctxA.close();
       await ctxB.close();
     }));
