@@ -20,7 +20,7 @@ import { ClaimedFrames } from './claimed-frames.js';
 import { FrameBuffers } from './frame-pool.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import { PeerRequests } from './peer-requests.js';
-import { StreamTap, streamable } from './stream-tap.js';
+import { opensStreams, StreamTap } from './stream-tap.js';
 import type { MeshStream } from './tab-streams.js';
 import type { FastPathStatus, OwedAnswer, TakenRequest, UnrunRequest } from './protocol.js';
 import type { RtcHost, RtcTap } from './rtc-host.js';
@@ -168,7 +168,7 @@ export class FastPath implements RtcTap {
   /** A stream to `to` run in this tab, when its grant for `to` is bound and the link is this tab's; else undefined (the node's path). */
   openStream(to: string, port: number, timeoutMs?: number): MeshStream | undefined {
     const g = this.grants.byPeer.get(to);
-    return streamable(g) ? this.streams.open(g, port, timeoutMs) : undefined;
+    return opensStreams(g) ? this.streams.open(g, port, timeoutMs) : undefined;
   }
 
   status(): FastPathStatus {

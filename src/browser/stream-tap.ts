@@ -18,11 +18,11 @@ import type { MeshStream } from './tab-streams.js';
 
 const NONE: TabStreamStats = { streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0 };
 
-/**
- * A grant the tab may run streams on: its channel bound to the peer, hosted by this tab or by
- * another whose channel carries the segments (a relay grant: relay-streams.ts).
- */
-export const streamable = (g: Grant | undefined): g is Grant => g !== undefined && g.bound;
+/** A grant whose channel is bound to the peer, and hosted by this tab (tab-reliable.ts asks too). */
+export const streamable = (g: Grant | undefined): g is Grant => g !== undefined && g.bound && g.via === undefined;
+
+/** A grant the tab may open streams on: streamable, or a bound relay grant, whose host tab's channel carries the segments (relay-streams.ts). */
+export const opensStreams = (g: Grant | undefined): g is Grant => g !== undefined && g.bound;
 
 /** What the tab's streams need of its relay channels (tab-relay.ts). */
 export interface StreamRelays {
@@ -106,7 +106,7 @@ export class StreamTap implements RelayStreamClient {
   private claimOwn(key: string, grant: Grant | undefined, p: PacketHead & { payload: Uint8Array }): { g: Grant; seg: Segment } | undefined {
     const plane = this.plane;
     if (!plane) return undefined;
-    const hosted = streamable(grant) && grant.via === undefined ? grant : undefined;
+    const hosted = streamable(grant) ? grant : undefined;
     const g = plane.linkOn(key) ?? hosted;
     if (!g || !fromPeer(g, p)) return undefined;
     const accepting = (app: Uint8Array) => hosted !== undefined && hosted.inbound && bytesEqual(app, hosted.app);
