@@ -169,15 +169,21 @@ export class Mesh {
    * flow-controlled end to end (docs/STREAMS.md). Write at once; the data waits for the other
    * end's window. Fails with REFUSED when `to` takes no streams there, TIMEOUT when nothing is
    * heard from it for `timeoutMs` (default 30 000), ABORTED when either end aborts.
+   * `durable: true` runs it through the node (the SharedWorker) at both ends even where this tab
+   * could run it itself: slower (a MessagePort leg or two each way), but it outlives the tab that
+   * hosts its WebRTC link closing or parking, as the link re-homes (docs/STREAMS.md, "What
+   * survives what"). By default a stream runs in this tab where it can, and ends ABORTED with
+   * its link's host tab.
    */
-  openStream(to: string, options: { port?: number; timeoutMs?: number } = {}): MeshStream {
+  openStream(to: string, options: { port?: number; timeoutMs?: number; durable?: boolean } = {}): MeshStream {
     if (this.closed) throw MeshError.stopped();
     if (typeof to !== 'string' || !/^[0-9a-f]{64}$/.test(to)) throw MeshError.invalid('a node id is 64 hex characters');
     const port = options.port ?? 0;
     checkPort(port);
     this.useStreams();
     // Run in this tab when it hosts the link to `to` on a bound channel (DATA-PLANE.md, "Streams"); else through the node.
-    return this.fast?.openStream(to, port, options.timeoutMs) ?? this.streams.open(to, port, options.timeoutMs);
+    const inTab = options.durable === true ? undefined : this.fast?.openStream(to, port, options.timeoutMs);
+    return inTab ?? this.streams.open(to, port, options.timeoutMs);
   }
 
   /**

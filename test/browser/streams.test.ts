@@ -112,10 +112,12 @@ describe('streams between browsers and Node', { timeout: 600_000 }, () => {
       const host = await bootTab(ctx, server.http, 'rehome-host');
       const f = await bootTab(await firefox.createBrowserContext(), server.http, 'rehome-firefox');
       await waitForRtcLinks(host.page, [f.id], 'chromium linked to firefox over webrtc');
-      // Without the data plane: its stream is the node's, which retransmits over the new link. (With
-      // it, a second tab's stream runs in that tab through the host tab, and ends ABORTED when the
-      // host tab goes: tab-streams.test.ts, docs/STREAMS.md "What survives what".)
-      const writer = await bootTab(ctx, server.http, 'rehome-writer', { fastPath: false });
+      // A durable stream is the node's, which retransmits over the new link, though the writer
+      // tab's data plane is on. (Without `durable`, a second tab's stream runs in that tab through
+      // the host tab and ends ABORTED when the host tab goes: tab-streams.test.ts, docs/STREAMS.md
+      // "What survives what".)
+      const writer = await bootTab(ctx, server.http, 'rehome-writer');
+      await writer.page.evaluate(() => void ((window as any).T.stream.options = { durable: true }));
       await f.page.evaluate(() => (window as any).T.streamServe(20));
       const total = 20 * 1024 * 1024;
       {
@@ -136,6 +138,9 @@ describe('streams between browsers and Node', { timeout: 600_000 }, () => {
         }, 20_000);
         log(`re-homed by the writer's node: ${s.rehomed ?? 0} (0: Firefox's node dialled first)`);
         assert.ok(s.links.some((l) => l.id === f.id && l.transport === 'webrtc'), 'over webrtc still');
+        const fast = (s as { fastPath?: { streamsOpened: number; viaTabStreamOut?: number } }).fastPath;
+        assert.ok(fast, 'the writer tab has its data plane on (durable, not fastPath: false, kept the stream in the node)');
+        assert.equal(fast.streamsOpened + (fast.viaTabStreamOut ?? 0), 0, 'the durable stream never ran in the writer tab');
       }
       await writer.page.close();
       await f.page.close();
