@@ -9,15 +9,15 @@
  * (`fast:...`); an opened one this tab cannot take goes on to the node whole.
  */
 import { bytesEqual } from '../core/bytes.js';
-import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { systemClock, systemRandom } from '../core/clock.js';
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload } from '../core/payloads.js';
 import { ReplayGuard } from '../core/replay-guard.js';
-import { readPlainPacket, readSealedPacket, writePlainPacket, type PacketHead } from '../core/sealed-frame.js';
+import { readPlainPacket, readSealedPacket, type PacketHead } from '../core/sealed-frame.js';
 import { ClaimedFrames } from './claimed-frames.js';
 import { FrameBuffers } from './frame-pool.js';
+import { OutboundQueue, type RequestRoute } from './outbound-queue.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import { PeerRequests } from './peer-requests.js';
 import { opensStreams, StreamTap } from './stream-tap.js';
@@ -86,15 +86,12 @@ export class FastPath implements RtcTap {
   });
   /** Claimed frames are opened a few at a time (grant-crypto.ts), and taken one after another in the order they came. */
   private inbound: Promise<void> = Promise.resolve();
-  /** Our packets are numbered and written in the order they were sent (sealed a few at a time). */
-  private outbound: Promise<unknown> = Promise.resolve();
   /**
-   * Frames on those two chains. While a chain is empty, a clear frame (a bound link) is taken or
-   * written in the turn it comes, with no promise in between: the order stays, and a round trip
-   * spends fewer microseconds in this tab (docs/DATA-PLANE.md, "On a bound channel").
+   * Frames on that chain. While it is empty, a clear frame (a bound link) is taken in the turn it
+   * comes, with no promise in between (our own are written so too: outbound-queue.ts): the order
+   * stays, and a round trip spends fewer microseconds in this tab (docs/DATA-PLANE.md, "On a bound channel").
    */
   private inboundQueued = 0;
-  private outboundQueued = 0;
   /** Frames on the inbound chain, given back to the node should the links close first (claimed-frames.ts). */
   private readonly claimed = new ClaimedFrames();
   /** Sealing and opening for grants whose channel is not bound (grant-crypto.ts). */
@@ -105,6 +102,8 @@ export class FastPath implements RtcTap {
   private readonly dropped: Record<string, number> = {};
   /** Scratch and pooled buffers for our packets (frame-pool.ts; docs/DATA-PLANE.md, "Per-message work"). */
   private readonly buffers = new FrameBuffers();
+  /** Our packets, numbered and written in the order they were sent (outbound-queue.ts). */
+  private readonly outbound: OutboundQueue;
 
   /** The peers' requests this tab took: where they run, and who answers them (peer-requests.ts). */
   private readonly peerRequests: PeerRequests;
@@ -113,6 +112,7 @@ export class FastPath implements RtcTap {
 
   constructor(private readonly host: FastPathHost) {
     this.traffic = new TrafficReport((peers) => host.traffic(peers));
+    this.outbound = new OutboundQueue({ rtc: host.rtc, relays: this.relays, crypto: this.crypto, buffers: this.buffers, stats: this.stats, written: (g, sent) => this.written(g, sent) });
     this.peerRequests = new PeerRequests({
       tab: host,
       relays: this.relays,
@@ -344,33 +344,9 @@ export class FastPath implements RtcTap {
     this.host.rtc.toNode(g.key, frame);
   }
 
-  /**
-   * Writes one packet of ours, after those queued before it: in the clear on a bound channel,
-   * else sealed. Resolves false when the link is gone. `req`: a request's id and timeout, for
-   * the host tab that routes its answer. `plaintext` may be a view of the payload scratch
-   * buffer: it is used, or copied, before this returns.
-   */
-  private queue(g: Grant, kind: number, plaintext: Uint8Array, req?: { rid: number; ms: number }): Promise<boolean> {
-    // The id in call order, the sealing as soon as a crypto slot is free, the writing in call order.
-    const id = g.seq.next();
-    const head = { src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id, kind };
-    let frame: Promise<Uint8Array>;
-    if (g.bound) {
-      this.stats.clear++;
-      // Nothing of ours waits and this tab hosts the link: on the channel now, written in the
-      // scratch buffer, which send() copies (undefined: the channel is full).
-      if (this.outboundQueued === 0 && g.via === undefined) {
-        const now = this.host.rtc.sendNow(g.key, writePlainPacket({ ...head, payload: plaintext }, this.buffers.now));
-        if (now !== undefined) return Promise.resolve(this.written(g, now));
-      }
-      // It waits: a frame of its own, in a pooled buffer given back once written (write()); or it
-      // moves to the host tab, whole.
-      frame = Promise.resolve(writePlainPacket({ ...head, payload: plaintext }, g.via === undefined ? this.buffers.waiting : undefined));
-    } else frame = this.crypto.seal(g.sealing!, head, plaintext.slice());
-    this.outboundQueued++;
-    const run = this.outbound.then(async () => this.write(g, await frame, req));
-    this.outbound = run.catch(() => undefined).finally(() => this.outboundQueued--);
-    return run.then(({ sent }) => sent).then((sent) => this.written(g, sent));
+  /** One packet of ours to the peer of `g`, in call order (outbound-queue.ts); false: the link is gone. */
+  private queue(g: Grant, kind: number, plaintext: Uint8Array, req?: RequestRoute): Promise<boolean> {
+    return this.outbound.queue(g, kind, plaintext, req);
   }
 
   private written(g: Grant, sent: boolean): boolean {
@@ -378,27 +354,6 @@ export class FastPath implements RtcTap {
     // The link went (its entry first, the revoke after): nothing more goes this way.
     else if (this.grants.byKey.get(g.key) === g) this.revoke(g.key);
     return sent;
-  }
-
-  /**
-   * Writes a frame: on the DataChannel when this tab hosts the link (the next frame waits for
-   * it), else posted to the tab that does (the next frame waits only for the relay's window;
-   * `sent` settles with that tab's ack).
-   */
-  private async write(g: Grant, frame: Uint8Array, req?: { rid: number; ms: number }): Promise<{ sent: Promise<boolean> }> {
-    if (g.via === undefined) {
-      const sent = await this.host.rtc.sendOwn(g.key, frame);
-      // send() copied it (or the link is gone): nothing holds the frame any more.
-      if (g.bound) this.buffers.give(frame);
-      return { sent: Promise.resolve(sent) };
-    }
-    const posted = await this.relays.post(g.via, g.key, frame, req?.rid, req?.ms);
-    return {
-      sent: posted.sent.then((ok) => {
-        if (ok) this.stats.viaTab++;
-        return ok;
-      }),
-    };
   }
 
   /** Tab-relay client: the host tab opened the answer to our request `rid`. */

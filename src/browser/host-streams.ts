@@ -15,7 +15,7 @@
 import { MeshError } from '../core/errors.js';
 import type { MeshNode } from '../core/node.js';
 import type { CoreStream } from '../core/streams/stream.js';
-import { type Conn, TAB_CREDIT_BYTES } from './protocol.js';
+import { type Conn, type StreamOp, TAB_CREDIT_BYTES } from './protocol.js';
 
 export interface StreamTab {
   readonly alive: boolean;
@@ -42,6 +42,26 @@ export class HostStreams {
   /** Ports taking streams, by app and port (`portKey`): tabs of one app share its ports, no other app sees them. */
   private readonly ports = new Map<string, { port: number; tabs: StreamTab[]; off: () => void }>();
   private nextHandle = 1;
+
+  /** Runs one of `tab`'s stream requests (host.ts). */
+  run(node: MeshNode, tab: StreamTab, m: StreamOp): unknown {
+    switch (m.op) {
+      case 'stream-open':
+        return this.open(node, tab, m.sh, m.to, m.port, m.timeoutMs);
+      case 'stream-handle':
+        return this.handle(node, tab, m.port);
+      case 'stream-unhandle':
+        return this.unhandle(tab, m.port);
+      case 'stream-write':
+        return this.write(tab, m.sh, m.data);
+      case 'stream-close':
+        return this.close(tab, m.sh);
+      case 'stream-abort':
+        return this.abort(tab, m.sh, m.reason);
+      case 'stream-read':
+        return this.grant(tab, m.sh, m.bytes);
+    }
+  }
 
   /** Opens a stream for `tab`, known to it as `sh`. */
   open(node: MeshNode, tab: StreamTab, sh: string, to: string, port: number, timeoutMs?: number): void {

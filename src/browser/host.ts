@@ -199,20 +199,8 @@ export class NodeHost {
         return this.broker.fromTab(tab.tabId, m.key, m.body);
       case 'rtc-path':
         return this.broker.pathFromTab(tab.tabId, m.key, m.via);
-      case 'stream-open':
-        return this.withStreams(tab, (s) => s.open(node, tab, m.sh, m.to, m.port, m.timeoutMs));
-      case 'stream-handle':
-        return this.withStreams(tab, (s) => s.handle(node, tab, m.port));
-      case 'stream-unhandle':
-        return this.withStreams(tab, (s) => s.unhandle(tab, m.port));
-      case 'stream-write':
-        return this.withStreams(tab, (s) => s.write(tab, m.sh, m.data));
-      case 'stream-close':
-        return this.withStreams(tab, (s) => s.close(tab, m.sh));
-      case 'stream-abort':
-        return this.withStreams(tab, (s) => s.abort(tab, m.sh, m.reason));
-      case 'stream-read':
-        return this.withStreams(tab, (s) => s.grant(tab, m.sh, m.bytes));
+      case 'stream-open': case 'stream-handle': case 'stream-unhandle': case 'stream-write': case 'stream-close': case 'stream-abort': case 'stream-read':
+        return this.withStreams(tab, (s) => s.run(node, tab, m));
       case 'fast-traffic':
         // Only a page of this origin hosts links and holds grants (fast-grants.ts).
         if (tab.origin !== undefined || !Array.isArray(m.peers)) return;

@@ -107,6 +107,9 @@ export interface UnrunRequest extends TakenRequest {
 
 export type TabRequestMessage = TabRequest & { id: number };
 
+/** A tab's stream requests, run by the node's HostStreams (host-streams.ts `run`). */
+export type StreamOp = Extract<TabRequest, { op: `stream-${string}` }>;
+
 export interface ErrorInfo {
   code: string;
   message: string;
