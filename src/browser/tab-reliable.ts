@@ -17,7 +17,7 @@ import { isMeshError, MeshError } from '../core/errors.js';
 import { shortId } from '../core/id.js';
 import { checkData } from '../core/node-checks.js';
 import { type AppData, Payload } from '../core/payloads.js';
-import { DEFAULT_DEADLINE_MS, FIRST_RETRY_MS, MAX_DEADLINE_MS, MAX_MESSAGE_ID, MAX_RETRY_MS, PERMANENT } from '../core/reliable.js';
+import { DEFAULT_DEADLINE_MS, FIRST_RETRY_MS, freshMessageId, jittered, MAX_DEADLINE_MS, MAX_RETRY_MS, PERMANENT } from '../core/reliable.js';
 import type { PlainPacket } from '../core/sealed-frame.js';
 import { streamable } from './stream-tap.js';
 import { fromPeer, type Grant } from './tab-grant.js';
@@ -76,11 +76,9 @@ export class TabReliable {
     return this.pending.size;
   }
 
-  /** A fresh message id, random as the node's (reliable.ts nextId): the node's own and other tabs' never meet it in practice. */
+  /** A fresh message id, random as the node's: the node's own and other tabs' never meet it in practice (one in 2^48). */
   nextId(): number {
-    let id = 0;
-    while (id === 0 || this.pending.has(id)) id = Math.floor(this.random.float() * MAX_MESSAGE_ID);
-    return id;
+    return freshMessageId(this.random, (id) => this.pending.has(id));
   }
 
   /**
@@ -102,7 +100,7 @@ export class TabReliable {
             if (this.pending.get(messageId) !== out) return;
             if (!written) return this.toNode(messageId);
             this.stats.reliableCopies++;
-            const wait = pause * (0.75 + this.random.float() / 2);
+            const wait = jittered(pause, this.random);
             pause = Math.min(pause * 2, MAX_RETRY_MS);
             if (wait < this.remaining(out)) out.timers.push(this.clock.setTimeout(next, wait));
             if (out.timers.length > 4) out.timers.splice(1, out.timers.length - 3);

@@ -27,6 +27,18 @@ export const MAX_MESSAGE_ID = 2 ** 48;
 /** Errors that no retry can cure: the send fails at once. */
 export const PERMANENT: ReadonlySet<MeshErrorCode> = new Set(['ENCRYPTION_UNAVAILABLE', 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE', 'STOPPED']);
 
+/** A fresh message id, not 0 and not `inUse`: random, so a restarted sender never reuses one a receiver remembers. */
+export function freshMessageId(random: Random, inUse: (id: number) => boolean): number {
+  let id = 0;
+  while (id === 0 || inUse(id)) id = Math.floor(random.float() * MAX_MESSAGE_ID);
+  return id;
+}
+
+/** The pause before the next copy: `base` give or take a quarter, so senders that lost the same link do not all retry in step. */
+export function jittered(base: number, random: Random): number {
+  return base * (0.75 + random.float() / 2);
+}
+
 interface Outgoing {
   to: string;
   resolve: () => void;
@@ -49,11 +61,8 @@ export class ReliableSender {
     return this.pending.size;
   }
 
-  /** A fresh message id: random, so a restarted sender never reuses one a receiver remembers. */
   nextId(): number {
-    let id = 0;
-    while (id === 0 || this.pending.has(id)) id = Math.floor(this.random.float() * MAX_MESSAGE_ID);
-    return id;
+    return freshMessageId(this.random, (id) => this.pending.has(id));
   }
 
   /**
@@ -84,10 +93,9 @@ export class ReliableSender {
         if (remaining <= 0) return;
         const next = (sent: boolean) => {
           if (this.pending.get(messageId) !== out) return;
-          // Jittered, so senders that lost the same link do not all retry in step.
           const base = sent ? pause : FIRST_RETRY_MS;
           if (sent) pause = Math.min(pause * 2, MAX_RETRY_MS);
-          const wait = base * (0.75 + this.random.float() / 2);
+          const wait = jittered(base, this.random);
           if (wait < deadlineMs - (this.clock.now() - start)) out.timers.push(this.clock.setTimeout(() => this.enqueue(copy), wait));
           if (out.timers.length > 4) out.timers.splice(1, out.timers.length - 3);
         };
