@@ -14,6 +14,7 @@ interface ServeOptions {
   dataDir?: string;
   static?: string;
   demo: boolean;
+  compress: boolean;
   allowOrigin: string[];
   allowAppOrigin: string[];
   linkBudget: number;
@@ -39,6 +40,7 @@ export function registerServe(program: Command): void {
     .option('--data-dir <dir>', 'keep the identity key and peer memory in this directory (without it, both are lost on stop)')
     .option('--static <dir>', 'serve this directory at / instead of the demo')
     .option('--no-demo', 'serve a plain status page at / instead of the demo')
+    .option('--no-compress', 'send files as they are, not in brotli or gzip (where a proxy in front compresses)')
     .option('--allow-origin <origin>', 'browser origin allowed to join, e.g. https://example.com; repeatable (default: any)', collect, [])
     .option('--allow-app-origin <origin>', 'app origin allowed to embed the hub (/meshwork/hub.html) and share the browser node; repeatable; \'*\' for any origin (default: none but this server\'s own)', collect, [])
     .option('--link-budget <n>', 'most links kept at once', parseInteger('--link-budget', 2, 100_000), 256)
@@ -67,6 +69,7 @@ async function serve(o: ServeOptions): Promise<void> {
     peers: o.peer,
     dataDir: o.dataDir,
     static: page,
+    compress: o.compress,
     allowOrigins: o.allowOrigin.length > 0 ? o.allowOrigin : undefined,
     allowAppOrigins: o.allowAppOrigin.length > 0 ? o.allowAppOrigin : undefined,
     linkBudget: o.linkBudget,

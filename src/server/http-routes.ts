@@ -10,6 +10,7 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { BUILTIN_PAGE } from './builtin-page.js';
+import { CompressedFiles } from './compressed-files.js';
 import { FAVICON_SVG } from './favicon.js';
 import { sendHubPage } from './hub-page.js';
 import { browserBundleDir } from './package-dir.js';
@@ -20,21 +21,24 @@ export interface RouteOptions {
   staticDir?: string;
   /** App origins allowed to use the hub besides the server's own; null: any. */
   appOrigins: string[] | null;
+  /** Send files in brotli or gzip to browsers that accept it (default true). */
+  compress?: boolean;
 }
 
 /** Bundle files are flat and plainly named: nothing else under /meshwork/ maps to the disk. */
 const BUNDLE_FILE = /^\/meshwork\/([A-Za-z0-9_-][A-Za-z0-9_.-]*\.(?:js|mjs|map))$/;
 
 export function createRequestHandler(o: RouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const compressed = o.compress === false ? undefined : new CompressedFiles();
   return (req, res) => {
-    route(req, res, o).catch(() => {
+    route(req, res, o, compressed).catch(() => {
       if (!res.headersSent) sendText(res, 500, 'internal error');
       else res.destroy();
     });
   };
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, o: RouteOptions): Promise<void> {
+async function route(req: IncomingMessage, res: ServerResponse, o: RouteOptions, compressed: CompressedFiles | undefined): Promise<void> {
   // Split by hand: new URL() would read "//host/x" as another host.
   const path = (req.url ?? '/').split('?')[0]!;
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'only GET and HEAD are served here', { Allow: 'GET, HEAD' });
@@ -42,8 +46,8 @@ async function route(req: IncomingMessage, res: ServerResponse, o: RouteOptions)
   if (path === '/meshwork/status') return sendStatus(res, o.status());
   if (path === '/meshwork/hub.html') return sendHubPage(res, o.appOrigins);
   if (path === '/meshwork/favicon.svg') return sendIcon(res);
-  if (path.startsWith('/meshwork/')) return serveBundle(req, res, path);
-  if (o.staticDir && (await serveStatic(req, res, o.staticDir, path))) return;
+  if (path.startsWith('/meshwork/')) return serveBundle(req, res, path, compressed);
+  if (o.staticDir && (await serveStatic(req, res, o.staticDir, path, compressed))) return;
   if (path === '/favicon.ico') return sendIcon(res);
   if (!o.staticDir && (path === '/' || path === '/index.html')) return sendHtml(res, BUILTIN_PAGE);
   sendText(res, 404, 'not found');
@@ -66,13 +70,13 @@ function sendStatus(res: ServerResponse, status: unknown): void {
   res.end(body);
 }
 
-async function serveBundle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+async function serveBundle(req: IncomingMessage, res: ServerResponse, path: string, compressed: CompressedFiles | undefined): Promise<void> {
   const name = BUNDLE_FILE.exec(path)?.[1];
   const file = name && join(browserBundleDir(), name);
   const s = file ? await stat(file).catch(() => undefined) : undefined;
   if (!file || !s?.isFile()) return sendText(res, 404, `not found${name ? ' (the browser bundle is not built: run npm run build)' : ''}`);
   // no-cache, not no-store: browsers revalidate, so a new bundle is picked up at once.
-  sendFile(req, res, file, s, 'no-cache');
+  await sendFile(req, res, file, s, 'no-cache', compressed);
 }
 
 function sendHtml(res: ServerResponse, html: string): void {

@@ -18,6 +18,12 @@ export interface StartNodeOptions {
   dataDir?: string;
   /** Directory served at `/`. Without it `/` shows a small built-in status page. */
   static?: string;
+  /**
+   * Send static files and the browser bundle in brotli or gzip to browsers that accept it, each
+   * file compressed once and kept (at most 32 MB of copies). Default true; false where a proxy in
+   * front compresses already.
+   */
+  compress?: boolean;
   /** Browser origins allowed to open the mesh endpoint (e.g. https://example.com). Default: any. */
   allowOrigins?: string[];
   /**

@@ -89,7 +89,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<ServerN
     let self: ServerNode | undefined;
     if (options.port !== undefined) {
       const host = options.host ?? DEFAULT_HOST;
-      const handler = createRequestHandler({ status: () => self?.status() ?? mesh.status(), staticDir: options.static && resolve(options.static), appOrigins });
+      const handler = createRequestHandler({ status: () => self?.status() ?? mesh.status(), staticDir: options.static && resolve(options.static), appOrigins, compress: options.compress });
       server = options.tls ? tlsServer(options.tls, handler) : createServer(handler);
       endpoint = attachMeshEndpoint(server, {
         origins,

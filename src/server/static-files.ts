@@ -7,6 +7,7 @@ import { createReadStream, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, posix, resolve, sep } from 'node:path';
+import { type CompressedFiles, compressible, MAX_COMPRESS_BYTES, MIN_COMPRESS_BYTES, pickEncoding } from './compressed-files.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -53,7 +54,7 @@ export function resolveInside(root: string, urlPath: string): string | 400 | 404
 }
 
 /** Answers GET/HEAD for `urlPath` from `root`. Resolves false when there is no such file (the caller sends 404). */
-export async function serveStatic(req: IncomingMessage, res: ServerResponse, root: string, urlPath: string): Promise<boolean> {
+export async function serveStatic(req: IncomingMessage, res: ServerResponse, root: string, urlPath: string, compressed?: CompressedFiles): Promise<boolean> {
   const found = resolveInside(root, urlPath);
   if (found === 404) return false;
   if (found === 400) {
@@ -73,23 +74,47 @@ export async function serveStatic(req: IncomingMessage, res: ServerResponse, roo
     s = await stat(file).catch(() => undefined);
   }
   if (!s?.isFile()) return false;
-  sendFile(req, res, file, s, 'no-cache');
+  await sendFile(req, res, file, s, 'no-cache', compressed);
   return true;
 }
 
-/** Sends a file with a validator, so "no-cache" costs a 304 rather than the whole file. */
-export function sendFile(req: IncomingMessage, res: ServerResponse, file: string, s: Stats, cacheControl: string): void {
-  const etag = `"${s.size.toString(36)}-${Math.floor(s.mtimeMs).toString(36)}"`;
-  const common = { ETag: etag, 'Cache-Control': cacheControl, 'X-Content-Type-Options': 'nosniff' };
-  if (req.headers['if-none-match'] === etag) {
+/**
+ * Sends a file with a validator, so "no-cache" costs a 304 rather than the whole file; with
+ * `compressed`, in brotli or gzip to a client that accepts it (a representation of its own, with
+ * its own ETag, and `Vary: Accept-Encoding` on every answer for the file so caches keep them apart).
+ */
+export async function sendFile(req: IncomingMessage, res: ServerResponse, file: string, s: Stats, cacheControl: string, compressed?: CompressedFiles): Promise<void> {
+  const type = contentType(file);
+  const varies = compressed !== undefined && compressible(type) && s.size >= MIN_COMPRESS_BYTES && s.size <= MAX_COMPRESS_BYTES;
+  const encoding = varies ? pickEncoding(req.headers['accept-encoding']) : undefined;
+  const plainTag = `${s.size.toString(36)}-${Math.floor(s.mtimeMs).toString(36)}`;
+  const etag = `"${plainTag}${encoding ? `-${encoding}` : ''}"`;
+  const common: Record<string, string> = { ETag: etag, 'Cache-Control': cacheControl, 'X-Content-Type-Options': 'nosniff' };
+  if (varies) common.Vary = 'Accept-Encoding';
+  if (matchesTag(req.headers['if-none-match'], etag)) {
     res.writeHead(304, common);
     return void res.end();
   }
-  res.writeHead(200, { ...common, 'Content-Type': contentType(file), 'Content-Length': s.size });
+  const body = encoding && (await compressed!.get(file, plainTag, encoding));
+  if (body) {
+    res.writeHead(200, { ...common, 'Content-Type': type, 'Content-Encoding': encoding!, 'Content-Length': body.length });
+    return void res.end(req.method === 'HEAD' ? undefined : body);
+  }
+  if (encoding) common.ETag = `"${plainTag}"`;
+  res.writeHead(200, { ...common, 'Content-Type': type, 'Content-Length': s.size });
   if (req.method === 'HEAD') return void res.end();
   const stream = createReadStream(file);
   stream.on('error', () => res.destroy());
   stream.pipe(res);
+}
+
+/** If-None-Match names one tag or a list of them (or `*`); weak tags match by their value. */
+function matchesTag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header.split(',').some((t) => {
+    const tag = t.trim().replace(/^W\//, '');
+    return tag === etag || tag === '*';
+  });
 }
 
 export function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
