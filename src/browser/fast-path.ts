@@ -66,10 +66,7 @@ export class FastPath implements RtcTap {
   readonly reliable = new TabReliable(systemClock, systemRandom, { grant: (to) => this.grants.byPeer.get(to), write: (g, plaintext) => this.queue(g, PacketKind.ReliableData, plaintext) });
   /** Relay channels to other tabs of the node, and the routes of requests relayed through this one (tab-relay.ts). */
   readonly relays: TabRelays<Grant> = new TabRelays<Grant>({
-    hostGrant: (key) => {
-      const g = this.grants.byKey.get(key);
-      return g && g.via === undefined ? g : undefined;
-    },
+    hostGrant: (key) => this.grants.hostOf(key),
     write: (key, frame, now) => (now ? this.host.rtc.sendNow(key, frame) : undefined) ?? this.host.rtc.sendOwn(key, frame),
     answered: (rid, from, ok, data, code) => this.answered(rid, from, ok, data, code),
     delivered: (from, port, data) => {
@@ -78,6 +75,7 @@ export class FastPath implements RtcTap {
       this.host.deliver(from, data, port);
     },
     busy: (peer) => this.traffic.note(peer),
+    toNode: (key, frame) => this.host.rtc.toNode(key, frame),
     handle: async (from, port, data) => (this.host.handles(port) ? this.host.runHandler(from, data, port) : undefined),
     adopt: (req) => this.peerRequests.adopt(req),
     adoptedAnswer: (token, a) => this.peerRequests.adoptedAnswer(token, a),
@@ -122,7 +120,7 @@ export class FastPath implements RtcTap {
       stats: this.stats,
       drop: (reason) => this.drop(reason),
     });
-    this.streams = new StreamTap({ app: host.app ?? '', write: (g, payload) => this.queue(g, PacketKind.Stream, payload), scratch: () => this.buffers.payload, handler: (port) => host.streamHandler?.(port), drop: (reason) => this.drop(reason) }, this.relays);
+    this.streams = new StreamTap({ app: host.app ?? '', write: (g, payload) => this.queue(g, PacketKind.Stream, payload), scratch: () => this.buffers.payload, handler: (port) => host.streamHandler?.(port), drop: (reason) => this.drop(reason) }, this.relays, (key) => this.grants.byKey.get(key));
   }
 
   grant(g: GrantEvent): void {

@@ -23,8 +23,8 @@ export interface StreamTab {
   readonly conn: Conn;
 }
 
-interface Entry {
-  tab: StreamTab;
+interface Entry<T extends StreamTab> {
+  tab: T;
   sh: string;
   core: CoreStream;
   writer: ReturnType<CoreStream['writable']['getWriter']>;
@@ -37,14 +37,28 @@ interface Entry {
   writeDone: boolean;
 }
 
-export class HostStreams {
-  private readonly entries = new Map<StreamTab, Map<string, Entry>>();
+export class HostStreams<T extends StreamTab = StreamTab> {
+  private readonly entries = new Map<T, Map<string, Entry<T>>>();
   /** Ports taking streams, by app and port (`portKey`): tabs of one app share its ports, no other app sees them. */
-  private readonly ports = new Map<string, { port: number; tabs: StreamTab[]; off: () => void }>();
+  private readonly ports = new Map<string, { port: number; app: string; tabs: T[]; off: () => void }>();
   private nextHandle = 1;
 
+  /**
+   * `changed`: a tab started or stopped taking streams on a port, told in the call (before the
+   * tab's call is answered), so the host tab of a link learns which tab takes its peer's
+   * streams (relay-grants.ts) before that tab's handleStreams settles.
+   */
+  constructor(private readonly changed: () => void = () => undefined) {}
+
+  /** The tabs taking streams on each port of `app`, in the order `incoming` tries them. */
+  of(app: string): [number, readonly T[]][] {
+    const out: [number, readonly T[]][] = [];
+    for (const e of this.ports.values()) if (e.app === app) out.push([e.port, e.tabs]);
+    return out;
+  }
+
   /** Runs one of `tab`'s stream requests (host.ts). */
-  run(node: MeshNode, tab: StreamTab, m: StreamOp): unknown {
+  run(node: MeshNode, tab: T, m: StreamOp): unknown {
     switch (m.op) {
       case 'stream-open':
         return this.open(node, tab, m.sh, m.to, m.port, m.timeoutMs);
@@ -64,34 +78,37 @@ export class HostStreams {
   }
 
   /** Opens a stream for `tab`, known to it as `sh`. */
-  open(node: MeshNode, tab: StreamTab, sh: string, to: string, port: number, timeoutMs?: number): void {
+  open(node: MeshNode, tab: T, sh: string, to: string, port: number, timeoutMs?: number): void {
     if (this.entries.get(tab)?.has(sh)) throw MeshError.invalid(`stream handle ${sh} is in use`);
     this.adopt(tab, sh, node.openStream(to, { port, timeoutMs, app: tab.app }));
   }
 
-  handle(node: MeshNode, tab: StreamTab, port: number): void {
+  handle(node: MeshNode, tab: T, port: number): void {
     const k = portKey(tab.app, port);
     let entry = this.ports.get(k);
     if (!entry) {
       const off = node.handleStreams(port, (core) => this.incoming(k, core), { app: tab.app });
-      entry = { port, tabs: [], off };
+      entry = { port, app: tab.app, tabs: [], off };
       this.ports.set(k, entry);
     }
     if (!entry.tabs.includes(tab)) entry.tabs.push(tab);
+    this.changed();
   }
 
-  unhandle(tab: StreamTab, port: number): void {
+  unhandle(tab: T, port: number): void {
     const k = portKey(tab.app, port);
     const entry = this.ports.get(k);
     if (!entry) return;
     entry.tabs = entry.tabs.filter((t) => t !== tab);
-    if (entry.tabs.length > 0) return;
-    entry.off();
-    this.ports.delete(k);
+    if (entry.tabs.length === 0) {
+      entry.off();
+      this.ports.delete(k);
+    }
+    this.changed();
   }
 
   /** Resolves once the node's stream accepted `data`: the tab's credit comes back with the reply. */
-  write(tab: StreamTab, sh: string, data: Uint8Array): Promise<void> {
+  write(tab: T, sh: string, data: Uint8Array): Promise<void> {
     const e = this.get(tab, sh);
     const done = e.chain.then(() => e.writer.write(data));
     e.chain = done.catch(() => undefined);
@@ -99,7 +116,7 @@ export class HostStreams {
   }
 
   /** Ends the tab's writing after what it wrote; resolves once the other end acknowledged all of it. */
-  async close(tab: StreamTab, sh: string): Promise<void> {
+  async close(tab: T, sh: string): Promise<void> {
     const e = this.get(tab, sh);
     await e.chain;
     await e.writer.close();
@@ -107,7 +124,7 @@ export class HostStreams {
     this.settle(e);
   }
 
-  abort(tab: StreamTab, sh: string, reason: string): void {
+  abort(tab: T, sh: string, reason: string): void {
     const e = this.entries.get(tab)?.get(sh);
     if (!e) return;
     e.core.abort(reason);
@@ -115,7 +132,7 @@ export class HostStreams {
   }
 
   /** The tab may receive `bytes` more of this stream. */
-  grant(tab: StreamTab, sh: string, bytes: number): void {
+  grant(tab: T, sh: string, bytes: number): void {
     const e = this.entries.get(tab)?.get(sh);
     if (!e || !(bytes > 0)) return;
     e.credit = Math.min(e.credit + bytes, TAB_CREDIT_BYTES);
@@ -123,7 +140,7 @@ export class HostStreams {
   }
 
   /** The tab is gone: its streams end (the other ends see ABORTED), its ports stop accepting. */
-  tabDied(tab: StreamTab): void {
+  tabDied(tab: T): void {
     for (const e of [...(this.entries.get(tab)?.values() ?? [])]) {
       e.core.abort('the tab holding the stream closed');
       this.forget(e);
@@ -140,8 +157,8 @@ export class HostStreams {
     tab.conn.post({ ev: 'stream-incoming', sh, from: core.remote, port: core.port });
   }
 
-  private adopt(tab: StreamTab, sh: string, core: CoreStream): void {
-    const e: Entry = {
+  private adopt(tab: T, sh: string, core: CoreStream): void {
+    const e: Entry<T> = {
       tab,
       sh,
       core,
@@ -161,7 +178,7 @@ export class HostStreams {
   }
 
   /** Reads from the node's stream as far as the tab's credit goes, and posts each chunk (its buffer transferred). */
-  private async pump(e: Entry): Promise<void> {
+  private async pump(e: Entry<T>): Promise<void> {
     if (e.reading || e.readDone) return;
     e.reading = true;
     try {
@@ -185,22 +202,22 @@ export class HostStreams {
     }
   }
 
-  private failed(e: Entry, err: unknown): void {
+  private failed(e: Entry<T>, err: unknown): void {
     if (!this.entries.get(e.tab)?.has(e.sh)) return;
     const code = err instanceof MeshError ? err.code : 'ABORTED';
     e.tab.conn.post({ ev: 'stream-error', sh: e.sh, code, message: err instanceof Error ? err.message : String(err) });
     this.forget(e);
   }
 
-  private settle(e: Entry): void {
+  private settle(e: Entry<T>): void {
     if (e.readDone && e.writeDone) this.forget(e);
   }
 
-  private forget(e: Entry): void {
+  private forget(e: Entry<T>): void {
     this.entries.get(e.tab)?.delete(e.sh);
   }
 
-  private get(tab: StreamTab, sh: string): Entry {
+  private get(tab: T, sh: string): Entry<T> {
     const e = this.entries.get(tab)?.get(sh);
     if (!e) throw new MeshError('ABORTED', `stream ${sh} is gone`);
     return e;

@@ -57,7 +57,7 @@ export class NodeHost {
   private readonly listeners = new TabListeners(() => this.tabs.values());
   private readonly topics = new TabTopics();
   /** Tabs' streams: made once the streams part is loaded, at a tab's first stream request (withStreams). */
-  private streams?: HostStreams;
+  private streams?: HostStreams<TabSession>;
   private readonly dialled = new Set<string>();
   private readonly startedAt = Date.now();
   private keyStorage: KeyStorage = 'cryptokey';
@@ -95,7 +95,7 @@ export class NodeHost {
     );
     const granted = (tab: { tabId: string }, peer: string) => this.answers.granted(tab.tabId, peer);
     const relays = kind === 'shared-worker'
-      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), handlers: (app) => this.handlers.of(app), log: (text) => this.log(text), granted })
+      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), handlers: (app) => this.handlers.of(app), streamHandlers: (app) => this.streams?.of(app) ?? [], log: (text) => this.log(text), granted })
       : undefined;
     this.relays = relays;
     this.grants = new FastGrants({
@@ -323,7 +323,7 @@ export class NodeHost {
     if (this.streams) return fn(this.streams);
     return loadStreamCode().then(() => {
       if (!tab.alive) throw new MeshError('ABORTED', 'the tab closed');
-      return fn((this.streams ??= new (loadedHostStreams()!)()));
+      return fn((this.streams ??= new (loadedHostStreams()!)<TabSession>(() => this.relays?.syncListeners())));
     });
   }
 

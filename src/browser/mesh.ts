@@ -337,7 +337,7 @@ export class Mesh {
       case 'fast-listeners':
         return void this.fastLoading?.then((f) => f.relays.setListeners(m.tabs), () => undefined);
       case 'fast-handlers':
-        return void this.fastLoading?.then((f) => f.relays.setHandlers(m.ports), () => undefined);
+        return void this.fastLoading?.then((f) => f.relays.setHandlers(m.ports, m.streams), () => undefined);
       case 'fast-answer':
         return void this.fastLoading?.then((f) => f.answeredByNode(m.rid, m.from, m.ok, m.data, m.code), () => undefined);
       case 'stream-incoming':

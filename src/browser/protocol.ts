@@ -176,8 +176,10 @@ export type HostEvent =
    * To a host tab whose app has several tabs: for each port of the app, the tab the node would
    * ask to handle a request (host-handlers.ts ask), `self` or a relay channel; a port the node would
    * ask another tab (parked, or with no channel) is left out. Null: the node hands them out.
+   * `streams`: the same for the peer's streams to the app (host-streams.ts, the tab that takes
+   * an Open), so the host tab hands a peer's Open to that tab (relay-streams.ts `handOff`).
    */
-  | { ev: 'fast-handlers'; ports: [number, string][] | null }
+  | { ev: 'fast-handlers'; ports: [number, string][] | null; streams?: [number, string][] | null }
   /** Diagnostics from the host, printed with console.debug in every tab (workers have no visible console in tests). */
   | { ev: 'log'; text: string }
   /** Making the node's identity with proof of work: keys tried so far (see ConnectOptions.powBits). */
@@ -302,6 +304,9 @@ export interface FastPathStatus {
    */
   relayedStreamOut?: number;
   relayedStreamIn?: number;
+  /** Host tab: the peer's Opens it handed to the tab that handles their port (their segments in relayedStreamIn too), and those that tab refused (no handler any more: given to the node). */
+  relayedStreamOpens?: number;
+  relayedStreamOpensToNode?: number;
   /** A tab without the link: its streams' segments the host tab wrote for it (acked; in `viaTab` too), and the peer's it passed to this tab. Absent (0) until the data plane runs. */
   viaTabStreamOut?: number;
   viaTabStreamIn?: number;

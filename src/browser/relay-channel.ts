@@ -45,6 +45,8 @@ type RelayMessage =
   | { t: 'stream'; key: string; frame: Uint8Array }
   /** Link `key` left the host tab: the streams this tab runs on it end (relay-streams.ts). */
   | { t: 'link-gone'; key: string }
+  /** P's Open of stream `sid` on link `key`, passed here, is not taken: no handler for its port here any more (the host tab gives it to the node). */
+  | { t: 'stream-refused'; key: string; sid: number }
   /**
    * A request to this tab's app that the host tab opened: this tab handles its port (the node said
    * so). `rid`: the peer's request id, for an answer the node sends instead.
@@ -83,8 +85,10 @@ export interface RelayHost {
   relayedAnswer(rid: number, from: string, ok: boolean, data: AppData, code?: string): void;
   /** Client role: the host tab opened a datagram to our app. */
   relayedData(from: string, port: number, data: AppData): void;
-  /** Client role: a segment from the peer of link `key` for one of our streams (the whole clear frame, claimed and replay-checked there). */
-  relayedStream(key: string, frame: Uint8Array): void;
+  /** Client role: a segment from the peer of link `key` for one of our streams, or an Open to a port we handle (the whole clear frame, claimed and replay-checked there). */
+  relayedStream(key: string, frame: Uint8Array, back: RelayChannel): void;
+  /** Host role: the other tab refused P's stream `sid` on link `key` that we passed it: its Open goes to the node. */
+  relayedStreamRefused(key: string, sid: number, back: RelayChannel): void;
   /** Client role: link `key` left the host tab: our streams on it end ABORTED. */
   relayedLinkGone(key: string): void;
   /** Client role: runs our handler for a request the host tab opened; undefined: no handler here. */
@@ -242,6 +246,11 @@ export class RelayChannel {
     this.port.postMessage({ t: 'stream', key, frame } satisfies RelayMessage, whole ? [frame.buffer as ArrayBuffer] : []);
   }
 
+  /** Client role: P's stream `sid` on link `key`, whose Open the host tab passed, is not ours to take (see `stream-refused`). */
+  refuseStream(key: string, sid: number): void {
+    if (this.open) this.port.postMessage({ t: 'stream-refused', key, sid } satisfies RelayMessage);
+  }
+
   /** Host role: link `key` left this tab; the other tab's streams on it end. */
   linkGone(key: string): void {
     if (this.open) this.port.postMessage({ t: 'link-gone', key } satisfies RelayMessage);
@@ -301,7 +310,8 @@ export class RelayChannel {
     if (m.t === 'bye') return this.close({ running: Array.isArray(m.running) ? m.running : [], closing: m.closing === true, asked: Array.isArray(m.asked) ? m.asked : [] });
     if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data, typeof m.code === 'string' ? m.code : undefined);
     if (m.t === 'data') return this.host.relayedData(m.from, m.port, m.data);
-    if (m.t === 'stream') return m.frame instanceof Uint8Array && typeof m.key === 'string' ? this.host.relayedStream(m.key, m.frame) : this.host.stray('fast:stray-stream');
+    if (m.t === 'stream') return m.frame instanceof Uint8Array && typeof m.key === 'string' ? this.host.relayedStream(m.key, m.frame, this) : this.host.stray('fast:stray-stream');
+    if (m.t === 'stream-refused') return typeof m.key === 'string' && Number.isSafeInteger(m.sid) ? this.host.relayedStreamRefused(m.key, m.sid, this) : this.host.stray('fast:stray-refusal');
     if (m.t === 'link-gone') return typeof m.key === 'string' ? this.host.relayedLinkGone(m.key) : undefined;
     if (m.t === 'request') return void this.run(m.id, m.from, m.port, m.data, { peer: m.from, rid: m.rid });
     if (m.t === 'reply') {

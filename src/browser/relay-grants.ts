@@ -29,6 +29,8 @@ export interface RelayGrantsHost {
   laneOf(tab: FastTab): number | undefined;
   /** The handling tabs of each port of `app`, in the order the node asks them (host-handlers.ts `ask`). */
   handlers(app: string): Iterable<[number, readonly FastTab[]]>;
+  /** The tabs taking streams on each port of `app`, in the order the node hands a stream out (host-streams.ts `incoming`). */
+  streamHandlers?(app: string): Iterable<[number, readonly FastTab[]]>;
   log(text: string): void;
   /** A relay grant for `peer` went to `tab` (answers-home.ts). */
   granted?(tab: FastTab, peer: string): void;
@@ -119,6 +121,8 @@ export class RelayGrants {
    * when it comes back, from the node, and a tab without a channel only from the node.
    * Requests: per port, the tab the node would ask (the first running handling tab), when that
    * is the host tab or a tab it has a channel to; other ports are the node's to hand out.
+   * Streams: per port, the tab the node would hand a stream to (the first live one taking
+   * streams there), when it runs and is the host tab or has a channel to it.
    */
   syncListeners(): void {
     const all = [...this.host.tabs()].filter((t) => t.alive);
@@ -161,11 +165,19 @@ export class RelayGrants {
       const to = tab === t1 ? 'self' : eligible(tab) ? this.channelBetween(t1, tab) : undefined;
       if (to !== undefined) ports.push([port, to]);
     }
+    const streams: [number, string][] = [];
+    for (const [port, tabs] of this.host.streamHandlers?.(t1.app) ?? []) {
+      // The node's own choice (host-streams.ts `incoming`): the first live tab, parked or not; a parked one gets it from the node.
+      const tab = tabs.find((t) => t.alive);
+      const to = !tab || tab.parked ? undefined : tab === t1 ? 'self' : eligible(tab) ? this.channelBetween(t1, tab) : undefined;
+      if (to !== undefined) streams.push([port, to]);
+    }
     ports.sort((a, b) => a[0] - b[0]);
-    const json = JSON.stringify(ports);
+    streams.sort((a, b) => a[0] - b[0]);
+    const json = JSON.stringify([ports, streams]);
     if (this.toldHandlers.get(t1) === json) return;
     this.toldHandlers.set(t1, json);
-    t1.post({ ev: 'fast-handlers', ports });
+    t1.post({ ev: 'fast-handlers', ports, streams });
   }
 
   private channelBetween(a: FastTab, b: FastTab): string | undefined {

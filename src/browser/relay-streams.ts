@@ -7,6 +7,13 @@
  * segments of the stream come off the DataChannel here and go back to T2 whole, one leg, as the
  * answers to relayed requests do (tab-relay.ts `routeAnswer`).
  *
+ * The peer's streams to the app go the same way (`handOff`): while the app has several tabs, an
+ * Open from P's tab to a port another tab T2 handles (the node said which: `fast-handlers`
+ * `streams`) is claimed here, its route noted from the Open itself, and passed to T2, which runs
+ * the stream and writes its frames through this tab as above. A T2 that no longer handles the
+ * port says so (`refused`) and the Open goes to the node untouched, from the copy kept here
+ * until T2's first frame for the stream.
+ *
  * A route ends with the stream's Reset either way, with its channel, or with its link leaving
  * this tab; in the last two cases this tab writes P the stream's Reset itself (T2 can no longer
  * reach P), and in the last tells T2 (`link-gone`), so both ends hear ABORTED rather than wait
@@ -36,6 +43,8 @@ export interface StreamRoute {
   /** The grant its segments were written under: P's are claimed with it, and the Resets this tab writes use it. */
   grant: RouteGrant;
   back: RelayChannel;
+  /** A stream P opened (handOff): its Open as it came, for the node should T2 refuse it; kept until T2's first frame for it. */
+  open?: Uint8Array;
 }
 
 const routeKey = (key: string, sid: number, fromOpener: boolean): string => `${key} ${sid} ${fromOpener ? 1 : 0}`;
@@ -43,7 +52,7 @@ const routeKey = (key: string, sid: number, fromOpener: boolean): string => `${k
 export class RelayStreams {
   /** By (link, sid, direction of P's segments). */
   private readonly routes = new Map<string, StreamRoute>();
-  readonly stats = { relayedStreamOut: 0, relayedStreamIn: 0 };
+  readonly stats = { relayedStreamOut: 0, relayedStreamIn: 0, relayedStreamOpens: 0, relayedStreamOpensToNode: 0 };
 
   get size(): number {
     return this.routes.size;
@@ -60,13 +69,40 @@ export class RelayStreams {
     const seg = decodeSegment(p.payload, true);
     if (typeof seg === 'string') return true;
     const k = routeKey(key, seg.sid, !seg.fromOpener);
+    const had = this.routes.get(k);
     if (seg.type === SegmentType.Reset) this.routes.delete(k);
-    else if (this.routes.get(k)?.back !== back) {
-      this.routes.delete(k);
-      this.routes.set(k, { key, peer: g.peer, sid: seg.sid, opener: seg.fromOpener, grant: g, back });
-      if (this.routes.size > ROUTES_KEPT) this.routes.delete(this.routes.keys().next().value!);
-    }
+    else if (had?.back === back) had.open = undefined; // T2 runs the stream P opened: no Open to give back
+    else this.add(k, { key, peer: g.peer, sid: seg.sid, opener: seg.fromOpener, grant: g, back });
     return true;
+  }
+
+  /**
+   * Host role: P's Open `frame` (claimed on link `key` under host grant `g`, its replay window
+   * passed; stream `sid`, opened by P's tab) to a port the tab on `back` handles: the route is
+   * noted from the Open, and the frame moves there. A copy stays here until that tab's first
+   * frame for the stream, should it refuse it (`refused`).
+   */
+  handOff(key: string, g: RouteGrant, sid: number, frame: Uint8Array, back: RelayChannel): void {
+    const r: StreamRoute = { key, peer: g.peer, sid, opener: false, grant: g, back, open: frame.slice() };
+    this.add(routeKey(key, sid, true), r);
+    this.stats.relayedStreamOpens++;
+    this.pass(r, frame, false);
+  }
+
+  /** The tab on `back` refused P's stream `sid` on link `key` (no handler any more): its Open, for the node; undefined when none is kept. */
+  refused(back: RelayChannel, key: string, sid: number): Uint8Array | undefined {
+    const k = routeKey(key, sid, true);
+    const r = this.routes.get(k);
+    if (!r?.open || r.back !== back) return undefined;
+    this.routes.delete(k);
+    this.stats.relayedStreamOpensToNode++;
+    return r.open;
+  }
+
+  private add(k: string, r: StreamRoute): void {
+    this.routes.delete(k);
+    this.routes.set(k, r);
+    if (this.routes.size > ROUTES_KEPT) this.routes.delete(this.routes.keys().next().value!);
   }
 
   /** The route of a clear Stream packet `p` from the peer of link `key`, when it is a relayed stream's. */

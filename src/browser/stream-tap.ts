@@ -7,9 +7,11 @@
 import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { PacketKind } from '../core/packets.js';
 import { type PacketHead, readPlainPacket, writePlainPacket } from '../core/sealed-frame.js';
-import type { Segment } from '../core/streams/segments.js';
+import { decodeSegment, type Segment, SegmentType } from '../core/streams/segments.js';
+import { TAB_SID_BASE } from '../core/streams/service.js';
 import { bytesEqual } from '../core/bytes.js';
 import { deferredStream } from './deferred-stream.js';
+import type { RelayChannel } from './relay-channel.js';
 import type { RelayStreams, RouteGrant } from './relay-streams.js';
 import type { RelayStreamClient } from './tab-relay.js';
 import { fromPeer, type Grant } from './tab-grant.js';
@@ -30,6 +32,8 @@ export interface StreamRelays {
   streamClient?: RelayStreamClient;
   /** Host role: the streams other tabs run on this tab's links. */
   readonly streams: RelayStreams;
+  /** Host role, while the app has several tabs: the tab that takes P's streams to `port` (`self`, its channel), or undefined (the node's). */
+  streamTo(port: number): 'self' | RelayChannel | undefined;
   /** Host role: link `key` left this tab: those streams end (`last`: see linkGone). */
   streamsGone(key: string, last?: (frame: Uint8Array) => boolean): void;
 }
@@ -49,10 +53,11 @@ export class StreamTap implements RelayStreamClient {
   /** A tab without the link: segments of its streams posted to the host tab (and acked written there), and passed back by it. */
   private readonly via = { viaTabStreamOut: 0, viaTabStreamIn: 0 };
 
-  /** `host.write`: through the data plane's queue (the same sendOwn path and high-water mark as its other packets). */
+  /** `host.write`: through the data plane's queue (the same sendOwn path and high-water mark as its other packets); `grants`: the grant held for a link. */
   constructor(
     host: TabStreamPlaneHost<Grant>,
     private readonly relays: StreamRelays,
+    private readonly grants: (key: string) => Grant | undefined,
   ) {
     const write = (g: Grant, payload: Uint8Array) => host.write(g, payload).then((ok) => (ok && g.via !== undefined && this.via.viaTabStreamOut++, ok));
     this.host = { ...host, write: (g, payload) => (this.leaving?.key === g.key ? Promise.resolve(this.writeLast(g, payload)) : write(g, payload)) };
@@ -75,25 +80,59 @@ export class StreamTap implements RelayStreamClient {
    * A clear Stream packet `p` on link `key` when it is this tab's: from the link's own peer, to
    * us, on a link the tab runs streams on or hosts and holds a bound grant for (`grant`, the one
    * in force), and for one of the tab's streams or an Open it accepts (tab-stream-plane.ts); or,
-   * on a link this tab hosts, for a stream another tab runs through it (relay-streams.ts).
+   * on a link this tab hosts, for a stream another tab runs through it, or P's Open for the tab
+   * that takes it (relay-streams.ts).
    */
   claim(key: string, grant: Grant | undefined, p: PacketHead & { payload: Uint8Array }): StreamClaim | undefined {
     const own = this.claimOwn(key, grant, p);
     if (own) return { g: own.g, take: () => this.plane?.take(own.g, own.seg) };
     const routed = this.relays.streams.route(key, p);
-    return routed && { g: routed.r.grant, take: (frame) => this.relays.streams.pass(routed.r, frame, routed.reset) };
+    if (routed) return { g: routed.r.grant, take: (frame) => this.relays.streams.pass(routed.r, frame, routed.reset) };
+    return this.handOff(key, grant, p);
+  }
+
+  /**
+   * Host role, while the app has several tabs (the grant without `inbound`): P's Open to a port
+   * of the app that another tab takes, the node said (`fast-handlers` `streams`), goes to that
+   * tab; only one P's tab opened (its id at or above TAB_SID_BASE): a stream P's node holds
+   * (`durable`) survives the link going, so our node holds it too (STREAMS.md).
+   */
+  private handOff(key: string, grant: Grant | undefined, p: PacketHead & { payload: Uint8Array }): StreamClaim | undefined {
+    if (!streamable(grant) || grant.inbound || !fromPeer(grant, p)) return undefined;
+    const seg = decodeSegment(p.payload, true);
+    if (typeof seg === 'string' || seg.type !== SegmentType.Open || seg.sid < TAB_SID_BASE || !bytesEqual(seg.app, grant.app)) return undefined;
+    const to = this.relays.streamTo(seg.port);
+    if (to === undefined || to === 'self') return undefined;
+    const sid = seg.sid;
+    return { g: grant, take: (frame) => this.relays.streams.handOff(key, grant, sid, frame, to) };
   }
 
   /**
    * A tab without the link: a segment of one of its streams that the host tab took off the link
-   * (claimed there, its replay window passed) and passed on whole.
+   * (claimed there, its replay window passed) and passed on whole over channel `via`, or P's
+   * Open to a port this tab takes streams on (the host tab's `handOff`), accepted here under our
+   * relay grant through that channel. A number: the id of an Open we refuse (no handler for its
+   * port here any more: the node's list was a message behind), which the host tab gives the node.
    */
-  fromHost(key: string, frame: Uint8Array): void {
+  fromHost(key: string, frame: Uint8Array, via: string): number | undefined {
     const p = readPlainPacket(frame);
-    const own = p?.kind === PacketKind.Stream ? this.claimOwn(key, undefined, p) : undefined;
-    if (!own) return this.host.drop('fast:stray-stream');
-    this.via.viaTabStreamIn++;
-    this.plane!.take(own.g, own.seg);
+    if (p?.kind !== PacketKind.Stream) return void this.host.drop('fast:stray-stream');
+    const own = this.claimOwn(key, undefined, p) ?? this.acceptRelayed(key, via, p);
+    if (own) {
+      this.via.viaTabStreamIn++;
+      return void this.plane!.take(own.g, own.seg);
+    }
+    const seg = decodeSegment(p.payload, true);
+    if (typeof seg !== 'string' && seg.type === SegmentType.Open) return seg.sid;
+    this.host.drop('fast:stray-stream');
+  }
+
+  /** P's Open passed by the host tab over `via`: taken as a host tab takes one, under our relay grant through that channel. */
+  private acceptRelayed(key: string, via: string, p: PacketHead & { payload: Uint8Array }): { g: Grant; seg: Segment } | undefined {
+    const g = this.grants(key);
+    if (!this.plane || !opensStreams(g) || g.via !== via || !fromPeer(g, p)) return undefined;
+    const seg = this.plane.claim(g, p.payload, (app) => bytesEqual(app, g.app));
+    return seg?.type === SegmentType.Open ? { g, seg } : undefined;
   }
 
   /** A tab without the link: its streams on link `key`, or on every link through channel `via` (which closed), end ABORTED. */
@@ -109,7 +148,8 @@ export class StreamTap implements RelayStreamClient {
     const hosted = streamable(grant) ? grant : undefined;
     const g = plane.linkOn(key) ?? hosted;
     if (!g || !fromPeer(g, p)) return undefined;
-    const accepting = (app: Uint8Array) => hosted !== undefined && hosted.inbound && bytesEqual(app, hosted.app);
+    // The app's only tab (`inbound`), or the tab the node said takes P's streams on that port (`self`).
+    const accepting = (app: Uint8Array, port: number) => hosted !== undefined && bytesEqual(app, hosted.app) && (hosted.inbound || this.relays.streamTo(port) === 'self');
     const seg = plane.claim(g, p.payload, accepting);
     return seg && { g, seg };
   }

@@ -62,7 +62,13 @@ export class TabGrants {
     return g;
   }
 
-  /** Those whose link's channel is bound to the peer. */
+  /** The grant for link `key` when this tab hosts the link (not a relay grant). */
+  hostOf(key: string): Grant | undefined {
+    const g = this.byKey.get(key);
+    return g && g.via === undefined ? g : undefined;
+  }
+
+    /** Those whose link's channel is bound to the peer. */
   get bound(): number {
     let n = 0;
     for (const g of this.byPeer.values()) if (g.bound) n++;

@@ -4,7 +4,8 @@
  * another tab reaches it in one MessagePort leg instead of two through the worker; and what
  * the tab hosting a link routes over them: the answers to other tabs' requests (by request id),
  * the peer's datagrams to its app's listening tabs, and the peer's requests to the tab that
- * handles their port, both as the node told (`fast-listeners`, `fast-handlers`).
+ * handles their port, both as the node told (`fast-listeners`, `fast-handlers`), and the
+ * peer's streams to the tab that takes them on their port (relay-streams.ts `handOff`).
  */
 import type { AppData } from '../core/payloads.js';
 import type { TakenRequest, UnrunRequest } from './protocol.js';
@@ -17,6 +18,8 @@ export type { AskOutcome } from './relay-channel.js';
 export interface RelayOwner<G> {
   /** The grant this tab holds now for link `key` (it hosts the link), if any. */
   hostGrant(key: string): (G & { peer: string }) | undefined;
+  /** Gives a frame from link `key`'s peer to the node whole, as if this tab had never claimed it. */
+  toNode(key: string, frame: Uint8Array): void;
   /** Writes a frame on link `key`'s DataChannel with the tab's own backpressure (rtc-host.ts sendOwn); `now`: in this turn if the channel takes it (sendNow), as a tab going may not see another. */
   write(key: string, frame: Uint8Array, now?: boolean): Promise<boolean> | boolean;
   /** Client role: the answer to our request `rid`. */
@@ -53,8 +56,12 @@ const DEFAULT_REQUEST_MS = 5_000;
 
 /** Client role: the tab's own streams through a host tab (stream-tap.ts), which registers itself. */
 export interface RelayStreamClient {
-  /** A segment from the peer of link `key` for one of our streams, passed by the host tab (relay-streams.ts). */
-  fromHost(key: string, frame: Uint8Array): void;
+  /**
+   * A segment from the peer of link `key` for one of our streams, or an Open to a port we handle,
+   * passed by the host tab over channel `via` (relay-streams.ts). A number: the id of a stream
+   * whose Open we refuse (no handler for its port here any more), for the host tab to give to the node.
+   */
+  fromHost(key: string, frame: Uint8Array, via: string): number | undefined;
   /** Our streams on link `key` end ABORTED (`via`: all those through channel `via`, which closed). */
   relayGone(how: { key: string } | { via: string }): void;
 }
@@ -80,10 +87,21 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
    * (`fast-handlers`); null: the node hands the app's requests out.
    */
   private handlers: Map<number, string> | null = null;
+  /** Host role, the same for the peer's streams: which tab takes a stream P opens on each port (`fast-handlers` `streams`). */
+  private streamHandlers: Map<number, string> | null = null;
 
-  /** The node's choice of handling tab per port of this app (null: leave the app's requests to the node). */
-  setHandlers(ports: [number, string][] | null): void {
+  /** The node's choice of handling tab per port of this app, for requests and for streams (null: leave them to the node). */
+  setHandlers(ports: [number, string][] | null, streams?: [number, string][] | null): void {
     this.handlers = ports ? new Map(ports) : null;
+    this.streamHandlers = streams ? new Map(streams) : null;
+  }
+
+  /** Host role: where a stream P opens to `port` of this tab's app goes: `self`, the channel to the tab that takes it, or undefined (the node's). */
+  streamTo(port: number): 'self' | RelayChannel | undefined {
+    const to = this.streamHandlers?.get(port);
+    if (to === undefined || to === 'self') return to;
+    const c = this.channels.get(to);
+    return c?.open === true ? c : undefined;
   }
 
   /** Whether this tab may take a request to its app although the app has other tabs. */
@@ -235,9 +253,16 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
     this.owner.delivered(from, port, data);
   }
 
-  relayedStream(key: string, frame: Uint8Array): void {
-    if (this.streamClient) this.streamClient.fromHost(key, frame);
-    else this.owner.drop('fast:stray-stream');
+  relayedStream(key: string, frame: Uint8Array, back: RelayChannel): void {
+    if (!this.streamClient) return this.owner.drop('fast:stray-stream');
+    const refused = this.streamClient.fromHost(key, frame, back.ch);
+    if (refused !== undefined) back.refuseStream(key, refused);
+  }
+
+  relayedStreamRefused(key: string, sid: number, back: RelayChannel): void {
+    const open = this.streams.refused(back, key, sid);
+    if (open) this.owner.toNode(key, open);
+    else this.owner.drop('fast:stray-refusal');
   }
 
   relayedLinkGone(key: string): void {

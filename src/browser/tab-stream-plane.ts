@@ -94,7 +94,7 @@ export class TabStreamPlane<L extends StreamLink> {
    * tab take the peer's traffic to that app. Undefined: the node's, whole (a segment that does
    * not parse too: the node judges and counts it).
    */
-  claim(link: L, payload: Uint8Array, accepting: (app: Uint8Array) => boolean): Segment | undefined {
+  claim(link: L, payload: Uint8Array, accepting: (app: Uint8Array, port: number) => boolean): Segment | undefined {
     // Views into the frame, not copies: a DataChannel message's bytes are this tab's alone, and
     // a segment the tab claims is never handed on (fast-path.ts).
     const seg = decodeSegment(payload, true);
@@ -104,7 +104,7 @@ export class TabStreamPlane<L extends StreamLink> {
     // at the peer's end anyway, while one its node holds survives the link going (STREAMS.md), so
     // the node takes it here too.
     const fromTab = seg.type === SegmentType.Open && seg.sid >= TAB_SID_BASE;
-    return fromTab && accepting(seg.app) && this.host.handler(seg.port) !== undefined ? seg : undefined;
+    return fromTab && accepting(seg.app, seg.port) && this.host.handler(seg.port) !== undefined ? seg : undefined;
   }
 
   /** A claimed segment (replay window passed). */

@@ -6,7 +6,8 @@
  * and when the tab holding a stream closes, the far end hears ABORTED at once, not TIMEOUT. A
  * second tab of the app (a relay grant) runs its streams itself through the host tab's channel
  * (docs/DATA-PLANE.md, "Streams from a tab without the link"), beside the host tab's own; when
- * the host tab closes mid-stream both ends hear ABORTED.
+ * the host tab closes mid-stream both ends hear ABORTED. The peer's stream to a port the second
+ * tab handles goes the same way: the host tab hands it the Open, and its segments go through.
  * Test/core/tab-streams.test.ts checks the claim rule frame by frame.
  */
 import assert from 'node:assert/strict';
@@ -156,6 +157,39 @@ for (const engine of ENGINES) describe(`streams on the tab data plane (${engine}
       assert.ok(fa2.viaTabStreamOut! >= 69 && fa2.viaTabStreamIn! > 0, `A2: ${fa2.viaTabStreamOut} segments through A1, ${fa2.viaTabStreamIn} back`);
       assert.deepEqual([fa.relayedStreamOut, fa.relayedStreamIn], [fa2.viaTabStreamOut, fa2.viaTabStreamIn], "A1 wrote each of them, and passed back each of B's");
       assert.equal(fb.streamsAccepted, 2, "B's tab took both (both opened by tabs)");
+      assert.deepEqual([await nodeStreams(a2.page), await nodeStreams(b.page)], [0, 0], 'still none in the workers');
+      assert.equal(fa.dropped['fast:replay'] ?? 0, 0);
+      await ctxA.close();
+      await ctxB.close();
+    }));
+
+  it("the peer streams to a port the app's second tab handles: the host tab hands it the stream (one leg each way), none in A's worker", () =>
+    withLogs(async () => {
+      const { ctxA, ctxB, a, b } = await linked('inbound');
+      const before = await fastOf(a.page);
+      const a2 = await bootTab(ctxA, server.http, 'inbound:A2', { bootstrap: [server.url] });
+      await waitFor("A's first tab granted again, A2 a relay grant", async () => {
+        const s = await fastOf(a.page);
+        return s.revoked > before.revoked && s.bound === 1 && (await fastOf(a2.page)).bound === 1;
+      }, 20_000);
+      // A2 takes port 40 (A1 does not); the worker tells A1 so before A2's handleStreams settles.
+      await a2.page.evaluate(() => (window as any).T.streamServe(40));
+      const total = 4 * 1024 * 1024;
+      await b.page.evaluate((to, n) => (window as any).T.startSend(to, 40, n, 256 * 1024, 6), a.id, total);
+      await waitFor('A2 read 1 MB', () => a2.page.evaluate(() => (window as any).T.stream.read > 1024 * 1024), 60_000, 20);
+      assert.deepEqual([await nodeStreams(a.page), await nodeStreams(b.page)], [0, 0], 'neither worker holds a stream while it runs');
+      const sent = await waitFor("B's stream acknowledged", () => b.page.evaluate(() => (window as any).T.stream.outcome), 120_000, 100);
+      const got = await waitFor('A2 read it all', () => a2.page.evaluate(() => (window as any).T.stream.results[0]), 30_000, 100);
+      assert.equal(sent.error, undefined, `B: ${sent.error} ${sent.message}`);
+      assert.equal(got.error, undefined, `A2: ${got.error} ${got.message}`);
+      assert.deepEqual([got.bytes, got.sha256], [total, sent.sha256], 'B -> A2: every byte, SHA-256 equal');
+      const [fa, fa2, fb] = [await fastOf(a.page), await fastOf(a2.page), await fastOf(b.page)];
+      log(`A1 ${JSON.stringify(fa)}\nA2 ${JSON.stringify(fa2)}`);
+      assert.deepEqual([fa.relayedStreamOpens, fa.relayedStreamOpensToNode, fa.streamsAccepted - before.streamsAccepted], [1, 0, 0], 'A1 handed the Open to A2, took none itself');
+      assert.deepEqual([fa2.streamsAccepted, fb.streamsOpened], [1, 1], "A2 ran the stream B's tab opened");
+      // 4 MiB in segments of at most 60 KiB: at least 69 data segments in, and A2's acks back.
+      assert.ok(fa2.viaTabStreamIn! >= 69 && fa2.viaTabStreamOut! > 0, `A2: ${fa2.viaTabStreamIn} segments passed by A1, ${fa2.viaTabStreamOut} written by it`);
+      assert.deepEqual([fa.relayedStreamIn, fa.relayedStreamOut], [fa2.viaTabStreamIn, fa2.viaTabStreamOut], "A1 passed each of B's segments and wrote each of A2's");
       assert.deepEqual([await nodeStreams(a2.page), await nodeStreams(b.page)], [0, 0], 'still none in the workers');
       assert.equal(fa.dropped['fast:replay'] ?? 0, 0);
       await ctxA.close();

@@ -5,6 +5,7 @@
  * MessageChannel (the worker's relay channel); B is one tab hosting the other end. Each frame a
  * host tab writes is handed to the other's `take` (the seam RtcHost gives it); a frame `take`
  * refuses is what RtcHost would pass to the node. The streams are the core's own, real timers.
+ * The peer's streams to the app, handed by A1 to A2 (the tab the node says takes them), too.
  * The real-browser cases are in test/browser/tab-streams.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -29,10 +30,12 @@ interface Tab {
   id: string;
   toNode: Uint8Array[];
   accepted: MeshStream[];
+  /** The ports this tab takes streams on (7 unless a test changes it). */
+  ports: Set<number>;
   grant: Parameters<FastPath['grant']>[0];
 }
 
-function makeTab(id: string, rtc: RtcHost, accepted: MeshStream[]): FastPath {
+function makeTab(id: string, rtc: RtcHost, accepted: MeshStream[], ports: Set<number>): FastPath {
   return new FastPath({
     rtc,
     listening: () => true,
@@ -43,7 +46,7 @@ function makeTab(id: string, rtc: RtcHost, accepted: MeshStream[]): FastPath {
     answerHome: () => undefined,
     runHome: () => undefined,
     app: '',
-    streamHandler: (port) => (port === 7 ? (s) => void accepted.push(s) : undefined),
+    streamHandler: (port) => (ports.has(port) ? (s) => void accepted.push(s) : undefined),
   });
 }
 
@@ -52,24 +55,29 @@ async function setup() {
   const [a, b] = [crypto.getRandomValues(new Uint8Array(32)), crypto.getRandomValues(new Uint8Array(32))].map(toHex) as [string, string];
   const link = { open: true };
   const tabs: Record<'a1' | 'a2' | 'b', Tab> = {} as never;
+  /** Every frame B wrote on the link, as written. */
+  const fromB: Uint8Array[] = [];
   const wire = (to: () => Tab) => (frame: Uint8Array) => {
     if (!link.open) return false;
     const copy = frame.slice(); // a DataChannel copies at send()
+    if (to() === tabs.a1) fromB.push(copy.slice());
     setImmediate(() => link.open && !to().fast.take(KEY, copy) && to().toNode.push(copy));
     return true;
   };
-  const rtcTo = (to: () => Tab) => {
+  // What a tab hands to the node itself (RtcHost.toNode) is recorded as what `take` refuses is.
+  const rtcTo = (to: () => Tab, self: () => Tab) => {
     const deliver = wire(to);
-    return { sendOwn: async (_k: string, f: Uint8Array) => deliver(f), sendNow: (_k: string, f: Uint8Array) => deliver(f), toNode: () => undefined } as unknown as RtcHost;
+    return { sendOwn: async (_k: string, f: Uint8Array) => deliver(f), sendNow: (_k: string, f: Uint8Array) => deliver(f), toNode: (_k: string, f: Uint8Array) => void self().toNode.push(f) } as unknown as RtcHost;
   };
   const none = { sendOwn: async () => false, sendNow: () => false, toNode: () => undefined } as unknown as RtcHost;
   for (const [name, id, peer, rtc, lane] of [
-    ['a1', a, b, rtcTo(() => tabs.b), 1],
+    ['a1', a, b, rtcTo(() => tabs.b, () => tabs.a1), 1],
     ['a2', a, b, none, 3],
-    ['b', b, a, rtcTo(() => tabs.a1), 2],
+    ['b', b, a, rtcTo(() => tabs.a1, () => tabs.b), 2],
   ] as const) {
     const accepted: MeshStream[] = [];
-    const t: Tab = { fast: makeTab(id, rtc, accepted), id, toNode: [], accepted, grant: { ev: 'fast-grant', key: KEY, peer, self: id, bound: true, app: appId(''), lane, ...(name === 'a2' ? { via: 'r1', inbound: false } : name === 'a1' ? { inbound: false } : {}) } };
+    const ports = new Set([7]);
+    const t: Tab = { fast: makeTab(id, rtc, accepted, ports), id, toNode: [], accepted, ports, grant: { ev: 'fast-grant', key: KEY, peer, self: id, bound: true, app: appId(''), lane, ...(name === 'a2' ? { via: 'r1', inbound: false } : name === 'a1' ? { inbound: false } : {}) } };
     t.fast.grant(t.grant);
     await t.fast.streams.load();
     tabs[name] = t;
@@ -82,7 +90,7 @@ async function setup() {
     tabs.a1.fast.relays.closeAll();
     tabs.a2.fast.relays.closeAll();
   };
-  return { ...tabs, link, wire: wire(() => tabs.b), done };
+  return { ...tabs, link, fromB, wire: wire(() => tabs.b), done };
 }
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
@@ -204,6 +212,98 @@ describe('streams from a tab without the link, through the host tab', () => {
       assert.equal(await codeOf(w.write(bytes(10, 1))), 'ABORTED', "A2's writer too");
       assert.ok(Date.now() - t0 < 1_000, `within ${Date.now() - t0} ms`);
       assert.equal(a2.fast.status().streamsAbortedByLink, 1);
+    } finally {
+      done();
+    }
+  });
+  test("the peer streams 2 MiB to the app, taken in the second tab (the node's stream list): intact both ways, through the host tab, nothing to any node", async () => {
+    const { a1, a2, b, done } = await setup();
+    try {
+      a1.fast.relays.setHandlers([], [[7, 'r1']]); // the worker: A2 takes the app's streams on port 7 (A1 handles it too)
+      const s = b.fast.openStream(a1.id, 7)!;
+      assert.ok(sidOf(s) >= TAB_SID_BASE, "B's tab runs it (an id in the tabs' range)");
+      const sent = bytes(2 * 1024 * 1024 + 5, 6);
+      const w = s.writable.getWriter();
+      const writing = (async () => {
+        for (let at = 0; at < sent.length; at += 100_000) await w.write(sent.subarray(at, at + 100_000));
+        await w.close();
+      })();
+      await until(() => a2.accepted.length === 1, 5_000, 'A2 accepted the stream A1 handed it');
+      const got = await readAll(a2.accepted[0]!);
+      await writing;
+      assert.deepEqual(Buffer.from(got), Buffer.from(sent), 'every byte, in order');
+      const back = bytes(300_000, 8);
+      const bw = a2.accepted[0]!.writable.getWriter();
+      const [gotBack] = await Promise.all([readAll(s), bw.write(back).then(() => bw.close())]);
+      assert.deepEqual(Buffer.from(gotBack), Buffer.from(back), 'and 300 kB back from A2 on the same stream');
+      const [s1, s2, sb] = [a1.fast.status(), a2.fast.status(), b.fast.status()];
+      assert.deepEqual([a1.accepted.length, s1.streamsAccepted, s2.streamsAccepted, s1.relayedStreamOpens, s1.relayedStreamOpensToNode], [0, 0, 1, 1, 0]);
+      assert.ok(s1.relayedStreamIn! > 35 && s1.relayedStreamOut! > 5, `A1 passed ${s1.relayedStreamIn} of B's segments, wrote ${s1.relayedStreamOut} of A2's`);
+      assert.deepEqual([s2.viaTabStreamIn, s2.viaTabStreamOut], [s1.relayedStreamIn, s1.relayedStreamOut], 'every segment through A1, one leg each way');
+      assert.deepEqual([a1.toNode.length, b.toNode.length], [0, 0], 'no frame left to either node');
+      for (const st of [s1, s2, sb]) assert.deepEqual(st.dropped, {});
+    } finally {
+      done();
+    }
+  });
+
+  test("Opens the host tab leaves to the node: a durable one (a node's stream id), a port or app with no route, no list; `self` taken by the host tab", async () => {
+    const { a1, a2, b, done } = await setup();
+    try {
+      let n = 0;
+      const open = (sid: number, port = 7, app = appId('')) =>
+        writePlainPacket({ src: Buffer.from(b.id, 'hex'), dst: Buffer.from(a1.id, 'hex'), hops: DEFAULT_HOP_LIMIT, id: packetIdAt(Date.now(), ++n, 2), kind: PacketKind.Stream, payload: encodeSegment({ type: SegmentType.Open, sid, fromOpener: true, seq: 0, port, app }) });
+      const tabSid = TAB_SID_BASE + 2 * TAB_SID_SPAN + 11;
+      assert.equal(a1.fast.take(KEY, open(tabSid)), false, 'no stream list yet (null): the node\'s');
+      a1.fast.relays.setHandlers([], [[7, 'r1'], [9, 'self']]);
+      assert.equal(a1.fast.take(KEY, open(12345)), false, "a durable stream (opened by B's node: its id below 2^47) stays the node's");
+      assert.equal(a1.fast.take(KEY, open(tabSid + 1, 8)), false, 'a port the list does not name: the node\'s');
+      assert.equal(a1.fast.take(KEY, open(tabSid + 2, 7, appId('other'))), false, 'another app: the node\'s');
+      assert.equal(a1.fast.take(KEY, open(tabSid + 3)), true, 'a tab\'s Open to port 7: handed to A2');
+      await until(() => a2.accepted.length === 1, 5_000, 'A2 accepted it');
+      a1.ports.add(9);
+      assert.equal(a1.fast.take(KEY, open(tabSid + 4, 9)), true, '`self`: A1 takes it itself');
+      await until(() => a1.accepted.length === 1, 5_000, 'A1 accepted it');
+      assert.deepEqual([a1.fast.status().relayedStreamOpens, a2.fast.status().streamsAccepted, a1.fast.status().streamsAccepted], [1, 1, 1]);
+    } finally {
+      done();
+    }
+  });
+
+  test('a stale stream list (the second tab no longer takes streams on the port): it refuses, and the host tab gives the Open to the node untouched', async () => {
+    const { a1, a2, b, fromB, done } = await setup();
+    try {
+      a1.fast.relays.setHandlers([], [[7, 'r1']]);
+      a2.ports.delete(7); // A2's handleStreams off went out after the node's list did
+      const s = b.fast.openStream(a1.id, 7)!;
+      void s.writable.getWriter().write(bytes(1000, 1)).catch(() => undefined);
+      await until(() => a1.toNode.length >= 1, 5_000, 'the Open reached the node');
+      assert.deepEqual(Buffer.from(a1.toNode[0]!), Buffer.from(fromB[0]!), 'the Open as B wrote it, byte for byte');
+      assert.equal(a1.fast.status().relayedStreamOpensToNode, 1);
+      assert.deepEqual([a2.accepted.length, a2.fast.status().streamsAccepted], [0, 0], 'A2 took nothing');
+      s.abort('done');
+    } finally {
+      done();
+    }
+  });
+
+  test("the second tab taking the peer's stream closes mid-stream: both ends fail ABORTED at once", async () => {
+    const { a1, a2, b, done } = await setup();
+    try {
+      a1.fast.relays.setHandlers([], [[7, 'r1']]);
+      const s = b.fast.openStream(a1.id, 7)!;
+      const w = s.writable.getWriter();
+      await w.write(bytes(50_000, 3));
+      await until(() => a2.accepted.length === 1, 5_000, 'A2 accepted');
+      const reading = codeOf((async () => {
+        const r = a2.accepted[0]!.readable.getReader();
+        for (;;) if ((await r.read()).done) throw new Error('ended cleanly');
+      })());
+      const t0 = Date.now();
+      a2.fast.relays.closeAll('closing'); // A2's pagehide: its `bye` on the channel
+      assert.equal(await codeOf(w.closed), 'ABORTED', "B's writer fails ABORTED (the Reset A1 wrote for A2)");
+      assert.equal(await reading, 'ABORTED', "A2's reader fails ABORTED");
+      assert.ok(Date.now() - t0 < 1_000, `within ${Date.now() - t0} ms, not a timeout`);
     } finally {
       done();
     }
