@@ -43,3 +43,44 @@ export class ClaimedFrames {
     return all.length;
   }
 }
+
+/**
+ * The data plane's inbound chain (fast-path.ts `take`): claimed frames are taken one after
+ * another in the order they came, each once opened, unless given back to the node meanwhile.
+ * While the chain is empty (`idle`), a clear frame (a bound link) is taken in the turn it comes,
+ * with no promise in between (our own are written so too: outbound-queue.ts): the order stays,
+ * and a round trip spends fewer microseconds in the tab (docs/DATA-PLANE.md, "On a bound channel").
+ */
+export class InboundChain {
+  private chain: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private readonly claimed = new ClaimedFrames();
+
+  /** `failed`: a frame's taking threw (counted by the data plane). */
+  constructor(private readonly failed: () => void) {}
+
+  /** No frame waits on the chain. */
+  get idle(): boolean {
+    return this.queued === 0;
+  }
+
+  /**
+   * `fn` after the frames claimed before it, once `opened` settles; unless it was given back to
+   * the node meanwhile (`release`, for `giveBack`: all but a stream's segments, which the tab's
+   * streams answer for: they end with the link).
+   */
+  after<T>(opened: Promise<T>, fn: (plain: T) => void, giveBack?: Claim): void {
+    const claim = giveBack && this.claimed.hold(giveBack.key, giveBack.frame);
+    this.queued++;
+    this.chain = this.chain
+      .then(() => opened)
+      .then((plain) => void ((claim === undefined || this.claimed.take(claim)) && fn(plain)))
+      .catch(() => this.failed())
+      .finally(() => this.queued--);
+  }
+
+  /** The links close: every frame claimed and not taken goes to the node (ClaimedFrames.release). Returns how many. */
+  release(toNode: (key: string, frame: Uint8Array) => void): number {
+    return this.claimed.release(toNode);
+  }
+}

@@ -27,6 +27,8 @@ import type { Link } from '../core/link.js';
 import type { AppData } from '../core/payloads.js';
 import type { HostEvent } from './protocol.js';
 import { requestLane } from './tab-grant.js';
+import { WindowHolds } from './window-holds.js';
+import { systemClock } from '../core/clock.js';
 
 export type FastGrantMessage = Extract<HostEvent, { ev: 'fast-grant' }>;
 
@@ -61,11 +63,14 @@ interface Given {
   peerPublic: string;
   inbound: boolean;
   bound: boolean;
+  /** The tab takes the peer's reliable datagrams for its app, with the window handed out to it (window-holds.ts). */
+  rx: boolean;
+  /** As posted, less the window (relay-grants.ts copies it for other tabs). */
   message: FastGrantMessage;
 }
 
-type Same = Pick<Given, 'tab' | 'peerPublic' | 'inbound' | 'bound'>;
-const same = (a: Same, b: Same) => a.tab === b.tab && a.peerPublic === b.peerPublic && a.inbound === b.inbound && a.bound === b.bound;
+type Same = Pick<Given, 'tab' | 'peerPublic' | 'inbound' | 'bound' | 'rx'>;
+const same = (a: Same, b: Same) => a.tab === b.tab && a.peerPublic === b.peerPublic && a.inbound === b.inbound && a.bound === b.bound && a.rx === b.rx;
 
 export class FastGrants {
   /** By link key. */
@@ -75,8 +80,12 @@ export class FastGrants {
   private again = false;
   granted = 0;
   revoked = 0;
+  /** The receiving windows of the peers' reliable datagrams handed to host tabs (window-holds.ts). */
+  readonly windows: WindowHolds;
 
-  constructor(private readonly host: FastGrantsHost) {}
+  constructor(private readonly host: FastGrantsHost, clock = systemClock) {
+    this.windows = new WindowHolds(clock);
+  }
 
   /** Checks every grant again (see the file comment); revocations go out before anything is awaited. */
   refresh(): void {
@@ -98,6 +107,15 @@ export class FastGrants {
   tabGone(tab: FastTab): void {
     for (const [key, g] of [...this.given]) if (g.tab === tab) this.given.delete(key);
     this.lanes.delete(tab);
+    this.windows.tabGone(() => this.host.node()?.reliableHandOver, tab.tabId, () => this.refresh());
+    this.refresh();
+  }
+
+  /** A tab hands back the receiving window `gen` (its grant went): merged into the node's, and another tab may take it now. */
+  handBack(tab: FastTab, gen: unknown, window: unknown): void {
+    const node = this.host.node();
+    if (!node) return;
+    if (!this.windows.handBack(node.reliableHandOver, tab.tabId, gen, window)) return node.counters.drop('tab:stray-window');
     this.refresh();
   }
 
@@ -120,18 +138,22 @@ export class FastGrants {
       const now = this.wanted().get(key);
       if ((!aes && !w.bound) || !now || !same(now, w) || this.given.has(key)) continue;
       const node = this.host.node()!;
+      const app = appId(w.tab.app);
       const message: FastGrantMessage = {
-        ev: 'fast-grant', key, peer: w.peer, self: node.id, bound: w.bound, app: appId(w.tab.app), lane, inbound: w.inbound,
+        ev: 'fast-grant', key, peer: w.peer, self: node.id, bound: w.bound, app, lane, inbound: w.inbound,
         ...(aes && w.pair ? { aes: aes as CryptoKey, ownPublic: w.pair.ownPublic, peerPublic: w.pair.peerPublic } : {}),
       };
+      // The node's window for the peer goes with the grant, and in this same turn the node starts refusing what the tab now takes.
+      const rx = w.rx ? this.windows.handOut(node.reliableHandOver, w.tab.tabId, w.peer, w.tab.app, app) : undefined;
       try {
-        w.tab.post(message);
+        w.tab.post(rx ? { ...message, rx } : message);
       } catch (err) {
+        if (rx) this.windows.handBack(node.reliableHandOver, w.tab.tabId, rx.gen, []);
         // An engine that cannot post a CryptoKey to a page: that tab goes through the node.
         this.host.log(`fast path: cannot grant ${w.peer.slice(0, 8)} to tab ${w.tab.tabId.slice(0, 6)}: ${(err as Error).message}`);
         continue;
       }
-      this.given.set(key, { peer: w.peer, tab: w.tab, peerPublic: w.peerPublic, inbound: w.inbound, bound: w.bound, message });
+      this.given.set(key, { peer: w.peer, tab: w.tab, peerPublic: w.peerPublic, inbound: w.inbound, bound: w.bound, rx: w.rx, message });
       this.granted++;
       this.host.granted?.(w.tab, w.peer);
     }
@@ -155,7 +177,9 @@ export class FastGrants {
       const pair = node.fastPair(l.peer);
       const bound = node.boundOn(l.peer, l.link);
       if (!pair && !bound) continue;
-      out.set(l.key, { peer: l.peer, tab, peerPublic: pair ? hex(pair.peerPublic) : '', inbound, bound, pair });
+      // The peer's reliable datagrams: on a bound link to the app's only tab, unless another tab still holds their window.
+      const rx = bound && inbound && !this.windows.heldElsewhere(tab.tabId, l.peer, tab.app);
+      out.set(l.key, { peer: l.peer, tab, peerPublic: pair ? hex(pair.peerPublic) : '', inbound, bound, rx, pair });
     }
     return out;
   }
@@ -195,6 +219,7 @@ interface Wanted {
   peerPublic: string;
   inbound: boolean;
   bound: boolean;
+  rx: boolean;
   pair: ReturnType<MeshNode['fastPair']>;
 }
 

@@ -15,7 +15,7 @@ import { PacketKind } from '../core/packets.js';
 import { type AppData, Payload } from '../core/payloads.js';
 import { ReplayGuard } from '../core/replay-guard.js';
 import { readPlainPacket, readSealedPacket, type PacketHead } from '../core/sealed-frame.js';
-import { ClaimedFrames } from './claimed-frames.js';
+import { InboundChain } from './claimed-frames.js';
 import { FrameBuffers } from './frame-pool.js';
 import { OutboundQueue, type RequestRoute } from './outbound-queue.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
@@ -28,6 +28,7 @@ import { TabRelays } from './tab-relay.js';
 import { fromPeer, type Grant, type GrantEvent, TabGrants } from './tab-grant.js';
 import type { HandlerOutcome } from './tab-registrations.js';
 import { ackFor, TabReliable } from './tab-reliable.js';
+import { TabReliableRx } from './tab-reliable-rx.js';
 import { TabRequests } from './tab-requests.js';
 import { TrafficReport } from './traffic-report.js';
 
@@ -50,6 +51,8 @@ export interface FastPathHost {
   streamHandler?(port: number): ((s: MeshStream) => void) | undefined;
   /** A peer's request passed to this tab that nothing ran here, and whose way back went: the node runs it (relay-channel.ts). */
   runHome(r: UnrunRequest): void;
+  /** The receiving window of a peer's reliable datagrams goes back to the node (tab-reliable-rx.ts). */
+  handBack?(w: { gen: number; window: number[] }): void;
 }
 
 const FAST_KINDS: ReadonlySet<number> = new Set([PacketKind.Data, PacketKind.Request, PacketKind.Response]);
@@ -64,6 +67,8 @@ export class FastPath implements RtcTap {
   /** The requests this tab sent, waiting for their answers (tab-requests.ts); its reliable datagrams, waiting for their acks (tab-reliable.ts). */
   private readonly requests = new TabRequests();
   readonly reliable = new TabReliable(systemClock, systemRandom, { grant: (to) => this.grants.byPeer.get(to), write: (g, plaintext) => this.queue(g, PacketKind.ReliableData, plaintext) });
+  /** The peers' reliable datagrams this tab takes, delivers and acks itself, and their window (tab-reliable-rx.ts). */
+  readonly rx: TabReliableRx = new TabReliableRx(systemClock, { listening: () => this.host.listening(), deliver: (f, d, port) => this.host.deliver(f, d, port), write: (g, kind, plaintext) => this.queue(g, kind, plaintext), handBack: (w) => this.host.handBack?.(w), drop: (r) => this.drop(r) });
   /** Relay channels to other tabs of the node, and the routes of requests relayed through this one (tab-relay.ts). */
   readonly relays: TabRelays<Grant> = new TabRelays<Grant>({
     hostGrant: (key) => this.grants.hostOf(key),
@@ -82,16 +87,8 @@ export class FastPath implements RtcTap {
     unrun: (token, r) => this.peerRequests.unrun(token, r),
     drop: (reason) => this.drop(reason),
   });
-  /** Claimed frames are opened a few at a time (grant-crypto.ts), and taken one after another in the order they came. */
-  private inbound: Promise<void> = Promise.resolve();
-  /**
-   * Frames on that chain. While it is empty, a clear frame (a bound link) is taken in the turn it
-   * comes, with no promise in between (our own are written so too: outbound-queue.ts): the order
-   * stays, and a round trip spends fewer microseconds in this tab (docs/DATA-PLANE.md, "On a bound channel").
-   */
-  private inboundQueued = 0;
-  /** Frames on the inbound chain, given back to the node should the links close first (claimed-frames.ts). */
-  private readonly claimed = new ClaimedFrames();
+  /** Claimed frames, opened a few at a time (grant-crypto.ts) and taken in the order they came, or given back to the node (claimed-frames.ts). */
+  private readonly inbound = new InboundChain(() => this.drop('fast:error'));
   /** Sealing and opening for grants whose channel is not bound (grant-crypto.ts). */
   private readonly crypto = new GrantCrypto();
   /** The peers this tab carried application packets with, told to the node (traffic-report.ts). */
@@ -126,12 +123,15 @@ export class FastPath implements RtcTap {
   grant(g: GrantEvent): void {
     this.grants.give(g);
     this.stats.grants++;
+    // The peer's reliable datagrams too, on a bound grant of the link this tab hosts, for the app's only tab.
+    this.rx.give(g.peer, g.bound && g.inbound !== false && g.via === undefined ? g.rx : undefined);
   }
 
   /** `reason`: the node's; a grant `changed` is given again at once, and the tab's streams on the link go on. */
   revoke(key: string, reason?: string): void {
     const g = this.grants.take(key);
-    if (g) this.stats.revoked++;
+    // Its window for the peer's reliable datagrams goes back to the node (tab-reliable-rx.ts).
+    if (g) (this.stats.revoked++, this.rx.handBack(g.peer));
     // Reliable sends on it go to the node under their ids (tab-reliable.ts), unless a grant is given again at once.
     if (g && reason !== 'changed' && !this.grants.byPeer.has(g.peer)) this.reliable.linkGone(g.peer);
     if (reason !== undefined && reason !== 'changed') this.streams.linkGone(key, 'the link left the tab (its grant was taken back)');
@@ -155,6 +155,7 @@ export class FastPath implements RtcTap {
    * on it writes none of them (owed-answers.ts).
    */
   leave(): { failed: TakenRequest[]; answers: OwedAnswer[] } {
+    this.rx.handBackAll();
     return this.peerRequests.leave();
   }
 
@@ -170,7 +171,7 @@ export class FastPath implements RtcTap {
   }
 
   status(): FastPathStatus {
-    return { granted: this.grants.byPeer.size, bound: this.grants.bound, ...this.stats, ...this.relays.stats, ...this.streams.stats, ...this.reliable.stats, dropped: { ...this.dropped } };
+    return { granted: this.grants.byPeer.size, bound: this.grants.bound, ...this.stats, ...this.relays.stats, ...this.streams.stats, ...this.reliable.stats, ...this.rx.stats, dropped: { ...this.dropped } };
   }
 
   /**
@@ -223,6 +224,7 @@ export class FastPath implements RtcTap {
     // node told this tab which tab handles which port, and a datagram unless it told where the
     // app's listening tabs are.
     const grantFor = (kind: number): Grant | undefined => {
+      if (kind === PacketKind.ReliableData) return grant && this.rx.holding(grant.peer) ? grant : undefined;
       if (!FAST_KINDS.has(kind)) return undefined;
       if (kind === PacketKind.Request) return grant?.inbound === false && !this.relays.handling ? undefined : grant;
       if (kind === PacketKind.Data) return grant?.inbound === false && !this.relays.fanningOut ? undefined : grant;
@@ -240,13 +242,13 @@ export class FastPath implements RtcTap {
       if (!g || !g.bound || !fromPeer(g, clear)) return false;
       this.stats.clear++;
       const take = s ? () => void (this.fresh(g, clear) && (this.traffic.note(g.peer), s.take(frame))) : () => this.onOpened(g as Grant, clear, frame, clear.payload);
-      if (this.inboundQueued === 0) {
+      if (this.inbound.idle) {
         try {
           take();
         } catch {
           this.drop('fast:error');
         }
-      } else this.takeInTurn(Promise.resolve(), take, s ? undefined : { key, frame });
+      } else this.inbound.after(Promise.resolve(), take, s ? undefined : { key, frame });
       return true;
     }
     const p = readSealedPacket(frame);
@@ -254,33 +256,19 @@ export class FastPath implements RtcTap {
     const g = grantFor(p.kind);
     if (!g?.sealing || !fromPeer(g, p)) return false;
     // Opened as soon as a crypto slot is free, so AES-GCM runs for a few frames at a time; taken in arrival order.
-    this.takeInTurn(this.crypto.open(g.sealing, p), (plain) => this.onOpened(g, p, frame, plain), { key, frame });
+    this.inbound.after(this.crypto.open(g.sealing, p), (plain) => this.onOpened(g, p, frame, plain), { key, frame });
     return true;
-  }
-
-  /**
-   * After the frames claimed before it, once opened; unless it was given back to the node
-   * meanwhile (`release`, for `giveBack`: all but a stream's segments, which the tab's streams
-   * answer for: they end with the link).
-   */
-  private takeInTurn<T>(opened: Promise<T>, fn: (plain: T) => void, giveBack?: { key: string; frame: Uint8Array }): void {
-    const claim = giveBack && this.claimed.hold(giveBack.key, giveBack.frame);
-    this.inboundQueued++;
-    this.inbound = this.inbound
-      .then(() => opened)
-      .then((plain) => void ((claim === undefined || this.claimed.take(claim)) && fn(plain)))
-      .catch(() => this.drop('fast:error'))
-      .finally(() => this.inboundQueued--);
   }
 
   /** RtcTap: the links close (this tab parks or goes): what it claimed and has not taken goes to the node, ahead of each link's close. */
   release(): void {
-    this.stats.givenBack += this.claimed.release((key, frame) => this.host.rtc.toNode(key, frame));
+    this.stats.givenBack += this.inbound.release((key, frame) => this.host.rtc.toNode(key, frame));
   }
 
   private onOpened(g: Grant, p: PacketHead, frame: Uint8Array, plain: Uint8Array | typeof HAND_ON | string): void {
     if (plain === HAND_ON) return this.handOn(g, frame);
     if (typeof plain === 'string') return this.drop(plain);
+    if (p.kind === PacketKind.ReliableData) return void (this.rx.take(g, plain, () => this.fresh(g, p) && (this.traffic.note(g.peer), true)) || this.handOn(g, frame));
     if (p.kind === PacketKind.Data) {
       // Byte strings as views into the frame (or the opened plaintext), which only this tab
       // holds: the app gets its data with no copy; what moves to another tab is copied first.

@@ -116,9 +116,10 @@ export class NodeHost {
     conn.onMessage((raw) => {
       const m = raw as TabRequestMessage;
       if (typeof m !== 'object' || m === null || typeof m.id !== 'number') return;
-      // A notification, not a call: no reply, which could reach (and evict) a page being cached.
+      // Notifications, not calls: no reply, which could reach (and evict) a page being cached. A window handed back is taken from a dead tab too.
       if (m.op === 'lifecycle') return void (tab?.alive && this.lifecycle(tab, m.state));
       if (m.op === 'closing') return void (tab && this.tabClosing(tab, Array.isArray(m.started) ? m.started.filter((r) => typeof r === 'number') : [], m.taken));
+      if (m.op === 'reliable-window') return void (tab && this.grants.handBack(tab, m.gen, m.window));
       if (m.op === 'hello') tab = this.hello(conn, m);
       const current = tab;
       this.dispatch(current, m).then(

@@ -214,7 +214,7 @@ export class Mesh {
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
     if (s.boot && this.o.boot) s.boot.tab = this.o.boot;
-    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, answersHome: 0, requestsHome: 0, givenBack: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0, reliableSent: 0, reliableCopies: 0, reliableAcked: 0, reliableToNode: 0, dropped: {} };
+    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, answersHome: 0, requestsHome: 0, givenBack: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0, reliableSent: 0, reliableCopies: 0, reliableAcked: 0, reliableToNode: 0, reliableIn: 0, reliableAckedOut: 0, reliableWindowHandedBack: 0, dropped: {} };
     return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
   }
 
@@ -292,7 +292,7 @@ export class Mesh {
   }
 
   /** A message the host does not answer (id 0): a reply could reach a page going into the back/forward cache and evict it. */
-  private notify(req: Extract<TabRequest, { op: 'lifecycle' | 'closing' }>): void {
+  private notify(req: Extract<TabRequest, { op: 'lifecycle' | 'closing' | 'reliable-window' }>): void {
     if (!this.closed) this.conn.post({ ...req, id: 0 });
   }
 
@@ -370,6 +370,7 @@ export class Mesh {
         app: this.o.app,
         streamHandler: (port) => this.streams.handler(port),
         runHome: (r) => this.fire({ op: 'taken-request', ...r }),
+        handBack: (w) => this.notify({ op: 'reliable-window', ...w }),
       });
       this.rtc.tap = fast;
       this.fast = fast;

@@ -50,6 +50,12 @@ export type TabRequest =
    * tab's handler, or REFUSED). Only for a peer the tab was granted.
    */
   | ({ op: 'taken-request' } & UnrunRequest)
+  /**
+   * A notification (id 0): the tab's data plane no longer takes the peer's reliable datagrams under
+   * the window `gen` it was handed with a grant (`rx`): `window` is what it remembers (id, ms left,
+   * ...), merged into the node's, which takes them again once no tab holds one (window-holds.ts).
+   */
+  | { op: 'reliable-window'; gen: number; window: number[] }
   /** `messageId`: a reliable send the tab's data plane began itself, handed to the node under its id (tab-reliable.ts). */
   | { op: 'send'; to: string; data: AppData; port: number; reliable?: boolean; deadlineMs?: number; messageId?: number }
   | { op: 'request'; to: string; data: AppData; port: number; timeoutMs?: number }
@@ -152,6 +158,12 @@ export type HostEvent =
        * the answers to this tab's requests.
        */
       via?: string;
+      /**
+       * The tab also takes the peer's reliable datagrams for its app (a bound grant with `inbound`),
+       * with the node's window for the peer (`gen` names it; `window`: id, ms left, ...); the node
+       * refuses them until the tab hands its window back (`reliable-window`; tab-reliable-rx.ts).
+       */
+      rx?: { gen: number; window: number[] };
     }
   /** The grant for the link `key` is taken back: packets to and from its peer go through the node again. */
   | { ev: 'fast-revoke'; key: string; reason: string }
@@ -297,6 +309,13 @@ export interface FastPathStatus {
   reliableCopies: number;
   reliableAcked: number;
   reliableToNode: number;
+  /**
+   * The peer's reliable datagrams this tab took on its bound links itself (tab-reliable-rx.ts): delivered
+   * here, the acks it wrote (duplicates' included), and the windows it handed back to the node.
+   */
+  reliableIn: number;
+  reliableAckedOut: number;
+  reliableWindowHandedBack: number;
   /**
    * Host tab of a link: segments of streams another tab runs through it (relay-streams.ts) that
    * it wrote on the DataChannel, and the peer's it passed back to that tab. Absent (0) until

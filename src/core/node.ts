@@ -37,6 +37,7 @@ import { Lookups } from './lookups.js';
 import { Maintenance } from './maintenance.js';
 import { PubSub } from './pubsub.js';
 import { Services } from './services.js';
+import type { WindowHandOver } from './reliable.js';
 import { StreamService, type StreamHandler } from './streams/service.js';
 import type { CoreStream } from './streams/stream.js';
 import { PacketIds } from './packet-ids.js';
@@ -223,14 +224,10 @@ export class MeshNode {
     );
   }
 
-  get addrs(): string[] {
-    return this.o.addrs;
-  }
+  get addrs(): string[] { return this.o.addrs; }
 
   /** Changes the advertised addresses (for example once a server knows its port). Call before start. */
-  setAddrs(addrs: string[]): void {
-    this.o.addrs = addrs;
-  }
+  setAddrs(addrs: string[]): void { this.o.addrs = addrs; }
 
   /** Restores memory, dials bootstrap and remembered peers, and starts maintenance. */
   async start(): Promise<void> {
@@ -361,9 +358,7 @@ export class MeshNode {
   }
 
   /** A host tab carried application packets to or from `peer` on their link: the link is not idle (idle-links.ts). */
-  noteAppTraffic(peer: string): void {
-    this.idle.carriedByTab(peer);
-  }
+  noteAppTraffic(peer: string): void { this.idle.carriedByTab(peer); }
 
   /** Answers `to`'s request `requestId`, which a tab's data plane took and cannot answer itself (services.ts answerTaken). */
   answerTaken(to: string, requestId: number, answer: TakenAnswer): Promise<boolean> {
@@ -373,6 +368,11 @@ export class MeshNode {
   /** Runs `to`'s request `requestId` as if it had come here: a tab took it and nothing ran (services.ts runTaken). */
   runTaken(to: string, requestId: number, request: { app?: string; port: number; data: AppData }): Promise<boolean> {
     return this.services.runTaken(to, requestId, request);
+  }
+
+  /** The node's window for a peer's reliable datagrams, handed to the host tab that takes them and back (reliable.ts WindowHandOver). */
+  get reliableHandOver(): WindowHandOver {
+    return this.services.handOver;
   }
 
   // ---------------------------------------------------------------- observation

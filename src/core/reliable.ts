@@ -12,6 +12,7 @@
 import type { Clock, Random, TimerHandle } from './clock.js';
 import { isMeshError, MeshError, type MeshErrorCode } from './errors.js';
 import { shortId } from './id.js';
+import { toHex } from './bytes.js';
 
 export const DEFAULT_DEADLINE_MS = 10_000;
 export const MAX_DEADLINE_MS = 120_000;
@@ -163,11 +164,83 @@ export class ReliableWindow {
     return true;
   }
 
+  /**
+   * `src`'s message ids remembered now, each with the time it is still kept (ms): flat, id then
+   * time, to hand to the browser tab that takes `src`'s reliable datagrams next (WindowHandOver).
+   */
+  entries(src: string): number[] {
+    this.expire();
+    const now = this.clock.now();
+    const prefix = `${src}:`;
+    const out: number[] = [];
+    for (const [key, until] of this.seen) if (key.startsWith(prefix)) out.push(Number(key.slice(prefix.length)), until - now);
+    return out;
+  }
+
+  /**
+   * Remembers `src`'s message ids delivered elsewhere (`entries` of another window), each for the
+   * time it says, at most WINDOW_MS. Past the capacity they are still kept: they were delivered,
+   * so forgetting one would let it be delivered again. An id already here keeps its own time.
+   */
+  merge(src: string, entries: readonly number[]): void {
+    const now = this.clock.now();
+    for (let i = 0; i + 1 < entries.length; i += 2) {
+      const id = entries[i]!;
+      const left = Math.min(entries[i + 1]!, WINDOW_MS);
+      if (!Number.isSafeInteger(id) || id <= 0 || !(left > 0)) continue;
+      const key = `${src}:${id}`;
+      // Kept at least until the entries inserted before it expire (insertion order is expiry order): longer, never shorter.
+      if (!this.seen.has(key)) this.seen.set(key, now + left);
+    }
+  }
+
   private expire(): void {
     const now = this.clock.now();
     for (const [key, until] of this.seen) {
       if (until > now) break;
       this.seen.delete(key);
     }
+  }
+}
+
+/**
+ * The receiving side of a peer's reliable datagrams handed to a browser tab (docs/DATA-PLANE.md,
+ * "Reliable datagrams"): while a tab takes `src`'s reliable datagrams for `app` with a window of
+ * its own, the node refuses them (not delivered, not acknowledged: the sender tries again, and
+ * its copies on the tab's link reach the tab), so one window at a time delivers a message. The
+ * tab gets the node's entries for `src` when it starts (`handOut`) and gives its own back when
+ * it stops (`handBack`); the node takes `src`'s datagrams for `app` again once every hand-out
+ * was handed back.
+ */
+export class WindowHandOver {
+  /** `${src}:${app}` -> hand-outs not handed back yet. */
+  private readonly out = new Map<string, number>();
+
+  constructor(private readonly window: ReliableWindow) {}
+
+  /** A tab takes `src`'s reliable datagrams for `app` from now on: the node refuses them, and the tab gets this window's entries for `src`. */
+  handOut(src: string, app: Uint8Array): number[] {
+    const key = `${src}:${toHex(app)}`;
+    this.out.set(key, (this.out.get(key) ?? 0) + 1);
+    return this.window.entries(src);
+  }
+
+  /** The tab stopped: what it delivered is remembered here, and once no tab holds one, the node takes them again. */
+  handBack(src: string, app: Uint8Array, entries: readonly number[]): void {
+    this.window.merge(src, entries);
+    const key = `${src}:${toHex(app)}`;
+    const n = (this.out.get(key) ?? 0) - 1;
+    if (n > 0) this.out.set(key, n);
+    else this.out.delete(key);
+  }
+
+  /** Ids of `src`'s delivered by a tab whose hand-out was given up already (it died, then its window came after all): remembered, no more. */
+  remember(src: string, entries: readonly number[]): void {
+    this.window.merge(src, entries);
+  }
+
+  /** Whether a tab takes `src`'s reliable datagrams for `app` now: the node refuses them. */
+  refuses(src: string, app: Uint8Array): boolean {
+    return this.out.size > 0 && this.out.has(`${src}:${toHex(app)}`);
   }
 }

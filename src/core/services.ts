@@ -20,7 +20,7 @@ import type { NodeSettings } from './node-settings.js';
 import type { Message, RequestHandler, SignalHandler, TakenAnswer } from './node-types.js';
 import { PacketKind } from './packets.js';
 import { type AppData, Payload, type RequestPayload } from './payloads.js';
-import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, MAX_MESSAGE_ID, ReliableSender, ReliableWindow } from './reliable.js';
+import { DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, MAX_MESSAGE_ID, ReliableSender, ReliableWindow, WindowHandOver } from './reliable.js';
 import { PendingRequests } from './requests.js';
 import type { Session } from './session.js';
 import { CONGESTED_BYTES } from './forwarding.js';
@@ -70,6 +70,8 @@ export class Services {
   private readonly requests: PendingRequests;
   private readonly reliableOut: ReliableSender;
   private readonly reliableIn: ReliableWindow;
+  /** The receiving window handed to a browser tab for a peer and app, and back (reliable.ts). */
+  readonly handOver: WindowHandOver;
   /** Senders waiting for a full link to drain (originateSealed). */
   private readonly drainWaiters = new Map<Session, (() => void)[]>();
   /** (requester, request id) answered through answerTaken: none twice. */
@@ -80,6 +82,7 @@ export class Services {
     this.requests = new PendingRequests(host.clock, enqueue);
     this.reliableOut = new ReliableSender(host.clock, host.random, enqueue);
     this.reliableIn = new ReliableWindow(host.clock);
+    this.handOver = new WindowHandOver(this.reliableIn);
   }
 
   failAll(err: Error): void {
@@ -205,7 +208,8 @@ export class Services {
       this.host.drop('duplicate-reliable');
       return ack();
     }
-    // Not acknowledged, so the sender tries again: a listener may be there by then.
+    // Not acknowledged, so the sender tries again: a listener may be there by then, or the tab that takes them gave its window back.
+    if (this.handOver.refuses(src, d.app)) return this.host.drop('reliable-in-tab');
     const to = this.apps.listenersOf(d.app);
     if (!to) return this.host.drop('no-listener');
     if (!this.reliableIn.record(src, d.messageId)) return this.host.drop('reliable-window-full');

@@ -1,11 +1,14 @@
 /**
  * Reliable datagrams on the tab's data plane (docs/DATA-PLANE.md, "Reliable datagrams"), in real
  * Chromium and Firefox over a real WebRTC link: a tab that hosts the bound link to the peer
- * sends, retries and takes the acks of its reliable datagrams itself (`status().fastPath`
- * counts them; its node's worker sends none and takes no ack); a message written twice on the
- * wire, and the same message id sent again through the node (what a send that falls back does),
- * are delivered once; and sends in flight when the peer's host tab closes go on through the node
- * under their ids, each acked and delivered once. Test/core/tab-reliable.test.ts checks the rules without browsers.
+ * sends, retries and takes the acks of its reliable datagrams itself, and takes the peer's,
+ * delivers them and writes their acks itself (`status().fastPath` counts them; neither node's
+ * worker sends one, acks one or takes an ack); a message written twice on the wire, and the same
+ * message id sent again through the node (what a send that falls back does), are delivered once;
+ * sends in flight when the peer's host tab closes go on through the node under their ids, each
+ * acked and delivered once; and the receiving host tab closing mid-sequence delivers nothing
+ * twice and every acked message once (its window handed back to its node). Test/core/tab-reliable.test.ts
+ * checks the rules without browsers.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -64,11 +67,13 @@ for (const engine of ENGINES) {
           assert.equal(f1.reliableSent - f0.reliableSent, N, `${who}'s tab sent its ${N} itself`);
           assert.equal(f1.reliableAcked - f0.reliableAcked, N, `${who}'s tab took the ${N} acks`);
           assert.equal(f1.reliableToNode - f0.reliableToNode, 0, `${who}: none handed to the node`);
+          assert.equal(f1.reliableIn - f0.reliableIn, N, `${who}'s tab took the other's ${N} itself`);
+          assert.ok(f1.reliableAckedOut - f0.reliableAckedOut >= N, `${who}'s tab wrote their acks`);
         }
-        // Each node sent exactly the acks to the other's datagrams straight into the bound channel (in the clear), and no datagram of its own.
-        assert.equal(na1.directSent - na0.directSent, N, "A's worker sent only its N acks to B's datagrams");
-        assert.equal(nb1.directSent - nb0.directSent, N, "B's worker sent only its N acks to A's datagrams");
-        for (const n of [na1, nb1]) assert.equal(n.dropped['late-ack'] ?? 0, 0, 'no ack went astray to a worker');
+        // Neither node sent anything into the bound channel: no datagram, no ack (before: each worker acked the other's N).
+        assert.equal(na1.directSent - na0.directSent, 0, "A's worker sent no ack");
+        assert.equal(nb1.directSent - nb0.directSent, 0, "B's worker sent no ack");
+        for (const n of [na1, nb1]) for (const r of ['late-ack', 'reliable-in-tab', 'duplicate-reliable']) assert.equal(n.dropped[r] ?? 0, 0, `no ${r} at a worker: none reached it`);
         await ctxA.close();
         await ctxB.close();
       }));
@@ -76,7 +81,7 @@ for (const engine of ENGINES) {
     test('a message written twice on the wire, then sent again under its id through the node: delivered once, every send resolves', () =>
       withLogs(async () => {
         const { ctxA, ctxB, a, b } = await linked('twice');
-        const d0 = (await nodeOf(b.page)).dropped['duplicate-reliable'] ?? 0;
+        const d0 = (await fastOf(b.page)).dropped['fast:duplicate-reliable'] ?? 0;
         // The network doubles A's copies (each written twice on the DataChannel), and the id is kept to send again.
         const r: any = await a.page.evaluate(`(async () => {
           const fast = window.mesh.fast, rel = fast.reliable, host = rel.host;
@@ -92,11 +97,11 @@ for (const engine of ENGINES) {
         })()`);
         log(`A: ${JSON.stringify(r)}`);
         assert.deepEqual([r.first, r.again], ['ok', 'ok'], 'the send resolved, and so did the same id through the node (acked as a copy)');
-        const dups = await waitFor("B's node saw both copies again", async () => {
-          const d = ((await nodeOf(b.page)).dropped['duplicate-reliable'] ?? 0) - d0;
+        const dups = await waitFor("B's tab saw both copies again", async () => {
+          const d = ((await fastOf(b.page)).dropped['fast:duplicate-reliable'] ?? 0) - d0;
           return d >= 2 && d;
         }, 5_000, 50);
-        log(`B's node: ${dups} copies dropped as duplicates`);
+        log(`B's tab: ${dups} copies dropped as duplicates (and acked)`);
         assert.deepEqual(await inbox(b.page, a.id, 'dup'), ['dup'], 'delivered once');
         await ctxA.close();
         await ctxB.close();
@@ -136,6 +141,65 @@ for (const engine of ENGINES) {
         console.log(`# settled ${Date.now() - t0} ms after the close: ${JSON.stringify(outcomes)}; B3 got ${got.length}; A ${fa.reliableCopies} copies, ${fa.reliableToNode} handed over`);
         assert.deepEqual(outcomes, Array(N).fill('ok'), 'each acked, through the node');
         assert.deepEqual([...got].sort(), Array.from({ length: N }, (_, i) => `c${i}`).sort(), 'each delivered once');
+        await ctxA.close();
+        await ctxB.close();
+      }));
+
+    test('the receiving host tab closes mid-sequence: nothing delivered twice, every acked message delivered (its window handed back to its node)', () =>
+      withLogs(async () => {
+        const { browser, server } = suite;
+        const ctxA = await browser.createBrowserContext();
+        const ctxB = await browser.createBrowserContext();
+        const a = await bootTab(ctxA, server.http, `${engine}:rx-close:A`, { bootstrap: [server.url] });
+        const b1 = await bootTab(ctxB, server.http, `${engine}:rx-close:B1`, { bootstrap: [server.url] });
+        await waitForRtcLinks(a.page, [b1.id], 'A linked to B over webrtc');
+        await waitFor('both tabs hold a bound grant', async () => (await fastOf(a.page)).bound === 1 && (await fastOf(b1.page)).bound === 1, 20_000);
+        // Another app's tab keeps B's node up when B1 goes (B1 stays its app's only tab, so it keeps taking A's datagrams).
+        await bootTab(ctxB, server.http, `${engine}:rx-close:B2`, { bootstrap: [server.url], app: 'other' });
+        // B1 counts what it delivers where B's tabs can read it after it closed.
+        await b1.page.evaluate(() => (window as any).mesh.onMessage((m: any) => m.port === 5 && localStorage.setItem(`got:${m.data}`, String(Number(localStorage.getItem(`got:${m.data}`) ?? 0) + 1))));
+        const N = 300;
+        // Four sends in flight at a time (each next one when one settles: no timer, which a background page slows), B1 closing once some are acked.
+        await a.page.evaluate(`(function () {
+          var w = window, n = ${N}, next = 0;
+          w.R = new Array(n).fill('pending');
+          function one() {
+            var k = next++;
+            if (k >= n) return;
+            w.mesh.send(${JSON.stringify(b1.id)}, 's' + k, { port: 5, reliable: true, deadlineMs: 15000 })
+              .then(function () { w.R[k] = 'ok'; }, function (e) { w.R[k] = String(e.code || e); })
+              .then(one);
+          }
+          for (var j = 0; j < 4; j++) one();
+        })()`);
+        const acked = () => a.page.evaluate(() => (window as any).R.filter((r: string) => r === 'ok').length as number);
+        await waitFor('some acked by B1', async () => (await acked()) >= 10, 10_000, 10);
+        const fb1 = await fastOf(b1.page);
+        const okBefore = await acked();
+        await b1.page.close({ runBeforeUnload: false });
+        // A tab of the app listens at B again: what B1 did not ack reaches it through B's node.
+        const b3 = await bootTab(ctxB, server.http, `${engine}:rx-close:B3`, { bootstrap: [server.url] });
+        const outcomes: string[] = await waitFor('every send settled', () => a.page.evaluate(() => ((window as any).R.includes('pending') ? undefined : (window as any).R)), 20_000, 50);
+        const inB1: Record<string, number> = await b3.page.evaluate(() => {
+          const out: Record<string, number> = {};
+          for (let i = 0; i < localStorage.length; i++) {
+            const k = localStorage.key(i)!;
+            if (k.startsWith('got:')) out[k.slice(4)] = Number(localStorage.getItem(k));
+          }
+          return out;
+        });
+        const inB3 = await inbox(b3.page, a.id, 's');
+        const nb = await nodeOf(b3.page);
+        log(`B1 before closing: ${JSON.stringify(fb1)}\nB's node: ${JSON.stringify(nb.dropped)}`);
+        console.log(`# ${okBefore} acked before B1 closed; B1 delivered ${Object.keys(inB1).length}, B3 ${inB3.length}; B's node refused ${nb.dropped['reliable-in-tab'] ?? 0} copies while B1 held the window; ${outcomes.filter((o) => o === 'ok').length}/${N} acked in the end`);
+        assert.ok(okBefore > 0 && okBefore < N, `the close came mid-sequence (${okBefore}/${N} acked before)`);
+        assert.ok(fb1.reliableIn > 0, 'B1 took some itself');
+        for (let i = 0; i < N; i++) {
+          const times = (inB1[`s${i}`] ?? 0) + inB3.filter((d) => d === `s${i}`).length;
+          assert.ok(times <= 1, `s${i} delivered ${times} times`);
+          if (outcomes[i] === 'ok') assert.equal(times, 1, `s${i} acked, so delivered`);
+        }
+        assert.deepEqual(outcomes, Array(N).fill('ok'), 'each acked in the end (B1, or B3 through the node)');
         await ctxA.close();
         await ctxB.close();
       }));

@@ -15,7 +15,19 @@ import type { MeshNode } from '../../src/core/node.js';
 import { VirtualClock } from '../../src/sim/virtual-clock.js';
 import { TabReliable } from '../../src/browser/tab-reliable.js';
 import { TestNet } from '../helpers/mesh.js';
-import { advance, drive, driveUntil } from '../helpers/wait.js';
+import { advance, drive, driveUntil, until } from '../helpers/wait.js';
+import { appId } from '../../src/core/app-namespace.js';
+import { fromHex } from '../../src/core/bytes.js';
+import { DEFAULT_HOP_LIMIT } from '../../src/core/limits.js';
+import { PacketKind } from '../../src/core/packets.js';
+import { Payload } from '../../src/core/payloads.js';
+import { WINDOW_MS } from '../../src/core/reliable.js';
+import { PacketSequence } from '../../src/core/replay-guard.js';
+import { readPlainPacket, writePlainPacket } from '../../src/core/sealed-frame.js';
+import { TabReliableRx } from '../../src/browser/tab-reliable-rx.js';
+import type { Grant } from '../../src/browser/tab-grant.js';
+import { DEAD_TAB_WINDOW_GRACE_MS, WindowHolds } from '../../src/browser/window-holds.js';
+import { dropped, KEY, pair } from '../helpers/fast-path-ends.js';
 
 const PEER = 'b'.repeat(64);
 const OTHER = 'c'.repeat(64);
@@ -169,6 +181,168 @@ describe('a reliable send handed to the node under its id (services.ts `messageI
     const err = await a.send(c.id, 'y', { reliable: true, messageId: 7, deadlineMs: 500 }).then(() => undefined, (e: unknown) => e);
     assert.ok(isMeshError(err, 'INVALID_ARGUMENT'), String(err));
     await drive(net.clock, first, 2_000, 'first');
+    await net.stopAll();
+  });
+});
+
+/** A clear ReliableData from `from` to `to` as a peer's node or tab writes it in a bound channel; `seq` numbers its packets. */
+function reliableFrame(from: string, to: string, seq: PacketSequence, messageId: number, data: string, app = appId('')): Uint8Array {
+  const payload = Payload.reliableData.encode({ app, port: 5, messageId, data });
+  return writePlainPacket({ src: fromHex(from)!, dst: fromHex(to)!, hops: DEFAULT_HOP_LIMIT, id: seq.next(), kind: PacketKind.ReliableData, payload });
+}
+
+/** The message ids of the clear Acks in `wire` (what the tab wrote), in order. */
+const acksIn = (wire: Uint8Array[]): number[] =>
+  wire.map((f) => readPlainPacket(f)).filter((p) => p?.kind === PacketKind.Ack).map((p) => Payload.ack.decode(p!.payload)!.messageId);
+
+describe('the receiving side in the host tab (tab-reliable-rx.ts)', () => {
+  it("a bound grant with the node's window: the peer's clear ReliableData delivered once and acked in the channel; a copy acked again, not delivered; the node's ids kept", async () => {
+    const [a, b] = await pair(true);
+    const handedBack: { gen: number; window: number[] }[] = [];
+    (b.fast as any).host.handBack = (w: { gen: number; window: number[] }) => handedBack.push(w);
+    // The node delivered message 77 before the grant: its window says so.
+    b.fast.grant({ ...b.grant, rx: { gen: 9, window: [77, 60_000] } });
+    const seq = new PacketSequence(() => Date.now(), 1);
+    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 5, 'five')), true, 'claimed');
+    assert.deepEqual(b.inbox, [{ from: a.id, data: 'five', port: 5 }], 'delivered in the tab');
+    assert.deepEqual(acksIn(b.wire), [5], 'and acked in the bound channel, unsigned, in the clear');
+    const again = reliableFrame(a.id, b.id, seq, 5, 'five');
+    assert.equal(b.fast.take(KEY, again), true);
+    assert.equal(b.inbox.length, 1, 'a second copy is not delivered');
+    assert.deepEqual(acksIn(b.wire), [5, 5], 'but acked again');
+    assert.equal(dropped(b, 'fast:duplicate-reliable'), 1);
+    assert.equal(b.fast.take(KEY, again), true);
+    assert.equal(dropped(b, 'fast:replay'), 1, 'the same packet again is a replay: nothing');
+    assert.equal(acksIn(b.wire).length, 2);
+    b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 77, 'seventy-seven'));
+    assert.equal(b.inbox.length, 1, "a message in the node's window is not delivered here");
+    assert.deepEqual(acksIn(b.wire), [5, 5, 77], 'and is acked');
+    // Another app's: the node's (opened, handed on whole).
+    b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 6, 'other', appId('other')));
+    assert.equal(b.handedOn.length, 1, "another app's reliable datagram goes to the node");
+    // Another source than the link's peer: not claimed.
+    assert.equal(b.fast.take(KEY, reliableFrame(b.id, b.id, seq, 8, 'forged')), false);
+    const s = b.fast.status();
+    assert.deepEqual([s.reliableIn, s.reliableAckedOut, s.reliableWindowHandedBack], [1, 3, 0]);
+    // The grant goes: the window goes back (its ids with the time left), and the peer's copies go to the node.
+    b.fast.revoke(KEY, 'no longer eligible');
+    assert.equal(handedBack.length, 1);
+    assert.equal(handedBack[0]!.gen, 9);
+    const ids = handedBack[0]!.window.filter((_, i) => i % 2 === 0).sort((x, y) => x - y);
+    assert.deepEqual(ids, [5, 77], "what it delivered and what the node's window said");
+    assert.ok(handedBack[0]!.window.every((x, i) => i % 2 === 0 || (x > 0 && x <= WINDOW_MS)), 'each with the time it is still kept');
+    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 10, 'after')), false, 'no longer claimed');
+    assert.equal(b.fast.status().reliableWindowHandedBack, 1);
+  });
+
+  it('a grant without the window (not bound, several tabs, or held elsewhere) leaves them to the node; a grant given again hands the old window back first', async () => {
+    const [a, b] = await pair(true);
+    const handedBack: number[] = [];
+    (b.fast as any).host.handBack = (w: { gen: number }) => handedBack.push(w.gen);
+    const seq = new PacketSequence(() => Date.now(), 1);
+    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 1, 'x')), false, 'no rx: the node takes it');
+    b.fast.grant({ ...b.grant, inbound: false, rx: { gen: 1, window: [] } });
+    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 2, 'x')), false, 'not inbound: the window is ignored');
+    b.fast.grant({ ...b.grant, rx: { gen: 2, window: [] } });
+    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 3, 'x')), true);
+    b.fast.grant({ ...b.grant, rx: { gen: 3, window: [] } });
+    assert.deepEqual(handedBack, [2], 'replaced: gen 2 handed back');
+    b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 3, 'x'));
+    assert.equal(b.inbox.length, 1, "the tab's own ids stay with it across grants");
+    b.fast.leave();
+    assert.deepEqual(handedBack, [2, 3], 'the tab closing hands back what it holds');
+  });
+
+  it('with no listener in the tab: neither delivered nor acked (the sender tries again), as at the node', () => {
+    const written: number[] = [];
+    let listening = false;
+    const got: string[] = [];
+    const rx = new TabReliableRx(new VirtualClock().scoped(0), {
+      listening: () => listening,
+      deliver: (_f, d) => void got.push(String(d)),
+      write: async (_g, _k, p) => (written.push(Payload.ack.decode(p)!.messageId), true),
+      handBack: () => undefined,
+      drop: () => undefined,
+    });
+    const g = { peer: PEER, app: appId('') } as Grant;
+    rx.give(PEER, { gen: 1, window: [] });
+    const plain = Payload.reliableData.encode({ app: appId(''), port: 1, messageId: 3, data: 'x' });
+    assert.equal(rx.take(g, plain, () => true), true);
+    assert.deepEqual([got, written], [[], []]);
+    listening = true;
+    rx.take(g, plain, () => true);
+    assert.deepEqual([got, written], [['x'], [3]], 'the next copy, once a listener is there');
+  });
+});
+
+describe("the window's hand-over between the node and a tab (window-holds.ts, reliable.ts WindowHandOver)", () => {
+  it('while a tab holds the window the node refuses (not delivered, not acked); its window back over a real MessageChannel, the node takes them again and knows what the tab delivered', async () => {
+    const { net, a, c } = await lossyLine(0, 'reliable-rx/hand-over');
+    const delivered: string[] = [];
+    c.onMessage((m) => delivered.push(String(m.data)));
+    const holds = new WindowHolds(net.clock.scoped(0));
+    const app = appId('');
+    const w = holds.handOut(c.reliableHandOver, 'T1', a.id, '', app);
+    assert.ok(holds.heldElsewhere('T2', a.id, ''), 'no other tab of the app may take it now');
+    assert.ok(!holds.heldElsewhere('T1', a.id, '') && !holds.heldElsewhere('T2', a.id, 'other') && !holds.heldElsewhere('T2', c.id, ''));
+    const refused = await drive(net.clock, a.send(c.id, 'm1', { port: 2, reliable: true, deadlineMs: 1_500 }).then(() => 'ok', (e: any) => e.code), 3_000, 'm1');
+    assert.equal(refused, 'TIMEOUT', 'refused at the node: never acked');
+    assert.deepEqual(delivered, [], 'nor delivered');
+    assert.ok(c.counters.dropped('reliable-in-tab') >= 2, `each copy refused (${c.counters.dropped('reliable-in-tab')})`);
+    // The tab takes message 4242 itself, then hands its window back over a real MessageChannel.
+    const mc = new MessageChannel();
+    const acks: number[] = [];
+    const inTab: string[] = [];
+    const rx = new TabReliableRx(net.clock.scoped(0), {
+      listening: () => true,
+      deliver: (_f, d) => void inTab.push(String(d)),
+      write: async (_g, _k, p) => (acks.push(Payload.ack.decode(p)!.messageId), true),
+      handBack: (hw) => mc.port1.postMessage({ op: 'reliable-window', ...hw }),
+      drop: () => undefined,
+    });
+    rx.give(a.id, w);
+    rx.take({ peer: a.id, app } as Grant, Payload.reliableData.encode({ app, port: 2, messageId: 4242, data: 'in the tab' }), () => true);
+    assert.deepEqual([inTab, acks], [['in the tab'], [4242]]);
+    mc.port2.onmessage = (e: MessageEvent) => void holds.handBack(c.reliableHandOver, 'T1', e.data.gen, e.data.window);
+    rx.handBack(a.id);
+    await until(() => holds.size === 0, 2_000, 'the window came back');
+    mc.port1.close();
+    assert.ok(!c.reliableHandOver.refuses(a.id, app), 'the node takes them again');
+    // A copy of 4242 (its ack lost) now reaches the node: acked, not delivered again.
+    const d0 = c.counters.dropped('duplicate-reliable');
+    assert.equal(await drive(net.clock, a.send(c.id, 'in the tab', { port: 2, reliable: true, deadlineMs: 2_000, messageId: 4242 }).then(() => 'ok'), 3_000, 'copy'), 'ok');
+    assert.equal(c.counters.dropped('duplicate-reliable'), d0 + 1);
+    assert.equal(await drive(net.clock, a.send(c.id, 'm2', { port: 2, reliable: true, deadlineMs: 2_000 }).then(() => 'ok'), 3_000, 'm2'), 'ok');
+    assert.deepEqual(delivered, ['m2'], 'delivered once, by the node, and nothing the tab delivered');
+    await net.stopAll();
+  });
+
+  it('two windows out (a grant given again): refused until both are back; a tab that dies without a word: given up after the grace, a late hand-back still remembered', async () => {
+    const { net, a, c } = await lossyLine(0, 'reliable-rx/dies');
+    const app = appId('');
+    const ho = c.reliableHandOver;
+    const holds = new WindowHolds(net.clock.scoped(0));
+    const g1 = holds.handOut(ho, 'T1', a.id, '', app);
+    const g2 = holds.handOut(ho, 'T1', a.id, '', app);
+    assert.equal(holds.handBack(ho, 'T2', g1.gen, []), false, "another tab cannot hand back T1's window");
+    assert.equal(holds.handBack(ho, 'T1', g1.gen, [1, 1, 2]), false, 'an odd list is refused');
+    assert.ok(holds.handBack(ho, 'T1', g1.gen, []));
+    assert.ok(ho.refuses(a.id, app), 'one still out');
+    let after = 0;
+    holds.tabGone(() => ho, 'T1', () => after++);
+    await advance(net.clock, DEAD_TAB_WINDOW_GRACE_MS - 50);
+    assert.ok(ho.refuses(a.id, app), 'still refused during the grace');
+    assert.equal(after, 0);
+    await advance(net.clock, 100);
+    assert.ok(!ho.refuses(a.id, app) && holds.size === 0, 'given up after it');
+    assert.equal(after as number, 1, 'and the grants checked again');
+    assert.deepEqual(holds.stats, { handedOut: 2, handedBack: 1, givenUp: 1 });
+    // Its window arrives after all: remembered (9 is acked, not delivered), no longer refused.
+    assert.equal(holds.handBack(ho, 'T1', g2.gen, [9, 60_000]), false);
+    const delivered: string[] = [];
+    c.onMessage((m) => delivered.push(String(m.data)));
+    assert.equal(await drive(net.clock, a.send(c.id, 'nine', { port: 2, reliable: true, deadlineMs: 2_000, messageId: 9 }).then(() => 'ok'), 3_000, 'nine'), 'ok');
+    assert.deepEqual(delivered, []);
     await net.stopAll();
   });
 });
