@@ -199,6 +199,23 @@ export class FastGrants {
     return false;
   }
 
+  /**
+   * An Ack for a reliable datagram the node is not sending reached it (on another link to the
+   * peer, while links re-home): it may be for a send a tab began on its data plane
+   * (tab-reliable.ts), whose message id names no tab, so it goes to every live tab that held a
+   * grant (a lane); the one sending that message to `from` settles it, the others ignore it.
+   * False: no such tab (the node counts it `late-ack`).
+   */
+  ackTab(from: string, messageId: number): boolean {
+    let told = false;
+    for (const tab of this.lanes.keys()) {
+      if (!tab.alive) continue;
+      tab.post({ ev: 'fast-ack', from, messageId });
+      told = true;
+    }
+    return told;
+  }
+
   /** The tab's packet-id lane, held for its life; undefined when all are taken. */
   laneOf(tab: FastTab): number | undefined {
     const held = this.lanes.get(tab);

@@ -268,6 +268,7 @@ export class NodeHost {
       ...limits,
       // A reply to a tab's own request that came another way than that tab's link goes on to it.
       onForeignResponse: (from, rid, ok, data, code) => this.grants.answerTab(from, rid, ok, data, code),
+      onForeignAck: (from, messageId) => this.grants.ackTab(from, messageId),
     });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));

@@ -214,7 +214,7 @@ export class Mesh {
   async status(): Promise<BrowserStatus> {
     const s = (await this.call({ op: 'status' })) as BrowserStatus;
     if (s.boot && this.o.boot) s.boot.tab = this.o.boot;
-    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, answersHome: 0, requestsHome: 0, givenBack: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0, reliableSent: 0, reliableCopies: 0, reliableAcked: 0, reliableToNode: 0, reliableIn: 0, reliableAckedOut: 0, reliableWindowHandedBack: 0, dropped: {} };
+    if (this.o.fastPath) s.fastPath = this.fast?.status() ?? { granted: 0, bound: 0, clear: 0, grants: 0, revoked: 0, sent: 0, received: 0, requests: 0, responses: 0, handedOn: 0, relayedOut: 0, relayedBack: 0, viaTab: 0, viaTabAnswers: 0, answersViaNode: 0, answersHome: 0, requestsHome: 0, givenBack: 0, relayedData: 0, viaTabData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0, reliableSent: 0, reliableCopies: 0, reliableAcked: 0, reliableToNode: 0, reliableAckedViaNode: 0, reliableIn: 0, reliableAckedOut: 0, reliableWindowHandedBack: 0, dropped: {} };
     return this.o.hub ? { ...s, hub: { ...this.o.hub, node: s.id } } : s;
   }
 
@@ -338,6 +338,8 @@ export class Mesh {
         return void this.fastLoading?.then((f) => f.relays.setListeners(m.tabs), () => undefined);
       case 'fast-handlers':
         return void this.fastLoading?.then((f) => f.relays.setHandlers(m.ports, m.streams), () => undefined);
+      case 'fast-ack':
+        return void this.fastLoading?.then((f) => f.reliable.ackViaNode(m.from, m.messageId), () => undefined);
       case 'fast-answer':
         return void this.fastLoading?.then((f) => f.answeredByNode(m.rid, m.from, m.ok, m.data, m.code), () => undefined);
       case 'stream-incoming':

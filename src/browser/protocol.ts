@@ -184,6 +184,8 @@ export type HostEvent =
    * reached the node instead of the tab, e.g. on another link to the peer (tab-requests.ts).
    */
   | { ev: 'fast-answer'; rid: number; from: string; ok: boolean; data: AppData; code?: string }
+  /** An Ack from `from` for a reliable datagram that reached the node instead of the tab sending it (tab-reliable.ts `ackViaNode`). */
+  | { ev: 'fast-ack'; from: string; messageId: number }
   /**
    * To a host tab whose app has several tabs: for each port of the app, the tab the node would
    * ask to handle a request (host-handlers.ts ask), `self` or a relay channel; a port the node would
@@ -309,6 +311,8 @@ export interface FastPathStatus {
   reliableCopies: number;
   reliableAcked: number;
   reliableToNode: number;
+  /** Acks to this tab's reliable sends that reached its node instead (on another link to the peer) and that the node passed on. */
+  reliableAckedViaNode: number;
   /**
    * The peer's reliable datagrams this tab took on its bound links itself (tab-reliable-rx.ts): delivered
    * here, the acks it wrote (duplicates' included), and the windows it handed back to the node.

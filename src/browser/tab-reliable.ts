@@ -27,6 +27,7 @@ export interface TabReliableStats {
   reliableCopies: number;
   reliableAcked: number;
   reliableToNode: number;
+  reliableAckedViaNode: number;
 }
 
 interface Outgoing {
@@ -41,7 +42,7 @@ interface Outgoing {
 
 export class TabReliable {
   private readonly pending = new Map<number, Outgoing>();
-  readonly stats: TabReliableStats = { reliableSent: 0, reliableCopies: 0, reliableAcked: 0, reliableToNode: 0 };
+  readonly stats: TabReliableStats = { reliableSent: 0, reliableCopies: 0, reliableAcked: 0, reliableToNode: 0, reliableAckedViaNode: 0 };
 
   constructor(
     private readonly clock: Clock,
@@ -124,6 +125,17 @@ export class TabReliable {
   ack(from: string, messageId: number): boolean {
     if (!this.owns(from, messageId)) return false;
     this.stats.reliableAcked++;
+    this.settle(messageId);
+    return true;
+  }
+
+  /**
+   * The peer's Ack reached the node instead (on another link to it: node.ts `onForeignAck`),
+   * which authenticated it as any packet: true when it settled a send of this tab's.
+   */
+  ackViaNode(from: string, messageId: number): boolean {
+    if (!this.owns(from, messageId)) return false;
+    this.stats.reliableAckedViaNode++;
     this.settle(messageId);
     return true;
   }

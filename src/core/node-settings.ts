@@ -8,7 +8,7 @@ import { DEFAULT_IDLE_LINK_MS } from './idle-links.js';
 
 /** Every plain setting of MeshNodeOptions, defaults applied. `addrs` may change before start. */
 export type NodeSettings = Required<
-  Omit<MeshNodeOptions, 'dialer' | 'store' | 'identity' | 'clock' | 'random' | 'wallClock' | 'bootstrap' | 'encryption' | 'requireEncryption' | 'e2eKeys' | 'rateLimits' | 'onForeignResponse'>
+  Omit<MeshNodeOptions, 'dialer' | 'store' | 'identity' | 'clock' | 'random' | 'wallClock' | 'bootstrap' | 'encryption' | 'requireEncryption' | 'e2eKeys' | 'rateLimits' | 'onForeignResponse' | 'onForeignAck'>
 >;
 
 /** Fills in defaults and checks the settings against the identity; INVALID_ARGUMENT when they do not fit. */

@@ -82,6 +82,13 @@ export interface MeshNodeOptions {
    * failure's (payloads.ts ResponsePayload).
    */
   onForeignResponse?: (from: string, requestId: number, ok: boolean, data: AppData, code?: string) => boolean;
+  /**
+   * An Ack for a reliable datagram this node is not sending: offered here before it is dropped as
+   * `late-ack`; true when taken. In a browser, a tab sends reliable datagrams on its link itself
+   * (src/browser/tab-reliable.ts), and an Ack that reaches the node instead (on another link to
+   * the peer, while links re-home) goes on to the tabs, the one sending that message settles it.
+   */
+  onForeignAck?: (from: string, messageId: number) => boolean;
 }
 
 export interface Message {

@@ -126,7 +126,7 @@ export class MeshNode {
       checkTarget: (to) => this.checkTarget(to),
       counters,
       drop,
-      foreignResponse: options.onForeignResponse,
+      foreignResponse: options.onForeignResponse, foreignAck: options.onForeignAck,
     });
     // A bound link carries packets to its peer without sealing (services.ts), so nothing asks for
     // the peer's key; it is fetched anyway, in the background, so that when the link goes, what

@@ -61,6 +61,8 @@ export interface ServicesHost {
   drop(reason: string): void;
   /** A reply that matched none of our requests, offered before it counts as late (MeshNodeOptions.onForeignResponse). */
   foreignResponse?(from: string, requestId: number, ok: boolean, data: AppData, code?: string): boolean;
+  /** An Ack for a reliable datagram we are not sending, offered before it counts as late (MeshNodeOptions.onForeignAck). */
+  foreignAck?(from: string, messageId: number): boolean;
 }
 
 export class Services {
@@ -221,7 +223,7 @@ export class Services {
   onAck(src: string, p: PacketFrame): void {
     const a = Payload.ack.decode(p.payload);
     if (!a) return this.host.drop('bad-payload');
-    if (!this.reliableOut.ack(src, a.messageId)) this.host.drop('late-ack');
+    if (!this.reliableOut.ack(src, a.messageId) && !this.host.foreignAck?.(src, a.messageId)) this.host.drop('late-ack');
   }
 
   // ---------------------------------------------------------------- requests

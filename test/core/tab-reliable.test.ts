@@ -82,7 +82,23 @@ describe('reliable datagrams from a host tab (tab-reliable.ts)', () => {
     const n = s.copies;
     await advance(clock, 10_000);
     assert.equal(s.copies, n, 'no copy after the ack');
-    assert.deepEqual(r.stats, { reliableSent: 1, reliableCopies: n, reliableAcked: 1, reliableToNode: 0 });
+    assert.deepEqual(r.stats, { reliableSent: 1, reliableCopies: n, reliableAcked: 1, reliableToNode: 0, reliableAckedViaNode: 0 });
+  });
+
+  it("the peer's ack passed on by the node (it came on another link): settles the send once, only from its peer", async () => {
+    const { clock, r } = tab();
+    const { id, s } = sending(r, 10_000);
+    await advance(clock, 600);
+    assert.equal(r.ackViaNode(OTHER, id), false, 'from another node: not ours');
+    assert.equal(r.ackViaNode(PEER, id + 1), false, 'another id: not ours');
+    assert.equal(r.ackViaNode(PEER, id), true);
+    assert.equal(r.ack(PEER, id), false, 'the ack on the link after it settles nothing');
+    await advance(clock, 10);
+    assert.equal(s.outcome, 'ok');
+    const n = s.copies;
+    await advance(clock, 10_000);
+    assert.equal(s.copies, n, 'no copy after it');
+    assert.equal(r.stats.reliableAckedViaNode, 1);
   });
 
   it('the link leaves the tab mid-send: the node takes it over under the same id with the time left; its acks go to the node', async () => {
