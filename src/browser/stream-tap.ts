@@ -34,6 +34,8 @@ export interface StreamRelays {
   readonly streams: RelayStreams;
   /** Host role, while the app has several tabs: the tab that takes P's streams to `port` (`self`, its channel), or undefined (the node's). */
   streamTo(port: number): 'self' | RelayChannel | undefined;
+  /** Whether the node named any tab for P's streams (so that P's other segments are not decoded once more for nothing). */
+  readonly handsStreams: boolean;
   /** Host role: link `key` left this tab: those streams end (`last`: see linkGone). */
   streamsGone(key: string, last?: (frame: Uint8Array) => boolean): void;
 }
@@ -98,7 +100,7 @@ export class StreamTap implements RelayStreamClient {
    * (`durable`) survives the link going, so our node holds it too (STREAMS.md).
    */
   private handOff(key: string, grant: Grant | undefined, p: PacketHead & { payload: Uint8Array }): StreamClaim | undefined {
-    if (!streamable(grant) || grant.inbound || !fromPeer(grant, p)) return undefined;
+    if (!streamable(grant) || grant.inbound || !this.relays.handsStreams || !fromPeer(grant, p)) return undefined;
     const seg = decodeSegment(p.payload, true);
     if (typeof seg === 'string' || seg.type !== SegmentType.Open || seg.sid < TAB_SID_BASE || !bytesEqual(seg.app, grant.app)) return undefined;
     const to = this.relays.streamTo(seg.port);

@@ -96,6 +96,10 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
     this.streamHandlers = streams ? new Map(streams) : null;
   }
 
+  get handsStreams(): boolean {
+    return (this.streamHandlers?.size ?? 0) > 0;
+  }
+
   /** Host role: where a stream P opens to `port` of this tab's app goes: `self`, the channel to the tab that takes it, or undefined (the node's). */
   streamTo(port: number): 'self' | RelayChannel | undefined {
     const to = this.streamHandlers?.get(port);
