@@ -53,6 +53,8 @@ export interface FastGrantsHost {
   log(text: string): void;
   /** The grants in force changed, or may have (relay-grants.ts): called after each revoke and grant pass, with no await between. */
   settled?(given: ReadonlyMap<string, { tab: FastTab; message: FastGrantMessage }>): void;
+  /** Whether host tab `tab`, whose app has several tabs, is told where its app's datagrams go (relay-grants.ts `fansOut`). */
+  fansOut?(tab: FastTab): boolean;
   /** A grant for `peer` went to `tab` (answers-home.ts: the answers it may hand the node). */
   granted?(tab: FastTab, peer: string): void;
 }
@@ -177,8 +179,9 @@ export class FastGrants {
       const pair = node.fastPair(l.peer);
       const bound = node.boundOn(l.peer, l.link);
       if (!pair && !bound) continue;
-      // The peer's reliable datagrams: on a bound link to the app's only tab, unless another tab still holds their window.
-      const rx = bound && inbound && !this.windows.heldElsewhere(tab.tabId, l.peer, tab.app);
+      // The peer's reliable datagrams: on a bound link to the app's only tab, or to a tab told where
+      // the app's datagrams go (several tabs: it hands them out), unless another tab still holds their window.
+      const rx = bound && (inbound || this.host.fansOut?.(tab) === true) && !this.windows.heldElsewhere(tab.tabId, l.peer, tab.app);
       out.set(l.key, { peer: l.peer, tab, peerPublic: pair ? hex(pair.peerPublic) : '', inbound, bound, rx, pair });
     }
     return out;

@@ -68,7 +68,7 @@ export class FastPath implements RtcTap {
   private readonly requests = new TabRequests();
   readonly reliable = new TabReliable(systemClock, systemRandom, { grant: (to) => this.grants.byPeer.get(to), write: (g, plaintext) => this.queue(g, PacketKind.ReliableData, plaintext) });
   /** The peers' reliable datagrams this tab takes, delivers and acks itself, and their window (tab-reliable-rx.ts). */
-  readonly rx: TabReliableRx = new TabReliableRx(systemClock, { listening: () => this.host.listening(), deliver: (f, d, port) => this.host.deliver(f, d, port), write: (g, kind, plaintext) => this.queue(g, kind, plaintext), handBack: (w) => this.host.handBack?.(w), drop: (r) => this.drop(r) });
+  readonly rx: TabReliableRx = new TabReliableRx(systemClock, { listening: (g) => (g.inbound ? this.host.listening() : this.relays.fanningOut || undefined), deliver: (g, d, port) => this.deliverAll(g, port, d), write: (g, kind, plaintext) => this.queue(g, kind, plaintext), handBack: (w) => this.host.handBack?.(w), drop: (r) => this.drop(r) });
   /** Relay channels to other tabs of the node, and the routes of requests relayed through this one (tab-relay.ts). */
   readonly relays: TabRelays<Grant> = new TabRelays<Grant>({
     hostGrant: (key) => this.grants.hostOf(key),
@@ -123,8 +123,8 @@ export class FastPath implements RtcTap {
   grant(g: GrantEvent): void {
     this.grants.give(g);
     this.stats.grants++;
-    // The peer's reliable datagrams too, on a bound grant of the link this tab hosts, for the app's only tab.
-    this.rx.give(g.peer, g.bound && g.inbound !== false && g.via === undefined ? g.rx : undefined);
+    // The peer's reliable datagrams too, on a bound grant of the link this tab hosts (delivered here, or to the app's listening tabs).
+    this.rx.give(g.peer, g.bound && g.via === undefined ? g.rx : undefined);
   }
 
   /** `reason`: the node's; a grant `changed` is given again at once, and the tab's streams on the link go on. */
@@ -275,21 +275,11 @@ export class FastPath implements RtcTap {
       const m = Payload.data.decode(plain, true);
       if (!m) return this.drop('fast:bad-payload');
       if (!bytesEqual(m.app, g.app) || !this.grants.byKey.has(g.key)) return this.handOn(g, frame);
-      if (g.inbound) {
-        if (!this.host.listening()) return this.handOn(g, frame);
-        if (!this.fresh(g, p)) return;
-        this.stats.received++;
-        this.traffic.note(g.peer);
-        return this.host.deliver(g.peer, m.data, m.port);
-      }
-      // The app has several tabs: to each of its listening tabs, over their channels (tab-relay.ts).
-      if (!this.relays.fanningOut) return this.handOn(g, frame);
+      if (g.inbound ? !this.host.listening() : !this.relays.fanningOut) return this.handOn(g, frame);
       if (!this.fresh(g, p)) return;
       this.stats.received++;
       this.traffic.note(g.peer);
-      const self = () => this.host.listening() && this.host.deliver(g.peer, m.data, m.port);
-      if (!this.relays.fanOut(g.peer, m.port, owned(m.data), self)) this.drop('fast:listener-gone');
-      return;
+      return this.deliverAll(g, m.port, m.data);
     }
     if (p.kind === PacketKind.Request) {
       const r = Payload.request.decode(plain, true);
@@ -316,6 +306,13 @@ export class FastPath implements RtcTap {
     this.stats.received++;
     this.traffic.note(g.peer);
     this.requests.answer(r.requestId, g.peer, r.ok, r.data, r.code);
+  }
+
+  /** A datagram to the app: here (its only tab), or to each of its listening tabs over their channels (tab-relay.ts) when it has several. */
+  private deliverAll(g: Grant, port: number, data: AppData): void {
+    if (g.inbound) return this.host.deliver(g.peer, data, port);
+    const self = () => this.host.listening() && this.host.deliver(g.peer, data, port);
+    if (!this.relays.fanOut(g.peer, port, owned(data), self)) this.drop('fast:listener-gone');
   }
 
   /** The replay window, as the node keeps it (per source and lane), after the AEAD proved the packet. */

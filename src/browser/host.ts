@@ -95,7 +95,7 @@ export class NodeHost {
     );
     const granted = (tab: { tabId: string }, peer: string) => this.answers.granted(tab.tabId, peer);
     const relays = kind === 'shared-worker'
-      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), handlers: (app) => this.handlers.of(app), streamHandlers: (app) => this.streams?.of(app) ?? [], log: (text) => this.log(text), granted })
+      ? new RelayGrants({ tabs: () => this.tabs.values(), laneOf: (tab) => this.grants.laneOf(tab), handlers: (app) => this.handlers.of(app), streamHandlers: (app) => this.streams?.of(app) ?? [], log: (text) => this.log(text), granted, fanningChanged: () => this.grants.refresh() })
       : undefined;
     this.relays = relays;
     this.grants = new FastGrants({
@@ -103,7 +103,7 @@ export class NodeHost {
       tabs: () => this.tabs.values(),
       hostedLinks: () => this.broker.hostedLinks(),
       log: (text) => this.log(text),
-      settled: relays && ((given) => relays.sync(given)),
+      settled: relays && ((given) => relays.sync(given)), fansOut: relays && ((tab) => relays.fansOut(tab)),
       granted,
     });
     this.broker.onLinkClosed = () => this.grants.refresh();

@@ -34,6 +34,8 @@ export interface RelayGrantsHost {
   log(text: string): void;
   /** A relay grant for `peer` went to `tab` (answers-home.ts). */
   granted?(tab: FastTab, peer: string): void;
+  /** A host tab's listener list went from null to a list or back (fast-grants.ts gives it the peer's reliable datagrams only with one). */
+  fanningChanged?(): void;
 }
 
 interface Channel {
@@ -140,19 +142,32 @@ export class RelayGrants {
     }
     for (const t1 of hosts) this.syncHandlers(t1);
     for (const t1 of hosts) {
-      const listeners = all.filter((t) => t.app === t1.app && t.listening);
-      let list: string[] | null = listeners.length > 0 ? [] : null;
-      for (const l of listeners) {
-        if (!list) break;
-        const ch = l === t1 ? 'self' : eligible(l) ? this.channelBetween(t1, l) : undefined;
-        if (ch === undefined) list = null;
-        else list.push(ch);
-      }
+      const list = this.listFor(t1, all);
       const json = JSON.stringify(list);
-      if (this.told.get(t1) === json) continue;
+      const was = this.told.get(t1);
+      if (was === json) continue;
       this.told.set(t1, json);
       t1.post({ ev: 'fast-listeners', tabs: list });
+      if ((was === undefined || was === 'null') !== (list === null)) this.host.fanningChanged?.();
     }
+  }
+
+  /** Where a datagram to host tab `t1`'s app goes: every listening tab, `self` or a channel; null unless each runs and has one (syncListeners). */
+  private listFor(t1: FastTab, all: readonly RelayTab[]): string[] | null {
+    const listeners = all.filter((t) => t.app === t1.app && t.listening);
+    let list: string[] | null = listeners.length > 0 ? [] : null;
+    for (const l of listeners) {
+      if (!list) break;
+      const ch = l === t1 ? 'self' : eligible(l) ? this.channelBetween(t1, l) : undefined;
+      if (ch === undefined) list = null;
+      else list.push(ch);
+    }
+    return list;
+  }
+
+  /** Whether host tab `t1` would be told a list of its app's listening tabs (not null): it may hand the app's datagrams out. */
+  fansOut(t1: FastTab): boolean {
+    return this.listFor(t1, [...this.host.tabs()].filter((t) => t.alive)) !== null;
   }
 
   /** The handler routes of host tab `t1`'s app: see syncListeners. */

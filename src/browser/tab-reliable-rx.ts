@@ -1,8 +1,9 @@
 /**
  * The receiving side of reliable datagrams in the host tab (docs/DATA-PLANE.md, "Reliable
- * datagrams"): a tab that holds a bound grant with `inbound` for peer P (the only tab of its app)
- * and the node's window for P with it (`rx`) takes P's ReliableData for its app off the link,
- * delivers it to the app's listeners here and writes the unsigned Ack back in the bound channel
+ * datagrams"): a tab that hosts the bound link to peer P and holds the node's window for P with
+ * its grant (`rx`: its app's only tab, or one the node told where the app's datagrams go) takes
+ * P's ReliableData for its app off the link, delivers it to the app's listeners (here, and over
+ * their channels in the app's other tabs) and writes the unsigned Ack back in the bound channel
  * itself, as the node does (services.ts `onReliableData`): no MessagePort leg at this end.
  *
  * At most once: the tab checks each message id against a window of its own (core/reliable.ts
@@ -27,9 +28,14 @@ export interface TabReliableRxStats {
 }
 
 export interface TabReliableRxHost {
-  /** Whether the app listens to datagrams in this tab, and delivery to its listeners. */
-  listening(): boolean;
-  deliver(from: string, data: AppData, port: number): void;
+  /**
+   * Whether the app listens: in this tab (its only tab), or in any of its tabs, which the tab
+   * then reaches over their channels (the node's `fast-listeners` list). Undefined: the app has
+   * several tabs and no list now: the tab cannot deliver to all of them, and leaves it to the node.
+   */
+  listening(g: Grant): boolean | undefined;
+  /** Delivers to the app's listeners: here, or in each of its listening tabs (fast-path.ts `deliverAll`). */
+  deliver(g: Grant, data: AppData, port: number): void;
   /** Writes one clear packet of ours to the grant's peer, after those before it (fast-path.ts `queue`). */
   write(g: Grant, kind: number, plaintext: Uint8Array): Promise<boolean>;
   /** Posts a window handed back to the node (`reliable-window`). */
@@ -87,7 +93,8 @@ export class TabReliableRx {
   take(g: Grant, plain: Uint8Array, fresh: () => boolean): boolean {
     const d = Payload.reliableData.decode(plain);
     if (!d) return (this.host.drop('fast:bad-payload'), true);
-    if (!bytesEqual(d.app, g.app) || !this.holding(g.peer)) return false;
+    const listening = this.host.listening(g);
+    if (!bytesEqual(d.app, g.app) || !this.holding(g.peer) || listening === undefined) return false;
     if (!fresh()) return true;
     if (this.window.has(g.peer, d.messageId)) {
       // A copy of a message already delivered: its ack was lost or is on its way. Ack again.
@@ -95,10 +102,10 @@ export class TabReliableRx {
       return (this.ack(g, d.messageId), true);
     }
     // Not acked, so the sender tries again: a listener may be there by then.
-    if (!this.host.listening()) return (this.host.drop('fast:no-listener'), true);
+    if (!listening) return (this.host.drop('fast:no-listener'), true);
     if (!this.window.record(g.peer, d.messageId)) return (this.host.drop('fast:reliable-window-full'), true);
     this.stats.reliableIn++;
-    this.host.deliver(g.peer, d.data, d.port);
+    this.host.deliver(g, d.data, d.port);
     this.ack(g, d.messageId);
     return true;
   }

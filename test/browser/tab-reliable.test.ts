@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Page } from 'puppeteer-core';
 import { bootTab, browserAndServer, buildBundles, ENGINES, ensureBrowsers, log, waitFor, waitForRtcLinks, withLogs } from './harness.js';
-import { fastOf, inbox } from './fast-path-pages.js';
+import { fastOf, inbox, probeUntil } from './fast-path-pages.js';
 
 ensureBrowsers();
 buildBundles();
@@ -141,6 +141,33 @@ for (const engine of ENGINES) {
         console.log(`# settled ${Date.now() - t0} ms after the close: ${JSON.stringify(outcomes)}; B3 got ${got.length}; A ${fa.reliableCopies} copies, ${fa.reliableToNode} handed over`);
         assert.deepEqual(outcomes, Array(N).fill('ok'), 'each acked, through the node');
         assert.deepEqual([...got].sort(), Array.from({ length: N }, (_, i) => `c${i}`).sort(), 'each delivered once');
+        await ctxA.close();
+        await ctxB.close();
+      }));
+
+    test("an app with two tabs: the host tab takes the peer's reliable datagrams, delivers them, passes them to the other tab and acks them; the worker none", () =>
+      withLogs(async () => {
+        const { ctxA, ctxB, a, b } = await linked('multi');
+        const a2 = await bootTab(ctxA, suite.server.http, `${engine}:multi:A2`, { bootstrap: [suite.server.url] });
+        // The grant passes and the node's list of listening tabs reach A's host tab a moment after A2 attached: probe until one is taken there.
+        await probeUntil("A's host tab takes B's reliable datagrams for both tabs", async (i) => {
+          const before = (await fastOf(a.page)).reliableIn;
+          assert.deepEqual(await sendReliable(b.page, a.id, `probe${i}-`, 1), ['ok']);
+          return (await fastOf(a.page)).reliableIn > before;
+        });
+        const [na0, fa0] = [await nodeOf(a.page), await fastOf(a.page)];
+        const N = 20;
+        assert.deepEqual(await sendReliable(b.page, a.id, 'm', N), Array(N).fill('ok'), "B's sends all acked");
+        const want = Array.from({ length: N }, (_, i) => `m${i}`);
+        assert.deepEqual(await inbox(a.page, b.id, 'm'), want, 'the host tab got each once, in order');
+        await waitFor('the second tab got them', async () => (await inbox(a2.page, b.id, 'm')).length >= N, 5_000, 50);
+        assert.deepEqual(await inbox(a2.page, b.id, 'm'), want, 'the second tab got each once, in order');
+        const [na1, fa1] = [await nodeOf(a.page), await fastOf(a.page)];
+        log(`A1 ${JSON.stringify(fa1)} node ${JSON.stringify(na1)}`);
+        assert.equal(fa1.reliableIn - fa0.reliableIn, N, 'taken in the host tab');
+        assert.ok(fa1.relayedData - fa0.relayedData >= N, 'passed to the second tab over its channel');
+        assert.equal(na1.directSent - na0.directSent, 0, "A's worker acked none");
+        for (const r of ['reliable-in-tab', 'duplicate-reliable']) assert.equal((na1.dropped[r] ?? 0) - (na0.dropped[r] ?? 0), 0, `no ${r} at A's worker`);
         await ctxA.close();
         await ctxB.close();
       }));

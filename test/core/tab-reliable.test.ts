@@ -27,7 +27,7 @@ import { readPlainPacket, writePlainPacket } from '../../src/core/sealed-frame.j
 import { TabReliableRx } from '../../src/browser/tab-reliable-rx.js';
 import type { Grant } from '../../src/browser/tab-grant.js';
 import { DEAD_TAB_WINDOW_GRACE_MS, WindowHolds } from '../../src/browser/window-holds.js';
-import { dropped, KEY, pair } from '../helpers/fast-path-ends.js';
+import { dropped, KEY, otherTab, pair } from '../helpers/fast-path-ends.js';
 
 const PEER = 'b'.repeat(64);
 const OTHER = 'c'.repeat(64);
@@ -251,22 +251,50 @@ describe('the receiving side in the host tab (tab-reliable-rx.ts)', () => {
     assert.equal(b.fast.status().reliableWindowHandedBack, 1);
   });
 
-  it('a grant without the window (not bound, several tabs, or held elsewhere) leaves them to the node; a grant given again hands the old window back first', async () => {
+  it('a grant without the window leaves them to the node; several tabs and no list of listeners: to the node too; a grant given again hands the old window back first', async () => {
     const [a, b] = await pair(true);
     const handedBack: number[] = [];
     (b.fast as any).host.handBack = (w: { gen: number }) => handedBack.push(w.gen);
     const seq = new PacketSequence(() => Date.now(), 1);
     assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 1, 'x')), false, 'no rx: the node takes it');
-    b.fast.grant({ ...b.grant, inbound: false, rx: { gen: 1, window: [] } });
-    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 2, 'x')), false, 'not inbound: the window is ignored');
-    b.fast.grant({ ...b.grant, rx: { gen: 2, window: [] } });
+    b.fast.grant({ ...b.grant, bound: false, rx: { gen: 1, window: [] } });
+    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 2, 'x')), false, 'not bound: the window is ignored');
+    b.fast.grant({ ...b.grant, inbound: false, rx: { gen: 2, window: [] } });
     assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 3, 'x')), true);
+    assert.deepEqual([b.inbox.length, b.handedOn.length, acksIn(b.wire).length], [0, 1, 0], 'several tabs, no list: handed on whole, not acked');
     b.fast.grant({ ...b.grant, rx: { gen: 3, window: [] } });
     assert.deepEqual(handedBack, [2], 'replaced: gen 2 handed back');
-    b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 3, 'x'));
+    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 4, 'x')), true);
+    b.fast.grant({ ...b.grant, rx: { gen: 4, window: [] } });
+    assert.deepEqual(handedBack, [2, 3]);
+    b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 4, 'x'));
     assert.equal(b.inbox.length, 1, "the tab's own ids stay with it across grants");
     b.fast.leave();
-    assert.deepEqual(handedBack, [2, 3], 'the tab closing hands back what it holds');
+    assert.deepEqual(handedBack, [2, 3, 4], 'the tab closing hands back what it holds');
+  });
+
+  it("an app with several tabs and the node's list of listeners: taken, delivered here and passed to the other listening tab once, acked once; a copy neither", async () => {
+    const [a, b] = await pair(true);
+    b.fast.grant({ ...b.grant, inbound: false, rx: { gen: 1, window: [] } });
+    const b2 = otherTab(b, 'r1', 3);
+    const mc = new MessageChannel();
+    b.fast.relays.open('r1', mc.port1);
+    b2.fast.relays.open('r1', mc.port2);
+    b.fast.relays.setListeners(['self', 'r1']);
+    const seq = new PacketSequence(() => Date.now(), 1);
+    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 11, 'both')), true);
+    b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 11, 'both'));
+    await until(() => b2.inbox.length === 1, 2_000, 'the other tab got it');
+    b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 12, 'next'));
+    await until(() => b2.inbox.length === 2, 2_000, 'and the next');
+    assert.deepEqual(b.inbox.map((m) => m.data), ['both', 'next'], 'delivered here once each');
+    assert.deepEqual(b2.inbox.map((m) => m.data), ['both', 'next'], 'and in the other tab once each');
+    assert.deepEqual(acksIn(b.wire), [11, 11, 12], 'acked: each once, the copy again');
+    assert.equal(b.fast.status().reliableIn, 2);
+    b.fast.relays.setListeners(null);
+    assert.equal(b.fast.take(KEY, reliableFrame(a.id, b.id, seq, 13, 'no list')), true);
+    assert.equal(b.handedOn.length, 1, 'the list gone: handed on to the node (which refuses while the window is out)');
+    mc.port1.close();
   });
 
   it('with no listener in the tab: neither delivered nor acked (the sender tries again), as at the node', () => {
