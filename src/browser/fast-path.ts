@@ -17,7 +17,8 @@ import { ReplayGuard } from '../core/replay-guard.js';
 import { readPlainPacket, readSealedPacket, type PacketHead } from '../core/sealed-frame.js';
 import { InboundChain } from './claimed-frames.js';
 import { FrameBuffers } from './frame-pool.js';
-import { OutboundQueue, type RequestRoute } from './outbound-queue.js';
+import { OutboundQueue } from './outbound-queue.js';
+import type { FrameRoute } from './relay-channel.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import { PeerRequests } from './peer-requests.js';
 import { opensStreams, StreamTap } from './stream-tap.js';
@@ -66,7 +67,8 @@ export class FastPath implements RtcTap {
   private readonly replays = new ReplayGuard(() => Date.now());
   /** The requests this tab sent, waiting for their answers (tab-requests.ts); its reliable datagrams, waiting for their acks (tab-reliable.ts). */
   private readonly requests = new TabRequests();
-  readonly reliable = new TabReliable(systemClock, systemRandom, { grant: (to) => this.grants.byPeer.get(to), write: (g, plaintext) => this.queue(g, PacketKind.ReliableData, plaintext) });
+  /** Through a relay grant, each copy names its message id and time left, for the host tab to route the Ack back by (relay-acks.ts). */
+  readonly reliable = new TabReliable(systemClock, systemRandom, { grant: (to) => this.grants.byPeer.get(to), write: (g, plaintext, mid, ms) => this.queue(g, PacketKind.ReliableData, plaintext, g.via !== undefined ? { mid, ms } : undefined) });
   /** The peers' reliable datagrams this tab takes, delivers and acks itself, and their window (tab-reliable-rx.ts). */
   readonly rx: TabReliableRx = new TabReliableRx(systemClock, { listening: (g) => (g.inbound ? this.host.listening() : this.relays.fanningOut || undefined), deliver: (g, d, port) => this.deliverAll(g, port, d), write: (g, kind, plaintext) => this.queue(g, kind, plaintext), handBack: (w) => this.host.handBack?.(w), drop: (r) => this.drop(r) });
   /** Relay channels to other tabs of the node, and the routes of requests relayed through this one (tab-relay.ts). */
@@ -74,6 +76,7 @@ export class FastPath implements RtcTap {
     hostGrant: (key) => this.grants.hostOf(key),
     write: (key, frame, now) => (now ? this.host.rtc.sendNow(key, frame) : undefined) ?? this.host.rtc.sendOwn(key, frame),
     answered: (rid, from, ok, data, code) => this.answered(rid, from, ok, data, code),
+    acked: (from, mid) => this.reliable.ack(from, mid),
     delivered: (from, port, data) => {
       if (!this.host.listening()) return;
       this.stats.viaTabData++;
@@ -171,7 +174,7 @@ export class FastPath implements RtcTap {
   }
 
   status(): FastPathStatus {
-    return { granted: this.grants.byPeer.size, bound: this.grants.bound, ...this.stats, ...this.relays.stats, ...this.streams.stats, ...this.reliable.stats, ...this.rx.stats, dropped: { ...this.dropped } };
+    return { granted: this.grants.byPeer.size, bound: this.grants.bound, ...this.stats, ...this.relays.stats, ...this.streams.stats, ...this.reliable.stats, ...this.rx.stats, ackRoutesEvicted: this.relays.acks.evicted, dropped: { ...this.dropped } };
   }
 
   /**
@@ -234,8 +237,13 @@ export class FastPath implements RtcTap {
     // encoding, its payload in the clear (only on a bound channel) or sealed; else the node's to judge.
     const clear = readPlainPacket(frame);
     if (clear) {
-      const acked = clear.kind === PacketKind.Ack ? ackFor(this.reliable, grant, clear) : undefined;
-      if (acked !== undefined) return (this.stats.clear++, this.fresh(grant!, clear) && this.reliable.ack(grant!.peer, acked), true);
+      // An Ack to a reliable send of ours, or of another tab's through this link (back to it by message id).
+      const acked = clear.kind === PacketKind.Ack ? ackFor(this.reliable, this.relays.acks, key, grant, clear) : undefined;
+      if (acked !== undefined) {
+        this.stats.clear++;
+        if (this.fresh(grant!, clear)) acked.relayed ? this.relays.routeAck(key, grant!.peer, acked.mid, frame) : this.reliable.ack(grant!.peer, acked.mid);
+        return true;
+      }
       // A Stream packet by stream, not by kind: one of the tab's streams, an Open it accepts, or another tab's stream (stream-tap.ts).
       const s = clear.kind === PacketKind.Stream ? this.streams.claim(key, grant, clear) : undefined;
       const g = s?.g ?? grantFor(clear.kind);
@@ -328,8 +336,8 @@ export class FastPath implements RtcTap {
   }
 
   /** One packet of ours to the peer of `g`, in call order (outbound-queue.ts); false: the link is gone. */
-  private queue(g: Grant, kind: number, plaintext: Uint8Array, req?: RequestRoute): Promise<boolean> {
-    return this.outbound.queue(g, kind, plaintext, req);
+  private queue(g: Grant, kind: number, plaintext: Uint8Array, route?: FrameRoute): Promise<boolean> {
+    return this.outbound.queue(g, kind, plaintext, route);
   }
 
   private written(g: Grant, sent: boolean): boolean {

@@ -74,3 +74,8 @@ export class FrameBuffers {
     return (this.scratch ??= { payload: new Uint8Array(MAX_FRAME_BYTES), frame: new Uint8Array(MAX_FRAME_BYTES) });
   }
 }
+
+/** A frame's buffer to move with it when the frame is the whole of it (else it is copied). */
+export function movable(frame: Uint8Array): ArrayBuffer[] {
+  return frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer ? [frame.buffer] : [];
+}

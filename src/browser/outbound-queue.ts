@@ -9,15 +9,11 @@ import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { writePlainPacket } from '../core/sealed-frame.js';
 import type { FrameBuffers } from './frame-pool.js';
 import type { GrantCrypto } from './grant-crypto.js';
+import type { FrameRoute } from './relay-channel.js';
 import type { RtcHost } from './rtc-host.js';
 import type { Grant } from './tab-grant.js';
 import type { TabRelays } from './tab-relay.js';
 
-/** A request's id and timeout, for the host tab that routes its answer back to a relayed request. */
-export interface RequestRoute {
-  rid: number;
-  ms: number;
-}
 
 export interface OutboundHost {
   rtc: RtcHost;
@@ -42,7 +38,7 @@ export class OutboundQueue {
    * else sealed. Resolves as `written` says (false: the link is gone). `plaintext` may be a view
    * of the payload scratch buffer: it is used, or copied, before this returns.
    */
-  queue(g: Grant, kind: number, plaintext: Uint8Array, req?: RequestRoute): Promise<boolean> {
+  queue(g: Grant, kind: number, plaintext: Uint8Array, route?: FrameRoute): Promise<boolean> {
     const { host } = this;
     // The id in call order, the sealing as soon as a crypto slot is free, the writing in call order.
     const head = { src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id: g.seq.next(), kind };
@@ -60,7 +56,7 @@ export class OutboundQueue {
       frame = Promise.resolve(writePlainPacket({ ...head, payload: plaintext }, g.via === undefined ? host.buffers.waiting : undefined));
     } else frame = host.crypto.seal(g.sealing!, head, plaintext.slice());
     this.queued++;
-    const run = this.chain.then(async () => this.write(g, await frame, req));
+    const run = this.chain.then(async () => this.write(g, await frame, route));
     this.chain = run.catch(() => undefined).finally(() => this.queued--);
     return run.then(({ sent }) => sent).then((sent) => host.written(g, sent));
   }
@@ -70,7 +66,7 @@ export class OutboundQueue {
    * it), else posted to the tab that does (the next frame waits only for the relay's window;
    * `sent` settles with that tab's ack).
    */
-  private async write(g: Grant, frame: Uint8Array, req?: RequestRoute): Promise<{ sent: Promise<boolean> }> {
+  private async write(g: Grant, frame: Uint8Array, route?: FrameRoute): Promise<{ sent: Promise<boolean> }> {
     const { host } = this;
     if (g.via === undefined) {
       const sent = await host.rtc.sendOwn(g.key, frame);
@@ -78,7 +74,7 @@ export class OutboundQueue {
       if (g.bound) host.buffers.give(frame);
       return { sent: Promise.resolve(sent) };
     }
-    const posted = await host.relays.post(g.via, g.key, frame, req?.rid, req?.ms);
+    const posted = await host.relays.post(g.via, g.key, frame, route);
     return {
       sent: posted.sent.then((ok) => {
         if (ok) host.stats.viaTab++;

@@ -321,6 +321,18 @@ export interface FastPathStatus {
   reliableAckedOut: number;
   reliableWindowHandedBack: number;
   /**
+   * Reliable datagrams from a tab without the link (relay-acks.ts). Host tab: the other tabs'
+   * copies it wrote (in relayedOut too), the peer's Acks it passed back to them, those a tab
+   * refused (its send had gone to the node) and it gave to the node, and routes pushed out by
+   * the table's bound (their Acks reach the tab through the node). The tab without the link: the
+   * acks the host tab passed back to it (in reliableAcked too).
+   */
+  relayedReliable: number;
+  relayedAcks: number;
+  relayedAcksToNode: number;
+  ackRoutesEvicted: number;
+  reliableAckedViaTab: number;
+  /**
    * Host tab of a link: segments of streams another tab runs through it (relay-streams.ts) that
    * it wrote on the DataChannel, and the peer's it passed back to that tab. Absent (0) until
    * the data plane runs.

@@ -17,6 +17,7 @@
  * not acked or answered by then is settled as unknown (see `post` and `ask`).
  */
 import { BoundedMap } from '../core/dedupe.js';
+import { movable } from './frame-pool.js';
 import type { AppData } from '../core/payloads.js';
 import type { TakenRequest, UnrunRequest } from './protocol.js';
 
@@ -35,9 +36,16 @@ const REPLIES_KEPT = 64;
  */
 export const BYE_WAIT_MS = 1_000;
 
+/** A posted frame whose answer comes back: a request's id (`rid`) or a reliable datagram's message id (`mid`), for `ms`. */
+export type FrameRoute = { rid?: number; mid?: number; ms?: number };
+
 type RelayMessage =
-  | { t: 'frame'; seq: number; key: string; frame: Uint8Array; rid?: number; ms?: number }
+  | ({ t: 'frame'; seq: number; key: string; frame: Uint8Array } & FrameRoute)
   | { t: 'ack'; seq: number; ok: boolean }
+  /** The peer's Ack (its whole clear frame) to reliable datagram `mid` this tab sent through the host tab's link `key`. */
+  | { t: 'rack'; key: string; from: string; mid: number; frame: Uint8Array }
+  /** That Ack is for no send of this tab's (it went to the node under its id meanwhile): the host tab gives it to the node. */
+  | { t: 'rack-refused'; key: string; frame: Uint8Array }
   | { t: 'answer'; rid: number; from: string; ok: boolean; data: AppData; code?: string }
   /** A datagram to this tab's app that the host tab opened (its app has several tabs: DATA-PLANE.md, "Several tabs"). */
   | { t: 'data'; from: string; port: number; data: AppData }
@@ -77,10 +85,15 @@ export type AskOutcome =
 /** What a channel needs of its tab's data plane (fast-path.ts). */
 export interface RelayHost {
   /**
-   * Host role: writes a frame another tab sealed on link `key`; a request's id (`rid`) is kept
-   * for `ms` so that its Response, opened here, goes back on `back`. False: not written.
+   * Host role: writes a frame another tab sealed on link `key`; a request's id (`rid`), or a
+   * reliable datagram's (`mid`), is kept for `ms` so that its Response or Ack, taken here, goes
+   * back on `back`. False: not written.
    */
-  relayFrame(key: string, frame: Uint8Array, back: RelayChannel, rid?: number, ms?: number): Promise<boolean>;
+  relayFrame(key: string, frame: Uint8Array, back: RelayChannel, route?: FrameRoute): Promise<boolean>;
+  /** Client role: the peer's Ack to our reliable datagram `mid`, routed back; false: no send of ours (the frame goes back, `rack-refused`). */
+  relayedAck(from: string, mid: number): boolean;
+  /** Host role: an Ack we routed to the other tab is not its: the node's (the whole frame, as it came on link `key`). */
+  relayedAckRefused(key: string, frame: Uint8Array): void;
   /** Client role: the host tab opened the answer to our request `rid` from `from`. */
   relayedAnswer(rid: number, from: string, ok: boolean, data: AppData, code?: string): void;
   /** Client role: the host tab opened a datagram to our app. */
@@ -171,22 +184,22 @@ export class RelayChannel {
    * when not (the link is gone there: the caller goes through the node). Should the channel
    * close before the ack, whether it was written is unknown: a request (`rid`) then counts as
    * sent (it waits for its answer or its timeout: sending it again could run its handler twice),
-   * a datagram as not sent (it goes again through the node: a duplicate at worst).
+   * a datagram as not sent (it goes again through the node: a duplicate at worst; a reliable
+   * one under its message id, so not even that).
    */
-  async post(key: string, frame: Uint8Array, rid?: number, ms?: number): Promise<{ sent: Promise<boolean> }> {
+  async post(key: string, frame: Uint8Array, route: FrameRoute = {}): Promise<{ sent: Promise<boolean> }> {
     while (this.open && this.inFlight > 0 && this.inFlight + frame.byteLength > WINDOW) {
       await new Promise<void>((wake) => this.windowWaiters.push(wake));
     }
     if (!this.open) return { sent: Promise.resolve(false) };
     const seq = this.nextSeq++;
     const bytes = frame.byteLength;
-    const sent = new Promise<boolean>((settle) => this.unacked.set(seq, { bytes, settle, unknownAs: rid !== undefined }));
+    const sent = new Promise<boolean>((settle) => this.unacked.set(seq, { bytes, settle, unknownAs: route.rid !== undefined }));
     this.inFlight += bytes;
-    const m: RelayMessage = { t: 'frame', seq, key, frame, ...(rid !== undefined ? { rid, ms } : {}) };
+    const m: RelayMessage = { t: 'frame', seq, key, frame, ...route };
     // The frame is one buffer of its own (sealed-frame.ts) that nothing here reads again: moved, not copied.
-    const whole = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer;
     try {
-      this.port.postMessage(m, whole ? [frame.buffer as ArrayBuffer] : []);
+      this.port.postMessage(m, movable(frame));
     } catch {
       this.ack(seq, false);
     }
@@ -241,9 +254,14 @@ export class RelayChannel {
 
   /** Host role: a segment of a stream the other tab runs, from the link's peer: its frame moved, nothing here reads it again. */
   stream(key: string, frame: Uint8Array): void {
-    if (!this.open) return;
-    const whole = frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer;
-    this.port.postMessage({ t: 'stream', key, frame } satisfies RelayMessage, whole ? [frame.buffer as ArrayBuffer] : []);
+    if (this.open) this.port.postMessage({ t: 'stream', key, frame } satisfies RelayMessage, movable(frame));
+  }
+
+  /** Host role: the peer's Ack to the other tab's reliable datagram `mid` (its frame moved where it is a whole buffer). */
+  routeAck(key: string, from: string, mid: number, frame: Uint8Array): boolean {
+    if (!this.open) return false;
+    this.port.postMessage({ t: 'rack', key, from, mid, frame } satisfies RelayMessage, movable(frame));
+    return true;
   }
 
   /** Client role: P's stream `sid` on link `key`, whose Open the host tab passed, is not ours to take (see `stream-refused`). */
@@ -310,6 +328,12 @@ export class RelayChannel {
     if (m.t === 'bye') return this.close({ running: Array.isArray(m.running) ? m.running : [], closing: m.closing === true, asked: Array.isArray(m.asked) ? m.asked : [] });
     if (m.t === 'answer') return this.host.relayedAnswer(m.rid, m.from, m.ok, m.data, typeof m.code === 'string' ? m.code : undefined);
     if (m.t === 'data') return this.host.relayedData(m.from, m.port, m.data);
+    if (m.t === 'rack') {
+      if (typeof m.from !== 'string' || !Number.isSafeInteger(m.mid) || !(m.frame instanceof Uint8Array)) return this.host.stray('fast:stray-ack');
+      if (!this.host.relayedAck(m.from, m.mid) && this.open) this.port.postMessage({ t: 'rack-refused', key: m.key, frame: m.frame } satisfies RelayMessage, movable(m.frame));
+      return;
+    }
+    if (m.t === 'rack-refused') return m.frame instanceof Uint8Array && typeof m.key === 'string' ? this.host.relayedAckRefused(m.key, m.frame) : this.host.stray('fast:stray-ack');
     if (m.t === 'stream') return m.frame instanceof Uint8Array && typeof m.key === 'string' ? this.host.relayedStream(m.key, m.frame, this) : this.host.stray('fast:stray-stream');
     if (m.t === 'stream-refused') return typeof m.key === 'string' && Number.isSafeInteger(m.sid) ? this.host.relayedStreamRefused(m.key, m.sid, this) : this.host.stray('fast:stray-refusal');
     if (m.t === 'link-gone') return typeof m.key === 'string' ? this.host.relayedLinkGone(m.key) : undefined;
@@ -319,9 +343,9 @@ export class RelayChannel {
       return this.settleAsk(m.id, m.unhandled === true ? 'not-run' : { ok: m.ok === true, data: m.data });
     }
     if (m.t === 'frame' && m.frame instanceof Uint8Array && typeof m.key === 'string') {
-      const { key, frame, rid, ms } = m;
+      const { key, frame, rid, mid, ms } = m;
       this.serving = this.serving
-        .then(() => this.host.relayFrame(key, frame, this, rid, ms))
+        .then(() => this.host.relayFrame(key, frame, this, { rid, mid, ms }))
         .catch(() => false)
         .then((ok) => {
           if (this.open) this.port.postMessage({ t: 'ack', seq: m.seq, ok } satisfies RelayMessage);
@@ -381,4 +405,3 @@ export class RelayChannel {
     for (const wake of waiters) wake();
   }
 }
-

@@ -4,12 +4,14 @@
  * another tab reaches it in one MessagePort leg instead of two through the worker; and what
  * the tab hosting a link routes over them: the answers to other tabs' requests (by request id),
  * the peer's datagrams to its app's listening tabs, and the peer's requests to the tab that
- * handles their port, both as the node told (`fast-listeners`, `fast-handlers`), and the
- * peer's streams to the tab that takes them on their port (relay-streams.ts `handOff`).
+ * handles their port, both as the node told (`fast-listeners`, `fast-handlers`), the
+ * peer's streams to the tab that takes them on their port (relay-streams.ts `handOff`), and the
+ * peer's Acks to other tabs' reliable datagrams (by message id: relay-acks.ts).
  */
 import type { AppData } from '../core/payloads.js';
 import type { TakenRequest, UnrunRequest } from './protocol.js';
-import { type AskOutcome, RelayChannel, type RelayHost } from './relay-channel.js';
+import { AckRoutes } from './relay-acks.js';
+import { type AskOutcome, type FrameRoute, RelayChannel, type RelayHost } from './relay-channel.js';
 import { RelayStreams, type RouteGrant } from './relay-streams.js';
 
 export type { AskOutcome } from './relay-channel.js';
@@ -24,6 +26,8 @@ export interface RelayOwner<G> {
   write(key: string, frame: Uint8Array, now?: boolean): Promise<boolean> | boolean;
   /** Client role: the answer to our request `rid`. */
   answered(rid: number, from: string, ok: boolean, data: AppData, code?: string): void;
+  /** Client role: the peer's Ack to our reliable datagram `mid`, taken by the host tab; false: no send of ours waits for it. */
+  acked(from: string, mid: number): boolean;
   /** Client role: a datagram to our app, opened by the host tab. */
   delivered(from: string, port: number, data: AppData): void;
   /** Application traffic with `peer` (the idle-link report). */
@@ -74,7 +78,9 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
   readonly streams = new RelayStreams();
   /** Client role: set by the tab's stream code (stream-tap.ts). */
   streamClient?: RelayStreamClient;
-  readonly stats = { relayedOut: 0, relayedBack: 0, relayedData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0 };
+  /** Host role: other tabs' reliable datagrams written on our links, by (peer, message id), for their Acks (relay-acks.ts). */
+  readonly acks = new AckRoutes();
+  readonly stats = { relayedOut: 0, relayedBack: 0, relayedData: 0, relayedRequests: 0, relayedReplies: 0, relayedRequestsToNode: 0, viaTabRequests: 0, relayedReliable: 0, relayedAcks: 0, relayedAcksToNode: 0, reliableAckedViaTab: 0 };
   /**
    * Host role, while this tab's app has several tabs: where a datagram to the app goes, `self`
    * or a channel, as the node told (`fast-listeners`); null: the node hands them out.
@@ -182,10 +188,10 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
   }
 
   /** Client role: posts a frame for link `key` on channel `ch`; not sent when that channel is gone. */
-  post(ch: string, key: string, frame: Uint8Array, rid?: number, ms?: number): Promise<{ sent: Promise<boolean> }> {
+  post(ch: string, key: string, frame: Uint8Array, route?: FrameRoute): Promise<{ sent: Promise<boolean> }> {
     const c = this.channels.get(ch);
     if (!c || !c.open) return Promise.resolve({ sent: Promise.resolve(false) });
-    return c.post(key, frame, rid, ms);
+    return c.post(key, frame, route);
   }
 
   get routing(): boolean {
@@ -221,16 +227,29 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
     return true;
   }
 
+  /**
+   * Host role: the peer's clear Ack on link `key`, taken here, for reliable datagram `mid` another
+   * tab sent through us (acks.has said so): back to that tab, the whole frame with it (should
+   * that tab no longer send it, it hands the frame back for the node: `relayedAckRefused`).
+   */
+  routeAck(key: string, peer: string, mid: number, frame: Uint8Array): void {
+    const back = this.acks.take(key, peer, mid);
+    if (back?.routeAck(key, peer, mid, frame)) this.stats.relayedAcks++;
+    else this.owner.toNode(key, frame);
+  }
+
   /** Whether `rid` is a relayed request's (its replay check comes before routeAnswer). */
   isRouted(key: string, peer: string, rid: number): boolean {
     const r = this.routes.get(rid);
     return r !== undefined && r.key === key && r.peer === peer;
   }
 
-  async relayFrame(key: string, frame: Uint8Array, back: RelayChannel, rid?: number, ms?: number): Promise<boolean> {
+  async relayFrame(key: string, frame: Uint8Array, back: RelayChannel, { rid, mid, ms }: FrameRoute = {}): Promise<boolean> {
     // Only on a link this tab holds a grant for: it must be able to open the answer.
     const g = this.owner.hostGrant(key);
     if (!g) return false;
+    // A reliable datagram's copy: its Ack comes back to us, by message id, while the send may still be acked.
+    if (Number.isSafeInteger(mid)) this.acks.add(key, g.peer, mid!, back, typeof ms === 'number' ? ms : DEFAULT_REQUEST_MS);
     if (rid !== undefined) {
       const keep = (typeof ms === 'number' && ms > 0 ? ms : DEFAULT_REQUEST_MS) + ROUTE_SLACK_MS;
       const timer = setTimeout(() => this.routes.delete(rid), keep);
@@ -245,12 +264,25 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
       this.owner.busy(g.peer);
     } else if (ok) {
       this.stats.relayedOut++;
+      if (mid !== undefined) this.stats.relayedReliable++;
       this.owner.busy(g.peer);
-    } else if (rid !== undefined && this.routes.get(rid)?.back === back) {
+    } else if (mid !== undefined) this.acks.unwritten(g.peer, mid, back);
+    else if (rid !== undefined && this.routes.get(rid)?.back === back) {
       clearTimeout(this.routes.get(rid)!.timer);
       this.routes.delete(rid);
     }
     return ok;
+  }
+
+  relayedAck(from: string, mid: number): boolean {
+    const mine = this.owner.acked(from, mid);
+    if (mine) this.stats.reliableAckedViaTab++;
+    return mine;
+  }
+
+  relayedAckRefused(key: string, frame: Uint8Array): void {
+    this.stats.relayedAcksToNode++;
+    this.owner.toNode(key, frame);
   }
 
   relayedData(from: string, port: number, data: AppData): void {
@@ -304,6 +336,7 @@ export class TabRelays<G extends RouteGrant> implements RelayHost {
     // Host role: the streams that tab ran on our links end, P told; client role: ours through it end.
     this.streams.channelClosed(ch, (key, frame) => this.owner.write(key, frame, true));
     this.streamClient?.relayGone({ via: ch.ch });
+    this.acks.channelClosed(ch);
     for (const [rid, r] of [...this.routes]) {
       if (r.back !== ch) continue;
       clearTimeout(r.timer);

@@ -2,7 +2,10 @@
  * Reliable datagrams sent by the tab that hosts the bound link to their destination
  * (docs/DATA-PLANE.md, "Reliable datagrams"): the tab writes the copies of a message on the
  * DataChannel itself, in the clear, and takes the peer's Ack off it the same way, so neither the
- * message nor its ack crosses a MessagePort at this end. The rules are the node's
+ * message nor its ack crosses a MessagePort at this end. A tab whose bound link to the peer lives
+ * in another tab (a relay grant) does the same through that tab: each copy goes over their relay
+ * channel, and the host tab passes the Ack back by message id (relay-acks.ts): one leg each way
+ * ("Reliable datagrams from a tab without the link"). The rules are the node's
  * (core/reliable.ts): one message id for every copy, copies after growing jittered pauses until
  * the ack or the deadline, TIMEOUT at the deadline, a permanent error at once.
  *
@@ -19,7 +22,7 @@ import { checkData } from '../core/node-checks.js';
 import { type AppData, Payload } from '../core/payloads.js';
 import { DEFAULT_DEADLINE_MS, FIRST_RETRY_MS, freshMessageId, jittered, MAX_DEADLINE_MS, MAX_RETRY_MS, PERMANENT } from '../core/reliable.js';
 import type { PlainPacket } from '../core/sealed-frame.js';
-import { streamable } from './stream-tap.js';
+import { opensStreams, streamable } from './stream-tap.js';
 import { fromPeer, type Grant } from './tab-grant.js';
 
 export interface TabReliableStats {
@@ -47,18 +50,23 @@ export class TabReliable {
   constructor(
     private readonly clock: Clock,
     private readonly random: Random,
-    /** The tab's grant for a peer, and a write of one clear packet of ours on its link (fast-path.ts `queue`; false: the link is gone). */
-    private readonly host: { grant(to: string): Grant | undefined; write(g: Grant, plaintext: Uint8Array): Promise<boolean> },
+    /**
+     * The tab's grant for a peer, and a write of one clear packet of ours on its link (fast-path.ts
+     * `queue`; false: the link is gone): message `mid` of a send with `ms` left, for a host tab
+     * that routes its Ack back.
+     */
+    private readonly host: { grant(to: string): Grant | undefined; write(g: Grant, plaintext: Uint8Array, mid: number, ms: number): Promise<boolean> },
   ) {}
 
-  /** Whether a reliable datagram to `to` goes from this tab: it hosts the bound link to `to` (a grant streams could run on). */
+  /** Whether a reliable datagram to `to` goes from this tab: its link to `to` is bound, here or in the tab that hosts it (a grant streams could be opened on). */
   has(to: string): boolean {
-    return streamable(this.host.grant(to));
+    return opensStreams(this.host.grant(to));
   }
 
   /**
    * A reliable datagram to `to` (has): sent, retried and acked in this tab, in the clear on the
-   * bound link; `viaNode` takes it over under its id should the link leave the tab.
+   * bound link (here, or through the tab that hosts it); `viaNode` takes it over under its id
+   * should the link leave the tab (or the way to it go).
    */
   sendTo(to: string, data: AppData, port: number, deadlineMs = DEFAULT_DEADLINE_MS, viaNode: (messageId: number, remainingMs: number) => Promise<void>): Promise<void> {
     checkData(data);
@@ -66,9 +74,9 @@ export class TabReliable {
     const messageId = this.nextId();
     // Its own buffer (not the data plane's scratch): every copy writes it again.
     const plaintext = Payload.reliableData.encode({ app: this.host.grant(to)!.app, port, messageId, data });
-    const copy = () => {
+    const copy = (ms: number) => {
       const g = this.host.grant(to);
-      return streamable(g) ? this.host.write(g, plaintext) : Promise.resolve(false);
+      return opensStreams(g) ? this.host.write(g, plaintext, messageId, ms) : Promise.resolve(false);
     };
     return this.send(to, messageId, deadlineMs, copy, viaNode);
   }
@@ -83,11 +91,11 @@ export class TabReliable {
   }
 
   /**
-   * Sends message `messageId` to `to`: `copy()` writes one copy on the tab's link (false: the
-   * tab no longer has it), until `ack` or the deadline. When a copy cannot be written the send
+   * Sends message `messageId` to `to`: `copy(ms)` writes one copy on the tab's link, `ms` before
+   * the deadline (false: the tab no longer has it), until `ack` or the deadline. When a copy cannot be written the send
    * goes to `viaNode` with its id and the time left, and settles as that does.
    */
-  send(to: string, messageId: number, deadlineMs: number, copy: () => Promise<boolean>, viaNode: (messageId: number, remainingMs: number) => Promise<void>): Promise<void> {
+  send(to: string, messageId: number, deadlineMs: number, copy: (ms: number) => Promise<boolean>, viaNode: (messageId: number, remainingMs: number) => Promise<void>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const out: Outgoing = { to, start: this.clock.now(), deadlineMs, resolve, reject, timers: [], viaNode };
       this.pending.set(messageId, out);
@@ -96,7 +104,7 @@ export class TabReliable {
       let pause = FIRST_RETRY_MS;
       const next = () => {
         if (this.pending.get(messageId) !== out) return;
-        copy().then(
+        copy(Math.ceil(this.remaining(out))).then(
           (written) => {
             if (this.pending.get(messageId) !== out) return;
             if (!written) return this.toNode(messageId);
@@ -183,12 +191,15 @@ function timeout(to: string, deadlineMs: number): MeshError {
 /**
  * The message id of an Ack that fast-path.ts takes for `reliable`: a clear Ack (read by
  * readPlainPacket: unsigned, its one exact encoding) from the own peer of a bound link this tab
- * hosts, to us, for a send of this tab's to that peer. Undefined: the node's (its own sends', or
- * ones handed to it). Such an Ack travels only inside that channel, as a clear Response does
- * (services.ts `onReliableData` sends it so only over a link bound to its destination).
+ * hosts (`key`), to us, for a send of this tab's to that peer, or (`relayed`) for one another tab
+ * sent through this link that `routed` waits for (relay-acks.ts). Undefined: the node's (its own
+ * sends', or ones handed to it). Such an Ack travels only inside that channel, as a clear
+ * Response does (services.ts `onReliableData` sends it so only over a link bound to its destination).
  */
-export function ackFor(reliable: TabReliable, g: Grant | undefined, p: PlainPacket): number | undefined {
-  if (reliable.size === 0 || !streamable(g) || !fromPeer(g, p)) return undefined;
+export function ackFor(reliable: TabReliable, routed: { size: number; has(key: string, peer: string, mid: number): boolean }, key: string, g: Grant | undefined, p: PlainPacket): { mid: number; relayed: boolean } | undefined {
+  if ((reliable.size === 0 && routed.size === 0) || !streamable(g) || !fromPeer(g, p)) return undefined;
   const a = Payload.ack.decode(p.payload);
-  return a && reliable.owns(g.peer, a.messageId) ? a.messageId : undefined;
+  if (!a) return undefined;
+  if (reliable.owns(g.peer, a.messageId)) return { mid: a.messageId, relayed: false };
+  return routed.has(key, g.peer, a.messageId) ? { mid: a.messageId, relayed: true } : undefined;
 }

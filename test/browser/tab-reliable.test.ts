@@ -7,8 +7,10 @@
  * message id sent again through the node (what a send that falls back does), are delivered once;
  * sends in flight when the peer's host tab closes go on through the node under their ids, each
  * acked and delivered once; and the receiving host tab closing mid-sequence delivers nothing
- * twice and every acked message once (its window handed back to its node). Test/core/tab-reliable.test.ts
- * checks the rules without browsers.
+ * twice and every acked message once (its window handed back to its node); a second tab of the app,
+ * without the link, sends its own through the host tab and takes their acks from it (one leg each
+ * way; A's worker writes none). Test/core/tab-reliable.test.ts and relay-reliable.test.ts check the
+ * rules without browsers.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -145,7 +147,7 @@ for (const engine of ENGINES) {
         await ctxB.close();
       }));
 
-    test("an app with two tabs: the host tab takes the peer's reliable datagrams, delivers them, passes them to the other tab and acks them; the worker none", () =>
+    test("an app with two tabs: the host tab takes the peer's reliable datagrams, delivers them, passes them to the other tab and acks them; the other tab's go and are acked through it; the worker none", () =>
       withLogs(async () => {
         const { ctxA, ctxB, a, b } = await linked('multi');
         const a2 = await bootTab(ctxA, suite.server.http, `${engine}:multi:A2`, { bootstrap: [suite.server.url] });
@@ -168,6 +170,27 @@ for (const engine of ENGINES) {
         assert.ok(fa1.relayedData - fa0.relayedData >= N, 'passed to the second tab over its channel');
         assert.equal(na1.directSent - na0.directSent, 0, "A's worker acked none");
         for (const r of ['reliable-in-tab', 'duplicate-reliable']) assert.equal((na1.dropped[r] ?? 0) - (na0.dropped[r] ?? 0), 0, `no ${r} at A's worker`);
+        // The second tab's reliable sends to B (a relay grant: the link is A1's): each copy A2 -> A1 -> DataChannel, the Ack
+        // back A1 -> A2 by message id (docs/DATA-PLANE.md, "Reliable datagrams from a tab without the link"). A2's relay
+        // grant may come a moment after its channel: probe until one is acked through A1 (with the feature off, never).
+        await probeUntil("A2's reliable sends go through A1 and their acks come back from it", async (i) => {
+          const before = (await fastOf(a2.page)).reliableAckedViaTab;
+          assert.deepEqual(await sendReliable(a2.page, b.id, `probe2-${i}-`, 1), ['ok']);
+          return (await fastOf(a2.page)).reliableAckedViaTab > before;
+        });
+        const [na2, f1a, f2a, fb2] = [await nodeOf(a.page), await fastOf(a.page), await fastOf(a2.page), await fastOf(b.page)];
+        assert.deepEqual(await sendReliable(a2.page, b.id, 'up', N), Array(N).fill('ok'), "A2's sends all acked");
+        assert.deepEqual(await inbox(b.page, a.id, 'up'), Array.from({ length: N }, (_, i) => `up${i}`), 'B got each once, in order');
+        const [na3, f1b, f2b, fb3] = [await nodeOf(a.page), await fastOf(a.page), await fastOf(a2.page), await fastOf(b.page)];
+        log(`A1 ${JSON.stringify(f1b)}\nA2 ${JSON.stringify(f2b)} node ${JSON.stringify(na3)}`);
+        assert.equal(f2b.reliableSent - f2a.reliableSent, N, 'A2 sent them itself');
+        assert.equal(f2b.reliableAckedViaTab - f2a.reliableAckedViaTab, N, 'and took every ack from A1');
+        assert.equal(f2b.reliableToNode - f2a.reliableToNode, 0, 'none handed to the node');
+        assert.ok(f1b.relayedReliable - f1a.relayedReliable >= N, 'A1 wrote their copies');
+        assert.equal(f1b.relayedAcks - f1a.relayedAcks, N, 'and passed their acks back');
+        assert.equal(fb3.reliableIn - fb2.reliableIn, N, "B's tab took them (the wire is a host tab's own)");
+        assert.equal(na3.directSent - na2.directSent, 0, "A's worker wrote no copy (before: every copy went tab -> worker -> A1)");
+        for (const r of ['late-ack', 'reliable-in-tab']) assert.equal((na3.dropped[r] ?? 0) - (na2.dropped[r] ?? 0), 0, `no ${r} at A's worker`);
         await ctxA.close();
         await ctxB.close();
       }));
