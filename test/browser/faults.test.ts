@@ -99,6 +99,12 @@ for (const engine of ENGINES) {
         const xs = await status(X.app.page);
         const ys = await status(Y.app.page);
 
+        // Where X's app tab sent its reliable datagrams from: itself through the host tab holding the link (a relay grant,
+        // docs/DATA-PLANE.md "Reliable datagrams from a tab without the link"), handed to its node under their ids when that
+        // tab closed, or through its node while it held no grant.
+        const fx = (xs as unknown as { fastPath?: { reliableSent: number; reliableAckedViaTab: number; reliableToNode: number } }).fastPath;
+        console.log(`# X's app tab: ${fx?.reliableSent} reliable sends begun in the tab, ${fx?.reliableAckedViaTab} acked through a host tab, ${fx?.reliableToNode} handed to the node`);
+        assert.ok((fx?.reliableAckedViaTab ?? 0) > 0, "the churn hit the relay path: X's app tab sent reliable datagrams through a host tab");
         const requests = out.filter((r) => r.kind === 'request');
         const reliable = out.filter((r) => r.kind === 'reliable');
         const codes = (rs: Out[]) => [...new Set(rs.filter((r) => !r.ok).map((r) => r.code ?? 'wrong reply'))];
