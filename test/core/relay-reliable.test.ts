@@ -178,6 +178,21 @@ describe('reliable datagrams from a tab without the link (relay grant)', () => {
     assert.equal(s.outcome, undefined, "the node's send settles it, not this Ack in A2");
     mc.port1.close();
   });
+
+  it("an Ack that reached A's node instead (a route pushed out, links re-homing) settles A2's send when the worker passes it on (fast-ack)", async () => {
+    const { a, b, a2, mc } = await setUp();
+    const s = sendFrom(a2, b.id, 'via node');
+    await until(() => a.wire.length === 1, 2_000, 'the copy');
+    const [mid] = messageIds(a.wire);
+    // The worker posts `fast-ack` to every live tab holding a packet-id lane, relay grants' tabs too (fast-grants.ts ackTab);
+    // mesh.ts hands it to the tab's TabReliable.
+    assert.equal(a.fast.reliable.ackViaNode(b.id, mid!), false, 'not the host tab\'s send');
+    assert.equal(a2.fast.reliable.ackViaNode(a.id, mid!), false, 'from another node than the one it went to: not settled');
+    assert.equal(a2.fast.reliable.ackViaNode(b.id, mid!), true);
+    await until(() => s.outcome === 'ok', 2_000, 'settled');
+    assert.equal(a2.fast.status().reliableAckedViaNode, 1);
+    mc.port1.close();
+  });
 });
 
 describe('the route table of relayed reliable datagrams (relay-acks.ts)', () => {
