@@ -28,7 +28,7 @@ import { IceClient } from './ice-client.js';
 import type { Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
 import { loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
-import { IdbPeerStore, openDb } from './store.js';
+import { IdbPeerStore, openDbEarly } from './store.js';
 import { hostStatus, type HostStatus } from './host-status.js';
 import { TabHandlers } from './host-handlers.js';
 import { AnswersHome } from './answers-home.js';
@@ -74,6 +74,7 @@ export class NodeHost {
   private readonly relays?: RelayGrants;
   /** When each step of the node's start happened (status().boot). */
   readonly boot: BootMarks = {};
+  private readonly dbOpening = openDbEarly(); // a worker starts for a connect(): open before its hello comes
 
   constructor(private readonly kind: HostKind) {
     // When this global scope was made (its script fetched): splits the engine's worker start from our script's load.
@@ -236,10 +237,11 @@ export class NodeHost {
     // The bootstrap servers' WebSockets open while IndexedDB and the keys load (the handshake
     // waits for the node): connect() no longer waits for one after the other.
     for (const addr of bootstrap) dialer.predial(addr);
-    let db: IDBDatabase, keys: Awaited<ReturnType<typeof loadOrCreateKeys>>;
+    let store: IdbPeerStore, keys: Awaited<ReturnType<typeof loadOrCreateKeys>>;
     try {
-      db = await openDb();
+      const db = await this.dbOpening;
       mark(this.boot, 'db');
+      store = new IdbPeerStore(db); // its read of peer memory runs beside the keys' loading
       // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
       keys = await loadOrCreateKeys(db, powBits, (p) => {
         this.work = p;
@@ -255,7 +257,7 @@ export class NodeHost {
     const node: MeshNode = new MeshNode({
       identity,
       dialer,
-      store: new IdbPeerStore(db),
+      store,
       bootstrap,
       // Without RTCPeerConnection in its pages nobody can dial the node: it announces `leaf`
       // instead of WebRTC, keeps its WebSocket links, and is never a hop or a rendezvous.

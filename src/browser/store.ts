@@ -41,12 +41,34 @@ export const kv = {
     ),
 };
 
-/** Peer memory as one IndexedDB value (it is small: bounded per distance bucket). */
+/**
+ * `openDb` begun at once, for a host that will want the database as soon as a tab says hello: the
+ * open then runs while the worker's first messages are delivered, off connect()'s path. A failure
+ * is the caller's when it awaits the promise, never an unhandled rejection before.
+ */
+export function openDbEarly(): Promise<IDBDatabase> {
+  const opening = openDb();
+  opening.catch(() => undefined);
+  return opening;
+}
+
+/**
+ * Peer memory as one IndexedDB value (it is small: bounded per distance bucket). The first read
+ * starts as the store is made, so it runs beside the key pairs' loading and the node's start
+ * takes it ready (the node loads once, at start).
+ */
 export class IdbPeerStore implements PeerStore {
-  constructor(private readonly db: IDBDatabase) {}
+  private first?: Promise<unknown>;
+
+  constructor(private readonly db: IDBDatabase) {
+    this.first = kv.get<unknown>(db, 'peers');
+    this.first.catch(() => undefined);
+  }
 
   async load(): Promise<StoredPeer[]> {
-    const v = await kv.get<unknown>(this.db, 'peers');
+    const reading = this.first ?? kv.get<unknown>(this.db, 'peers');
+    this.first = undefined;
+    const v = await reading;
     return Array.isArray(v) ? (v as StoredPeer[]) : [];
   }
 

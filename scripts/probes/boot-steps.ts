@@ -1,0 +1,45 @@
+// Where a first visit's connect() goes, step by step (docs/BENCHMARKS.md, "Time to first
+// message"). Not part of the product, the tests or the bench: run it by hand, from each of two
+// checkouts in turn to compare their bundles under the same load:
+//   node --import tsx scripts/probes/boot-steps.ts [visits] [chromium|firefox]
+//
+// A server node on loopback serves bench/pages/mesh.html and this checkout's browser bundle. Each
+// visit opens the page in two fresh contexts at once (as the bench's first-message trial does),
+// calls connect() in both and reads status().boot; it prints, in ms after the tab's connect()
+// began, the median of each step over both pages of every visit, and of `host` -> `ready` (the
+// node's own start, after the engine has started the worker and run its script).
+import { join } from 'node:path';
+import { launchChromium, launchFirefox, percentile, ROOT } from '../../bench/lib.js';
+import { startNode } from '../../src/server/index.js';
+
+const visits = Number(process.argv[2] ?? 8);
+const engine = process.argv[3] ?? 'chromium';
+
+const node = await startNode({ port: 0, static: join(ROOT, 'bench', 'pages') });
+const origin = `http://127.0.0.1:${new URL(node.url!).port}`;
+const browser = engine === 'firefox' ? await launchFirefox() : await launchChromium();
+const steps: Record<string, number[]> = {};
+try {
+  for (let i = 0; i < visits; i++) {
+    const ctxs = [await browser.createBrowserContext(), await browser.createBrowserContext()];
+    const boots = await Promise.all(ctxs.map(async (ctx) => {
+      const page = await ctx.newPage();
+      await page.goto(`${origin}/mesh.html`, { timeout: 30_000 });
+      await page.waitForFunction(() => (window as any).ready === true, { timeout: 30_000 });
+      await page.evaluate((ws: string) => (window as any).T.boot({ bootstrap: [ws] }), node.url!);
+      return page.evaluate(() => (window as any).mesh.status().then((s: any) => s.boot));
+    }));
+    for (const boot of boots) {
+      const from = boot.tab.connect as number;
+      const all: Record<string, number> = { ...boot.node, ...Object.fromEntries(Object.entries(boot.tab).map(([k, v]) => [`tab:${k}`, v as number])) };
+      for (const [k, v] of Object.entries(all)) (steps[k] ??= []).push(v - from);
+      (steps['host->ready'] ??= []).push(boot.tab.ready - boot.node.host);
+    }
+    await Promise.all(ctxs.map((c) => c.close()));
+  }
+} finally {
+  await browser.close();
+  await node.stop();
+}
+const rows = Object.entries(steps).map(([k, xs]) => [k, Math.round(percentile(xs, 0.5))] as const).sort((a, b) => a[1] - b[1]);
+console.log(`${engine}, ${visits} visits x 2 fresh contexts: ${rows.map(([k, v]) => `${k} ${v}`).join(', ')}`);
