@@ -5,7 +5,9 @@
  * "on call", where the driver calls connect() (PeerJS: `new Peer()`) once both pages have
  * loaded (`connectVsPeerjs`), and "at load", where each page starts it as its module runs, as
  * an app page does (`connectAtLoadVsPeerjs`); the driver's round trips between a page's load and
- * its call are then not in the wait. Meshwork (joined through its server
+ * its call are then not in the wait. And ours only, "preloaded": the page calls preload() as its
+ * module runs and the driver calls connect() on call (`connectPreloadedVsPeerjs`, against PeerJS
+ * on call: PeerJS has nothing to start before its connection). Meshwork (joined through its server
  * node) against PeerJS (its `peer` server on localhost, same pages server, no STUN servers for
  * either: this machine has only loopback). Then cold against warm: a fresh browser opening the
  * page against the same profile reopening it after its node stopped (identity and peer memory
@@ -28,8 +30,8 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   const trials = c.quick ? 2 : 5;
   const failedTries: string[] = [];
   type Phases = { pageOpen: number; connect: number; afterConnect: number };
-  type Mode = 'onCall' | 'atLoad';
-  const phases: Record<Mode, { ours: Phases[]; peerjs: Phases[] }> = { onCall: { ours: [], peerjs: [] }, atLoad: { ours: [], peerjs: [] } };
+  type Mode = 'onCall' | 'atLoad' | 'preloaded';
+  const phases: Record<Mode, { ours: Phases[]; peerjs: Phases[] }> = { onCall: { ours: [], peerjs: [] }, atLoad: { ours: [], peerjs: [] }, preloaded: { ours: [], peerjs: [] } };
   const medPhases = (xs: Phases[]) => xs.length === 0 ? null : {
     pageOpenMs: round(percentile(xs.map((x) => x.pageOpen), 0.5), 1),
     connectMs: round(percentile(xs.map((x) => x.connect), 0.5), 1),
@@ -37,7 +39,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   };
   // Where connect() spends its time: each step of status().boot, in ms after the tab's connect()
   // began (both pages of every trial), and the first message's arrival after the later `ready`.
-  const bootStepsOf: Record<Mode, Record<string, number[]>> = { onCall: {}, atLoad: {} };
+  const bootStepsOf: Record<Mode, Record<string, number[]>> = { onCall: {}, atLoad: {}, preloaded: {} };
   const noteBoot = (bootSteps: Record<string, number[]>, boot: { node: Record<string, number>; tab?: Record<string, number> } | undefined) => {
     const from = boot?.tab?.connect;
     if (!boot || from === undefined) return;
@@ -54,7 +56,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   async function oursOnce(mode: Mode): Promise<{ ms: number; connectMs: number[] }> {
     const [ca, cb] = [await c.context(), await c.context()];
     const t0 = abs();
-    const url = mode === 'atLoad' ? meshAtLoadUrl : meshUrl;
+    const url = mode === 'atLoad' ? meshAtLoadUrl : mode === 'preloaded' ? `${meshUrl}?preload` : meshUrl;
     const [pa, pb] = await Promise.all([openPageTimed(ca, url), openPageTimed(cb, url)]);
     const [a, b] = await Promise.all([bootMesh(pa), bootMesh(pb)]);
     const token = `first:${++seq}`;
@@ -98,6 +100,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   const oursConnect: number[] = [];
   const peerErrors: string[] = [];
   const atLoad = { ours: [] as number[], peerjs: [] as number[] };
+  const preloaded: number[] = [];
   for (let i = 0; i < trials; i++) {
     // The two modes take turns going first, so a slow stretch of the machine falls on both.
     for (const mode of (i % 2 === 0 ? ['onCall', 'atLoad'] : ['atLoad', 'onCall']) as Mode[]) {
@@ -107,6 +110,8 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
         ours.push(o.ms);
         oursConnect.push(...o.connectMs);
       }
+      // preload() has no PeerJS counterpart (its open is the connection): ours only, against PeerJS on call.
+      if (mode === 'atLoad') preloaded.push((await oursOnce('preloaded')).ms);
       if (peerjs && !('error' in peerjs)) {
         try {
           const p = await peerjsOnce(mode);
@@ -189,6 +194,14 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
       bootStepsMedianMs: medSteps(bootStepsOf.atLoad),
     },
     connectAtLoadVsPeerjs: atLoad.ours.length && atLoad.peerjs.length ? ratio(med(atLoad.ours), med(atLoad.peerjs)) : null,
+    // The page calls preload() as its module runs and connect() when the driver asks, against PeerJS on call.
+    preloaded: {
+      oursFirstMessageMs: preloaded.length ? round(med(preloaded), 1) : null,
+      oursTrialsMs: preloaded.map((x) => round(x, 1)),
+      phasesMedian: { ours: medPhases(phases.preloaded.ours) },
+      bootStepsMedianMs: medSteps(bootStepsOf.preloaded),
+    },
+    connectPreloadedVsPeerjs: pj && preloaded.length ? ratio(med(preloaded), med(pj.ms)) : null,
     oursFailedFirstTries: failedTries.length,
     oursFailedFirstTryErrors: [...new Set(failedTries)].slice(0, 3),
   };

@@ -93,8 +93,7 @@ export async function connect(options: ConnectOptions = {}): Promise<Mesh> {
   const lockHeld = holdTabLock(tabId);
   const bootstrap = options.bootstrap ?? [defaultBootstrap()];
   const app = options.app ?? '';
-  const workerUrl = new URL(options.worker ?? new URL('./worker.js', import.meta.url).href, location.href);
-  const shared = !options.forceLeaderTab && typeof SharedWorker === 'function' && workerUrl.origin === location.origin;
+  const { workerUrl, shared } = hostOf(options);
   let conn: Conn;
   let leader: LeaderTabConn | undefined;
   let workerError: Promise<never> | undefined;
@@ -157,6 +156,45 @@ async function connectHub(hub: string, options: ConnectOptions): Promise<Mesh> {
     throw err;
   }
   return mesh;
+}
+
+/** Where this page's node runs: the SharedWorker at `workerUrl` when `shared`, else a leader tab. */
+function hostOf(options: Pick<ConnectOptions, 'worker' | 'forceLeaderTab'>): { workerUrl: URL; shared: boolean } {
+  const workerUrl = new URL(options.worker ?? new URL('./worker.js', import.meta.url).href, location.href);
+  return { workerUrl, shared: !options.forceLeaderTab && typeof SharedWorker === 'function' && workerUrl.origin === location.origin };
+}
+
+/** What `preload()` started. */
+export interface Preloaded {
+  /** Resolves once the node host answers: its script has run and its database is opening. Never rejects. */
+  readonly started: Promise<void>;
+  /** Lets go of this page's hold on the started worker (a page that will not connect after all). */
+  release(): void;
+}
+
+/**
+ * Starts this origin's node host ahead of `connect()`, for a page that connects later (on a click,
+ * after a login): the engine's start of the SharedWorker and the load of its script, most of what
+ * `connect()` waits for on a first visit (docs/BENCHMARKS.md, "Time to first message"), then
+ * happen while the page does other things. Nothing is dialled, made or stored: the node itself
+ * starts at the first `connect()`, with that call's options, which finds the worker running (one
+ * per origin, shared). Pass the `worker` and `forceLeaderTab` that `connect()` will get. Where
+ * there is no SharedWorker, or with a hub, it loads the code `connect()` will need instead. The
+ * worker stays while this page lives (or until `release()`, if no tab connects).
+ */
+export function preload(options: Pick<ConnectOptions, 'worker' | 'forceLeaderTab' | 'hub'> = {}): Preloaded {
+  const idle: Preloaded = { started: Promise.resolve(), release: () => undefined };
+  if (options.hub !== undefined) return { ...idle, started: import('./hub-link.js').then(() => undefined, () => undefined) };
+  const { workerUrl, shared } = hostOf(options);
+  if (!shared) return { ...idle, started: import('./leader.js').then(() => undefined, () => undefined) };
+  const worker = new SharedWorker(workerUrl.href, WORKER_OPTIONS);
+  const started = new Promise<void>((resolve) => {
+    worker.port.onmessage = () => resolve();
+    // A worker that fails to start is connect()'s error to report, with its timeout.
+    worker.addEventListener('error', () => resolve());
+  });
+  worker.port.postMessage({ id: 0, op: 'sync' });
+  return { started, release: () => worker.port.close() };
 }
 
 function defaultBootstrap(): string {

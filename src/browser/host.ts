@@ -164,6 +164,7 @@ export class NodeHost {
     }
     // A dead tab's answers are still taken for a while (TabHandlers.retryFrom): it may have run the request.
     if (m.op === 'reply' && tab) return this.handlers.onReply(tab, m.rid, m.ok, m.data);
+    if (m.op === 'sync') return; // answered before a hello too: preload() waits for it to know the worker runs
     if (!tab || !tab.alive) throw MeshError.invalid('say hello first');
     const node = await this.ensureNode([], 0);
     switch (m.op) {
@@ -193,8 +194,6 @@ export class NodeHost {
         return this.status(node.status(), tab);
       case 'ready':
         return node.linked();
-      case 'sync':
-        return;
       case 'reply':
         return this.handlers.onReply(tab, m.rid, m.ok, m.data);
       case 'rtc-signal':

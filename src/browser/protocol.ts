@@ -68,7 +68,7 @@ export type TabRequest =
   | { op: 'status' }
   /** Answered once the node has its first link. */
   | { op: 'ready' }
-  /** Answered at once: the host takes a tab's requests in order, so every one posted before it has been taken (`mesh.synced()`). */
+  /** Answered at once, before a hello too (client.ts `preload`): the host takes a tab's requests in order, so every one posted before it has been taken (`mesh.synced()`). */
   | { op: 'sync' }
   | { op: 'reply'; rid: number; ok: boolean; data: AppData }
   | { op: 'rtc-signal'; key: string; body: string }

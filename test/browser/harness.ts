@@ -177,6 +177,8 @@ export async function bootTab(context: BrowserContext, url: string, name: string
 
 export interface PageStatus {
   id: string;
+  /** When the node host was made (Date.now() in the worker). */
+  startedAt: number;
   host: string;
   tabs: number;
   links: { id: string; transport: string; rttMs: number | null }[];

@@ -73,6 +73,28 @@ for (const engine of ENGINES) {
         }
       }));
 
+    test('preload() starts the worker and dials nothing; connect() later takes that worker and starts the node', () =>
+      withLogs(async () => {
+        const server = await startServer();
+        const ctx = await suite.browser.createBrowserContext();
+        try {
+          const page = await openTab(ctx, server.http, `${engine}:preload`);
+          const answeredAt: number = await page.evaluate(() => (window as any).T.preload());
+          // The worker runs (it answered) and has made no node: nothing reached the server.
+          assert.equal(server.status().connections, 0, 'preload() dialled nothing');
+          const r = await page.evaluate(() => (window as any).T.boot({}));
+          const st = await status(page);
+          // connect() found the preloaded worker: its host was made (Date.now(), as answeredAt) before that answer.
+          assert.ok(st.startedAt <= answeredAt, `host made at ${st.startedAt}, answered at ${answeredAt}`);
+          assert.equal(r.host, 'shared-worker');
+          assert.equal(st.tabs, 1);
+          assert.equal(server.status().connections, 1, 'one WebSocket from this browser');
+        } finally {
+          await ctx.close();
+          await server.stop();
+        }
+      }));
+
     test('with no reachable bootstrap, connect() rejects with TIMEOUT; with waitForLink: false it resolves and mesh.ready waits', () =>
       withLogs(async () => {
         const ctx = await suite.browser.createBrowserContext();
