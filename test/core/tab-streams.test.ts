@@ -94,10 +94,15 @@ describe('streams on the tab data plane', () => {
   });
 
   test('a stream between two tabs, both ways, half-closed, with a slow reader: intact, and nothing reaches either node', async () => {
+    // The bytes are made before the stream opens: making 3 MB takes 0.5-1 s of one core at
+    // load 7, and done after the Open went out it held the event loop past the Open's first
+    // retransmission timeout (1 s) while B's ack waited behind it, so A sent the Open again
+    // and B counted a stream:duplicate.
+    const sent = bytes(3 * 1024 * 1024 + 123, 1);
+    const answer = bytes(200_000, 2);
     const [a, b] = await linkedTabs();
     const s = a.fast.openStream(b.id, 7)!;
     assert.ok(s, 'opened in the tab: its grant is bound and the link is its own');
-    const sent = bytes(3 * 1024 * 1024 + 123, 1);
     const w = s.writable.getWriter();
     const writing = (async () => {
       for (let at = 0; at < sent.length; at += 100_000) await w.write(sent.subarray(at, at + 100_000));
@@ -118,7 +123,6 @@ describe('streams on the tab data plane', () => {
     await writing; // close() resolved: B acknowledged everything
     assert.deepEqual(Buffer.concat(got), Buffer.from(sent), 'every byte, in order');
     // The other direction after A's half-close: B answers on the same stream.
-    const answer = bytes(200_000, 2);
     const bw = r.writable.getWriter();
     await bw.write(answer);
     await bw.close();
