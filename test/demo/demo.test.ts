@@ -63,6 +63,27 @@ async function drawnGraph(page: Page): Promise<{ nodes: string[]; edges: string[
 
 const edgeKey = (a: string, b: string) => (a < b ? `${a}|${b}` : `${b}|${a}`);
 
+/**
+ * Resolves once the page draws frames again and the graph's nodes then stay where they are for
+ * three looks 150 ms apart, or after `atMostMs`; with the time it took.
+ */
+async function layoutSettled(page: Page, atMostMs: number): Promise<number> {
+  const t0 = Date.now();
+  const end = t0 + atMostMs;
+  // A page brought to the front draws again (the layout moves on each frame) only from its next frame.
+  const frame = page.evaluate(() => new Promise((r) => requestAnimationFrame(() => r(true)))).catch(() => undefined);
+  await Promise.race([frame, new Promise((r) => setTimeout(r, atMostMs))]);
+  const where = () => page.evaluate(() => [...document.querySelectorAll('#graph .node')].map((n) => n.getAttribute('transform')).join(' '));
+  let last = await where();
+  for (let still = 0; still < 3 && Date.now() < end; ) {
+    await new Promise((r) => setTimeout(r, 150));
+    const now = await where();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+  return Date.now() - t0;
+}
+
 test('three browsers on the demo page: ids, a multi-hop graph, chat', { timeout: 90_000 }, () =>
   withLogs(async () => {
     const pages = [
@@ -118,11 +139,12 @@ test('three browsers on the demo page: ids, a multi-hop graph, chat', { timeout:
     assert.match(ping, /^ok: .* round trip$/);
 
     // A hidden page gets no animation frames, so its layout waits: show each page, let the
-    // layout settle, then take its picture.
+    // layout settle (no node moved for three looks 150 ms apart, or 2.5 s at most, the fixed
+    // wait this replaced: a layout still moving then is pictured as it is), then take its picture.
     mkdirSync(RESULTS, { recursive: true });
     for (const [page, file] of [[pages[0]!, 'demo-desktop.png'], [pages[1]!, 'demo-375.png'], [pages[2]!, 'demo-900-dark.png']] as const) {
       await page.bringToFront();
-      await new Promise((r) => setTimeout(r, 2_500));
+      console.log(`# ${file}: layout settled in ${await layoutSettled(page, 2_500)} ms`);
       await page.screenshot({ path: `${RESULTS}/${file}`, fullPage: true });
     }
     assert.deepEqual(problems, [], 'no console errors, page errors or failed requests');
