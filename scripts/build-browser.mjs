@@ -2,10 +2,12 @@
 // dist/browser/worker.js (the SharedWorker), minified with source maps, plus the client's
 // type declarations under dist/browser/types for `meshwork/client`; and the demo app, demo/app.js.
 // `--outdir=DIR`: only the browser bundles, into DIR instead of dist/browser (the bench builds
-// its own copy there: every browser test file rebuilds dist/browser, deleting it first, so a
-// bench serving dist/browser while tests run in the same checkout loses its files mid-run).
+// its own copy there: a browser test file rebuilds dist/browser when its sources changed,
+// deleting it first, so a bench serving dist/browser while tests run in the same checkout could
+// lose its files mid-run).
 // `--no-types`: all but the type declarations, which are most of the build's time (tsc: about 6 s
-// of CPU of 7, 23 s at load 12); the browser tests build so, once per test file, and keep
+// of CPU of 7, 23 s at load 12); the browser tests build so, at most once per test file (not
+// when the bundles there came from the same sources: buildBundles, test/browser/harness.ts), and keep
 // dist/browser/types as `npm run build` (npm install) last wrote it: no test reads them but
 // test/package/pack.test.ts, which packs the tree npm install built.
 // `--no-minify`: readable bundles, for a CPU profile that names our functions (scripts/probes/).

@@ -4,7 +4,8 @@
  * a failing test prints the console of every page it opened.
  */
 import { execFileSync, execSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -33,13 +34,43 @@ export function ensureBrowsers(engines: Engine[] = ENGINES): void {
 }
 
 let built = false;
+/** What the bundles are built from: the build scripts, every source file, the locked dependencies. */
+const BUNDLE_INPUTS = ['scripts/build-browser.mjs', 'scripts/streams-build.mjs', 'package-lock.json', 'tsconfig.json', 'src', 'demo/src'];
+/** Written beside the bundles by the build below; any other build of dist/browser deletes it. */
+const BUNDLE_STAMP = `${ROOT}dist/browser/.bundles-stamp`;
+const BUNDLE_OUTPUTS = ['client.js', 'worker.js', 'streams.js', 'hub.js', 'fast-path.js', 'tab-stream-plane.js', 'hub-link.js', 'leader.js'].map((f) => `${ROOT}dist/browser/${f}`).concat(`${ROOT}demo/app.js`);
+
+/** A hash of the content of every bundle input (about 1.3 MB: milliseconds). */
+function bundleInputsHash(): string {
+  const h = createHash('sha256');
+  const add = (rel: string): void => {
+    const path = `${ROOT}${rel}`;
+    if (!existsSync(path)) return;
+    if (statSync(path).isDirectory()) {
+      for (const name of readdirSync(path).sort()) add(`${rel}/${name}`);
+      return;
+    }
+    h.update(`${rel}\0`).update(readFileSync(path)).update('\0');
+  };
+  for (const rel of BUNDLE_INPUTS) add(rel);
+  return h.digest('hex');
+}
+
 /**
- * Bundles dist/browser/*.js from the current source, once per test process; not the type
- * declarations (no test here reads them), which took most of the build's time in every file.
+ * Bundles dist/browser/*.js (and demo/app.js) from the current source, once per test process,
+ * and not at all when the bundles there were built by this function from the same inputs (a
+ * content hash in dist/browser/.bundles-stamp): the files of one `npm test` then build once, not
+ * once each. Not the type declarations (no test here reads them), which took most of the
+ * build's time in every file.
  */
 export function buildBundles(): void {
   if (built) return;
-  execFileSync(process.execPath, ['scripts/build-browser.mjs', '--no-types'], { cwd: ROOT, stdio: 'inherit' });
+  const inputs = bundleInputsHash();
+  const stamp = existsSync(BUNDLE_STAMP) ? readFileSync(BUNDLE_STAMP, 'utf8') : '';
+  if (stamp !== inputs || !BUNDLE_OUTPUTS.every((f) => existsSync(f))) {
+    execFileSync(process.execPath, ['scripts/build-browser.mjs', '--no-types'], { cwd: ROOT, stdio: 'inherit' });
+    writeFileSync(BUNDLE_STAMP, inputs);
+  }
   built = true;
 }
 
