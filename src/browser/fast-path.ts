@@ -18,7 +18,7 @@ import { readPlainPacket, readSealedPacket, type PacketHead } from '../core/seal
 import { InboundChain } from './claimed-frames.js';
 import { FrameBuffers } from './frame-pool.js';
 import { OutboundQueue } from './outbound-queue.js';
-import type { FrameRoute } from './relay-channel.js';
+import type { FrameRoute } from './relay-messages.js';
 import { GrantCrypto, HAND_ON } from './grant-crypto.js';
 import { PeerRequests } from './peer-requests.js';
 import { opensStreams, StreamTap } from './stream-tap.js';

@@ -9,7 +9,7 @@ import { DEFAULT_HOP_LIMIT } from '../core/limits.js';
 import { writePlainPacket } from '../core/sealed-frame.js';
 import type { FrameBuffers } from './frame-pool.js';
 import type { GrantCrypto } from './grant-crypto.js';
-import type { FrameRoute } from './relay-channel.js';
+import type { FrameRoute } from './relay-messages.js';
 import type { RtcHost } from './rtc-host.js';
 import type { Grant } from './tab-grant.js';
 import type { TabRelays } from './tab-relay.js';

@@ -1,7 +1,7 @@
 /**
  * One relay channel (docs/DATA-PLANE.md, "Several tabs"): a MessageChannel the node's worker set
  * up between two tabs of the node, and what goes over it. The tabs' routing lives in
- * tab-relay.ts; this file is the wire between two of them.
+ * tab-relay.ts; this file is the wire between two of them, and relay-messages.ts what goes on it.
  *
  * Either tab may host links the other uses, so each end plays both roles:
  * - *client*: posts frames it sealed itself for a link the other tab hosts, and gets back an ack
@@ -20,6 +20,7 @@ import { BoundedMap } from '../core/dedupe.js';
 import { movable } from './frame-pool.js';
 import type { AppData } from '../core/payloads.js';
 import type { TakenRequest, UnrunRequest } from './protocol.js';
+import type { FrameRoute, RelayMessage } from './relay-messages.js';
 
 /** Bytes of frames a client may have posted and not yet seen acked: as much as the DataChannel's own high-water mark. */
 const WINDOW = 1024 * 1024;
@@ -35,40 +36,6 @@ const REPLIES_KEPT = 64;
  * away. Past this, the channel closes as for a tab that died without a word.
  */
 export const BYE_WAIT_MS = 1_000;
-
-/** A posted frame whose answer comes back: a request's id (`rid`) or a reliable datagram's message id (`mid`), for `ms`. */
-export type FrameRoute = { rid?: number; mid?: number; ms?: number };
-
-type RelayMessage =
-  | ({ t: 'frame'; seq: number; key: string; frame: Uint8Array } & FrameRoute)
-  | { t: 'ack'; seq: number; ok: boolean }
-  /** The peer's Ack (its whole clear frame) to reliable datagram `mid` this tab sent through the host tab's link `key`. */
-  | { t: 'rack'; key: string; from: string; mid: number; frame: Uint8Array }
-  /** That Ack is for no send of this tab's (it went to the node under its id meanwhile): the host tab gives it to the node. */
-  | { t: 'rack-refused'; key: string; frame: Uint8Array }
-  | { t: 'answer'; rid: number; from: string; ok: boolean; data: AppData; code?: string }
-  /** A datagram to this tab's app that the host tab opened (its app has several tabs: DATA-PLANE.md, "Several tabs"). */
-  | { t: 'data'; from: string; port: number; data: AppData }
-  /** A segment from the peer of link `key` (its whole frame) of a stream this tab runs through the host tab (relay-streams.ts). */
-  | { t: 'stream'; key: string; frame: Uint8Array }
-  /** Link `key` left the host tab: the streams this tab runs on it end (relay-streams.ts). */
-  | { t: 'link-gone'; key: string }
-  /** P's Open of stream `sid` on link `key`, passed here, is not taken: no handler for its port here any more (the host tab gives it to the node). */
-  | { t: 'stream-refused'; key: string; sid: number }
-  /**
-   * A request to this tab's app that the host tab opened: this tab handles its port (the node said
-   * so). `rid`: the peer's request id, for an answer the node sends instead.
-   */
-  | { t: 'request'; id: number; from: string; port: number; data: AppData; rid: number }
-  /** The outcome of `request` `id`; `unhandled`: this tab has no handler for it any more (nothing ran). */
-  | { t: 'reply'; id: number; ok: boolean; data: AppData; unhandled?: true }
-  /**
-   * This end closes (its tab parks or goes): the other stops posting at once, before the worker
-   * tells it. `running`: requests whose handler had started here and not answered, when the tab
-   * parks or goes for good (`closing`: its pagehide, or close()). `asked`: the requests this end
-   * asked the other to run and had no reply to when it left (their answers go through the node).
-   */
-  | { t: 'bye'; running?: number[]; closing?: true; asked?: number[] };
 
 /** What a relayed request came to, as its host tab sees it. */
 export type AskOutcome =

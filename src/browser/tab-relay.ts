@@ -11,7 +11,8 @@
 import type { AppData } from '../core/payloads.js';
 import type { TakenRequest, UnrunRequest } from './protocol.js';
 import { AckRoutes } from './relay-acks.js';
-import { type AskOutcome, type FrameRoute, RelayChannel, type RelayHost } from './relay-channel.js';
+import { type AskOutcome, RelayChannel, type RelayHost } from './relay-channel.js';
+import type { FrameRoute } from './relay-messages.js';
 import { RelayStreams, type RouteGrant } from './relay-streams.js';
 
 export type { AskOutcome } from './relay-channel.js';
