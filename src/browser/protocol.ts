@@ -306,6 +306,8 @@ export interface FastPathStatus {
   streamSegmentsIn: number;
   /** Of those streams, the ones ended ABORTED because their link left the tab. */
   streamsAbortedByLink: number;
+  /** Their segments sent again (a timeout or a fast retransmit): each may reach the peer twice, a `stream:duplicate` there. */
+  streamRetransmits: number;
   /** Reliable datagrams this tab sent on its bound links itself (tab-reliable.ts), the copies it wrote (first ones included), the peer's acks it took, and the sends it handed to the node under their id when the link left the tab. */
   reliableSent: number;
   reliableCopies: number;

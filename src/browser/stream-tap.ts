@@ -180,7 +180,7 @@ export class StreamTap implements RelayStreamClient {
     return this.leaving!.last(writePlainPacket({ ...head, payload }));
   }
 
-  get stats(): TabStreamStats & RelayStreams['stats'] & { viaTabStreamOut: number; viaTabStreamIn: number } {
-    return { ...(this.plane ? this.plane.stats : NONE), ...this.relays.streams.stats, ...this.via };
+  get stats(): TabStreamStats & RelayStreams['stats'] & { viaTabStreamOut: number; viaTabStreamIn: number; streamRetransmits: number } {
+    return { ...(this.plane ? this.plane.stats : NONE), streamRetransmits: this.plane?.retransmits ?? 0, ...this.relays.streams.stats, ...this.via };
   }
 }

@@ -59,6 +59,11 @@ export class TabStreamPlane<L extends StreamLink> {
   private readonly registered = new Set<number>();
   readonly stats: TabStreamStats = { streamsOpened: 0, streamsAccepted: 0, streamSegmentsOut: 0, streamSegmentsIn: 0, streamsAbortedByLink: 0 };
 
+  /** Segments this tab's streams sent again (timeouts, fast retransmits), ended streams' included. */
+  get retransmits(): number {
+    return this.service.status().retransmits;
+  }
+
   /** The lane of the link a stream is being opened on (`open`): its id is drawn in that lane's range. */
   private lane = 0;
 

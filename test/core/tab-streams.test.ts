@@ -133,8 +133,13 @@ describe('streams on the tab data plane', () => {
     assert.equal(sb.streamsAccepted, 1);
     assert.ok(sa.streamSegmentsOut > 50 && sb.streamSegmentsIn > 50, `segments on the data plane: ${sa.streamSegmentsOut} out, ${sb.streamSegmentsIn} in`);
     assert.deepEqual([a.toNode.length, b.toNode.length], [0, 0], 'no frame left to either node');
-    assert.deepEqual(sa.dropped, {});
-    assert.deepEqual(sb.dropped, {});
+    // A segment arrives twice only if its sender sent it again: on an event loop stalled past
+    // the retransmission timeout (seen at load 16-20: 1.7 s with 25 ms of work due) the timer can
+    // fire before the ack queued behind it is read. Each duplicate must be such a resend.
+    const { 'stream:duplicate': dupA = 0, ...otherA } = sa.dropped;
+    const { 'stream:duplicate': dupB = 0, ...otherB } = sb.dropped;
+    assert.deepEqual([otherA, otherB], [{}, {}], 'no drop but duplicates');
+    assert.ok(dupB <= sa.streamRetransmits && dupA <= sb.streamRetransmits, `duplicates ${dupA} / ${dupB} against resends ${sb.streamRetransmits} / ${sa.streamRetransmits}`);
   });
 
   test('what the tab must not take goes to the node whole; a replay is a counted drop', async () => {
