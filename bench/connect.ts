@@ -7,7 +7,11 @@
  * an app page does (`connectAtLoadVsPeerjs`); the driver's round trips between a page's load and
  * its call are then not in the wait. And ours only, "preloaded": the page calls preload() as its
  * module runs and the driver calls connect() on call (`connectPreloadedVsPeerjs`, against PeerJS
- * on call: PeerJS has nothing to start before its connection). Meshwork (joined through its server
+ * on call: PeerJS has nothing to start before its connection). These pages are served as most app
+ * pages are, not cross-origin isolated: in Chromium isolation (COOP + COEP, which the round-trip
+ * parts use for their timers) adds about 220 ms to a SharedWorker's start (docs/BENCHMARKS.md,
+ * "Time to first message"), so the on-call trial runs once more on isolated pages, both libraries
+ * (`connectIsolatedVsPeerjs`). Meshwork (joined through its server
  * node) against PeerJS (its `peer` server on localhost, same pages server, no STUN servers for
  * either: this machine has only loopback). Then cold against warm: a fresh browser opening the
  * page against the same profile reopening it after its node stopped (identity and peer memory
@@ -15,7 +19,7 @@
  */
 import type { Page } from 'puppeteer-core';
 import type { BenchContext } from './run.js';
-import { errorText, openPage, percentile, ratio, round, sleep, startPeerServer, waitFor } from './lib.js';
+import { errorText, openPage, percentile, ratio, round, sleep, startPageServer, startPeerServer, waitFor } from './lib.js';
 
 const abs = () => performance.timeOrigin + performance.now();
 const medSteps = (steps: Record<string, number[]>) =>
@@ -30,8 +34,8 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   const trials = c.quick ? 2 : 5;
   const failedTries: string[] = [];
   type Phases = { pageOpen: number; connect: number; afterConnect: number };
-  type Mode = 'onCall' | 'atLoad' | 'preloaded';
-  const phases: Record<Mode, { ours: Phases[]; peerjs: Phases[] }> = { onCall: { ours: [], peerjs: [] }, atLoad: { ours: [], peerjs: [] }, preloaded: { ours: [], peerjs: [] } };
+  type Mode = 'onCall' | 'atLoad' | 'preloaded' | 'isolated';
+  const phases: Record<Mode, { ours: Phases[]; peerjs: Phases[] }> = { onCall: { ours: [], peerjs: [] }, atLoad: { ours: [], peerjs: [] }, preloaded: { ours: [], peerjs: [] }, isolated: { ours: [], peerjs: [] } };
   const medPhases = (xs: Phases[]) => xs.length === 0 ? null : {
     pageOpenMs: round(percentile(xs.map((x) => x.pageOpen), 0.5), 1),
     connectMs: round(percentile(xs.map((x) => x.connect), 0.5), 1),
@@ -39,14 +43,17 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   };
   // Where connect() spends its time: each step of status().boot, in ms after the tab's connect()
   // began (both pages of every trial), and the first message's arrival after the later `ready`.
-  const bootStepsOf: Record<Mode, Record<string, number[]>> = { onCall: {}, atLoad: {}, preloaded: {} };
+  const bootStepsOf: Record<Mode, Record<string, number[]>> = { onCall: {}, atLoad: {}, preloaded: {}, isolated: {} };
   const noteBoot = (bootSteps: Record<string, number[]>, boot: { node: Record<string, number>; tab?: Record<string, number> } | undefined) => {
     const from = boot?.tab?.connect;
     if (!boot || from === undefined) return;
     const steps: Record<string, number> = { ...boot.node, ...Object.fromEntries(Object.entries(boot.tab ?? {}).map(([k, v]) => [`tab:${k}`, v])) };
     for (const [k, v] of Object.entries(steps)) (bootSteps[k] ??= []).push(v - from);
   };
-  const meshUrl = `${c.pages.origin}/mesh.html`;
+  // As most app pages are served (see above); `c.pages` serves the same files cross-origin isolated.
+  const plain = await startPageServer(c.pages.bundles, { isolated: false });
+  const originOf = (mode: Mode) => (mode === 'isolated' ? c.pages.origin : plain.origin);
+  const meshUrl = `${plain.origin}/mesh.html`;
   const bootMesh = (p: Page) => p.evaluate((o) => (window as any).T.boot(o), { bootstrap: [c.meshUrl] });
 
   const openPageTimed = (ctx: import('puppeteer-core').BrowserContext, url: string) => openPage(ctx, url, c.log);
@@ -56,7 +63,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   async function oursOnce(mode: Mode): Promise<{ ms: number; connectMs: number[] }> {
     const [ca, cb] = [await c.context(), await c.context()];
     const t0 = abs();
-    const url = mode === 'atLoad' ? meshAtLoadUrl : mode === 'preloaded' ? `${meshUrl}?preload` : meshUrl;
+    const url = mode === 'atLoad' ? meshAtLoadUrl : mode === 'preloaded' ? `${meshUrl}?preload` : `${originOf(mode)}/mesh.html`;
     const [pa, pb] = await Promise.all([openPageTimed(ca, url), openPageTimed(cb, url)]);
     const [a, b] = await Promise.all([bootMesh(pa), bootMesh(pb)]);
     const token = `first:${++seq}`;
@@ -74,7 +81,8 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   let stopPeer: (() => void) | undefined;
   let peerOptions: Record<string, unknown> = {};
   try {
-    const server = await startPeerServer(c.pages);
+    const server = await startPeerServer(plain);
+    c.pages.routes.set('/peerjs.js', plain.routes.get('/peerjs.js')!);
     stopPeer = server.stop;
     peerOptions = server.options;
     peerjs = { ms: [], connectMs: [] };
@@ -84,7 +92,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   async function peerjsOnce(mode: Mode): Promise<{ ms: number; connectMs: number[] }> {
     const [ca, cb] = [await c.context(), await c.context()];
     const t0 = abs();
-    const url = `${c.pages.origin}/peerjs.html${mode === 'atLoad' ? `?peer=${encodeURIComponent(JSON.stringify(peerOptions))}` : ''}`;
+    const url = `${originOf(mode)}/peerjs.html${mode === 'atLoad' ? `?peer=${encodeURIComponent(JSON.stringify(peerOptions))}` : ''}`;
     const [pa, pb] = await Promise.all([openPageTimed(ca, url), openPageTimed(cb, url)]);
     const bootPeer = (p: Page) => p.evaluate((o) => (window as any).P.boot(o), peerOptions);
     const [a, b] = await Promise.all([bootPeer(pa), bootPeer(pb)]);
@@ -100,12 +108,14 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   const oursConnect: number[] = [];
   const peerErrors: string[] = [];
   const atLoad = { ours: [] as number[], peerjs: [] as number[] };
+  const isolated = { ours: [] as number[], peerjs: [] as number[] };
   const preloaded: number[] = [];
   for (let i = 0; i < trials; i++) {
     // The two modes take turns going first, so a slow stretch of the machine falls on both.
-    for (const mode of (i % 2 === 0 ? ['onCall', 'atLoad'] : ['atLoad', 'onCall']) as Mode[]) {
+    for (const mode of (i % 2 === 0 ? ['onCall', 'atLoad', 'isolated'] : ['isolated', 'atLoad', 'onCall']) as Mode[]) {
       const o = await oursOnce(mode);
       if (mode === 'atLoad') atLoad.ours.push(o.ms);
+      else if (mode === 'isolated') isolated.ours.push(o.ms);
       else {
         ours.push(o.ms);
         oursConnect.push(...o.connectMs);
@@ -116,6 +126,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
         try {
           const p = await peerjsOnce(mode);
           if (mode === 'atLoad') atLoad.peerjs.push(p.ms);
+          else if (mode === 'isolated') isolated.peerjs.push(p.ms);
           else {
             peerjs.ms.push(p.ms);
             peerjs.connectMs.push(...p.connectMs);
@@ -161,6 +172,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     await ca.close();
   }
 
+  await plain.close();
   const med = (xs: number[]) => percentile(xs, 0.5);
   const pj = peerjs && !('error' in peerjs) && peerjs.ms.length > 0 ? peerjs : undefined;
   return {
@@ -201,6 +213,14 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
       phasesMedian: { ours: medPhases(phases.preloaded.ours) },
       bootStepsMedianMs: medSteps(bootStepsOf.preloaded),
     },
+    // The on-call trial on cross-origin isolated pages, both libraries.
+    isolated: {
+      oursFirstMessageMs: isolated.ours.length ? round(med(isolated.ours), 1) : null,
+      peerjsFirstMessageMs: isolated.peerjs.length ? round(med(isolated.peerjs), 1) : null,
+      phasesMedian: { ours: medPhases(phases.isolated.ours), peerjs: medPhases(phases.isolated.peerjs) },
+      bootStepsMedianMs: medSteps(bootStepsOf.isolated),
+    },
+    connectIsolatedVsPeerjs: isolated.ours.length && isolated.peerjs.length ? ratio(med(isolated.ours), med(isolated.peerjs)) : null,
     connectPreloadedVsPeerjs: pj && preloaded.length ? ratio(med(preloaded), med(pj.ms)) : null,
     oursFailedFirstTries: failedTries.length,
     oursFailedFirstTryErrors: [...new Set(failedTries)].slice(0, 3),

@@ -89,12 +89,18 @@ const TYPES: Record<string, string> = {
  */
 export interface PageServer {
   origin: string;
+  /** The directory the browser bundles are served from. */
+  bundles: string;
   routes: Map<string, string>;
   close(): Promise<void>;
 }
 
-/** `bundles`: the directory holding the browser bundles (client.js, worker.js, chunks). */
-export async function startPageServer(bundles: string): Promise<PageServer> {
+/**
+ * `bundles`: the directory holding the browser bundles (client.js, worker.js, chunks).
+ * `isolated` (default true): pages cross-origin isolated (COOP + COEP), for the microsecond
+ * timers of the round-trip parts; false serves them as most app pages are (the connect part).
+ */
+export async function startPageServer(bundles: string, { isolated = true }: { isolated?: boolean } = {}): Promise<PageServer> {
   const routes = new Map<string, string>([
     ['/meshwork/client.js', join(bundles, 'client.js')],
     ['/meshwork/worker.js', join(bundles, 'worker.js')],
@@ -113,9 +119,7 @@ export async function startPageServer(bundles: string): Promise<PageServer> {
         res.writeHead(200, {
           'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
           'Cache-Control': 'no-store',
-          'Cross-Origin-Opener-Policy': 'same-origin',
-          'Cross-Origin-Embedder-Policy': 'require-corp',
-          'Cross-Origin-Resource-Policy': 'same-origin',
+          ...(isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cross-Origin-Resource-Policy': 'same-origin' } : {}),
         });
         res.end(body);
       },
@@ -126,6 +130,7 @@ export async function startPageServer(bundles: string): Promise<PageServer> {
   const port = (server.address() as { port: number }).port;
   return {
     origin: `http://127.0.0.1:${port}`,
+    bundles,
     routes,
     close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
