@@ -6,8 +6,9 @@
 // A server node on loopback serves bench/pages/mesh.html and this checkout's browser bundle. Each
 // visit opens the page in two fresh contexts at once (as the bench's first-message trial does),
 // calls connect() in both and reads status().boot; it prints, in ms after the tab's connect()
-// began, the median of each step over both pages of every visit, and of `host` -> `ready` (the
-// node's own start, after the engine has started the worker and run its script).
+// began, the median of each step over both pages of every visit; then the median of the spans
+// between the node's own steps (`host` -> `ready`: its whole start, after the engine has started
+// the worker and run its script). BOOT_STEPS_JSON=1 also prints every sample, to pool runs.
 import { join } from 'node:path';
 import { launchChromium, launchFirefox, percentile, ROOT } from '../../bench/lib.js';
 import { startNode } from '../../src/server/index.js';
@@ -33,7 +34,11 @@ try {
       const from = boot.tab.connect as number;
       const all: Record<string, number> = { ...boot.node, ...Object.fromEntries(Object.entries(boot.tab).map(([k, v]) => [`tab:${k}`, v as number])) };
       for (const [k, v] of Object.entries(all)) (steps[k] ??= []).push(v - from);
-      (steps['host->ready'] ??= []).push(boot.tab.ready - boot.node.host);
+      // The node's own parts, each from the step before it: what a change to one of them moves.
+      const n = { ...boot.node, ready: boot.tab.ready };
+      for (const [a, z] of [['host', 'hello'], ['hello', 'keys'], ['keys', 'started'], ['started', 'link'], ['ws-open', 'link'], ['host', 'ready']]) {
+        if (n[a] !== undefined && n[z] !== undefined) (steps[`${a}->${z}`] ??= []).push(n[z] - n[a]);
+      }
     }
     await Promise.all(ctxs.map((c) => c.close()));
   }
@@ -42,4 +47,6 @@ try {
   await node.stop();
 }
 const rows = Object.entries(steps).map(([k, xs]) => [k, Math.round(percentile(xs, 0.5))] as const).sort((a, b) => a[1] - b[1]);
-console.log(`${engine}, ${visits} visits x 2 fresh contexts: ${rows.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+const line = (spans: boolean) => rows.filter(([k]) => k.includes('->') === spans).map(([k, v]) => `${k} ${v}`).join(', ');
+console.log(`${engine}, ${visits} visits x 2 fresh contexts: ${line(false)}\n  intervals, p50: ${line(true)}`);
+if (process.env.BOOT_STEPS_JSON) console.log(JSON.stringify(steps)); // every sample, to pool runs

@@ -27,7 +27,7 @@ import { RelayGrants } from './relay-grants.js';
 import { IceClient } from './ice-client.js';
 import type { Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
-import { loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
+import { earlyKeys, loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
 import { IdbPeerStore, openDbEarly } from './store.js';
 import { hostStatus, type HostStatus } from './host-status.js';
 import { TabHandlers } from './host-handlers.js';
@@ -74,7 +74,8 @@ export class NodeHost {
   private readonly relays?: RelayGrants;
   /** When each step of the node's start happened (status().boot). */
   readonly boot: BootMarks = {};
-  private readonly dbOpening = openDbEarly(); // a worker starts for a connect(): open before its hello comes
+  private readonly dbOpening = openDbEarly(); // a worker starts for a connect(): the database opens
+  private readonly keysEarly = earlyKeys(this.dbOpening); // and the keys are read or made before its hello comes
 
   constructor(private readonly kind: HostKind) {
     // When this global scope was made (its script fetched): splits the engine's worker start from our script's load.
@@ -245,7 +246,7 @@ export class NodeHost {
       keys = await loadOrCreateKeys(db, powBits, (p) => {
         this.work = p;
         for (const tab of this.tabs.values()) if (tab.alive) tab.conn.post({ ev: 'work', ...p });
-      });
+      }, this.keysEarly);
     } catch (err) {
       dialer.dropEarly();
       throw err;

@@ -151,8 +151,60 @@ export interface NodeKeys {
   keyStorage: KeyStorage;
 }
 
-/** The node's keys; with `powBits` > 0 its identity carries that much proof of work (see core/pow.ts). */
-export async function loadOrCreateKeys(db: IDBDatabase, powBits = 0, onProgress: (p: WorkProgress) => void = () => undefined): Promise<NodeKeys> {
+/**
+ * The keys a node would start with, worked out before anyone asked for a node: a worker starts
+ * for a connect(), whose hello comes tens of ms later. Both pairs are read; where one is missing,
+ * a fresh non-extractable pair is made for it at once (beside the database's opening), and
+ * `adding` says what loadOrCreateKeys must store before the node may use them. Nothing is stored
+ * here (preload() promises nothing is before connect()).
+ */
+export interface EarlyKeys {
+  keys: NodeKeys;
+  adding: [string, unknown][];
+}
+
+/**
+ * Undefined where the general path must decide: a pair stored as bytes beside a missing one (the
+ * new one would have to be bytes too), no Ed25519 or X25519 in this engine, a read that failed.
+ */
+export function earlyKeys(dbOpening: Promise<IDBDatabase>): Promise<EarlyKeys | undefined> {
+  // Made whether or not the read finds pairs: a returning visit wastes two key generations (off
+  // this thread), a first visit does not wait for the read before making them.
+  const drafting = Promise.all([
+    generateKeyPair('Ed25519', false, [...ED25519.privateUsages, ...ED25519.publicUsages]),
+    generateKeyPair('X25519', false, X25519.privateUsages),
+  ]);
+  drafting.catch(() => undefined);
+  const early = (async () => {
+    const [storedId, storedE2e] = await kv.getAll(await dbOpening, ['identity', 'e2e-keys']);
+    const [id, e2e] = [await fromStored(ED25519, storedId), await fromStored(X25519, storedE2e)];
+    if ((!id || !e2e) && (id?.storage === 'bytes' || e2e?.storage === 'bytes')) return undefined;
+    const draft = id && e2e ? undefined : await drafting;
+    const idPair = id?.pair ?? draft![0];
+    const e2ePair = e2e?.pair ?? draft![1];
+    const adding: [string, unknown][] = [];
+    if (!id) adding.push(['identity', idPair]);
+    if (!e2e) adding.push(['e2e-keys', e2ePair]);
+    const keyStorage: KeyStorage = id?.storage === 'bytes' || e2e?.storage === 'bytes' ? 'bytes' : 'cryptokey';
+    return { keys: { identity: await Identity.fromKeyPair(idPair), e2eKeys: e2ePair, keyStorage }, adding };
+  })();
+  return early.catch(() => undefined);
+}
+
+/**
+ * The node's keys; with `powBits` > 0 its identity carries that much proof of work (see
+ * core/pow.ts). With `early` (earlyKeys), the common cases take one IndexedDB step at most: none
+ * where both pairs were stored, one transaction adding the missing ones on a first visit (one
+ * commit, not one per pair). Anything else, including a racing creator (the add finds a pair
+ * there: nothing is written) or a CryptoKey that does not clone, takes the general path below.
+ */
+export async function loadOrCreateKeys(db: IDBDatabase, powBits = 0, onProgress: (p: WorkProgress) => void = () => undefined, early?: Promise<EarlyKeys | undefined>): Promise<NodeKeys> {
+  const e = await early;
+  // A key without the work asked is refused by the mesh: a stored one is replaced below, a draft dropped.
+  if (e && hasWork(e.keys.identity.publicKey, powBits)) {
+    const stored = e.adding.length === 0 || (await kv.addAll(db, e.adding).then(() => true, () => false));
+    if (stored) return e.keys;
+  }
   const id = await loadOrCreatePair(db, 'identity', ED25519, powBits > 0 ? { bits: powBits, onProgress } : undefined);
   const e2e = await loadOrCreatePair(db, 'e2e-keys', X25519).catch(() => undefined);
   const keyStorage: KeyStorage = id.storage === 'bytes' || e2e?.storage === 'bytes' ? 'bytes' : 'cryptokey';

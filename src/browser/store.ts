@@ -17,12 +17,14 @@ export function openDb(name = DB_NAME): Promise<IDBDatabase> {
   });
 }
 
-function run<T>(db: IDBDatabase, mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest): Promise<T> {
+function run<T>(db: IDBDatabase, mode: IDBTransactionMode, fn: (s: IDBObjectStore) => IDBRequest | IDBRequest[]): Promise<T> {
   return new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, mode);
     const req = fn(tx.objectStore(STORE));
-    tx.oncomplete = () => resolve(req.result as T);
-    tx.onerror = () => reject(tx.error ?? req.error ?? new Error('indexedDB transaction failed'));
+    tx.oncomplete = () => resolve((Array.isArray(req) ? req.map((r) => r.result) : req.result) as T);
+    // The request that failed (reading the error of one still pending would throw).
+    const failed = () => [req].flat().find((r) => r.readyState === 'done' && r.error)?.error;
+    tx.onerror = () => reject(tx.error ?? failed() ?? new Error('indexedDB transaction failed'));
     tx.onabort = () => reject(tx.error ?? new Error('indexedDB transaction aborted'));
   });
 }
@@ -39,6 +41,13 @@ export const kv = {
         throw err;
       },
     ),
+  /** Several keys read in one transaction, in order. */
+  getAll: (db: IDBDatabase, keys: string[]) => run<unknown[]>(db, 'readonly', (s) => keys.map((k) => s.get(k))),
+  /**
+   * Writes every entry in one transaction (one commit, not one each) if none is there yet; rejects,
+   * having written nothing, when one is (ConstraintError) or a value does not clone.
+   */
+  addAll: (db: IDBDatabase, entries: [string, unknown][]) => run<unknown>(db, 'readwrite', (s) => entries.map(([k, v]) => s.add(v, k))),
 };
 
 /**

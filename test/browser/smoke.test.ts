@@ -89,6 +89,25 @@ for (const engine of ENGINES) {
           assert.equal(r.host, 'shared-worker');
           assert.equal(st.tabs, 1);
           assert.equal(server.status().connections, 1, 'one WebSocket from this browser');
+          // The worker made its keys before the hello (key-store.ts earlyKeys) and stored them at
+          // connect(): what IndexedDB holds now is the identity the node runs with, and an X25519 pair.
+          const stored = await page.evaluate(() => new Promise<{ id: string; e2e: boolean }>((resolve, reject) => {
+            const req = indexedDB.open('meshwork', 1);
+            req.onerror = () => reject(req.error);
+            req.onsuccess = () => {
+              const tx = req.result.transaction('kv');
+              const id = tx.objectStore('kv').get('identity');
+              const e2e = tx.objectStore('kv').get('e2e-keys');
+              tx.oncomplete = () => {
+                if (!id.result) return resolve({ id: 'nothing stored', e2e: !!e2e.result });
+                const pub = id.result.publicKey as CryptoKey | Uint8Array<ArrayBuffer>; // bytes where keys are kept so (WebKit)
+                Promise.resolve(pub instanceof Uint8Array ? pub : crypto.subtle.exportKey('raw', pub))
+                  .then((raw) => crypto.subtle.digest('SHA-256', raw))
+                  .then((h) => resolve({ id: [...new Uint8Array(h)].map((b) => b.toString(16).padStart(2, '0')).join(''), e2e: !!e2e.result?.publicKey }), reject);
+              };
+            };
+          }));
+          assert.deepEqual(stored, { id: st.id, e2e: true });
         } finally {
           await ctx.close();
           await server.stop();
