@@ -3,8 +3,9 @@
  * application packets to and from which linked peer itself. A grant for the WebRTC link to peer
  * P hosted by tab T is given when all of these hold, and taken back as soon as one does not:
  *
- * - the link is open and it is the node's only open WebRTC link to P (the tab then sends on the
- *   link the node uses);
+ * - the link is open, it is the node's only open WebRTC link to P, and the node admitted it (its
+ *   handshake is done: the tab then sends on the link the node uses, and never a packet inside
+ *   a handshake, which the peer refuses as HANDSHAKE_FAILED and closes the link for);
  * - T asked for the data plane, runs (not parked), and is a page of the node's own origin;
  *   it may also take the peer's datagrams and requests (`inbound`) only while it is the only
  *   live tab of its app: a datagram T takes is then delivered to every listener of the app, as
@@ -172,7 +173,8 @@ export class FastGrants {
     const perPeer = new Map<string, number>();
     for (const l of links) perPeer.set(l.peer, (perPeer.get(l.peer) ?? 0) + 1);
     for (const l of links) {
-      if (perPeer.get(l.peer) !== 1) continue;
+      // A channel opens before its handshake: until the node admits the link, only the node speaks on it.
+      if (perPeer.get(l.peer) !== 1 || !node.linkedOn(l.peer, l.link)) continue;
       const tab = tabs.find((t) => t.tabId === l.tabId);
       if (!tab || !tab.fastPath || tab.parked || tab.origin !== undefined) continue;
       const inbound = tabs.filter((t) => t.app === tab.app).length === 1;

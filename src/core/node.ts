@@ -357,6 +357,9 @@ export class MeshNode {
     return s !== undefined && s.link === link && s.channelBound;
   }
 
+  /** Whether `link` is our link to `peer` now: its handshake done and the link admitted, not one still in its handshake. */
+  linkedOn(peer: string, link: Link): boolean { return this.table.get(peer)?.link === link; }
+
   /** A host tab carried application packets to or from `peer` on their link: the link is not idle (idle-links.ts). */
   noteAppTraffic(peer: string): void { this.idle.carriedByTab(peer); }
 
