@@ -63,6 +63,8 @@ export class RtcBroker {
   private readonly attempts = new Map<string, Attempt>();
   /** Counts re-dials after a tab's death, for status and tests. */
   rehomed = 0;
+  /** Told when a channel with `peer` opens, ours or the peer's dial: the dial back-off forgets its pause (dial-backoff.ts). */
+  onLinkOpened?: (peer: string) => void;
   /** Told when a link closes (fast-grants.ts checks its grants again). */
   onLinkClosed?: () => void;
   /** Logs every signal to the tabs' consoles (diagnostics). */
@@ -108,6 +110,7 @@ export class RtcBroker {
       throw err instanceof MeshError && err.code !== 'TIMEOUT' ? new MeshError('DIAL_FAILED', err.message) : new MeshError('DIAL_FAILED', (err as Error).message);
     }
     a.live = true;
+    this.onLinkOpened?.(peer.id);
     return a.link;
   }
 
@@ -136,6 +139,7 @@ export class RtcBroker {
       withTimeout(a.link.opened, OPEN_TIMEOUT_MS, 'inbound WebRTC link').then(
         () => {
           attempt.live = true;
+          this.onLinkOpened?.(from);
           const node = this.node();
           if (!node) return attempt.link.close('node not running');
           node.addLink(attempt.link, { outbound: false }).catch(() => undefined);

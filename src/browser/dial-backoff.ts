@@ -3,13 +3,19 @@
  * every WebRTC dial to some peers fails after its timeout; without a pause between tries the
  * node would dial them again each maintenance round (a dial storm), for nothing: the mesh
  * routes to them anyway, through links that work. After each failure the pause doubles, from
- * BASE_MS up to MAX_MS, with jitter so two nodes do not retry in step; a success forgets it.
+ * BASE_MS up to MAX_MS, with jitter so two nodes do not retry in step; a success forgets it, and
+ * so does any WebRTC link with the peer that opens, its dial or the peer's. A dial refused as
+ * DUPLICATE is no failure: the peer's dial to us (which crossed ours and is kept), or another of
+ * ours, is making the link; counting it paused both ends of a crossed re-dial from each other
+ * for 7.5-12.5 s, so that when the kept link closed nobody dialled again in that time.
  */
+import { isMeshError } from '../core/errors.js';
+
 const BASE_MS = 10_000;
 const MAX_MS = 5 * 60_000;
 
 export interface DialCounters {
-  /** WebRTC dials started, opened, and failed (timed out, or refused). */
+  /** WebRTC dials started, opened, and failed (timed out, or refused); a DUPLICATE is neither. */
   attempted: number;
   succeeded: number;
   failed: number;
@@ -36,6 +42,17 @@ export class DialBackoff {
 
   started(): void {
     this.attempted++;
+  }
+
+  /** A dial to `peer` ended: opened (no `err`), failed, or gave way to another dial (DUPLICATE: neither). */
+  ended(peer: string, err?: unknown): void {
+    if (err === undefined) this.succeededWith(peer);
+    else if (!isMeshError(err, 'DUPLICATE')) this.failedWith(peer);
+  }
+
+  /** A WebRTC link with `peer` opened, whoever dialled: it can be reached, so any pause ends. */
+  reachable(peer: string): void {
+    this.peers.delete(peer);
   }
 
   succeededWith(peer: string): void {

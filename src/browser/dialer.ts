@@ -90,13 +90,14 @@ export class BrowserDialer implements Dialer {
 
   private async dialRtc(peer: PeerRecord): Promise<Link> {
     this.backoff.started();
+    let link: Link;
     try {
-      const link = await this.broker.dial(peer);
-      this.backoff.succeededWith(peer.id);
-      return link;
+      link = await this.broker.dial(peer);
     } catch (err) {
-      this.backoff.failedWith(peer.id);
+      this.backoff.ended(peer.id, err);
       throw err;
     }
+    this.backoff.ended(peer.id);
+    return link;
   }
 }

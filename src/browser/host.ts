@@ -109,6 +109,7 @@ export class NodeHost {
       granted,
     });
     this.broker.onLinkClosed = () => this.grants.refresh();
+    this.broker.onLinkOpened = (peer) => this.backoff.reachable(peer);
   }
 
   /** A new tab connection. Nothing happens until it says hello. */

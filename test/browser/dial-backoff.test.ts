@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DialBackoff } from '../../src/browser/dial-backoff.js';
+import { MeshError } from '../../src/core/errors.js';
 
 describe('dial backoff', () => {
   it('doubles the pause after each failure up to a cap, and forgets it after a success', () => {
@@ -33,5 +34,20 @@ describe('dial backoff', () => {
     now += 7_500;
     assert.equal(b.allowed('p'), true, 'with the lowest jitter the first pause is 7.5 s');
     assert.equal(b.allowed('other'), true, 'other peers are not paused');
+  });
+
+  it('a dial that gives way to another (DUPLICATE) is no failure; a link that opens either way ends the pause', () => {
+    const b = new DialBackoff(() => 0, () => 0.5);
+    b.started();
+    b.ended('p', new MeshError('DUPLICATE', "crossed the peer's dial to us, which is kept"));
+    assert.equal(b.allowed('p'), true, 'the peer is making the link: no pause');
+    b.started();
+    b.ended('p', new MeshError('DIAL_FAILED', 'timed out'));
+    assert.equal(b.allowed('p'), false, 'a real failure pauses');
+    b.started();
+    b.ended('q');
+    assert.deepEqual(b.counters(), { attempted: 3, succeeded: 1, failed: 1, backingOff: 1 });
+    b.reachable('p');
+    assert.equal(b.allowed('p'), true, "the peer's own dial to us opened: no pause");
   });
 });

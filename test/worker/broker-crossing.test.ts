@@ -4,6 +4,9 @@
  * other side gives its own up (its dial rejects as DUPLICATE) and answers. One PeerConnection
  * and one handshake instead of two.
  *
+ * Neither end backs off from the other for it (dial-backoff.ts): the dials go through the real
+ * BrowserDialer, whose back-off once counted a DUPLICATE as a failure.
+ *
  * The brokers and the nodes are the real ones, signalling over a real mesh (a -- relay -- b,
  * MessagePort links). Node has no RTCPeerConnection, so each broker's host tab is a loopback
  * here: it "describes" at once, and an answer, once back at the offerer, joins the two tabs' pipes
@@ -12,6 +15,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RtcBroker, type RtcHostTab } from '../../src/browser/broker.js';
+import { DialBackoff } from '../../src/browser/dial-backoff.js';
+import { BrowserDialer, WEBRTC_CAP } from '../../src/browser/dialer.js';
 import { isMeshError } from '../../src/core/errors.js';
 import { Identity } from '../../src/core/identity.js';
 import type { Link } from '../../src/core/link.js';
@@ -98,7 +103,11 @@ async function pair() {
     const broker = new RtcBroker(() => n, () => [tab]);
     tab.broker = broker;
     n.onSignal((from, body) => broker.onSignal(from, body));
-    return { node: n, tab, broker, dial: (to: MeshNode) => broker.dial({ id: to.id } as PeerRecord) };
+    // As host.ts wires them: the node's dialer and its back-off, which a channel opening either way clears.
+    const backoff = new DialBackoff();
+    broker.onLinkOpened = (peer) => backoff.reachable(peer);
+    const dialer = new BrowserDialer(broker, undefined, backoff);
+    return { node: n, tab, broker, backoff, dial: (to: MeshNode) => dialer.dial({ id: to.id, caps: [WEBRTC_CAP], addrs: [] } as unknown as PeerRecord) };
   };
   const [x, y] = [side(a), side(b)];
   const [small, big] = a.id < b.id ? [x, y] : [y, x];
@@ -124,6 +133,9 @@ describe('crossed WebRTC dials in the broker', () => {
       assert.equal(dropped(small.node, 'webrtc:crossed-offer'), 1, "the smaller id ignored the larger's offer, counted");
       for (const n of [small.node, big.node]) assert.equal(dropped(n, 'handshake:DUPLICATE'), 0, 'no second link to close');
       assert.deepEqual([webrtc(small.node), webrtc(big.node)], [1, 1], 'one WebRTC link each');
+      // Should the kept link close now, either end may dial the other at once.
+      assert.ok(big.backoff.allowed(small.node.id) && small.backoff.allowed(big.node.id), 'neither end backs off from the other');
+      assert.deepEqual([small.backoff.counters().failed, big.backoff.counters().failed], [0, 0], 'no dial counted as failed');
     } finally {
       await stop();
     }
@@ -145,6 +157,8 @@ describe('crossed WebRTC dials in the broker', () => {
       assert.equal(wire.joined, 1, 'one connection made');
       assert.equal(small.tab.answered, 0, 'no offer reached the smaller id');
       assert.equal(dropped(small.node, 'webrtc:crossed-offer'), 0, 'nothing crossed');
+      assert.ok(big.backoff.allowed(small.node.id), 'the refused dial pauses nothing');
+      assert.equal(big.backoff.counters().failed, 0, 'nor counts as failed');
     } finally {
       await stop();
     }
