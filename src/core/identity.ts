@@ -77,6 +77,11 @@ function importPublicKey(publicKey: Uint8Array): Promise<CryptoKeyLike> {
   return key;
 }
 
+/** Starts importing `publicKey` for a verification to come, so that it waits for the verification alone. */
+export function prepareVerify(publicKey: Uint8Array): void {
+  if (publicKey.length === PUBLIC_KEY_BYTES) importPublicKey(publicKey).catch(() => undefined);
+}
+
 /** True when `signature` is `publicKey`'s signature of `data`; false for any malformed input. */
 export async function verifySignature(publicKey: Uint8Array, signature: Uint8Array, data: Uint8Array): Promise<boolean> {
   if (publicKey.length !== PUBLIC_KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;

@@ -15,10 +15,10 @@
  * Stripping the mark from a hello only gives an unbound link, which is what it was before.
  */
 import { concatBytes, toHex, utf8 } from './bytes.js';
-import { encodeFrame, FrameType, Want, type Frame, type HelloFrame, type PeerInfo, type WantLevel } from './codec.js';
+import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type HelloFrame, type PeerInfo, type WantLevel } from './codec.js';
 import { MeshError } from './errors.js';
 import { idFromPublicKey, type NodeId } from './id.js';
-import { type Identity, verifySignature } from './identity.js';
+import { type Identity, prepareVerify, verifySignature } from './identity.js';
 import type { Link } from './link.js';
 import { WIRE_MINOR } from './limits.js';
 import { hasWork } from './pow.js';
@@ -27,6 +27,9 @@ const TRANSCRIPT_LABEL = utf8('meshwork/1 link proof');
 const BINDING_LABEL = utf8('meshwork/1 channel');
 /** In a hello: this end knows its link's channel binding and will sign over it. Never stored as a node capability. */
 export const BOUND_CAP = 'bound';
+
+/** Set once this runtime has decoded a frame of ours (Session.begin). */
+let decoderWarm = false;
 
 export type SessionState = 'hello' | 'open' | 'closed';
 
@@ -101,7 +104,14 @@ export class Session {
     this.helloSent = true;
     const o = this.options;
     const caps = this.link.channelBinding ? [...o.caps, BOUND_CAP] : o.caps;
-    this.sendFrame({ type: FrameType.Hello, minor: WIRE_MINOR, want: o.want, publicKey: o.identity.publicKey, nonce: o.nonce, caps, addrs: o.addrs });
+    const hello: Frame = { type: FrameType.Hello, minor: WIRE_MINOR, want: o.want, publicKey: o.identity.publicKey, nonce: o.nonce, caps, addrs: o.addrs };
+    this.sendFrame(hello);
+    // A fresh worker compiles the decoder at its first frame: several ms (up to tens at load) on
+    // the first link's path. Our own hello is one to decode while the peer's is on its way.
+    if (o.outbound && !decoderWarm) {
+      decoderWarm = true;
+      decodeFrame(encodeFrame(hello));
+    }
   }
 
   /**
@@ -133,6 +143,7 @@ export class Session {
       const caps = frame.caps.filter((c) => c !== BOUND_CAP);
       this.peer = { id, idText: toHex(id), publicKey: frame.publicKey, addrs: frame.addrs, caps, minor: frame.minor };
       const ours = transcript(this.options.identity.publicKey, frame.nonce, this.options.nonce, this.binding ? [binding!.local, binding!.remote] : undefined);
+      prepareVerify(frame.publicKey); // the key its proof needs, imported beside our signature
       const signature = await this.options.identity.sign(ours);
       if (this.state === 'closed') return false;
       this.sendFrame({ type: FrameType.Proof, signature });
