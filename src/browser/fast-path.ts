@@ -12,7 +12,8 @@ import { bytesEqual } from '../core/bytes.js';
 import { systemClock, systemRandom } from '../core/clock.js';
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
-import { type AppData, Payload } from '../core/payloads.js';
+import { FastPayload } from '../core/payload-fast.js';
+import type { AppData } from '../core/payloads.js';
 import { ReplayGuard } from '../core/replay-guard.js';
 import { readPlainPacket, readSealedPacket, type PacketHead } from '../core/sealed-frame.js';
 import { InboundChain } from './claimed-frames.js';
@@ -185,7 +186,7 @@ export class FastPath implements RtcTap {
   send(to: string, data: AppData, port: number, viaNode: () => Promise<void>): Promise<void> {
     checkData(data);
     const g = this.grants.byPeer.get(to)!;
-    const plaintext = Payload.data.encode({ app: g.app, port, data }, this.buffers.payload);
+    const plaintext = FastPayload.data.encode({ app: g.app, port, data }, this.buffers.payload);
     return this.queue(g, PacketKind.Data, plaintext).then((sent) => {
       if (!sent) return viaNode();
       this.stats.sent++;
@@ -197,7 +198,7 @@ export class FastPath implements RtcTap {
     checkData(data);
     const g = this.grants.byPeer.get(to)!;
     const { requestId, ms, reply } = this.requests.open(to, g, port, timeoutMs);
-    const plaintext = Payload.request.encode({ app: g.app, port, requestId, data }, this.buffers.payload);
+    const plaintext = FastPayload.request.encode({ app: g.app, port, requestId, data }, this.buffers.payload);
     this.queue(g, PacketKind.Request, plaintext, { rid: requestId, ms }).then(
       (sent) => {
         if (sent) return void this.stats.requests++;
@@ -280,7 +281,7 @@ export class FastPath implements RtcTap {
     if (p.kind === PacketKind.Data) {
       // Byte strings as views into the frame (or the opened plaintext), which only this tab
       // holds: the app gets its data with no copy; what moves to another tab is copied first.
-      const m = Payload.data.decode(plain, true);
+      const m = FastPayload.data.decode(plain);
       if (!m) return this.drop('fast:bad-payload');
       if (!bytesEqual(m.app, g.app) || !this.grants.byKey.has(g.key)) return this.handOn(g, frame);
       if (g.inbound ? !this.host.listening() : !this.relays.fanningOut) return this.handOn(g, frame);
@@ -290,7 +291,7 @@ export class FastPath implements RtcTap {
       return this.deliverAll(g, m.port, m.data);
     }
     if (p.kind === PacketKind.Request) {
-      const r = Payload.request.decode(plain, true);
+      const r = FastPayload.request.decode(plain);
       if (!r) return this.drop('fast:bad-payload');
       // The app has several tabs: the tab the node would ask, this one or another over its channel.
       const to = g.inbound ? 'self' : this.relays.handlerFor(r.port);
@@ -300,7 +301,7 @@ export class FastPath implements RtcTap {
       this.traffic.note(g.peer);
       return this.peerRequests.run(g, r, to, frame);
     }
-    const r = Payload.response.decode(plain, true);
+    const r = FastPayload.response.decode(plain);
     if (!r) return this.drop('fast:bad-payload');
     if (!this.requests.waits(r.requestId, g.peer)) {
       // The answer to a request another tab sent through this one: back to it, one leg.

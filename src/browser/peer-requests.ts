@@ -7,7 +7,8 @@
  */
 import { checkData } from '../core/node-checks.js';
 import { PacketKind } from '../core/packets.js';
-import { type AppData, Payload, type RequestPayload } from '../core/payloads.js';
+import { FastPayload } from '../core/payload-fast.js';
+import type { AppData, RequestPayload } from '../core/payloads.js';
 import type { FastPathHost } from './fast-path.js';
 import { OwedAnswers } from './owed-answers.js';
 import type { OwedAnswer, TakenRequest, UnrunRequest } from './protocol.js';
@@ -46,7 +47,7 @@ export class PeerRequests {
     const answer = (ok: boolean, data: AppData, relayed: boolean, code?: string): Promise<void> => {
       checkData(data);
       if (!this.owed.answered(token, ok, data, code)) return Promise.resolve();
-      return h.queue(g, PacketKind.Response, Payload.response.encode({ requestId: r.requestId, ok, data, code }, h.scratch())).then((sent) => {
+      return h.queue(g, PacketKind.Response, FastPayload.response.encode({ requestId: r.requestId, ok, data, code }, h.scratch())).then((sent) => {
         if (!sent) return this.answerHome(token);
         this.owed.settled(token);
         h.stats.responses++;

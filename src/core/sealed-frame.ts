@@ -52,16 +52,24 @@ function writeHead(out: Uint8Array, at: number, major: number, n: number): numbe
     out[at + 2] = n & 0xff;
     return at + 3;
   }
-  const view = new DataView(out.buffer, out.byteOffset + at + 1);
+  // Byte by byte: a DataView here was an allocation per packet id (ids are past 2^32).
   if (n < 0x100000000) {
     out[at] = m | 26;
-    view.setUint32(0, n);
+    writeUint32(out, at + 1, n);
     return at + 5;
   }
   out[at] = m | 27;
-  view.setUint32(0, Math.floor(n / 0x100000000));
-  view.setUint32(4, n >>> 0);
+  const hi = Math.floor(n / 0x100000000);
+  writeUint32(out, at + 1, hi);
+  writeUint32(out, at + 5, n - hi * 0x100000000);
   return at + 9;
+}
+
+function writeUint32(out: Uint8Array, at: number, n: number): void {
+  out[at] = n >>> 24;
+  out[at + 1] = (n >>> 16) & 0xff;
+  out[at + 2] = (n >>> 8) & 0xff;
+  out[at + 3] = n & 0xff;
 }
 
 function writeBytes(out: Uint8Array, at: number, b: Uint8Array): number {
