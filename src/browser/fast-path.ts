@@ -115,7 +115,7 @@ export class FastPath implements RtcTap {
     this.peerRequests = new PeerRequests({
       tab: host,
       relays: this.relays,
-      queue: (g, kind, plaintext) => this.queue(g, kind, plaintext),
+      put: (g, kind, plaintext) => this.outbound.put(g, kind, plaintext),
       scratch: () => this.buffers.payload,
       handOn: (g, frame) => this.handOn(g, frame),
       stats: this.stats,
@@ -199,7 +199,13 @@ export class FastPath implements RtcTap {
     const g = this.grants.byPeer.get(to)!;
     const { requestId, ms, reply } = this.requests.open(to, g, port, timeoutMs);
     const plaintext = FastPayload.request.encode({ app: g.app, port, requestId, data }, this.buffers.payload);
-    this.queue(g, PacketKind.Request, plaintext, { rid: requestId, ms }).then(
+    const sent = this.outbound.put(g, PacketKind.Request, plaintext, { rid: requestId, ms });
+    // Written in this turn: nothing more to wait for (the common case; no promise after send()).
+    if (sent === true) {
+      this.stats.requests++;
+      return reply;
+    }
+    (typeof sent === 'boolean' ? Promise.resolve(sent) : sent).then(
       (sent) => {
         if (sent) return void this.stats.requests++;
         this.requests.settle(requestId, (resolve, reject) => void viaNode().then(resolve, reject));
@@ -223,17 +229,6 @@ export class FastPath implements RtcTap {
   take(key: string, frame: Uint8Array): boolean {
     const grant = this.grants.byKey.get(key);
     if (!grant && this.requests.size === 0 && !this.relays.routing && !this.streams.on(key)) return false;
-    // A Response may answer a request sent under a grant since revoked: it is taken as that grant says.
-    // While its app has other tabs (inbound false), a request is the node's to hand out unless the
-    // node told this tab which tab handles which port, and a datagram unless it told where the
-    // app's listening tabs are.
-    const grantFor = (kind: number): Grant | undefined => {
-      if (kind === PacketKind.ReliableData) return grant && this.rx.holding(grant.peer) ? grant : undefined;
-      if (!FAST_KINDS.has(kind)) return undefined;
-      if (kind === PacketKind.Request) return grant?.inbound === false && !this.relays.handling ? undefined : grant;
-      if (kind === PacketKind.Data) return grant?.inbound === false && !this.relays.fanningOut ? undefined : grant;
-      return grant ?? this.pendingGrant(key);
-    };
     // One pass, views into the frame (sealed-frame.ts): an unsigned Packet in its one exact
     // encoding, its payload in the clear (only on a bound channel) or sealed; else the node's to judge.
     const clear = readPlainPacket(frame);
@@ -247,26 +242,45 @@ export class FastPath implements RtcTap {
       }
       // A Stream packet by stream, not by kind: one of the tab's streams, an Open it accepts, or another tab's stream (stream-tap.ts).
       const s = clear.kind === PacketKind.Stream ? this.streams.claim(key, grant, clear) : undefined;
-      const g = s?.g ?? grantFor(clear.kind);
+      const g = s?.g ?? this.grantFor(clear.kind, grant, key);
       if (!g || !g.bound || !fromPeer(g, clear)) return false;
       this.stats.clear++;
-      const take = s ? () => void (this.fresh(g, clear) && (this.traffic.note(g.peer), s.take(frame))) : () => this.onOpened(g as Grant, clear, frame, clear.payload);
+      // Taken in this turn when nothing waits before it (no closure made then: this runs per packet).
       if (this.inbound.idle) {
         try {
-          take();
+          if (s) void (this.fresh(g, clear) && (this.traffic.note(g.peer), s.take(frame)));
+          else this.onOpened(g as Grant, clear, frame, clear.payload);
         } catch {
           this.drop('fast:error');
         }
-      } else this.inbound.after(Promise.resolve(), take, s ? undefined : { key, frame });
+      } else {
+        const take = s ? () => void (this.fresh(g, clear) && (this.traffic.note(g.peer), s.take(frame))) : () => this.onOpened(g as Grant, clear, frame, clear.payload);
+        this.inbound.after(Promise.resolve(), take, s ? undefined : { key, frame });
+      }
       return true;
     }
     const p = readSealedPacket(frame);
     if (!p) return false;
-    const g = grantFor(p.kind);
+    const g = this.grantFor(p.kind, grant, key);
     if (!g?.sealing || !fromPeer(g, p)) return false;
     // Opened as soon as a crypto slot is free, so AES-GCM runs for a few frames at a time; taken in arrival order.
     this.inbound.after(this.crypto.open(g.sealing, p), (plain) => this.onOpened(g, p, frame, plain), { key, frame });
     return true;
+  }
+
+  /**
+   * The grant a packet of `kind` on link `key` is taken under (`grant`: the link's), if any. A
+   * Response may answer a request sent under a grant since revoked: it is taken as that grant
+   * says. While its app has other tabs (inbound false), a request is the node's to hand out
+   * unless the node told this tab which tab handles which port, and a datagram unless it told
+   * where the app's listening tabs are.
+   */
+  private grantFor(kind: number, grant: Grant | undefined, key: string): Grant | undefined {
+    if (kind === PacketKind.ReliableData) return grant && this.rx.holding(grant.peer) ? grant : undefined;
+    if (!FAST_KINDS.has(kind)) return undefined;
+    if (kind === PacketKind.Request) return grant?.inbound === false && !this.relays.handling ? undefined : grant;
+    if (kind === PacketKind.Data) return grant?.inbound === false && !this.relays.fanningOut ? undefined : grant;
+    return grant ?? this.pendingGrant(key);
   }
 
   /** RtcTap: the links close (this tab parks or goes): what it claimed and has not taken goes to the node, ahead of each link's close. */

@@ -39,22 +39,33 @@ export class OutboundQueue {
    * of the payload scratch buffer: it is used, or copied, before this returns.
    */
   queue(g: Grant, kind: number, plaintext: Uint8Array, route?: FrameRoute): Promise<boolean> {
+    const sent = this.put(g, kind, plaintext, route);
+    return typeof sent === 'boolean' ? Promise.resolve(sent) : sent;
+  }
+
+  /**
+   * `queue`, but a packet written on the channel in this turn gives `written`'s answer at once,
+   * not a promise of it: the request and answer paths then settle with no promise after `send()`,
+   * which in Firefox delays the packet itself (docs/BENCHMARKS.md, "Firefox: what the tab allocates").
+   */
+  put(g: Grant, kind: number, plaintext: Uint8Array, route?: FrameRoute): boolean | Promise<boolean> {
     const { host } = this;
     // The id in call order, the sealing as soon as a crypto slot is free, the writing in call order.
-    const head = { src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id: g.seq.next(), kind };
+    // (The packet's object made once: no spread of a head per packet.)
     let frame: Promise<Uint8Array>;
     if (g.bound) {
       host.stats.clear++;
+      const p = { src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id: g.seq.next(), kind, payload: plaintext };
       // Nothing of ours waits and this tab hosts the link: on the channel now, written in the
       // scratch buffer, which send() copies (undefined: the channel is full).
       if (this.queued === 0 && g.via === undefined) {
-        const now = host.rtc.sendNow(g.key, writePlainPacket({ ...head, payload: plaintext }, host.buffers.now));
-        if (now !== undefined) return Promise.resolve(host.written(g, now));
+        const now = host.rtc.sendNow(g.key, writePlainPacket(p, host.buffers.now));
+        if (now !== undefined) return host.written(g, now);
       }
       // It waits: a frame of its own, in a pooled buffer given back once written (write()); or it
       // moves to the host tab, whole.
-      frame = Promise.resolve(writePlainPacket({ ...head, payload: plaintext }, g.via === undefined ? host.buffers.waiting : undefined));
-    } else frame = host.crypto.seal(g.sealing!, head, plaintext.slice());
+      frame = Promise.resolve(writePlainPacket(p, g.via === undefined ? host.buffers.waiting : undefined));
+    } else frame = host.crypto.seal(g.sealing!, { src: g.selfId, dst: g.peerId, hops: DEFAULT_HOP_LIMIT, id: g.seq.next(), kind }, plaintext.slice());
     this.queued++;
     const run = this.chain.then(async () => this.write(g, await frame, route));
     this.chain = run.catch(() => undefined).finally(() => this.queued--);

@@ -19,8 +19,8 @@ import type { TabRelays } from './tab-relay.js';
 export interface PeerRequestsHost {
   tab: Pick<FastPathHost, 'runHandler' | 'answerHome' | 'runHome'>;
   relays: TabRelays<Grant>;
-  /** Writes a packet of ours of `kind` to the grant's peer, after those before it; false: the link is gone. */
-  queue(g: Grant, kind: number, plaintext: Uint8Array): Promise<boolean>;
+  /** Writes a packet of ours of `kind` to the grant's peer, after those before it; false: the link is gone. A boolean at once when written in this turn (outbound-queue.ts `put`). */
+  put(g: Grant, kind: number, plaintext: Uint8Array): boolean | Promise<boolean>;
   /** Where an answer's payload is encoded for `queue`, which uses or copies it in the call (fast-path.ts `scratch`). */
   scratch(): Uint8Array;
   /** Gives the frame to the node whole. */
@@ -43,29 +43,17 @@ export class PeerRequests {
     const { h } = this;
     // Owed until written: should the link or this tab go first, the node answers it.
     const token = this.owed.take({ peer: g.peer, rid: r.requestId }, to === 'self');
-    // The handler runs beside the next packets, as the node's do; its answer goes back sealed here.
-    const answer = (ok: boolean, data: AppData, relayed: boolean, code?: string): Promise<void> => {
-      checkData(data);
-      if (!this.owed.answered(token, ok, data, code)) return Promise.resolve();
-      return h.queue(g, PacketKind.Response, FastPayload.response.encode({ requestId: r.requestId, ok, data, code }, h.scratch())).then((sent) => {
-        if (!sent) return this.answerHome(token);
-        this.owed.settled(token);
-        h.stats.responses++;
-        if (relayed) h.relays.stats.relayedReplies++;
-      });
-    };
-    const unsent = () => (this.owed.settled(token), h.drop('fast:reply-unsent'));
     if (to === 'self') {
       const o = h.tab.runHandler(g.peer, r.data, r.port);
       if (o instanceof Promise) {
-        void o.then(({ ok, data }) => answer(ok, data, false)).catch(unsent);
+        void o.then(({ ok, data }) => this.answer(g, r.requestId, token, ok, data, false)).catch(() => this.unsent(token));
         return;
       }
-      // A handler that returned its answer: written in this turn, with no promise before it.
+      // A handler that returned its answer: written in this turn, with no promise (nor closure) before it or after it.
       try {
-        answer(o.ok, o.data, false).catch(unsent);
+        this.answer(g, r.requestId, token, o.ok, o.data, false)?.catch(() => this.unsent(token));
       } catch {
-        unsent();
+        this.unsent(token);
       }
       return;
     }
@@ -77,13 +65,39 @@ export class PeerRequests {
       // That tab parked with it running: it answers through the node when it comes back.
       if (o === 'parked') return (this.owed.settled(token), h.drop('fast:handler-parked'));
       // As the worker tells a request whose tab closed mid-run (host-handlers.ts `closed`): not run again.
-      if (o === 'closed') return answer(false, `the tab running the handler of port ${r.port} closed before it answered; it was not run again`, true, 'HANDLER_CLOSED');
-      if (o !== 'not-run') return answer(o.ok, o.data, true);
+      if (o === 'closed') return this.answer(g, r.requestId, token, false, `the tab running the handler of port ${r.port} closed before it answered; it was not run again`, true, 'HANDLER_CLOSED');
+      if (o !== 'not-run') return this.answer(g, r.requestId, token, o.ok, o.data, true);
       // Not run there (no handler any more, or the tab went first): the node's worker asks another tab, as it does when a tab dies.
       this.owed.settled(token);
       h.relays.stats.relayedRequestsToNode++;
       h.handOn(g, frame);
-    }).catch(unsent);
+    }).catch(() => this.unsent(token));
+  }
+
+  /**
+   * Writes the answer to the peer's request `rid` (owed as `token`) on the link, sealed where it
+   * is not bound. Undefined when it was written (or is not owed any more) in this turn: no promise
+   * after send(); else the promise of it.
+   */
+  private answer(g: Grant, rid: number, token: number, ok: boolean, data: AppData, relayed: boolean, code?: string): Promise<void> | undefined {
+    checkData(data);
+    if (!this.owed.answered(token, ok, data, code)) return undefined;
+    const sent = this.h.put(g, PacketKind.Response, FastPayload.response.encode({ requestId: rid, ok, data, code }, this.h.scratch()));
+    if (typeof sent === 'boolean') return void this.written(token, sent, relayed);
+    return sent.then((s) => this.written(token, s, relayed));
+  }
+
+  private written(token: number, sent: boolean, relayed: boolean): void {
+    if (!sent) return this.answerHome(token);
+    this.owed.settled(token);
+    this.h.stats.responses++;
+    if (relayed) this.h.relays.stats.relayedReplies++;
+  }
+
+  /** The answer could not be written (the handler or the writing threw). */
+  private unsent(token: number): void {
+    this.owed.settled(token);
+    this.h.drop('fast:reply-unsent');
   }
 
   /** A request this tab runs for another tab, whose answer cannot go back on their channel (relay-channel.ts `adopt`). */

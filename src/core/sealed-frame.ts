@@ -100,10 +100,18 @@ export type FrameBytes = (length: number) => Uint8Array;
 const fresh: FrameBytes = (length) => new Uint8Array(length);
 
 /**
- * Writes an unsigned Packet frame whose payload is `payloadLength` bytes, which `fill` writes
- * at the offset it is given (returning the offset after them).
+ * The cursor of the writers and readers below, as module state rather than an object or a closure
+ * per frame: they run to completion without calling out, and a round trip writes and reads a
+ * frame in each tab, where in Firefox what a tab allocates per message lengthens the way of its
+ * packets (docs/BENCHMARKS.md, "Firefox: what the tab allocates").
  */
-function writeUnsigned(p: PacketHead, payloadLength: number, fill: (out: Uint8Array, at: number) => number, alloc: FrameBytes = fresh): Uint8Array {
+let pos = 0;
+
+/**
+ * Writes an unsigned Packet frame whose payload is `payloadLength` bytes, all but the payload,
+ * which the caller writes at `pos` (set here); no closure, as the frame is written per packet.
+ */
+function writeUnsigned(p: PacketHead, payloadLength: number, alloc: FrameBytes = fresh): Uint8Array {
   const length =
     1 + 1 + 1 + headBytes(p.src.length) + p.src.length + headBytes(p.dst.length) + p.dst.length + headBytes(p.hops) + headBytes(p.id) +
     headBytes(p.kind) + headBytes(payloadLength) + payloadLength + 2;
@@ -116,11 +124,10 @@ function writeUnsigned(p: PacketHead, payloadLength: number, fill: (out: Uint8Ar
   at = writeHead(out, at, UINT, p.hops);
   at = writeHead(out, at, UINT, p.id);
   at = writeHead(out, at, UINT, p.kind);
-  at = writeHead(out, at, BYTES, payloadLength);
-  at = fill(out, at);
+  pos = writeHead(out, at, BYTES, payloadLength);
   // The empty public key and signature of an unsigned packet.
-  out[at++] = BYTES << 5;
-  out[at++] = BYTES << 5;
+  out[length - 2] = BYTES << 5;
+  out[length - 1] = BYTES << 5;
   return out;
 }
 
@@ -129,88 +136,81 @@ export function writeSealedPacket(p: SealedPacket): Uint8Array {
   const sealedLength =
     1 + 1 + MARK.length + headBytes(p.senderKey.length) + p.senderKey.length + headBytes(p.recipientTag.length) + p.recipientTag.length +
     headBytes(p.nonce.length) + p.nonce.length + headBytes(p.ciphertext.length) + p.ciphertext.length;
-  return writeUnsigned(p, sealedLength, (out, at) => {
-    at = writeHead(out, at, ARRAY, 5);
-    at = writeHead(out, at, TEXT, MARK.length);
-    out.set(MARK, at);
-    at += MARK.length;
-    at = writeBytes(out, at, p.senderKey);
-    at = writeBytes(out, at, p.recipientTag);
-    at = writeBytes(out, at, p.nonce);
-    return writeBytes(out, at, p.ciphertext);
-  });
+  const out = writeUnsigned(p, sealedLength);
+  let at = writeHead(out, pos, ARRAY, 5);
+  at = writeHead(out, at, TEXT, MARK.length);
+  out.set(MARK, at);
+  at += MARK.length;
+  at = writeBytes(out, at, p.senderKey);
+  at = writeBytes(out, at, p.recipientTag);
+  at = writeBytes(out, at, p.nonce);
+  writeBytes(out, at, p.ciphertext);
+  return out;
 }
 
 /** The frame `encodeFrame` writes for this unsigned packet with its payload in the clear, in the bytes `alloc` gives. */
 export function writePlainPacket(p: PlainPacket, alloc?: FrameBytes): Uint8Array {
-  return writeUnsigned(
-    p,
-    p.payload.length,
-    (out, at) => {
-      out.set(p.payload, at);
-      return at + p.payload.length;
-    },
-    alloc,
-  );
+  const out = writeUnsigned(p, p.payload.length, alloc);
+  out.set(p.payload, pos);
+  return out;
 }
 
-/** A cursor over a frame that refuses anything but minimal definite heads of the expected type. */
-class Reader {
-  at = 0;
-  constructor(readonly b: Uint8Array) {}
-
-  /** The argument of a head of `major` type, or -1. */
-  head(major: number): number {
-    const b = this.b;
-    const first = b[this.at];
-    if (first === undefined || first >> 5 !== major) return -1;
-    const info = first & 31;
-    if (info < 24) {
-      this.at += 1;
-      return info;
-    }
-    const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
-    if (size === 0 || this.at + 1 + size > b.length) return -1;
-    let n = 0;
-    for (let i = 1; i <= size; i++) n = n * 256 + b[this.at + i]!;
-    // Minimal heads only (the strict decoder refuses the others), and ids within 2^53.
-    const floor = size === 1 ? 24 : size === 2 ? 0x100 : size === 4 ? 0x10000 : 0x100000000;
-    if (n < floor || n > Number.MAX_SAFE_INTEGER) return -1;
-    this.at += 1 + size;
-    return n;
+/** The argument of a minimal head of `major` at `pos` in `b` (advanced past it), or -1. */
+function head(b: Uint8Array, major: number): number {
+  const first = b[pos];
+  if (first === undefined || first >> 5 !== major) return -1;
+  const info = first & 31;
+  if (info < 24) {
+    pos += 1;
+    return info;
   }
-
-  /** A byte string (of `length` bytes if given) as a view into the frame, or undefined. */
-  bytes(length?: number): Uint8Array | undefined {
-    const n = this.head(BYTES);
-    if (n < 0 || (length !== undefined && n !== length) || this.at + n > this.b.length) return undefined;
-    const view = this.b.subarray(this.at, this.at + n);
-    this.at += n;
-    return view;
-  }
+  const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
+  if (size === 0 || pos + 1 + size > b.length) return -1;
+  let n = 0;
+  for (let i = 1; i <= size; i++) n = n * 256 + b[pos + i]!;
+  // Minimal heads only (the strict decoder refuses the others), and ids within 2^53.
+  const floor = size === 1 ? 24 : size === 2 ? 0x100 : size === 4 ? 0x10000 : 0x100000000;
+  if (n < floor || n > Number.MAX_SAFE_INTEGER) return -1;
+  pos += 1 + size;
+  return n;
 }
+
+/** A byte string (of `length` bytes if given) at `pos` as a view into `b`, or undefined. */
+function bytes(b: Uint8Array, length?: number): Uint8Array | undefined {
+  const n = head(b, BYTES);
+  if (n < 0 || (length !== undefined && n !== length) || pos + n > b.length) return undefined;
+  const view = b.subarray(pos, pos + n);
+  pos += n;
+  return view;
+}
+
+/** The head of the frame read last by readUnsigned, and where its payload ends (it starts at `pos`). */
+let src: Uint8Array | undefined;
+let dst: Uint8Array | undefined;
+let hops = 0;
+let id = 0;
+let kind = 0;
+let end = 0;
 
 /**
- * The head of an unsigned Packet frame in its one exact encoding, and where its payload lies
- * (a reader placed at the payload's start); undefined for anything else.
+ * Reads the head of an unsigned Packet frame in its one exact encoding into the variables above
+ * (`pos` at the payload's start); false for anything else.
  */
-function readUnsigned(frame: Uint8Array): { head: PacketHead; r: Reader; end: number } | undefined {
-  if (frame.length > MAX_FRAME_BYTES || frame[0] !== WIRE_VERSION) return undefined;
-  const r = new Reader(frame);
-  r.at = 1;
-  if (r.head(ARRAY) !== 9 || r.head(UINT) !== FrameType.Packet) return undefined;
-  const src = r.bytes(ID_BYTES);
-  const dst = r.bytes(ID_BYTES);
-  if (!src || !dst) return undefined;
-  const hops = r.head(UINT);
-  const id = r.head(UINT);
-  const kind = r.head(UINT);
-  if (hops < 0 || hops > 255 || id < 0 || kind < 0 || kind > 255) return undefined;
-  const payloadLength = r.head(BYTES);
+function readUnsigned(frame: Uint8Array): boolean {
+  if (frame.length > MAX_FRAME_BYTES || frame[0] !== WIRE_VERSION) return false;
+  pos = 1;
+  if (head(frame, ARRAY) !== 9 || head(frame, UINT) !== FrameType.Packet) return false;
+  src = bytes(frame, ID_BYTES);
+  dst = bytes(frame, ID_BYTES);
+  if (!src || !dst) return false;
+  hops = head(frame, UINT);
+  id = head(frame, UINT);
+  kind = head(frame, UINT);
+  if (hops < 0 || hops > 255 || id < 0 || kind < 0 || kind > 255) return false;
+  const payloadLength = head(frame, BYTES);
   // The payload, then exactly the empty key and signature of an unsigned packet, and the end.
-  const end = r.at + payloadLength;
-  if (payloadLength < 0 || end + 2 !== frame.length || frame[end] !== BYTES << 5 || frame[end + 1] !== BYTES << 5) return undefined;
-  return { head: { src, dst, hops, id, kind }, r, end };
+  end = pos + payloadLength;
+  return payloadLength >= 0 && end + 2 === frame.length && frame[end] === BYTES << 5 && frame[end + 1] === BYTES << 5;
 }
 
 /**
@@ -218,17 +218,15 @@ function readUnsigned(frame: Uint8Array): { head: PacketHead; r: Reader; end: nu
  * for any other frame or any other encoding of one (see the file comment).
  */
 export function readSealedPacket(frame: Uint8Array): SealedPacket | undefined {
-  const u = readUnsigned(frame);
-  if (!u) return undefined;
-  const { r, end } = u;
-  if (r.head(ARRAY) !== 5 || r.head(TEXT) !== MARK.length) return undefined;
-  for (const c of MARK) if (frame[r.at++] !== c) return undefined;
-  const senderKey = r.bytes(E2E_KEY_BYTES);
-  const recipientTag = r.bytes(RECIPIENT_TAG_BYTES);
-  const nonce = r.bytes(NONCE_BYTES);
-  const ciphertext = r.bytes();
-  if (!senderKey || !recipientTag || !nonce || !ciphertext || ciphertext.length < TAG_BYTES || r.at !== end) return undefined;
-  return { ...u.head, senderKey, recipientTag, nonce, ciphertext };
+  if (!readUnsigned(frame)) return undefined;
+  if (head(frame, ARRAY) !== 5 || head(frame, TEXT) !== MARK.length) return undefined;
+  for (const c of MARK) if (frame[pos++] !== c) return undefined;
+  const senderKey = bytes(frame, E2E_KEY_BYTES);
+  const recipientTag = bytes(frame, RECIPIENT_TAG_BYTES);
+  const nonce = bytes(frame, NONCE_BYTES);
+  const ciphertext = bytes(frame);
+  if (!senderKey || !recipientTag || !nonce || !ciphertext || ciphertext.length < TAG_BYTES || pos !== end) return undefined;
+  return { src: src!, dst: dst!, hops, id, kind, senderKey, recipientTag, nonce, ciphertext };
 }
 
 /**
@@ -237,9 +235,8 @@ export function readSealedPacket(frame: Uint8Array): SealedPacket | undefined {
  * own CBOR is left to the strict payload decoder (payloads.ts).
  */
 export function readPlainPacket(frame: Uint8Array): PlainPacket | undefined {
-  const u = readUnsigned(frame);
-  if (!u) return undefined;
-  const payload = frame.subarray(u.r.at, u.end);
+  if (!readUnsigned(frame)) return undefined;
+  const payload = frame.subarray(pos, end);
   if (looksSealed(payload)) return undefined;
-  return { ...u.head, payload };
+  return { src: src!, dst: dst!, hops, id, kind, payload };
 }
