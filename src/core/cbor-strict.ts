@@ -58,7 +58,8 @@ export class StrictTokenizer {
     if (this.open.length > 0) this.open[this.open.length - 1]!--;
     if (token.type === Type.string && typeof token.value === 'string') {
       if (token.value.includes('\uFFFD')) this.checkUtf8(start, token);
-      else this.keepBom(start, token);
+      // Valid text with a replacement character in it may open with a mark too ("\uFEFF\uFFFD").
+      this.keepBom(start, token);
     }
     if (token.type === Type.array || token.type === Type.map) {
       const items = (token.type === Type.map ? 2 : 1) * (token.value as number);

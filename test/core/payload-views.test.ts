@@ -1,5 +1,5 @@
 /**
- * The data plane's per-message buffers (docs/DATA-PLANE.md, "Per-message work"): payloads
+ * The data plane's per-message buffers and its one-pass payload reader (payload-reader.ts) (docs/DATA-PLANE.md, "Per-message work"): payloads
  * decoded with byte strings as views into the input (cbor-strict.ts `views`) read exactly what
  * the copying decoder reads and refuse exactly what it refuses; payloads encoded into a scratch
  * buffer and frames written into a reused one are the same bytes as fresh ones; the frame pool
@@ -16,7 +16,9 @@ import { writePlainPacket, type PlainPacket } from '../../src/core/sealed-frame.
 import { FramePool } from '../../src/browser/frame-pool.js';
 import { decodeSegment, encodeSegment, type Segment, SegmentType } from '../../src/core/streams/segments.js';
 
-const data = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ maxLength: 60 }));
+// Text of any code points (a byte order mark and replacement characters among them): the one-pass
+// reader (payload-reader.ts) decodes text itself.
+const data = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.string({ maxLength: 60 }), fc.string({ unit: fc.constantFrom('\uFEFF', '\uFFFD', 'é', '😀', 'a'), maxLength: 8 }), fc.string({ unit: 'binary', maxLength: 20 }));
 const app = fc.constantFrom(appId(''), appId('chat'));
 const port = fc.integer({ min: 0, max: 65_535 });
 const uint = fc.nat({ max: Number.MAX_SAFE_INTEGER });
@@ -24,6 +26,7 @@ const payloads = fc.oneof(
   fc.record({ app, port, data }).map((p) => ({ kind: 'data' as const, bytes: Payload.data.encode(p) })),
   fc.record({ app, port, requestId: uint, data }).map((p) => ({ kind: 'request' as const, bytes: Payload.request.encode(p) })),
   fc.record({ requestId: uint, ok: fc.boolean(), data }).map((p) => ({ kind: 'response' as const, bytes: Payload.response.encode(p) })),
+  fc.record({ requestId: uint, ok: fc.constant(false), data, code: fc.string({ maxLength: 40 }) }).map((p) => ({ kind: 'response' as const, bytes: Payload.response.encode(p) })),
 );
 /** Byte edits: a flipped bit, a cut, an inserted byte. */
 const edit = fc.oneof(
