@@ -17,6 +17,7 @@
  */
 
 import { isAppId } from './app-namespace.js';
+import { headBytes, writeHead } from './cbor-head.js';
 import { type AppData, type DataPayload, MAX_PORT, Payload, type RequestPayload, type ResponsePayload } from './payloads.js';
 
 const UINT = 0;
@@ -25,47 +26,6 @@ const ARRAY = 4;
 const FALSE = 0xf4;
 const TRUE = 0xf5;
 const TWO_32 = 0x100000000;
-
-function headBytes(n: number): number {
-  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < TWO_32 ? 5 : 9;
-}
-
-/** A minimal CBOR head (as cborg writes it); `n` a safe integer >= 0. */
-function writeHead(out: Uint8Array, at: number, major: number, n: number): number {
-  const m = major << 5;
-  if (n < 24) {
-    out[at] = m | n;
-    return at + 1;
-  }
-  if (n < 0x100) {
-    out[at] = m | 24;
-    out[at + 1] = n;
-    return at + 2;
-  }
-  if (n < 0x10000) {
-    out[at] = m | 25;
-    out[at + 1] = n >>> 8;
-    out[at + 2] = n & 0xff;
-    return at + 3;
-  }
-  let lo = n;
-  if (n < TWO_32) out[at++] = m | 26;
-  else {
-    out[at] = m | 27;
-    const hi = Math.floor(n / TWO_32);
-    lo = n - hi * TWO_32;
-    out[at + 1] = hi >>> 24;
-    out[at + 2] = (hi >>> 16) & 0xff;
-    out[at + 3] = (hi >>> 8) & 0xff;
-    out[at + 4] = hi & 0xff;
-    at += 5;
-  }
-  out[at] = lo >>> 24;
-  out[at + 1] = (lo >>> 16) & 0xff;
-  out[at + 2] = (lo >>> 8) & 0xff;
-  out[at + 3] = lo & 0xff;
-  return at + 4;
-}
 
 const safeUint = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
 
