@@ -14,6 +14,16 @@ import { WEBRTC_CAP } from '../core/reachability.js';
 
 export { WEBRTC_CAP };
 const WS_TIMEOUT_MS = 5_000;
+/**
+ * How long after the node's first link its WebRTC dials wait. A node that has just joined is
+ * the one whose app is about to send its first messages, over that link: a key exchange and a
+ * request, a few hops through the worker and the server. The neighbour links the node's
+ * maintenance dials at the same moment set up a PeerConnection in a tab of each browser (offer,
+ * ICE, DTLS), and that work held the first message up: 150 ms from send to arrival against
+ * 57 ms with no dial, on two browsers sharing two cores (docs/BENCHMARKS.md, "Time to first
+ * message"). Later dials (repairs, a peer woken by traffic) do not wait.
+ */
+export const RTC_SETTLE_MS = 400;
 
 export function isWebSocketAddr(addr: string): boolean {
   return /^wss?:\/\//i.test(addr);
@@ -22,6 +32,10 @@ export function isWebSocketAddr(addr: string): boolean {
 export class BrowserDialer implements Dialer {
   /** WebSocket dials started before the node asked for them (predial), by address. */
   private readonly early = new Map<string, Promise<Link>>();
+  /** Resolves RTC_SETTLE_MS after the node's first link came up (`linked()`). */
+  private readonly settled: Promise<void>;
+  private settle!: () => void;
+  private settling = false;
 
   constructor(
     private readonly broker: RtcBroker,
@@ -30,7 +44,18 @@ export class BrowserDialer implements Dialer {
     readonly backoff = new DialBackoff(),
     /** Told `ws-dial` and `ws-open` as a WebSocket dial starts and opens (boot marks). */
     private readonly onStep: (step: 'ws-dial' | 'ws-open') => void = () => undefined,
-  ) {}
+    private readonly settleMs = RTC_SETTLE_MS,
+  ) {
+    this.settled = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  /** The node's link came up: its WebRTC dials may start once it has settled (RTC_SETTLE_MS). */
+  linked(): void {
+    if (this.settling) return;
+    this.settling = true;
+    if (this.settleMs <= 0) this.settle();
+    else setTimeout(this.settle, this.settleMs);
+  }
 
   /**
    * Starts dialling `addr` now, while the node is still loading its keys; the node's first
@@ -89,6 +114,8 @@ export class BrowserDialer implements Dialer {
   }
 
   private async dialRtc(peer: PeerRecord): Promise<Link> {
+    // No WebRTC dial can start before a first link (its signalling goes over one): canDial().
+    await this.settled;
     this.backoff.started();
     let link: Link;
     try {

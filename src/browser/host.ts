@@ -277,6 +277,7 @@ export class NodeHost {
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
     node.events.on('link-up', (e) => this.ice.linkUp(e.id));
     node.events.on('link-up', (e) => mark(this.boot, e.transport === 'webrtc' ? 'webrtc-link' : 'link'));
+    node.events.on('link-up', () => dialer.linked());
     node.events.on('link-down', (e) => this.log(`link down ${e.id.slice(0, 8)} ${e.transport}: ${e.reason}`));
     for (const ev of ['link-up', 'link-down', 'peer-key'] as const) node.events.on(ev, () => this.grants.refresh());
     this.node = node;
