@@ -32,10 +32,8 @@ export function isWebSocketAddr(addr: string): boolean {
 export class BrowserDialer implements Dialer {
   /** WebSocket dials started before the node asked for them (predial), by address. */
   private readonly early = new Map<string, Promise<Link>>();
-  /** Resolves RTC_SETTLE_MS after the node's first link came up (`linked()`). */
-  private readonly settled: Promise<void>;
-  private settle!: () => void;
-  private settling = false;
+  /** When WebRTC dials may start: `settleMs` after the node's first link came up (`linked()`); 0 until then. */
+  private settledAt = 0;
 
   constructor(
     private readonly broker: RtcBroker,
@@ -45,16 +43,11 @@ export class BrowserDialer implements Dialer {
     /** Told `ws-dial` and `ws-open` as a WebSocket dial starts and opens (boot marks). */
     private readonly onStep: (step: 'ws-dial' | 'ws-open') => void = () => undefined,
     private readonly settleMs = RTC_SETTLE_MS,
-  ) {
-    this.settled = new Promise((resolve) => (this.settle = resolve));
-  }
+  ) {}
 
-  /** The node's link came up: its WebRTC dials may start once it has settled (RTC_SETTLE_MS). */
+  /** A link of the node came up: the first one starts the wait before WebRTC dials (RTC_SETTLE_MS). */
   linked(): void {
-    if (this.settling) return;
-    this.settling = true;
-    if (this.settleMs <= 0) this.settle();
-    else setTimeout(this.settle, this.settleMs);
+    if (this.settledAt === 0) this.settledAt = Date.now() + this.settleMs;
   }
 
   /**
@@ -114,8 +107,9 @@ export class BrowserDialer implements Dialer {
   }
 
   private async dialRtc(peer: PeerRecord): Promise<Link> {
-    // No WebRTC dial can start before a first link (its signalling goes over one): canDial().
-    await this.settled;
+    // A dial comes only once the node has a link (its signalling goes over one: canDial()).
+    const wait = this.settledAt - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     this.backoff.started();
     let link: Link;
     try {
