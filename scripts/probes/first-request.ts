@@ -1,0 +1,54 @@
+// The first request after connect(), from one fresh browser to another (docs/BENCHMARKS.md,
+// "Time to first message ... session 19"). Not part of the product, the tests or the bench: run
+// it by hand, from each of two checkouts in turn to compare them under the same load:
+//   node --import tsx scripts/probes/first-request.ts [visits] [chromium|firefox]
+// NO_RTC=1 hides RTCPeerConnection from the pages, so neither node dials a WebRTC link.
+//
+// A server node on loopback serves bench/pages/mesh.html and this checkout's bundle. Each visit
+// opens the page in two fresh contexts at once, calls connect() in both, then page A requests
+// page B on port 1 (B's echo handler) at once. It prints the medians, ms: `both->send` (the later
+// connect() to the request, the driver's part), `send->seen` (the request to its arrival in B's
+// handler), `send->answer` (to the answer in A), and the samples as JSON.
+import { join } from 'node:path';
+import { launchChromium, launchFirefox, percentile, ROOT } from '../../bench/lib.js';
+import { startNode } from '../../src/server/index.js';
+
+const visits = Number(process.argv[2] ?? 8);
+const engine = process.argv[3] ?? 'chromium';
+
+const node = await startNode({ port: 0, static: join(ROOT, 'bench', 'pages') });
+const origin = `http://127.0.0.1:${new URL(node.url!).port}`;
+const browser = engine === 'firefox' ? await launchFirefox() : await launchChromium();
+const spans: Record<string, number[]> = {};
+const add = (k: string, v: number) => (spans[k] ??= []).push(v);
+try {
+  for (let i = 0; i < visits; i++) {
+    const ctxs = [await browser.createBrowserContext(), await browser.createBrowserContext()];
+    const pages = await Promise.all(ctxs.map(async (ctx) => {
+      const page = await ctx.newPage();
+      if (process.env.NO_RTC) await page.evaluateOnNewDocument(() => { (window as any).RTCPeerConnection = undefined; });
+      await page.goto(`${origin}/mesh.html`, { timeout: 30_000 });
+      await page.waitForFunction(() => (window as any).ready === true, { timeout: 30_000 });
+      return page;
+    }));
+    const [a, b] = await Promise.all(pages.map((page) => page.evaluate((ws: string) => (window as any).T.boot({ bootstrap: [ws] }), node.url!)));
+    const token = `first:${i}`;
+    const r = await pages[0]!.evaluate(async (to: string, t: string) => {
+      const sentAt = performance.timeOrigin + performance.now();
+      const x = await (window as any).T.firstRequest(to, t, 20);
+      return { sentAt, at: x.at as number, errors: x.errors.length as number };
+    }, b.id, token);
+    const seen: number = await pages[1]!.evaluate((t: string) => (window as any).T.rx.seen[t], token);
+    add('both->send', r.sentAt - Math.max(a.doneAt, b.doneAt));
+    add('send->seen', seen - r.sentAt);
+    add('send->answer', r.at - r.sentAt);
+    add('failed tries', r.errors);
+    await Promise.all(ctxs.map((c) => c.close()));
+  }
+} finally {
+  await browser.close();
+  await node.stop();
+}
+const med = Object.entries(spans).map(([k, xs]) => `${k} ${Math.round(percentile(xs, 0.5))}`).join(', ');
+console.log(`${engine}, ${visits} visits x 2 fresh contexts${process.env.NO_RTC ? ', no RTCPeerConnection' : ''}, p50: ${med}`);
+console.log(JSON.stringify(spans));
