@@ -15,7 +15,9 @@
  * node) against PeerJS (its `peer` server on localhost, same pages server, no STUN servers for
  * either: this machine has only loopback). Then cold against warm: a fresh browser opening the
  * page against the same profile reopening it after its node stopped (identity and peer memory
- * in IndexedDB), both sending to an already running browser.
+ * in IndexedDB), both sending to an already running browser. One trial of each library on call
+ * runs first and is not counted (a fresh browser's first pages are slow); within each mode the
+ * two libraries take turns going first.
  */
 import type { Page } from 'puppeteer-core';
 import type { BenchContext } from './run.js';
@@ -60,7 +62,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
 
   const meshAtLoadUrl = `${meshUrl}?connect=${encodeURIComponent(JSON.stringify({ bootstrap: [c.meshUrl] }))}`;
 
-  async function oursOnce(mode: Mode): Promise<{ ms: number; connectMs: number[] }> {
+  async function oursOnce(mode: Mode, record = true): Promise<{ ms: number; connectMs: number[] }> {
     const [ca, cb] = [await c.context(), await c.context()];
     const t0 = abs();
     const url = mode === 'atLoad' ? meshAtLoadUrl : mode === 'preloaded' ? `${meshUrl}?preload` : `${originOf(mode)}/mesh.html`;
@@ -69,10 +71,10 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     const token = `first:${++seq}`;
     const r = await pa.evaluate((to: string, t: string) => (window as any).T.firstRequest(to, t, 20), b.id, token);
     const at: number = await pb.evaluate((t: string) => (window as any).T.rx.seen[t], token);
-    for (const p of [pa, pb]) noteBoot(bootStepsOf[mode], await p.evaluate(() => (window as any).mesh.status().then((s: any) => s.boot)).catch(() => undefined));
+    if (record) for (const p of [pa, pb]) noteBoot(bootStepsOf[mode], await p.evaluate(() => (window as any).mesh.status().then((s: any) => s.boot)).catch(() => undefined));
     await Promise.all([ca.close(), cb.close()]);
     failedTries.push(...r.errors);
-    phases[mode].ours.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
+    if (record) phases[mode].ours.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
     return { ms: at - t0, connectMs: [a.connectMs, b.connectMs] };
   }
 
@@ -89,7 +91,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   } catch (err) {
     peerjs = { error: `PeerJS server could not start: ${errorText(err)}` };
   }
-  async function peerjsOnce(mode: Mode): Promise<{ ms: number; connectMs: number[] }> {
+  async function peerjsOnce(mode: Mode, record = true): Promise<{ ms: number; connectMs: number[] }> {
     const [ca, cb] = [await c.context(), await c.context()];
     const t0 = abs();
     const url = `${originOf(mode)}/peerjs.html${mode === 'atLoad' ? `?peer=${encodeURIComponent(JSON.stringify(peerOptions))}` : ''}`;
@@ -100,7 +102,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     await pa.evaluate((to: string, t: string) => (window as any).P.send(to, t), b.id, token);
     const at = await waitFor('the PeerJS message', () => pb.evaluate((t: string) => (window as any).P.seen[t] as number | undefined, token), 10_000, 10);
     await Promise.all([ca.close(), cb.close()]);
-    phases[mode].peerjs.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
+    if (record) phases[mode].peerjs.push({ pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) });
     return { ms: at - t0, connectMs: [a.connectMs, b.connectMs] };
   }
 
@@ -110,9 +112,14 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
   const atLoad = { ours: [] as number[], peerjs: [] as number[] };
   const isolated = { ours: [] as number[], peerjs: [] as number[] };
   const preloaded: number[] = [];
+  const peerjsReady = () => peerjs !== undefined && !('error' in peerjs);
+  // One trial of each library first, not counted: the first pages a fresh browser opens took up
+  // to three times as long as the rest (3 598 ms against 1 202-1 725 ms for ours on call, the very
+  // first pages of a run), and that trial was always ours.
+  await oursOnce('onCall', false);
+  if (peerjsReady()) await peerjsOnce('onCall', false).catch((err: unknown) => peerErrors.push(errorText(err)));
   for (let i = 0; i < trials; i++) {
-    // The two modes take turns going first, so a slow stretch of the machine falls on both.
-    for (const mode of (i % 2 === 0 ? ['onCall', 'atLoad', 'isolated'] : ['isolated', 'atLoad', 'onCall']) as Mode[]) {
+    const runOurs = async (mode: Mode) => {
       const o = await oursOnce(mode);
       if (mode === 'atLoad') atLoad.ours.push(o.ms);
       else if (mode === 'isolated') isolated.ours.push(o.ms);
@@ -122,18 +129,30 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
       }
       // preload() has no PeerJS counterpart (its open is the connection): ours only, against PeerJS on call.
       if (mode === 'atLoad') preloaded.push((await oursOnce('preloaded')).ms);
-      if (peerjs && !('error' in peerjs)) {
-        try {
-          const p = await peerjsOnce(mode);
-          if (mode === 'atLoad') atLoad.peerjs.push(p.ms);
-          else if (mode === 'isolated') isolated.peerjs.push(p.ms);
-          else {
-            peerjs.ms.push(p.ms);
-            peerjs.connectMs.push(...p.connectMs);
-          }
-        } catch (err) {
-          peerErrors.push(errorText(err));
+    };
+    const runPeerjs = async (mode: Mode) => {
+      if (!peerjs || 'error' in peerjs) return;
+      try {
+        const p = await peerjsOnce(mode);
+        if (mode === 'atLoad') atLoad.peerjs.push(p.ms);
+        else if (mode === 'isolated') isolated.peerjs.push(p.ms);
+        else {
+          peerjs.ms.push(p.ms);
+          peerjs.connectMs.push(...p.connectMs);
         }
+      } catch (err) {
+        peerErrors.push(errorText(err));
+      }
+    };
+    // The modes take turns going first, and so do the two libraries within a mode, so that a slow
+    // stretch of the machine, or the teardown of the trial before, falls on both alike.
+    for (const mode of (i % 2 === 0 ? ['onCall', 'atLoad', 'isolated'] : ['isolated', 'atLoad', 'onCall']) as Mode[]) {
+      if (i % 2 === 0) {
+        await runOurs(mode);
+        await runPeerjs(mode);
+      } else {
+        await runPeerjs(mode);
+        await runOurs(mode);
       }
     }
   }
