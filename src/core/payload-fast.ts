@@ -17,15 +17,11 @@
  */
 
 import { isAppId } from './app-namespace.js';
-import { headBytes, writeHead } from './cbor-head.js';
+import { ARRAY, BYTES, headBytes, readByte, readBytes, readHead, seek, tell, UINT, writeHead } from './cbor-head.js';
 import { type AppData, type DataPayload, MAX_PORT, Payload, type RequestPayload, type ResponsePayload } from './payloads.js';
 
-const UINT = 0;
-const BYTES = 2;
-const ARRAY = 4;
 const FALSE = 0xf4;
 const TRUE = 0xf5;
-const TWO_32 = 0x100000000;
 
 const safeUint = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
 
@@ -58,71 +54,37 @@ export function writeResponsePayload(into: Uint8Array, requestId: number, ok: bo
   return into.subarray(0, at + data.length);
 }
 
-/**
- * A cursor over one payload. Module state rather than an object per read: the readers below run
- * to completion without calling out, so one position serves them all.
- */
-let pos = 0;
-
-/** The argument of a minimal head of `major` at `pos` (advanced past it), or -1. */
-function head(b: Uint8Array, major: number): number {
-  const first = b[pos];
-  if (first === undefined || first >> 5 !== major) return -1;
-  const info = first & 31;
-  if (info < 24) {
-    pos += 1;
-    return info;
-  }
-  const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
-  if (size === 0 || pos + 1 + size > b.length) return -1;
-  let n = 0;
-  for (let i = 1; i <= size; i++) n = n * 256 + b[pos + i]!;
-  // Minimal only (what strict cborg requires), and no integer past 2^53 - 1 (it refuses those).
-  if (n < (size === 1 ? 24 : size === 2 ? 0x100 : size === 4 ? 0x10000 : TWO_32) || n > Number.MAX_SAFE_INTEGER) return -1;
-  pos += 1 + size;
-  return n;
-}
-
-/** A byte string at `pos` as a view into `b`, or undefined. */
-function bytes(b: Uint8Array): Uint8Array | undefined {
-  const n = head(b, BYTES);
-  if (n < 0 || pos + n > b.length) return undefined;
-  const view = b.subarray(pos, pos + n);
-  pos += n;
-  return view;
-}
-
 /** A Data payload [app, port, data] in the exact shape above, byte strings as views into `b`; else undefined. */
 export function readDataPayload(b: Uint8Array): { app: Uint8Array; port: number; data: Uint8Array } | undefined {
-  pos = 0;
-  if (head(b, ARRAY) !== 3) return undefined;
-  const app = bytes(b);
-  const port = head(b, UINT);
-  const data = bytes(b);
-  if (!app || port < 0 || !data || pos !== b.length) return undefined;
+  seek(0);
+  if (readHead(b, ARRAY) !== 3) return undefined;
+  const app = readBytes(b);
+  const port = readHead(b, UINT);
+  const data = readBytes(b);
+  if (!app || port < 0 || !data || tell() !== b.length) return undefined;
   return { app, port, data };
 }
 
 /** A Request payload [app, port, requestId, data] in the exact shape above, byte strings as views into `b`; else undefined. */
 export function readRequestPayload(b: Uint8Array): { app: Uint8Array; port: number; requestId: number; data: Uint8Array } | undefined {
-  pos = 0;
-  if (head(b, ARRAY) !== 4) return undefined;
-  const app = bytes(b);
-  const port = head(b, UINT);
-  const requestId = head(b, UINT);
-  const data = bytes(b);
-  if (!app || port < 0 || requestId < 0 || !data || pos !== b.length) return undefined;
+  seek(0);
+  if (readHead(b, ARRAY) !== 4) return undefined;
+  const app = readBytes(b);
+  const port = readHead(b, UINT);
+  const requestId = readHead(b, UINT);
+  const data = readBytes(b);
+  if (!app || port < 0 || requestId < 0 || !data || tell() !== b.length) return undefined;
   return { app, port, requestId, data };
 }
 
 /** A Response payload [requestId, ok, data] in the exact shape above, `data` a view into `b`; else undefined. */
 export function readResponsePayload(b: Uint8Array): { requestId: number; ok: boolean; data: Uint8Array } | undefined {
-  pos = 0;
-  if (head(b, ARRAY) !== 3) return undefined;
-  const requestId = head(b, UINT);
-  const flag = b[pos++];
-  const data = bytes(b);
-  if (requestId < 0 || (flag !== TRUE && flag !== FALSE) || !data || pos !== b.length) return undefined;
+  seek(0);
+  if (readHead(b, ARRAY) !== 3) return undefined;
+  const requestId = readHead(b, UINT);
+  const flag = readByte(b);
+  const data = readBytes(b);
+  if (requestId < 0 || (flag !== TRUE && flag !== FALSE) || !data || tell() !== b.length) return undefined;
   return { requestId, ok: flag === TRUE, data };
 }
 

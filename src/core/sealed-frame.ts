@@ -11,7 +11,7 @@
  * node, whose strict decoder (codec.ts) judges it. So whatever this reads, the strict decoder
  * would read the same way (the test checks that over mutated frames too).
  */
-import { headBytes, writeHead } from './cbor-head.js';
+import { ARRAY, BYTES, headBytes, readByte, readBytes, readHead, seek, tell, TEXT, UINT, writeHead } from './cbor-head.js';
 import { ID_BYTES } from './id.js';
 import { MAX_FRAME_BYTES, WIRE_VERSION } from './limits.js';
 import { FrameType } from './codec.js';
@@ -25,10 +25,6 @@ export interface SealedPacket extends PacketHead {
   ciphertext: Uint8Array;
 }
 
-const UINT = 0;
-const BYTES = 2;
-const TEXT = 3;
-const ARRAY = 4;
 const MARK = Array.from(SEALED_MARK, (c) => c.charCodeAt(0));
 
 function writeBytes(out: Uint8Array, at: number, b: Uint8Array): number {
@@ -59,10 +55,9 @@ export type FrameBytes = (length: number) => Uint8Array;
 const fresh: FrameBytes = (length) => new Uint8Array(length);
 
 /**
- * The cursor of the writers and readers below, as module state rather than an object or a closure
- * per frame: they run to completion without calling out, and a round trip writes and reads a
- * frame in each tab, where in Firefox what a tab allocates per message lengthens the way of its
- * packets (docs/BENCHMARKS.md, "Firefox: what the tab allocates").
+ * Where the writers below put the payload, as module state rather than an object or a closure
+ * per frame: they run to completion without calling out (the readers' cursor is cbor-head.ts's,
+ * for the same reason: docs/BENCHMARKS.md, "Firefox: what the tab allocates").
  */
 let pos = 0;
 
@@ -114,36 +109,7 @@ export function writePlainPacket(p: PlainPacket, alloc?: FrameBytes): Uint8Array
   return out;
 }
 
-/** The argument of a minimal head of `major` at `pos` in `b` (advanced past it), or -1. */
-function head(b: Uint8Array, major: number): number {
-  const first = b[pos];
-  if (first === undefined || first >> 5 !== major) return -1;
-  const info = first & 31;
-  if (info < 24) {
-    pos += 1;
-    return info;
-  }
-  const size = info === 24 ? 1 : info === 25 ? 2 : info === 26 ? 4 : info === 27 ? 8 : 0;
-  if (size === 0 || pos + 1 + size > b.length) return -1;
-  let n = 0;
-  for (let i = 1; i <= size; i++) n = n * 256 + b[pos + i]!;
-  // Minimal heads only (the strict decoder refuses the others), and ids within 2^53.
-  const floor = size === 1 ? 24 : size === 2 ? 0x100 : size === 4 ? 0x10000 : 0x100000000;
-  if (n < floor || n > Number.MAX_SAFE_INTEGER) return -1;
-  pos += 1 + size;
-  return n;
-}
-
-/** A byte string (of `length` bytes if given) at `pos` as a view into `b`, or undefined. */
-function bytes(b: Uint8Array, length?: number): Uint8Array | undefined {
-  const n = head(b, BYTES);
-  if (n < 0 || (length !== undefined && n !== length) || pos + n > b.length) return undefined;
-  const view = b.subarray(pos, pos + n);
-  pos += n;
-  return view;
-}
-
-/** The head of the frame read last by readUnsigned, and where its payload ends (it starts at `pos`). */
+/** The head of the frame read last by readUnsigned, and where its payload ends (it starts at the read cursor). */
 let src: Uint8Array | undefined;
 let dst: Uint8Array | undefined;
 let hops = 0;
@@ -153,22 +119,22 @@ let end = 0;
 
 /**
  * Reads the head of an unsigned Packet frame in its one exact encoding into the variables above
- * (`pos` at the payload's start); false for anything else.
+ * (the read cursor at the payload's start); false for anything else.
  */
 function readUnsigned(frame: Uint8Array): boolean {
   if (frame.length > MAX_FRAME_BYTES || frame[0] !== WIRE_VERSION) return false;
-  pos = 1;
-  if (head(frame, ARRAY) !== 9 || head(frame, UINT) !== FrameType.Packet) return false;
-  src = bytes(frame, ID_BYTES);
-  dst = bytes(frame, ID_BYTES);
+  seek(1);
+  if (readHead(frame, ARRAY) !== 9 || readHead(frame, UINT) !== FrameType.Packet) return false;
+  src = readBytes(frame, ID_BYTES);
+  dst = readBytes(frame, ID_BYTES);
   if (!src || !dst) return false;
-  hops = head(frame, UINT);
-  id = head(frame, UINT);
-  kind = head(frame, UINT);
+  hops = readHead(frame, UINT);
+  id = readHead(frame, UINT);
+  kind = readHead(frame, UINT);
   if (hops < 0 || hops > 255 || id < 0 || kind < 0 || kind > 255) return false;
-  const payloadLength = head(frame, BYTES);
+  const payloadLength = readHead(frame, BYTES);
   // The payload, then exactly the empty key and signature of an unsigned packet, and the end.
-  end = pos + payloadLength;
+  end = tell() + payloadLength;
   return payloadLength >= 0 && end + 2 === frame.length && frame[end] === BYTES << 5 && frame[end + 1] === BYTES << 5;
 }
 
@@ -178,13 +144,13 @@ function readUnsigned(frame: Uint8Array): boolean {
  */
 export function readSealedPacket(frame: Uint8Array): SealedPacket | undefined {
   if (!readUnsigned(frame)) return undefined;
-  if (head(frame, ARRAY) !== 5 || head(frame, TEXT) !== MARK.length) return undefined;
-  for (const c of MARK) if (frame[pos++] !== c) return undefined;
-  const senderKey = bytes(frame, E2E_KEY_BYTES);
-  const recipientTag = bytes(frame, RECIPIENT_TAG_BYTES);
-  const nonce = bytes(frame, NONCE_BYTES);
-  const ciphertext = bytes(frame);
-  if (!senderKey || !recipientTag || !nonce || !ciphertext || ciphertext.length < TAG_BYTES || pos !== end) return undefined;
+  if (readHead(frame, ARRAY) !== 5 || readHead(frame, TEXT) !== MARK.length) return undefined;
+  for (const c of MARK) if (readByte(frame) !== c) return undefined;
+  const senderKey = readBytes(frame, E2E_KEY_BYTES);
+  const recipientTag = readBytes(frame, RECIPIENT_TAG_BYTES);
+  const nonce = readBytes(frame, NONCE_BYTES);
+  const ciphertext = readBytes(frame);
+  if (!senderKey || !recipientTag || !nonce || !ciphertext || ciphertext.length < TAG_BYTES || tell() !== end) return undefined;
   return { src: src!, dst: dst!, hops, id, kind, senderKey, recipientTag, nonce, ciphertext };
 }
 
@@ -195,7 +161,7 @@ export function readSealedPacket(frame: Uint8Array): SealedPacket | undefined {
  */
 export function readPlainPacket(frame: Uint8Array): PlainPacket | undefined {
   if (!readUnsigned(frame)) return undefined;
-  const payload = frame.subarray(pos, end);
+  const payload = frame.subarray(tell(), end);
   if (looksSealed(payload)) return undefined;
   return { src: src!, dst: dst!, hops, id, kind, payload };
 }
