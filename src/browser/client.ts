@@ -176,9 +176,10 @@ export interface Preloaded {
  * Starts this origin's node host ahead of `connect()`, for a page that connects later (on a click,
  * after a login): the engine's start of the SharedWorker and the load of its script, most of what
  * `connect()` waits for on a first visit (docs/BENCHMARKS.md, "Time to first message"), then
- * happen while the page does other things. Nothing is dialled or stored (the host reads the stored
- * keys, or makes fresh ones that only a connect() stores: key-store.ts earlyKeys): the node itself
- * starts at the first `connect()`, with that call's options, which finds the worker running (one
+ * happen while the page does other things. Nothing is dialled (the host opens the database and
+ * reads the stored keys; on a first visit it makes the database with fresh keys in it: key-store.ts
+ * openWithEarlyKeys): the node itself starts at the first `connect()`, with that call's options,
+ * which finds the worker running (one
  * per origin, shared). Pass the `worker` and `forceLeaderTab` that `connect()` will get. Where
  * there is no SharedWorker, or with a hub, it loads the code `connect()` will need instead. The
  * worker stays while this page lives (or until `release()`, if no tab connects).

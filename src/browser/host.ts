@@ -27,8 +27,8 @@ import { RelayGrants } from './relay-grants.js';
 import { IceClient } from './ice-client.js';
 import type { Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
-import { earlyKeys, loadOrCreateKeys, type KeyStorage, type WorkProgress } from './key-store.js';
-import { IdbPeerStore, openDbEarly } from './store.js';
+import { loadOrCreateKeys, openWithEarlyKeys, type KeyStorage, type WorkProgress } from './key-store.js';
+import { IdbPeerStore } from './store.js';
 import { hostStatus, type HostStatus } from './host-status.js';
 import { TabHandlers } from './host-handlers.js';
 import { AnswersHome } from './answers-home.js';
@@ -74,8 +74,8 @@ export class NodeHost {
   private readonly relays?: RelayGrants;
   /** When each step of the node's start happened (status().boot). */
   readonly boot: BootMarks = {};
-  private readonly dbOpening = openDbEarly(); // a worker starts for a connect(): the database opens
-  private readonly keysEarly = earlyKeys(this.dbOpening); // and the keys are read or made before its hello comes
+  // A worker starts for a connect(): the database opens and the keys are read or made before its hello comes.
+  private readonly early = openWithEarlyKeys();
 
   constructor(private readonly kind: HostKind) {
     // When this global scope was made (its script fetched): splits the engine's worker start from our script's load.
@@ -240,14 +240,14 @@ export class NodeHost {
     for (const addr of bootstrap) dialer.predial(addr);
     let store: IdbPeerStore, keys: Awaited<ReturnType<typeof loadOrCreateKeys>>;
     try {
-      const db = await this.dbOpening;
+      const db = await this.early.db;
       mark(this.boot, 'db');
       store = new IdbPeerStore(db); // its read of peer memory runs beside the keys' loading
       // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
       keys = await loadOrCreateKeys(db, powBits, (p) => {
         this.work = p;
         for (const tab of this.tabs.values()) if (tab.alive) tab.conn.post({ ev: 'work', ...p });
-      }, this.keysEarly);
+      }, this.early.keys);
     } catch (err) {
       dialer.dropEarly();
       throw err;

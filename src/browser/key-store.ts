@@ -12,7 +12,7 @@
 import { Identity } from '../core/identity.js';
 import { hasWork } from '../core/pow.js';
 import { generateKeyPair } from './generate-key-pair.js';
-import { kv } from './store.js';
+import { kv, openDbEarly } from './store.js';
 
 /** `cryptokey`: non-extractable CryptoKeys by structured clone. `bytes`: PKCS#8 bytes, the fallback. */
 export type KeyStorage = 'cryptokey' | 'bytes';
@@ -155,40 +155,77 @@ export interface NodeKeys {
  * The keys a node would start with, worked out before anyone asked for a node: a worker starts
  * for a connect(), whose hello comes tens of ms later. Both pairs are read; where one is missing,
  * a fresh non-extractable pair is made for it at once (beside the database's opening), and
- * `adding` says what loadOrCreateKeys must store before the node may use them. Nothing is stored
- * here (preload() promises nothing is before connect()).
+ * `adding` says what loadOrCreateKeys must store before the node may use them. On a first visit
+ * the fresh pairs usually go into the database as it is made (openWithEarlyKeys), and then
+ * nothing is left to read or store.
  */
 export interface EarlyKeys {
   keys: NodeKeys;
   adding: [string, unknown][];
 }
 
+/** The origin's database, opening, and the keys a node would start with (EarlyKeys). */
+export interface EarlyStart {
+  db: Promise<IDBDatabase>;
+  /** Undefined where the general path must decide (earlyKeys). */
+  keys: Promise<EarlyKeys | undefined>;
+}
+
 /**
- * Undefined where the general path must decide: a pair stored as bytes beside a missing one (the
- * new one would have to be bytes too), no Ed25519 or X25519 in this engine, a read that failed.
+ * Opens the database and makes fresh pairs at once, side by side. Where the open makes the
+ * database (a first visit) and the fresh pairs are there by then, they are added in the
+ * transaction that makes it: no pair can be stored before it, and another opener (a racing
+ * creator) waits for it, so they are the node's keys once the open succeeds, without a read and
+ * a write of their own after it (about 15 ms of a first connect(): docs/BENCHMARKS.md). So a
+ * preload() on a first visit stores the keys with the database it makes; it still dials nothing.
  */
-export function earlyKeys(dbOpening: Promise<IDBDatabase>): Promise<EarlyKeys | undefined> {
+export function openWithEarlyKeys(): EarlyStart {
   // Made whether or not the read finds pairs: a returning visit wastes two key generations (off
   // this thread), a first visit does not wait for the read before making them.
   const drafting = Promise.all([
     generateKeyPair('Ed25519', false, [...ED25519.privateUsages, ...ED25519.publicUsages]),
     generateKeyPair('X25519', false, X25519.privateUsages),
   ]);
-  drafting.catch(() => undefined);
-  const early = (async () => {
-    const [storedId, storedE2e] = await kv.getAll(await dbOpening, ['identity', 'e2e-keys']);
-    const [id, e2e] = [await fromStored(ED25519, storedId), await fromStored(X25519, storedE2e)];
-    if ((!id || !e2e) && (id?.storage === 'bytes' || e2e?.storage === 'bytes')) return undefined;
-    const draft = id && e2e ? undefined : await drafting;
-    const idPair = id?.pair ?? draft![0];
-    const e2ePair = e2e?.pair ?? draft![1];
-    const adding: [string, unknown][] = [];
-    if (!id) adding.push(['identity', idPair]);
-    if (!e2e) adding.push(['e2e-keys', e2ePair]);
-    const keyStorage: KeyStorage = id?.storage === 'bytes' || e2e?.storage === 'bytes' ? 'bytes' : 'cryptokey';
-    return { keys: { identity: await Identity.fromKeyPair(idPair), e2eKeys: e2ePair, keyStorage }, adding };
+  let drafts: [CryptoKeyPair, CryptoKeyPair] | undefined;
+  drafting.then((d) => (drafts = d), () => undefined);
+  const draftIdentity = drafting.then(([pair]) => Identity.fromKeyPair(pair));
+  draftIdentity.catch(() => undefined);
+  let seeded = false;
+  const db = openDbEarly((store) => {
+    if (!drafts) return;
+    try {
+      store.add(drafts[0], 'identity');
+      store.add(drafts[1], 'e2e-keys');
+      seeded = true;
+    } catch {
+      // A CryptoKey that does not clone (a WebKit worker): the general path stores bytes. The
+      // clone fails before anything is added, so the transaction goes on and makes the database.
+    }
+  });
+  const keys = (async (): Promise<EarlyKeys | undefined> => {
+    await db;
+    if (seeded) return { keys: { identity: await draftIdentity, e2eKeys: drafts![1], keyStorage: 'cryptokey' }, adding: [] };
+    return earlyKeys(db, drafting, draftIdentity);
   })();
-  return early.catch(() => undefined);
+  return { db, keys: keys.catch(() => undefined) };
+}
+
+/**
+ * Undefined where the general path must decide: a pair stored as bytes beside a missing one (the
+ * new one would have to be bytes too), no Ed25519 or X25519 in this engine, a read that failed.
+ */
+async function earlyKeys(dbOpening: Promise<IDBDatabase>, drafting: Promise<[CryptoKeyPair, CryptoKeyPair]>, draftIdentity: Promise<Identity>): Promise<EarlyKeys | undefined> {
+  const [storedId, storedE2e] = await kv.getAll(await dbOpening, ['identity', 'e2e-keys']);
+  const [id, e2e] = [await fromStored(ED25519, storedId), await fromStored(X25519, storedE2e)];
+  if ((!id || !e2e) && (id?.storage === 'bytes' || e2e?.storage === 'bytes')) return undefined;
+  const draft = id && e2e ? undefined : await drafting;
+  const e2ePair = e2e?.pair ?? draft![1];
+  const adding: [string, unknown][] = [];
+  if (!id) adding.push(['identity', draft![0]]);
+  if (!e2e) adding.push(['e2e-keys', e2ePair]);
+  const keyStorage: KeyStorage = id?.storage === 'bytes' || e2e?.storage === 'bytes' ? 'bytes' : 'cryptokey';
+  const identity = id ? await Identity.fromKeyPair(id.pair) : await draftIdentity;
+  return { keys: { identity, e2eKeys: e2ePair, keyStorage }, adding };
 }
 
 /**

@@ -7,10 +7,14 @@ import type { PeerStore, StoredPeer } from '../core/peer-memory.js';
 const DB_NAME = 'meshwork';
 const STORE = 'kv';
 
-export function openDb(name = DB_NAME): Promise<IDBDatabase> {
+/**
+ * `onCreate` runs inside the transaction that makes the database (a first visit): what it adds is
+ * there before anyone else can read the database, since another opener waits for that transaction.
+ */
+export function openDb(name = DB_NAME, onCreate?: (store: IDBObjectStore) => void): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
     const req = indexedDB.open(name, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+    req.onupgradeneeded = () => onCreate?.(req.result.createObjectStore(STORE));
     req.onsuccess = () => resolve(req.result);
     req.onerror = () => reject(req.error ?? new Error('indexedDB.open failed'));
     req.onblocked = () => reject(new Error('indexedDB.open blocked'));
@@ -55,8 +59,8 @@ export const kv = {
  * open then runs while the worker's first messages are delivered, off connect()'s path. A failure
  * is the caller's when it awaits the promise, never an unhandled rejection before.
  */
-export function openDbEarly(): Promise<IDBDatabase> {
-  const opening = openDb();
+export function openDbEarly(onCreate?: (store: IDBObjectStore) => void): Promise<IDBDatabase> {
+  const opening = openDb(undefined, onCreate);
   opening.catch(() => undefined);
   return opening;
 }
