@@ -27,8 +27,7 @@ import { RelayGrants } from './relay-grants.js';
 import { IceClient } from './ice-client.js';
 import type { Conn, HelloReply, HostKind, TabRequest, TabRequestMessage } from './protocol.js';
 import { TAB_LOCK_PREFIX } from './protocol.js';
-import { loadOrCreateKeys, openWithEarlyKeys, type KeyStorage, type WorkProgress } from './key-store.js';
-import { IdbPeerStore } from './store.js';
+import { nodeState, openWithEarlyKeys, type KeyStorage, type WorkProgress } from './key-store.js';
 import { hostStatus, type HostStatus } from './host-status.js';
 import { TabHandlers } from './host-handlers.js';
 import { AnswersHome } from './answers-home.js';
@@ -123,7 +122,17 @@ export class NodeHost {
       if (m.op === 'lifecycle') return void (tab?.alive && this.lifecycle(tab, m.state));
       if (m.op === 'closing') return void (tab && this.tabClosing(tab, Array.isArray(m.started) ? m.started.filter((r) => typeof r === 'number') : [], m.taken));
       if (m.op === 'reliable-window') return void (tab && this.grants.handBack(tab, m.gen, m.window));
-      if (m.op === 'hello') tab = this.hello(conn, m);
+      if (m.op === 'hello') {
+        // The node's start (its socket dialled) before the tab's setup, first-run code of several ms.
+        mark(this.boot, 'hello');
+        this.webrtc ??= m.rtc;
+        try {
+          this.ensureNode(m.bootstrap, m.powBits ?? 0, { idleLinkMs: m.idleLinkMs, maxLinksPerAddress: m.maxLinksPerAddress }).catch(() => undefined);
+        } catch {
+          // A malformed hello: dispatch() below answers the tab with the error.
+        }
+        tab = this.hello(conn, m);
+      }
       const current = tab;
       this.dispatch(current, m).then(
         (value) => conn.post({ re: m.id, ok: true, value }),
@@ -157,8 +166,6 @@ export class NodeHost {
 
   private async dispatch(tab: TabSession | undefined, m: TabRequestMessage): Promise<unknown> {
     if (m.op === 'hello') {
-      mark(this.boot, 'hello');
-      this.webrtc ??= m.rtc;
       const node = await this.ensureNode(m.bootstrap, m.powBits ?? 0, { idleLinkMs: m.idleLinkMs, maxLinksPerAddress: m.maxLinksPerAddress });
       for (const addr of m.bootstrap) this.dialBootstrap(node, addr);
       const reply: HelloReply = { id: node.id, host: this.kind };
@@ -238,21 +245,17 @@ export class NodeHost {
     // The bootstrap servers' WebSockets open while IndexedDB and the keys load (the handshake
     // waits for the node): connect() no longer waits for one after the other.
     for (const addr of bootstrap) dialer.predial(addr);
-    let store: IdbPeerStore, keys: Awaited<ReturnType<typeof loadOrCreateKeys>>;
+    let state: Awaited<ReturnType<typeof nodeState>>;
     try {
-      const db = await this.early.db;
-      mark(this.boot, 'db');
-      store = new IdbPeerStore(db); // its read of peer memory runs beside the keys' loading
-      // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
-      keys = await loadOrCreateKeys(db, powBits, (p) => {
+      state = await nodeState(this.early, powBits, (p) => {
         this.work = p;
         for (const tab of this.tabs.values()) if (tab.alive) tab.conn.post({ ev: 'work', ...p });
-      }, this.early.keys);
+      }, () => mark(this.boot, 'db'));
     } catch (err) {
       dialer.dropEarly();
       throw err;
     }
-    const { identity, e2eKeys, keyStorage } = keys;
+    const { store, keys: { identity, e2eKeys, keyStorage } } = state;
     this.keyStorage = keyStorage;
     mark(this.boot, 'keys');
     const node: MeshNode = new MeshNode({

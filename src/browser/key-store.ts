@@ -12,7 +12,7 @@
 import { Identity } from '../core/identity.js';
 import { hasWork } from '../core/pow.js';
 import { generateKeyPair } from './generate-key-pair.js';
-import { kv, openDbEarly } from './store.js';
+import { IdbPeerStore, kv, openDbEarly } from './store.js';
 
 /** `cryptokey`: non-extractable CryptoKeys by structured clone. `bytes`: PKCS#8 bytes, the fallback. */
 export type KeyStorage = 'cryptokey' | 'bytes';
@@ -167,6 +167,8 @@ export interface EarlyKeys {
 /** The origin's database, opening, and the keys a node would start with (EarlyKeys). */
 export interface EarlyStart {
   db: Promise<IDBDatabase>;
+  /** True once `db` resolved if this open made the database: nothing else is stored in it yet. */
+  readonly created: boolean;
   /** Undefined where the general path must decide (earlyKeys). */
   keys: Promise<EarlyKeys | undefined>;
 }
@@ -191,7 +193,9 @@ export function openWithEarlyKeys(): EarlyStart {
   const draftIdentity = drafting.then(([pair]) => Identity.fromKeyPair(pair));
   draftIdentity.catch(() => undefined);
   let seeded = false;
+  let created = false;
   const db = openDbEarly((store) => {
+    created = true;
     if (!drafts) return;
     try {
       store.add(drafts[0], 'identity');
@@ -207,7 +211,7 @@ export function openWithEarlyKeys(): EarlyStart {
     if (seeded) return { keys: { identity: await draftIdentity, e2eKeys: drafts![1], keyStorage: 'cryptokey' }, adding: [] };
     return earlyKeys(db, drafting, draftIdentity);
   })();
-  return { db, keys: keys.catch(() => undefined) };
+  return { db, keys: keys.catch(() => undefined), get created() { return created; } };
 }
 
 /**
@@ -246,4 +250,13 @@ export async function loadOrCreateKeys(db: IDBDatabase, powBits = 0, onProgress:
   const e2e = await loadOrCreatePair(db, 'e2e-keys', X25519).catch(() => undefined);
   const keyStorage: KeyStorage = id.storage === 'bytes' || e2e?.storage === 'bytes' ? 'bytes' : 'cryptokey';
   return { identity: await Identity.fromKeyPair(id.pair), e2eKeys: e2e?.pair, keyStorage };
+}
+
+/** What the host's node starts from: its peer store and its keys, from the early start. `onDb`: the database is open. */
+export async function nodeState(early: EarlyStart, powBits: number, onProgress: (p: WorkProgress) => void, onDb: () => void): Promise<{ store: IdbPeerStore; keys: NodeKeys }> {
+  const db = await early.db;
+  onDb();
+  const store = new IdbPeerStore(db, early.created); // its read of peer memory runs beside the keys' loading
+  // A browser without X25519 in WebCrypto runs without encryption (peers then send it plaintext).
+  return { store, keys: await loadOrCreateKeys(db, powBits, onProgress, early.keys) };
 }

@@ -73,8 +73,9 @@ export function openDbEarly(onCreate?: (store: IDBObjectStore) => void): Promise
 export class IdbPeerStore implements PeerStore {
   private first?: Promise<unknown>;
 
-  constructor(private readonly db: IDBDatabase) {
-    this.first = kv.get<unknown>(db, 'peers');
+  /** `created`: the database was made by this open (a first visit), so there is nothing to read. */
+  constructor(private readonly db: IDBDatabase, created = false) {
+    this.first = created ? Promise.resolve(undefined) : kv.get<unknown>(db, 'peers');
     this.first.catch(() => undefined);
   }
 
