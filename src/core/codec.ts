@@ -63,6 +63,17 @@ export interface HelloFrame {
 export interface ProofFrame {
   type: typeof FrameType.Proof;
   signature: Uint8Array;
+  /**
+   * The sender's key card (key-cards.ts): its X25519 key signed by its identity, which the
+   * receiver hands to nodes that ask for the sender's key through it. Sent only to peers of
+   * wire minor 2 or later; the proof's signature does not cover it (the card's own does).
+   */
+  card?: KeyCard;
+}
+/** A node's X25519 key and its signature over it (key-cards.ts). */
+export interface KeyCard {
+  key: Uint8Array;
+  signature: Uint8Array;
 }
 export interface ErrorFrame {
   type: typeof FrameType.Error;
@@ -125,7 +136,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
       body = [frame.type, frame.minor, frame.publicKey, frame.nonce, frame.caps, frame.addrs, frame.want];
       break;
     case FrameType.Proof:
-      body = [frame.type, frame.signature];
+      body = frame.card ? [frame.type, frame.signature, frame.card.key, frame.card.signature] : [frame.type, frame.signature];
       break;
     case FrameType.Error:
       body = [frame.type, frame.code, frame.message, frame.referrals.map(peerInfoToWire)];
@@ -203,8 +214,10 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult<Frame> {
       return ok({ type: t, minor, publicKey, nonce, caps, addrs, want });
     }
     case FrameType.Proof: {
-      if (a.length !== 2 || !isBytes(a[1], SIGNATURE_BYTES)) return fail('bad-proof');
-      return ok({ type: t, signature: a[1] });
+      if ((a.length !== 2 && a.length !== 4) || !isBytes(a[1], SIGNATURE_BYTES)) return fail('bad-proof');
+      if (a.length === 2) return ok({ type: t, signature: a[1] });
+      if (!isBytes(a[2], 32) || !isBytes(a[3], SIGNATURE_BYTES)) return fail('bad-proof');
+      return ok({ type: t, signature: a[1], card: { key: a[2], signature: a[3] } });
     }
     case FrameType.Error: {
       const [, code, message, referrals] = a;

@@ -109,6 +109,8 @@ export class Delivery {
         return e2e.onKeyRequest(p);
       case PacketKind.KeyReply:
         return e2e.onKeyReply(p);
+      case PacketKind.KeyCard:
+        return e2e.onKeyCard(p);
       case PacketKind.Response:
         return services.onResponse(src, p);
       case PacketKind.Lookup:

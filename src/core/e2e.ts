@@ -21,6 +21,12 @@
  * sealed payload names its sender's key too, so a receiver never needs to ask before it can
  * open, and answers (replies, acks) go back sealed at once.
  *
+ * Key cards (key-cards.ts): the last node before B, when it holds B's card (B's X25519 key that
+ * B signed), answers A's KeyRequest with it and passes the request on. A takes the card only if
+ * B's signature verifies and its key hashes to the id A asked, so no forwarder can forge one;
+ * A then seals to B at once, its packets still signed and naming A's key (B may not hold it
+ * yet), and B's own KeyReply, when it comes, only says that B now holds A's key.
+ *
  * "Where both ends support it": a node with encryption off answers a KeyRequest with an empty
  * key, signed like any packet; only that answer, which no forwarder can forge, makes a sender
  * fall back to plaintext (never a lost or dropped KeyRequest: that is a TIMEOUT). With
@@ -32,7 +38,8 @@ import type { PacketFrame } from './codec.js';
 import { BoundedMap } from './dedupe.js';
 import { associatedData, derivePairKey, E2E_KEY_BYTES, exportE2ePublicKey, generateE2eKeys, open, seal } from './e2e-crypto.js';
 import { MeshError } from './errors.js';
-import { shortId, type NodeId } from './id.js';
+import { idFromPublicKey, shortId, type NodeId } from './id.js';
+import { cardOwner } from './key-cards.js';
 import { PacketKind } from './packets.js';
 import { looksSealed, Payload, RECIPIENT_TAG_BYTES } from './payloads.js';
 import { PendingRequests } from './requests.js';
@@ -113,6 +120,9 @@ export interface E2eStatus {
    */
   directSent: number;
   directOpened: number;
+  /** Our key requests a forwarder answered with the destination's key card; requests of others we answered so. */
+  keyCards: number;
+  cardsGiven: number;
   peersCached: number;
 }
 
@@ -125,8 +135,10 @@ export class E2e {
   private readonly notices = new BoundedMap<string, number>(PEER_CACHE);
   /** Peers known to hold our current key: sealed payloads to them go unsigned. */
   private readonly holdOurKey = new BoundedMap<string, true>(PEER_CACHE);
+  /** Peers whose card answered our key request, by request id: their own KeyReply to it is expected, not late. */
+  private readonly carded = new BoundedMap<string, number>(PEER_CACHE);
   private readonly requests: PendingRequests;
-  private readonly stats = { sealed: 0, opened: 0, plaintextSent: 0, keyRequests: 0, unsignedSent: 0, unsignedOpened: 0, directSent: 0, directOpened: 0 };
+  private readonly stats = { sealed: 0, opened: 0, plaintextSent: 0, keyRequests: 0, unsignedSent: 0, unsignedOpened: 0, directSent: 0, directOpened: 0, keyCards: 0, cardsGiven: 0 };
   private on: boolean;
 
   constructor(private readonly o: E2eOptions) {
@@ -146,6 +158,11 @@ export class E2e {
 
   get enabled(): boolean {
     return this.on;
+  }
+
+  /** Our X25519 public key, once ready, when we encrypt (key-cards.ts signs it into our card). */
+  get publicKey(): Uint8Array | undefined {
+    return this.on ? this.ownPublic : undefined;
   }
 
   /**
@@ -286,9 +303,34 @@ export class E2e {
       this.holds(src, false);
       return;
     }
-    if (!this.requests.answer(src, r.requestId, true, r.key)) return this.o.drop('late-key-reply');
+    // Its answer to a request that its card answered first is expected: it says it holds our key now.
+    if (!this.requests.answer(src, r.requestId, true, r.key) && this.carded.take(src) !== r.requestId) return this.o.drop('late-key-reply');
     // It answered our KeyRequest, which carried our key: it holds it now.
     if (r.key.length === E2E_KEY_BYTES) this.holds(src, true);
+  }
+
+  /**
+   * A KeyCard (inside the actor): a forwarder answered our KeyRequest with the destination's
+   * card. Its key is filed as the destination's, but the destination is not taken to hold ours
+   * (it may not have our KeyRequest yet): our packets to it stay signed until its KeyReply.
+   */
+  async onKeyCard(p: PacketFrame): Promise<void> {
+    const c = Payload.keyCard.decode(p.payload);
+    if (!c) return this.o.drop('bad-payload');
+    const asked = this.requests.peerOf(c.requestId);
+    if (!this.on || asked === undefined) return this.o.drop('key-card:unasked');
+    if (asked !== toHex(idFromPublicKey(c.publicKey))) return this.o.drop('key-card:wrong-id');
+    const owner = await cardOwner(c);
+    if (!owner) return this.o.drop('key-card:bad-signature');
+    this.learn(owner, c.key);
+    if (!this.requests.answer(asked, c.requestId, true, c.key)) return; // its own KeyReply came first
+    this.carded.set(asked, c.requestId);
+    this.stats.keyCards++;
+  }
+
+  /** We answered a KeyRequest we forwarded with its destination's card (key-cards.ts). */
+  cardGiven(): void {
+    this.stats.cardsGiven++;
   }
 
   /**

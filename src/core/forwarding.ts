@@ -18,11 +18,12 @@ import type { FloodGuard } from './rate-limit.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
 import { APP_KINDS, IdleLinks } from './idle-links.js';
+import type { KeyCards } from './key-cards.js';
 
 /** Bytes queued on a link past which our own packets wait for it to drain (and forwarded ones are dropped). */
 export const CONGESTED_BYTES = 4 * 1024 * 1024;
 /** Answers: they retrace the path of what they answer before trying greedy routing. */
-const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, PacketKind.Signal, PacketKind.KeyReply, PacketKind.Ack]);
+const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, PacketKind.Signal, PacketKind.KeyReply, PacketKind.KeyCard, PacketKind.Ack]);
 
 /** What forwarding needs of its node. */
 export interface ForwardingHost {
@@ -40,6 +41,8 @@ export interface ForwardingHost {
   appTraffic(dst: string): void;
   /** Whether this node closed idle links, so its table lacks links by choice (idle-links.ts). */
   trimmed(): boolean;
+  /** Answers a KeyRequest for a direct peer with its key card (key-cards.ts). */
+  cards: Pick<KeyCards, 'answer'>;
 }
 
 export class Forwarding {
@@ -70,7 +73,12 @@ export class Forwarding {
     this.crumbs.set(crumbKey(p.src), from);
     if (!dstIsSelf && !HOP_BY_HOP_KINDS.has(p.kind)) {
       const next = this.nextHopFor(p, from);
-      if (next) return this.forward(p, next);
+      if (next) {
+        this.forward(p, next);
+        // The last hop before a KeyRequest's destination may hold its card: the asker gets it now.
+        if (p.kind === PacketKind.KeyRequest && next.card) await this.host.cards.answer(p, next);
+        return;
+      }
       if (!ANYCAST_KINDS.has(p.kind)) return this.host.drop('no-route');
     }
     await this.host.deliver(p, from);

@@ -1,7 +1,12 @@
 /** Wire limits: one place, so the codec, the services and the docs agree. */
 export const WIRE_VERSION = 1;
-/** 1: Rest frames (idle WebRTC links, idle-links.ts); a peer of minor 0 is never sent one. */
-export const WIRE_MINOR = 1;
+/**
+ * 1: Rest frames (idle WebRTC links, idle-links.ts); a peer of minor 0 is never sent one.
+ * 2: key cards in Proof frames (key-cards.ts); a peer of minor 0 or 1 gets the bare proof.
+ */
+export const WIRE_MINOR = 2;
+/** The wire minor from which a peer takes our key card with our proof (key-cards.ts). */
+export const CARD_MINOR = 2;
 /** Largest frame any link carries or accepts, header included. */
 export const MAX_FRAME_BYTES = 96 * 1024;
 /** Largest application payload in one datagram, request, reply or publication. */

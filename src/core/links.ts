@@ -5,7 +5,7 @@
  */
 import { toHex } from './bytes.js';
 import type { Clock, Random, TimerHandle } from './clock.js';
-import { decodeFrame, FrameType, Want, type Frame, type PacketFrame, type PeerInfo, type WantLevel } from './codec.js';
+import { decodeFrame, FrameType, Want, type Frame, type KeyCard, type PacketFrame, type PeerInfo, type WantLevel } from './codec.js';
 import type { Counters } from './counters.js';
 import type { Emitter } from './emitter.js';
 import { MeshError } from './errors.js';
@@ -60,6 +60,8 @@ export interface LinksHost {
   resubscribeSoon(): void;
   /** Nodes to suggest to a peer we refuse or evict. */
   referralsFor(target: NodeId): PeerInfo[];
+  /** Our key card, given to each peer with our proof (key-cards.ts). */
+  card(): Promise<KeyCard | undefined>;
 }
 
 interface Handshake {
@@ -103,6 +105,7 @@ export class Links {
       outbound: options.outbound,
       want: options.want ?? (table.size === 0 ? Want.Join : Want.Needed),
       powBits: settings.powBits,
+      card: this.host.card,
     });
     this.sessions.add(session);
     const done = new Promise<Session>((resolve, reject) => {

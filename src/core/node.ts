@@ -44,6 +44,7 @@ import { PacketIds } from './packet-ids.js';
 import { Delivery } from './delivery.js';
 import { checkApp } from './app-namespace.js';
 import { IdleLinks } from './idle-links.js';
+import { KeyCards } from './key-cards.js';
 
 export type * from './node-types.js';
 
@@ -69,6 +70,7 @@ export class MeshNode {
   private readonly services: Services;
   private readonly streams: StreamService;
   private readonly idle: IdleLinks;
+  private readonly cards: KeyCards;
   private readonly peers: PeerSaver;
   private started = false;
   private stopped = false;
@@ -113,6 +115,7 @@ export class MeshNode {
       drop,
       keyState: (peer) => this.events.emit('peer-key', { id: peer }),
     });
+    this.cards = new KeyCards({ identity, e2e: this.e2e, originate, drop });
     this.services = new Services({
       identity,
       clock,
@@ -163,6 +166,7 @@ export class MeshNode {
       drop,
       appTraffic: (dst) => this.idle.traffic(dst),
       trimmed: () => this.idle.restingCount > 0,
+      cards: this.cards,
     });
     this.lookups = new Lookups({
       identity,
@@ -217,6 +221,7 @@ export class MeshNode {
       drained: (s) => this.services.wakeDrainWaiters(s),
       resubscribeSoon: () => this.pubsub.resubscribeSoon(),
       referralsFor: (target) => this.lookups.closestKnown(target, MAX_REFERRALS, false),
+      card: () => this.cards.mine(),
     });
     this.delivery = new Delivery(
       { counters, e2e: this.e2e, services: this.services, streams: this.streams, lookups: this.lookups, pubsub: this.pubsub, idle: this.idle, drop },
@@ -235,6 +240,7 @@ export class MeshNode {
     this.started = true;
     // On the actor, so a simulator's clock waits for the key pair rather than running past it.
     await this.actor.run(() => this.e2e.ready());
+    void this.cards.mine();
     await this.peers.restore();
     await this.actor.run(() => {
       this.maintenance.warmStart();

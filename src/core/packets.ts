@@ -44,6 +44,11 @@ export const PacketKind = {
   Ack: 13,
   /** A segment of a stream (src/core/streams): sequenced, acknowledged and windowed end to end. */
   Stream: 14,
+  /**
+   * A forwarder's answer to a KeyRequest for its direct peer: that peer's key card, which its
+   * own signature proves (key-cards.ts). The KeyRequest still goes on to the peer.
+   */
+  KeyCard: 15,
 } as const;
 
 /** Kinds whose payload carries application data and is sealed end to end. */

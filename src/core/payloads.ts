@@ -28,6 +28,11 @@ export interface SignalPayload { body: string }
 export interface KeyRequestPayload { requestId: number; key: Uint8Array }
 /** A node's X25519 key (empty: it does not encrypt); requestId 0 when unasked. */
 export interface KeyReplyPayload { requestId: number; key: Uint8Array }
+/**
+ * A key card (key-cards.ts) answering KeyRequest `requestId`: the card's owner's Ed25519 key
+ * (its id is the key's hash), its X25519 key, and its signature over both.
+ */
+export interface KeyCardPayload { requestId: number; publicKey: Uint8Array; key: Uint8Array; signature: Uint8Array }
 /** An encrypted payload: the sender's X25519 key, the first bytes of the recipient's, a nonce, the ciphertext. */
 export interface SealedPayload { senderKey: Uint8Array; recipientTag: Uint8Array; nonce: Uint8Array; ciphertext: Uint8Array }
 /** A datagram the sender retries until acknowledged; `messageId` is the same in every copy. */
@@ -128,6 +133,13 @@ export const Payload = {
   keyReply: {
     encode: (p: KeyReplyPayload) => encode([p.requestId, p.key]),
     decode: (b: Uint8Array) => parse(b, 2, ([requestId, key]) => (isUint(requestId) && isKey(key) ? { requestId, key } : undefined)),
+  },
+  keyCard: {
+    encode: (p: KeyCardPayload) => encode([p.requestId, p.publicKey, p.key, p.signature]),
+    decode: (b: Uint8Array) =>
+      parse(b, 4, ([requestId, publicKey, key, signature]) =>
+        isUint(requestId) && isBytes(publicKey, 32) && isBytes(key, 32) && isBytes(signature, 64) ? { requestId, publicKey, key, signature } : undefined,
+      ),
   },
   sealed: {
     encode: (p: SealedPayload) => encode([SEALED_MARK, p.senderKey, p.recipientTag, p.nonce, p.ciphertext]),

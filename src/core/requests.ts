@@ -43,6 +43,11 @@ export class PendingRequests {
     return true;
   }
 
+  /** Who must answer request `requestId` while it is pending (undefined: not pending, or anyone may). */
+  peerOf(requestId: number): string | undefined {
+    return this.pending.get(requestId)?.to;
+  }
+
   fail(requestId: number, err: Error): void {
     this.settle(requestId, undefined, err);
   }

@@ -15,12 +15,12 @@
  * Stripping the mark from a hello only gives an unbound link, which is what it was before.
  */
 import { concatBytes, toHex, utf8 } from './bytes.js';
-import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type HelloFrame, type PeerInfo, type WantLevel } from './codec.js';
+import { decodeFrame, encodeFrame, FrameType, Want, type Frame, type HelloFrame, type KeyCard, type PeerInfo, type WantLevel } from './codec.js';
 import { MeshError } from './errors.js';
 import { idFromPublicKey, type NodeId } from './id.js';
 import { type Identity, prepareVerify, verifySignature } from './identity.js';
 import type { Link } from './link.js';
-import { WIRE_MINOR } from './limits.js';
+import { CARD_MINOR, WIRE_MINOR } from './limits.js';
 import { hasWork } from './pow.js';
 
 const TRANSCRIPT_LABEL = utf8('meshwork/1 link proof');
@@ -45,6 +45,8 @@ export interface SessionOptions {
   want: WantLevel;
   /** Leading zero bits the peer's key must carry (pow.ts); 0 asks for none. */
   powBits?: number;
+  /** Our key card, sent with our proof to a peer of wire minor CARD_MINOR or later (key-cards.ts). */
+  card?: () => Promise<KeyCard | undefined>;
 }
 
 export class Session {
@@ -80,6 +82,8 @@ export class Session {
   askedAt?: number;
   /** When this peer last asked us: one Ask per peer per ASK_INTERVAL_MS is answered. */
   answeredAskAt?: number;
+  /** The peer's key card (key-cards.ts), as its proof gave it; gone with the link. */
+  card?: KeyCard;
 
   constructor(
     readonly link: Link,
@@ -144,9 +148,12 @@ export class Session {
       this.peer = { id, idText: toHex(id), publicKey: frame.publicKey, addrs: frame.addrs, caps, minor: frame.minor };
       const ours = transcript(this.options.identity.publicKey, frame.nonce, this.options.nonce, this.binding ? [binding!.local, binding!.remote] : undefined);
       prepareVerify(frame.publicKey); // the key its proof needs, imported beside our signature
+      // Our card (made once, at the node's start) rides with the proof: no frame of its own.
+      const card = frame.minor >= CARD_MINOR ? this.options.card?.() : undefined;
       const signature = await this.options.identity.sign(ours);
+      const proof: Frame = { type: FrameType.Proof, signature, card: await card };
       if (this.state === 'closed') return false;
-      this.sendFrame({ type: FrameType.Proof, signature });
+      this.sendFrame(proof);
       this.proofSent = true;
       return this.maybeOpen();
     }
@@ -160,6 +167,8 @@ export class Session {
       if (!ok && binding) return this.refuse('HANDSHAKE_FAILED', 'the proof does not cover this channel: the peer sees other DTLS fingerprints, so the channel does not end at it');
       if (!ok) return this.refuse('HANDSHAKE_FAILED', 'the proof of key possession does not verify');
       this.proofVerified = true;
+      // Not verified here: the peer may sign what it likes about itself; whoever takes the card checks it.
+      this.card = frame.card;
       return this.maybeOpen();
     }
     return this.refuse('HANDSHAKE_FAILED', `unexpected frame type ${frame.type} during handshake`);

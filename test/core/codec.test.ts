@@ -34,7 +34,11 @@ const helloFrame = fc.record({
   caps: fc.array(text(64), { maxLength: MAX_CAPS }),
   addrs: fc.array(text(MAX_ADDR_LENGTH), { maxLength: MAX_ADDRS }),
 }, plain);
-const proofFrame = fc.record({ type: fc.constant(FrameType.Proof), signature: bytes(64) }, plain);
+const proofFrame = fc.oneof(
+  fc.record({ type: fc.constant(FrameType.Proof), signature: bytes(64) }, plain),
+  // With the sender's key card (wire minor 2, key-cards.ts).
+  fc.record({ type: fc.constant(FrameType.Proof), signature: bytes(64), card: fc.record({ key: bytes(32), signature: bytes(64) }, plain) }, plain),
+);
 const errorFrame = fc.record({
   type: fc.constant(FrameType.Error),
   code: text(64),
@@ -94,6 +98,7 @@ const id = new Uint8Array(32).fill(1);
 const validBodies = {
   hello: () => [FrameType.Hello, 0, key, nonce, ['relay'], ['ws://x'], Want.Needed] as unknown[],
   proof: () => [FrameType.Proof, sig] as unknown[],
+  'proof with a card': () => [FrameType.Proof, sig, key, sig] as unknown[],
   error: () => [FrameType.Error, 'BUSY', 'full', [[key, ['ws://y'], []]]] as unknown[],
   ping: () => [FrameType.Ping, 5] as unknown[],
   pong: () => [FrameType.Pong, 5] as unknown[],
@@ -269,6 +274,10 @@ describe('codec refusals', () => {
     ['proof', 'signature as text', (b) => set(b, 1, 'x'), 'bad-proof'],
     ['proof', 'signature missing', (b) => b.slice(0, 1), 'bad-proof'],
     ['proof', 'an extra field', (b) => [...b, sig], 'bad-proof'],
+    ['proof with a card', 'a card key of 31 bytes', (b) => set(b, 2, new Uint8Array(31)), 'bad-proof'],
+    ['proof with a card', 'a card signature of 63 bytes', (b) => set(b, 3, new Uint8Array(63)), 'bad-proof'],
+    ['proof with a card', 'a card signature missing', (b) => b.slice(0, 3), 'bad-proof'],
+    ['proof with a card', 'an extra field', (b) => [...b, sig], 'bad-proof'],
     ['error', 'code of 65 characters', (b) => set(b, 1, 'C'.repeat(65)), 'bad-error-frame'],
     ['error', 'code as number', (b) => set(b, 1, 503), 'bad-error-frame'],
     ['error', 'message of 1025 characters', (b) => set(b, 2, 'm'.repeat(1025)), 'bad-error-frame'],
