@@ -8,7 +8,8 @@
 // opens the page in two fresh contexts at once, calls connect() in both, then page A requests
 // page B on port 1 (B's echo handler) at once. It prints the medians, ms: `both->send` (the later
 // connect() to the request, the driver's part), `send->seen` (the request to its arrival in B's
-// handler), `send->answer` (to the answer in A), and the samples as JSON.
+// handler), `send->answer` (to the answer in A), `key cards` (A's key request answered by the
+// server with B's key card, key-cards.ts: 1 when it was), and the samples as JSON.
 import { join } from 'node:path';
 import { launchChromium, launchFirefox, percentile, ROOT } from '../../bench/lib.js';
 import { startNode } from '../../src/server/index.js';
@@ -43,6 +44,8 @@ try {
     add('send->seen', seen - r.sentAt);
     add('send->answer', r.at - r.sentAt);
     add('failed tries', r.errors);
+    // After the timing: A's key requests that a forwarder answered with B's key card (key-cards.ts; absent before it).
+    add('key cards', await pages[0]!.evaluate(async () => ((await (window as any).mesh.status()).e2e.keyCards ?? 0) as number));
     await Promise.all(ctxs.map((c) => c.close()));
   }
 } finally {

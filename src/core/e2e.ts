@@ -33,7 +33,6 @@
  * `requireEncryption` a node refuses to send or accept plaintext application payloads.
  */
 import { bytesEqual, toHex } from './bytes.js';
-import type { Clock } from './clock.js';
 import type { PacketFrame } from './codec.js';
 import { BoundedMap } from './dedupe.js';
 import { associatedData, derivePairKey, E2E_KEY_BYTES, exportE2ePublicKey, generateE2eKeys, open, seal } from './e2e-crypto.js';
@@ -43,7 +42,7 @@ import { cardOwner } from './key-cards.js';
 import { PacketKind } from './packets.js';
 import { looksSealed, Payload, RECIPIENT_TAG_BYTES } from './payloads.js';
 import { PendingRequests } from './requests.js';
-import type { CryptoKeyLike, CryptoKeyPairLike } from './webcrypto.js';
+import type { CryptoKeyPairLike } from './webcrypto.js';
 
 /** Peers whose keys (and derived AES keys) are kept: enough for every peer a busy node talks to. */
 const PEER_CACHE = 4096;
@@ -62,69 +61,8 @@ const NOTICE_INTERVAL_MS = 1_000;
 const KEY_REQUEST_RESEND_MS = 400;
 const KEY_REQUEST_RESEND_MAX_MS = 3_200;
 
-export interface E2eOptions {
-  /** This node's id. */
-  id: NodeId;
-  enabled: boolean;
-  require: boolean;
-  /** This node's X25519 key pair; generated in memory when absent. */
-  keys?: CryptoKeyPairLike;
-  clock: Clock;
-  /** Runs a task on the node's actor. */
-  run: <T>(task: () => T | Promise<T>) => Promise<T>;
-  /** Signs and routes a packet of ours (call inside the actor). */
-  originate: (dst: NodeId, kind: number, payload: Uint8Array) => Promise<void>;
-  drop: (reason: string) => void;
-  /**
-   * Told when what this node may seal to `peer` changes: its key was learned or replaced, or it
-   * became known to hold our key, or may no longer (a host tab's data plane grant follows it).
-   */
-  keyState?: (peer: string) => void;
-}
-
-/** What a host tab needs to seal to and open from one peer itself (docs/DATA-PLANE.md). */
-export interface PeerPair {
-  aes: Promise<CryptoKeyLike>;
-  peerPublic: Uint8Array;
-  ownPublic: Uint8Array;
-}
-
-interface PeerKey {
-  publicKey: Uint8Array;
-  aes: Promise<CryptoKeyLike>;
-}
-
-/** How a payload to one destination is to be sent: sealed to a key, or in the clear. */
-export type Sealing = { peer: PeerKey } | { plaintext: true };
-
-export interface Opened {
-  payload: Uint8Array;
-  sealed: boolean;
-}
-
-export interface E2eStatus {
-  enabled: boolean;
-  required: boolean;
-  /** This node's X25519 public key, hex; empty until known or when encryption is off. */
-  publicKey: string;
-  sealed: number;
-  opened: number;
-  plaintextSent: number;
-  keyRequests: number;
-  /** Sealed packets sent without a signature (the destination held our key), and opened so. */
-  unsignedSent: number;
-  unsignedOpened: number;
-  /**
-   * Application packets sent to, and taken from, the peer at the other end of a bound channel
-   * without AES-GCM (session.ts `channelBound`: DTLS bound to both identities carries them).
-   */
-  directSent: number;
-  directOpened: number;
-  /** Our key requests a forwarder answered with the destination's key card; requests of others we answered so. */
-  keyCards: number;
-  cardsGiven: number;
-  peersCached: number;
-}
+import type { E2eOptions, E2eStatus, Opened, PeerKey, PeerPair, Sealing } from './e2e-types.js';
+export type { E2eOptions, E2eStatus, Opened, PeerPair, Sealing } from './e2e-types.js';
 
 export class E2e {
   private readonly own: Promise<{ keys: CryptoKeyPairLike; publicKey: Uint8Array }> | undefined;

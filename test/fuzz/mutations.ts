@@ -35,6 +35,7 @@ export const anyFrame: fc.Arbitrary<Frame> = fc.oneof(
     addrs: fc.array(short, { maxLength: 3 }),
   }),
   fc.record({ type: fc.constant(FrameType.Proof), signature: bytes(64) }),
+  fc.record({ type: fc.constant(FrameType.Proof), signature: bytes(64), card: fc.record({ key: bytes(32), signature: bytes(64) }) }),
   fc.record({
     type: fc.constant(FrameType.Error),
     code: short,

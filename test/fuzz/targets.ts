@@ -56,7 +56,7 @@ export const sentFrame: fc.Arbitrary<Sent> = fc.oneof(
   {
     // Authentic packets whose payloads are mutated valid payloads: they reach the payload decoders.
     arbitrary: fc
-      .tuple(fc.integer({ min: 0, max: 12 }), fc.array(mutation, { maxLength: 3 }), fc.uint8Array({ maxLength: 64 }))
+      .tuple(fc.integer({ min: 0, max: 15 }), fc.array(mutation, { maxLength: 3 }), fc.uint8Array({ maxLength: 64 }))
       .map(([kind, ms, tail]) => ({ signed: { kind, payload: ms.length ? applyMutations({ type: FrameType.Ping, n: tail.length }, ms).subarray(1) : tail } })),
     weight: 1,
   },
