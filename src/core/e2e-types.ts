@@ -21,6 +21,8 @@ export interface E2eOptions {
    * became known to hold our key, or may no longer (a host tab's data plane grant follows it).
    */
   keyState?: (peer: string) => void;
+  /** The key card (key-cards.ts) of `peer` when we link to it directly: its Ed25519 key, its X25519 key, its signature. */
+  cardOf?: (peer: NodeId) => { publicKey: Uint8Array; key: Uint8Array; signature: Uint8Array } | undefined;
 }
 
 /** What a host tab needs to seal to and open from one peer itself (docs/DATA-PLANE.md). */

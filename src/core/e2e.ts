@@ -40,7 +40,7 @@ import { MeshError } from './errors.js';
 import { idFromPublicKey, shortId, type NodeId } from './id.js';
 import { cardOwner } from './key-cards.js';
 import { PacketKind } from './packets.js';
-import { looksSealed, Payload, RECIPIENT_TAG_BYTES } from './payloads.js';
+import { looksSealed, Payload, RECIPIENT_TAG_BYTES, type KeyCardPayload } from './payloads.js';
 import { PendingRequests } from './requests.js';
 import type { CryptoKeyPairLike } from './webcrypto.js';
 
@@ -255,6 +255,11 @@ export class E2e {
   async onKeyCard(p: PacketFrame): Promise<void> {
     const c = Payload.keyCard.decode(p.payload);
     if (!c) return this.o.drop('bad-payload');
+    return this.takeCard(c);
+  }
+
+  /** A card answering our KeyRequest `c.requestId`: a forwarder's (onKeyCard), or the one our link to its owner gave (ask). */
+  private async takeCard(c: KeyCardPayload): Promise<void> {
     const asked = this.requests.peerOf(c.requestId);
     if (!this.on || asked === undefined) return this.o.drop('key-card:unasked');
     if (asked !== toHex(idFromPublicKey(c.publicKey))) return this.o.drop('key-card:wrong-id');
@@ -306,6 +311,10 @@ export class E2e {
       const { requestId, reply } = this.requests.open(text, waitMs, `encryption key request to ${shortId(text)}`);
       const payload = Payload.keyRequest.encode({ requestId, key: mine.publicKey });
       await this.o.originate(dst, PacketKind.KeyRequest, payload).catch((err) => this.requests.fail(requestId, err as Error));
+      // Linked to it (not over a bound channel, which needs no key): the card its proof gave
+      // answers at once, checked as a forwarder's would be (the proof's signature does not cover it).
+      const card = this.o.cardOf?.(dst);
+      if (card) void this.o.run(() => this.takeCard({ requestId, ...card }));
       // A lost request, or a lost reply, must not fail every send waiting on it: ask again
       // until the answer comes or the wait ends (a late second answer is dropped, counted).
       let settled = false;

@@ -29,6 +29,7 @@ import { idFromPublicKey, type NodeId } from './id.js';
 import { verifySignature, type Identity } from './identity.js';
 import { PacketKind, verifyPacket } from './packets.js';
 import { Payload, type KeyCardPayload } from './payloads.js';
+import type { RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
 
 /** What a card's signature covers: its label, the owner's Ed25519 key, its X25519 key. */
@@ -43,6 +44,7 @@ export async function cardOwner(c: Pick<KeyCardPayload, 'publicKey' | 'key' | 's
 
 export interface KeyCardsHost {
   identity: Identity;
+  table: RoutingTable;
   e2e: E2e;
   /** Signs and routes a packet of ours (call inside the actor). */
   originate(dst: NodeId, kind: number, payload: Uint8Array): Promise<void>;
@@ -68,6 +70,12 @@ export class KeyCards {
       this.own = { key, card };
     }
     return this.own.card;
+  }
+
+  /** The card of `peer`, when we link to it and its proof gave one (e2e.ts asks first here). */
+  of(peer: NodeId): Pick<KeyCardPayload, 'publicKey' | 'key' | 'signature'> | undefined {
+    const s = this.host.table.get(toHex(peer));
+    return s?.card && s.peer ? { publicKey: s.peer.publicKey, key: s.card.key, signature: s.card.signature } : undefined;
   }
 
   /**

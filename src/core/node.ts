@@ -114,8 +114,9 @@ export class MeshNode {
       originate,
       drop,
       keyState: (peer) => this.events.emit('peer-key', { id: peer }),
+      cardOf: (peer) => this.cards.of(peer),
     });
-    this.cards = new KeyCards({ identity, e2e: this.e2e, originate, drop });
+    this.cards = new KeyCards({ identity, table, e2e: this.e2e, originate, drop });
     this.services = new Services({
       identity,
       clock,

@@ -10,7 +10,7 @@ import { fromHex, toHex } from '../../src/core/bytes.js';
 import { cardBytes } from '../../src/core/key-cards.js';
 import { looksSealed, Payload, type KeyCardPayload } from '../../src/core/payloads.js';
 import { createPacket, PacketKind } from '../../src/core/packets.js';
-import { seededIdentity } from '../helpers/mesh.js';
+import { seededIdentity, TestNet } from '../helpers/mesh.js';
 import { advance, drive, driveUntil } from '../helpers/wait.js';
 import { chain, contains, MARKER, marker, packets } from '../helpers/e2e-chain.js';
 
@@ -42,6 +42,25 @@ describe('key cards', () => {
     // What C's card said is C's key.
     assert.equal(toHex(t.a.fastPair(t.c.id)!.peerPublic), t.c.status().e2e.publicKey);
     await t.net.stopAll();
+  });
+
+  it('a node linked to the destination takes the card its proof gave: the first request leaves at once', async () => {
+    const net = new TestNet({ latencyMs: 20, jitterMs: 0 });
+    const s = (await net.addNode('cards/s')).node;
+    const a = (await net.addNode('cards/a', { addrs: [], bootstrap: ['mem:cards/s'] })).node;
+    let seenAt = 0;
+    s.handle(1, (m) => ((seenAt = net.clock.now()), m.data));
+    await drive(net.clock, Promise.all([s.start(), a.start()]), 1000, 'start');
+    await driveUntil(net.clock, () => s.linkIds().length === 1, 5000, 'A linked to S');
+    const sentAt = net.clock.now();
+    assert.equal(await drive(net.clock, a.request(s.id, 'first', { port: 1 }), 5000, 'request'), 'first');
+    // One link latency, as any later request: no key exchange before it (three latencies without the card).
+    assert.equal(seenAt - sentAt, 20);
+    await driveUntil(net.clock, () => a.fastPair(s.id) !== undefined, 1000, 'S’s KeyReply: it holds A’s key');
+    assert.equal(a.status().e2e.keyCards, 1);
+    assert.deepEqual(a.status().counters.dropped, {});
+    assert.equal(toHex(a.fastPair(s.id)!.peerPublic), s.status().e2e.publicKey);
+    await net.stopAll();
   });
 
   it('a forged card is refused and counted, and C’s own answer still gives A the right key', async () => {
