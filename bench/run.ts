@@ -149,6 +149,8 @@ async function main(): Promise<void> {
     labDirectLinkVsPeerjs: r.lab?.directLinkVsPeerjs ?? null,
     labRttRatioAt40ms: r.lab?.rttRatioAt40ms ?? null,
     labWarmColdRatioAt40ms: r.lab?.warmColdRatioAt40ms ?? null,
+    // Informational, no target: the first-message trial through the lab's NATs at 40 ms RTT per WAN.
+    labConnectVsPeerjsAt40ms: r.lab?.connectVsPeerjsAt40ms ?? null,
   };
   const out = {
     ...summary,
@@ -172,6 +174,14 @@ function labSlow(lab: Record<string, any> | undefined, detail: (s: Record<string
   if (!lab || lab.error) return errOf(lab);
   if (lab.skipped) return `skipped: ${lab.skipped}`;
   return lab.at40msRtt?.skipped ? `not measured: ${lab.at40msRtt.skipped}` : detail(lab.at40msRtt);
+}
+
+/** The lab's first-message trial at 40 ms RTT per WAN (informational: no target). */
+function labFirstMessage(f: Record<string, any> | undefined): string {
+  if (!f) return 'not run';
+  if (f.error || f.skipped) return f.error ? `error: ${f.error}` : `not measured: ${f.skipped}`;
+  const ph = (p: Record<string, any> | null) => (p ? `page ${p.pageOpenMs}, connect ${p.connectMs}, message ${p.firstMessageAfterBothConnectedMs}` : '-');
+  return `no target (informational): first message ours ${f.oursFirstMessageMs} ms / PeerJS ${f.peerjsFirstMessageMs ?? f.peerjsError ?? '-'} ms, 40 ms RTT per WAN, fresh contexts, on call; phases ms, ours ${ph(f.phasesMedian?.ours)}; PeerJS ${ph(f.phasesMedian?.peerjs)}`;
 }
 
 function machine(): Record<string, unknown> {
@@ -225,6 +235,7 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     labDirectLinkVsPeerjs: r.lab && !r.lab.error ? (r.lab.skipped ? 'skipped' : `mesh ${r.lab.meshDirectLinkMs} ms after boot / PeerJS ${r.lab.peerjsOpenMs} ms from both peers open to an open DataConnection (told the other's id), same STUN`) : errOf(r.lab),
     labRttRatioAt40ms: labSlow(r.lab, (s) => `mesh ${s.meshRttP50Ms} ms / raw DC ${s.rawDcRttP50Ms} ms between the homes, 40 ms RTT per WAN`),
     labWarmColdRatioAt40ms: labSlow(r.lab, (s) => `warm ${s.warmToFullMs} ms / cold ${s.coldToFullMs} ms to a full routing table, 40 ms RTT per WAN`),
+    labConnectVsPeerjsAt40ms: labSlow(r.lab, () => labFirstMessage(r.lab!.firstMessageAt40ms)),
     streamThroughputRatio: r.streams && !r.streams.error ? `stream ${r.streams.streamMBps} MB/s / raw DC ${r.streams.rawMBps} MB/s (${r.streams.bytesPerRound / 2 ** 20} MiB per round); median of rounds' ratios ${r.streams.streamThroughputRatioRoundMedian}` : errOf(r.streams),
     streamVsPeerjs: r.streams && !r.streams.error ? `stream ${r.streams.streamMBps} MB/s / PeerJS ${r.streams.peerjsMBps ?? '-'} MB/s; median of rounds' ratios ${r.streams.streamVsPeerjsRoundMedian ?? '-'}${r.streams.peerjsError ? ` (${r.streams.peerjsError})` : ''}` : errOf(r.streams),
     bundleGzipBytes: r.size && !r.size.error ? `PeerJS ${r.size.peerjs?.gzipBytes ?? 'n/a'}, js-libp2p ${r.size.libp2p?.gzipBytes ?? 'n/a'}` : errOf(r.size),

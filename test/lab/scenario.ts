@@ -31,10 +31,13 @@ export interface LabStatus {
   counters: { forwarded: number; delivered: number; sent: number; dropped: Record<string, number> };
 }
 
-/** Starts `meshwork serve` in the server namespace; resolves once it printed its URL. */
-export async function startServer(lab: Lab, extra: string[] = [], log: string[] = []): Promise<void> {
+/**
+ * Starts `meshwork serve` in the server namespace; resolves once it printed its URL. `staticDir`:
+ * what it serves at / (the browser suites' test pages unless told).
+ */
+export async function startServer(lab: Lab, extra: string[] = [], log: string[] = [], staticDir = FIXTURES): Promise<void> {
   buildBundles();
-  const args = ['serve', '--host', SERVER_IP, '--port', String(HTTP_PORT), '--static', FIXTURES, ...extra];
+  const args = ['serve', '--host', SERVER_IP, '--port', String(HTTP_PORT), '--static', staticDir, ...extra];
   const child = lab.spawn(lab.ns('srv'), [process.execPath, '--import', 'tsx', 'src/cli/index.ts', ...args], { cwd: ROOT });
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`meshwork serve did not start in 60 s: ${log.join('\n')}`)), 60_000);
