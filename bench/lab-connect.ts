@@ -38,7 +38,8 @@ export function labStaticDir(): string {
 }
 
 type Booted = { id: string; connectMs: number; startedAt: number; doneAt: number };
-type Trial = { ms: number; pageOpen: number; connect: number; afterConnect: number };
+/** ms from the start of both page loads: `ms` to the message at B; `fromCall` from the later connect() call to it. */
+type Trial = { ms: number; fromCall: number; pageOpen: number; connect: number; afterConnect: number };
 
 const abs = () => performance.timeOrigin + performance.now();
 let seq = 0;
@@ -49,6 +50,15 @@ let seq = 0;
  */
 export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser], trials: number, peerOptions: Record<string, unknown>, log: string[]): Promise<Record<string, unknown>> {
   const failedTries: string[] = [];
+  // Where our connect() spends its time on this network: each step of status().boot, in ms after
+  // the tab's connect() began (both pages of every counted trial), as bench/connect.ts reports it.
+  const bootSteps: Record<string, number[]> = {};
+  const noteBoot = (boot: { node: Record<string, number>; tab?: Record<string, number> } | undefined) => {
+    const from = boot?.tab?.connect;
+    if (!boot || from === undefined) return;
+    const steps: Record<string, number> = { ...boot.node, ...Object.fromEntries(Object.entries(boot.tab ?? {}).map(([k, v]) => [`tab:${k}`, v])) };
+    for (const [k, v] of Object.entries(steps)) (bootSteps[k] ??= []).push(v - from);
+  };
   const openBoth = async (path: string): Promise<{ t0: number; pa: RemotePage; pb: RemotePage }> => {
     const t0 = abs();
     const [pa, pb] = await Promise.all(browsers.map((b) => b.open(`${ORIGIN}/${path}`)));
@@ -56,7 +66,7 @@ export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser
   };
   const closeBoth = (pa: RemotePage, pb: RemotePage) => Promise.all([pa.close(), pb.close()]);
 
-  async function oursOnce(): Promise<Trial> {
+  async function oursOnce(record: boolean): Promise<Trial> {
     const { t0, pa, pb } = await openBoth('mesh.html');
     try {
       const [a, b] = (await Promise.all([pa, pb].map((p) => p.eval((o) => (window as any).T.boot(o), {})))) as [Booted, Booted];
@@ -64,7 +74,8 @@ export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser
       const r = await pa.eval((to: string, t: string) => (window as any).T.firstRequest(to, t, 20), b.id, token);
       failedTries.push(...(r as { errors: string[] }).errors);
       const at = await pb.eval((t: string) => (window as any).T.rx.seen[t] as number, token);
-      return { ms: at - t0, pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) };
+      if (record) for (const p of [pa, pb]) noteBoot(await p.eval(() => (window as any).mesh.status().then((s: any) => s.boot)).catch(() => undefined));
+      return { ms: at - t0, fromCall: at - Math.max(a.startedAt, b.startedAt), pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) };
     } finally {
       await closeBoth(pa, pb);
     }
@@ -78,7 +89,7 @@ export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser
       await pa.eval((to: string, t: string) => (window as any).P.send(to, t), b.id, token);
       // The time is the page's own (absNow when the message arrived): polling only reads it.
       const at = await waitFor('the PeerJS message', () => pb.eval((t: string) => (window as any).P.seen[t] as number | undefined, token), 30_000, 20);
-      return { ms: at - t0, pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) };
+      return { ms: at - t0, fromCall: at - Math.max(a.startedAt, b.startedAt), pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) };
     } finally {
       await Promise.all([pa.eval(() => (window as any).peer?.destroy()).catch(() => undefined), pb.eval(() => (window as any).peer?.destroy()).catch(() => undefined)]);
       await closeBoth(pa, pb);
@@ -92,15 +103,15 @@ export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser
     try {
       const p = await peerjsOnce();
       if (record) peerjs.push(p);
-      log.push(`first message at 40 ms${record ? '' : ' (warm-up)'}: PeerJS ${Math.round(p.ms)} ms`);
+      log.push(`first message at 40 ms${record ? '' : ' (warm-up)'}: PeerJS ${Math.round(p.ms)} ms, ${Math.round(p.fromCall)} from the call`);
     } catch (err) {
       peerErrors.push(errorText(err));
     }
   };
   const runOurs = async (record: boolean) => {
-    const o = await oursOnce();
+    const o = await oursOnce(record);
     if (record) ours.push(o);
-    log.push(`first message at 40 ms${record ? '' : ' (warm-up)'}: ours ${Math.round(o.ms)} ms`);
+    log.push(`first message at 40 ms${record ? '' : ' (warm-up)'}: ours ${Math.round(o.ms)} ms, ${Math.round(o.fromCall)} from the call`);
   };
   // One uncounted trial of each first (a browser's first pages are slow, bench/connect.ts), then
   // the libraries take turns going first, so a slow stretch of the machine falls on both alike.
@@ -133,7 +144,18 @@ export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser
     peerjsTrialsMs: peerjs.map((x) => round(x.ms, 1)),
     peerjsError: peerErrors[0] ?? null,
     connectVsPeerjs: peerjs.length ? ratio(med(ours.map((x) => x.ms)), med(peerjs.map((x) => x.ms))) : null,
+    // From the later of the two connect() (new Peer()) calls to the message at B: the same trial
+    // without the page loads, which on this loaded 2-core machine are mostly a browser context's start.
+    oursFromCallMs: round(med(ours.map((x) => x.fromCall)), 1),
+    peerjsFromCallMs: peerjs.length ? round(med(peerjs.map((x) => x.fromCall)), 1) : null,
+    fromCallVsPeerjs: peerjs.length ? ratio(med(ours.map((x) => x.fromCall)), med(peerjs.map((x) => x.fromCall))) : null,
     phasesMedian: { ours: medPhases(ours), peerjs: medPhases(peerjs) },
+    // Median ms after connect() began, both pages of the counted trials, sorted by time.
+    bootStepsMedianMs: Object.fromEntries(
+      Object.entries(bootSteps)
+        .map(([k, xs]) => [k, round(med(xs), 1)] as const)
+        .sort((x, y) => (x[1] ?? 0) - (y[1] ?? 0)),
+    ),
     oursFailedFirstTries: failedTries.length,
     oursFailedFirstTryErrors: [...new Set(failedTries)].slice(0, 3),
   };

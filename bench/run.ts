@@ -181,7 +181,7 @@ function labFirstMessage(f: Record<string, any> | undefined): string {
   if (!f) return 'not run';
   if (f.error || f.skipped) return f.error ? `error: ${f.error}` : `not measured: ${f.skipped}`;
   const ph = (p: Record<string, any> | null) => (p ? `page ${p.pageOpenMs}, connect ${p.connectMs}, message ${p.firstMessageAfterBothConnectedMs}` : '-');
-  return `no target (informational): first message ours ${f.oursFirstMessageMs} ms / PeerJS ${f.peerjsFirstMessageMs ?? f.peerjsError ?? '-'} ms, 40 ms RTT per WAN, fresh contexts, on call; phases ms, ours ${ph(f.phasesMedian?.ours)}; PeerJS ${ph(f.phasesMedian?.peerjs)}`;
+  return `no target (informational): first message ours ${f.oursFirstMessageMs} ms / PeerJS ${f.peerjsFirstMessageMs ?? f.peerjsError ?? '-'} ms, 40 ms RTT per WAN, fresh contexts, on call; from the later call ${f.oursFromCallMs} / ${f.peerjsFromCallMs ?? '-'} ms (${f.fromCallVsPeerjs ?? '-'}); phases ms, ours ${ph(f.phasesMedian?.ours)}; PeerJS ${ph(f.phasesMedian?.peerjs)}`;
 }
 
 function machine(): Record<string, unknown> {
