@@ -23,12 +23,14 @@
  */
 import { encode } from 'cborg';
 import { toHex } from './bytes.js';
+import { BoundedMap } from './dedupe.js';
 import type { KeyCard, PacketFrame } from './codec.js';
 import type { E2e } from './e2e.js';
 import { idFromPublicKey, type NodeId } from './id.js';
 import { verifySignature, type Identity } from './identity.js';
 import { PacketKind, verifyPacket } from './packets.js';
 import { Payload, type KeyCardPayload } from './payloads.js';
+import { TokenBucket } from './rate-limit.js';
 import type { RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
 
@@ -42,8 +44,22 @@ export async function cardOwner(c: Pick<KeyCardPayload, 'publicKey' | 'key' | 's
   return (await verifySignature(c.publicKey, c.signature, cardBytes(c.publicKey, c.key))) ? idFromPublicKey(c.publicKey) : undefined;
 }
 
+/**
+ * Card answers a forwarder gives one asking node: each costs it a verification and a signature,
+ * so a node sending KeyRequests as fast as the per-source packet limit allows (5 000 a second)
+ * would otherwise buy a core's worth of our crypto for a fifth of that of its own. A node asks
+ * a key once per new peer (and again after 0.4 s, 0.8 s, ... while unanswered): 20 a second,
+ * 40 at once, is far above that. Past it the request still goes on, and its destination answers.
+ */
+const CARD_ANSWERS_PER_SEC = 20;
+const CARD_ANSWERS_BURST = 40;
+/** Asking nodes whose card-answer budget is kept (the oldest forgotten first). */
+const CARD_ASKERS_TRACKED = 1_024;
+
 export interface KeyCardsHost {
   identity: Identity;
+  /** ms, for the per-asker budget. */
+  now(): number;
   table: RoutingTable;
   e2e: E2e;
   /** Signs and routes a packet of ours (call inside the actor). */
@@ -54,6 +70,8 @@ export interface KeyCardsHost {
 export class KeyCards {
   /** Our card, once signed, for the X25519 key it covers. */
   private own?: { key: Uint8Array; card: Promise<KeyCard | undefined> };
+  /** What each asking node (hex id) may still get answered from us. */
+  private readonly budgets = new BoundedMap<string, TokenBucket>(CARD_ASKERS_TRACKED);
 
   constructor(private readonly host: KeyCardsHost) {}
 
@@ -87,6 +105,7 @@ export class KeyCards {
     if (!card || next.peer?.idText !== toHex(p.dst)) return;
     const r = Payload.keyRequest.decode(p.payload);
     if (!r || r.requestId === 0) return;
+    if (!this.withinBudget(toHex(p.src))) return this.host.drop('key-card:rate');
     // Only a request its source signed: else anyone could make us sign answers to forged sources.
     if (await verifyPacket(p)) return;
     const payload = Payload.keyCard.encode({ requestId: r.requestId, publicKey: next.peer.publicKey, key: card.key, signature: card.signature });
@@ -94,5 +113,20 @@ export class KeyCards {
       () => this.host.e2e.cardGiven(),
       () => this.host.drop('key-card-unroutable'),
     );
+  }
+
+  /**
+   * Takes one answer from `asker`'s budget. Checked before the signature, so a flood under a
+   * forged source costs us no crypto; at worst it spends that source's budget, whose requests
+   * then wait for their destination's own answer, as without cards.
+   */
+  private withinBudget(asker: string): boolean {
+    const now = this.host.now();
+    let b = this.budgets.get(asker);
+    if (!b) {
+      b = new TokenBucket(CARD_ANSWERS_PER_SEC, CARD_ANSWERS_BURST, now);
+      this.budgets.set(asker, b);
+    }
+    return b.take(now);
   }
 }

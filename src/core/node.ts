@@ -116,7 +116,7 @@ export class MeshNode {
       keyState: (peer) => this.events.emit('peer-key', { id: peer }),
       cardOf: (peer) => this.cards.of(peer),
     });
-    this.cards = new KeyCards({ identity, table, e2e: this.e2e, originate, drop });
+    this.cards = new KeyCards({ identity, now: () => clock.now(), table, e2e: this.e2e, originate, drop });
     this.services = new Services({
       identity,
       clock,

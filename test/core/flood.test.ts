@@ -87,6 +87,23 @@ describe('a node under a flood', () => {
     await net.stopAll();
   });
 
+  it('answers a flood of key requests with at most its per-asker budget of key cards (key-card:rate); others still get theirs', async () => {
+    const { net, a, b, c, me, raw } = await star({});
+    const flood = 60;
+    for (let i = 0; i < flood; i++) {
+      raw.send(await createPacket(me, c.node.identity.id, PacketKind.KeyRequest, Payload.keyRequest.encode({ requestId: i + 1, key: new Uint8Array(32).fill(i + 1) }), i, 64));
+    }
+    await advance(net.clock, 100);
+    const cards = raw.frames().filter((f) => f.type === FrameType.Packet && f.kind === PacketKind.KeyCard).length;
+    // The requests came together: the burst (40) was answered with C's card by B, the rest not; C answers every one itself.
+    assert.equal(cards, 40, 'key cards from B');
+    assert.equal(b.node.status().counters.dropped['key-card:rate'], flood - 40);
+    // A's budget is its own: its first request to C still goes on B's card.
+    assert.equal(await honestRequests(net, a, c), 10);
+    assert.equal(a.node.status().e2e.keyCards, 1, 'A got C’s card from B');
+    await net.stopAll();
+  });
+
   it('drops packets past the per-source budget, whichever link brings them, counted as rate:source', async () => {
     const { net, a, b, c, me, raw } = await star({ sourceBurstPackets: 100, sourcePacketsPerSec: 50 });
     let got = 0;
