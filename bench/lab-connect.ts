@@ -39,7 +39,7 @@ export function labStaticDir(): string {
 
 type Booted = { id: string; connectMs: number; startedAt: number; doneAt: number };
 /** ms from the start of both page loads: `ms` to the message at B; `fromCall` from the later connect() call to it. */
-type Trial = { ms: number; fromCall: number; pageOpen: number; connect: number; afterConnect: number };
+type Trial = { ms: number; fromCall: number; pageOpen: number; tabStart: number; pageLoad: number; connect: number; afterConnect: number };
 
 const abs = () => performance.timeOrigin + performance.now();
 let seq = 0;
@@ -65,6 +65,13 @@ export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser
     return { t0, pa: pa!, pb: pb! };
   };
   const closeBoth = (pa: RemotePage, pb: RemotePage) => Promise.all([pa.close(), pb.close()]);
+  // Page open split (page A): until the page's time origin (a browser context and tab made, through
+  // the driver in the namespace: no network) and from there to DOMContentLoaded (the page's own
+  // fetches over the WAN, and its scripts); the rest is the driver's wait for `ready` and its call.
+  const split = async (pa: RemotePage, t0: number) => {
+    const nav = await pa.eval(() => ({ origin: performance.timeOrigin, dcl: (performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined)?.domContentLoadedEventEnd ?? NaN }));
+    return { tabStart: nav.origin - t0, pageLoad: nav.dcl };
+  };
 
   async function oursOnce(record: boolean): Promise<Trial> {
     const { t0, pa, pb } = await openBoth('mesh.html');
@@ -75,7 +82,7 @@ export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser
       failedTries.push(...(r as { errors: string[] }).errors);
       const at = await pb.eval((t: string) => (window as any).T.rx.seen[t] as number, token);
       if (record) for (const p of [pa, pb]) noteBoot(await p.eval(() => (window as any).mesh.status().then((s: any) => s.boot)).catch(() => undefined));
-      return { ms: at - t0, fromCall: at - Math.max(a.startedAt, b.startedAt), pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) };
+      return { ms: at - t0, fromCall: at - Math.max(a.startedAt, b.startedAt), pageOpen: a.startedAt - t0, ...(await split(pa, t0)), connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) };
     } finally {
       await closeBoth(pa, pb);
     }
@@ -89,7 +96,7 @@ export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser
       await pa.eval((to: string, t: string) => (window as any).P.send(to, t), b.id, token);
       // The time is the page's own (absNow when the message arrived): polling only reads it.
       const at = await waitFor('the PeerJS message', () => pb.eval((t: string) => (window as any).P.seen[t] as number | undefined, token), 30_000, 20);
-      return { ms: at - t0, fromCall: at - Math.max(a.startedAt, b.startedAt), pageOpen: a.startedAt - t0, connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) };
+      return { ms: at - t0, fromCall: at - Math.max(a.startedAt, b.startedAt), pageOpen: a.startedAt - t0, ...(await split(pa, t0)), connect: a.connectMs, afterConnect: at - Math.max(a.doneAt, b.doneAt) };
     } finally {
       await Promise.all([pa.eval(() => (window as any).peer?.destroy()).catch(() => undefined), pb.eval(() => (window as any).peer?.destroy()).catch(() => undefined)]);
       await closeBoth(pa, pb);
@@ -132,6 +139,9 @@ export async function firstMessageAt40ms(browsers: [RemoteBrowser, RemoteBrowser
       ? null
       : {
           pageOpenMs: round(med(xs.map((x) => x.pageOpen)), 1),
+          // Of which: a context and tab made (until the page's time origin), then the page's own load (to DOMContentLoaded).
+          tabStartMs: round(med(xs.map((x) => x.tabStart)), 1),
+          pageLoadMs: round(med(xs.map((x) => x.pageLoad)), 1),
           connectMs: round(med(xs.map((x) => x.connect)), 1),
           firstMessageAfterBothConnectedMs: round(med(xs.map((x) => x.afterConnect)), 1),
         };

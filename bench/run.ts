@@ -183,7 +183,7 @@ function labSlow(lab: Record<string, any> | undefined, detail: (s: Record<string
 function labFirstMessage(f: Record<string, any> | undefined): string {
   if (!f) return 'not run';
   if (f.error || f.skipped) return f.error ? `error: ${f.error}` : `not measured: ${f.skipped}`;
-  const ph = (p: Record<string, any> | null) => (p ? `page ${p.pageOpenMs}, connect ${p.connectMs}, message ${p.firstMessageAfterBothConnectedMs}` : '-');
+  const ph = (p: Record<string, any> | null) => (p ? `page ${p.pageOpenMs} (tab ${p.tabStartMs}, load ${p.pageLoadMs}), connect ${p.connectMs}, message ${p.firstMessageAfterBothConnectedMs}` : '-');
   return `no target (informational): first message ours ${f.oursFirstMessageMs} ms / PeerJS ${f.peerjsFirstMessageMs ?? f.peerjsError ?? '-'} ms, 40 ms RTT per WAN, fresh contexts, on call; from the later call ${f.oursFromCallMs} / ${f.peerjsFromCallMs ?? '-'} ms (${f.fromCallVsPeerjs ?? '-'}); phases ms, ours ${ph(f.phasesMedian?.ours)}; PeerJS ${ph(f.phasesMedian?.peerjs)}`;
 }
 
