@@ -36,6 +36,7 @@ for (const engine of ENGINES) {
         const c2 = await suite.browser.createBrowserContext();
         const [a, b] = await Promise.all([bootTab(c1, suite.server.http, `${engine}:ready/a`), bootTab(c2, suite.server.http, `${engine}:ready/b`)]);
         // One try, no retry: before this change the first request failed at once with UNREACHABLE.
+        const cardsGiven = suite.server.status().e2e.cardsGiven;
         const first = await a.page.evaluate(
           (to) => (window as any).mesh.request(to, 'first', { port: 1, timeoutMs: 5000 }).then((d: unknown) => ({ d }), (e: any) => ({ code: e.code, message: e.message })),
           b.id,
@@ -43,6 +44,9 @@ for (const engine of ENGINES) {
         assert.deepEqual(first, { d: 'echo:first' });
         const st = await status(a.page);
         assert.ok(st.links.length > 0, 'linked when connect() resolved');
+        // B's key came from its key card, which the server (B's link) gave at A's key request.
+        assert.ok(suite.server.status().e2e.cardsGiven > cardsGiven, 'the server answered A with B’s key card');
+        assert.ok(st.e2e.keyCards >= 1, `A took a key card: ${JSON.stringify(st.e2e)}`);
         // status().boot: every step of the start, in the order it must happen (each side on its own clock).
         const { node, tab } = st.boot as { node: Record<string, number>; tab: Record<string, number> };
         const inOrder = (marks: Record<string, number>, names: string[]) => {
