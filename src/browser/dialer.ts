@@ -4,8 +4,9 @@
  */
 import { MeshError } from '../core/errors.js';
 import type { Link } from '../core/link.js';
-import type { Dialer } from '../core/node.js';
+import type { Dialer, HelloMaker } from '../core/node.js';
 import type { PeerRecord } from '../core/peer-memory.js';
+import { helloUrl, HELLO_PROTOCOLS } from '../transports/url-hello.js';
 import { openWebSocketLink } from '../transports/websocket.js';
 import type { RtcBroker } from './broker.js';
 import { DialBackoff } from './dial-backoff.js';
@@ -30,8 +31,6 @@ export function isWebSocketAddr(addr: string): boolean {
 }
 
 export class BrowserDialer implements Dialer {
-  /** WebSocket dials started before the node asked for them (predial), by address. */
-  private readonly early = new Map<string, Promise<Link>>();
   /** When WebRTC dials may start: `settleMs` after the node's first link came up (`linked()`); 0 until then. */
   private settledAt = 0;
 
@@ -51,44 +50,23 @@ export class BrowserDialer implements Dialer {
   }
 
   /**
-   * Starts dialling `addr` now, while the node is still loading its keys; the node's first
-   * dialAddress(addr) takes this socket instead of opening another. Only the connection is made
-   * early: the handshake, which needs the identity, starts when the node dials.
+   * The socket carries `hello` in its upgrade URL (url-hello.ts): the server's proof comes with
+   * the 101. That is why the bootstrap is no longer dialled as the tab says hello, before the
+   * keys exist (a socket opened then could not carry the hello): over 80 ms of round trip the
+   * node's start took 59 ms less so (p50), on loopback the same (docs/BENCHMARKS.md).
    */
-  predial(addr: string): void {
-    if (!isWebSocketAddr(addr) || this.early.has(addr)) return;
-    const p = this.openSocket(addr);
-    p.catch(() => undefined);
-    this.early.set(addr, p);
-  }
-
-  /** Closes the sockets predialled and never taken (the node did not start). */
-  dropEarly(): void {
-    for (const p of this.early.values()) p.then((link) => link.close('node did not start'), () => undefined);
-    this.early.clear();
-  }
-
-  async dialAddress(addr: string): Promise<Link> {
-    const early = this.early.get(addr);
-    if (early) {
-      this.early.delete(addr);
-      // Closed meanwhile (a slow start, say making a key with proof of work): dial again.
-      const link = await early.catch(() => undefined);
-      if (link && !link.closed) return link;
-    }
-    return this.openSocket(addr);
-  }
-
-  private async openSocket(addr: string): Promise<Link> {
+  async dialAddress(addr: string, hello?: HelloMaker): Promise<Link> {
     if (!isWebSocketAddr(addr)) throw new MeshError('DIAL_FAILED', `dial ${addr}: a browser dials only ws:// and wss:// addresses`);
     let socket: WebSocket;
+    let bytes: Uint8Array | undefined;
     try {
       this.onStep('ws-dial');
-      socket = new WebSocket(addr);
+      bytes = hello?.();
+      socket = bytes ? new WebSocket(helloUrl(addr, bytes), HELLO_PROTOCOLS) : new WebSocket(addr);
     } catch (err) {
       throw new MeshError('DIAL_FAILED', `dial ${addr}: ${(err as Error).message}`);
     }
-    const link = await openWebSocketLink(socket, addr, WS_TIMEOUT_MS, { onDrop: this.onDrop });
+    const link = await openWebSocketLink(socket, addr, WS_TIMEOUT_MS, { onDrop: this.onDrop }, bytes);
     this.onStep('ws-open');
     return link;
   }
@@ -99,9 +77,9 @@ export class BrowserDialer implements Dialer {
     return peer.caps.includes(WEBRTC_CAP) && this.backoff.allowed(peer.id) && this.broker.hasHost() && this.broker.canSignal();
   }
 
-  dial(peer: PeerRecord): Promise<Link> {
+  dial(peer: PeerRecord, hello?: HelloMaker): Promise<Link> {
     const ws = peer.addrs.find(isWebSocketAddr);
-    if (ws) return this.dialAddress(ws);
+    if (ws) return this.dialAddress(ws, hello);
     if (peer.caps.includes(WEBRTC_CAP)) return this.dialRtc(peer);
     return Promise.reject(new MeshError('DIAL_FAILED', `peer ${peer.id.slice(0, 12)} has no address this browser can dial`));
   }

@@ -242,19 +242,11 @@ export class NodeHost {
   private async startNode(bootstrap: string[], powBits: number, limits: NodeLimits): Promise<MeshNode> {
     checkPowBits(powBits); // before any work: 40 bits would run for ever
     const dialer = new BrowserDialer(this.broker, (reason) => this.node?.counters.drop(reason), this.backoff, (step) => mark(this.boot, step));
-    // The bootstrap servers' WebSockets open while IndexedDB and the keys load (the handshake
-    // waits for the node): connect() no longer waits for one after the other.
-    for (const addr of bootstrap) dialer.predial(addr);
-    let state: Awaited<ReturnType<typeof nodeState>>;
-    try {
-      state = await nodeState(this.early, powBits, (p) => {
-        this.work = p;
-        for (const tab of this.tabs.values()) if (tab.alive) tab.conn.post({ ev: 'work', ...p });
-      }, () => mark(this.boot, 'db'));
-    } catch (err) {
-      dialer.dropEarly();
-      throw err;
-    }
+    // The bootstrap is dialled as the node starts, with its hello in the upgrade URL (dialer.ts).
+    const state = await nodeState(this.early, powBits, (p) => {
+      this.work = p;
+      for (const tab of this.tabs.values()) if (tab.alive) tab.conn.post({ ev: 'work', ...p });
+    }, () => mark(this.boot, 'db'));
     const { store, keys: { identity, e2eKeys, keyStorage } } = state;
     this.keyStorage = keyStorage;
     mark(this.boot, 'keys');

@@ -16,12 +16,12 @@ import { emptyBuckets, gapsBelow, peersForAsk } from './bucket-gaps.js';
 import { neededLinks, pickEviction, RESERVE, wouldBeNeeded } from './link-policy.js';
 import { linksFrom, networkAddressOf } from './address-limit.js';
 import type { NodeSettings } from './node-settings.js';
-import type { NodeEvents } from './node-types.js';
+import type { LinkOptions, NodeEvents } from './node-types.js';
 import type { PeerMemory, PeerRecord } from './peer-memory.js';
 import type { FloodGuard } from './rate-limit.js';
 import { Liveness } from './liveness.js';
 import { isLeaf, type RoutingTable } from './routing-table.js';
-import { Session } from './session.js';
+import { Session, type SessionOptions } from './session.js';
 import { FAST_MAINTAIN_MS, type Maintenance } from './maintenance.js';
 import { IDLE_REASON, IdleLinks } from './idle-links.js';
 
@@ -94,19 +94,9 @@ export class Links {
   }
 
   /** Starts the handshake on a fresh link (call inside the actor); settles once it is admitted or refused. */
-  startSession(link: Link, options: { outbound: boolean; expectedId?: string; want?: WantLevel }): Promise<Session> {
-    const { settings, table } = this.host;
-    const session = new Session(link, {
-      identity: this.host.identity,
-      nonce: this.host.random.bytes(32),
-      caps: settings.caps,
-      addrs: settings.addrs,
-      expectedId: options.expectedId ? idFromText(options.expectedId) : undefined,
-      outbound: options.outbound,
-      want: options.want ?? (table.size === 0 ? Want.Join : Want.Needed),
-      powBits: settings.powBits,
-      card: this.host.card,
-    });
+  startSession(link: Link, options: LinkOptions): Promise<Session> {
+    const { settings } = this.host;
+    const session = new Session(link, options.prepared ?? this.sessionOptions(options));
     this.sessions.add(session);
     const done = new Promise<Session>((resolve, reject) => {
       const timer = this.host.clock.setTimeout(
@@ -122,6 +112,25 @@ export class Links {
     });
     if (options.outbound) session.begin();
     return done;
+  }
+
+  /**
+   * A session's options, nonce included. Made before a dial when the dialer asks for the hello
+   * (it goes in a WebSocket's upgrade request), so the session then sends those very bytes.
+   */
+  sessionOptions(options: LinkOptions): SessionOptions {
+    const { settings, table } = this.host;
+    return {
+      identity: this.host.identity,
+      nonce: this.host.random.bytes(32),
+      caps: settings.caps,
+      addrs: settings.addrs,
+      expectedId: options.expectedId ? idFromText(options.expectedId) : undefined,
+      outbound: options.outbound,
+      want: options.want ?? (table.size === 0 ? Want.Join : Want.Needed),
+      powBits: settings.powBits,
+      card: this.host.card,
+    };
   }
 
   private failHandshake(session: Session, err: Error): void {

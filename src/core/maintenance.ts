@@ -6,7 +6,7 @@
  * Which link to want is decided in link-policy.ts; this file decides when to dial.
  */
 import type { Clock, Random, TimerHandle } from './clock.js';
-import { Want, type WantLevel } from './codec.js';
+import { encodeFrame, Want, type WantLevel } from './codec.js';
 import type { Counters } from './counters.js';
 import { MeshError } from './errors.js';
 import { randomIdInBucket, type NodeId } from './id.js';
@@ -15,10 +15,10 @@ import type { Link } from './link.js';
 import { emptyBuckets, helperFor } from './bucket-gaps.js';
 import { dialWishes, pickEviction } from './link-policy.js';
 import type { NodeSettings } from './node-settings.js';
-import type { Dialer } from './node-types.js';
+import type { Dialer, HelloMaker, LinkOptions } from './node-types.js';
 import type { PeerMemory, PeerRecord } from './peer-memory.js';
 import { LEAF_CAP, type RoutingTable } from './routing-table.js';
-import type { Session } from './session.js';
+import { helloFrame, type Session, type SessionOptions } from './session.js';
 
 /** How long a peer that failed, refused or evicted us is left alone. */
 export const COOLDOWN_MS = 30_000;
@@ -46,7 +46,9 @@ export interface MaintenanceHost {
   run<T>(task: () => T | Promise<T>): Promise<T>;
   isStopped(): boolean;
   /** Hands a dialled link to the node; resolves once it is admitted. */
-  addLink(link: Link, options: { outbound: true; expectedId?: string; want: WantLevel }): Promise<string>;
+  addLink(link: Link, options: LinkOptions & { outbound: true }): Promise<string>;
+  /** A session's options (its nonce drawn now), for a hello that goes with the dial. */
+  sessionOptions(options: LinkOptions): SessionOptions;
   /** Whether the node has a session with this peer (a handshake under way, or a link). */
   hasSession(id: string): boolean;
   lookup(target: NodeId): Promise<void>;
@@ -140,9 +142,11 @@ export class Maintenance {
     const key = `addr:${addr}`;
     if (this.pendingDials.has(key) || this.coolingDown(key)) return;
     this.pendingDials.add(key);
+    const want = () => (this.host.table.size === 0 ? Want.Join : Want.Needed);
+    const early = this.earlyHello(want);
     dialer
-      .dialAddress(addr)
-      .then((link) => this.host.addLink(link, { outbound: true, want: this.host.table.size === 0 ? Want.Join : Want.Needed }))
+      .dialAddress(addr, early.make)
+      .then((link) => this.host.addLink(link, { outbound: true, want: want(), prepared: early.prepared }))
       .then(
         () => undefined,
         (err: unknown) =>
@@ -162,9 +166,10 @@ export class Maintenance {
     if (!force && this.pendingDials.size >= this.host.settings.maxPendingDials) return;
     if (!dialer.canDial(rec)) return;
     this.pendingDials.add(rec.id);
+    const early = this.earlyHello(() => (table.size === 0 ? Want.Join : want), rec.id);
     dialer
-      .dial(rec)
-      .then((link) => this.host.addLink(link, { outbound: true, expectedId: rec.id, want: table.size === 0 ? Want.Join : want }))
+      .dial(rec, early.make)
+      .then((link) => this.host.addLink(link, { outbound: true, expectedId: rec.id, want: table.size === 0 ? Want.Join : want, prepared: early.prepared }))
       .then(
         () => undefined,
         (err: unknown) =>
@@ -184,6 +189,21 @@ export class Maintenance {
           this.repairSoon();
         }),
       );
+  }
+
+  /**
+   * The hello a dial may carry (Dialer's HelloMaker). Made only if the dialer asks: the session's
+   * nonce is then drawn at the dial, not at the handshake (the simulator's dialer never asks, so
+   * its draws stay where they were), and its want is the one at the dial.
+   */
+  private earlyHello(want: () => WantLevel, expectedId?: string): { make: HelloMaker; prepared?: SessionOptions } {
+    const early: { make: HelloMaker; prepared?: SessionOptions } = {
+      make: () => {
+        early.prepared = this.host.sessionOptions({ outbound: true, expectedId, want: want() });
+        return encodeFrame(helloFrame(early.prepared, false));
+      },
+    };
+    return early;
   }
 
   private coolingDown = (id: string): boolean => {

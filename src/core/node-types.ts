@@ -1,23 +1,42 @@
 /** The public shapes of a MeshNode: its options, what it delivers and what it reports. */
 import type { Clock, Random } from './clock.js';
+import type { WantLevel } from './codec.js';
 import type { Counters } from './counters.js';
 import type { E2eStatus } from './e2e.js';
 import type { StreamStatus } from './streams/service.js';
 import type { Identity } from './identity.js';
 import type { Link } from './link.js';
+import type { SessionOptions } from './session.js';
 import type { CryptoKeyPairLike } from './webcrypto.js';
 import type { AppData } from './payloads.js';
 import type { MeshErrorCode } from './errors.js';
 import type { PeerRecord, PeerStore } from './peer-memory.js';
 import type { RateLimits } from './rate-limit.js';
 
+/**
+ * Makes the encoded hello the dial's session will send (its nonce drawn now). A WebSocket dialer
+ * calls it before the socket opens and carries the bytes in its upgrade request: the server then
+ * answers with its hello and proof right after the upgrade, a round trip sooner. Such a link must
+ * not send the same hello again (transports/websocket.ts). Other dialers ignore it.
+ */
+export type HelloMaker = () => Uint8Array;
+
 /** How a node opens links to peers it has learned of. Transports provide implementations. */
 export interface Dialer {
   /** Opens a link to a configured address (a bootstrap), whose node id we may not know. */
-  dialAddress(addr: string): Promise<Link>;
+  dialAddress(addr: string, hello?: HelloMaker): Promise<Link>;
   /** Whether this dialer can reach the peer (it has a usable address, or a signalling path). */
   canDial(peer: PeerRecord): boolean;
-  dial(peer: PeerRecord): Promise<Link>;
+  dial(peer: PeerRecord, hello?: HelloMaker): Promise<Link>;
+}
+
+/** How a link is handed to the node (MeshNode.addLink). */
+export interface LinkOptions {
+  outbound: boolean;
+  expectedId?: string;
+  want?: WantLevel;
+  /** The session's options, made before the dial because its hello went with the dial: used as they are. */
+  prepared?: SessionOptions;
 }
 
 export interface MeshNodeOptions {

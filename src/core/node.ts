@@ -30,7 +30,7 @@ import { PeerSaver } from './peer-saver.js';
 import { nodeStatus } from './node-status.js';
 import { LEAF_CAP, RoutingTable } from './routing-table.js';
 import { nodeSettings, type NodeSettings } from './node-settings.js';
-import type { Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TakenAnswer, TopicMessage } from './node-types.js';
+import type { LinkOptions, Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TakenAnswer, TopicMessage } from './node-types.js';
 import { Forwarding } from './forwarding.js';
 import { Links } from './links.js';
 import { Lookups } from './lookups.js';
@@ -195,6 +195,7 @@ export class MeshNode {
       run,
       isStopped,
       addLink: (link, o) => this.addLink(link, o),
+      sessionOptions: (o) => this.links.sessionOptions(o),
       hasSession: (id) => this.links.hasSession(id),
       lookup: (target) => this.lookups.lookup(target),
       expireTopics: () => this.pubsub.expire(),
@@ -273,7 +274,7 @@ export class MeshNode {
    * Hands the node a freshly opened link (dialled or accepted). Resolves with the peer's id
    * once the handshake is done and the link admitted; rejects with the reason otherwise.
    */
-  addLink(link: Link, options: { outbound: boolean; expectedId?: string; want?: WantLevel }): Promise<string> {
+  addLink(link: Link, options: LinkOptions): Promise<string> {
     if (this.stopped) {
       link.close('node stopped');
       return Promise.reject(MeshError.stopped());

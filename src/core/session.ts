@@ -107,8 +107,7 @@ export class Session {
     if (this.helloSent) return;
     this.helloSent = true;
     const o = this.options;
-    const caps = this.link.channelBinding ? [...o.caps, BOUND_CAP] : o.caps;
-    const hello: Frame = { type: FrameType.Hello, minor: WIRE_MINOR, want: o.want, publicKey: o.identity.publicKey, nonce: o.nonce, caps, addrs: o.addrs };
+    const hello = helloFrame(o, this.link.channelBinding !== undefined);
     this.sendFrame(hello);
     // A fresh worker compiles the decoder at its first frame: several ms (up to tens at load) on
     // the first link's path. Our own hello is one to decode while the peer's is on its way.
@@ -201,6 +200,16 @@ export class Session {
     this.state = 'closed';
     this.link.close(reason);
   }
+}
+
+/**
+ * The hello a session with these options sends. Made before the dial too (maintenance.ts): a
+ * WebSocket dialer carries it in its upgrade request, and the session's own send of the same
+ * bytes is then swallowed by the link (transports/websocket.ts).
+ */
+export function helloFrame(o: SessionOptions, bound: boolean): Frame {
+  const caps = bound ? [...o.caps, BOUND_CAP] : o.caps;
+  return { type: FrameType.Hello, minor: WIRE_MINOR, want: o.want, publicKey: o.identity.publicKey, nonce: o.nonce, caps, addrs: o.addrs };
 }
 
 /**

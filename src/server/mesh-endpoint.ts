@@ -8,6 +8,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { MAX_FRAME_BYTES } from '../core/limits.js';
+import { HELLO_PROTOCOL, PLAIN_PROTOCOL, urlHello } from '../transports/url-hello.js';
 import { WebSocketLink } from '../transports/websocket.js';
 
 export const MESH_PATH = '/mesh';
@@ -30,7 +31,12 @@ export interface MeshEndpoint {
 
 export function attachMeshEndpoint(server: Server, o: MeshEndpointOptions): MeshEndpoint {
   // Compression off: frames are compact already, and inflating untrusted input costs CPU.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  // A dialler's hello in the URL (url-hello.ts) is taken when it also offered HELLO_PROTOCOL;
+  // otherwise the first protocol offered is selected, as `ws` does by default.
+  const hellos = new WeakMap<IncomingMessage, Uint8Array>();
+  const handleProtocols = (offered: Set<string>, req: IncomingMessage) =>
+    hellos.has(req) && offered.has(HELLO_PROTOCOL) ? HELLO_PROTOCOL : offered.has(PLAIN_PROTOCOL) ? PLAIN_PROTOCOL : ([...offered][0] ?? false);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handleProtocols });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy()); // a reset during the upgrade is not our crash
     if ((req.url ?? '').split('?')[0] !== MESH_PATH) return refuse(socket, 404, 'Not Found', `no WebSocket endpoint here; the mesh is at ${MESH_PATH}`);
@@ -43,8 +49,16 @@ export function attachMeshEndpoint(server: Server, o: MeshEndpointOptions): Mesh
       o.drop('http:too-many-connections');
       return refuse(socket, 503, 'Service Unavailable', `this server holds its maximum of ${o.maxConnections} connections; try another`);
     }
+    const hello = urlHello(req.url ?? '');
+    if (hello && !(hello instanceof Uint8Array)) {
+      o.drop('http:bad-hello');
+      return refuse(socket, 400, 'Bad Request', hello.error);
+    }
+    if (hello) hellos.set(req, hello);
     wss.handleUpgrade(req, socket, head, (ws) => {
-      o.accept(new WebSocketLink(ws, { remoteAddress: req.socket.remoteAddress, onDrop: o.drop }));
+      // The URL's hello is the link's first frame, before any off the socket: the handshake runs as if it came as one.
+      const firstFrame = ws.protocol === HELLO_PROTOCOL ? hello : undefined;
+      o.accept(new WebSocketLink(ws, { remoteAddress: req.socket.remoteAddress, onDrop: o.drop, firstFrame }));
     });
   });
   return {

@@ -7,8 +7,9 @@ import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import { MeshError } from '../core/errors.js';
 import { MAX_FRAME_BYTES } from '../core/limits.js';
-import type { Dialer } from '../core/node.js';
+import type { Dialer, HelloMaker } from '../core/node.js';
 import type { PeerRecord } from '../core/peer-memory.js';
+import { helloUrl, HELLO_PROTOCOLS } from './url-hello.js';
 import { openWebSocketLink, type WebSocketLink } from './websocket.js';
 
 export interface NodeDialerOptions {
@@ -39,24 +40,27 @@ export class NodeWebSocketDialer implements Dialer {
     return peer.addrs.some(isWebSocketUrl);
   }
 
-  dial(peer: PeerRecord): Promise<WebSocketLink> {
+  dial(peer: PeerRecord, hello?: HelloMaker): Promise<WebSocketLink> {
     const url = peer.addrs.find(isWebSocketUrl);
     if (!url) return Promise.reject(new MeshError('DIAL_FAILED', `peer ${peer.id.slice(0, 16)}… has no ws:// or wss:// address`));
-    return this.dialAddress(url);
+    return this.dialAddress(url, hello);
   }
 
-  async dialAddress(url: string): Promise<WebSocketLink> {
+  /** With `hello`, the dialler's hello goes in the upgrade request (url-hello.ts). */
+  async dialAddress(url: string, hello?: HelloMaker): Promise<WebSocketLink> {
     if (this.closed) throw new MeshError('DIAL_FAILED', `dial ${url}: the dialer is closed`);
     if (!isWebSocketUrl(url)) throw new MeshError('DIAL_FAILED', `dial ${url}: not a ws:// or wss:// URL`);
     const timeoutMs = this.options.timeoutMs ?? 5_000;
     // Compression is off: frames are already compact, and inflating untrusted input costs CPU.
     // Node's `ca` replaces its built-in list, so extra authorities are added to that list.
     const ca = this.options.ca && [...rootCertificates, ...this.options.ca.map((c) => (typeof c === 'string' ? c : Buffer.from(c)))];
-    const socket = new WebSocket(url, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: timeoutMs, ...(ca && { ca }) });
+    const bytes = hello?.();
+    const target = bytes ? helloUrl(url, bytes) : url;
+    const socket = new WebSocket(target, bytes ? HELLO_PROTOCOLS : [], { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false, handshakeTimeout: timeoutMs, ...(ca && { ca }) });
     this.inFlight.add(socket);
     let link: WebSocketLink;
     try {
-      link = await openWebSocketLink(socket, url, timeoutMs, { onDrop: this.options.onDrop });
+      link = await openWebSocketLink(socket, url, timeoutMs, { onDrop: this.options.onDrop }, bytes);
     } catch (err) {
       socket.terminate();
       throw err;

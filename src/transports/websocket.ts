@@ -4,15 +4,19 @@
  * so one class serves every platform: dialling and listening stay with the platform code.
  * Uses no Node API.
  */
+import { bytesEqual } from '../core/bytes.js';
 import { MeshError } from '../core/errors.js';
 import { LINK_HIGH_WATER_BYTES, LinkBase } from '../core/link.js';
 import { MAX_FRAME_BYTES } from '../core/limits.js';
+import { HELLO_PROTOCOL } from './url-hello.js';
 
 /** The part of the WebSocket API this link uses. Event parameters are loose on purpose: browsers and `ws` type them differently. */
 export interface WebSocketLike {
   binaryType: string;
   readonly bufferedAmount: number;
   readonly readyState: number;
+  /** The subprotocol the server selected ('' for none); read once the socket is open. */
+  readonly protocol?: string;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: 'message' | 'close' | 'error' | 'open', listener: (event: any) => void): void;
@@ -35,6 +39,8 @@ export interface WebSocketLinkOptions {
    * while still making us answer (pings) gets here.
    */
   maxBufferedBytes?: number;
+  /** A frame that came before the socket's own: the hello the upgrade request carried (url-hello.ts). */
+  firstFrame?: Uint8Array;
 }
 
 /** Default of WebSocketLinkOptions.maxBufferedBytes. */
@@ -66,6 +72,8 @@ export class WebSocketLink extends LinkBase {
   override readonly remoteAddress?: string;
   private pollTimer?: ReturnType<typeof setTimeout>;
   private lastError?: string;
+  /** The hello the upgrade request delivered: the session's send of the same bytes is swallowed once. */
+  private helloInUrl?: Uint8Array;
 
   constructor(
     private readonly socket: WebSocketLike,
@@ -78,6 +86,12 @@ export class WebSocketLink extends LinkBase {
     socket.addEventListener('error', (e: { message?: string; error?: { code?: string; message?: string } }) => this.onError(e));
     socket.addEventListener('close', (e: { code: number; reason: string }) => this.onClose(e.code, e.reason));
     if (socket.readyState > OPEN) this.closedWith('websocket was already closed');
+    if (options.firstFrame) this.receive(options.firstFrame);
+  }
+
+  /** The server took `hello` from the upgrade request's URL: the first send of these bytes is already delivered. */
+  helloDelivered(hello: Uint8Array): void {
+    this.helloInUrl = hello;
   }
 
   get bufferedAmount(): number {
@@ -88,6 +102,12 @@ export class WebSocketLink extends LinkBase {
     if (this.closed) throw MeshError.linkClosed('websocket link is closed');
     // The far side would close the whole link over it; refuse it here, with a clear error.
     if (frame.length > MAX_FRAME_BYTES) throw MeshError.payloadTooLarge(frame.length, MAX_FRAME_BYTES);
+    const inUrl = this.helloInUrl;
+    if (inUrl) {
+      // Only the very first send can be that hello; anything else goes, and nothing is swallowed later.
+      this.helloInUrl = undefined;
+      if (bytesEqual(inUrl, frame)) return true;
+    }
     this.socket.send(frame);
     const max = this.options.maxBufferedBytes ?? MAX_BUFFERED_BYTES;
     if (this.socket.bufferedAmount > max) {
@@ -178,9 +198,17 @@ export class WebSocketLink extends LinkBase {
  * Wraps a socket that may still be connecting and resolves with the link once it is open. The
  * link exists from the start so that a frame arriving right behind the handshake is kept.
  */
-export async function openWebSocketLink(socket: WebSocketLike, url: string, timeoutMs: number, options: WebSocketLinkOptions = {}): Promise<WebSocketLink> {
+export async function openWebSocketLink(
+  socket: WebSocketLike,
+  url: string,
+  timeoutMs: number,
+  options: WebSocketLinkOptions = {},
+  /** The hello the socket's URL carries (url-hello.ts), if it does. */
+  hello?: Uint8Array,
+): Promise<WebSocketLink> {
   const link = new WebSocketLink(socket, { remoteAddress: url, ...options });
   await whenOpen(socket, url, timeoutMs);
+  if (hello && socket.protocol === HELLO_PROTOCOL) link.helloDelivered(hello);
   return link;
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { IncomingMessage, Server } from 'node:http';
 import { describe, test } from 'node:test';
 import { bootTab, browserAndServer, buildBundles, deliver, ENGINES, ensureBrowsers, openTab, sleep, startServer, status, waitFor, withLogs } from './harness.js';
 
@@ -59,18 +60,22 @@ for (const engine of ENGINES) {
         await c2.close();
       }));
 
-    test('the WebSocket to the bootstrap server opens while the keys load, and the node\'s first dial takes it: one connection', () =>
+    test("the node dials the bootstrap server with its hello in the upgrade URL, which the server takes: one connection", () =>
       withLogs(async () => {
         const server = await startServer();
+        // The server's http.Server (private): a second 'upgrade' listener only looks.
+        const upgrades: { url: string; protocols: string }[] = [];
+        (server as unknown as { parts: { server: Server } }).parts.server.on('upgrade', (req: IncomingMessage) => upgrades.push({ url: req.url ?? '', protocols: String(req.headers['sec-websocket-protocol']) }));
         const ctx = await suite.browser.createBrowserContext();
         try {
-          const a = await bootTab(ctx, server.http, `${engine}:predial`);
+          const a = await bootTab(ctx, server.http, `${engine}:url-hello`);
           const st = await status(a.page);
-          const node = st.boot!.node;
-          assert.ok(node['ws-dial']! <= node.db!, `dialled before IndexedDB opened: ${JSON.stringify(node)}`);
           assert.deepEqual(st.links.map((l) => l.transport), ['websocket']);
-          // An early socket the node did not take would be open beside the one it dialled.
-          assert.equal(server.status().connections, 1, 'one WebSocket from this browser');
+          assert.equal(upgrades.length, 1, 'one WebSocket from this browser');
+          assert.match(upgrades[0]!.url, /^\/mesh\?hello=[\w-]+$/);
+          assert.equal(upgrades[0]!.protocols, 'meshwork, meshwork-hello');
+          // Had the node sent that hello again as a frame, the server would have refused the link ("second hello").
+          assert.equal(server.status().counters.dropped['handshake:HANDSHAKE_FAILED'] ?? 0, 0);
         } finally {
           await ctx.close();
           await server.stop();

@@ -5,14 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { encodeFrame, FrameType, Want, type ErrorFrame, type Frame, type HelloFrame } from '../../src/core/codec.js';
+import { decodeFrame, encodeFrame, FrameType, Want, type ErrorFrame, type Frame, type HelloFrame } from '../../src/core/codec.js';
 import { isMeshError, type MeshErrorCode } from '../../src/core/errors.js';
 import type { Identity } from '../../src/core/identity.js';
 import { WIRE_VERSION } from '../../src/core/limits.js';
 import type { MeshNode } from '../../src/core/node.js';
 import { createPacket, PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
-import { hello, rawHandshake, seededIdentity, TestNet, transcript } from '../helpers/mesh.js';
+import type { Dialer } from '../../src/core/node.js';
+import { memoryDialer } from '../../src/transports/memory.js';
+import { hello, LinkWrapper, rawHandshake, seededIdentity, TestNet, transcript } from '../helpers/mesh.js';
 import { drive, driveUntil } from '../helpers/wait.js';
 
 function errorsIn(frames: Frame[]): ErrorFrame[] {
@@ -194,6 +196,39 @@ describe('what a peer says of itself', () => {
     await drive(net.clock, b2.node.addLink(l2, { outbound: true }), 2000, 'link without webrtc');
     await driveUntil(net.clock, () => a.node.linkIds().includes(b2.node.id), 1000, 'a admitted the link too');
     assert.deepEqual(a.node.memory.get(b2.node.id)?.caps, [], 'the proven hello replaced the old caps');
+    await net.stopAll();
+  });
+});
+
+describe('a hello made before the dial (a WebSocket carries it in its upgrade URL)', () => {
+  it('the session sends the very bytes the dialer was given, once, with the nonce drawn at the dial', async () => {
+    const net = new TestNet();
+    const b = await net.addNode('b');
+    const made: Uint8Array[] = [];
+    const sent: Uint8Array[] = [];
+    const inner = memoryDialer(net.network, 'mem:a', net.clock.scoped(99));
+    const dialer: Dialer = {
+      canDial: (rec) => inner.canDial(rec),
+      dial: (rec) => inner.dial(rec),
+      // As the WebSocket dialers do: the hello is made before the connection exists.
+      dialAddress: async (addr, hello) => {
+        if (hello) made.push(hello());
+        const link = await inner.dialAddress(addr);
+        return new (class extends LinkWrapper {
+          override send(frame: Uint8Array): boolean {
+            sent.push(frame);
+            return super.send(frame);
+          }
+        })(link);
+      },
+    };
+    const a = await net.addNode('a', { dialer, bootstrap: [b.addr] });
+    await drive(net.clock, a.node.start(), 1000, 'start');
+    await driveUntil(net.clock, () => a.node.linkIds().includes(b.node.id), 2000, 'a links to b');
+    assert.equal(made.length, 1);
+    const hellos = sent.filter((f) => { const d = decodeFrame(f); return d.ok && d.value.type === FrameType.Hello; });
+    assert.deepEqual(hellos, [made[0]], 'one hello, byte for byte the one made before the dial');
+    await driveUntil(net.clock, () => b.node.linkIds().includes(a.node.id), 1000, 'b admits a: our proof signed the nonce in that hello');
     await net.stopAll();
   });
 });
