@@ -221,6 +221,8 @@ export interface PageStatus {
   webrtc?: boolean;
   counters?: { dropped: Record<string, number> };
   work?: { bits: number; tried: number; expected: number; done: boolean; ms: number };
+  /** The node's end-to-end counters (core/e2e-types.ts E2eStatus); those the tests read. */
+  e2e?: { keyCards: number; cardsGiven: number; keyRequests: number };
   /** When each step of the start happened (absolute ms; protocol.ts BrowserStatus.boot). */
   boot?: { node: Record<string, number>; tab?: Record<string, number> };
 }
