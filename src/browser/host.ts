@@ -123,14 +123,7 @@ export class NodeHost {
       if (m.op === 'closing') return void (tab && this.tabClosing(tab, Array.isArray(m.started) ? m.started.filter((r) => typeof r === 'number') : [], m.taken));
       if (m.op === 'reliable-window') return void (tab && this.grants.handBack(tab, m.gen, m.window));
       if (m.op === 'hello') {
-        // The node's start (its socket dialled) before the tab's setup, first-run code of several ms.
         mark(this.boot, 'hello');
-        this.webrtc ??= m.rtc;
-        try {
-          this.ensureNode(m.bootstrap, m.powBits ?? 0, { idleLinkMs: m.idleLinkMs, maxLinksPerAddress: m.maxLinksPerAddress }).catch(() => undefined);
-        } catch {
-          // A malformed hello: dispatch() below answers the tab with the error.
-        }
         tab = this.hello(conn, m);
       }
       const current = tab;
@@ -166,6 +159,7 @@ export class NodeHost {
 
   private async dispatch(tab: TabSession | undefined, m: TabRequestMessage): Promise<unknown> {
     if (m.op === 'hello') {
+      this.webrtc ??= m.rtc;
       const node = await this.ensureNode(m.bootstrap, m.powBits ?? 0, { idleLinkMs: m.idleLinkMs, maxLinksPerAddress: m.maxLinksPerAddress });
       for (const addr of m.bootstrap) this.dialBootstrap(node, addr);
       const reply: HelloReply = { id: node.id, host: this.kind };
