@@ -106,6 +106,23 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     return { ms: at - t0, connectMs: [a.connectMs, b.connectMs] };
   }
 
+  // The floor under `connect()` on call: a SharedWorker whose script only echoes, started in two
+  // fresh contexts at once on the same page as our on-call trial, timed from `new SharedWorker()`
+  // to its first answer. A node that lives in a SharedWorker cannot be up sooner than this.
+  const workerStart: number[] = [];
+  async function echoWorkerOnce(): Promise<void> {
+    const [ca, cb] = [await c.context(), await c.context()];
+    const [pa, pb] = await Promise.all([openPageTimed(ca, meshUrl), openPageTimed(cb, meshUrl)]);
+    const start = (p: Page) => p.evaluate(() => new Promise<number>((resolve) => {
+      const t0 = performance.now();
+      const w = new SharedWorker('/echo-worker.js');
+      w.port.onmessage = () => resolve(performance.now() - t0);
+      w.port.postMessage(0);
+    }));
+    workerStart.push(...(await Promise.all([start(pa), start(pb)])));
+    await Promise.all([ca.close(), cb.close()]);
+  }
+
   const ours: number[] = [];
   const oursConnect: number[] = [];
   const peerErrors: string[] = [];
@@ -155,6 +172,7 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
         await runOurs(mode);
       }
     }
+    await echoWorkerOnce();
   }
   stopPeer?.();
 
@@ -193,6 +211,8 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
 
   await plain.close();
   const med = (xs: number[]) => percentile(xs, 0.5);
+  const budgetOf = ({ ours: o, peerjs: p }: { ours: Phases[]; peerjs: Phases[] }) =>
+    o.length && p.length ? round(med(p.map((x) => x.connect)) + med(p.map((x) => x.afterConnect)) - med(o.map((x) => x.afterConnect)), 1) : null;
   const pj = peerjs && !('error' in peerjs) && peerjs.ms.length > 0 ? peerjs : undefined;
   return {
     trials,
@@ -241,6 +261,10 @@ export async function connectFigure(c: BenchContext): Promise<Record<string, unk
     },
     connectIsolatedVsPeerjs: isolated.ours.length && isolated.peerjs.length ? ratio(med(isolated.ours), med(isolated.peerjs)) : null,
     connectPreloadedVsPeerjs: pj && preloaded.length ? ratio(med(preloaded), med(pj.ms)) : null,
+    // The echo SharedWorker's start (above), and what our connect() may take for the on-call trial
+    // to tie PeerJS with equal page loads: PeerJS's open plus its first message, less ours.
+    sharedWorkerStartMs: workerStart.length ? round(med(workerStart), 1) : null,
+    connectBudgetMs: budgetOf(phases.onCall),
     oursFailedFirstTries: failedTries.length,
     oursFailedFirstTryErrors: [...new Set(failedTries)].slice(0, 3),
   };

@@ -137,6 +137,8 @@ async function main(): Promise<void> {
     connectAtLoadVsPeerjs: r.connect?.connectAtLoadVsPeerjs ?? null,
     connectPreloadedVsPeerjs: r.connect?.connectPreloadedVsPeerjs ?? null,
     connectIsolatedVsPeerjs: r.connect?.connectIsolatedVsPeerjs ?? null,
+    // Informational, no target: the floor under connect() on call, against the time it may take.
+    sharedWorkerStartMs: r.connect?.sharedWorkerStartMs ?? null,
     rttVsPeerjs: r.latency?.rttVsPeerjs ?? null,
     throughputVsPeerjs: r.latency?.throughputVsPeerjs ?? null,
     'firefox.rttRatioP50': r.firefox?.rttRatioP50 ?? null,
@@ -226,6 +228,7 @@ function table(r: Record<string, Record<string, any> | undefined>, summary: Reco
     connectAtLoadVsPeerjs: r.connect && !r.connect.error ? `connect() as the page loads: ours ${r.connect.atLoad?.oursFirstMessageMs ?? '-'} ms / PeerJS ${r.connect.atLoad?.peerjsFirstMessageMs ?? '-'} ms` : errOf(r.connect),
     connectIsolatedVsPeerjs: r.connect && !r.connect.error ? `on call, pages cross-origin isolated: ours ${r.connect.isolated?.oursFirstMessageMs ?? '-'} ms / PeerJS ${r.connect.isolated?.peerjsFirstMessageMs ?? '-'} ms` : errOf(r.connect),
     connectPreloadedVsPeerjs: r.connect && !r.connect.error ? `preload() as the page loads, connect() on call: ours ${r.connect.preloaded?.oursFirstMessageMs ?? '-'} ms / PeerJS on call ${r.connect.peerjsFirstMessageMs ?? '-'} ms` : errOf(r.connect),
+    sharedWorkerStartMs: r.connect && !r.connect.error ? `no target (informational): an echo SharedWorker's first answer, two fresh contexts at once; our connect() on call may take ${r.connect.connectBudgetMs ?? '-'} ms to tie PeerJS (its open and first message, less ours), and took ${r.connect.phasesMedian?.ours?.connectMs ?? '-'} ms` : errOf(r.connect),
     rttVsPeerjs: r.latency && !r.latency.error ? `mesh ${r.latency.meshRttP50Ms} ms / PeerJS DataConnection ${r.latency.peerjsRttP50Ms ?? r.latency.peerjsError ?? '-'} ms (p50)` : errOf(r.latency),
     throughputVsPeerjs: r.latency && !r.latency.error ? `mesh ${r.latency.meshMBps} MB/s / PeerJS ${r.latency.peerjsMBps ?? '-'} MB/s (16 KiB msgs); median of rounds' ratios ${r.latency.throughputVsPeerjsRoundMedian ?? '-'}` : errOf(r.latency),
     'firefox.rttRatioP50': r.firefox && !r.firefox.error ? `mesh ${r.firefox.meshRttP50Ms} ms / raw DC ${r.firefox.rawRttP50Ms} ms (${r.firefox.browser})` : errOf(r.firefox),
