@@ -15,6 +15,7 @@ import { MeshError } from '../core/errors.js';
 import type { Link } from '../core/link.js';
 import type { MeshNode } from '../core/node.js';
 import type { PeerRecord } from '../core/peer-memory.js';
+import { unreachableError } from '../core/unreachable.js';
 import { PortLink } from '../transports/port.js';
 import type { IceClient } from './ice-client.js';
 import { TAB_PARKED } from './protocol.js';
@@ -48,6 +49,8 @@ interface Attempt {
   remoteFp?: Uint8Array;
   /** Given up for the peer's own dial to us, which crossed it (onSignal). */
   crossed?: boolean;
+  /** The node closest to the peer dropped our signalling for want of a route (unreachable). */
+  unreachableBy?: string;
 }
 
 /** How long a closed attempt is remembered, to re-dial it if its tab turns out to have died. */
@@ -105,6 +108,10 @@ export class RtcBroker {
     } catch (err) {
       // Not a failure of the peer's: its own dial to us, made at the same moment, is the one kept.
       if (a.crossed) throw new MeshError('DUPLICATE', `WebRTC dial to ${peer.id.slice(0, 12)} crossed the peer's dial to us, which is kept`);
+      if (a.unreachableBy) {
+        this.log(`webrtc dial ${peer.id.slice(0, 8)}: unreachable, said ${a.unreachableBy.slice(0, 8)}`);
+        throw unreachableError(peer.id, a.unreachableBy);
+      }
       this.log(`webrtc dial ${peer.id.slice(0, 8)} via tab ${a.tab.tabId.slice(0, 6)} failed: ${(err as Error).message}`);
       a.link.close('dial failed');
       throw err instanceof MeshError && err.code !== 'TIMEOUT' ? new MeshError('DIAL_FAILED', err.message) : new MeshError('DIAL_FAILED', (err as Error).message);
@@ -154,6 +161,21 @@ export class RtcBroker {
     if (msg.t === 'bye' && msg.why === CROSSED && a.initiator && !a.live) a.crossed = true;
     this.fingerprint(a, msg, 'remote');
     a.tab.signalRtc(a.key, body);
+  }
+
+  /**
+   * `by`, the node closest to `peer`, dropped our signalling to it for want of a route and said
+   * so (core unreachable.ts, the node's `unreachable` event): `peer` is most likely gone, and no
+   * answer will come. Its attempts still being made end now, not at OPEN_TIMEOUT_MS: a dial of
+   * ours then rejects as UNREACHABLE and frees its slot within a round trip, where it held one
+   * for 15 s per departed peer (the lab's warm restart, docs/BENCHMARKS.md).
+   */
+  unreachable(peer: string, by: string): void {
+    for (const a of this.attempts.values()) {
+      if (a.peer !== peer || a.live || a.link.closed) continue;
+      a.unreachableBy = by;
+      a.link.close(`${peer.slice(0, 8)} unreachable`);
+    }
   }
 
   /**

@@ -263,6 +263,7 @@ export class NodeHost {
       onForeignAck: (from, messageId) => this.grants.ackTab(from, messageId),
     });
     node.onSignal((from, body) => this.broker.onSignal(from, body));
+    node.events.on('unreachable', (e) => e.kind === 'signal' && this.broker.unreachable(e.id, e.by));
     node.events.on('link-up', (e) => this.log(`link up ${e.id.slice(0, 8)} ${e.transport} ${e.outbound ? 'out' : 'in'}`));
     node.events.on('link-up', (e) => this.ice.linkUp(e.id));
     node.events.on('link-up', (e) => mark(this.boot, e.transport === 'webrtc' ? 'webrtc-link' : 'link'));

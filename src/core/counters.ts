@@ -6,6 +6,9 @@ export class Counters {
   sent = 0;
   /** Responses to requests a browser tab's data plane took, sent by the node for it (services.ts answerTaken). */
   takenAnswers = 0;
+  /** Unreachable answers we sent for packets we dropped as `no-route`, and those we took for our own (unreachable.ts). */
+  unreachableSent = 0;
+  unreachableHeard = 0;
 
   drop(reason: string): void {
     this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
@@ -15,7 +18,8 @@ export class Counters {
     return this.drops.get(reason) ?? 0;
   }
 
-  toJSON(): { forwarded: number; delivered: number; sent: number; takenAnswers: number; dropped: Record<string, number> } {
-    return { forwarded: this.forwarded, delivered: this.delivered, sent: this.sent, takenAnswers: this.takenAnswers, dropped: Object.fromEntries(this.drops) };
+  toJSON(): { forwarded: number; delivered: number; sent: number; takenAnswers: number; unreachableSent: number; unreachableHeard: number; dropped: Record<string, number> } {
+    const { forwarded, delivered, sent, takenAnswers, unreachableSent, unreachableHeard } = this;
+    return { forwarded, delivered, sent, takenAnswers, unreachableSent, unreachableHeard, dropped: Object.fromEntries(this.drops) };
   }
 }

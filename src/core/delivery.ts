@@ -20,6 +20,7 @@ import { ReplayGuard } from './replay-guard.js';
 import type { Services } from './services.js';
 import type { Session } from './session.js';
 import type { StreamService } from './streams/service.js';
+import type { Unreachables } from './unreachable.js';
 
 /** Publishers whose publication window a node keeps, and ids per window (replay-guard.ts). */
 const PUBLISHERS = 1024;
@@ -34,6 +35,7 @@ export interface DeliveryHost {
   lookups: Lookups;
   pubsub: PubSub;
   idle: IdleLinks;
+  unreachables: Pick<Unreachables, 'onUnreachable'>;
   drop(reason: string): void;
 }
 
@@ -138,6 +140,8 @@ export class Delivery {
       }
       case PacketKind.Signal:
         return services.onSignalPacket(src, p);
+      case PacketKind.Unreachable:
+        return this.host.unreachables.onUnreachable(p);
       default:
         this.host.drop('unknown-kind');
     }

@@ -120,6 +120,11 @@ export class E2e {
     this.requests.failAll(err);
   }
 
+  /** A node dropped our key request to `dst` (hex) sent at `sentAt` as `no-route` (unreachable.ts): what waits for the key fails. */
+  unreachable(dst: string, sentAt: number, err: Error): void {
+    this.requests.failTo(dst, sentAt, err);
+  }
+
   /**
    * How to send to `dst`: sealed when both ends encrypt. Asks `dst` for its key the first time,
    * waiting at most `waitMs`. Call outside the actor: the answer arrives through it.

@@ -19,11 +19,12 @@ import type { RoutingTable } from './routing-table.js';
 import type { Session } from './session.js';
 import { APP_KINDS, IdleLinks } from './idle-links.js';
 import type { KeyCards } from './key-cards.js';
+import type { Unreachables } from './unreachable.js';
 
 /** Bytes queued on a link past which our own packets wait for it to drain (and forwarded ones are dropped). */
 export const CONGESTED_BYTES = 4 * 1024 * 1024;
 /** Answers: they retrace the path of what they answer before trying greedy routing. */
-const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, PacketKind.Signal, PacketKind.KeyReply, PacketKind.KeyCard, PacketKind.Ack]);
+const RETRACING_KINDS: ReadonlySet<number> = new Set([PacketKind.Response, PacketKind.Signal, PacketKind.KeyReply, PacketKind.KeyCard, PacketKind.Ack, PacketKind.Unreachable]);
 
 /** What forwarding needs of its node. */
 export interface ForwardingHost {
@@ -43,6 +44,8 @@ export interface ForwardingHost {
   trimmed(): boolean;
   /** Answers a KeyRequest for a direct peer with its key card (key-cards.ts). */
   cards: Pick<KeyCards, 'answer'>;
+  /** Tells the source of a packet dropped as `no-route` so, and notes our packets an answer may name (unreachable.ts). */
+  unreachables: Pick<Unreachables, 'answer' | 'leaving'>;
 }
 
 export class Forwarding {
@@ -79,7 +82,11 @@ export class Forwarding {
         if (p.kind === PacketKind.KeyRequest && next.card) await this.host.cards.answer(p, next);
         return;
       }
-      if (!ANYCAST_KINDS.has(p.kind)) return this.host.drop('no-route');
+      if (!ANYCAST_KINDS.has(p.kind)) {
+        this.host.drop('no-route');
+        // Its source would otherwise wait out its timeout for a node that is most likely gone.
+        return this.host.unreachables.answer(p);
+      }
     }
     await this.host.deliver(p, from);
   }
@@ -177,6 +184,7 @@ export class Forwarding {
       // link is signalled over the mesh, often through the very link the data now fills.
       if (SEALABLE_KINDS.has(kind) && next.link.bufferedAmount > CONGESTED_BYTES) throw new MeshError('CONGESTED', 'the first link toward the destination is congested');
       IdleLinks.carried(next, kind, this.host.clock.now());
+      if (!unsigned) this.host.unreachables.leaving(packet);
       next.sendFrame(packet);
       return;
     }

@@ -3,10 +3,15 @@ export const WIRE_VERSION = 1;
 /**
  * 1: Rest frames (idle WebRTC links, idle-links.ts); a peer of minor 0 is never sent one.
  * 2: key cards in Proof frames (key-cards.ts); a peer of minor 0 or 1 gets the bare proof.
+ * 3: Unreachable packets (unreachable.ts), routed to the source of a packet dropped as
+ *    `no-route`. A node of an older minor drops one as `unknown-kind`, and carries it like any
+ *    unicast packet; a peer linked to us that says an older minor is never sent one.
  */
-export const WIRE_MINOR = 2;
+export const WIRE_MINOR = 3;
 /** The wire minor from which a peer takes our key card with our proof (key-cards.ts). */
 export const CARD_MINOR = 2;
+/** The wire minor from which a node understands Unreachable packets (unreachable.ts). */
+export const UNREACHABLE_MINOR = 3;
 /** Largest frame any link carries or accepts, header included. */
 export const MAX_FRAME_BYTES = 96 * 1024;
 /** Largest application payload in one datagram, request, reply or publication. */

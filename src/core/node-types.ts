@@ -167,6 +167,12 @@ export interface NodeEvents {
   'peer-learned': { id: string };
   /** What this node may seal to `id` changed (e2e.ts keyState): a host tab's data plane grant is checked again. */
   'peer-key': { id: string };
+  /**
+   * `by`, the node closest to `id`, dropped a packet of ours for `id` for want of a route and
+   * said so (unreachable.ts): `id` is most likely gone. The broker fails its dial to `id` on a
+   * `signal`; pending requests and key requests to `id` have already failed with UNREACHABLE.
+   */
+  unreachable: { id: string; by: string; kind: 'signal' | 'request' | 'key' };
 }
 
 /** The answer to a request a browser tab's data plane took, sent by the node for it (MeshNode.answerTaken): a value, or a failure with its message and a code a node may give. */

@@ -45,6 +45,7 @@ import { Delivery } from './delivery.js';
 import { checkApp } from './app-namespace.js';
 import { IdleLinks } from './idle-links.js';
 import { KeyCards } from './key-cards.js';
+import { Unreachables } from './unreachable.js';
 
 export type * from './node-types.js';
 
@@ -132,6 +133,7 @@ export class MeshNode {
       drop,
       foreignResponse: options.onForeignResponse, foreignAck: options.onForeignAck,
     });
+    const unreachables = new Unreachables({ now: () => clock.now(), table, originate, drop, services: this.services, e2e: this.e2e, events: this.events, counters });
     // A bound link carries packets to its peer without sealing (services.ts), so nothing asks for
     // the peer's key; it is fetched anyway, in the background, so that when the link goes, what
     // then goes through a relay is sealed at once rather than a key exchange later.
@@ -168,6 +170,7 @@ export class MeshNode {
       appTraffic: (dst) => this.idle.traffic(dst),
       trimmed: () => this.idle.restingCount > 0,
       cards: this.cards,
+      unreachables,
     });
     this.lookups = new Lookups({
       identity,
@@ -226,7 +229,7 @@ export class MeshNode {
       card: () => this.cards.mine(),
     });
     this.delivery = new Delivery(
-      { counters, e2e: this.e2e, services: this.services, streams: this.streams, lookups: this.lookups, pubsub: this.pubsub, idle: this.idle, drop },
+      { counters, e2e: this.e2e, services: this.services, streams: this.streams, lookups: this.lookups, pubsub: this.pubsub, idle: this.idle, unreachables, drop },
       wall,
     );
   }

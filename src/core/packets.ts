@@ -49,6 +49,11 @@ export const PacketKind = {
    * own signature proves (key-cards.ts). The KeyRequest still goes on to the peer.
    */
   KeyCard: 15,
+  /**
+   * A node that dropped a signed Signal, Request or KeyRequest of ours as `no-route` says so
+   * (unreachable.ts): what waited for the destination fails now, not at its timeout.
+   */
+  Unreachable: 16,
 } as const;
 
 /** Kinds whose payload carries application data and is sealed end to end. */

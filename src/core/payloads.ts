@@ -33,6 +33,11 @@ export interface KeyReplyPayload { requestId: number; key: Uint8Array }
  * (its id is the key's hash), its X25519 key, and its signature over both.
  */
 export interface KeyCardPayload { requestId: number; publicKey: Uint8Array; key: Uint8Array; signature: Uint8Array }
+/**
+ * Unreachable (unreachable.ts): the packet of ours with id `packetId` and kind `kind`, for
+ * `dst`, was dropped by the sender for want of a route.
+ */
+export interface UnreachablePayload { dst: Uint8Array; packetId: number; kind: number }
 /** An encrypted payload: the sender's X25519 key, the first bytes of the recipient's, a nonce, the ciphertext. */
 export interface SealedPayload { senderKey: Uint8Array; recipientTag: Uint8Array; nonce: Uint8Array; ciphertext: Uint8Array }
 /** A datagram the sender retries until acknowledged; `messageId` is the same in every copy. */
@@ -140,6 +145,11 @@ export const Payload = {
       parse(b, 4, ([requestId, publicKey, key, signature]) =>
         isUint(requestId) && isBytes(publicKey, 32) && isBytes(key, 32) && isBytes(signature, 64) ? { requestId, publicKey, key, signature } : undefined,
       ),
+  },
+  unreachable: {
+    encode: (p: UnreachablePayload) => encode([p.dst, p.packetId, p.kind]),
+    decode: (b: Uint8Array) =>
+      parse(b, 3, ([dst, packetId, kind]) => (isBytes(dst, ID_BYTES) && isUint(packetId) && isUint(kind) && kind <= 255 ? { dst, packetId, kind } : undefined)),
   },
   sealed: {
     encode: (p: SealedPayload) => encode([SEALED_MARK, p.senderKey, p.recipientTag, p.nonce, p.ciphertext]),

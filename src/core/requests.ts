@@ -9,6 +9,8 @@ interface Pending {
   resolve: (data: AppData) => void;
   reject: (err: Error) => void;
   timer: TimerHandle;
+  /** Clock time it was opened. */
+  at: number;
 }
 
 export class PendingRequests {
@@ -29,7 +31,7 @@ export class PendingRequests {
         () => this.onTimeout(() => this.settle(requestId, undefined, MeshError.timeout(what, timeoutMs))),
         timeoutMs,
       );
-      this.pending.set(requestId, { to, resolve, reject, timer });
+      this.pending.set(requestId, { to, resolve, reject, timer, at: this.clock.now() });
     });
     return { requestId, reply };
   }
@@ -50,6 +52,11 @@ export class PendingRequests {
 
   fail(requestId: number, err: Error): void {
     this.settle(requestId, undefined, err);
+  }
+
+  /** Fails the requests to `to` opened by clock time `openedBy` (a later one may have found it again). */
+  failTo(to: string, openedBy: number, err: Error): void {
+    for (const [id, p] of [...this.pending]) if (p.to === to && p.at <= openedBy) this.settle(id, undefined, err);
   }
 
   failAll(err: Error): void {

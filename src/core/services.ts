@@ -367,6 +367,11 @@ export class Services {
     );
   }
 
+  /** A node dropped a request of ours to `dst` sent at `sentAt` as `no-route` (unreachable.ts): the requests then pending fail. */
+  unreachable(dst: string, sentAt: number, err: MeshError): void {
+    this.requests.failTo(dst, sentAt, err);
+  }
+
   onResponse(src: string, p: PacketFrame): void {
     const r = Payload.response.decode(p.payload);
     if (!r) return this.host.drop('bad-payload');

@@ -144,22 +144,23 @@ export function transcript(signerKey: Uint8Array, verifierNonce: Uint8Array, sig
   return concatBytes(utf8('meshwork/1 link proof'), signerKey, verifierNonce, signerNonce);
 }
 
-export function hello(me: Identity, nonce: Uint8Array, want: HelloFrame['want'] = Want.Join): HelloFrame {
-  return { type: FrameType.Hello, minor: 0, want, publicKey: me.publicKey, nonce, caps: [], addrs: [] };
+export function hello(me: Identity, nonce: Uint8Array, want: HelloFrame['want'] = Want.Join, minor = 0): HelloFrame {
+  return { type: FrameType.Hello, minor, want, publicKey: me.publicKey, nonce, caps: [], addrs: [] };
 }
 
 /**
  * Plays the raw side of a handshake with `node`: sends our hello, waits for the node's hello,
- * then sends the proof that `proof` computes (the honest one by default).
+ * then sends the proof that `proof` computes (the honest one by default). `minor`: the wire minor our hello says.
  */
 export async function rawHandshake(
   net: TestNet,
   raw: RawPeer,
   me: Identity,
   proof: (theirHello: HelloFrame, ourNonce: Uint8Array) => Promise<Uint8Array> = (h, n) => me.sign(transcript(me.publicKey, h.nonce, n)),
+  minor = 0,
 ): Promise<HelloFrame> {
   const nonce = new Uint8Array(32).map((_, i) => i * 7 + 1);
-  raw.send(hello(me, nonce));
+  raw.send(hello(me, nonce, Want.Join, minor));
   await driveUntil(net.clock, () => raw.frames().some((f) => f.type === FrameType.Hello), 1000, "the node's hello");
   const theirs = raw.frames().find((f): f is HelloFrame => f.type === FrameType.Hello)!;
   raw.send({ type: FrameType.Proof, signature: await proof(theirs, nonce) });

@@ -7,6 +7,9 @@
  * Neither end backs off from the other for it (dial-backoff.ts): the dials go through the real
  * BrowserDialer, whose back-off once counted a DUPLICATE as a failure.
  *
+ * A dial to a node that is gone fails within a round trip, as UNREACHABLE: the node closest to
+ * it drops the offer and says so (src/core/unreachable.ts), and the broker ends the attempt.
+ *
  * The brokers and the nodes are the real ones, signalling over a real mesh (a -- relay -- b,
  * MessagePort links). Node has no RTCPeerConnection, so each broker's host tab is a loopback
  * here: it "describes" at once, and an answer, once back at the offerer, joins the two tabs' pipes
@@ -103,17 +106,18 @@ async function pair() {
     const broker = new RtcBroker(() => n, () => [tab]);
     tab.broker = broker;
     n.onSignal((from, body) => broker.onSignal(from, body));
+    n.events.on('unreachable', (e) => e.kind === 'signal' && broker.unreachable(e.id, e.by));
     // As host.ts wires them: the node's dialer and its back-off, which a channel opening either way clears.
     const backoff = new DialBackoff();
     broker.onLinkOpened = (peer) => backoff.reachable(peer);
     const dialer = new BrowserDialer(broker, undefined, backoff);
-    return { node: n, tab, broker, backoff, dial: (to: MeshNode) => dialer.dial({ id: to.id, caps: [WEBRTC_CAP], addrs: [] } as unknown as PeerRecord) };
+    return { node: n, tab, broker, backoff, dial: (to: { id: string }) => dialer.dial({ id: to.id, caps: [WEBRTC_CAP], addrs: [] } as unknown as PeerRecord) };
   };
   const [x, y] = [side(a), side(b)];
   const [small, big] = a.id < b.id ? [x, y] : [y, x];
   const webrtc = (n: MeshNode) => n.status().links.filter((l) => l.transport === 'webrtc').length;
   const dropped = (n: MeshNode, k: string) => n.status().counters.dropped[k] ?? 0;
-  return { small, big, wire, webrtc, dropped, stop: () => Promise.all([a, b, relay].map((n) => n.stop())) };
+  return { small, big, relay, wire, webrtc, dropped, stop: () => Promise.all([a, b, relay].map((n) => n.stop())) };
 }
 
 const rejectedWith = (r: PromiseSettledResult<unknown>) => (r.status === 'rejected' ? (r.reason as unknown) : undefined);
@@ -159,6 +163,27 @@ describe('crossed WebRTC dials in the broker', () => {
       assert.equal(dropped(small.node, 'webrtc:crossed-offer'), 0, 'nothing crossed');
       assert.ok(big.backoff.allowed(small.node.id), 'the refused dial pauses nothing');
       assert.equal(big.backoff.counters().failed, 0, 'nor counts as failed');
+    } finally {
+      await stop();
+    }
+  });
+
+  it('a dial to a node that is gone fails within a round trip as UNREACHABLE (the node closest to it says so), not at the 15 s timeout', async () => {
+    const { small, big, relay, wire, stop } = await pair();
+    try {
+      const gone = (await Identity.generate()).idText;
+      const at = Date.now();
+      const [dial] = await Promise.allSettled([small.dial({ id: gone })]);
+      const took = Date.now() - at;
+      const err = rejectedWith(dial!);
+      assert.ok(isMeshError(err, 'UNREACHABLE'), `UNREACHABLE: ${String(err)}`);
+      const by = [relay, big.node].find((n) => n.status().counters.unreachableSent === 1);
+      assert.ok(by, 'the relay or the other browser, whichever is closer to the id, dropped the offer and said so');
+      assert.match((err as Error).message, new RegExp(`${gone.slice(0, 8)}.*unreachable.*${by.id.slice(0, 8)}`));
+      assert.ok(took < 2_000, `within a round trip (here, a few ms of MessagePorts), not 15 s: ${took} ms`);
+      assert.equal(wire.joined, 0);
+      assert.equal(small.backoff.counters().failed, 1, 'a failed dial for the back-off: the peer is paused');
+      assert.ok(!small.backoff.allowed(gone));
     } finally {
       await stop();
     }
