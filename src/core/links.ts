@@ -181,7 +181,7 @@ export class Links {
       } catch (err) {
         if (frame.type === FrameType.Error) {
           for (const p of frame.referrals) this.host.learn(p);
-          if (session.options.expectedId) this.host.maintenance.coolDown(toHex(session.options.expectedId));
+          if (session.options.expectedId) this.host.maintenance.coolDown(toHex(session.options.expectedId), frame.code);
         }
         this.failHandshake(session, err as Error);
       }
@@ -367,7 +367,7 @@ export class Links {
         for (const p of frame.referrals) this.host.learn(p);
         // An idle close: the peer rests (not dialled, no cooldown needed).
         if (frame.code === IDLE_REASON) this.host.idle.heardIdle(session);
-        else this.host.maintenance.coolDown(session.peer!.idText);
+        else this.host.maintenance.coolDown(session.peer!.idText, frame.code);
         return;
       default:
         this.dropFrom(session, 'unexpected-frame');

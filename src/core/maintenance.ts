@@ -22,6 +22,15 @@ import { helloFrame, type Session, type SessionOptions } from './session.js';
 
 /** How long a peer that failed, refused or evicted us is left alone. */
 export const COOLDOWN_MS = 30_000;
+/**
+ * How long a peer is left alone after a DUPLICATE: our dial gave way to another link between us
+ * (the peer's crossing dial, one of ours on its way, or a link already open). Not COOLDOWN_MS:
+ * the link kept instead may itself fail, and then this side waited 30 s before it dialled
+ * again, while the other side, whose kept dial had failed, waited out its own cooldown too
+ * (warm restarts in the network lab: links back after 48-64 s). Long enough that a repair pass
+ * does not ask again and again while the kept link is being made (each ask is refused at once).
+ */
+export const DUPLICATE_COOLDOWN_MS = 2_000;
 /** The pace of maintenance while settling; it doubles each round up to maintainMs. */
 export const FAST_MAINTAIN_MS = 2_000;
 /** While its links stay as they are, a settled node's rounds slow down to this many times maintainMs. */
@@ -95,9 +104,17 @@ export class Maintenance {
     this.maintainTimer?.cancel();
   }
 
-  /** Leaves `id` (a node id or `addr:` plus an address) alone for COOLDOWN_MS. */
-  coolDown(id: string): void {
-    this.cooldown.set(id, this.host.clock.now() + COOLDOWN_MS);
+  /**
+   * Leaves `id` (a node id or `addr:` plus an address) alone for COOLDOWN_MS, or after a
+   * `DUPLICATE` (`code`, a MeshError's or an Error frame's) for DUPLICATE_COOLDOWN_MS, which never
+   * shortens a longer cooldown already running.
+   */
+  coolDown(id: string, code?: string): void {
+    const now = this.host.clock.now();
+    if (code !== 'DUPLICATE') return void this.cooldown.set(id, now + COOLDOWN_MS);
+    this.cooldown.set(id, Math.max(now + DUPLICATE_COOLDOWN_MS, this.cooldown.get(id) ?? 0));
+    // Then a repair, should the link kept instead not be up by then: the next round may be 30 s away.
+    this.host.clock.setTimeout(() => void this.host.run(() => !this.host.table.has(id) && this.repairSoon()), DUPLICATE_COOLDOWN_MS);
   }
 
   /** A link to `peer`, in `bucket`, was admitted: neither it nor its bucket needs special treatment any more. */
@@ -176,7 +193,7 @@ export class Maintenance {
           this.host.run(() => {
             const code = err instanceof MeshError ? err.code : 'error';
             this.host.counters.drop(`dial:${code}`);
-            this.coolDown(rec.id);
+            this.coolDown(rec.id, code);
             this.changed = true; // a wish we could not meet: not a time to slow down
             if (code === 'BUSY' && want !== Want.Optional) this.refusedBuckets.add(table.bucketOf(rec.idBytes));
             // Refusals say nothing against the address: the peer is full, or we hold (or are making) a link to it.

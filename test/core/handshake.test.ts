@@ -141,7 +141,7 @@ describe('handshake between two nodes', () => {
     assert.deepEqual(b.node.linkIds(), [a.node.id]);
     const refused = results.filter((r) => r.status === 'rejected');
     assert.ok(refused.length <= 1, 'at most one dial is refused');
-    // A refused dial says why: a duplicate, not a failure (maintenance does not hold it against the peer).
+    // A refused dial says why: a duplicate, not a failure (maintenance cools the peer down 2 s, not 30: duplicate-cooldown.test.ts).
     for (const r of refused) assert.ok(isCode('DUPLICATE')((r as PromiseRejectedResult).reason), String((r as PromiseRejectedResult).reason));
     const all = [dropped(a.node), dropped(b.node)];
     assert.ok(all.some((d) => (d['handshake:DUPLICATE'] ?? 0) >= 1), JSON.stringify(all));
