@@ -35,9 +35,12 @@ export interface KeyReplyPayload { requestId: number; key: Uint8Array }
 export interface KeyCardPayload { requestId: number; publicKey: Uint8Array; key: Uint8Array; signature: Uint8Array }
 /**
  * Unreachable (unreachable.ts): the packet of ours with id `packetId` and kind `kind`, for
- * `dst`, was dropped by the sender for want of a route.
+ * `dst`, was dropped by the sender for want of a route; `proof` is the first bytes of that
+ * packet's signature (PROOF_BYTES), which shows the sender saw it.
  */
-export interface UnreachablePayload { dst: Uint8Array; packetId: number; kind: number }
+/** Bytes of the dropped packet's signature an Unreachable repeats: 128 bits nobody off its path can guess. */
+export const UNREACHABLE_PROOF_BYTES = 16;
+export interface UnreachablePayload { dst: Uint8Array; packetId: number; kind: number; proof: Uint8Array }
 /** An encrypted payload: the sender's X25519 key, the first bytes of the recipient's, a nonce, the ciphertext. */
 export interface SealedPayload { senderKey: Uint8Array; recipientTag: Uint8Array; nonce: Uint8Array; ciphertext: Uint8Array }
 /** A datagram the sender retries until acknowledged; `messageId` is the same in every copy. */
@@ -147,9 +150,11 @@ export const Payload = {
       ),
   },
   unreachable: {
-    encode: (p: UnreachablePayload) => encode([p.dst, p.packetId, p.kind]),
+    encode: (p: UnreachablePayload) => encode([p.dst, p.packetId, p.kind, p.proof]),
     decode: (b: Uint8Array) =>
-      parse(b, 3, ([dst, packetId, kind]) => (isBytes(dst, ID_BYTES) && isUint(packetId) && isUint(kind) && kind <= 255 ? { dst, packetId, kind } : undefined)),
+      parse(b, 4, ([dst, packetId, kind, proof]) =>
+        isBytes(dst, ID_BYTES) && isUint(packetId) && isUint(kind) && kind <= 255 && isBytes(proof, UNREACHABLE_PROOF_BYTES) ? { dst, packetId, kind, proof } : undefined,
+      ),
   },
   sealed: {
     encode: (p: SealedPayload) => encode([SEALED_MARK, p.senderKey, p.recipientTag, p.nonce, p.ciphertext]),

@@ -23,9 +23,12 @@
  * - A source linked to us that said an older wire minor (limits.ts) is not sent one.
  * - The source takes an answer only for a packet it sent within TRACK_MS whose id, destination
  *   and kind match, once, and never from the destination itself: else `unreachable:unmatched`.
- *   An answer is what a forwarder that drops the packet could do anyway, sooner.
+ * - The answer repeats the first bytes of the dropped packet's signature, which only the nodes
+ *   that carried the packet have seen: packet ids follow a sequence, so without it a node off the
+ *   path that guessed whom we were dialling could fail our dials (and have maintenance forget the
+ *   peer). An answer is then what a forwarder that drops the packet could do anyway, sooner.
  */
-import { toHex } from './bytes.js';
+import { bytesEqual, toHex } from './bytes.js';
 import type { PacketFrame } from './codec.js';
 import { BoundedMap } from './dedupe.js';
 import { MeshError } from './errors.js';
@@ -34,7 +37,7 @@ import { shortId, type NodeId } from './id.js';
 import { UNREACHABLE_MINOR } from './limits.js';
 import type { NodeEvents } from './node-types.js';
 import { isUnsigned, PacketKind, verifyPacket } from './packets.js';
-import { Payload } from './payloads.js';
+import { Payload, UNREACHABLE_PROOF_BYTES as PROOF_BYTES } from './payloads.js';
 import { TokenBucket } from './rate-limit.js';
 import type { RoutingTable } from './routing-table.js';
 
@@ -85,7 +88,7 @@ export class Unreachables {
   private readonly budgets = new BoundedMap<string, TokenBucket>(SOURCES_TRACKED);
   private readonly all: TokenBucket;
   /** Our answerable packets, by id: their destination, kind and when they left. */
-  private readonly sent = new BoundedMap<number, { dst: string; kind: number; at: number }>(TRACKED);
+  private readonly sent = new BoundedMap<number, { dst: string; kind: number; at: number; proof: Uint8Array }>(TRACKED);
 
   constructor(private readonly host: UnreachablesHost) {
     this.all = new TokenBucket(ALL_PER_SEC, ALL_BURST, host.now());
@@ -93,7 +96,7 @@ export class Unreachables {
 
   /** A signed packet of ours leaves (forwarding.ts originate): an answer may name it. */
   leaving(p: PacketFrame): void {
-    if (ANSWERED.has(p.kind)) this.sent.set(p.id, { dst: toHex(p.dst), kind: p.kind, at: this.host.now() });
+    if (ANSWERED.has(p.kind)) this.sent.set(p.id, { dst: toHex(p.dst), kind: p.kind, at: this.host.now(), proof: p.signature.slice(0, PROOF_BYTES) });
   }
 
   /** We dropped `p` as `no-route` (call inside the actor): its source hears so, within the rules above. */
@@ -111,7 +114,7 @@ export class Unreachables {
     // Only a source that signed: else anyone could make us send packets to a node of their choice.
     const bad = await verifyPacket(p);
     if (bad) return this.host.drop(`unreachable:${bad}`);
-    const payload = Payload.unreachable.encode({ dst: p.dst, packetId: p.id, kind: p.kind });
+    const payload = Payload.unreachable.encode({ dst: p.dst, packetId: p.id, kind: p.kind, proof: p.signature.subarray(0, PROOF_BYTES) });
     await this.host.originate(p.src, PacketKind.Unreachable, payload).then(
       () => void this.host.counters.unreachableSent++,
       () => this.host.drop('unreachable-unroutable'),
@@ -127,7 +130,9 @@ export class Unreachables {
     const mine = this.sent.get(u.packetId);
     const now = this.host.now();
     const kind = ANSWERED.get(u.kind);
-    if (!mine || !kind || mine.dst !== dst || mine.kind !== u.kind || by === dst || now - mine.at > TRACK_MS) return this.host.drop('unreachable:unmatched');
+    if (!mine || !kind || mine.dst !== dst || mine.kind !== u.kind || !bytesEqual(mine.proof, u.proof) || by === dst || now - mine.at > TRACK_MS) {
+      return this.host.drop('unreachable:unmatched');
+    }
     this.sent.take(u.packetId);
     this.host.counters.unreachableHeard++;
     const err = unreachableError(dst, by);

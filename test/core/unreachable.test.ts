@@ -111,7 +111,7 @@ describe('unreachable answers', () => {
     const [answer] = unreachables(raw);
     assert.equal(await verifyPacket(answer!), undefined, 'signed by its sender');
     assert.equal(toHex(answer!.src), b.id);
-    assert.deepEqual(Payload.unreachable.decode(answer!.payload), { dst: gone, packetId: 1, kind: PacketKind.Signal });
+    assert.deepEqual(Payload.unreachable.decode(answer!.payload), { dst: gone, packetId: 1, kind: PacketKind.Signal, proof: honest.signature.slice(0, 16) });
     await net.stopAll();
   });
 
@@ -147,7 +147,7 @@ describe('unreachable answers', () => {
     const pending = settle(a.request(b.id, 'x', { port: 9, timeoutMs: 500 }));
     // Names packets a never sent: a signal to `gone`, a request to b (while a request to b is pending).
     const lie = (packetId: number, dst: Uint8Array, kind: number, id: number) =>
-      createPacket(me, a.identity.id, PacketKind.Unreachable, Payload.unreachable.encode({ dst, packetId, kind }), id, 64);
+      createPacket(me, a.identity.id, PacketKind.Unreachable, Payload.unreachable.encode({ dst, packetId, kind, proof: new Uint8Array(16) }), id, 64);
     raw.send(await lie(12345, gone, PacketKind.Signal, 1));
     raw.send(await lie(12346, b.identity.id, PacketKind.Request, 2));
     await advance(net.clock, 50);
@@ -156,6 +156,32 @@ describe('unreachable answers', () => {
     // b has no handler on port 9: REFUSED from b itself, not UNREACHABLE.
     const err = await drive(net.clock, pending, 1000, 'request');
     assert.ok(isMeshError(err, 'REFUSED'), String(err));
+    await net.stopAll();
+  });
+
+  it("an answer must repeat the start of the dropped packet's signature: a node that only guessed the packet's id is unmatched", async () => {
+    const { net, a, b, heard } = await mesh();
+    const { me, raw } = await rawPeer(net, b, 'unreach/path');
+    // An id next to the raw peer's: b passes a's offer for it to the raw peer, which sees it all.
+    const near = me.id.slice();
+    near[near.length - 1]! ^= 1;
+    await drive(net.clock, a.sendSignal(toHex(near), '{"t":"offer"}'), 100, 'signal sent');
+    await driveUntil(net.clock, () => raw.frames().some((f) => f.type === FrameType.Packet && f.kind === PacketKind.Signal), 100, 'the offer at the raw peer');
+    const offer = raw.frames().find((f): f is PacketFrame => f.type === FrameType.Packet && f.kind === PacketKind.Signal)!;
+    const answer = (proof: Uint8Array, id: number) =>
+      createPacket(me, a.identity.id, PacketKind.Unreachable, Payload.unreachable.encode({ dst: offer.dst, packetId: offer.id, kind: offer.kind, proof }), id, 64);
+    // Its id, destination and kind are right (a sequence is easy to guess); the proof is not.
+    const guessed = offer.signature.slice(0, 16);
+    guessed[0]! ^= 1;
+    raw.send(await answer(guessed, 1));
+    await advance(net.clock, 50);
+    assert.equal(a.status().counters.dropped['unreachable:unmatched'], 1);
+    assert.deepEqual(heard, []);
+    // A node that carried the packet can say so, as it could drop it.
+    raw.send(await answer(offer.signature.slice(0, 16), 2));
+    await driveUntil(net.clock, () => heard.length === 1, 100, 'the answer with the proof taken');
+    assert.deepEqual(heard, [{ id: toHex(near), by: me.idText, kind: 'signal' }]);
+    assert.equal(a.status().counters.unreachableHeard, 1);
     await net.stopAll();
   });
 });
