@@ -249,6 +249,8 @@ export class NodeHost {
       dialer,
       store,
       bootstrap,
+      // Its socket, the hello in its URL, opens while the node's start goes on: connect() waits for that link.
+      dialBootstrapFirst: true,
       // Without RTCPeerConnection in its pages nobody can dial the node: it announces `leaf`
       // instead of WebRTC, keeps its WebSocket links, and is never a hop or a rendezvous.
       caps: reachabilityCaps({ listens: false, webrtc: this.webrtc !== false }),
@@ -276,15 +278,14 @@ export class NodeHost {
     return node;
   }
 
-  /** A later tab may name bootstrap servers the node has not dialled: dial them once. */
+  /**
+   * A later tab may name bootstrap servers the node has not dialled: they join its bootstrap,
+   * dialled now with the node's hello in the upgrade URL, and again whenever it has no link.
+   */
   private dialBootstrap(node: MeshNode, addr: string): void {
     if (this.dialled.has(addr)) return;
     this.dialled.add(addr);
-    const dialer = new BrowserDialer(this.broker);
-    dialer
-      .dialAddress(addr)
-      .then((link) => node.addLink(link, { outbound: true }))
-      .catch(() => this.dialled.delete(addr));
+    void node.addBootstrap(addr);
   }
 
   // ------------------------------------------------------------ tab lifecycle and death

@@ -94,10 +94,15 @@ export class Maintenance {
     return this.maintainInterval < this.host.settings.maintainMs;
   }
 
-  /** At start: bootstrap, then the peers that worked most recently, whatever bootstrap was configured. */
-  warmStart(): void {
-    for (const addr of this.host.bootstrap) this.dialAddress(addr);
+  /** At start: bootstrap (unless dialBootstrap() did already), then the peers that worked most recently, whatever bootstrap was configured. */
+  warmStart(bootstrap = true): void {
+    if (bootstrap) this.dialBootstrap();
     for (const rec of this.host.memory.mostRecentlyUseful(this.host.settings.maxPendingDials * 2)) this.dialPeer(rec, Want.Join, true);
+  }
+
+  /** Dials bootstrap addresses (all, or `addrs`), but those dialling or cooling down already. */
+  dialBootstrap(addrs = this.host.bootstrap): void {
+    for (const addr of addrs) this.dialAddress(addr);
   }
 
   stop(): void {

@@ -27,6 +27,7 @@ export function nodeSettings(options: MeshNodeOptions, identity: Identity): Node
     maxPendingDials: options.maxPendingDials ?? 4,
     maxLinksPerAddress: options.maxLinksPerAddress ?? DEFAULT_MAX_LINKS_PER_ADDRESS,
     powBits: checkPowBits(options.powBits ?? 0),
+    dialBootstrapFirst: options.dialBootstrapFirst ?? false,
   };
   if (!hasWork(identity.publicKey, o.powBits)) throw MeshError.invalid(`the identity lacks the ${o.powBits} bits of work this node asks of every peer (see generateWithWork)`);
   if (!(o.idleLinkMs >= 0)) throw MeshError.invalid('idleLinkMs must be 0 (never) or a positive number of ms');

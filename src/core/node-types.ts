@@ -49,6 +49,13 @@ export interface MeshNodeOptions {
   store?: PeerStore;
   /** Addresses dialled at start (and again whenever the node has no link at all). */
   bootstrap?: string[];
+  /**
+   * Dial the bootstrap as soon as the node's keys are ready at start, before its key card is
+   * signed and its peer memory read, rather than after (the browser host: that socket's open is
+   * on connect()'s path). Default false: a node's order of events at start stays as it was
+   * (the simulator's draws and timings).
+   */
+  dialBootstrapFirst?: boolean;
   /** Addresses at which others can dial this node, told to every peer. */
   addrs?: string[];
   caps?: string[];

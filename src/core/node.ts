@@ -75,6 +75,8 @@ export class MeshNode {
   private readonly peers: PeerSaver;
   private started = false;
   private stopped = false;
+  /** Dialled at start and whenever the node has no link; addBootstrap() adds to it. */
+  private readonly bootstrap: string[];
 
   constructor(options: MeshNodeOptions) {
     this.identity = options.identity;
@@ -86,6 +88,7 @@ export class MeshNode {
     // Hardening (docs/SECURITY.md): flood limits per link and source.
     const guard = new FloodGuard(options.rateLimits);
     this.o = nodeSettings(options, this.identity);
+    this.bootstrap = [...(options.bootstrap ?? [])];
     this.table = new RoutingTable(this.identity.id, this.o.caps.includes(LEAF_CAP));
     this.memory = new PeerMemory(this.identity.id);
     const { identity, table, memory, counters, o: settings } = this;
@@ -194,7 +197,7 @@ export class MeshNode {
       counters,
       settings,
       dialer: options.dialer,
-      bootstrap: options.bootstrap ?? [],
+      bootstrap: this.bootstrap,
       run,
       isStopped,
       addLink: (link, o) => this.addLink(link, o),
@@ -245,11 +248,24 @@ export class MeshNode {
     this.started = true;
     // On the actor, so a simulator's clock waits for the key pair rather than running past it.
     await this.actor.run(() => this.e2e.ready());
+    // Before the card's signature and the read of peer memory (2-19 ms in a browser's worker): its
+    // link comes long after that read, already under way; our proof waits for the card.
+    const early = this.o.dialBootstrapFirst;
+    if (early) await this.actor.run(() => this.maintenance.dialBootstrap());
     void this.cards.mine();
     await this.peers.restore();
     await this.actor.run(() => {
-      this.maintenance.warmStart();
+      this.maintenance.warmStart(!early);
       this.maintenance.schedule(0);
+    });
+  }
+
+  /** A bootstrap address more (a later tab's, host.ts): dialled now, and whenever the node has no link. */
+  addBootstrap(addr: string): Promise<void> {
+    return this.actor.run(() => {
+      if (this.bootstrap.includes(addr)) return;
+      this.bootstrap.push(addr);
+      this.maintenance.dialBootstrap([addr]);
     });
   }
 

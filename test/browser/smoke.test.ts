@@ -60,25 +60,36 @@ for (const engine of ENGINES) {
         await c2.close();
       }));
 
-    test("the node dials the bootstrap server with its hello in the upgrade URL, which the server takes: one connection", () =>
+    test("the node dials the bootstrap server, and a later tab's other bootstrap, with its hello in the upgrade URL, which the server takes: one connection", () =>
       withLogs(async () => {
-        const server = await startServer();
-        // The server's http.Server (private): a second 'upgrade' listener only looks.
-        const upgrades: { url: string; protocols: string }[] = [];
-        (server as unknown as { parts: { server: Server } }).parts.server.on('upgrade', (req: IncomingMessage) => upgrades.push({ url: req.url ?? '', protocols: String(req.headers['sec-websocket-protocol']) }));
+        const servers = [await startServer(), await startServer()];
+        // The servers' http.Server (private): a second 'upgrade' listener only looks. Only the
+        // browser's: the servers may link to each other once the node has told one of the other.
+        const upgrades = servers.map((server) => {
+          const seen: { url: string; protocols: string }[] = [];
+          (server as unknown as { parts: { server: Server } }).parts.server.on('upgrade', (req: IncomingMessage) => {
+            if (/Mozilla/.test(req.headers['user-agent'] ?? '')) seen.push({ url: req.url ?? '', protocols: String(req.headers['sec-websocket-protocol']) });
+          });
+          return seen;
+        });
         const ctx = await suite.browser.createBrowserContext();
         try {
-          const a = await bootTab(ctx, server.http, `${engine}:url-hello`);
+          const a = await bootTab(ctx, servers[0]!.http, `${engine}:url-hello`);
           const st = await status(a.page);
           assert.deepEqual(st.links.map((l) => l.transport), ['websocket']);
-          assert.equal(upgrades.length, 1, 'one WebSocket from this browser');
-          assert.match(upgrades[0]!.url, /^\/mesh\?hello=[\w-]+$/);
-          assert.equal(upgrades[0]!.protocols, 'meshwork, meshwork-hello');
-          // Had the node sent that hello again as a frame, the server would have refused the link ("second hello").
-          assert.equal(server.status().counters.dropped['handshake:HANDSHAKE_FAILED'] ?? 0, 0);
+          // A second tab names another server: the node dials it too (host.ts dialBootstrap), the same way.
+          const b = await bootTab(ctx, servers[0]!.http, `${engine}:url-hello/2`, { bootstrap: [servers[1]!.url] });
+          await waitFor('a link to the second server', async () => ((await status(b.page)).links.some((l) => l.id === servers[1]!.id) ? true : undefined));
+          for (const [i, server] of servers.entries()) {
+            assert.equal(upgrades[i]!.length, 1, `one WebSocket from this browser to server ${i}: ${JSON.stringify(upgrades)}`);
+            assert.match(upgrades[i]![0]!.url, /^\/mesh\?hello=[\w-]+$/);
+            assert.equal(upgrades[i]![0]!.protocols, 'meshwork, meshwork-hello');
+            // Had the node sent that hello again as a frame, the server would have refused the link ("second hello").
+            assert.equal(server.status().counters.dropped['handshake:HANDSHAKE_FAILED'] ?? 0, 0);
+          }
         } finally {
           await ctx.close();
-          await server.stop();
+          await Promise.all(servers.map((s) => s.stop()));
         }
       }));
 

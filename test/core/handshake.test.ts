@@ -9,13 +9,14 @@ import { decodeFrame, encodeFrame, FrameType, Want, type ErrorFrame, type Frame,
 import { isMeshError, type MeshErrorCode } from '../../src/core/errors.js';
 import type { Identity } from '../../src/core/identity.js';
 import { WIRE_VERSION } from '../../src/core/limits.js';
-import type { MeshNode } from '../../src/core/node.js';
+import type { MeshNode, MeshNodeOptions } from '../../src/core/node.js';
+import type { StoredPeer } from '../../src/core/peer-memory.js';
 import { createPacket, PacketKind } from '../../src/core/packets.js';
 import { Payload } from '../../src/core/payloads.js';
 import type { Dialer } from '../../src/core/node.js';
 import { memoryDialer } from '../../src/transports/memory.js';
 import { hello, LinkWrapper, rawHandshake, seededIdentity, TestNet, transcript } from '../helpers/mesh.js';
-import { drive, driveUntil } from '../helpers/wait.js';
+import { advance, drive, driveUntil } from '../helpers/wait.js';
 
 function errorsIn(frames: Frame[]): ErrorFrame[] {
   return frames.filter((f): f is ErrorFrame => f.type === FrameType.Error);
@@ -229,6 +230,54 @@ describe('a hello made before the dial (a WebSocket carries it in its upgrade UR
     const hellos = sent.filter((f) => { const d = decodeFrame(f); return d.ok && d.value.type === FrameType.Hello; });
     assert.deepEqual(hellos, [made[0]], 'one hello, byte for byte the one made before the dial');
     await driveUntil(net.clock, () => b.node.linkIds().includes(a.node.id), 1000, 'b admits a: our proof signed the nonce in that hello');
+    await net.stopAll();
+  });
+});
+
+describe('dialBootstrapFirst (the browser host): the bootstrap dialled before peer memory is read', () => {
+  /** A node at mem:<label> whose store holds its read until released, recording its dialer's address dials. */
+  async function holdingNode(net: TestNet, label: string, options: Partial<MeshNodeOptions>) {
+    const dials: { addr: string; hello: boolean }[] = [];
+    const inner = memoryDialer(net.network, `mem:${label}`, net.clock.scoped(97));
+    const dialer: Dialer = {
+      canDial: (rec) => inner.canDial(rec),
+      dial: (rec) => inner.dial(rec),
+      dialAddress: (addr, hello) => (dials.push({ addr, hello: hello?.() !== undefined }), inner.dialAddress(addr)),
+    };
+    let release!: () => void;
+    const read = new Promise<StoredPeer[]>((resolve) => (release = () => resolve([])));
+    const n = await net.addNode(label, { dialer, store: { load: () => read, save: async () => undefined }, ...options });
+    return { ...n, dials, release };
+  }
+
+  it('dials it, with its hello, while the read is under way, and once; addBootstrap() dials a new address the same way, once', async () => {
+    const net = new TestNet();
+    const b = await net.addNode('first-b');
+    const c = await net.addNode('first-c');
+    const a = await holdingNode(net, 'first-a', { bootstrap: [b.addr], dialBootstrapFirst: true });
+    const starting = a.node.start();
+    await driveUntil(net.clock, () => a.dials.length > 0, 1000, 'the bootstrap dialled before peer memory is read');
+    a.release();
+    await drive(net.clock, starting, 1000, 'start');
+    await driveUntil(net.clock, () => a.node.linkIds().includes(b.node.id), 2000, 'a links to b');
+    await a.node.addBootstrap(c.addr);
+    await a.node.addBootstrap(c.addr);
+    await driveUntil(net.clock, () => a.node.linkIds().includes(c.node.id), 2000, 'a links to c');
+    assert.deepEqual(a.dials, [{ addr: b.addr, hello: true }, { addr: c.addr, hello: true }], 'each address once, each with a hello');
+    await net.stopAll();
+  });
+
+  it('without it (the default, the simulator) the dial waits for the read', async () => {
+    const net = new TestNet();
+    const b = await net.addNode('later-b');
+    const a = await holdingNode(net, 'later-a', { bootstrap: [b.addr] });
+    const starting = a.node.start();
+    await advance(net.clock, 100);
+    assert.deepEqual(a.dials, [], 'nothing dialled while peer memory is read');
+    a.release();
+    await drive(net.clock, starting, 1000, 'start');
+    await driveUntil(net.clock, () => a.node.linkIds().includes(b.node.id), 2000, 'a links to b');
+    assert.equal(a.dials.length, 1);
     await net.stopAll();
   });
 });
