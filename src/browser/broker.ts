@@ -51,6 +51,9 @@ interface Attempt {
   crossed?: boolean;
   /** The node closest to the peer dropped our signalling for want of a route (unreachable). */
   unreachableBy?: string;
+  /** When our offer left (Date.now()), and whether the peer said anything since (keepOwnDial). */
+  offeredAt?: number;
+  heard?: boolean;
 }
 
 /** How long a closed attempt is remembered, to re-dial it if its tab turns out to have died. */
@@ -61,6 +64,13 @@ const OPEN_TIMEOUT_MS = 15_000;
 const CROSSED = 'crossed';
 /** How long a dial waits for an ICE config request in flight. */
 const ICE_WAIT_MS = 3_000;
+/**
+ * How long our offer may go unanswered before a crossing offer of the peer's is taken instead
+ * (keepOwnDial). A real crossing is two offers in flight at once, within a round trip.
+ */
+export const STALE_OFFER_MS = 3_000;
+/** Attempts the peer gave up (its bye came before its offer, or without one): their offers, should they come late, are ignored. */
+const BYES_KEPT = 256;
 
 export class RtcBroker {
   private readonly attempts = new Map<string, Attempt>();
@@ -72,6 +82,10 @@ export class RtcBroker {
   onLinkClosed?: () => void;
   /** Logs every signal to the tabs' consoles (diagnostics). */
   debug = false;
+  /** See STALE_OFFER_MS (a test shortens it). */
+  staleOfferMs = STALE_OFFER_MS;
+  /** `${peer}:${key}` of attempts the peer said bye to before we knew them, oldest first. */
+  private readonly byes = new Set<string>();
 
   constructor(
     private readonly node: () => MeshNode | undefined,
@@ -134,7 +148,11 @@ export class RtcBroker {
     let a = this.attempts.get(msg.k);
     if (a && a.peer !== from) return; // a key belongs to one peer
     if (!a) {
+      const said = `${from}:${msg.k}`;
+      if (msg.t === 'bye') this.rememberBye(said);
       if (msg.t !== 'offer') return;
+      // The peer gave this attempt up before its offer got here (keepOwnDial on its side, a stale offer).
+      if (this.byes.has(said)) return void this.node()?.counters.drop('webrtc:offer-after-bye');
       if (this.keepOwnDial(from, msg.k)) return;
       a = this.start(msg.k, from, false);
       if (!a) {
@@ -157,6 +175,7 @@ export class RtcBroker {
         },
       );
     }
+    a.heard = true;
     // The peer kept its own dial to us, which crossed this one (keepOwnDial on its side).
     if (msg.t === 'bye' && msg.why === CROSSED && a.initiator && !a.live) a.crossed = true;
     this.fingerprint(a, msg, 'remote');
@@ -191,7 +210,15 @@ export class RtcBroker {
     const node = this.node();
     const own = [...this.attempts.values()].find((x) => x.peer === from && x.initiator && !x.live && !x.link.closed);
     if (!node || !own) return false;
-    if (node.id < from) {
+    // Our offer long gone and nothing heard: it never reached the peer, which would have answered
+    // it rather than dial us (the larger id gives way; either side refuses a dial while an attempt
+    // with the peer is under way). It went, say, into the server's link to the peer's previous
+    // run, which the server had not yet seen close. Keeping it would make both wait out
+    // OPEN_TIMEOUT_MS; the peer's offer is taken instead. Our bye tells the peer to ignore our
+    // offer, should it still come.
+    const stale = !own.heard && own.offeredAt !== undefined && Date.now() - own.offeredAt > this.staleOfferMs;
+    if (stale) node.counters.drop('webrtc:stale-offer');
+    if (node.id < from && !stale) {
       node.counters.drop('webrtc:crossed-offer');
       node.sendSignal(from, JSON.stringify({ k: key, t: 'bye', why: CROSSED })).catch(() => undefined);
       return true;
@@ -222,13 +249,20 @@ export class RtcBroker {
     // A closed attempt's late description (a crossed dial given up while its tab gathered) stays here.
     if (!a || a.tab.tabId !== tabId || a.link.closed) return;
     try {
-      this.fingerprint(a, JSON.parse(body) as { t?: unknown; sdp?: unknown }, 'local');
+      const msg = JSON.parse(body) as { t?: unknown; sdp?: unknown };
+      if (msg.t === 'offer' && a.initiator) a.offeredAt ??= Date.now();
+      this.fingerprint(a, msg, 'local');
     } catch {
       // Our own tab's JSON: cannot fail; an unparsable one only leaves the link unbound.
     }
     this.node()
       ?.sendSignal(a.peer, body)
       .catch(() => a.link.close('signalling unroutable'));
+  }
+
+  private rememberBye(said: string): void {
+    this.byes.add(said);
+    if (this.byes.size > BYES_KEPT) this.byes.delete(this.byes.values().next().value!);
   }
 
   /** From a host tab: the path ICE selected for an attempt. */

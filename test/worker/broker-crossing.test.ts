@@ -7,6 +7,9 @@
  * Neither end backs off from the other for it (dial-backoff.ts): the dials go through the real
  * BrowserDialer, whose back-off once counted a DUPLICATE as a failure.
  *
+ * An offer of ours lost on its way does not make the peer's crossing offer, seconds later, wait
+ * for our timeout (STALE_OFFER_MS).
+ *
  * A dial to a node that is gone fails within a round trip, as UNREACHABLE: the node closest to
  * it drops the offer and says so (src/core/unreachable.ts), and the broker ends the attempt.
  *
@@ -105,13 +108,16 @@ async function pair() {
     const tab = new LoopbackTab(`tab-${n.id.slice(0, 6)}`, wire);
     const broker = new RtcBroker(() => n, () => [tab]);
     tab.broker = broker;
-    n.onSignal((from, body) => broker.onSignal(from, body));
+    // `lose`: a signal the mesh loses on its way here (the test decides which).
+    const lost: [string, string][] = [];
+    let lose: ((body: string) => boolean) | undefined;
+    n.onSignal((from, body) => (lose?.(body) ? lost.push([from, body]) : broker.onSignal(from, body)));
     n.events.on('unreachable', (e) => e.kind === 'signal' && broker.unreachable(e.id, e.by));
     // As host.ts wires them: the node's dialer and its back-off, which a channel opening either way clears.
     const backoff = new DialBackoff();
     broker.onLinkOpened = (peer) => backoff.reachable(peer);
     const dialer = new BrowserDialer(broker, undefined, backoff);
-    return { node: n, tab, broker, backoff, dial: (to: { id: string }) => dialer.dial({ id: to.id, caps: [WEBRTC_CAP], addrs: [] } as unknown as PeerRecord) };
+    return { node: n, tab, broker, backoff, lost, loseIf: (f: typeof lose) => (lose = f), dial: (to: { id: string }) => dialer.dial({ id: to.id, caps: [WEBRTC_CAP], addrs: [] } as unknown as PeerRecord) };
   };
   const [x, y] = [side(a), side(b)];
   const [small, big] = a.id < b.id ? [x, y] : [y, x];
@@ -184,6 +190,37 @@ describe('crossed WebRTC dials in the broker', () => {
       assert.equal(wire.joined, 0);
       assert.equal(small.backoff.counters().failed, 1, 'a failed dial for the back-off: the peer is paused');
       assert.ok(!small.backoff.allowed(gone));
+    } finally {
+      await stop();
+    }
+  });
+
+  it('an offer of ours that never reached the peer does not hold the link up: its crossing offer, seconds later, is answered', async () => {
+    const { small, big, wire, webrtc, dropped, stop } = await pair();
+    try {
+      small.broker.staleOfferMs = 300;
+      // The smaller id's offer is lost on its way (in the lab: into the server's link to the peer's previous run).
+      big.loseIf((body) => body.includes('"offer"'));
+      const smallDial = small.dial(big.node);
+      await until(() => big.lost.length === 1, 3_000, 'the offer lost');
+      big.loseIf(undefined);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const at = Date.now();
+      const [bigDial, smallGaveUp] = await Promise.allSettled([big.dial(small.node), smallDial]);
+      assert.equal(bigDial!.status, 'fulfilled', `the larger id's dial is taken: ${String(rejectedWith(bigDial!))}`);
+      assert.ok(Date.now() - at < 2_000, `at once, not at the 15 s timeout: ${Date.now() - at} ms`);
+      assert.ok(isMeshError(rejectedWith(smallGaveUp!), 'DUPLICATE'), `the stale dial gives way: ${String(rejectedWith(smallGaveUp!))}`);
+      assert.equal(dropped(small.node, 'webrtc:stale-offer'), 1);
+      assert.equal(dropped(small.node, 'webrtc:crossed-offer'), 0, 'not ignored as a crossing');
+      await big.node.addLink((bigDial as PromiseFulfilledResult<Link>).value, { outbound: true, expectedId: small.node.id });
+      await until(() => webrtc(small.node) === 1 && webrtc(big.node) === 1, 3_000, 'the link up on both sides');
+      // The lost offer, should it arrive after all, is ignored: the smaller id said bye to it.
+      const [from, body] = big.lost[0]!;
+      big.broker.onSignal(from, body);
+      assert.equal(dropped(big.node, 'webrtc:offer-after-bye'), 1);
+      assert.equal(big.tab.answered, 0, 'nothing answered');
+      assert.equal(wire.joined, 1);
+      assert.deepEqual([webrtc(small.node), webrtc(big.node)], [1, 1]);
     } finally {
       await stop();
     }
