@@ -212,6 +212,8 @@ export class Links {
       const dialerOf = (s: Session) => (s.outbound ? this.id : peer.idText);
       const keepNew = dialerOf(session) < dialerOf(existing);
       if (!keepNew) {
+        // The peer dialled both: the open one may be dead (liveness.ts probeNow says why).
+        if (!session.outbound && !existing.outbound) this.liveness?.probeNow(existing);
         session.sendError('DUPLICATE', 'a link between us already exists');
         this.failHandshake(session, new MeshError('DUPLICATE', 'a link between us already exists'));
         return;

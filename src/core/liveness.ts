@@ -20,6 +20,13 @@ import { FrameType } from './codec.js';
 import { EarliestTimer } from './earliest-timer.js';
 import type { Session } from './session.js';
 
+/**
+ * How long an open link whose peer dialled us again gets to answer a ping before it is closed
+ * (probeNow). Generous for any round trip: the peer itself has given that link up, and its next
+ * dial, after its 2 s DUPLICATE cooldown (maintenance.ts), should find the way clear.
+ */
+export const REDIALLED_PROBE_MS = 1_500;
+
 export interface LivenessHost {
   clock: Clock;
   /** Runs a task on the node's actor. */
@@ -33,6 +40,8 @@ export class Liveness {
   readonly deadMs: number;
   private readonly timer: EarliestTimer;
   private pingCounter = 0;
+  /** Links probed by probeNow, until its verdict. */
+  private readonly probing = new WeakSet<Session>();
 
   constructor(
     private readonly host: LivenessHost,
@@ -48,6 +57,24 @@ export class Liveness {
     s.pingSent = { n: ++this.pingCounter, at };
     s.probedAt = at;
     s.sendFrame({ type: FrameType.Ping, n: s.pingSent.n });
+  }
+
+  /**
+   * The peer dialled us again while `s` is open (links.ts refuses the new link as a duplicate):
+   * it gave `s` up, having restarted with the same id or moved networks, and `s` may be dead
+   * without our knowing for up to deadMs, during which the peer's every dial would be refused.
+   * So ping `s` now and close it if nothing is heard on it within REDIALLED_PROBE_MS. A live `s`
+   * (two running copies of one identity) answers, stays, and the new one keeps being refused.
+   */
+  probeNow(s: Session): void {
+    if (s.state !== 'open' || this.probing.has(s)) return;
+    this.probing.add(s);
+    const at = this.host.clock.now();
+    this.ping(s);
+    this.host.clock.setTimeout(
+      () => this.host.run(() => (this.probing.delete(s), s.state === 'open' && s.lastHeard <= at && s.close('silent since its peer dialled again'))),
+      REDIALLED_PROBE_MS,
+    );
   }
 
   /** A link came up (or anything else changed what is due): make sure the timer covers it. */
