@@ -131,6 +131,21 @@ describe('unreachable answers', () => {
     await net.stopAll();
   });
 
+  it('answers all sources together at most 200 at once (unreachable:rate-all): many identities buy no more', async () => {
+    const { net, b, gone } = await mesh();
+    const { raw } = await rawPeer(net, b, 'unreach/many');
+    // Eleven identities behind one link, each within its own budget of 20: 220 answers asked.
+    for (let k = 0; k < 11; k++) {
+      const id = await seededIdentity(`unreach/many/${k}`);
+      for (let i = 1; i <= 20; i++) raw.send(await signal(id, gone, i));
+    }
+    await advance(net.clock, 100);
+    assert.equal(unreachables(raw).length, 200);
+    assert.equal(b.status().counters.dropped['unreachable:rate-all'], 20);
+    assert.equal(b.status().counters.dropped['unreachable:rate'], undefined, 'no source over its own budget');
+    await net.stopAll();
+  });
+
   it('a peer linked to the dropping node that says an older wire minor is sent none', async () => {
     const { net, b, gone } = await mesh();
     const { me, raw } = await rawPeer(net, b, 'unreach/old', UNREACHABLE_MINOR - 1);
