@@ -4,48 +4,40 @@
  * tasks on its Actor. Transports hand it links; a Dialer lets it open links to peers it learns
  * of; a PeerStore keeps its memory; a Clock and a Random make it deterministic in simulation.
  *
- * This file wires the parts, each behind a narrow host interface: links.ts (handshakes,
- * admission, link control), forwarding.ts (next hops, breadcrumbs, originating), lookups.ts,
- * maintenance.ts (dialling, rounds), liveness.ts (keepalives), services.ts (datagrams, requests,
- * signalling), pubsub.ts, e2e.ts, delivery.ts (which part a packet for us goes to),
- * peer-saver.ts (peer memory kept in the store) and node-status.ts (what status() reports). What
- * stays here is the wiring and the public API.
+ * Its parts, each behind a narrow host interface, are made and wired in node-parts.ts: links.ts
+ * (handshakes, admission, link control), forwarding.ts (next hops, breadcrumbs, originating),
+ * lookups.ts, maintenance.ts (dialling, rounds), liveness.ts (keepalives), services.ts
+ * (datagrams, requests, signalling), pubsub.ts, e2e.ts, delivery.ts (which part a packet for us
+ * goes to), peer-saver.ts (peer memory kept in the store) and node-status.ts (what status()
+ * reports). What stays here is the node's own state, its start and stop, and the public API.
  */
-import { systemClock, systemRandom } from './clock.js';
-import type { PeerInfo, WantLevel } from './codec.js';
-import { Counters } from './counters.js';
-import { MeshError } from './errors.js';
 import { Actor } from './actor.js';
+import { checkApp } from './app-namespace.js';
+import { Counters } from './counters.js';
+import type { E2e, PeerPair } from './e2e.js';
 import { Emitter } from './emitter.js';
+import { MeshError } from './errors.js';
 import { idFromText, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
+import type { IdleLinks } from './idle-links.js';
+import type { KeyCards } from './key-cards.js';
 import type { Link } from './link.js';
-import { MAX_REFERRALS } from './limits.js';
-import { FloodGuard } from './rate-limit.js';
-import { PacketKind } from './packets.js';
-import { E2e, type PeerPair } from './e2e.js';
-import type { AppData } from './payloads.js';
-import { PeerMemory } from './peer-memory.js';
-import { PeerSaver } from './peer-saver.js';
+import type { Links } from './links.js';
+import type { Lookups } from './lookups.js';
+import type { Maintenance } from './maintenance.js';
+import { wireNode } from './node-parts.js';
+import type { NodeSettings } from './node-settings.js';
 import { nodeStatus } from './node-status.js';
-import { LEAF_CAP, RoutingTable } from './routing-table.js';
-import { nodeSettings, type NodeSettings } from './node-settings.js';
 import type { LinkOptions, Message, MeshNodeOptions, NodeEvents, NodeStatus, RequestHandler, SignalHandler, TakenAnswer, TopicMessage } from './node-types.js';
-import { Forwarding } from './forwarding.js';
-import { Links } from './links.js';
-import { Lookups } from './lookups.js';
-import { Maintenance } from './maintenance.js';
-import { PubSub } from './pubsub.js';
-import { Services } from './services.js';
+import type { AppData } from './payloads.js';
+import type { PeerMemory } from './peer-memory.js';
+import type { PeerSaver } from './peer-saver.js';
+import type { PubSub } from './pubsub.js';
 import type { WindowHandOver } from './reliable.js';
-import { StreamService, type StreamHandler } from './streams/service.js';
+import type { RoutingTable } from './routing-table.js';
+import type { Services } from './services.js';
+import type { StreamHandler, StreamService } from './streams/service.js';
 import type { CoreStream } from './streams/stream.js';
-import { PacketIds } from './packet-ids.js';
-import { Delivery } from './delivery.js';
-import { checkApp } from './app-namespace.js';
-import { IdleLinks } from './idle-links.js';
-import { KeyCards } from './key-cards.js';
-import { Unreachables } from './unreachable.js';
 
 export type * from './node-types.js';
 
@@ -59,12 +51,8 @@ export class MeshNode {
 
   private readonly table: RoutingTable;
   private readonly o: NodeSettings;
-  /** Packet ids: a growing sequence, and replays past the dedupe window refused (packet-ids.ts). */
-  private readonly packetIds: PacketIds;
-  private readonly delivery: Delivery;
   private readonly e2e: E2e;
   private readonly pubsub: PubSub;
-  private readonly forwarding: Forwarding;
   private readonly links: Links;
   private readonly lookups: Lookups;
   private readonly maintenance: Maintenance;
@@ -81,160 +69,31 @@ export class MeshNode {
   constructor(options: MeshNodeOptions) {
     this.identity = options.identity;
     this.id = options.identity.idText;
-    const clock = options.clock ?? systemClock;
-    const random = options.random ?? systemRandom;
-    const wall = options.wallClock ?? (() => Date.now());
-    this.packetIds = new PacketIds(random, wall);
-    // Hardening (docs/SECURITY.md): flood limits per link and source.
-    const guard = new FloodGuard(options.rateLimits);
-    this.o = nodeSettings(options, this.identity);
-    this.bootstrap = [...(options.bootstrap ?? [])];
-    this.table = new RoutingTable(this.identity.id, this.o.caps.includes(LEAF_CAP));
-    this.memory = new PeerMemory(this.identity.id);
-    const { identity, table, memory, counters, o: settings } = this;
-    const run = <T>(task: () => T | Promise<T>): Promise<T> => this.actor.run(task);
-    const isStopped = () => this.stopped;
-    const drop = (reason: string) => this.drop(reason);
-    const originate = (dst: NodeId, kind: number, payload: Uint8Array, packetId?: number, unsigned?: boolean) =>
-      this.forwarding.originate(dst, kind, payload, packetId, unsigned);
-    const nextPacketId = () => this.packetIds.next();
-    this.peers = new PeerSaver({
-      memory,
-      store: options.store,
-      clock,
-      wall,
-      saveDelayMs: settings.saveDelayMs,
-      isStopped,
-      learned: (id) => this.events.emit('peer-learned', { id }),
-    });
-    const learn = (info: PeerInfo) => this.peers.learn(info);
-    this.e2e = new E2e({
-      id: identity.id,
-      enabled: options.encryption ?? true,
-      require: options.requireEncryption ?? false,
-      keys: options.e2eKeys,
-      clock,
-      run,
-      originate,
-      drop,
-      keyState: (peer) => this.events.emit('peer-key', { id: peer }),
-      cardOf: (peer) => this.cards.of(peer),
-    });
-    this.cards = new KeyCards({ identity, now: () => clock.now(), table, e2e: this.e2e, originate, drop });
-    this.services = new Services({
+    const { identity, counters, events, actor } = this;
+    const p = wireNode(options, {
       identity,
-      clock,
-      random,
-      settings,
-      e2e: this.e2e,
-      run,
-      originate,
-      nextPacketId,
-      unicastHop: (p) => this.forwarding.unicastHop(p),
-      checkTarget: (to) => this.checkTarget(to),
       counters,
-      drop,
-      foreignResponse: options.onForeignResponse, foreignAck: options.onForeignAck,
-    });
-    const unreachables = new Unreachables({ now: () => clock.now(), table, originate, drop, services: this.services, e2e: this.e2e, events: this.events, counters });
-    // A bound link carries packets to its peer without sealing (services.ts), so nothing asks for
-    // the peer's key; it is fetched anyway, in the background, so that when the link goes, what
-    // then goes through a relay is sealed at once rather than a key exchange later.
-    this.events.on('link-up', (e) => {
-      if (this.e2e.enabled && this.table.get(e.id)?.channelBound) void this.e2e.sealingFor(idFromText(e.id), settings.requestTimeoutMs).catch(() => undefined);
-    });
-    this.streams = new StreamService({
-      clock,
-      random,
-      // Sealed and routed like a datagram, waiting as a datagram does for a full first link.
-      send: (to, payload) => this.services.originateSealed(idFromText(to), PacketKind.Stream, payload, settings.requestTimeoutMs),
-      drop,
-    });
-    this.pubsub = new PubSub({ identity, clock, table, subscribeRefreshMs: settings.subscribeRefreshMs, run, originate, nextPacketId, drop });
-    this.idle = new IdleLinks({
-      clock,
-      id: this.id,
-      table,
-      idleMs: settings.idleLinkMs,
-      run: (task) => void run(task),
-      dial: (peer) => this.maintenance.dialNow(peer),
-      repairSoon: () => this.maintenance.repairSoon(),
-    });
-    this.forwarding = new Forwarding({
-      identity,
-      clock,
-      table,
-      counters,
-      guard,
-      isStopped,
-      nextPacketId,
-      deliver: (p, from) => this.delivery.deliver(p, from),
-      drop,
-      appTraffic: (dst) => this.idle.traffic(dst),
-      trimmed: () => this.idle.restingCount > 0,
-      cards: this.cards,
-      unreachables,
-    });
-    this.lookups = new Lookups({
-      identity,
-      clock,
-      table,
-      memory,
-      settings,
-      run,
-      originate,
-      learn,
-      repairSoon: () => this.maintenance.repairSoon(),
-      settling: () => this.maintenance.settling,
-      drop,
-    });
-    this.maintenance = new Maintenance({
-      identity,
-      clock,
-      random,
-      table,
-      memory,
-      counters,
-      settings,
-      dialer: options.dialer,
-      bootstrap: this.bootstrap,
-      run,
-      isStopped,
+      events,
+      actor,
+      isStopped: () => this.stopped,
       addLink: (link, o) => this.addLink(link, o),
-      sessionOptions: (o) => this.links.sessionOptions(o),
-      hasSession: (id) => this.links.hasSession(id),
-      lookup: (target) => this.lookups.lookup(target),
-      expireTopics: () => this.pubsub.expire(),
-      askFor: (gaps, link) => this.links.askFor(gaps, link),
-      resting: (id) => this.idle.isResting(id),
+      checkTarget: (to) => this.checkTarget(to),
+      drop: (reason) => this.drop(reason),
     });
-    this.links = new Links({
-      identity,
-      clock,
-      random,
-      table,
-      memory,
-      counters,
-      events: this.events,
-      guard,
-      settings,
-      maintenance: this.maintenance,
-      idle: this.idle,
-      wall,
-      run,
-      drop,
-      learn,
-      scheduleSave: () => this.peers.scheduleSave(),
-      onPacket: (from, p) => this.forwarding.onPacket(from, p),
-      drained: (s) => this.services.wakeDrainWaiters(s),
-      resubscribeSoon: () => this.pubsub.resubscribeSoon(),
-      referralsFor: (target) => this.lookups.closestKnown(target, MAX_REFERRALS, false),
-      card: () => this.cards.mine(),
-    });
-    this.delivery = new Delivery(
-      { counters, e2e: this.e2e, services: this.services, streams: this.streams, lookups: this.lookups, pubsub: this.pubsub, idle: this.idle, unreachables, drop },
-      wall,
-    );
+    this.o = p.settings;
+    this.table = p.table;
+    this.memory = p.memory;
+    this.bootstrap = p.bootstrap;
+    this.peers = p.peers;
+    this.e2e = p.e2e;
+    this.cards = p.cards;
+    this.services = p.services;
+    this.streams = p.streams;
+    this.pubsub = p.pubsub;
+    this.idle = p.idle;
+    this.lookups = p.lookups;
+    this.maintenance = p.maintenance;
+    this.links = p.links;
   }
 
   get addrs(): string[] { return this.o.addrs; }
