@@ -60,6 +60,12 @@ const NOTICE_INTERVAL_MS = 1_000;
  */
 const KEY_REQUEST_RESEND_MS = 400;
 const KEY_REQUEST_RESEND_MAX_MS = 3_200;
+/**
+ * Unreachable answers (unreachable.ts) to one ask that fail it: the first may come from a node
+ * whose link to the destination was between two handshakes (a crossing replaced it), so the
+ * resend 400 ms later decides. A node that is gone fails the ask in about 0.4 s, not its wait.
+ */
+const UNREACHABLE_ANSWERS_TO_FAIL = 2;
 
 import type { E2eOptions, E2eStatus, Opened, PeerKey, PeerPair, Sealing } from './e2e-types.js';
 export type { E2eOptions, E2eStatus, Opened, PeerPair, Sealing } from './e2e-types.js';
@@ -70,6 +76,8 @@ export class E2e {
   private readonly peers = new BoundedMap<string, PeerKey>(PEER_CACHE);
   private readonly plaintextPeers = new BoundedMap<string, number>(PEER_CACHE);
   private readonly asking = new Map<string, Promise<Sealing>>();
+  /** Unreachable answers heard for each destination being asked (hex), while its ask lasts. */
+  private readonly unreachableSaid = new Map<string, number>();
   private readonly notices = new BoundedMap<string, number>(PEER_CACHE);
   /** Peers known to hold our current key: sealed payloads to them go unsigned. */
   private readonly holdOurKey = new BoundedMap<string, true>(PEER_CACHE);
@@ -120,9 +128,15 @@ export class E2e {
     this.requests.failAll(err);
   }
 
-  /** A node dropped our key request to `dst` (hex) sent at `sentAt` as `no-route` (unreachable.ts): what waits for the key fails. */
+  /**
+   * A node dropped our key request to `dst` (hex) sent at `sentAt` as `no-route` (unreachable.ts):
+   * at the second such answer to one ask, what waits for the key fails.
+   */
   unreachable(dst: string, sentAt: number, err: Error): void {
-    this.requests.failTo(dst, sentAt, err);
+    if (!this.asking.has(dst)) return;
+    const said = (this.unreachableSaid.get(dst) ?? 0) + 1;
+    this.unreachableSaid.set(dst, said);
+    if (said >= UNREACHABLE_ANSWERS_TO_FAIL) this.requests.failTo(dst, sentAt, err);
   }
 
   /**
@@ -141,7 +155,10 @@ export class E2e {
     if (this.isPlaintextPeer(text)) return this.plaintextOr(text);
     let asking = this.asking.get(text);
     if (!asking) {
-      asking = this.ask(dst, waitMs).finally(() => this.asking.delete(text));
+      asking = this.ask(dst, waitMs).finally(() => {
+        this.asking.delete(text);
+        this.unreachableSaid.delete(text);
+      });
       this.asking.set(text, asking);
     }
     return asking;

@@ -124,7 +124,7 @@ export function wireNode(options: MeshNodeOptions, shell: NodeShell): NodeParts 
     drop,
     foreignResponse: options.onForeignResponse, foreignAck: options.onForeignAck,
   });
-  const unreachables: Unreachables = new Unreachables({ now: () => clock.now(), table, originate, drop, services, e2e, events, counters });
+  const unreachables: Unreachables = new Unreachables({ now: () => clock.now(), table, originate, drop, handshaking: (id) => links.hasSession(id), services, e2e, events, counters });
   // A bound link carries packets to its peer without sealing (services.ts), so nothing asks for
   // the peer's key; it is fetched anyway, in the background, so that when the link goes, what
   // then goes through a relay is sealed at once rather than a key exchange later.

@@ -10,8 +10,10 @@
  *
  * So the node that drops a Signal, a Request or a KeyRequest as `no-route` tells its source, in
  * an Unreachable packet naming the dropped packet (destination, id, kind). The source fails what
- * waited on it at once with UNREACHABLE: the dial (the broker, through the node's `unreachable`
- * event), the pending requests to that node, its key request.
+ * waited on it with UNREACHABLE: the dial (the broker, through the node's `unreachable` event) and
+ * the pending requests to that node at once, its key request at the second answer (e2e.ts: the
+ * first may come from a link between two handshakes, and the key request is resent anyway). A
+ * node whose link to the destination is in its handshake answers nothing: that node is arriving.
  *
  * Rules, so that nobody can use this to make a node send packets, or make a source give up on a
  * node that is there (docs/SECURITY.md):
@@ -76,6 +78,8 @@ export interface UnreachablesHost {
   /** Signs and routes a packet of ours (call inside the actor). */
   originate(dst: NodeId, kind: number, payload: Uint8Array): Promise<void>;
   drop(reason: string): void;
+  /** Whether a link to `id` (hex) is in its handshake here: the destination is arriving, not gone. */
+  handshaking(id: string): boolean;
   /** The requests to `dst` (hex) sent by `sentAt` fail with `err` (services.ts). */
   services: { unreachable(dst: string, sentAt: number, err: MeshError): void };
   /** The key request to `dst` (hex) sent by `sentAt` fails with `err` (e2e.ts). */
@@ -103,6 +107,7 @@ export class Unreachables {
   async answer(p: PacketFrame): Promise<void> {
     if (!ANSWERED.has(p.kind)) return;
     if (isUnsigned(p)) return this.host.drop('unreachable:unsigned');
+    if (this.host.handshaking(toHex(p.dst))) return this.host.drop('unreachable:arriving');
     const src = toHex(p.src);
     const linked = this.host.table.get(src)?.peer;
     if (linked && linked.minor < UNREACHABLE_MINOR) return this.host.drop('unreachable:old-peer');
