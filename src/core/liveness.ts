@@ -23,7 +23,7 @@ import type { Session } from './session.js';
 /**
  * How long an open link whose peer dialled us again gets to answer a ping before it is closed
  * (probeNow). Generous for any round trip: the peer itself has given that link up, and its next
- * dial, after its 2 s DUPLICATE cooldown (maintenance.ts), should find the way clear.
+ * dial, after its DUPLICATE cooldown (maintenance.ts: 1.6 s, just past this), finds the way clear.
  */
 export const REDIALLED_PROBE_MS = 1_500;
 

@@ -12,6 +12,7 @@ import { MeshError } from './errors.js';
 import { randomIdInBucket, type NodeId } from './id.js';
 import type { Identity } from './identity.js';
 import type { Link } from './link.js';
+import { REDIALLED_PROBE_MS } from './liveness.js';
 import { emptyBuckets, helperFor } from './bucket-gaps.js';
 import { dialWishes, pickEviction } from './link-policy.js';
 import type { NodeSettings } from './node-settings.js';
@@ -28,9 +29,27 @@ export const COOLDOWN_MS = 30_000;
  * the link kept instead may itself fail, and then this side waited 30 s before it dialled
  * again, while the other side, whose kept dial had failed, waited out its own cooldown too
  * (warm restarts in the network lab: links back after 48-64 s). Long enough that a repair pass
- * does not ask again and again while the kept link is being made (each ask is refused at once).
+ * does not ask again and again while the kept link is being made (each ask is refused at once),
+ * and just past the peer's probe of an old link of ours it still holds (liveness.ts: closed if
+ * silent for REDIALLED_PROBE_MS), so a node restarted with its id gets in at its next dial.
  */
-export const DUPLICATE_COOLDOWN_MS = 2_000;
+export const DUPLICATE_COOLDOWN_MS = REDIALLED_PROBE_MS + 100;
+/**
+ * Refusals in a row (the peer said no: see REFUSALS) after which a peer is held back by its
+ * cooldown even when we have no link at all (a DUPLICATE's, 1.6 s, holds it back from the
+ * first), and its cooldown doubles with each further one (up to COOLDOWN_MS). Else a node with
+ * no link dials at once whatever the cooldowns (a server's restart, a first link: nothing
+ * better to try), and a peer that refuses every link (a second running copy of our identity: the
+ * peer keeps the first copy's link) was re-dialled after every handshake, the table emptying at
+ * each refusal (57 dials a second over memory links, test/core/redial-storm.test.ts).
+ */
+export const REFUSALS_BEFORE_BACKOFF = 3;
+/** A link that held this long ends a run of refusals: the next one counts from one again. */
+export const LINK_HELD_MS = 10_000;
+/** A run of refusals with none for this long is forgotten. */
+const REFUSALS_KEPT_MS = 5 * 60_000;
+/** Codes by which the peer says no to a link (as against failing to answer): they make a run. */
+const REFUSALS: ReadonlySet<string> = new Set(['DUPLICATE', 'BUSY', 'ADDRESS_LIMIT', 'EVICTED']);
 /** The pace of maintenance while settling; it doubles each round up to maintainMs. */
 export const FAST_MAINTAIN_MS = 2_000;
 /** While its links stay as they are, a settled node's rounds slow down to this many times maintainMs. */
@@ -72,6 +91,13 @@ export interface MaintenanceHost {
 export class Maintenance {
   private readonly pendingDials = new Set<string>();
   private readonly cooldown = new Map<string, number>();
+  /**
+   * Refusals in a row per peer: `armed` from each dial or link on, so the two reports of one
+   * refused handshake (the Error frame, links.ts, and the dial's rejection) count once.
+   */
+  private readonly refusals = new Map<string, { n: number; at: number; armed: boolean; linkedAt?: number; duplicate?: boolean }>();
+  /** The peer a bootstrap address (`addr:` key) led to, for the no-link round's hold-back. */
+  private readonly behind = new Map<string, string>();
   /** Buckets in which a needed dial was refused as BUSY since the bucket last got a link: dialled with Want.Urgent. */
   private readonly refusedBuckets = new Set<number>();
   private maintainTimer?: TimerHandle;
@@ -116,16 +142,44 @@ export class Maintenance {
    */
   coolDown(id: string, code?: string): void {
     const now = this.host.clock.now();
-    if (code !== 'DUPLICATE') return void this.cooldown.set(id, now + COOLDOWN_MS);
-    this.cooldown.set(id, Math.max(now + DUPLICATE_COOLDOWN_MS, this.cooldown.get(id) ?? 0));
+    const n = code !== undefined && REFUSALS.has(code) ? this.refused(id, now, code) : 0;
+    // Each refusal past the run's REFUSALS_BEFORE_BACKOFF-th doubles the cooldown (a DUPLICATE's: 1.6, 1.6, 1.6, 3.2 ... 30 s).
+    const ms = (base: number) => Math.min(COOLDOWN_MS, base * 2 ** Math.max(0, n - REFUSALS_BEFORE_BACKOFF));
+    if (code !== 'DUPLICATE') return void this.cooldown.set(id, now + ms(COOLDOWN_MS));
+    const wait = ms(DUPLICATE_COOLDOWN_MS);
+    this.cooldown.set(id, Math.max(now + wait, this.cooldown.get(id) ?? 0));
     // Then a repair, should the link kept instead not be up by then: the next round may be 30 s away.
-    this.host.clock.setTimeout(() => void this.host.run(() => !this.host.table.has(id) && this.repairSoon()), DUPLICATE_COOLDOWN_MS);
+    this.host.clock.setTimeout(() => void this.host.run(() => !this.host.table.has(id) && this.repairSoon()), wait);
+  }
+
+  /** Counts a refusal by `id` (once per dial or link) and returns the length of its run. */
+  private refused(id: string, now: number, code: string): number {
+    let r = this.refusals.get(id);
+    if (r && (now - r.at > REFUSALS_KEPT_MS || (r.linkedAt !== undefined && now - r.linkedAt >= LINK_HELD_MS))) r = undefined;
+    if (!r) this.refusals.set(id, (r = { n: 0, at: now, armed: true }));
+    if (r.armed) (r.n++, (r.at = now), (r.armed = false), (r.duplicate = code === 'DUPLICATE'));
+    return r.n;
+  }
+
+  /** Whether a node with no link leaves `id` alone: cooling down after a DUPLICATE, or after REFUSALS_BEFORE_BACKOFF refusals in a row. */
+  private heldBack(id: string | undefined): boolean {
+    const r = id === undefined ? undefined : this.refusals.get(id);
+    return r !== undefined && (r.duplicate === true || r.n >= REFUSALS_BEFORE_BACKOFF) && this.coolingDown(id!);
+  }
+
+  /** A dial to `id` or a link with it: the next refusal counts (see refusals). */
+  private arm(id: string, linked = false): void {
+    const r = this.refusals.get(id);
+    if (!r) return;
+    r.armed = true;
+    if (linked) r.linkedAt = this.host.clock.now();
   }
 
   /** A link to `peer`, in `bucket`, was admitted: neither it nor its bucket needs special treatment any more. */
   linked(peer: string, bucket: number): void {
     this.refusedBuckets.delete(bucket);
     this.cooldown.delete(peer);
+    this.arm(peer, true);
     this.moved();
   }
 
@@ -170,7 +224,8 @@ export class Maintenance {
       .dialAddress(addr, early.make)
       .then((link) => this.host.addLink(link, { outbound: true, want: want(), prepared: early.prepared }))
       .then(
-        () => undefined,
+        // Not in an actor task: a map entry needs none, and the simulator's order of tasks stays as it was.
+        (peer) => void this.behind.set(key, peer),
         (err: unknown) =>
           this.host.run(() => {
             this.host.counters.drop(`dial:${err instanceof MeshError ? err.code : 'error'}`);
@@ -188,6 +243,7 @@ export class Maintenance {
     if (!force && this.pendingDials.size >= this.host.settings.maxPendingDials) return;
     if (!dialer.canDial(rec)) return;
     this.pendingDials.add(rec.id);
+    this.arm(rec.id);
     const early = this.earlyHello(() => (table.size === 0 ? Want.Join : want), rec.id);
     dialer
       .dial(rec, early.make)
@@ -198,7 +254,8 @@ export class Maintenance {
           this.host.run(() => {
             const code = err instanceof MeshError ? err.code : 'error';
             this.host.counters.drop(`dial:${code}`);
-            this.coolDown(rec.id, code);
+            // A dial that gave way to our link with the peer, up now, is no refusal: nothing to wait out.
+            if (code !== 'DUPLICATE' || !table.has(rec.id)) this.coolDown(rec.id, code);
             this.changed = true; // a wish we could not meet: not a time to slow down
             if (code === 'BUSY' && want !== Want.Optional) this.refusedBuckets.add(table.bucketOf(rec.idBytes));
             // Refusals say nothing against the address: the peer is full, or we hold (or are making) a link to it.
@@ -278,9 +335,12 @@ export class Maintenance {
     const { table, settings, identity, random } = this.host;
     if (this.host.isStopped()) return;
     if (table.size === 0 && this.pendingDials.size === 0) {
-      for (const addr of this.host.bootstrap) this.dialAddress(addr);
-      for (const rec of this.host.memory.mostRecentlyUseful(settings.maxPendingDials)) this.dialPeer(rec, Want.Join);
+      // Whatever their cooldowns (a node with no link has nothing better to try), but those that keep refusing us.
+      for (const addr of this.host.bootstrap) if (!this.heldBack(this.behind.get(`addr:${addr}`))) this.dialAddress(addr);
+      const recs = this.host.memory.mostRecentlyUseful(settings.maxPendingDials + this.refusals.size).filter((r) => !this.heldBack(r.id));
+      for (const rec of recs.slice(0, settings.maxPendingDials)) this.dialPeer(rec, Want.Join);
     }
+    this.forgetRefusals();
     this.repair(SPARES_PER_ROUND);
     const gaps = emptyBuckets(table);
     const helper = helperFor(table, gaps, (n) => Math.floor(random.float() * n));
@@ -307,6 +367,12 @@ export class Maintenance {
       // only a check for newcomers, which every fourth round is enough for.
       if (gaps.length > 0 || this.rounds % 4 === 0) await this.host.lookup(randomIdInBucket(identity.id, this.bucketToRefresh(), random.bytes(32)));
     }
+  }
+
+  /** Drops runs of refusals that ended long ago. */
+  private forgetRefusals(): void {
+    const now = this.host.clock.now();
+    for (const [id, r] of this.refusals) if (now - r.at > REFUSALS_KEPT_MS) this.refusals.delete(id);
   }
 
   /** The shallowest bucket without a link (it may hold nodes we do not know), else the next in turn. */

@@ -1,6 +1,6 @@
 /**
  * A dial that gave way to another link between the two nodes (DUPLICATE: in a browser, the
- * peer's crossing WebRTC dial, which the broker keeps instead) cools the peer down for 2 s
+ * peer's crossing WebRTC dial, which the broker keeps instead) cools the peer down for 1.6 s
  * (maintenance.ts DUPLICATE_COOLDOWN_MS), not 30 s: should the link kept instead fail, this side
  * dials again then. It used to wait 30 s, while the other side, whose kept dial had failed,
  * waited out its own cooldown (the lab's 48-64 s warm-restart stalls, docs/BENCHMARKS.md).
@@ -24,7 +24,7 @@ async function link(net: TestNet, from: TestNode, to: TestNode): Promise<void> {
 }
 
 describe('a DUPLICATE dial', () => {
-  it('cools the peer down for 2 s, not 30: b dials a again once the link kept instead has not come, and no sooner', async () => {
+  it('cools the peer down for 1.6 s, not 30: b dials a again once the link kept instead has not come, and no sooner', async () => {
     const net = new TestNet();
     // Only b dials: a and s have no dialer, so a link between b and a is b's doing.
     const s = await net.addNode('dupcool/s', { dialer: undefined });

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { LinkHandlers } from '../../src/core/link.js';
 import { REDIALLED_PROBE_MS } from '../../src/core/liveness.js';
+import { DUPLICATE_COOLDOWN_MS } from '../../src/core/maintenance.js';
 import { LinkWrapper, TestNet } from '../helpers/mesh.js';
 import { drive, driveUntil, advance } from '../helpers/wait.js';
 
@@ -65,8 +66,9 @@ describe('a peer that dials us again while we hold its link', () => {
   it('keeps an old link that answers: a second running copy of the identity stays refused', async () => {
     const { net, s, a, downs, dial, refusals } = await setUp();
     assert.equal(await dial(1), 'refused');
-    // The copy keeps dialling (it has no other link); each is refused, the live link answers every probe.
-    await advance(net.clock, 2 * REDIALLED_PROBE_MS);
+    // The copy keeps dialling (it has no other link), as each DUPLICATE cooldown ends (redial-storm.test.ts);
+    // each is refused, the live link answers every probe.
+    await advance(net.clock, 2 * DUPLICATE_COOLDOWN_MS + 500);
     assert.ok(s.node.linkIds().includes(a.node.id) && a.node.linkIds().includes(s.node.id), 'the live link stays');
     assert.deepEqual(downs, []);
     assert.ok(refusals() > 2, `the copy's dials all refused: ${refusals()}`);
