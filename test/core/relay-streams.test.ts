@@ -108,6 +108,19 @@ function countsMet(a1: Tab, a2: Tab): Promise<void> {
   }, 2_000, 'every segment through A1 counted at both tabs');
 }
 
+/**
+ * Nothing dropped but duplicates, each one a resend: a segment arrives twice only if its sender
+ * sent it again (real timers: an event loop stalled past the retransmission timeout fires it
+ * before the ack queued behind it is read; seen once at load 8).
+ */
+function onlyResentTwice(tabs: ReturnType<FastPath['status']>[]): void {
+  const others = tabs.map(({ dropped: { 'stream:duplicate': _dup, ...rest } }) => rest);
+  assert.deepEqual(others, tabs.map(() => ({})), 'no drop but duplicates');
+  const dups = tabs.reduce((n, st) => n + (st.dropped['stream:duplicate'] ?? 0), 0);
+  const resends = tabs.reduce((n, st) => n + st.streamRetransmits, 0);
+  assert.ok(dups <= resends, `duplicates ${dups} against resends ${resends}`);
+}
+
 async function readAll(s: MeshStream): Promise<Uint8Array> {
   return new Uint8Array(await new Response(s.readable).arrayBuffer());
 }
@@ -147,7 +160,7 @@ describe('streams from a tab without the link, through the host tab', () => {
       assert.equal(s2.viaTabStreamIn, s1.relayedStreamIn, 'every segment A1 passed reached A2');
       assert.deepEqual([s1.streamsOpened, s2.streamsOpened, sb.streamsAccepted], [1, 1, 2]);
       assert.deepEqual([a1.toNode.length, b.toNode.length], [0, 0], 'no frame left to either node');
-      for (const st of [s1, s2, sb]) assert.deepEqual(st.dropped, {});
+      onlyResentTwice([s1, s2, sb]);
     } finally {
       done();
     }
@@ -254,7 +267,7 @@ describe('streams from a tab without the link, through the host tab', () => {
       assert.ok(s1.relayedStreamIn! > 35 && s1.relayedStreamOut! > 5, `A1 passed ${s1.relayedStreamIn} of B's segments, wrote ${s1.relayedStreamOut} of A2's`);
       assert.deepEqual([s2.viaTabStreamIn, s2.viaTabStreamOut], [s1.relayedStreamIn, s1.relayedStreamOut], 'every segment through A1, one leg each way');
       assert.deepEqual([a1.toNode.length, b.toNode.length], [0, 0], 'no frame left to either node');
-      for (const st of [s1, s2, sb]) assert.deepEqual(st.dropped, {});
+      onlyResentTwice([s1, s2, sb]);
     } finally {
       done();
     }
