@@ -241,7 +241,7 @@ export class Maintenance {
     if (!dialer || this.host.isStopped() || this.pendingDials.has(rec.id) || table.has(rec.id)) return;
     if (this.host.hasSession(rec.id)) return; // a handshake with it is under way
     if (!force && this.pendingDials.size >= this.host.settings.maxPendingDials) return;
-    if (!dialer.canDial(rec)) return;
+    if (!dialer.canDial(rec) || this.dialledByAddress(rec)) return;
     this.pendingDials.add(rec.id);
     this.arm(rec.id);
     const early = this.earlyHello(() => (table.size === 0 ? Want.Join : want), rec.id);
@@ -268,6 +268,16 @@ export class Maintenance {
           this.repairSoon();
         }),
       );
+  }
+
+  /**
+   * Whether every address of `rec` is being dialled as a bootstrap address already: a node with
+   * no link dials its bootstrap and its remembered peers, often the same server (a restart), and
+   * the second handshake to it only ended DUPLICATE, costing the server a signature and a socket.
+   * A record with another address is dialled beside it: that address may be the better one.
+   */
+  private dialledByAddress(rec: PeerRecord): boolean {
+    return rec.addrs.length > 0 && rec.addrs.every((a) => this.pendingDials.has(`addr:${a}`));
   }
 
   /**
