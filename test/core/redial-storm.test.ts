@@ -19,11 +19,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Dialer } from '../../src/core/node.js';
 import { COOLDOWN_MS, DUPLICATE_COOLDOWN_MS, REFUSALS_BEFORE_BACKOFF } from '../../src/core/maintenance.js';
-import type { LinkHandlers } from '../../src/core/link.js';
 import { REDIALLED_PROBE_MS } from '../../src/core/liveness.js';
 import type { RoutingTable } from '../../src/core/routing-table.js';
 import { memoryDialer } from '../../src/transports/memory.js';
-import { LinkWrapper, TestNet } from '../helpers/mesh.js';
+import { SilenceableLink, TestNet } from '../helpers/mesh.js';
 import { advance, drive, driveUntil } from '../helpers/wait.js';
 
 async function setUp() {
@@ -100,7 +99,7 @@ describe('a node whose every link is refused', () => {
     const net = new TestNet();
     const s = await net.addNode('storm/s', { keepaliveMs: 15_000, dialer: undefined });
     const a = await net.addNode('storm/a');
-    const old = new Silenceable(await drive(net.clock, net.network.dial(a.addr, s.addr, net.clock.scoped(900)), 1000, 'dial'));
+    const old = new SilenceableLink(await drive(net.clock, net.network.dial(a.addr, s.addr, net.clock.scoped(900)), 1000, 'dial'));
     await drive(net.clock, a.node.addLink(old, { outbound: true, expectedId: s.node.id }), 2000, 'first link');
     await driveUntil(net.clock, () => s.node.linkIds().includes(a.node.id), 1000, 's admits it');
     old.silent = true; // a's process is gone; s does not know yet
@@ -117,13 +116,3 @@ describe('a node whose every link is refused', () => {
   });
 });
 
-/** A link that can fall silent both ways without closing, as a dead worker's socket does (as in redialled.test.ts). */
-class Silenceable extends LinkWrapper {
-  silent = false;
-  override send(frame: Uint8Array): boolean {
-    return this.silent || super.send(frame);
-  }
-  override attach(handlers: LinkHandlers): void {
-    super.attach({ ...handlers, frame: (bytes) => void (this.silent || handlers.frame(bytes)) });
-  }
-}

@@ -10,27 +10,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { LinkHandlers } from '../../src/core/link.js';
 import { REDIALLED_PROBE_MS } from '../../src/core/liveness.js';
 import { DUPLICATE_COOLDOWN_MS } from '../../src/core/maintenance.js';
-import { LinkWrapper, TestNet } from '../helpers/mesh.js';
+import { SilenceableLink, TestNet } from '../helpers/mesh.js';
 import { drive, driveUntil, advance } from '../helpers/wait.js';
 
-class Silenceable extends LinkWrapper {
-  silent = false;
-  override send(frame: Uint8Array): boolean {
-    return this.silent || super.send(frame);
-  }
-  override attach(handlers: LinkHandlers): void {
-    super.attach({ ...handlers, frame: (bytes) => void (this.silent || handlers.frame(bytes)) });
-  }
-}
 
 async function setUp() {
   const net = new TestNet();
   const s = await net.addNode('redial/s', { keepaliveMs: 15_000 });
   const a = await net.addNode('redial/a');
-  const old = new Silenceable(await drive(net.clock, net.network.dial(a.addr, s.addr, net.clock.scoped(900)), 1000, 'dial'));
+  const old = new SilenceableLink(await drive(net.clock, net.network.dial(a.addr, s.addr, net.clock.scoped(900)), 1000, 'dial'));
   await drive(net.clock, a.node.addLink(old, { outbound: true, expectedId: s.node.id }), 2000, 'first link');
   await driveUntil(net.clock, () => s.node.linkIds().includes(a.node.id), 1000, 's admits it');
   // The same identity, run again (a restart, or the node on a new network).

@@ -108,6 +108,17 @@ export class LinkWrapper implements Link {
   }
 }
 
+/** A link that can fall silent both ways without closing, as a dead worker's socket does. */
+export class SilenceableLink extends LinkWrapper {
+  silent = false;
+  override send(frame: Uint8Array): boolean {
+    return this.silent || super.send(frame);
+  }
+  override attach(handlers: LinkHandlers): void {
+    super.attach({ ...handlers, frame: (bytes) => void (this.silent || handlers.frame(bytes)) });
+  }
+}
+
 /** One end of a link, driven by the test: records every frame and the close it receives. */
 export class RawPeer {
   readonly received: Uint8Array[] = [];
