@@ -57,7 +57,6 @@ export class NodeHost {
   private readonly topics = new TabTopics();
   /** Tabs' streams: made once the streams part is loaded, at a tab's first stream request (withStreams). */
   private streams?: HostStreams<TabSession>;
-  private readonly dialled = new Set<string>();
   private readonly startedAt = Date.now();
   private keyStorage: KeyStorage = 'cryptokey';
   /** Making an identity with proof of work: the last progress, told to every tab as it goes. */
@@ -161,7 +160,9 @@ export class NodeHost {
     if (m.op === 'hello') {
       this.webrtc ??= m.rtc;
       const node = await this.ensureNode(m.bootstrap, m.powBits ?? 0, { idleLinkMs: m.idleLinkMs, maxLinksPerAddress: m.maxLinksPerAddress });
-      for (const addr of m.bootstrap) this.dialBootstrap(node, addr);
+      // A later tab may name servers the node has not dialled: they join its bootstrap (it keeps
+      // one of each), dialled now with its hello in the upgrade URL and whenever it has no link.
+      for (const addr of m.bootstrap) void node.addBootstrap(addr);
       const reply: HelloReply = { id: node.id, host: this.kind };
       return reply;
     }
@@ -227,7 +228,6 @@ export class NodeHost {
   private ensureNode(bootstrap: string[], powBits: number, limits: NodeLimits = {}): Promise<MeshNode> {
     if (!this.starting) {
       this.starting = this.startNode(bootstrap, powBits, limits);
-      for (const a of bootstrap) this.dialled.add(a);
     }
     for (const a of bootstrap) this.ice.addBootstrap(a);
     return this.starting;
@@ -276,16 +276,6 @@ export class NodeHost {
     await node.start();
     mark(this.boot, 'started');
     return node;
-  }
-
-  /**
-   * A later tab may name bootstrap servers the node has not dialled: they join its bootstrap,
-   * dialled now with the node's hello in the upgrade URL, and again whenever it has no link.
-   */
-  private dialBootstrap(node: MeshNode, addr: string): void {
-    if (this.dialled.has(addr)) return;
-    this.dialled.add(addr);
-    void node.addBootstrap(addr);
   }
 
   // ------------------------------------------------------------ tab lifecycle and death
